@@ -1,0 +1,25 @@
+// Installs the npm dependencies when node_modules is missing or older than package-lock.json,
+// so that `npm run demo` and `npm test` work on a fresh clone. Plain JavaScript: it runs before anything is installed.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const marker = join(root, 'node_modules', '.kccr-installed');
+const lock = join(root, 'package-lock.json');
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 20) {
+  console.error(`kccr needs Node.js 20 or newer; this is ${process.version}. Install Node.js 20 LTS.`);
+  process.exit(1);
+}
+const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs);
+if (stale) {
+  console.log('installing npm dependencies (npm ci) ...');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error('npm ci failed; see the messages above');
+    process.exit(r.status ?? 1);
+  }
+  writeFileSync(marker, new Date().toISOString());
+}

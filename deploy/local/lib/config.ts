@@ -1,0 +1,150 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/**
+ * Settings of the local stack, read once from the environment.
+ * Every bad value is reported at once, naming the variable, what was expected and what came.
+ */
+export interface StackConfig {
+  readonly root: string;
+  readonly stackDir: string;
+  readonly cacheDir: string;
+  readonly secure: boolean;
+  readonly esVersion: string;
+  readonly kafkaVersion: string;
+  readonly registryVersion: string;
+  readonly ports: {
+    readonly kafka: number;
+    readonly kafkaController: number;
+    readonly registry: number;
+    readonly registryManagement: number;
+    readonly leaderHttp: number;
+    readonly leaderTransport: number;
+    readonly followerHttp: number;
+    readonly followerTransport: number;
+  };
+  readonly heaps: { readonly es: string; readonly kafka: string; readonly registry: string };
+  readonly esUser: string;
+  readonly timeoutsMs: { readonly kafka: number; readonly registry: number; readonly es: number };
+}
+
+export class StackConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid stack settings:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..', '..');
+
+export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
+  const problems: string[] = [];
+
+  const str = (name: string, fallback: string, pattern?: RegExp, expected?: string): string => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (pattern && !pattern.test(raw)) {
+      problems.push(`${name}: expected ${expected ?? pattern.source}, received ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return raw;
+  };
+  const port = (name: string, base: number): number => {
+    const fallback = base + offset;
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) {
+      problems.push(`${name}: expected a TCP port (1-65535), received ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return n;
+  };
+  const bool = (name: string): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
+    if (raw === '1' || raw === 'true') return true;
+    problems.push(`${name}: expected 1/true or 0/false, received ${JSON.stringify(raw)}`);
+    return false;
+  };
+  const heap = /^[0-9]+[mg]$/;
+  const seconds = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback * 1000;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) {
+      problems.push(`${name}: expected a positive number of seconds, received ${JSON.stringify(raw)}`);
+      return fallback * 1000;
+    }
+    return n * 1000;
+  };
+
+  const offset = (() => {
+    const raw = env.KCCR_PORT_OFFSET;
+    if (raw === undefined || raw === '') return 0;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0 || n > 50000) {
+      problems.push(`KCCR_PORT_OFFSET: expected a whole number from 0 to 50000, received ${JSON.stringify(raw)}`);
+      return 0;
+    }
+    return n;
+  })();
+  const stackDir = resolve(str('KCCR_STACK_DIR', join(PROJECT_ROOT, '.stack')));
+  const config: StackConfig = {
+    root: PROJECT_ROOT,
+    stackDir,
+    cacheDir: resolve(str('KCCR_CACHE_DIR', join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kccr'))),
+    secure: bool('KCCR_SECURE'),
+    esVersion: str('KCCR_ES_VERSION', '8.19.21', /^(8|9)\.[0-9]+\.[0-9]+$/, 'an Elasticsearch version 8.x.y or 9.x.y'),
+    kafkaVersion: str('KCCR_KAFKA_VERSION', '4.1.1', /^4\.[0-9]+\.[0-9]+$/, 'an Apache Kafka version 4.x.y'),
+    registryVersion: str('KCCR_REGISTRY_VERSION', '3.3.3', /^[0-9]+\.[0-9]+\.[0-9]+(\.Final)?$/, 'an Apicurio Registry version'),
+    ports: {
+      kafka: port('KCCR_KAFKA_PORT', 9092),
+      kafkaController: port('KCCR_KAFKA_CONTROLLER_PORT', 9093),
+      registry: port('KCCR_REGISTRY_PORT', 8081),
+      registryManagement: port('KCCR_REGISTRY_MANAGEMENT_PORT', 8091),
+      leaderHttp: port('KCCR_LEADER_PORT', 9200),
+      leaderTransport: port('KCCR_LEADER_TRANSPORT_PORT', 9300),
+      followerHttp: port('KCCR_FOLLOWER_PORT', 9201),
+      followerTransport: port('KCCR_FOLLOWER_TRANSPORT_PORT', 9301),
+    },
+    heaps: {
+      es: str('KCCR_ES_HEAP', '512m', heap, 'a JVM heap size such as 512m or 1g'),
+      kafka: str('KCCR_KAFKA_HEAP', '512m', heap, 'a JVM heap size such as 512m or 1g'),
+      registry: str('KCCR_REGISTRY_HEAP', '128m', heap, 'a JVM heap size such as 128m'),
+    },
+    esUser: str('KCCR_ES_USER', 'kccr-es', /^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
+    timeoutsMs: {
+      kafka: seconds('KCCR_KAFKA_START_TIMEOUT', 90),
+      registry: seconds('KCCR_REGISTRY_START_TIMEOUT', 120),
+      es: seconds('KCCR_ES_START_TIMEOUT', 180),
+    },
+  };
+
+  const ports = Object.entries(config.ports);
+  const seen = new Map<number, string>();
+  for (const [name, p] of ports) {
+    const other = seen.get(p);
+    if (other) problems.push(`ports: ${name} and ${other} both use port ${p}; give each part its own port`);
+    seen.set(p, name);
+  }
+
+  if (problems.length > 0) throw new StackConfigError(problems);
+  return Object.freeze(config);
+}
+
+/** Paths inside the stack folder; one place names them all. */
+export function stackPaths(config: StackConfig) {
+  const d = config.stackDir;
+  return {
+    state: join(d, 'stack.json'),
+    logs: join(d, 'logs'),
+    pids: join(d, 'pids'),
+    secrets: join(d, 'secrets'),
+    certs: join(d, 'certs'),
+    dist: join(d, 'dist'),
+    kafkaData: join(d, 'kafka', 'data'),
+    kafkaConfig: join(d, 'kafka', 'server.properties'),
+    snapshots: join(d, 'snapshots'),
+    cluster: (name: string) => join(d, 'es', name),
+  };
+}

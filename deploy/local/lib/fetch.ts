@@ -1,0 +1,62 @@
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StackConfig } from './config.js';
+import { stackPaths } from './config.js';
+import { requireCommand } from './checks.js';
+import { run } from './procs.js';
+
+const MVN_HINT = 'install Apache Maven 3.8+ (for example `apt-get install maven`); the stack fetches Kafka, the registry and Elasticsearch from Maven Central with it';
+
+/** Marks a fetched folder complete only after everything in it arrived, so an interrupted fetch is redone. */
+function cached(dir: string, fill: (tmp: string) => void): string {
+  const marker = join(dir, '.complete');
+  if (existsSync(marker)) return dir;
+  const tmp = `${dir}.partial`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  fill(tmp);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  writeFileSync(marker, new Date().toISOString());
+  return dir;
+}
+
+function mvn(args: string[], what: string, cwd?: string): void {
+  requireCommand('mvn', MVN_HINT);
+  run('mvn', ['-B', '-q', ...args], { what, cwd });
+}
+
+/** Kafka broker jars (KRaft), resolved from Maven Central into the cache. Returns the folder of jars. */
+export function fetchKafka(config: StackConfig): string {
+  const dir = cached(join(config.cacheDir, `kafka-${config.kafkaVersion}`), (tmp) => {
+    mvn(
+      ['-f', join(config.root, 'deploy/local/kafka/pom.xml'), 'dependency:copy-dependencies', `-Dkafka.version=${config.kafkaVersion}`, `-DoutputDirectory=${join(tmp, 'libs')}`],
+      `fetching Apache Kafka ${config.kafkaVersion} from Maven Central`,
+    );
+  });
+  return join(dir, 'libs');
+}
+
+/**
+ * The Elasticsearch integ-test distribution: the zip is cached, then unpacked under the stack folder,
+ * because the cache may sit in a home folder that the Elasticsearch user cannot enter.
+ */
+export function fetchElasticsearch(config: StackConfig): string {
+  const zipDir = cached(join(config.cacheDir, `elasticsearch-${config.esVersion}`), (tmp) => {
+    mvn(
+      ['dependency:copy', `-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:${config.esVersion}:zip`, `-DoutputDirectory=${tmp}`],
+      `fetching Elasticsearch ${config.esVersion} (integ-test zip) from Maven Central`,
+    );
+  });
+  const zip = readdirSync(zipDir).find((f) => f.endsWith('.zip'));
+  if (!zip) throw new Error(`no zip in ${zipDir}; delete that folder and run again`);
+  const home = join(stackPaths(config).dist, `elasticsearch-${config.esVersion}`);
+  cached(home, (tmp) => {
+    requireCommand('unzip', 'install unzip (for example `apt-get install unzip`)');
+    run('unzip', ['-q', join(zipDir, zip), '-d', tmp], { what: `unpacking Elasticsearch ${config.esVersion}` });
+    const inner = join(tmp, `elasticsearch-${config.esVersion}`);
+    for (const entry of readdirSync(inner)) renameSync(join(inner, entry), join(tmp, entry));
+    rmSync(inner, { recursive: true });
+  });
+  return home;
+}

@@ -1,0 +1,60 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StackConfig } from './config.js';
+import { stackPaths } from './config.js';
+import type { ClusterRole } from './elasticsearch.js';
+import { clusterUrl, passwordFile, SNAPSHOT_REPOSITORY, USERS } from './elasticsearch.js';
+import { registryUrl } from './registry.js';
+
+/**
+ * What a running stack offers, written to <stack>/stack.json for the tests, the demo and the services.
+ * Secrets stay in their own files (mode 600); this file only names them.
+ */
+export interface StackState {
+  readonly mode: 'plain' | 'secure';
+  readonly esVersion: string;
+  readonly kafkaVersion: string;
+  readonly kafka: { readonly brokers: readonly string[] };
+  readonly registry: { readonly url: string };
+  readonly snapshotRepository: { readonly name: string; readonly path: string };
+  readonly clusters: Record<ClusterRole, ClusterState>;
+}
+
+export interface ClusterState {
+  readonly name: string;
+  readonly url: string;
+  readonly caFile?: string;
+  readonly users: Record<string, { readonly roles: readonly string[]; readonly passwordFile: string }>;
+}
+
+export function describeStack(config: StackConfig): StackState {
+  const p = stackPaths(config);
+  const cluster = (role: ClusterRole): ClusterState => ({
+    name: `kccr-${role}`,
+    url: clusterUrl(config, role),
+    ...(config.secure ? { caFile: join(p.certs, 'ca.crt') } : {}),
+    users: config.secure
+      ? Object.fromEntries(USERS[role].map((u) => [u.name, { roles: u.roles, passwordFile: passwordFile(config, role, u.name) }]))
+      : {},
+  });
+  return {
+    mode: config.secure ? 'secure' : 'plain',
+    esVersion: config.esVersion,
+    kafkaVersion: config.kafkaVersion,
+    kafka: { brokers: [`127.0.0.1:${config.ports.kafka}`] },
+    registry: { url: registryUrl(config) },
+    snapshotRepository: { name: SNAPSHOT_REPOSITORY, path: p.snapshots },
+    clusters: { leader: cluster('leader'), follower: cluster('follower') },
+  };
+}
+
+export function writeState(config: StackConfig): StackState {
+  const state = describeStack(config);
+  writeFileSync(stackPaths(config).state, `${JSON.stringify(state, null, 2)}\n`);
+  return state;
+}
+
+export function readState(stateFile: string): StackState | undefined {
+  if (!existsSync(stateFile)) return undefined;
+  return JSON.parse(readFileSync(stateFile, 'utf8')) as StackState;
+}

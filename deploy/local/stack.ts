@@ -1,0 +1,199 @@
+/**
+ * The local stack: Apache Kafka (KRaft), a schema registry and two Elasticsearch clusters (leader, follower),
+ * fetched from Maven Central and run as local processes on 127.0.0.1.
+ *
+ *   tsx deploy/local/stack.ts up | down [--purge] | status [--json] | fetch
+ *
+ * Settings come from KCCR_* environment variables (README, "Local stack").
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { readStackConfig, stackPaths, StackConfigError } from './lib/config.js';
+import type { StackConfig } from './lib/config.js';
+import { findJava, preflight } from './lib/checks.js';
+import { ensureCertificates } from './lib/certs.js';
+import type { ClusterRole } from './lib/elasticsearch.js';
+import { adminAccess, clusterHealthy, clusterPort, prepareCluster, registerSnapshotRepository, startCluster, waitForCluster } from './lib/elasticsearch.js';
+import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
+import { KAFKA_PART, kafkaHealthy, startKafka, waitForKafka } from './lib/kafka.js';
+import { isAlive, pidFile, readPid, stopByPidFile } from './lib/procs.js';
+import { fetchRegistry, REGISTRY_PART, registryHealthy, startRegistry, waitForRegistry } from './lib/registry.js';
+import { readState, writeState } from './lib/state.js';
+
+const ROLES: readonly ClusterRole[] = ['leader', 'follower'];
+
+interface Part {
+  readonly name: string;
+  readonly pidName: string;
+  readonly endpoint: (c: StackConfig) => string;
+  readonly healthy: (c: StackConfig) => Promise<boolean>;
+  readonly ports: (c: StackConfig) => Record<string, number>;
+}
+
+const PARTS: readonly Part[] = [
+  {
+    name: 'kafka',
+    pidName: KAFKA_PART,
+    endpoint: (c) => `127.0.0.1:${c.ports.kafka}`,
+    healthy: kafkaHealthy,
+    ports: (c) => ({ 'Kafka broker': c.ports.kafka, 'Kafka controller': c.ports.kafkaController }),
+  },
+  {
+    name: 'registry',
+    pidName: REGISTRY_PART,
+    endpoint: (c) => `http://127.0.0.1:${c.ports.registry}`,
+    healthy: registryHealthy,
+    ports: (c) => ({ 'schema registry': c.ports.registry, 'schema registry management': c.ports.registryManagement }),
+  },
+  ...ROLES.map(
+    (role): Part => ({
+      name: `elasticsearch-${role}`,
+      pidName: `elasticsearch-${role}`,
+      endpoint: (c) => adminAccess(c, role).url,
+      healthy: (c) => clusterHealthy(adminAccess(c, role)),
+      ports: (c) => ({
+        [`Elasticsearch ${role} HTTP`]: clusterPort(c, role),
+        [`Elasticsearch ${role} transport`]: role === 'leader' ? c.ports.leaderTransport : c.ports.followerTransport,
+      }),
+    }),
+  ),
+];
+
+function running(config: StackConfig, part: Part): number | undefined {
+  const pid = readPid(pidFile(stackPaths(config).pids, part.pidName));
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
+}
+
+function log(msg: string): void {
+  process.stdout.write(`${msg}\n`);
+}
+
+function fetchAll(config: StackConfig) {
+  const java17 = findJava('Apache Kafka 4', 17, 'KCCR_JAVA_HOME');
+  const registryJava = findJava(`Apicurio Registry ${config.registryVersion}`, config.registryVersion.startsWith('2.') ? 17 : 21, 'KCCR_REGISTRY_JAVA_HOME');
+  const esJava = findJava(`Elasticsearch ${config.esVersion}`, config.esVersion.startsWith('9.') ? 21 : 17, 'KCCR_ES_JAVA_HOME');
+  log(`fetching (cached in ${config.cacheDir}) ...`);
+  const t0 = Date.now();
+  const kafkaLibs = fetchKafka(config);
+  const registryJar = fetchRegistry(config);
+  const esHome = fetchElasticsearch(config);
+  log(`fetched in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return { java17, registryJava, esJava, kafkaLibs, registryJar, esHome };
+}
+
+async function up(config: StackConfig): Promise<void> {
+  const previous = readState(stackPaths(config).state);
+  const anyRunning = PARTS.some((p) => running(config, p) !== undefined);
+  if (anyRunning && previous && previous.mode !== (config.secure ? 'secure' : 'plain')) {
+    throw new Error(`the stack in ${config.stackDir} is running in ${previous.mode} mode; run \`npm run stack:down\` first to switch modes`);
+  }
+  const toStart = PARTS.filter((p) => running(config, p) === undefined);
+  await preflight(config, Object.assign({}, ...toStart.map((p) => p.ports(config))) as Record<string, number>);
+  const paths = stackPaths(config);
+  for (const d of [paths.logs, paths.pids]) mkdirSync(d, { recursive: true });
+  const f = fetchAll(config);
+  const certs = config.secure ? ensureCertificates(paths.certs) : undefined;
+
+  const t0 = Date.now();
+  const waits: Promise<unknown>[] = [];
+  const timed = (name: string, p: Promise<number>) =>
+    p.then((ms) => log(`  ${name} healthy after ${(ms / 1000).toFixed(1)} s`));
+  if (toStart.some((p) => p.name === 'kafka')) {
+    startKafka(config, f.kafkaLibs, f.java17);
+    waits.push(timed('kafka', waitForKafka(config)));
+  }
+  if (toStart.some((p) => p.name === 'registry')) {
+    startRegistry(config, f.registryJar, f.registryJava);
+    waits.push(timed('registry', waitForRegistry(config)));
+  }
+  for (const role of ROLES) {
+    if (!toStart.some((p) => p.name === `elasticsearch-${role}`)) continue;
+    const prepared = prepareCluster(config, role, f.esHome, f.esJava, certs);
+    startCluster(config, f.esHome, prepared);
+    waits.push(timed(`elasticsearch-${role}`, waitForCluster(config, role)));
+  }
+  log(`starting ${toStart.map((p) => p.name).join(', ') || 'nothing (all running)'} in ${config.secure ? 'secure' : 'plain'} mode ...`);
+  const results = await Promise.allSettled(waits);
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length) {
+    throw new Error(`${failed.map((r) => (r.reason as Error).message).join('\n\n')}\n\nThe parts that did start are still running: \`npm run stack:down\` stops them.`);
+  }
+  for (const role of ROLES) await registerSnapshotRepository(config, role);
+  writeState(config);
+  log(`stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s; state in ${paths.state}`);
+  await status(config, false);
+}
+
+async function down(config: StackConfig, purge: boolean): Promise<void> {
+  const paths = stackPaths(config);
+  await Promise.all(
+    PARTS.map(async (p) => {
+      const stopped = await stopByPidFile(pidFile(paths.pids, p.pidName));
+      log(`${p.name}: ${stopped ? 'stopped' : 'was not running'}`);
+    }),
+  );
+  if (purge) {
+    for (const d of [join(config.stackDir, 'kafka'), join(config.stackDir, 'es'), paths.snapshots, paths.secrets, paths.certs, paths.logs, paths.state]) {
+      rmSync(d, { recursive: true, force: true });
+    }
+    log(`purged data, logs and secrets under ${config.stackDir}`);
+  }
+}
+
+async function status(config: StackConfig, json: boolean): Promise<boolean> {
+  const rows = await Promise.all(
+    PARTS.map(async (p) => {
+      const pid = running(config, p);
+      const healthy = pid !== undefined ? await p.healthy(config).catch(() => false) : false;
+      return { part: p.name, pid: pid ?? null, state: pid === undefined ? 'stopped' : healthy ? 'healthy' : 'unhealthy', endpoint: p.endpoint(config) };
+    }),
+  );
+  const allHealthy = rows.every((r) => r.state === 'healthy');
+  if (json) {
+    log(JSON.stringify({ mode: config.secure ? 'secure' : 'plain', stackDir: config.stackDir, parts: rows, healthy: allHealthy }, null, 2));
+  } else {
+    log(`mode: ${config.secure ? 'secure' : 'plain'}   folder: ${config.stackDir}`);
+    log(`${'PART'.padEnd(24)}${'STATE'.padEnd(11)}${'PID'.padEnd(9)}ENDPOINT`);
+    for (const r of rows) log(`${r.part.padEnd(24)}${r.state.padEnd(11)}${String(r.pid ?? '-').padEnd(9)}${r.endpoint}`);
+    log(`logs: ${stackPaths(config).logs}`);
+  }
+  return allHealthy;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  let config: StackConfig;
+  try {
+    config = readStackConfig();
+  } catch (e) {
+    if (e instanceof StackConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  switch (command) {
+    case 'up':
+      await up(config);
+      return 0;
+    case 'down':
+      await down(config, rest.includes('--purge'));
+      return 0;
+    case 'status':
+      return (await status(config, rest.includes('--json'))) ? 0 : 1;
+    case 'fetch':
+      fetchAll(config);
+      return 0;
+    default:
+      process.stderr.write('usage: stack.ts up | down [--purge] | status [--json] | fetch\n');
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`stack: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);
