@@ -1,12 +1,13 @@
 // Installs the npm dependencies when node_modules is missing or older than package-lock.json,
 // so that `npm run demo` and `npm test` work on a fresh clone. Plain JavaScript: it runs before anything is installed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const marker = join(root, 'node_modules', '.kccr-installed');
+// npm writes node_modules/.package-lock.json on every install; older than package-lock.json means stale.
+const marker = join(root, 'node_modules', '.package-lock.json');
 const lock = join(root, 'package-lock.json');
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 20) {
@@ -21,5 +22,4 @@ if (stale) {
     console.error('npm ci failed; see the messages above');
     process.exit(r.status ?? 1);
   }
-  writeFileSync(marker, new Date().toISOString());
 }

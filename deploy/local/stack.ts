@@ -11,13 +11,14 @@ import { join } from 'node:path';
 import { readStackConfig, stackPaths, StackConfigError } from './lib/config.js';
 import type { StackConfig } from './lib/config.js';
 import { findJava, preflight } from './lib/checks.js';
+import type { JavaHome } from './lib/checks.js';
 import { ensureCertificates } from './lib/certs.js';
 import type { ClusterRole } from './lib/elasticsearch.js';
 import { adminAccess, clusterHealthy, clusterPort, prepareCluster, registerSnapshotRepository, startCluster, waitForCluster } from './lib/elasticsearch.js';
 import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
 import { KAFKA_PART, kafkaHealthy, startKafka, waitForKafka } from './lib/kafka.js';
 import { isAlive, pidFile, readPid, stopByPidFile } from './lib/procs.js';
-import { fetchRegistry, REGISTRY_PART, registryHealthy, startRegistry, waitForRegistry } from './lib/registry.js';
+import { fetchRegistry, REGISTRY_FALLBACK_VERSION, REGISTRY_PART, registryHealthy, registryJavaMajor, startRegistry, waitForRegistry } from './lib/registry.js';
 import { readState, writeState } from './lib/state.js';
 
 const ROLES: readonly ClusterRole[] = ['leader', 'follower'];
@@ -70,12 +71,21 @@ function log(msg: string): void {
 
 function fetchAll(config: StackConfig) {
   const java17 = findJava('Apache Kafka 4', 17, 'KCCR_JAVA_HOME');
-  const registryJava = findJava(`Apicurio Registry ${config.registryVersion}`, config.registryVersion.startsWith('2.') ? 17 : 21, 'KCCR_REGISTRY_JAVA_HOME');
+  let registryVersion = config.registryVersion;
+  let registryJava: JavaHome;
+  try {
+    registryJava = findJava(`Apicurio Registry ${registryVersion}`, registryJavaMajor(registryVersion), 'KCCR_REGISTRY_JAVA_HOME');
+  } catch (e) {
+    if (process.env.KCCR_REGISTRY_VERSION) throw e;
+    registryVersion = REGISTRY_FALLBACK_VERSION;
+    registryJava = java17;
+    log(`no Java 21+ found for Apicurio Registry ${config.registryVersion}; using ${registryVersion}, which runs on Java 17`);
+  }
   const esJava = findJava(`Elasticsearch ${config.esVersion}`, config.esVersion.startsWith('9.') ? 21 : 17, 'KCCR_ES_JAVA_HOME');
   log(`fetching (cached in ${config.cacheDir}) ...`);
   const t0 = Date.now();
   const kafkaLibs = fetchKafka(config);
-  const registryJar = fetchRegistry(config);
+  const registryJar = fetchRegistry(config, registryVersion);
   const esHome = fetchElasticsearch(config);
   log(`fetched in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return { java17, registryJava, esJava, kafkaLibs, registryJar, esHome };

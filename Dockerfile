@@ -1,0 +1,38 @@
+# One image for the three kccr services: extractor, applier and control.
+# docker-compose.yml picks the service by its command, for example
+#   node dist/services/extractor/main.js
+# With no command, the image runs the control service.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- build: all dependencies, compile services/ to dist/ -------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY services ./services
+# The services may import the schemas (resolveJsonModule), so they are in place for tsc too.
+COPY schemas ./schemas
+RUN npm run build
+
+# ---- runtime: production dependencies, the compiled code and the schemas ----
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+
+# package.json also carries "type": "module", which Node needs to load dist/ as ESM.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+COPY --from=build /app/dist ./dist
+COPY schemas ./schemas
+
+# The official Node images come with the non-root user "node" (uid 1000).
+USER node
+
+# The control service's HTTP port (KCCR_CONTROL_PORT).
+EXPOSE 8090
+CMD ["node", "dist/services/control/main.js"]

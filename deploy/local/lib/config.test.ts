@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { parseJavaVersion } from './checks.js';
+import { readStackConfig, StackConfigError } from './config.js';
+
+describe('stack config', () => {
+  it('defaults to the plain stack on the usual ports', () => {
+    const c = readStackConfig({});
+    expect(c.secure).toBe(false);
+    expect(c.ports).toMatchObject({ kafka: 9092, registry: 8081, leaderHttp: 9200, followerHttp: 9201 });
+    expect(c.esVersion).toMatch(/^8\.19\./);
+  });
+
+  it('shifts every port by KCCR_PORT_OFFSET', () => {
+    const c = readStackConfig({ KCCR_PORT_OFFSET: '1000', KCCR_SECURE: '1' });
+    expect(c.ports).toMatchObject({ kafka: 10092, registry: 9081, leaderHttp: 10200, followerHttp: 10201 });
+    expect(c.secure).toBe(true);
+  });
+
+  it('reports all bad settings together', () => {
+    expect(() => readStackConfig({ KCCR_ES_VERSION: '7.10.2', KCCR_LEADER_PORT: '70000', KCCR_ES_HEAP: 'lots', KCCR_FOLLOWER_PORT: '9092' })).toThrow(StackConfigError);
+    try {
+      readStackConfig({ KCCR_ES_VERSION: '7.10.2', KCCR_LEADER_PORT: '70000', KCCR_ES_HEAP: 'lots', KCCR_FOLLOWER_PORT: '9092' });
+    } catch (e) {
+      const problems = (e as StackConfigError).problems.join('\n');
+      expect(problems).toContain('KCCR_ES_VERSION: expected an Elasticsearch version 8.x.y or 9.x.y, received "7.10.2"');
+      expect(problems).toContain('KCCR_LEADER_PORT: expected a TCP port');
+      expect(problems).toContain('KCCR_ES_HEAP');
+      expect(problems).toContain('both use port 9092');
+    }
+  });
+
+  it('reads Java versions in both spellings', () => {
+    expect(parseJavaVersion('openjdk version "17.0.15" 2025-04-15')).toBe(17);
+    expect(parseJavaVersion('java version "1.8.0_402"')).toBe(8);
+    expect(parseJavaVersion('openjdk version "25" 2025-09-16')).toBe(25);
+    expect(parseJavaVersion('nothing')).toBeUndefined();
+  });
+});

@@ -1,0 +1,208 @@
+/**
+ * The only module that imports the Elasticsearch client. It speaks the REST API kccr needs, in kccr's terms,
+ * and turns every failure into a KccrError: retriable (429, 5xx, timeouts, connection refused) or not
+ * (authentication, authorization, bad requests), with the cluster's own reason in the message.
+ */
+import { Client, errors } from '@elastic/elasticsearch';
+import type { EsConnection } from '../config.js';
+import { KccrError } from '../errors.js';
+
+export interface RequestOptions {
+  readonly query?: Record<string, string | number | boolean | undefined>;
+  readonly body?: unknown;
+  /** Newline-delimited JSON, for _bulk. */
+  readonly ndjson?: string;
+  /** Statuses that are answers, not errors (404 on an existence check, 409 on a version conflict). */
+  readonly ignore?: readonly number[];
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface EsResponse<T> {
+  readonly status: number;
+  readonly body: T;
+}
+
+export interface ShardStats {
+  readonly shard: number;
+  readonly globalCheckpoint: number;
+  readonly localCheckpoint: number;
+  readonly maxSeqNo: number;
+  readonly historyUuid: string;
+  readonly docs: number;
+  readonly deleteTotal: number;
+  readonly indexTotal: number;
+}
+
+export interface IndexMeta {
+  readonly name: string;
+  readonly uuid: string;
+  readonly shards: number;
+  readonly settings: Record<string, unknown>;
+  readonly mappings: Record<string, unknown>;
+  readonly aliases: Record<string, unknown>;
+}
+
+export interface BulkItemResult {
+  readonly action: 'index' | 'delete' | 'create' | 'update';
+  readonly id: string;
+  readonly status: number;
+  readonly error?: { readonly type: string; readonly reason: string };
+}
+
+export class ElasticsearchAdapter {
+  private readonly client: Client;
+  readonly url: string;
+
+  constructor(conn: EsConnection, opts: { requestTimeoutMs?: number; maxRetries?: number } = {}) {
+    this.url = conn.url;
+    this.client = new Client({
+      node: conn.url,
+      ...(conn.apiKey ? { auth: { apiKey: conn.apiKey } } : conn.username ? { auth: { username: conn.username, password: conn.password ?? '' } } : {}),
+      ...(conn.ca ? { tls: { ca: conn.ca, rejectUnauthorized: true } } : {}),
+      requestTimeout: opts.requestTimeoutMs ?? 30_000,
+      // Retries are decided by kccr's own retry helper, where the partition can be paused meanwhile.
+      maxRetries: opts.maxRetries ?? 0,
+      compression: false,
+    });
+  }
+
+  async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<EsResponse<T>> {
+    const querystring = opts.query ? Object.fromEntries(Object.entries(opts.query).filter(([, v]) => v !== undefined)) : undefined;
+    try {
+      const res = await this.client.transport.request(
+        {
+          method,
+          path,
+          ...(querystring ? { querystring: querystring as Record<string, string> } : {}),
+          ...(opts.ndjson !== undefined ? { bulkBody: opts.ndjson } : opts.body !== undefined ? { body: opts.body as Record<string, unknown> } : {}),
+        },
+        {
+          meta: true,
+          ...(opts.ignore ? { ignore: [...opts.ignore] } : {}),
+          ...(opts.timeoutMs ? { requestTimeout: opts.timeoutMs } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        },
+      );
+      return { status: res.statusCode ?? 200, body: res.body as T };
+    } catch (e) {
+      throw toKccrError(e, `${method} ${path}`, this.url);
+    }
+  }
+
+  async indexExists(index: string): Promise<boolean> {
+    const r = await this.request('HEAD', `/${encodeURIComponent(index)}`, { ignore: [404] });
+    return r.status === 200;
+  }
+
+  async createIndex(index: string, body: { settings?: unknown; mappings?: unknown; aliases?: unknown } = {}): Promise<void> {
+    await this.request('PUT', `/${encodeURIComponent(index)}`, { body });
+  }
+
+  async deleteIndex(index: string): Promise<void> {
+    await this.request('DELETE', `/${encodeURIComponent(index)}`, { ignore: [404] });
+  }
+
+  async indexMeta(index: string): Promise<IndexMeta> {
+    const r = await this.request<Record<string, { settings: { index: Record<string, unknown> }; mappings: Record<string, unknown>; aliases: Record<string, unknown> }>>(
+      'GET',
+      `/${encodeURIComponent(index)}`,
+    );
+    const [name, meta] = Object.entries(r.body)[0] ?? [];
+    if (!name || !meta) throw new KccrError('ES_NOT_FOUND', `index ${index} not found on ${this.url}`, { index });
+    const s = meta.settings.index;
+    return { name, uuid: String(s.uuid), shards: Number(s.number_of_shards), settings: s, mappings: meta.mappings, aliases: meta.aliases };
+  }
+
+  /** Per shard, the primary copy's checkpoints and history (`_stats?level=shards`). */
+  async shardStats(index: string): Promise<ShardStats[]> {
+    type Copy = {
+      routing: { primary: boolean };
+      seq_no: { global_checkpoint: number; local_checkpoint: number; max_seq_no: number };
+      commit: { user_data: { history_uuid?: string } };
+      docs: { count: number };
+      indexing: { delete_total: number; index_total: number };
+    };
+    const r = await this.request<{ indices: Record<string, { shards: Record<string, Copy[]> }> }>('GET', `/${encodeURIComponent(index)}/_stats/docs,indexing`, {
+      query: { level: 'shards' },
+    });
+    const entry = Object.values(r.body.indices)[0];
+    if (!entry) throw new KccrError('ES_NOT_FOUND', `index ${index} not found on ${this.url}`, { index });
+    const out: ShardStats[] = [];
+    for (const [shard, copies] of Object.entries(entry.shards)) {
+      const primary = copies.find((c) => c.routing.primary);
+      if (!primary) throw new KccrError('ES_UNAVAILABLE', `shard ${shard} of ${index} has no started primary`, { index, shard });
+      out.push({
+        shard: Number(shard),
+        globalCheckpoint: primary.seq_no.global_checkpoint,
+        localCheckpoint: primary.seq_no.local_checkpoint,
+        maxSeqNo: primary.seq_no.max_seq_no,
+        historyUuid: primary.commit.user_data.history_uuid ?? '',
+        docs: primary.docs.count,
+        deleteTotal: primary.indexing.delete_total,
+        indexTotal: primary.indexing.index_total,
+      });
+    }
+    return out.sort((a, b) => a.shard - b.shard);
+  }
+
+  async refresh(index: string): Promise<void> {
+    await this.request('POST', `/${encodeURIComponent(index)}/_refresh`);
+  }
+
+  async search<T = unknown>(index: string, body: unknown, query?: RequestOptions['query']): Promise<T> {
+    return (await this.request<T>('POST', `/${encodeURIComponent(index)}/_search`, { body, ...(query ? { query } : {}) })).body;
+  }
+
+  /** Sends one _bulk and returns every item's outcome; the caller decides per item (never trust `errors: false` alone). */
+  async bulk(ndjson: string, query?: RequestOptions['query']): Promise<BulkItemResult[]> {
+    const r = await this.request<{ items: Record<string, { _id: string; status: number; error?: { type: string; reason: string } }>[] }>('POST', '/_bulk', {
+      ndjson,
+      ...(query ? { query } : {}),
+    });
+    return r.body.items.map((item) => {
+      const [action, result] = Object.entries(item)[0] as [BulkItemResult['action'], { _id: string; status: number; error?: { type: string; reason: string } }];
+      return { action, id: result._id, status: result.status, ...(result.error ? { error: { type: result.error.type, reason: result.error.reason } } : {}) };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+interface EsErrorBody {
+  error?: { type?: string; reason?: string; root_cause?: { type?: string; reason?: string }[] } | string;
+}
+
+function reasonOf(body: unknown): string {
+  const b = body as EsErrorBody | undefined;
+  if (!b?.error) return typeof body === 'string' ? body : JSON.stringify(body ?? '');
+  if (typeof b.error === 'string') return b.error;
+  const root = b.error.root_cause?.[0];
+  return `${b.error.type ?? root?.type ?? 'error'}: ${b.error.reason ?? root?.reason ?? ''}`;
+}
+
+export function toKccrError(e: unknown, what: string, url: string): KccrError {
+  if (e instanceof KccrError) return e;
+  if (e instanceof errors.ResponseError) {
+    const status = e.meta.statusCode ?? 0;
+    const reason = reasonOf(e.meta.body);
+    const details = { status, url, request: what };
+    if (status === 401) return new KccrError('ES_UNAUTHENTICATED', `${url} refused the credentials (401) for ${what}: ${reason}. Check the user name and password or API key.`, details, { cause: e });
+    if (status === 403) return new KccrError('ES_FORBIDDEN', `${url} denied ${what} (403): ${reason}. Grant the missing privilege to this user or use one that has it.`, details, { cause: e });
+    if (status === 404) return new KccrError('ES_NOT_FOUND', `${url}: ${what} found nothing (404): ${reason}`, details, { cause: e });
+    if (status === 429 || status >= 500) return new KccrError('ES_UNAVAILABLE', `${url} is overloaded or failing (${status}) for ${what}: ${reason}`, details, { cause: e });
+    return new KccrError('ES_REJECTED', `${url} rejected ${what} (${status}): ${reason}`, details, { cause: e });
+  }
+  if (e instanceof errors.ConnectionError || e instanceof errors.TimeoutError || e instanceof errors.NoLivingConnectionsError) {
+    return new KccrError('ES_UNAVAILABLE', `cannot reach ${url} for ${what}: ${e.message}`, { url, request: what }, { cause: e });
+  }
+  if (e instanceof errors.ProductNotSupportedError) {
+    return new KccrError('ES_REJECTED', `${url} does not answer as Elasticsearch: ${e.message}`, { url }, { cause: e });
+  }
+  if (e instanceof errors.RequestAbortedError) {
+    return new KccrError('ES_UNAVAILABLE', `${what} on ${url} was aborted`, { url, request: what }, { cause: e });
+  }
+  return new KccrError('INTERNAL', `${what} on ${url} failed: ${e instanceof Error ? e.message : String(e)}`, { url, request: what }, { cause: e });
+}

@@ -1,0 +1,308 @@
+/**
+ * The only module that imports the Kafka client. Topics, a producer and a consumer in kccr's terms;
+ * failures become KccrErrors with the catalogue's retriable flag.
+ */
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
+import { KccrError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export interface KafkaConnection {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly ssl?: { readonly ca?: string };
+  readonly sasl?: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string };
+}
+
+export interface OutgoingMessage {
+  readonly key: string;
+  readonly value: Buffer;
+  readonly partition: number;
+  readonly headers?: Record<string, string>;
+}
+
+export interface ConsumedMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly timestamp: string;
+}
+
+export interface ConsumedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: readonly ConsumedMessage[];
+  readonly highWatermark: string;
+}
+
+export interface BatchControl {
+  heartbeat(): Promise<void>;
+  /** False once a rebalance took the partition away or the consumer is stopping: stop working on this batch. */
+  isActive(): boolean;
+}
+
+const KAFKA_LOG_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+function toKafkaConfig(conn: KafkaConnection, logger?: Logger): KafkaConfig {
+  return {
+    clientId: conn.clientId,
+    brokers: [...conn.brokers],
+    ...(conn.ssl ? { ssl: conn.ssl.ca ? { ca: [conn.ssl.ca] } : true } : {}),
+    ...(conn.sasl ? { sasl: { mechanism: conn.sasl.mechanism, username: conn.sasl.username, password: conn.sasl.password } as SASLOptions } : {}),
+    connectionTimeout: 5000,
+    requestTimeout: 30_000,
+    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      if (!logger) return;
+      const level = KAFKA_LOG_LEVELS[entry.level] ?? 'info';
+      const { message, ...rest } = entry.log;
+      logger[level]({ kafka: entry.namespace, ...rest }, message);
+    },
+  };
+}
+
+export function toKafkaError(e: unknown, what: string): KccrError {
+  if (e instanceof KccrError) return e;
+  const err = e as { name?: string; message?: string; retriable?: boolean; type?: string };
+  const message = `${what}: ${err.message ?? String(e)}`;
+  if (err.retriable || err.name === 'KafkaJSConnectionError' || err.name === 'KafkaJSNumberOfRetriesExceeded' || err.name === 'KafkaJSRequestTimeoutError') {
+    return new KccrError('KAFKA_UNAVAILABLE', message, { kafkaError: err.type ?? err.name }, { cause: e });
+  }
+  return new KccrError('KAFKA_REJECTED', message, { kafkaError: err.type ?? err.name }, { cause: e });
+}
+
+export class KafkaAdapter {
+  private readonly kafka: Kafka;
+  private admin?: Admin;
+
+  constructor(
+    readonly connection: KafkaConnection,
+    private readonly logger?: Logger,
+  ) {
+    this.kafka = new Kafka(toKafkaConfig(connection, logger));
+  }
+
+  private async adminClient(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      try {
+        await admin.connect();
+      } catch (e) {
+        throw toKafkaError(e, `connecting to Kafka at ${this.connection.brokers.join(',')}`);
+      }
+      this.admin = admin;
+    }
+    return this.admin;
+  }
+
+  async partitionCount(topic: string): Promise<number | undefined> {
+    const admin = await this.adminClient();
+    try {
+      const topics = await admin.listTopics();
+      if (!topics.includes(topic)) return undefined;
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      return meta.topics[0]?.partitions.length;
+    } catch (e) {
+      throw toKafkaError(e, `reading metadata of topic ${topic}`);
+    }
+  }
+
+  /**
+   * Creates the topic when missing. When it exists its partition count must be the one asked for:
+   * partition = shard, and a mismatch would send shards to the wrong partitions.
+   */
+  async ensureTopic(topic: string, partitions: number, configs: Record<string, string> = {}): Promise<'created' | 'exists'> {
+    const existing = await this.partitionCount(topic);
+    if (existing !== undefined) {
+      if (existing !== partitions) {
+        throw new KccrError('CONFLICT', `topic ${topic} has ${existing} partitions but ${partitions} are needed (one per shard); delete or rename the topic`, { topic, existing, partitions });
+      }
+      return 'exists';
+    }
+    const admin = await this.adminClient();
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: partitions, replicationFactor: -1, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+      });
+    } catch (e) {
+      // Another process may have created it between our look and our create.
+      if ((e as { type?: string }).type === 'TOPIC_ALREADY_EXISTS' || /already exists/i.test(String((e as Error).message))) return this.ensureTopic(topic, partitions, configs);
+      throw toKafkaError(e, `creating topic ${topic}`);
+    }
+    return 'created';
+  }
+
+  async deleteTopics(topics: string[]): Promise<void> {
+    const admin = await this.adminClient();
+    try {
+      await admin.deleteTopics({ topics });
+    } catch (e) {
+      throw toKafkaError(e, `deleting topics ${topics.join(',')}`);
+    }
+  }
+
+  /** Earliest and next offset of every partition of a topic. */
+  async offsets(topic: string): Promise<{ partition: number; low: string; high: string }[]> {
+    const admin = await this.adminClient();
+    try {
+      const r = await admin.fetchTopicOffsets(topic);
+      return r.map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
+    } catch (e) {
+      throw toKafkaError(e, `reading offsets of topic ${topic}`);
+    }
+  }
+
+  async groupOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: string }[]> {
+    const admin = await this.adminClient();
+    try {
+      const r = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return (r[0]?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset }));
+    } catch (e) {
+      throw toKafkaError(e, `reading offsets of group ${groupId}`);
+    }
+  }
+
+  producer(opts: { compression?: 'none' | 'gzip' } = {}): KafkaProducer {
+    return new KafkaProducer(this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }), opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None);
+  }
+
+  consumer(groupId: string, opts: { maxBytesPerPartition?: number; sessionTimeoutMs?: number } = {}): KafkaConsumer {
+    return new KafkaConsumer(
+      this.kafka.consumer({
+        groupId,
+        allowAutoTopicCreation: false,
+        sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+        heartbeatInterval: 3000,
+        // Bounds memory whatever the backlog: at most this much is fetched per partition at a time.
+        maxBytesPerPartition: opts.maxBytesPerPartition ?? 1024 * 1024,
+        maxBytes: 10 * 1024 * 1024,
+        maxWaitTimeInMs: 250,
+        retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.admin?.disconnect().catch(() => undefined);
+    this.admin = undefined;
+  }
+}
+
+export class KafkaProducer {
+  private connected = false;
+
+  constructor(
+    private readonly producer: Producer,
+    private readonly compression: CompressionTypes,
+  ) {}
+
+  async connect(): Promise<void> {
+    if (this.connected) return;
+    try {
+      await this.producer.connect();
+      this.connected = true;
+    } catch (e) {
+      throw toKafkaError(e, 'connecting the producer');
+    }
+  }
+
+  /** Resolves once every message is acknowledged by all in-sync replicas. */
+  async send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.connect();
+    try {
+      await this.producer.send({
+        topic,
+        acks: -1,
+        compression: this.compression,
+        messages: messages.map((m) => ({ key: m.key, value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })),
+      });
+    } catch (e) {
+      throw toKafkaError(e, `producing ${messages.length} messages to ${topic}`);
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.connected) return;
+    this.connected = false;
+    await this.producer.disconnect().catch(() => undefined);
+  }
+}
+
+export class KafkaConsumer {
+  private connected = false;
+
+  constructor(private readonly consumer: Consumer) {}
+
+  async subscribe(topics: readonly (string | RegExp)[], fromBeginning = true): Promise<void> {
+    try {
+      if (!this.connected) {
+        await this.consumer.connect();
+        this.connected = true;
+      }
+      await this.consumer.subscribe({ topics: [...topics], fromBeginning });
+    } catch (e) {
+      throw toKafkaError(e, `subscribing to ${topics.join(',')}`);
+    }
+  }
+
+  /**
+   * Hands each fetched batch (one partition, offset order) to `handler`. Nothing is committed here:
+   * the handler calls `commit` after the writes the batch stands for have succeeded.
+   */
+  async run(handler: (batch: ConsumedBatch, control: BatchControl) => Promise<void>, opts: { partitionsConsumedConcurrently?: number } = {}): Promise<void> {
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
+      eachBatch: async (payload: EachBatchPayload) => {
+        const { batch } = payload;
+        await handler(
+          {
+            topic: batch.topic,
+            partition: batch.partition,
+            highWatermark: batch.highWatermark,
+            messages: batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp })),
+          },
+          { heartbeat: () => payload.heartbeat(), isActive: () => payload.isRunning() && !payload.isStale() },
+        );
+      },
+    });
+  }
+
+  /** Commits `nextOffset` (the offset of the next message to read) for one partition. */
+  async commit(topic: string, partition: number, nextOffset: string): Promise<void> {
+    try {
+      await this.consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+    } catch (e) {
+      throw toKafkaError(e, `committing offset ${nextOffset} of ${topic}[${partition}]`);
+    }
+  }
+
+  pause(topic: string, partitions: number[]): void {
+    this.consumer.pause([{ topic, partitions }]);
+  }
+
+  resume(topic: string, partitions: number[]): void {
+    this.consumer.resume([{ topic, partitions }]);
+  }
+
+  seek(topic: string, partition: number, offset: string): void {
+    this.consumer.seek({ topic, partition, offset });
+  }
+
+  async disconnect(): Promise<void> {
+    if (!this.connected) return;
+    this.connected = false;
+    await this.consumer.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { KccrError } from './errors.js';
+
+/**
+ * Reads settings from the environment once. Each accessor records what was wrong instead of throwing, so that
+ * `done()` reports every bad value at once: the variable, what was expected and what came.
+ */
+export class EnvReader {
+  private readonly problems: string[] = [];
+
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  private raw(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v === '' ? undefined : v;
+  }
+
+  string(name: string, fallback: string): string;
+  string(name: string, fallback?: undefined): string | undefined;
+  string(name: string, fallback?: string): string | undefined {
+    return this.raw(name) ?? fallback;
+  }
+
+  required(name: string, expected: string): string {
+    const v = this.raw(name);
+    if (v === undefined) this.problems.push(`${name}: expected ${expected}, but it is not set`);
+    return v ?? '';
+  }
+
+  int(name: string, fallback: number, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      this.problems.push(`${name}: expected a whole number from ${min} to ${max}, received ${JSON.stringify(v)}`);
+      return fallback;
+    }
+    return n;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (['1', 'true', 'yes'].includes(v)) return true;
+    if (['0', 'false', 'no'].includes(v)) return false;
+    this.problems.push(`${name}: expected true or false, received ${JSON.stringify(v)}`);
+    return fallback;
+  }
+
+  list(name: string, fallback: readonly string[]): string[] {
+    const v = this.raw(name);
+    if (v === undefined) return [...fallback];
+    const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (items.length === 0) this.problems.push(`${name}: expected a comma-separated list, received ${JSON.stringify(v)}`);
+    return items;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(v)) {
+      this.problems.push(`${name}: expected one of ${allowed.join(', ')}, received ${JSON.stringify(v)}`);
+      return fallback;
+    }
+    return v as T;
+  }
+
+  /** A secret given directly (NAME) or as a file (NAME_FILE); never echoed in problems. */
+  secret(name: string): string | undefined {
+    const direct = this.raw(name);
+    const file = this.raw(`${name}_FILE`);
+    if (direct !== undefined && file !== undefined) {
+      this.problems.push(`${name} and ${name}_FILE are both set; set only one`);
+      return direct;
+    }
+    if (file === undefined) return direct;
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      this.problems.push(`${name}_FILE: cannot read ${file}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** A file that must exist (a CA certificate, say); returns its contents. */
+  fileContents(name: string): string | undefined {
+    const path = this.raw(name);
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      this.problems.push(`${name}: cannot read ${path}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  problem(message: string): void {
+    this.problems.push(message);
+  }
+
+  /** Throws one CONFIG_INVALID error listing every problem, or returns the value frozen. */
+  done<T extends object>(value: T): Readonly<T> {
+    if (this.problems.length) {
+      throw new KccrError('CONFIG_INVALID', `invalid configuration:\n  - ${this.problems.join('\n  - ')}`, { problems: [...this.problems] });
+    }
+    return Object.freeze(value);
+  }
+}
+
+/** How to reach one Elasticsearch cluster. Credentials stay out of logs and status output. */
+export interface EsConnection {
+  readonly url: string;
+  readonly ca?: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly apiKey?: string;
+}
+
+/** Reads <PREFIX>URL, <PREFIX>CA_FILE, <PREFIX>USERNAME, <PREFIX>PASSWORD[_FILE], <PREFIX>API_KEY[_FILE]. */
+export function readEsConnection(r: EnvReader, prefix: string, fallbackUrl?: string): EsConnection {
+  const url = fallbackUrl ? r.string(`${prefix}URL`, fallbackUrl) : r.required(`${prefix}URL`, 'the cluster URL, for example https://127.0.0.1:9200');
+  if (url && !/^https?:\/\/[^/]+/.test(url)) r.problem(`${prefix}URL: expected an http:// or https:// URL, received ${JSON.stringify(url)}`);
+  const username = r.string(`${prefix}USERNAME`);
+  const password = r.secret(`${prefix}PASSWORD`);
+  const apiKey = r.secret(`${prefix}API_KEY`);
+  if (username !== undefined && password === undefined) r.problem(`${prefix}USERNAME is set but ${prefix}PASSWORD (or ${prefix}PASSWORD_FILE) is not`);
+  const ca = r.fileContents(`${prefix}CA_FILE`);
+  return { url, ...(ca ? { ca } : {}), ...(username ? { username } : {}), ...(password ? { password } : {}), ...(apiKey ? { apiKey } : {}) };
+}

@@ -1,0 +1,52 @@
+// Generated from schemas/change-envelope.avsc by `npm run gen`. Do not edit.
+
+/** INDEX: the document as it is now on the leader. DELETE: the document is gone. READ: the document as read by a bootstrap scan (applied like INDEX). CHECKPOINT: no document; how far the leader shard is. */
+export type Operation = 'INDEX' | 'DELETE' | 'READ' | 'CHECKPOINT';
+export const OperationSymbols = ['INDEX', 'DELETE', 'READ', 'CHECKPOINT'] as const;
+
+export interface Origin {
+  /** The leader cluster's name as registered with kccr. */
+  readonly cluster: string;
+  /** The leader index name. */
+  readonly index: string;
+  /** The leader index UUID; a new one means a new index under the same name. */
+  readonly indexUuid: string;
+  /** The shard's history UUID; a new one means a new operation history (restore, recovery from store). */
+  readonly historyUuid: string;
+  /** The leader shard number, equal to the topic partition. */
+  readonly shard: number;
+  /** The document's _seq_no on the leader (for CHECKPOINT: the global checkpoint). */
+  readonly seqNo: number;
+  /** The document's _primary_term on the leader (0 when unknown). */
+  readonly primaryTerm: number;
+  /** When the extractor read it. */
+  readonly readAt: number;
+}
+
+export interface Checkpoint {
+  /** Every operation up to this _seq_no has been published before this record. */
+  readonly globalCheckpoint: number;
+  /** The highest _seq_no the leader shard has assigned when this was read. */
+  readonly maxSeqNo: number;
+  /** When the leader's checkpoint was read. */
+  readonly observedAt: number;
+  /** The leader shard's document count at globalCheckpoint, when known. */
+  readonly docCount: null | number;
+}
+
+/** One change to one document of a leader index shard, or a checkpoint of that shard. Keyed by the document _id (the empty string for checkpoints, which Elasticsearch never accepts as an _id). Registered under <topic>-value with BACKWARD compatibility: new fields need defaults. */
+export interface ChangeEnvelope {
+  readonly op: Operation;
+  /** The document _id; empty for CHECKPOINT. */
+  readonly id: string;
+  /** The document _routing, when it has one. */
+  readonly routing: null | string;
+  /** The leader's _source as UTF-8 JSON bytes, unchanged; null for DELETE and CHECKPOINT. */
+  readonly source: null | Buffer;
+  /** The external version the follower writes: _seq_no + 1 for INDEX and READ, the reconciliation's global checkpoint + 1 for DELETE. */
+  readonly version: number;
+  /** Where the event came from. */
+  readonly origin: Origin;
+  /** Set on CHECKPOINT events only. */
+  readonly checkpoint: null | Checkpoint;
+}

@@ -1,0 +1,89 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EnvReader, readEsConnection } from './config.js';
+import { KccrError } from './errors.js';
+import { backoffDelay, retry } from './retry.js';
+import { changeTopic, valueSubject } from './topics.js';
+
+describe('EnvReader', () => {
+  it('reports every bad value at once, with name, expectation and what came', () => {
+    const r = new EnvReader({ A: 'x', B: 'maybe', C: 'z' });
+    r.int('A', 1, 0, 10);
+    r.bool('B', false);
+    r.oneOf('C', ['p', 'q'], 'p');
+    r.required('D', 'a URL');
+    const err = (() => {
+      try {
+        r.done({});
+      } catch (e) {
+        return e as KccrError;
+      }
+    })();
+    expect(err?.code).toBe('CONFIG_INVALID');
+    expect(err?.message).toContain('A: expected a whole number from 0 to 10, received "x"');
+    expect(err?.message).toContain('B: expected true or false, received "maybe"');
+    expect(err?.message).toContain('C: expected one of p, q, received "z"');
+    expect(err?.message).toContain('D: expected a URL, but it is not set');
+  });
+
+  it('reads secrets from files and never puts them in messages', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kccr-'));
+    writeFileSync(join(dir, 'pw'), 's3cret\n');
+    const ok = readEsConnection(new EnvReader({ L_URL: 'https://h:9200', L_USERNAME: 'u', L_PASSWORD_FILE: join(dir, 'pw') }), 'L_');
+    expect(ok).toEqual({ url: 'https://h:9200', username: 'u', password: 's3cret' });
+    const r = new EnvReader({ L_URL: 'ftp://h', L_USERNAME: 'u', L_PASSWORD: 'zzz', L_PASSWORD_FILE: '/x' });
+    readEsConnection(r, 'L_');
+    expect(() => r.done({})).toThrow(/L_URL: expected an http:\/\/ or https:\/\/ URL/);
+    try {
+      r.done({});
+    } catch (e) {
+      expect((e as Error).message).not.toContain('zzz');
+    }
+  });
+});
+
+describe('retry', () => {
+  it('backs off exponentially with jitter up to the cap', () => {
+    expect(backoffDelay(1, 100, 1000, () => 0)).toBe(50);
+    expect(backoffDelay(1, 100, 1000, () => 1)).toBe(100);
+    expect(backoffDelay(4, 100, 1000, () => 1)).toBe(800);
+    expect(backoffDelay(10, 100, 1000, () => 1)).toBe(1000);
+  });
+
+  it('retries retriable errors and throws the others at once', async () => {
+    let calls = 0;
+    const value = await retry(
+      async () => {
+        calls++;
+        if (calls < 3) throw new KccrError('ES_UNAVAILABLE', 'busy');
+        return 'ok';
+      },
+      { attempts: 5, initialMs: 1, maxMs: 2 },
+    );
+    expect(value).toBe('ok');
+    expect(calls).toBe(3);
+    let other = 0;
+    await expect(
+      retry(
+        async () => {
+          other++;
+          throw new KccrError('ES_FORBIDDEN', 'no');
+        },
+        { attempts: 5, initialMs: 1, maxMs: 2 },
+      ),
+    ).rejects.toMatchObject({ code: 'ES_FORBIDDEN' });
+    expect(other).toBe(1);
+  });
+});
+
+describe('topics', () => {
+  it('names one topic per leader cluster and index, escaping what Kafka refuses', () => {
+    expect(changeTopic('leader-cluster', 'leader-01')).toBe('kccr.leader-cluster.leader-01');
+    expect(changeTopic('c', 'logs.2024')).toBe('kccr.c.logs.2e.2024');
+    expect(changeTopic('c', 'a+b')).not.toBe(changeTopic('c', 'a.b'));
+    expect(valueSubject('t')).toBe('t-value');
+    expect(() => changeTopic('c', 'x'.repeat(300))).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,25 @@
+/**
+ * Topic names. One function owns them: every component derives a leader index's topic from here.
+ * Kafka topic names allow [a-zA-Z0-9._-] up to 249 characters; Elasticsearch index names are lower case and may
+ * hold characters Kafka refuses, which are escaped reversibly-enough (`+` and hex) to stay unique.
+ */
+const PREFIX = 'kccr';
+const MAX_TOPIC = 249;
+
+function escapePart(s: string): string {
+  return s.replace(/[^a-z0-9_-]/g, (ch) => `+${ch.codePointAt(0)!.toString(16)}+`).replace(/\+/g, '.');
+}
+
+export function changeTopic(leaderCluster: string, leaderIndex: string): string {
+  const name = `${PREFIX}.${escapePart(leaderCluster)}.${escapePart(leaderIndex)}`;
+  if (name.length > MAX_TOPIC) throw new RangeError(`topic name for ${leaderCluster}/${leaderIndex} exceeds ${MAX_TOPIC} characters`);
+  return name;
+}
+
+export function valueSubject(topic: string): string {
+  return `${topic}-value`;
+}
+
+export function deadLetterTopic(followerCluster: string): string {
+  return `${PREFIX}.${escapePart(followerCluster)}._deadletter`;
+}

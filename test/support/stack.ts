@@ -1,0 +1,61 @@
+/**
+ * What the integration tests know of the running stack: read from the stack.json that `npm run stack:up` writes
+ * (npm test points KCCR_STACK_STATE / KCCR_SECURE_STACK_STATE at it).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { EsConnection } from '../../services/shared/config.js';
+import type { StackState } from '../../deploy/local/lib/state.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+export type StackKind = 'plain' | 'secure';
+
+export function loadStack(kind: StackKind): StackState {
+  const file =
+    kind === 'plain'
+      ? (process.env.KCCR_STACK_STATE ?? join(ROOT, '.stack', 'stack.json'))
+      : (process.env.KCCR_SECURE_STACK_STATE ?? join(ROOT, '.stack-secure', 'stack.json'));
+  if (!existsSync(file)) {
+    throw new Error(`no ${kind} stack state at ${file}: run the suite with \`npm test\`, which starts the stacks, or start one with \`npm run stack:up\``);
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as StackState;
+}
+
+/** Connection to one cluster of the stack, as a given user (secure mode) or anonymous (plain mode). */
+export function esConnection(stack: StackState, role: 'leader' | 'follower', user?: string): EsConnection {
+  const cluster = stack.clusters[role];
+  if (stack.mode === 'plain') return { url: cluster.url };
+  const name = user ?? 'kccr-admin';
+  const u = cluster.users[name];
+  if (!u) throw new Error(`the ${role} cluster has no user ${name}; it has ${Object.keys(cluster.users).join(', ')}`);
+  return {
+    url: cluster.url,
+    ...(cluster.caFile ? { ca: readFileSync(cluster.caFile, 'utf8') } : {}),
+    username: name,
+    password: readFileSync(u.passwordFile, 'utf8').trim(),
+  };
+}
+
+/** A name no other test (or earlier run) uses: indices, topics and groups are never shared between tests. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Polls until `probe` returns a value other than undefined/false; fails with the last observation. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 200): Promise<T> {
+  const start = Date.now();
+  let last: unknown;
+  while (Date.now() - start < timeoutMs) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last observation: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+}
