@@ -127,3 +127,39 @@ export function readEsConnection(r: EnvReader, prefix: string, fallbackUrl?: str
   const ca = r.fileContents(`${prefix}CA_FILE`);
   return { url, ...(ca ? { ca } : {}), ...(username ? { username } : {}), ...(password ? { password } : {}), ...(apiKey ? { apiKey } : {}) };
 }
+
+/** How to reach Kafka: KCCR_KAFKA_BROKERS, KCCR_KAFKA_CA_FILE (TLS), KCCR_KAFKA_SASL_MECHANISM / _USERNAME / _PASSWORD[_FILE]. */
+export interface KafkaSettings {
+  readonly brokers: readonly string[];
+  readonly ssl?: { readonly ca?: string };
+  readonly sasl?: { readonly mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; readonly username: string; readonly password: string };
+}
+
+export function readKafkaSettings(r: EnvReader): KafkaSettings {
+  const brokers = r.list('KCCR_KAFKA_BROKERS', ['127.0.0.1:9092']);
+  for (const b of brokers) if (!/^[^:\s]+:\d{1,5}$/.test(b)) r.problem(`KCCR_KAFKA_BROKERS: expected host:port entries, received ${JSON.stringify(b)}`);
+  const ca = r.fileContents('KCCR_KAFKA_CA_FILE');
+  const tls = r.bool('KCCR_KAFKA_TLS', ca !== undefined);
+  const mechanism = r.string('KCCR_KAFKA_SASL_MECHANISM');
+  let sasl: KafkaSettings['sasl'];
+  if (mechanism !== undefined) {
+    if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism)) r.problem(`KCCR_KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, received ${JSON.stringify(mechanism)}`);
+    const username = r.required('KCCR_KAFKA_SASL_USERNAME', 'the SASL user name');
+    const password = r.secret('KCCR_KAFKA_SASL_PASSWORD');
+    if (password === undefined) r.problem('KCCR_KAFKA_SASL_PASSWORD (or _FILE): expected the SASL password, but it is not set');
+    sasl = { mechanism: mechanism as 'plain', username, password: password ?? '' };
+  }
+  return { brokers, ...(tls ? { ssl: ca ? { ca } : {} } : {}), ...(sasl ? { sasl } : {}) };
+}
+
+export function readRegistryUrl(r: EnvReader): string {
+  const url = r.string('KCCR_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7');
+  if (!/^https?:\/\/[^/]+/.test(url)) r.problem(`KCCR_REGISTRY_URL: expected an http:// or https:// URL, received ${JSON.stringify(url)}`);
+  return url;
+}
+
+export function readClusterName(r: EnvReader, name: string, fallback: string): string {
+  const v = r.string(name, fallback);
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(v)) r.problem(`${name}: expected a cluster name of lower-case letters, digits, _ and - (at most 64), received ${JSON.stringify(v)}`);
+  return v;
+}

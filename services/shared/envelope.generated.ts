@@ -1,8 +1,8 @@
 // Generated from schemas/change-envelope.avsc by `npm run gen`. Do not edit.
 
-/** INDEX: the document as it is now on the leader. DELETE: the document is gone. READ: the document as read by a bootstrap scan (applied like INDEX). CHECKPOINT: no document; how far the leader shard is. */
-export type Operation = 'INDEX' | 'DELETE' | 'READ' | 'CHECKPOINT';
-export const OperationSymbols = ['INDEX', 'DELETE', 'READ', 'CHECKPOINT'] as const;
+/** INDEX: the document as it is now on the leader. DELETE: the document is gone. READ: the document as read by a bootstrap scan (applied like INDEX). CHECKPOINT: no document; how far the leader shard is. METADATA: the leader index's settings, mappings and aliases as JSON in source; published to every partition before any document that needs them. */
+export type Operation = 'INDEX' | 'DELETE' | 'READ' | 'CHECKPOINT' | 'METADATA';
+export const OperationSymbols = ['INDEX', 'DELETE', 'READ', 'CHECKPOINT', 'METADATA'] as const;
 
 export interface Origin {
   /** The leader cluster's name as registered with kccr. */
@@ -32,16 +32,18 @@ export interface Checkpoint {
   readonly observedAt: number;
   /** The leader shard's document count at globalCheckpoint, when known. */
   readonly docCount: null | number;
+  /** The leader primary's count of delete operations (since its last start), when known: a change asks the follower side to reconcile deletes. */
+  readonly deleteTotal: null | number;
 }
 
-/** One change to one document of a leader index shard, or a checkpoint of that shard. Keyed by the document _id (the empty string for checkpoints, which Elasticsearch never accepts as an _id). Registered under <topic>-value with BACKWARD compatibility: new fields need defaults. */
+/** One change to one document of a leader index shard, a checkpoint of that shard, or the index's metadata. Keyed by the document _id; checkpoints use the empty string and metadata a 513-character key, neither of which Elasticsearch accepts as an _id, so compaction keeps the latest of each. Registered under <topic>-value with BACKWARD compatibility: new fields need defaults. */
 export interface ChangeEnvelope {
   readonly op: Operation;
-  /** The document _id; empty for CHECKPOINT. */
+  /** The document _id; for CHECKPOINT and METADATA the reserved keys (see the record's doc). */
   readonly id: string;
   /** The document _routing, when it has one. */
   readonly routing: null | string;
-  /** The leader's _source as UTF-8 JSON bytes, unchanged; null for DELETE and CHECKPOINT. */
+  /** The leader's _source as UTF-8 JSON bytes, unchanged; for METADATA the index metadata as JSON; null for DELETE and CHECKPOINT. */
   readonly source: null | Buffer;
   /** The external version the follower writes: _seq_no + 1 for INDEX and READ, the reconciliation's global checkpoint + 1 for DELETE. */
   readonly version: number;

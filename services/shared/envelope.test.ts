@@ -22,7 +22,7 @@ describe('envelope', () => {
   });
 
   it('validates what Avro cannot', () => {
-    const cp = checkpointEvent(base, { globalCheckpoint: 3, maxSeqNo: 4, observedAt: 1, docCount: null }, 2);
+    const cp = checkpointEvent(base, { globalCheckpoint: 3, maxSeqNo: 4, observedAt: 1, docCount: null, deleteTotal: null }, 2);
     expect(validateEnvelope(cp)).toBe(cp);
     expect(() => validateEnvelope({ ...cp, checkpoint: null })).toThrow(KccrError);
     expect(() => validateEnvelope({ ...cp, op: 'INDEX', source: null })).toThrow(/INDEX without source/);

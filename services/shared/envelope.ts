@@ -13,6 +13,20 @@ export type { ChangeEnvelope, Checkpoint, Origin, Operation } from './envelope.g
 /** The key of checkpoint records: Elasticsearch never accepts an empty _id, so it cannot collide with a document. */
 export const CHECKPOINT_KEY = '';
 
+/** The key of metadata records: 513 characters, one more than the longest _id Elasticsearch accepts. */
+export const METADATA_KEY = 'kccr:metadata:'.padEnd(513, '~');
+
+/** What a METADATA record carries: enough to create and keep the follower index like the leader's. */
+export interface IndexMetadata {
+  readonly indexUuid: string;
+  readonly shards: number;
+  readonly settings: Record<string, unknown>;
+  readonly mappings: Record<string, unknown>;
+  readonly aliases: Record<string, unknown>;
+  /** A digest of settings, mappings and aliases; the extractor publishes again when it changes. */
+  readonly digest: string;
+}
+
 let cachedSchema: object | undefined;
 
 /** The envelope schema, read from schemas/ (found upwards from this module, in the source tree and in dist/). */
@@ -67,6 +81,16 @@ export function checkpointEvent(base: OriginBase, checkpoint: Checkpoint, readAt
   return { op: 'CHECKPOINT', id: CHECKPOINT_KEY, routing: null, source: null, version: checkpoint.globalCheckpoint + 1, origin: origin(base, checkpoint.globalCheckpoint, 0, readAt), checkpoint };
 }
 
+/** The leader index's metadata, published to every partition before documents that may need it. */
+export function metadataEvent(base: OriginBase, meta: IndexMetadata, seqNo: number, readAt: number): ChangeEnvelope {
+  return { op: 'METADATA', id: METADATA_KEY, routing: null, source: Buffer.from(JSON.stringify(meta)), version: seqNo + 1, origin: origin(base, seqNo, 0, readAt), checkpoint: null };
+}
+
+export function readMetadata(e: ChangeEnvelope): IndexMetadata {
+  if (e.op !== 'METADATA' || !e.source) throw new KccrError('ENVELOPE_INVALID', `not a METADATA envelope: ${e.op}`);
+  return JSON.parse(e.source.toString('utf8')) as IndexMetadata;
+}
+
 /** Checks a decoded record against the envelope's rules that Avro alone cannot express. */
 export function validateEnvelope(value: unknown): ChangeEnvelope {
   const e = value as ChangeEnvelope;
@@ -74,6 +98,7 @@ export function validateEnvelope(value: unknown): ChangeEnvelope {
   if (!e || typeof e !== 'object') throw new KccrError('ENVELOPE_INVALID', 'envelope is not a record');
   if ((e.op === 'INDEX' || e.op === 'READ') && !e.source) problems.push(`${e.op} without source`);
   if (e.op !== 'CHECKPOINT' && e.id === CHECKPOINT_KEY) problems.push(`${e.op} with an empty id`);
+  if (e.op === 'METADATA' && (e.id !== METADATA_KEY || !e.source)) problems.push('METADATA without its key or source');
   if (e.op === 'CHECKPOINT' && !e.checkpoint) problems.push('CHECKPOINT without checkpoint');
   if (!Number.isSafeInteger(e.version) || e.version < 1) problems.push(`version ${e.version} is not a positive integer`);
   if (problems.length) throw new KccrError('ENVELOPE_INVALID', `invalid envelope: ${problems.join('; ')}`, { id: e.id, op: e.op });

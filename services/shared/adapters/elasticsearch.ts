@@ -12,6 +12,8 @@ export interface RequestOptions {
   readonly body?: unknown;
   /** Newline-delimited JSON, for _bulk. */
   readonly ndjson?: string;
+  /** A JSON body sent exactly as given (a document whose formatting must survive), instead of `body`. */
+  readonly rawBody?: string;
   /** Statuses that are answers, not errors (404 on an existence check, 409 on a version conflict). */
   readonly ignore?: readonly number[];
   readonly timeoutMs?: number;
@@ -75,10 +77,18 @@ export class ElasticsearchAdapter {
           method,
           path,
           ...(querystring ? { querystring: querystring as Record<string, string> } : {}),
-          ...(opts.ndjson !== undefined ? { bulkBody: opts.ndjson } : opts.body !== undefined ? { body: opts.body as Record<string, unknown> } : {}),
+          ...(opts.ndjson !== undefined
+            ? { bulkBody: opts.ndjson }
+            : opts.rawBody !== undefined
+              ? { body: opts.rawBody }
+              : opts.body !== undefined
+                ? { body: opts.body as Record<string, unknown> }
+                : {}),
         },
         {
           meta: true,
+          // The client labels a string body text/plain, which Elasticsearch refuses (406).
+          ...(opts.ndjson === undefined && opts.rawBody !== undefined ? { headers: { 'content-type': 'application/json' } } : {}),
           ...(opts.ignore ? { ignore: [...opts.ignore] } : {}),
           ...(opts.timeoutMs ? { requestTimeout: opts.timeoutMs } : {}),
           ...(opts.signal ? { signal: opts.signal } : {}),
@@ -150,6 +160,38 @@ export class ElasticsearchAdapter {
     await this.request('POST', `/${encodeURIComponent(index)}/_refresh`);
   }
 
+  /**
+   * A search whose response comes back as raw bytes, so that each hit's `_source` can be taken exactly as the
+   * cluster stored it (see raw-hits.ts). `index` undefined searches a point in time (POST /_search).
+   */
+  async searchRaw(index: string | undefined, body: unknown, query?: RequestOptions['query'], signal?: AbortSignal): Promise<Buffer> {
+    const path = index === undefined ? '/_search' : `/${encodeURIComponent(index)}/_search`;
+    return this.raw('POST', path, body, query, signal);
+  }
+
+  /** Realtime multi-get (it sees documents before any refresh), raw bytes as for searchRaw. */
+  async mgetRaw(index: string, docs: readonly { id: string; routing: string | null }[], query?: RequestOptions['query']): Promise<Buffer> {
+    return this.raw('POST', `/${encodeURIComponent(index)}/_mget`, { docs: docs.map((d) => ({ _id: d.id, ...(d.routing !== null ? { routing: d.routing } : {}) })) }, query);
+  }
+
+  private async raw(method: string, path: string, body: unknown, query?: RequestOptions['query'], signal?: AbortSignal): Promise<Buffer> {
+    const querystring = query ? Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)) : undefined;
+    try {
+      const res = await this.client.transport.request(
+        { method, path, body: body as Record<string, unknown>, ...(querystring ? { querystring: querystring as Record<string, string> } : {}) },
+        { meta: true, asStream: true, ...(signal ? { signal } : {}) },
+      );
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.body as AsyncIterable<Buffer>) chunks.push(chunk);
+      const buf = Buffer.concat(chunks);
+      const status = res.statusCode ?? 200;
+      if (status >= 400) throw responseError(status, buf, `${method} ${path}`, this.url);
+      return buf;
+    } catch (e) {
+      throw toKccrError(e, `${method} ${path}`, this.url);
+    }
+  }
+
   async search<T = unknown>(index: string, body: unknown, query?: RequestOptions['query']): Promise<T> {
     return (await this.request<T>('POST', `/${encodeURIComponent(index)}/_search`, { body, ...(query ? { query } : {}) })).body;
   }
@@ -183,17 +225,30 @@ function reasonOf(body: unknown): string {
   return `${b.error.type ?? root?.type ?? 'error'}: ${b.error.reason ?? root?.reason ?? ''}`;
 }
 
+function responseError(status: number, body: Buffer, what: string, url: string): KccrError {
+  let parsed: unknown = body.toString('utf8');
+  try {
+    parsed = JSON.parse(parsed as string);
+  } catch {
+    // keep the text
+  }
+  return statusError(status, reasonOf(parsed), what, url);
+}
+
+function statusError(status: number, reason: string, what: string, url: string, cause?: unknown): KccrError {
+  const details = { status, url, request: what };
+  const e = cause;
+  if (status === 401) return new KccrError('ES_UNAUTHENTICATED', `${url} refused the credentials (401) for ${what}: ${reason}. Check the user name and password or API key.`, details, { cause: e });
+  if (status === 403) return new KccrError('ES_FORBIDDEN', `${url} denied ${what} (403): ${reason}. Grant the missing privilege to this user or use one that has it.`, details, { cause: e });
+  if (status === 404) return new KccrError('ES_NOT_FOUND', `${url}: ${what} found nothing (404): ${reason}`, details, { cause: e });
+  if (status === 429 || status >= 500) return new KccrError('ES_UNAVAILABLE', `${url} is overloaded or failing (${status}) for ${what}: ${reason}`, details, { cause: e });
+  return new KccrError('ES_REJECTED', `${url} rejected ${what} (${status}): ${reason}`, details, { cause: e });
+}
+
 export function toKccrError(e: unknown, what: string, url: string): KccrError {
   if (e instanceof KccrError) return e;
   if (e instanceof errors.ResponseError) {
-    const status = e.meta.statusCode ?? 0;
-    const reason = reasonOf(e.meta.body);
-    const details = { status, url, request: what };
-    if (status === 401) return new KccrError('ES_UNAUTHENTICATED', `${url} refused the credentials (401) for ${what}: ${reason}. Check the user name and password or API key.`, details, { cause: e });
-    if (status === 403) return new KccrError('ES_FORBIDDEN', `${url} denied ${what} (403): ${reason}. Grant the missing privilege to this user or use one that has it.`, details, { cause: e });
-    if (status === 404) return new KccrError('ES_NOT_FOUND', `${url}: ${what} found nothing (404): ${reason}`, details, { cause: e });
-    if (status === 429 || status >= 500) return new KccrError('ES_UNAVAILABLE', `${url} is overloaded or failing (${status}) for ${what}: ${reason}`, details, { cause: e });
-    return new KccrError('ES_REJECTED', `${url} rejected ${what} (${status}): ${reason}`, details, { cause: e });
+    return statusError(e.meta.statusCode ?? 0, reasonOf(e.meta.body), what, url, e);
   }
   if (e instanceof errors.ConnectionError || e instanceof errors.TimeoutError || e instanceof errors.NoLivingConnectionsError) {
     return new KccrError('ES_UNAVAILABLE', `cannot reach ${url} for ${what}: ${e.message}`, { url, request: what }, { cause: e });

@@ -16,7 +16,8 @@ export interface KafkaConnection {
 
 export interface OutgoingMessage {
   readonly key: string;
-  readonly value: Buffer;
+  /** null writes a tombstone: compaction then removes the key. */
+  readonly value: Buffer | null;
   readonly partition: number;
   readonly headers?: Record<string, string>;
 }

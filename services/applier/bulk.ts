@@ -1,0 +1,71 @@
+/**
+ * The applier's pure core: envelopes into _bulk lines, and _bulk item results into outcomes.
+ *
+ * Every write is `version_type=external` with the envelope's version (leader _seq_no + 1, or Gr + 1 for a
+ * reconciled delete): the follower keeps whatever is newest, so replays, duplicates and reordering across
+ * restarts are harmless. Never `update` actions: external versions do not apply to them.
+ */
+import type { BulkItemResult } from '../shared/adapters/elasticsearch.js';
+import type { ChangeEnvelope } from '../shared/envelope.js';
+
+export interface PendingWrite {
+  readonly envelope: ChangeEnvelope;
+  readonly offset: string;
+}
+
+export type Outcome = 'applied' | 'skipped' | 'dead-letter' | 'retry';
+
+function action(index: string, w: PendingWrite): string {
+  const e = w.envelope;
+  const meta = {
+    _index: index,
+    _id: e.id,
+    version: e.version,
+    version_type: 'external',
+    ...(e.routing !== null ? { routing: e.routing } : {}),
+  };
+  return JSON.stringify(e.op === 'DELETE' ? { delete: meta } : { index: meta });
+}
+
+/** A _bulk line must be one line: a pretty-printed source (raw newlines) is written with its own request. */
+export function fitsBulk(w: PendingWrite): boolean {
+  const s = w.envelope.source;
+  return s === null || (s.indexOf(0x0a) === -1 && s.indexOf(0x0d) === -1);
+}
+
+/** The NDJSON body for these writes, in order; sources are copied as the leader's bytes, unchanged. */
+export function bulkBody(index: string, writes: readonly PendingWrite[]): string {
+  const parts: string[] = [];
+  for (const w of writes) {
+    parts.push(action(index, w), '\n');
+    if (w.envelope.op !== 'DELETE') parts.push(w.envelope.source!.toString('utf8'), '\n');
+  }
+  return parts.join('');
+}
+
+/**
+ * What a bulk item's result means for the write it stands for.
+ * - 200/201: applied. A delete of a document the follower does not have (404) is applied too: the tombstone
+ *   with its version is what keeps an older replayed index from bringing it back.
+ * - 409 version conflict: the follower already holds something newer; skip it and count it.
+ * - 429, 5xx, and authorization failures (fixable by an operator, not by the document): retry later.
+ * - anything else (mapping conflict, parse error): the document itself cannot be written: dead letter.
+ */
+export function classify(result: Pick<BulkItemResult, 'action' | 'status' | 'error'>): Outcome {
+  const { status } = result;
+  if (status === 200 || status === 201) return 'applied';
+  if (status === 404 && result.action === 'delete' && (!result.error || result.error.type === 'not_found')) return 'applied';
+  if (status === 409) return 'skipped';
+  if (status === 429 || status >= 500 || status === 401 || status === 403) return 'retry';
+  if (result.error?.type === 'index_not_found_exception' || result.error?.type === 'index_closed_exception' || result.error?.type === 'cluster_block_exception') return 'retry';
+  return 'dead-letter';
+}
+
+/** Filters leader settings down to what a new follower index should take, with the follower's own on top. */
+export function followerSettings(leader: Record<string, unknown>, overrides: Record<string, unknown> | undefined, gcDeletes: string): Record<string, unknown> {
+  const { number_of_shards, ...rest } = leader;
+  const flatOverrides = Object.fromEntries(Object.entries(overrides ?? {}).map(([k, v]) => [k.replace(/^index\./, ''), v]));
+  if ('number_of_shards' in flatOverrides) delete flatOverrides.number_of_shards;
+  // Same shard count as the leader: partition = shard, and documents keep their shard (verification per shard).
+  return { ...rest, ...flatOverrides, number_of_shards, gc_deletes: gcDeletes };
+}

@@ -1,0 +1,43 @@
+import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRegistryUrl } from '../shared/config.js';
+import type { EsConnection, KafkaSettings } from '../shared/config.js';
+
+export interface ApplierConfig {
+  /** The follower cluster's name in kccr: one consumer group per follower cluster. */
+  readonly followerCluster: string;
+  readonly follower: EsConnection;
+  readonly kafka: KafkaSettings;
+  readonly registryUrl: string;
+  /** Writes per _bulk request. */
+  readonly batchSize: number;
+  /** Bytes fetched per partition at a time: with the concurrency, the bound on buffered data. */
+  readonly maxBytesPerPartition: number;
+  /** Partitions applied at the same time (each in order, never concurrently within one). */
+  readonly concurrency: number;
+  /** index.gc_deletes of follower indices: how long a delete's tombstone keeps older replays out. */
+  readonly gcDeletes: string;
+  /** A full delete-reconciliation pass of every followed shard at least this often. */
+  readonly reconcileIntervalMs: number;
+  readonly reconcilePageSize: number;
+  readonly retryMaxMs: number;
+  readonly statusIntervalMs: number;
+}
+
+export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ApplierConfig> {
+  const r = new EnvReader(env);
+  const gcDeletes = r.string('KCCR_FOLLOWER_GC_DELETES', '24h');
+  if (!/^\d+(ms|s|m|h|d)$/.test(gcDeletes)) r.problem(`KCCR_FOLLOWER_GC_DELETES: expected a time value such as 24h or 7d, received ${JSON.stringify(gcDeletes)}`);
+  return r.done({
+    followerCluster: readClusterName(r, 'KCCR_FOLLOWER_CLUSTER', 'follower'),
+    follower: readEsConnection(r, 'KCCR_FOLLOWER_', 'http://127.0.0.1:9201'),
+    kafka: readKafkaSettings(r),
+    registryUrl: readRegistryUrl(r),
+    batchSize: r.int('KCCR_APPLIER_BATCH_SIZE', 1000, 1, 10_000),
+    maxBytesPerPartition: r.int('KCCR_APPLIER_MAX_BYTES_PER_PARTITION', 2 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024),
+    concurrency: r.int('KCCR_APPLIER_CONCURRENCY', 4, 1, 64),
+    gcDeletes,
+    reconcileIntervalMs: r.int('KCCR_RECONCILE_INTERVAL_MS', 600_000, 1000, 86_400_000),
+    reconcilePageSize: r.int('KCCR_RECONCILE_PAGE_SIZE', 1000, 10, 10_000),
+    retryMaxMs: r.int('KCCR_APPLIER_RETRY_MAX_MS', 30_000, 100, 600_000),
+    statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * The replication specs, kept in the compacted topic kccr._replications. The control service writes them;
+ * extractors and appliers follow them without being restarted.
+ */
+import type { KafkaAdapter } from '../shared/adapters/kafka.js';
+import { KccrError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { BootstrapMode, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import { CLUSTER_NAME, replicationKey } from '../shared/replication.js';
+import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
+
+export interface StartRequest {
+  readonly followerCluster: string;
+  readonly followerIndex: string;
+  readonly leaderCluster: string;
+  readonly leaderIndex: string;
+  readonly bootstrap?: BootstrapMode;
+  readonly followerSettings?: Record<string, unknown>;
+  readonly requestedBy: string;
+}
+
+export class ReplicationStore {
+  readonly table: CompactedTable<ReplicationSpec>;
+
+  constructor(kafka: KafkaAdapter, logger?: Logger) {
+    this.table = new CompactedTable<ReplicationSpec>(kafka, CONTROL_TOPICS.replications, logger);
+  }
+
+  open(): Promise<void> {
+    return this.table.open();
+  }
+
+  get(followerCluster: string, followerIndex: string): ReplicationSpec | undefined {
+    return this.table.get(replicationKey(followerCluster, followerIndex));
+  }
+
+  list(): ReplicationSpec[] {
+    return this.table.entries().map(([, v]) => v);
+  }
+
+  async start(req: StartRequest): Promise<ReplicationSpec> {
+    for (const [what, name] of [['follower cluster', req.followerCluster], ['leader cluster', req.leaderCluster]] as const) {
+      if (!CLUSTER_NAME.test(name)) throw new KccrError('BAD_REQUEST', `${what} name ${JSON.stringify(name)} is not valid: use lower-case letters, digits, _ and -`);
+    }
+    const existing = this.get(req.followerCluster, req.followerIndex);
+    if (existing && existing.state !== 'stopped') {
+      throw new KccrError('CONFLICT', `${req.followerIndex} on ${req.followerCluster} is already a follower of ${existing.leaderCluster}/${existing.leaderIndex} (${existing.state}); stop it first`);
+    }
+    const clash = this.list().find((s) => s.state !== 'stopped' && s.followerCluster === req.followerCluster && s.leaderCluster === req.leaderCluster && s.leaderIndex === req.leaderIndex);
+    if (clash) {
+      throw new KccrError('CONFLICT', `${req.leaderCluster}/${req.leaderIndex} is already replicated to ${clash.followerIndex} on ${req.followerCluster}; one follower index per leader index and follower cluster`);
+    }
+    const now = Date.now();
+    const spec: ReplicationSpec = {
+      followerCluster: req.followerCluster,
+      followerIndex: req.followerIndex,
+      leaderCluster: req.leaderCluster,
+      leaderIndex: req.leaderIndex,
+      state: 'active',
+      bootstrap: req.bootstrap ?? 'scan',
+      ...(req.followerSettings ? { followerSettings: req.followerSettings } : {}),
+      requestedBy: req.requestedBy,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.table.putAndSee(replicationKey(req.followerCluster, req.followerIndex), spec);
+    return spec;
+  }
+
+  async setState(followerCluster: string, followerIndex: string, state: ReplicationState, requestedBy: string): Promise<ReplicationSpec> {
+    const spec = this.get(followerCluster, followerIndex);
+    if (!spec) throw new KccrError('NOT_FOUND', `${followerIndex} on ${followerCluster} is not a kccr follower index`);
+    if (spec.state === 'stopped' && state !== 'stopped') throw new KccrError('CONFLICT', `replication of ${followerIndex} was stopped; start it again instead`);
+    const next: ReplicationSpec = { ...spec, state, requestedBy, updatedAt: Date.now() };
+    await this.table.putAndSee(replicationKey(followerCluster, followerIndex), next);
+    return next;
+  }
+
+  close(): Promise<void> {
+    return this.table.close();
+  }
+}

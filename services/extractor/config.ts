@@ -1,0 +1,38 @@
+import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRegistryUrl } from '../shared/config.js';
+import type { EsConnection, KafkaSettings } from '../shared/config.js';
+
+export interface ExtractorConfig {
+  /** The leader cluster's name in kccr (topic names and replication specs use it). */
+  readonly leaderCluster: string;
+  readonly leader: EsConnection;
+  readonly kafka: KafkaSettings;
+  readonly registryUrl: string;
+  /** Documents per search page and per produce call. */
+  readonly batchSize: number;
+  /** Poll delay while changes flow, and the ceiling it grows to (doubling) while the index is idle. */
+  readonly minPollMs: number;
+  readonly maxPollMs: number;
+  /** An idle shard still gets a checkpoint record this often, so the follower side knows its lag in seconds. */
+  readonly idleCheckpointMs: number;
+  /** Bound on the realtime gets that delete reconciliation may send to the leader. */
+  readonly reconcileIdsPerSecond: number;
+  readonly statusIntervalMs: number;
+  readonly compression: 'none' | 'gzip';
+}
+
+export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ExtractorConfig> {
+  const r = new EnvReader(env);
+  return r.done({
+    leaderCluster: readClusterName(r, 'KCCR_LEADER_CLUSTER', 'leader'),
+    leader: readEsConnection(r, 'KCCR_LEADER_', 'http://127.0.0.1:9200'),
+    kafka: readKafkaSettings(r),
+    registryUrl: readRegistryUrl(r),
+    batchSize: r.int('KCCR_EXTRACTOR_BATCH_SIZE', 1000, 1, 10_000),
+    minPollMs: r.int('KCCR_EXTRACTOR_MIN_POLL_MS', 500, 10, 60_000),
+    maxPollMs: r.int('KCCR_EXTRACTOR_MAX_POLL_MS', 5000, 10, 600_000),
+    idleCheckpointMs: r.int('KCCR_EXTRACTOR_IDLE_CHECKPOINT_MS', 5000, 100, 3_600_000),
+    reconcileIdsPerSecond: r.int('KCCR_RECONCILE_IDS_PER_SECOND', 20_000, 1, 10_000_000),
+    statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
+    compression: r.oneOf('KCCR_TOPIC_COMPRESSION', ['none', 'gzip'] as const, 'none'),
+  });
+}

@@ -1,0 +1,319 @@
+/**
+ * Extracts one leader index: per shard, everything up to the primary's global checkpoint G, in _seq_no order,
+ * into the index's topic (partition = shard), then a checkpoint record, then the cursor moves to G.
+ *
+ * Why G and not the highest hit: a delete takes a _seq_no but leaves no hit, so a cursor on hits would stall.
+ * Why refresh after reading G: search sees only refreshed operations; a refresh that starts after G was read
+ * makes every operation up to G visible on every in-sync copy.
+ */
+import { createHash } from 'node:crypto';
+import type { ElasticsearchAdapter, ShardStats } from '../shared/adapters/elasticsearch.js';
+import type { KafkaAdapter, KafkaProducer, OutgoingMessage } from '../shared/adapters/kafka.js';
+import type { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
+import { checkpointEvent, deleteEvent, envelopeSchema, indexEvent, metadataEvent } from '../shared/envelope.js';
+import type { ChangeEnvelope, IndexMetadata, OriginBase } from '../shared/envelope.js';
+import { errorMessage, KccrError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { parseMgetResponse, parseSearchResponse } from '../shared/raw-hits.js';
+import type { ExtractorCursor, ExtractorShardStatus, ExtractorStatus, ReconcileRequest } from '../shared/replication.js';
+import { cursorKey, extractorStatusKey } from '../shared/replication.js';
+import { abortableSleep, backoffDelay } from '../shared/retry.js';
+import type { CompactedTable } from '../shared/table.js';
+import { changeTopic, valueSubject } from '../shared/topics.js';
+import type { ExtractorConfig } from './config.js';
+
+export interface ExtractorDeps {
+  readonly config: ExtractorConfig;
+  readonly es: ElasticsearchAdapter;
+  readonly kafka: KafkaAdapter;
+  readonly producer: KafkaProducer;
+  readonly registry: SchemaRegistryAdapter;
+  readonly cursors: CompactedTable<ExtractorCursor | { digest: string; indexUuid: string }>;
+  readonly status: CompactedTable<ExtractorStatus>;
+  readonly metadata: CompactedTable<IndexMetadata>;
+  readonly logger: Logger;
+}
+
+/** The next poll delay: the minimum while changes flow, doubling up to the maximum while idle. */
+export function nextPollDelay(previous: number, advanced: boolean, minMs: number, maxMs: number): number {
+  return advanced ? minMs : Math.min(maxMs, Math.max(minMs, previous * 2));
+}
+
+/** The search for one page of the window (cursor, g] of one shard, in _seq_no order. */
+export function windowQuery(cursor: number, g: number, size: number, after: number | undefined): Record<string, unknown> {
+  return {
+    size,
+    sort: [{ _seq_no: 'asc' }],
+    seq_no_primary_term: true,
+    track_total_hits: false,
+    query: { range: { _seq_no: { gt: cursor, lte: g } } },
+    ...(after !== undefined ? { search_after: [after] } : {}),
+  };
+}
+
+/** Settings that describe this physical index rather than the data; the follower gets its own. */
+const VOLATILE_SETTINGS = ['uuid', 'creation_date', 'provided_name', 'version', 'history', 'resize', 'routing', 'blocks', 'verified_before_close', 'shrink', 'lifecycle'];
+
+export function portableSettings(settings: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(settings).filter(([k]) => !VOLATILE_SETTINGS.includes(k)));
+}
+
+export class IndexExtractor {
+  readonly topic: string;
+  private readonly abort = new AbortController();
+  private loop?: Promise<void>;
+  private schemaId = 0;
+  private base?: Omit<OriginBase, 'shard' | 'historyUuid'>;
+  private readonly cursors = new Map<number, ExtractorCursor>();
+  private readonly lastCheckpointAt = new Map<number, number>();
+  private readonly shardStatus = new Map<number, ExtractorShardStatus>();
+  private readonly published = new Map<number, number>();
+  private metadataDigest?: string;
+  private state: ExtractorStatus['state'] = 'running';
+  private reason?: string;
+  private readonly reconcileStats = { requests: 0, idsChecked: 0, deletesPublished: 0, lastMs: null as number | null };
+  private lastStatusJson = '';
+  private lastStatusAt = 0;
+
+  constructor(
+    private readonly deps: ExtractorDeps,
+    readonly leaderIndex: string,
+  ) {
+    this.topic = changeTopic(deps.config.leaderCluster, leaderIndex);
+  }
+
+  get failed(): boolean {
+    return this.state === 'failed';
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+  }
+
+  private get log() {
+    return this.deps.logger.child({ index: this.leaderIndex, topic: this.topic });
+  }
+
+  private async run(): Promise<void> {
+    const { config } = this.deps;
+    let delay = config.minPollMs;
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        if (!this.base) await this.init();
+        const advanced = await this.cycle();
+        failures = 0;
+        if (this.reason && this.state === 'running') this.reason = undefined;
+        delay = nextPollDelay(delay, advanced, config.minPollMs, config.maxPollMs);
+      } catch (e) {
+        const err = e instanceof KccrError ? e : new KccrError('INTERNAL', errorMessage(e), {}, { cause: e });
+        if (!err.retriable) {
+          this.state = 'failed';
+          this.reason = err.message;
+          this.log.error({ code: err.code, err: err.message }, 'extraction stopped');
+          await this.publishStatus(true).catch(() => undefined);
+          return;
+        }
+        failures++;
+        this.reason = `retrying: ${err.message}`;
+        delay = backoffDelay(failures, config.minPollMs, 30_000);
+        this.log.warn({ code: err.code, err: err.message, retryInMs: delay }, 'extraction cycle failed; backing off');
+      }
+      await this.publishStatus(false).catch((e: unknown) => this.log.warn({ err: errorMessage(e) }, 'status not written'));
+      await abortableSleep(delay, this.abort.signal);
+    }
+    await this.publishStatus(true).catch(() => undefined);
+  }
+
+  private async init(): Promise<void> {
+    const { es, kafka, registry, cursors, config } = this.deps;
+    const meta = await es.indexMeta(this.leaderIndex);
+    await kafka.ensureTopic(this.topic, meta.shards, { 'cleanup.policy': 'compact', 'compression.type': 'producer' });
+    this.schemaId = await registry.register(valueSubject(this.topic), envelopeSchema());
+    for (let shard = 0; shard < meta.shards; shard++) {
+      const c = cursors.get(cursorKey(config.leaderCluster, this.leaderIndex, shard)) as ExtractorCursor | undefined;
+      if (c && 'cursor' in c) {
+        if (c.indexUuid !== meta.uuid) {
+          throw new KccrError('HISTORY_CHANGED', `leader index ${this.leaderIndex} has a new UUID (${c.indexUuid} -> ${meta.uuid}): it was deleted and created again, or restored. Replication of it stopped; start it again to bootstrap the follower anew.`, { was: c.indexUuid, now: meta.uuid });
+        }
+        this.cursors.set(shard, c);
+      }
+    }
+    const stored = cursors.get(cursorKey(config.leaderCluster, this.leaderIndex, -1)) as { digest: string; indexUuid: string } | undefined;
+    if (stored?.indexUuid === meta.uuid) this.metadataDigest = stored.digest;
+    this.base = { cluster: config.leaderCluster, index: this.leaderIndex, indexUuid: meta.uuid };
+    this.log.info({ shards: meta.shards, schemaId: this.schemaId, resumedShards: this.cursors.size }, 'extracting');
+  }
+
+  /** One pass over every shard; true when anything was published. */
+  private async cycle(): Promise<boolean> {
+    const { es } = this.deps;
+    const stats = await es.shardStats(this.leaderIndex);
+    const observedAt = Date.now();
+    for (const s of stats) this.checkHistory(s);
+    const advancing = stats.filter((s) => s.globalCheckpoint > this.cursorOf(s.shard));
+    if (advancing.length > 0) {
+      // Mappings first: documents that need a new field must find it on the follower.
+      await this.publishMetadataIfChanged(stats);
+      await es.refresh(this.leaderIndex);
+      for (const s of advancing) await this.publishWindow(s, observedAt);
+    }
+    const now = Date.now();
+    for (const s of stats) {
+      if (!advancing.includes(s) && now - (this.lastCheckpointAt.get(s.shard) ?? 0) >= this.deps.config.idleCheckpointMs) {
+        if (this.metadataDigest === undefined) await this.publishMetadataIfChanged(stats);
+        await this.publishCheckpoint(s, observedAt);
+      }
+      this.shardStatus.set(s.shard, {
+        shard: s.shard,
+        globalCheckpoint: s.globalCheckpoint,
+        maxSeqNo: s.maxSeqNo,
+        cursor: this.cursorOf(s.shard),
+        docs: s.docs,
+        observedAt,
+        published: this.published.get(s.shard) ?? 0,
+      });
+    }
+    return advancing.length > 0;
+  }
+
+  private cursorOf(shard: number): number {
+    return this.cursors.get(shard)?.cursor ?? -1;
+  }
+
+  private checkHistory(s: ShardStats): void {
+    const c = this.cursors.get(s.shard);
+    if (c && c.historyUuid && s.historyUuid && c.historyUuid !== s.historyUuid) {
+      throw new KccrError('HISTORY_CHANGED', `shard ${s.shard} of leader index ${this.leaderIndex} has a new history (${c.historyUuid} -> ${s.historyUuid}): it was restored or recreated. Replication of it stopped; start it again to bootstrap the follower anew.`, { shard: s.shard });
+    }
+    if (s.globalCheckpoint < this.cursorOf(s.shard)) {
+      throw new KccrError('HISTORY_CHANGED', `shard ${s.shard} of leader index ${this.leaderIndex} went back from checkpoint ${this.cursorOf(s.shard)} to ${s.globalCheckpoint}. Replication of it stopped; start it again to bootstrap the follower anew.`, { shard: s.shard });
+    }
+  }
+
+  private origin(shard: number, historyUuid: string): OriginBase {
+    if (!this.base) throw new KccrError('INTERNAL', 'extractor used before init');
+    return { ...this.base, shard, historyUuid };
+  }
+
+  private async encode(events: readonly ChangeEnvelope[], shard: number): Promise<OutgoingMessage[]> {
+    const { registry } = this.deps;
+    return Promise.all(events.map(async (e) => ({ key: e.id, value: await registry.encode(this.schemaId, e), partition: shard })));
+  }
+
+  private async publishMetadataIfChanged(stats: readonly ShardStats[]): Promise<void> {
+    const { es, cursors, producer, config } = this.deps;
+    const meta = await es.indexMeta(this.leaderIndex);
+    if (meta.uuid !== this.base?.indexUuid) {
+      throw new KccrError('HISTORY_CHANGED', `leader index ${this.leaderIndex} has a new UUID (${this.base?.indexUuid} -> ${meta.uuid}): it was deleted and created again, or restored. Replication of it stopped; start it again to bootstrap the follower anew.`);
+    }
+    if ((meta.mappings as { _source?: { enabled?: boolean } })._source?.enabled === false) {
+      throw new KccrError('ES_REJECTED', `leader index ${this.leaderIndex} has _source disabled; kccr copies documents from _source and cannot replicate it`);
+    }
+    const settings = portableSettings(meta.settings);
+    const digest = createHash('sha256').update(JSON.stringify({ settings, mappings: meta.mappings, aliases: meta.aliases })).digest('hex');
+    if (digest === this.metadataDigest) return;
+    const metadata: IndexMetadata = { indexUuid: meta.uuid, shards: meta.shards, settings, mappings: meta.mappings, aliases: meta.aliases, digest };
+    const now = Date.now();
+    for (const s of stats) {
+      await producer.send(this.topic, await this.encode([metadataEvent(this.origin(s.shard, s.historyUuid), metadata, s.globalCheckpoint, now)], s.shard));
+    }
+    await this.deps.metadata.put(this.topic, metadata);
+    await cursors.put(cursorKey(config.leaderCluster, this.leaderIndex, -1), { digest, indexUuid: meta.uuid });
+    this.metadataDigest = digest;
+    this.log.info({ digest: digest.slice(0, 12) }, 'published index metadata');
+  }
+
+  /** Publishes (cursor, G] of one shard, then its checkpoint, then moves the cursor to G. */
+  private async publishWindow(s: ShardStats, observedAt: number): Promise<void> {
+    const { es, producer, config } = this.deps;
+    const cursor = this.cursorOf(s.shard);
+    const base = this.origin(s.shard, s.historyUuid);
+    let after: number | undefined;
+    for (;;) {
+      const raw = await es.searchRaw(this.leaderIndex, windowQuery(cursor, s.globalCheckpoint, config.batchSize, after), { preference: `_shards:${s.shard}` }, this.abort.signal);
+      const page = parseSearchResponse(raw);
+      // A partial page would let the cursor pass documents never published: retry the cycle instead.
+      if (page.timedOut || (page.shards && page.shards.failed > 0)) {
+        throw new KccrError('ES_UNAVAILABLE', `search of shard ${s.shard} of ${this.leaderIndex} was partial (timed out or shard failure)`);
+      }
+      const { hits } = page;
+      if (hits.length === 0) break;
+      const readAt = Date.now();
+      const events = hits.map((h) => {
+        if (!h.source) throw new KccrError('ES_REJECTED', `document ${h.id} of ${this.leaderIndex} came back without _source`);
+        return indexEvent(base, { id: h.id, routing: h.routing, source: h.source, seqNo: h.seqNo, primaryTerm: h.primaryTerm }, readAt);
+      });
+      await producer.send(this.topic, await this.encode(events, s.shard));
+      this.published.set(s.shard, (this.published.get(s.shard) ?? 0) + events.length);
+      after = hits[hits.length - 1]!.seqNo;
+      if (hits.length < config.batchSize) break;
+    }
+    await this.publishCheckpoint(s, observedAt);
+  }
+
+  private async publishCheckpoint(s: ShardStats, observedAt: number): Promise<void> {
+    const { producer, cursors, config } = this.deps;
+    const g = s.globalCheckpoint;
+    const event = checkpointEvent(this.origin(s.shard, s.historyUuid), { globalCheckpoint: g, maxSeqNo: s.maxSeqNo, observedAt, docCount: s.docs, deleteTotal: s.deleteTotal }, Date.now());
+    await producer.send(this.topic, await this.encode([event], s.shard));
+    this.lastCheckpointAt.set(s.shard, Date.now());
+    if (g !== this.cursorOf(s.shard) || !this.cursors.has(s.shard)) {
+      const next: ExtractorCursor = { indexUuid: this.base!.indexUuid, historyUuid: s.historyUuid, cursor: g, updatedAt: Date.now() };
+      // The cursor moves only after everything up to G (and the checkpoint) is acknowledged by Kafka.
+      await cursors.put(cursorKey(config.leaderCluster, this.leaderIndex, s.shard), next);
+      this.cursors.set(s.shard, next);
+    }
+  }
+
+  /**
+   * Delete reconciliation, leader side: of the ids the follower holds, publish a DELETE for each that no longer
+   * exists on the leader. Realtime multi-get sees documents before any refresh. Version Gr + 1, with Gr read
+   * before the gets: above every version the document had when it was deleted, below any re-creation after.
+   */
+  async reconcile(req: ReconcileRequest): Promise<number> {
+    if (!this.base) throw new KccrError('ES_UNAVAILABLE', `extractor for ${this.leaderIndex} is not initialised yet`);
+    const { es, producer } = this.deps;
+    const started = Date.now();
+    const stats = (await es.shardStats(this.leaderIndex)).find((s) => s.shard === req.shard);
+    if (!stats) throw new KccrError('BAD_REQUEST', `reconcile request for shard ${req.shard} of ${this.leaderIndex}, which has no such shard`);
+    const gr = stats.globalCheckpoint;
+    const docs = parseMgetResponse(await es.mgetRaw(this.leaderIndex, req.ids));
+    const now = Date.now();
+    const base = this.origin(req.shard, stats.historyUuid);
+    const gone = docs.filter((d) => !d.found).map((d) => deleteEvent(base, d.id, req.ids.find((i) => i.id === d.id)?.routing ?? null, gr, now));
+    if (gone.length) await producer.send(this.topic, await this.encode(gone, req.shard));
+    this.reconcileStats.requests++;
+    this.reconcileStats.idsChecked += req.ids.length;
+    this.reconcileStats.deletesPublished += gone.length;
+    this.reconcileStats.lastMs = Date.now() - started;
+    return gone.length;
+  }
+
+  private async publishStatus(force: boolean): Promise<void> {
+    const { status, config } = this.deps;
+    const s: ExtractorStatus = {
+      kind: 'extractor',
+      leaderCluster: config.leaderCluster,
+      leaderIndex: this.leaderIndex,
+      topic: this.topic,
+      state: this.state,
+      ...(this.reason ? { reason: this.reason } : {}),
+      ...(this.base ? { indexUuid: this.base.indexUuid } : {}),
+      shards: [...this.shardStatus.values()].sort((a, b) => a.shard - b.shard),
+      reconcile: { ...this.reconcileStats },
+      updatedAt: Date.now(),
+    };
+    const json = JSON.stringify({ ...s, updatedAt: 0 });
+    if (!force && json === this.lastStatusJson && Date.now() - this.lastStatusAt < config.statusIntervalMs * 5) return;
+    if (!force && Date.now() - this.lastStatusAt < config.statusIntervalMs) return;
+    this.lastStatusJson = json;
+    this.lastStatusAt = Date.now();
+    await status.put(extractorStatusKey(config.leaderCluster, this.leaderIndex), s);
+  }
+}

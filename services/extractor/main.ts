@@ -1,0 +1,147 @@
+/**
+ * The extractor service: one per leader cluster. Follows the replication specs, runs an IndexExtractor for every
+ * leader index that some follower replicates, and answers the follower side's delete-reconciliation requests.
+ */
+import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
+import { KafkaAdapter } from '../shared/adapters/kafka.js';
+import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
+import type { IndexMetadata } from '../shared/envelope.js';
+import { errorMessage, KccrError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import type { ExtractorCursor, ExtractorStatus, ReconcileRequest, ReplicationSpec } from '../shared/replication.js';
+import { RECONCILE_TOPIC } from '../shared/replication.js';
+import { abortableSleep } from '../shared/retry.js';
+import { installShutdown } from '../shared/shutdown.js';
+import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
+import { readExtractorConfig } from './config.js';
+import type { ExtractorConfig } from './config.js';
+import { IndexExtractor } from './index-extractor.js';
+import type { ExtractorDeps } from './index-extractor.js';
+
+export class ExtractorService {
+  private readonly extractors = new Map<string, { extractor: IndexExtractor; since: number }>();
+  private readonly deps: ExtractorDeps;
+  private readonly replications: CompactedTable<ReplicationSpec>;
+  private readonly reconcileConsumer;
+  private stopping = false;
+
+  constructor(readonly config: ExtractorConfig) {
+    const logger = createLogger('extractor').child({ leaderCluster: config.leaderCluster });
+    const kafka = new KafkaAdapter({ ...config.kafka, clientId: `kccr-extractor-${config.leaderCluster}` }, logger);
+    this.deps = {
+      config,
+      es: new ElasticsearchAdapter(config.leader),
+      kafka,
+      producer: kafka.producer({ compression: config.compression }),
+      registry: new SchemaRegistryAdapter({ url: config.registryUrl }),
+      cursors: new CompactedTable<ExtractorCursor | { digest: string; indexUuid: string }>(kafka, CONTROL_TOPICS.cursors, logger),
+      status: new CompactedTable<ExtractorStatus>(kafka, CONTROL_TOPICS.status, logger),
+      metadata: new CompactedTable<IndexMetadata>(kafka, CONTROL_TOPICS.metadata, logger),
+      logger,
+    };
+    this.replications = new CompactedTable<ReplicationSpec>(kafka, CONTROL_TOPICS.replications, logger);
+    this.reconcileConsumer = kafka.consumer(`kccr-extractor-${config.leaderCluster}`);
+  }
+
+  async start(): Promise<void> {
+    const { kafka, cursors, status, logger } = this.deps;
+    await Promise.all([cursors.open(), status.open(), this.deps.metadata.open(), this.replications.open()]);
+    await kafka.ensureTopic(RECONCILE_TOPIC, 1, { 'retention.ms': String(24 * 3600 * 1000) });
+    this.replications.on('change', () => this.sync());
+    this.sync();
+    await this.reconcileConsumer.subscribe([RECONCILE_TOPIC], false);
+    await this.reconcileConsumer.run(async (batch, control) => {
+      for (const m of batch.messages) {
+        if (!control.isActive()) return;
+        await this.handleReconcile(m.value);
+        await this.reconcileConsumer.commit(batch.topic, batch.partition, String(BigInt(m.offset) + 1n));
+        await control.heartbeat();
+      }
+    });
+    logger.info({ leader: this.config.leader.url }, 'extractor started');
+  }
+
+  /** Indices to extract: those of this leader cluster that some replication does not have stopped. */
+  private wanted(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [, spec] of this.replications.entries()) {
+      if (spec.leaderCluster !== this.config.leaderCluster || spec.state === 'stopped') continue;
+      out.set(spec.leaderIndex, Math.max(out.get(spec.leaderIndex) ?? 0, spec.updatedAt));
+    }
+    return out;
+  }
+
+  private sync(): void {
+    if (this.stopping) return;
+    const wanted = this.wanted();
+    for (const [index, entry] of this.extractors) {
+      // A failed extractor is tried again when its replication is started anew (a newer spec).
+      const restart = entry.extractor.failed && (wanted.get(index) ?? 0) > entry.since;
+      if (!wanted.has(index) || restart) {
+        this.extractors.delete(index);
+        void entry.extractor.stop();
+      }
+    }
+    for (const [index] of wanted) {
+      if (this.extractors.has(index)) continue;
+      const extractor = new IndexExtractor(this.deps, index);
+      this.extractors.set(index, { extractor, since: Date.now() });
+      extractor.start();
+    }
+  }
+
+  private async handleReconcile(value: Buffer | null): Promise<void> {
+    if (!value) return;
+    let req: ReconcileRequest;
+    try {
+      req = JSON.parse(value.toString('utf8')) as ReconcileRequest;
+    } catch {
+      this.deps.logger.warn('ignoring a reconcile request that is not JSON');
+      return;
+    }
+    if (req.leaderCluster !== this.config.leaderCluster) return;
+    const extractor = this.extractors.get(req.leaderIndex)?.extractor;
+    if (!extractor || extractor.failed) return;
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await extractor.reconcile(req);
+        break;
+      } catch (e) {
+        if (!(e instanceof KccrError && e.retriable) || attempt >= 5 || this.stopping) {
+          this.deps.logger.warn({ index: req.leaderIndex, shard: req.shard, err: errorMessage(e) }, 'reconcile request dropped; the next pass covers it');
+          return;
+        }
+        await abortableSleep(500 * attempt);
+      }
+    }
+    // Bounded cost on the leader: at most reconcileIdsPerSecond realtime gets.
+    const minMs = (req.ids.length / this.config.reconcileIdsPerSecond) * 1000;
+    const spent = Date.now() - started;
+    if (spent < minMs) await abortableSleep(minMs - spent);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.reconcileConsumer.disconnect();
+    await Promise.all([...this.extractors.values()].map((e) => e.extractor.stop()));
+    this.extractors.clear();
+    await this.deps.producer.disconnect();
+    await Promise.all([this.deps.cursors.close(), this.deps.status.close(), this.deps.metadata.close(), this.replications.close()]);
+    await this.deps.kafka.close();
+    await this.deps.es.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const service = new ExtractorService(readExtractorConfig());
+  installShutdown('extractor', () => service.stop());
+  await service.start();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`extractor: ${errorMessage(e)}\n`);
+    process.exit(e instanceof KccrError && e.code === 'CONFIG_INVALID' ? 2 : 1);
+  });
+}

@@ -1,0 +1,124 @@
+/**
+ * A compacted Kafka topic read as a key -> JSON table. kccr keeps its control state this way (replications,
+ * extractor cursors, status): Kafka is the only thing the leader side and the follower side must both reach,
+ * so each side keeps its own cluster credentials.
+ *
+ * Every process reads the whole topic from the start (it is compacted, so small) and then follows it;
+ * `ready()` resolves once what was in the topic when it opened has been read.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { KafkaAdapter, KafkaConsumer, KafkaProducer } from './adapters/kafka.js';
+import { KccrError } from './errors.js';
+import type { Logger } from './logger.js';
+
+export const CONTROL_TOPICS = {
+  replications: 'kccr._replications',
+  cursors: 'kccr._cursors',
+  status: 'kccr._status',
+  /** The latest metadata of every extracted leader index, keyed by topic: the applier creates follower indices from it. */
+  metadata: 'kccr._metadata',
+} as const;
+
+export class CompactedTable<T> extends EventEmitter<{ change: [key: string, value: T | undefined] }> {
+  private readonly rows = new Map<string, T>();
+  private consumer?: KafkaConsumer;
+  private producer?: KafkaProducer;
+  private readyPromise?: Promise<void>;
+
+  constructor(
+    private readonly kafka: KafkaAdapter,
+    readonly topic: string,
+    private readonly logger?: Logger,
+  ) {
+    super();
+  }
+
+  /** Creates the topic when missing, starts following it and resolves once the existing rows are loaded. */
+  async open(): Promise<void> {
+    if (this.readyPromise) return this.readyPromise;
+    this.readyPromise = this.load();
+    return this.readyPromise;
+  }
+
+  private async load(): Promise<void> {
+    await this.kafka.ensureTopic(this.topic, 1, { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': '3600000' });
+    const high = BigInt((await this.kafka.offsets(this.topic))[0]?.high ?? '0');
+    // A group of its own per reader: every reader sees every row; nothing is ever committed.
+    this.consumer = this.kafka.consumer(`kccr-table-${this.topic}-${randomBytes(6).toString('hex')}`, { maxBytesPerPartition: 4 * 1024 * 1024 });
+    await this.consumer.subscribe([this.topic], true);
+    let caughtUp: () => void = () => undefined;
+    const loaded = new Promise<void>((resolve) => (caughtUp = resolve));
+    if (high === 0n) caughtUp();
+    await this.consumer.run(async (batch) => {
+      for (const m of batch.messages) {
+        const key = m.key?.toString('utf8');
+        if (key === undefined) continue;
+        let value: T | undefined;
+        if (m.value !== null && m.value.length > 0) {
+          try {
+            value = JSON.parse(m.value.toString('utf8')) as T;
+          } catch {
+            this.logger?.warn({ topic: this.topic, key, offset: m.offset }, 'skipping a row that is not JSON');
+            continue;
+          }
+        }
+        if (value === undefined) this.rows.delete(key);
+        else this.rows.set(key, value);
+        this.emit('change', key, value);
+        if (BigInt(m.offset) + 1n >= high) caughtUp();
+      }
+    });
+    await loaded;
+  }
+
+  get(key: string): T | undefined {
+    return this.rows.get(key);
+  }
+
+  entries(): [string, T][] {
+    return [...this.rows.entries()];
+  }
+
+  /** Writes a row; resolves once Kafka has it (other readers see it shortly after). */
+  async put(key: string, value: T): Promise<void> {
+    await this.send(key, Buffer.from(JSON.stringify(value)));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.send(key, null);
+  }
+
+  /** Writes and waits until this reader has seen its own write, so that a following `get` returns it. */
+  async putAndSee(key: string, value: T, timeoutMs = 10_000): Promise<void> {
+    const seen = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('change', onChange);
+        reject(new KccrError('KAFKA_UNAVAILABLE', `row ${key} written to ${this.topic} was not read back within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onChange = (k: string, v: T | undefined) => {
+        if (k === key && JSON.stringify(v) === JSON.stringify(value)) {
+          clearTimeout(timer);
+          this.off('change', onChange);
+          resolve();
+        }
+      };
+      this.on('change', onChange);
+    });
+    await this.put(key, value);
+    await seen;
+  }
+
+  private async send(key: string, value: Buffer | null): Promise<void> {
+    if (!this.producer) this.producer = this.kafka.producer();
+    await this.producer.send(this.topic, [{ key, value, partition: 0 }]);
+  }
+
+  async close(): Promise<void> {
+    await this.consumer?.disconnect();
+    await this.producer?.disconnect();
+    this.consumer = undefined;
+    this.producer = undefined;
+    this.readyPromise = undefined;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Shared set-up for replication tests: unique kccr cluster names (so that these services only see this test's
+ * replications), the replication store, and waits on the follower's content and on status rows.
+ */
+import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
+import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
+import { ReplicationStore } from '../../services/control/store.js';
+import type { ApplierStatus, ExtractorStatus } from '../../services/shared/replication.js';
+import { applierStatusKey, extractorStatusKey } from '../../services/shared/replication.js';
+import { CompactedTable, CONTROL_TOPICS } from '../../services/shared/table.js';
+import type { StackState } from '../../deploy/local/lib/state.js';
+import { startService } from './services.js';
+import type { ServiceOptions, ServiceProcess } from './services.js';
+import { esConnection, uniqueName, waitFor } from './stack.js';
+
+export interface Harness {
+  readonly stack: StackState;
+  readonly names: { leaderCluster: string; followerCluster: string };
+  readonly leader: ElasticsearchAdapter;
+  readonly follower: ElasticsearchAdapter;
+  readonly kafka: KafkaAdapter;
+  readonly store: ReplicationStore;
+  readonly status: CompactedTable<ExtractorStatus | ApplierStatus>;
+  readonly extractor: ServiceProcess;
+  readonly applier: ServiceProcess;
+  close(): Promise<void>;
+}
+
+export async function startHarness(stack: StackState, label: string, opts: Partial<ServiceOptions> = {}): Promise<Harness> {
+  const names = { leaderCluster: uniqueName('lc'), followerCluster: uniqueName('fc') };
+  const kafka = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-test' });
+  const store = new ReplicationStore(kafka);
+  const status = new CompactedTable<ExtractorStatus | ApplierStatus>(kafka, CONTROL_TOPICS.status);
+  await Promise.all([store.open(), status.open()]);
+  const options: ServiceOptions = { ...names, ...opts };
+  const extractor = startService(stack, 'extractor', options, `${label}-${names.leaderCluster}`);
+  const applier = startService(stack, 'applier', options, `${label}-${names.followerCluster}`);
+  const leader = new ElasticsearchAdapter(esConnection(stack, 'leader'));
+  const follower = new ElasticsearchAdapter(esConnection(stack, 'follower'));
+  return {
+    stack,
+    names,
+    leader,
+    follower,
+    kafka,
+    store,
+    status,
+    extractor,
+    applier,
+    async close() {
+      await Promise.all([extractor.stop(), applier.stop()]);
+      for (const spec of store.list()) {
+        if (spec.followerCluster === names.followerCluster && spec.state !== 'stopped') await store.setState(spec.followerCluster, spec.followerIndex, 'stopped', 'test cleanup');
+      }
+      await Promise.all([store.close(), status.close()]);
+      await kafka.close();
+      await Promise.all([leader.close(), follower.close()]);
+    },
+  };
+}
+
+export function startReplication(h: Harness, leaderIndex: string, followerIndex: string) {
+  return h.store.start({ followerCluster: h.names.followerCluster, followerIndex, leaderCluster: h.names.leaderCluster, leaderIndex, requestedBy: 'test' });
+}
+
+export function applierStatus(h: Harness, followerIndex: string): ApplierStatus | undefined {
+  return h.status.get(applierStatusKey(h.names.followerCluster, followerIndex)) as ApplierStatus | undefined;
+}
+
+export function extractorStatus(h: Harness, leaderIndex: string): ExtractorStatus | undefined {
+  return h.status.get(extractorStatusKey(h.names.leaderCluster, leaderIndex)) as ExtractorStatus | undefined;
+}
+
+/** The follower's documents as id -> source (after a refresh of the follower). */
+export async function documents(es: ElasticsearchAdapter, index: string): Promise<Record<string, unknown>> {
+  if (!(await es.indexExists(index))) return {};
+  await es.refresh(index);
+  const res = await es.search<{ hits: { hits: { _id: string; _source: unknown }[] } }>(index, { size: 10_000, query: { match_all: {} } });
+  return Object.fromEntries(res.hits.hits.map((h) => [h._id, h._source]));
+}
+
+/** Waits until the follower holds exactly `expected`. */
+export async function waitForDocuments(es: ElasticsearchAdapter, index: string, expected: Record<string, unknown>, timeoutMs = 60_000): Promise<void> {
+  const want = JSON.stringify(Object.entries(expected).sort());
+  await waitFor(
+    `${index} to hold ${Object.keys(expected).length} documents`,
+    async () => {
+      const docs = await documents(es, index);
+      return JSON.stringify(Object.entries(docs).sort()) === want || (false as const);
+    },
+    timeoutMs,
+    500,
+  );
+}
+
+export function bulkLines(index: string, docs: readonly { id: string; routing?: string; source?: unknown; delete?: boolean }[]): string {
+  return docs
+    .map((d) => {
+      const meta = { _index: index, _id: d.id, ...(d.routing ? { routing: d.routing } : {}) };
+      return d.delete ? `${JSON.stringify({ delete: meta })}\n` : `${JSON.stringify({ index: meta })}\n${JSON.stringify(d.source)}\n`;
+    })
+    .join('');
+}

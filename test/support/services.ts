@@ -1,0 +1,102 @@
+/**
+ * Runs kccr's extractor and applier as real processes against the stack, as the tests' users would,
+ * so that they can be stopped gracefully or killed with SIGKILL and started again.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { StackState } from '../../deploy/local/lib/state.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const LOGS = join(ROOT, '.stack', 'test-logs');
+
+export type ServiceName = 'extractor' | 'applier';
+
+export interface ServiceOptions {
+  readonly leaderCluster: string;
+  readonly followerCluster: string;
+  /** The users the services run as in secure mode (least privilege). */
+  readonly leaderUser?: string;
+  readonly followerUser?: string;
+  readonly env?: Record<string, string>;
+}
+
+/** The environment a service needs to reach this stack, as its README documents. */
+export function serviceEnv(stack: StackState, name: ServiceName, opts: ServiceOptions): Record<string, string> {
+  const env: Record<string, string> = {
+    KCCR_KAFKA_BROKERS: stack.kafka.brokers.join(','),
+    KCCR_REGISTRY_URL: stack.registry.url,
+    KCCR_LEADER_CLUSTER: opts.leaderCluster,
+    KCCR_FOLLOWER_CLUSTER: opts.followerCluster,
+    KCCR_LOG_LEVEL: 'info',
+    KCCR_STATUS_INTERVAL_MS: '500',
+    KCCR_EXTRACTOR_MIN_POLL_MS: '200',
+    KCCR_EXTRACTOR_MAX_POLL_MS: '1000',
+    KCCR_EXTRACTOR_IDLE_CHECKPOINT_MS: '1000',
+  };
+  const role = name === 'extractor' ? 'leader' : 'follower';
+  const prefix = name === 'extractor' ? 'KCCR_LEADER_' : 'KCCR_FOLLOWER_';
+  const cluster = stack.clusters[role];
+  env[`${prefix}URL`] = cluster.url;
+  if (stack.mode === 'secure') {
+    const user = (name === 'extractor' ? opts.leaderUser : opts.followerUser) ?? (name === 'extractor' ? 'kccr-extractor' : 'kccr-applier');
+    env[`${prefix}USERNAME`] = user;
+    env[`${prefix}PASSWORD_FILE`] = cluster.users[user]!.passwordFile;
+    if (cluster.caFile) env[`${prefix}CA_FILE`] = cluster.caFile;
+  }
+  return { ...env, ...opts.env };
+}
+
+export class ServiceProcess {
+  private child?: ChildProcess;
+  private exit?: Promise<number | null>;
+  starts = 0;
+
+  constructor(
+    readonly name: ServiceName,
+    private readonly env: Record<string, string>,
+    private readonly label: string,
+  ) {}
+
+  start(): void {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) throw new Error(`${this.name} is already running`);
+    mkdirSync(LOGS, { recursive: true });
+    const log = createWriteStream(join(LOGS, `${this.label}-${this.name}.log`), { flags: 'a' });
+    this.starts++;
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'services', this.name, 'main.ts')], {
+      cwd: ROOT,
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.pipe(log, { end: false });
+    child.stderr!.pipe(log, { end: false });
+    this.exit = new Promise((res) => child.on('exit', (code) => res(code)));
+    this.child = child;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** SIGKILL: no chance to finish or commit anything. */
+  async kill(): Promise<void> {
+    this.child?.kill('SIGKILL');
+    await this.exit;
+  }
+
+  /** SIGTERM and wait: returns the exit code and how long the stop took. */
+  async stop(): Promise<{ code: number | null; ms: number }> {
+    const t0 = Date.now();
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return { code: this.child?.exitCode ?? null, ms: 0 };
+    this.child.kill('SIGTERM');
+    const code = await this.exit!;
+    return { code: code ?? null, ms: Date.now() - t0 };
+  }
+}
+
+export function startService(stack: StackState, name: ServiceName, opts: ServiceOptions, label: string): ServiceProcess {
+  const p = new ServiceProcess(name, serviceEnv(stack, name, opts), label);
+  p.start();
+  return p;
+}
