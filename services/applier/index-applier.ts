@@ -26,7 +26,6 @@ export interface ApplierDeps {
   readonly producer: KafkaProducer;
   readonly metadata: CompactedTable<IndexMetadata>;
   readonly logger: Logger;
-  readonly commit: (topic: string, partition: number, nextOffset: string) => Promise<void>;
 }
 
 interface ShardState {
@@ -39,6 +38,8 @@ interface ShardState {
   deadLettered: number;
   lastAppliedAt: number | null;
   lastDeleteTotal: number | null;
+  /** The leader shard's deletes moved: a reconciliation pass is due once this partition has caught up. */
+  reconcileDue: boolean;
 }
 
 export class IndexApplier {
@@ -61,7 +62,7 @@ export class IndexApplier {
   private shard(partition: number): ShardState {
     let s = this.shards.get(partition);
     if (!s) {
-      s = { appliedCheckpoint: -1, appliedObservedAt: null, offset: '0', highWatermark: '0', applied: 0, skipped: 0, deadLettered: 0, lastAppliedAt: null, lastDeleteTotal: null };
+      s = { appliedCheckpoint: -1, appliedObservedAt: null, offset: '0', highWatermark: '0', applied: 0, skipped: 0, deadLettered: 0, lastAppliedAt: null, lastDeleteTotal: null, reconcileDue: false };
       this.shards.set(partition, s);
     }
     return s;
@@ -79,10 +80,11 @@ export class IndexApplier {
         lastDone = pending[pending.length - 1]!.offset;
         pending = [];
       }
-      if (lastDone !== undefined) {
-        await this.deps.commit(batch.topic, batch.partition, String(BigInt(lastDone) + 1n));
+      if (lastDone !== undefined && String(BigInt(lastDone) + 1n) !== shard.offset) {
+        await control.commit(String(BigInt(lastDone) + 1n));
         shard.offset = String(BigInt(lastDone) + 1n);
       }
+      await control.heartbeat();
       return true;
     };
 
@@ -128,10 +130,14 @@ export class IndexApplier {
     shard.appliedObservedAt = cp.observedAt;
     const deleteTotal = cp.deleteTotal;
     if (deleteTotal !== null && deleteTotal !== shard.lastDeleteTotal) {
-      const first = shard.lastDeleteTotal === null;
-      shard.lastDeleteTotal = deleteTotal;
       // At the first checkpoint seen, any delete the leader ever had may be missing here.
-      if (!first || deleteTotal > 0) this.reconciler.request(partition, BigInt(m.offset) + 1n >= BigInt(highWatermark) ? 'deletes' : 'deletes (catching up)');
+      if (shard.lastDeleteTotal !== null || deleteTotal > 0) shard.reconcileDue = true;
+      shard.lastDeleteTotal = deleteTotal;
+    }
+    // Only once caught up: DELETEs of an earlier pass may still wait in the backlog, and a pass now would ask again.
+    if (shard.reconcileDue && BigInt(m.offset) + 1n >= BigInt(highWatermark)) {
+      shard.reconcileDue = false;
+      this.reconciler.request(partition, 'the leader shard had deletes');
     }
   }
 

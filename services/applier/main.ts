@@ -49,10 +49,6 @@ export class ApplierService {
       producer: this.kafka.producer(),
       metadata: new CompactedTable<IndexMetadata>(this.kafka, CONTROL_TOPICS.metadata, this.logger),
       logger: this.logger,
-      commit: async (topic, partition, offset) => {
-        if (!this.consumer) throw new KccrError('KAFKA_UNAVAILABLE', 'no consumer to commit with');
-        await this.consumer.commit(topic, partition, offset);
-      },
     };
     this.replications = new CompactedTable<ReplicationSpec>(this.kafka, CONTROL_TOPICS.replications, this.logger);
     this.status = new CompactedTable<ApplierStatus>(this.kafka, CONTROL_TOPICS.status, this.logger);
@@ -94,7 +90,7 @@ export class ApplierService {
     }
     for (const [topic, spec] of wanted) {
       if (this.followed.has(topic)) continue;
-      const reconciler = new Reconciler({ es: this.deps.es, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize }, spec);
+      const reconciler = new Reconciler({ es: this.deps.es, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs }, spec);
       this.followed.set(topic, { spec, applier: new IndexApplier(this.deps, spec, topic, reconciler), reconciler });
     }
     const active = [...this.followed.entries()].filter(([, f]) => f.spec.state === 'active').map(([t]) => t).sort();

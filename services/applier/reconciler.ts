@@ -20,6 +20,8 @@ export interface ReconcilerDeps {
   readonly producer: KafkaProducer;
   readonly logger: Logger;
   readonly pageSize: number;
+  /** Least time between two passes of one shard: bounds the cost while deletes keep coming. */
+  readonly minIntervalMs: number;
 }
 
 export interface ReconcileStats {
@@ -32,6 +34,8 @@ export interface ReconcileStats {
 export class Reconciler {
   private readonly running = new Map<number, Promise<void>>();
   private readonly again = new Set<number>();
+  private readonly lastEnd = new Map<number, number>();
+  private readonly delayed = new Map<number, NodeJS.Timeout>();
   private stopped = false;
   readonly stats: ReconcileStats = { passes: 0, idsSent: 0, lastPassMs: null, lastPassAt: null };
 
@@ -41,15 +45,27 @@ export class Reconciler {
   ) {}
 
   request(shard: number, why: string): void {
-    if (this.stopped) return;
+    if (this.stopped || this.delayed.has(shard)) return;
     if (this.running.has(shard)) {
       this.again.add(shard);
+      return;
+    }
+    const wait = (this.lastEnd.get(shard) ?? 0) + this.deps.minIntervalMs - Date.now();
+    if (wait > 0) {
+      this.delayed.set(
+        shard,
+        setTimeout(() => {
+          this.delayed.delete(shard);
+          this.request(shard, why);
+        }, wait),
+      );
       return;
     }
     const run = this.pass(shard, why)
       .catch((e: unknown) => this.deps.logger.warn({ followerIndex: this.spec.followerIndex, shard, err: errorMessage(e) }, 'reconciliation pass failed; the next one covers it'))
       .finally(() => {
         this.running.delete(shard);
+        this.lastEnd.set(shard, Date.now());
         if (this.again.delete(shard)) this.request(shard, 'asked again during a pass');
       });
     this.running.set(shard, run);
@@ -92,6 +108,8 @@ export class Reconciler {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const t of this.delayed.values()) clearTimeout(t);
+    this.delayed.clear();
     await Promise.all(this.running.values());
   }
 }

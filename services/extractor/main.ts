@@ -54,7 +54,7 @@ export class ExtractorService {
       for (const m of batch.messages) {
         if (!control.isActive()) return;
         await this.handleReconcile(m.value);
-        await this.reconcileConsumer.commit(batch.topic, batch.partition, String(BigInt(m.offset) + 1n));
+        await control.commit(String(BigInt(m.offset) + 1n));
         await control.heartbeat();
       }
     });

@@ -50,8 +50,9 @@ export class CompactedTable<T> extends EventEmitter<{ change: [key: string, valu
     let caughtUp: () => void = () => undefined;
     const loaded = new Promise<void>((resolve) => (caughtUp = resolve));
     if (high === 0n) caughtUp();
-    await this.consumer.run(async (batch) => {
+    await this.consumer.run(async (batch, control) => {
       for (const m of batch.messages) {
+        control.resolve(m.offset);
         const key = m.key?.toString('utf8');
         if (key === undefined) continue;
         let value: T | undefined;

@@ -42,6 +42,10 @@ export interface BatchControl {
   heartbeat(): Promise<void>;
   /** False once a rebalance took the partition away or the consumer is stopping: stop working on this batch. */
   isActive(): boolean;
+  /** Marks messages up to `offset` done for this consumer's fetch position (nothing is committed). */
+  resolve(offset: string): void;
+  /** Marks messages before `nextOffset` done and commits `nextOffset` for the group. */
+  commit(nextOffset: string): Promise<void>;
 }
 
 const KAFKA_LOG_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -181,8 +185,9 @@ export class KafkaAdapter {
       this.kafka.consumer({
         groupId,
         allowAutoTopicCreation: false,
-        sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
-        heartbeatInterval: 3000,
+        // Short enough that a crashed member's partitions move on within seconds, long enough for one _bulk.
+        sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
+        heartbeatInterval: 2000,
         // Bounds memory whatever the backlog: at most this much is fetched per partition at a time.
         maxBytesPerPartition: opts.maxBytesPerPartition ?? 1024 * 1024,
         maxBytes: 10 * 1024 * 1024,
@@ -257,8 +262,9 @@ export class KafkaConsumer {
   }
 
   /**
-   * Hands each fetched batch (one partition, offset order) to `handler`. Nothing is committed here:
-   * the handler calls `commit` after the writes the batch stands for have succeeded.
+   * Hands each fetched batch (one partition, offset order) to `handler`. Nothing is resolved or committed here:
+   * the handler calls `control.commit` after the writes the batch stands for have succeeded (or `control.resolve`
+   * when it keeps no committed position). What it has not resolved is fetched again.
    */
   async run(handler: (batch: ConsumedBatch, control: BatchControl) => Promise<void>, opts: { partitionsConsumedConcurrently?: number } = {}): Promise<void> {
     await this.consumer.run({
@@ -274,7 +280,15 @@ export class KafkaConsumer {
             highWatermark: batch.highWatermark,
             messages: batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp })),
           },
-          { heartbeat: () => payload.heartbeat(), isActive: () => payload.isRunning() && !payload.isStale() },
+          {
+            heartbeat: () => payload.heartbeat(),
+            isActive: () => payload.isRunning() && !payload.isStale(),
+            resolve: (offset) => payload.resolveOffset(offset),
+            commit: async (nextOffset) => {
+              payload.resolveOffset(String(BigInt(nextOffset) - 1n));
+              await this.commit(batch.topic, batch.partition, nextOffset);
+            },
+          },
         );
       },
     });
