@@ -47,6 +47,7 @@ export class IndexApplier {
   private indexReady = false;
   private reason?: string;
   private failedReason?: string;
+  private metadataProblem?: string;
 
   constructor(
     private readonly deps: ApplierDeps,
@@ -98,7 +99,7 @@ export class IndexApplier {
       if (envelope.op === 'METADATA' || envelope.op === 'CHECKPOINT') {
         if (!(await flush())) return;
         if (envelope.op === 'METADATA') {
-          if (!(await this.withRetry(control, () => this.applyMetadata(readMetadata(envelope))))) return;
+          if (!(await this.withRetry(control, () => this.applyMetadataOrDeadLetter(envelope, m, batch.partition)))) return;
         } else {
           this.onCheckpoint(envelope, batch.partition, m, batch.highWatermark);
         }
@@ -175,6 +176,22 @@ export class IndexApplier {
       this.log.info('created the follower index');
     }
     this.indexReady = true;
+  }
+
+  /**
+   * A mapping the follower cannot take (a field of another type there) is not the partition's fault: the record is
+   * dead-lettered, the status says why, and documents go on (those that conflict are dead-lettered one by one).
+   */
+  private async applyMetadataOrDeadLetter(envelope: ChangeEnvelope, m: ConsumedMessage, partition: number): Promise<void> {
+    try {
+      await this.applyMetadata(readMetadata(envelope));
+      this.metadataProblem = undefined;
+    } catch (e) {
+      if (isRetriable(e) || (e instanceof KccrError && (e.code === 'ES_FORBIDDEN' || e.code === 'ES_UNAUTHENTICATED'))) throw e;
+      this.metadataProblem = `the leader's mappings or aliases could not be applied: ${errorMessage(e)}`;
+      this.shard(partition).deadLettered++;
+      await this.deadLetter(envelope.id, m.value ?? Buffer.alloc(0), partition, m.offset, this.metadataProblem, 'metadata');
+    }
   }
 
   private async applyMetadata(meta: IndexMetadata): Promise<void> {
@@ -257,8 +274,13 @@ export class IndexApplier {
     ]);
   }
 
+  /** A failure that no retry will mend: this follower index stops here, the others go on. */
   fail(reason: string): void {
     this.failedReason = reason;
+  }
+
+  get failed(): boolean {
+    return this.failedReason !== undefined;
   }
 
   status(): ApplierStatus {
@@ -275,7 +297,7 @@ export class IndexApplier {
         deadLettered: s.deadLettered,
         lastAppliedAt: s.lastAppliedAt,
       }));
-    const reason = this.failedReason ?? this.reason;
+    const reason = this.failedReason ?? this.reason ?? this.metadataProblem;
     return {
       kind: 'applier',
       followerCluster: this.spec.followerCluster,

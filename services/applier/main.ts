@@ -7,7 +7,8 @@ import { KafkaAdapter } from '../shared/adapters/kafka.js';
 import type { KafkaConsumer } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
-import { errorMessage, KccrError } from '../shared/errors.js';
+import { errorMessage, isRetriable, KccrError } from '../shared/errors.js';
+import { abortableSleep } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { ApplierStatus, ReplicationSpec } from '../shared/replication.js';
 import { applierStatusKey, RECONCILE_TOPIC } from '../shared/replication.js';
@@ -107,8 +108,21 @@ export class ApplierService {
     await consumer.run(
       async (batch, control) => {
         const f = this.followed.get(batch.topic);
-        if (!f || f.spec.state !== 'active') return;
-        await f.applier.handleBatch(batch, control);
+        if (!f || f.spec.state !== 'active' || f.applier.failed) return;
+        try {
+          await f.applier.handleBatch(batch, control);
+        } catch (e) {
+          // One follower index never stops the others: what is not resolved is fetched again (retriable),
+          // or this topic is paused with the reason in its status.
+          if (isRetriable(e)) {
+            this.logger.warn({ topic: batch.topic, partition: batch.partition, err: errorMessage(e) }, 'batch failed; it will be fetched again');
+            await abortableSleep(1000);
+            return;
+          }
+          this.logger.error({ topic: batch.topic, err: errorMessage(e) }, 'replication of this index failed');
+          f.applier.fail(errorMessage(e));
+          consumer.pause(batch.topic, [batch.partition]);
+        }
       },
       { partitionsConsumedConcurrently: this.config.concurrency },
     );

@@ -100,7 +100,9 @@ export function validateEnvelope(value: unknown): ChangeEnvelope {
   if (e.op !== 'CHECKPOINT' && e.id === CHECKPOINT_KEY) problems.push(`${e.op} with an empty id`);
   if (e.op === 'METADATA' && (e.id !== METADATA_KEY || !e.source)) problems.push('METADATA without its key or source');
   if (e.op === 'CHECKPOINT' && !e.checkpoint) problems.push('CHECKPOINT without checkpoint');
-  if (!Number.isSafeInteger(e.version) || e.version < 1) problems.push(`version ${e.version} is not a positive integer`);
+  // Documents are written with their version, which must be positive; checkpoints and metadata only carry one.
+  const minVersion = e.op === 'CHECKPOINT' || e.op === 'METADATA' ? 0 : 1;
+  if (!Number.isSafeInteger(e.version) || e.version < minVersion) problems.push(`version ${e.version} is below ${minVersion}`);
   if (problems.length) throw new KccrError('ENVELOPE_INVALID', `invalid envelope: ${problems.join('; ')}`, { id: e.id, op: e.op });
   return e;
 }

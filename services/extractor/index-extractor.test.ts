@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { nextPollDelay, portableSettings, windowQuery } from './index-extractor.js';
+
+describe('extractor core', () => {
+  it('polls fast while changes flow and backs off to the ceiling while idle', () => {
+    expect(nextPollDelay(5000, true, 500, 5000)).toBe(500);
+    expect(nextPollDelay(500, false, 500, 5000)).toBe(1000);
+    expect(nextPollDelay(4000, false, 500, 5000)).toBe(5000);
+    expect(nextPollDelay(5000, false, 500, 5000)).toBe(5000);
+  });
+
+  it('pages the window (cursor, G] in _seq_no order', () => {
+    expect(windowQuery(10, 20, 100, undefined)).toEqual({
+      size: 100,
+      sort: [{ _seq_no: 'asc' }],
+      seq_no_primary_term: true,
+      track_total_hits: false,
+      query: { range: { _seq_no: { gt: 10, lte: 20 } } },
+    });
+    expect(windowQuery(10, 20, 100, 15)).toMatchObject({ search_after: [15] });
+  });
+
+  it('leaves settings of the physical leader index behind', () => {
+    expect(portableSettings({ uuid: 'x', creation_date: '1', provided_name: 'p', version: {}, number_of_shards: '2', analysis: {} })).toEqual({ number_of_shards: '2', analysis: {} });
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * How the data plane behaves when things go wrong or change: per-document failures go to the dead-letter topic
+ * while the partition moves on; a follower that refuses writes pauses the partition and loses nothing; mapping
+ * changes reach the follower before documents that need them; a recreated leader index stops replication.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConsumedMessage } from '../../services/shared/adapters/kafka.js';
+import { deadLetterTopic } from '../../services/shared/topics.js';
+import { applierStatus, bulkLines, extractorStatus, startHarness, startReplication, waitForDocuments } from '../support/replication.js';
+import type { Harness } from '../support/replication.js';
+import { loadStack, uniqueName, waitFor } from '../support/stack.js';
+
+describe('data plane behaviour', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness(loadStack('plain'), 'applier');
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('dead-letters documents the follower rejects, counts them, and keeps the partition moving', async () => {
+    const leader = uniqueName('dlq-leader');
+    const follower = uniqueName('dlq-follower');
+    // The leader maps nothing (it takes any value); a follower index made by hand maps `value` as integer.
+    await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } }, mappings: { dynamic: false } });
+    await h.follower.createIndex(follower, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } }, mappings: { properties: { value: { type: 'integer' } } } });
+    await h.leader.bulk(bulkLines(leader, [{ id: 'ok-1', source: { value: 1 } }, { id: 'bad', source: { value: 'abc' } }, { id: 'ok-2', source: { value: 2 } }]), { refresh: 'true' });
+    await startReplication(h, leader, follower);
+    await waitForDocuments(h.follower, follower, { 'ok-1': { value: 1 }, 'ok-2': { value: 2 } });
+    const status = await waitFor('the dead letter to be counted', async () => {
+      const s = applierStatus(h, follower);
+      return s && s.shards[0]!.deadLettered === 1 ? s : undefined;
+    });
+    expect(status.state).toBe('syncing');
+    expect(status.shards[0]!.applied).toBeGreaterThanOrEqual(2);
+
+    const consumer = h.kafka.consumer(uniqueName('dlq-reader'));
+    const seen: ConsumedMessage[] = [];
+    await consumer.subscribe([deadLetterTopic(h.names.followerCluster)], true);
+    await consumer.run(async (batch, control) => {
+      seen.push(...batch.messages);
+      control.resolve(batch.messages.at(-1)!.offset);
+    });
+    const letter = await waitFor('the dead letter in its topic', async () => seen.find((m) => m.key?.toString() === 'bad'));
+    await consumer.disconnect();
+    const body = JSON.parse(letter.value!.toString()) as { op: string; source: string; origin: { index: string } };
+    expect(body).toMatchObject({ op: 'INDEX', source: '{"value":"abc"}', origin: { index: leader } });
+
+    // Later documents still flow.
+    await h.leader.request('PUT', `/${leader}/_doc/ok-3`, { body: { value: 3 } });
+    await waitForDocuments(h.follower, follower, { 'ok-1': { value: 1 }, 'ok-2': { value: 2 }, 'ok-3': { value: 3 } });
+  });
+
+  it('pauses the partition while the follower refuses writes, then resumes without loss', async () => {
+    const leader = uniqueName('pause-leader');
+    const follower = uniqueName('pause-follower');
+    await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
+    await h.leader.request('PUT', `/${leader}/_doc/1`, { body: { v: 1 } });
+    await startReplication(h, leader, follower);
+    await waitForDocuments(h.follower, follower, { 1: { v: 1 } });
+
+    await h.follower.request('POST', `/${follower}/_close`);
+    await h.leader.bulk(bulkLines(leader, Array.from({ length: 50 }, (_, i) => ({ id: `n${i}`, source: { v: i } }))));
+    const paused = await waitFor('the applier to report that it is retrying', async () => {
+      const s = applierStatus(h, follower);
+      return s?.reason?.includes('retrying') ? s : undefined;
+    });
+    expect(paused.state).toBe('syncing');
+
+    await h.follower.request('POST', `/${follower}/_open`);
+    await waitForDocuments(h.follower, follower, { 1: { v: 1 }, ...Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`n${i}`, { v: i }])) });
+    await waitFor('the retry reason to clear', async () => applierStatus(h, follower)?.reason === undefined);
+  });
+
+  it('gets mapping changes to the follower before the documents that need them', async () => {
+    const leader = uniqueName('map-leader');
+    const follower = uniqueName('map-follower');
+    // Strict mappings: a document with an unmapped field fails, so order is observable.
+    await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 2, number_of_replicas: 0 } }, mappings: { dynamic: 'strict', properties: { a: { type: 'keyword' } } } });
+    await h.leader.request('PUT', `/${leader}/_doc/1`, { body: { a: 'x' } });
+    await startReplication(h, leader, follower);
+    await waitForDocuments(h.follower, follower, { 1: { a: 'x' } });
+
+    await h.leader.request('PUT', `/${leader}/_mapping`, { body: { properties: { b: { type: 'long' } } } });
+    await h.leader.request('PUT', `/${leader}/_doc/2`, { body: { a: 'y', b: 42 } });
+    await waitForDocuments(h.follower, follower, { 1: { a: 'x' }, 2: { a: 'y', b: 42 } });
+    expect((await h.follower.indexMeta(follower)).mappings).toEqual((await h.leader.indexMeta(leader)).mappings);
+    expect(applierStatus(h, follower)!.shards.reduce((n, s) => n + s.deadLettered, 0)).toBe(0);
+  });
+
+  it('stops with a clear reason when the leader index is deleted and created again', async () => {
+    const leader = uniqueName('hist-leader');
+    const follower = uniqueName('hist-follower');
+    await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
+    await h.leader.request('PUT', `/${leader}/_doc/1`, { body: { v: 'before' } });
+    await startReplication(h, leader, follower);
+    await waitForDocuments(h.follower, follower, { 1: { v: 'before' } });
+
+    await h.leader.deleteIndex(leader);
+    await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
+    await h.leader.request('PUT', `/${leader}/_doc/1`, { body: { v: 'after' } });
+    const failed = await waitFor('the extractor to stop this index', async () => {
+      const s = extractorStatus(h, leader);
+      return s?.state === 'failed' ? s : undefined;
+    });
+    expect(failed.reason).toMatch(/new (UUID|history)|went back/);
+    expect(failed.reason).toMatch(/start it again/);
+    // The follower keeps what it had; nothing of the new index leaks in silently.
+    await waitForDocuments(h.follower, follower, { 1: { v: 'before' } });
+  });
+});
