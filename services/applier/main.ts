@@ -7,12 +7,12 @@ import { KafkaAdapter } from '../shared/adapters/kafka.js';
 import type { KafkaConsumer } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
-import { errorMessage, isRetriable, KccrError } from '../shared/errors.js';
+import { errorMessage, isRetriable } from '../shared/errors.js';
 import { abortableSleep } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { ApplierStatus, ReplicationSpec } from '../shared/replication.js';
 import { applierStatusKey, RECONCILE_TOPIC } from '../shared/replication.js';
-import { installShutdown } from '../shared/shutdown.js';
+import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
 import { changeTopic, deadLetterTopic } from '../shared/topics.js';
 import { readApplierConfig } from './config.js';
@@ -171,15 +171,6 @@ export class ApplierService {
   }
 }
 
-async function main(): Promise<void> {
-  const service = new ApplierService(readApplierConfig());
-  installShutdown('applier', () => service.stop());
-  await service.start();
-}
-
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`applier: ${errorMessage(e)}\n`);
-    process.exit(e instanceof KccrError && e.code === 'CONFIG_INVALID' ? 2 : 1);
-  });
+  void runService('applier', () => new ApplierService(readApplierConfig()));
 }

@@ -76,6 +76,17 @@ export class ReplicationStore {
     return next;
   }
 
+  /** Replaces the follower settings of a replication that is not stopped (the applier uses them when it creates the index). */
+  async setFollowerSettings(followerCluster: string, followerIndex: string, followerSettings: Record<string, unknown>, requestedBy: string): Promise<ReplicationSpec> {
+    const spec = this.get(followerCluster, followerIndex);
+    if (!spec) throw new KccrError('NOT_FOUND', `${followerIndex} on ${followerCluster} is not a kccr follower index`);
+    if (spec.state === 'stopped') throw new KccrError('CONFLICT', `replication of ${followerIndex} was stopped; its index is an ordinary index now: change its settings on the cluster`);
+    const { followerSettings: _previous, ...rest } = spec;
+    const next: ReplicationSpec = { ...rest, ...(Object.keys(followerSettings).length ? { followerSettings } : {}), requestedBy, updatedAt: Date.now() };
+    await this.table.putAndSee(replicationKey(followerCluster, followerIndex), next);
+    return next;
+  }
+
   close(): Promise<void> {
     return this.table.close();
   }

@@ -18,6 +18,13 @@ export interface ExtractorConfig {
   readonly reconcileIdsPerSecond: number;
   readonly statusIntervalMs: number;
   readonly compression: 'none' | 'gzip';
+  /**
+   * How operations up to the global checkpoint are made visible to search: `refresh` forces a refresh of the
+   * leader index when a shard advanced; `scheduled` waits for the leader's own scheduled refreshes (forcing one
+   * only after visibilityMaxWaitMs). See README, "Visibility on the leader".
+   */
+  readonly visibility: 'refresh' | 'scheduled';
+  readonly visibilityMaxWaitMs: number;
 }
 
 export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ExtractorConfig> {
@@ -34,5 +41,7 @@ export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Reado
     reconcileIdsPerSecond: r.int('KCCR_RECONCILE_IDS_PER_SECOND', 20_000, 1, 10_000_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
     compression: r.oneOf('KCCR_TOPIC_COMPRESSION', ['none', 'gzip'] as const, 'none'),
+    visibility: r.oneOf('KCCR_EXTRACTOR_VISIBILITY', ['refresh', 'scheduled'] as const, 'refresh'),
+    visibilityMaxWaitMs: r.int('KCCR_EXTRACTOR_VISIBILITY_MAX_WAIT_MS', 3000, 100, 600_000),
   });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextPollDelay, portableSettings, windowQuery } from './index-extractor.js';
+import { nextPollDelay, portableSettings, refreshedTwiceSince, windowQuery } from './index-extractor.js';
 
 describe('extractor core', () => {
   it('polls fast while changes flow and backs off to the ceiling while idle', () => {
@@ -18,6 +18,15 @@ describe('extractor core', () => {
       query: { range: { _seq_no: { gt: 10, lte: 20 } } },
     });
     expect(windowQuery(10, 20, 100, 15)).toMatchObject({ search_after: [15] });
+  });
+
+  it('waits for two refreshes of every copy seen before', () => {
+    expect(refreshedTwiceSince({ n1: 5 }, { n1: 6 })).toBe(false);
+    expect(refreshedTwiceSince({ n1: 5 }, { n1: 7 })).toBe(true);
+    expect(refreshedTwiceSince({ n1: 5, n2: 3 }, { n1: 9, n2: 4 })).toBe(false);
+    // A copy that started since: nothing is known of it, so not yet.
+    expect(refreshedTwiceSince({ n1: 5 }, { n1: 9, n2: 9 })).toBe(false);
+    expect(refreshedTwiceSince({}, {})).toBe(false);
   });
 
   it('leaves settings of the physical leader index behind', () => {

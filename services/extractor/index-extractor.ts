@@ -51,6 +51,13 @@ export function windowQuery(cursor: number, g: number, size: number, after: numb
   };
 }
 
+/** True when every copy seen at the first reading has completed at least two refreshes since. */
+export function refreshedTwiceSince(before: Readonly<Record<string, number>>, now: Readonly<Record<string, number>>): boolean {
+  const nodes = Object.keys(now);
+  if (nodes.length === 0) return false;
+  return nodes.every((node) => before[node] !== undefined && now[node]! >= before[node]! + 2);
+}
+
 /** Settings that describe this physical index rather than the data; the follower gets its own. */
 const VOLATILE_SETTINGS = ['uuid', 'creation_date', 'provided_name', 'version', 'history', 'resize', 'routing', 'blocks', 'verified_before_close', 'shrink', 'lifecycle'];
 
@@ -69,6 +76,9 @@ export class IndexExtractor {
   private readonly shardStatus = new Map<number, ExtractorShardStatus>();
   private readonly published = new Map<number, number>();
   private metadataDigest?: string;
+  /** Scheduled visibility: per shard, the checkpoint read and waiting for refreshes. */
+  private readonly pending = new Map<number, { stats: ShardStats; observedAt: number }>();
+  private forcedRefreshes = 0;
   private state: ExtractorStatus['state'] = 'running';
   private reason?: string;
   private readonly reconcileStats = { requests: 0, idsChecked: 0, deletesPublished: 0, lastMs: null as number | null };
@@ -150,22 +160,30 @@ export class IndexExtractor {
     this.log.info({ shards: meta.shards, schemaId: this.schemaId, resumedShards: this.cursors.size }, 'extracting');
   }
 
-  /** One pass over every shard; true when anything was published. */
+  /** One pass over every shard; true when changes are flowing (published, or waiting to become visible). */
   private async cycle(): Promise<boolean> {
-    const { es } = this.deps;
+    const { es, config } = this.deps;
     const stats = await es.shardStats(this.leaderIndex);
     const observedAt = Date.now();
     for (const s of stats) this.checkHistory(s);
-    const advancing = stats.filter((s) => s.globalCheckpoint > this.cursorOf(s.shard));
-    if (advancing.length > 0) {
-      // Mappings first: documents that need a new field must find it on the follower.
-      await this.publishMetadataIfChanged(stats);
-      await es.refresh(this.leaderIndex);
-      for (const s of advancing) await this.publishWindow(s, observedAt);
+    let flowing: boolean;
+    if (config.visibility === 'refresh') {
+      const advancing = stats.filter((s) => s.globalCheckpoint > this.cursorOf(s.shard));
+      if (advancing.length > 0) {
+        // Mappings first: documents that need a new field must find it on the follower.
+        await this.publishMetadataIfChanged(stats);
+        await es.refresh(this.leaderIndex);
+        this.forcedRefreshes++;
+        for (const s of advancing) await this.publishWindow(s, observedAt);
+      }
+      flowing = advancing.length > 0;
+    } else {
+      flowing = await this.scheduledCycle(stats, observedAt);
     }
     const now = Date.now();
     for (const s of stats) {
-      if (!advancing.includes(s) && now - (this.lastCheckpointAt.get(s.shard) ?? 0) >= this.deps.config.idleCheckpointMs) {
+      const idle = s.globalCheckpoint === this.cursorOf(s.shard) && !this.pending.has(s.shard);
+      if (idle && now - (this.lastCheckpointAt.get(s.shard) ?? 0) >= config.idleCheckpointMs) {
         if (this.metadataDigest === undefined) await this.publishMetadataIfChanged(stats);
         await this.publishCheckpoint(s, observedAt);
       }
@@ -179,7 +197,41 @@ export class IndexExtractor {
         published: this.published.get(s.shard) ?? 0,
       });
     }
-    return advancing.length > 0;
+    return flowing;
+  }
+
+  /**
+   * Visibility without forcing refreshes: a window (cursor, G] is read once every copy of the shard has completed
+   * two refreshes since G was read (the first may have started before; the second started after, so it sees
+   * every operation up to G). If the scheduled refreshes do not come in time (an idle or search-idle shard),
+   * one refresh is forced.
+   */
+  private async scheduledCycle(stats: readonly ShardStats[], observedAt: number): Promise<boolean> {
+    const { es, config } = this.deps;
+    const now = Date.now();
+    const ready: { s: ShardStats; at: number }[] = [];
+    const overdue: { s: ShardStats; at: number }[] = [];
+    for (const s of stats) {
+      const p = this.pending.get(s.shard);
+      if (!p) continue;
+      if (refreshedTwiceSince(p.stats.refreshTotals, s.refreshTotals)) ready.push({ s: p.stats, at: p.observedAt });
+      else if (now - p.observedAt >= config.visibilityMaxWaitMs) overdue.push({ s: p.stats, at: p.observedAt });
+    }
+    if (ready.length + overdue.length > 0) {
+      await this.publishMetadataIfChanged(stats);
+      if (overdue.length > 0) {
+        await es.refresh(this.leaderIndex);
+        this.forcedRefreshes++;
+      }
+      for (const { s, at } of [...ready, ...overdue]) {
+        await this.publishWindow(s, at);
+        this.pending.delete(s.shard);
+      }
+    }
+    for (const s of stats) {
+      if (!this.pending.has(s.shard) && s.globalCheckpoint > this.cursorOf(s.shard)) this.pending.set(s.shard, { stats: s, observedAt });
+    }
+    return ready.length + overdue.length > 0 || this.pending.size > 0;
   }
 
   private cursorOf(shard: number): number {
@@ -307,6 +359,7 @@ export class IndexExtractor {
       ...(this.base ? { indexUuid: this.base.indexUuid } : {}),
       shards: [...this.shardStatus.values()].sort((a, b) => a.shard - b.shard),
       reconcile: { ...this.reconcileStats },
+      forcedRefreshes: this.forcedRefreshes,
       updatedAt: Date.now(),
     };
     const json = JSON.stringify({ ...s, updatedAt: 0 });

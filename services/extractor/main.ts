@@ -11,7 +11,7 @@ import { createLogger } from '../shared/logger.js';
 import type { ExtractorCursor, ExtractorStatus, ReconcileRequest, ReplicationSpec } from '../shared/replication.js';
 import { RECONCILE_TOPIC } from '../shared/replication.js';
 import { abortableSleep } from '../shared/retry.js';
-import { installShutdown } from '../shared/shutdown.js';
+import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
 import { readExtractorConfig } from './config.js';
 import type { ExtractorConfig } from './config.js';
@@ -133,15 +133,6 @@ export class ExtractorService {
   }
 }
 
-async function main(): Promise<void> {
-  const service = new ExtractorService(readExtractorConfig());
-  installShutdown('extractor', () => service.stop());
-  await service.start();
-}
-
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`extractor: ${errorMessage(e)}\n`);
-    process.exit(e instanceof KccrError && e.code === 'CONFIG_INVALID' ? 2 : 1);
-  });
+  void runService('extractor', () => new ExtractorService(readExtractorConfig()));
 }

@@ -58,6 +58,8 @@ export interface ExtractorStatus {
   readonly indexUuid?: string;
   readonly shards: readonly ExtractorShardStatus[];
   readonly reconcile: { readonly requests: number; readonly idsChecked: number; readonly deletesPublished: number; readonly lastMs: number | null };
+  /** Refreshes of the leader index that kccr forced (the cost of the visibility strategy). */
+  readonly forcedRefreshes?: number;
   readonly updatedAt: number;
 }
 

@@ -8,7 +8,13 @@ import type { StackKind } from '../support/stack.js';
 import { applierStatus, bulkLines, documents, startHarness, startReplication, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 
-describe.each<StackKind>(['plain', 'secure'])('announcement walkthrough (%s)', (kind) => {
+const CASES: { kind: StackKind; visibility: 'refresh' | 'scheduled' }[] = [
+  { kind: 'plain', visibility: 'refresh' },
+  { kind: 'plain', visibility: 'scheduled' },
+  { kind: 'secure', visibility: 'refresh' },
+];
+
+describe.each(CASES)('announcement walkthrough ($kind, visibility $visibility)', ({ kind, visibility }) => {
   let h: Harness;
   const leader01 = uniqueName('leader-01');
   const follower01 = uniqueName('follower-01');
@@ -17,7 +23,7 @@ describe.each<StackKind>(['plain', 'secure'])('announcement walkthrough (%s)', (
   const follower02 = uniqueName('follower-02');
 
   beforeAll(async () => {
-    h = await startHarness(loadStack(kind), `walkthrough-${kind}`);
+    h = await startHarness(loadStack(kind), `walkthrough-${kind}-${visibility}`, { env: { KCCR_EXTRACTOR_VISIBILITY: visibility } });
   });
   afterAll(async () => {
     await h?.close();

@@ -34,6 +34,8 @@ export interface ShardStats {
   readonly docs: number;
   readonly deleteTotal: number;
   readonly indexTotal: number;
+  /** Per started copy of the shard (by node id), refreshes completed since the copy started. */
+  readonly refreshTotals: Readonly<Record<string, number>>;
 }
 
 export interface IndexMeta {
@@ -127,13 +129,14 @@ export class ElasticsearchAdapter {
   /** Per shard, the primary copy's checkpoints and history (`_stats?level=shards`). */
   async shardStats(index: string): Promise<ShardStats[]> {
     type Copy = {
-      routing: { primary: boolean };
+      routing: { primary: boolean; node: string; state: string };
       seq_no: { global_checkpoint: number; local_checkpoint: number; max_seq_no: number };
       commit: { user_data: { history_uuid?: string } };
       docs: { count: number };
       indexing: { delete_total: number; index_total: number };
+      refresh: { total: number };
     };
-    const r = await this.request<{ indices: Record<string, { shards: Record<string, Copy[]> }> }>('GET', `/${encodeURIComponent(index)}/_stats/docs,indexing`, {
+    const r = await this.request<{ indices: Record<string, { shards: Record<string, Copy[]> }> }>('GET', `/${encodeURIComponent(index)}/_stats/docs,indexing,refresh`, {
       query: { level: 'shards' },
     });
     const entry = Object.values(r.body.indices)[0];
@@ -151,6 +154,7 @@ export class ElasticsearchAdapter {
         docs: primary.docs.count,
         deleteTotal: primary.indexing.delete_total,
         indexTotal: primary.indexing.index_total,
+        refreshTotals: Object.fromEntries(copies.filter((c) => c.routing.state === 'STARTED').map((c) => [c.routing.node, c.refresh.total])),
       });
     }
     return out.sort((a, b) => a.shard - b.shard);

@@ -155,14 +155,20 @@ export class KafkaAdapter {
     }
   }
 
-  /** Earliest and next offset of every partition of a topic. */
+  /**
+   * Earliest and next offset of every partition of a topic. Read-only, so failures are retried a few times:
+   * right after a topic is created, the client's metadata may not know its leaders yet.
+   */
   async offsets(topic: string): Promise<{ partition: number; low: string; high: string }[]> {
     const admin = await this.adminClient();
-    try {
-      const r = await admin.fetchTopicOffsets(topic);
-      return r.map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
-    } catch (e) {
-      throw toKafkaError(e, `reading offsets of topic ${topic}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await admin.fetchTopicOffsets(topic);
+        return r.map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
+      } catch (e) {
+        if (attempt >= 5) throw toKafkaError(e, `reading offsets of topic ${topic}`);
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
     }
   }
 

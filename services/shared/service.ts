@@ -1,0 +1,39 @@
+import { errorMessage, isRetriable, KccrError } from './errors.js';
+import { abortableSleep, backoffDelay } from './retry.js';
+import { installShutdown } from './shutdown.js';
+
+export interface Service {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a service process: bad configuration exits 2 with every problem listed; a start that fails on something
+ * passing (Kafka or a cluster not reachable yet) is tried again with backoff; SIGTERM stops it within a bound.
+ */
+export async function runService(name: string, create: () => Service): Promise<void> {
+  let service: Service;
+  try {
+    service = create();
+  } catch (e) {
+    process.stderr.write(`${name}: ${errorMessage(e)}\n`);
+    process.exit(e instanceof KccrError && e.code === 'CONFIG_INVALID' ? 2 : 1);
+  }
+  installShutdown(name, () => service.stop());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await service.start();
+      return;
+    } catch (e) {
+      if (!isRetriable(e)) {
+        process.stderr.write(`${name}: cannot start: ${errorMessage(e)}\n`);
+        process.exit(1);
+      }
+      const delay = backoffDelay(attempt, 1000, 30_000);
+      process.stderr.write(`${name}: start failed (${errorMessage(e)}); trying again in ${delay} ms\n`);
+      await service.stop().catch(() => undefined);
+      service = create();
+      await abortableSleep(delay);
+    }
+  }
+}
