@@ -77,7 +77,7 @@ export class IndexExtractor {
   private readonly published = new Map<number, number>();
   private metadataDigest?: string;
   /** Scheduled visibility: per shard, the checkpoint read and waiting for refreshes. */
-  private readonly pending = new Map<number, { stats: ShardStats; observedAt: number }>();
+  private readonly pending = new Map<number, { stats: ShardStats; observedAt: number }[]>();
   private forcedRefreshes = 0;
   private state: ExtractorStatus['state'] = 'running';
   private reason?: string;
@@ -203,35 +203,44 @@ export class IndexExtractor {
   /**
    * Visibility without forcing refreshes: a window (cursor, G] is read once every copy of the shard has completed
    * two refreshes since G was read (the first may have started before; the second started after, so it sees
-   * every operation up to G). If the scheduled refreshes do not come in time (an idle or search-idle shard),
-   * one refresh is forced.
+   * every operation up to G). Readings queue up per shard, so a change waits for the refreshes after the next
+   * reading, not behind a window still waiting. If the scheduled refreshes do not come in time (an idle or
+   * search-idle shard), one refresh is forced.
    */
   private async scheduledCycle(stats: readonly ShardStats[], observedAt: number): Promise<boolean> {
     const { es, config } = this.deps;
     const now = Date.now();
-    const ready: { s: ShardStats; at: number }[] = [];
-    const overdue: { s: ShardStats; at: number }[] = [];
+    const windows: { s: ShardStats; at: number }[] = [];
+    let force = false;
     for (const s of stats) {
-      const p = this.pending.get(s.shard);
-      if (!p) continue;
-      if (refreshedTwiceSince(p.stats.refreshTotals, s.refreshTotals)) ready.push({ s: p.stats, at: p.observedAt });
-      else if (now - p.observedAt >= config.visibilityMaxWaitMs) overdue.push({ s: p.stats, at: p.observedAt });
+      const queue = this.pending.get(s.shard) ?? [];
+      let ready = -1;
+      queue.forEach((p, i) => {
+        if (refreshedTwiceSince(p.stats.refreshTotals, s.refreshTotals)) ready = i;
+      });
+      if (ready < 0 && queue.length > 0 && now - queue[0]!.observedAt >= config.visibilityMaxWaitMs) {
+        force = true;
+        ready = queue.length - 1;
+      }
+      if (ready >= 0) {
+        windows.push({ s: queue[ready]!.stats, at: queue[ready]!.observedAt });
+        queue.splice(0, ready + 1);
+      }
+      const last = queue.at(-1)?.stats.globalCheckpoint ?? Math.max(this.cursorOf(s.shard), ready >= 0 ? windows.at(-1)!.s.globalCheckpoint : -1);
+      if (s.globalCheckpoint > last) queue.push({ stats: s, observedAt });
+      if (queue.length > 0) this.pending.set(s.shard, queue);
+      else this.pending.delete(s.shard);
     }
-    if (ready.length + overdue.length > 0) {
+    if (windows.length > 0) {
       await this.publishMetadataIfChanged(stats);
-      if (overdue.length > 0) {
+      // Everything queued was read before this refresh, so all of it is visible after it.
+      if (force) {
         await es.refresh(this.leaderIndex);
         this.forcedRefreshes++;
       }
-      for (const { s, at } of [...ready, ...overdue]) {
-        await this.publishWindow(s, at);
-        this.pending.delete(s.shard);
-      }
+      for (const { s, at } of windows) await this.publishWindow(s, at);
     }
-    for (const s of stats) {
-      if (!this.pending.has(s.shard) && s.globalCheckpoint > this.cursorOf(s.shard)) this.pending.set(s.shard, { stats: s, observedAt });
-    }
-    return ready.length + overdue.length > 0 || this.pending.size > 0;
+    return windows.length > 0 || this.pending.size > 0;
   }
 
   private cursorOf(shard: number): number {
