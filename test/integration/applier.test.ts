@@ -110,4 +110,32 @@ describe('data plane behaviour', () => {
     // The follower keeps what it had; nothing of the new index leaks in silently.
     await waitForDocuments(h.follower, follower, { 1: { v: 'before' } });
   });
+
+  it('resumes from its cursor after a restart, without reading the index again', async () => {
+    const leader = uniqueName('resume-leader');
+    const follower = uniqueName('resume-follower');
+    await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 2, number_of_replicas: 0 } } });
+    const first = Array.from({ length: 500 }, (_, i) => ({ id: `d${i}`, source: { i } }));
+    await h.leader.bulk(bulkLines(leader, first));
+    await startReplication(h, leader, follower);
+    await waitForDocuments(h.follower, follower, Object.fromEntries(first.map((d) => [d.id, d.source])));
+    const before = await waitFor('the extractor status to count 500 published', async () => {
+      const st = extractorStatus(h, leader);
+      return st && st.shards.reduce((n, x) => n + x.published, 0) >= 500 ? st : undefined;
+    });
+    expect(before.shards.reduce((n, x) => n + x.published, 0)).toBe(500);
+
+    const stopped = await h.extractor.stop();
+    expect(stopped.code).toBe(0);
+    h.extractor.start();
+    await h.leader.request('PUT', `/${leader}/_doc/after-restart`, { body: { i: -1 } });
+    await waitForDocuments(h.follower, follower, { ...Object.fromEntries(first.map((d) => [d.id, d.source])), 'after-restart': { i: -1 } });
+    // The restarted extractor counts from zero: it published the new document, not the 500 before it.
+    const after = await waitFor('the restarted extractor to report', async () => {
+      const st = extractorStatus(h, leader);
+      const n = st?.shards.reduce((m, x) => m + x.published, 0);
+      return n !== undefined && n >= 1 && n < 500 ? n : undefined;
+    });
+    expect(after).toBe(1);
+  });
 });
