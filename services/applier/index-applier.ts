@@ -306,6 +306,7 @@ export class IndexApplier {
       state: this.failedReason ? 'failed' : this.spec.state === 'paused' ? 'paused' : this.spec.state === 'stopped' ? 'stopped' : 'syncing',
       ...(reason ? { reason } : {}),
       shards,
+      reconcile: { ...this.reconciler.stats },
       updatedAt: Date.now(),
     };
   }

@@ -85,6 +85,8 @@ export interface ApplierStatus {
   readonly state: 'syncing' | 'paused' | 'stopped' | 'failed';
   readonly reason?: string;
   readonly shards: readonly ApplierShardStatus[];
+  /** Delete reconciliation passes of this follower index: how many, ids sent, and the last pass's duration. */
+  readonly reconcile?: { readonly passes: number; readonly idsSent: number; readonly lastPassMs: number | null; readonly lastPassAt: number | null };
   readonly updatedAt: number;
 }
 
