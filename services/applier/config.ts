@@ -21,6 +21,8 @@ export interface ApplierConfig {
   readonly reconcileMinIntervalMs: number;
   readonly retryMaxMs: number;
   readonly statusIntervalMs: number;
+  /** The dead-letter topic's max.message.bytes: a dead letter carries the whole document. */
+  readonly maxMessageBytes: number;
 }
 
 export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ApplierConfig> {
@@ -41,5 +43,6 @@ export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     reconcileMinIntervalMs: r.int('KCCR_RECONCILE_MIN_INTERVAL_MS', 2000, 0, 3_600_000),
     retryMaxMs: r.int('KCCR_APPLIER_RETRY_MAX_MS', 30_000, 100, 600_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
+    maxMessageBytes: r.int('KCCR_TOPIC_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1024 * 1024, 512 * 1024 * 1024),
   });
 }

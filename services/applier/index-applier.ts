@@ -51,10 +51,21 @@ export class IndexApplier {
 
   constructor(
     private readonly deps: ApplierDeps,
-    readonly spec: ReplicationSpec,
+    private specNow: ReplicationSpec,
     readonly topic: string,
     private readonly reconciler: Reconciler,
   ) {}
+
+  get spec(): ReplicationSpec {
+    return this.specNow;
+  }
+
+  /** The same replication with a new state or settings; an operator's resume also clears a failure. */
+  updateSpec(spec: ReplicationSpec): void {
+    this.specNow = spec;
+    this.failedReason = undefined;
+    this.reason = undefined;
+  }
 
   private get log() {
     return this.deps.logger.child({ followerIndex: this.spec.followerIndex, topic: this.topic });

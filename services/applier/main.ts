@@ -22,7 +22,7 @@ import type { ApplierDeps } from './index-applier.js';
 import { Reconciler } from './reconciler.js';
 
 interface Followed {
-  readonly spec: ReplicationSpec;
+  spec: ReplicationSpec;
   readonly applier: IndexApplier;
   readonly reconciler: Reconciler;
 }
@@ -57,7 +57,7 @@ export class ApplierService {
 
   async start(): Promise<void> {
     await Promise.all([this.replications.open(), this.status.open(), this.deps.metadata.open()]);
-    await this.kafka.ensureTopic(deadLetterTopic(this.config.followerCluster), 1, { 'retention.ms': String(30 * 24 * 3600 * 1000) });
+    await this.kafka.ensureTopic(deadLetterTopic(this.config.followerCluster), 1, { 'retention.ms': String(30 * 24 * 3600 * 1000), 'max.message.bytes': String(this.config.maxMessageBytes) });
     await this.kafka.ensureTopic(RECONCILE_TOPIC, 1, { 'retention.ms': String(24 * 3600 * 1000) });
     this.replications.on('change', () => this.scheduleSync());
     this.scheduleSync();
@@ -81,13 +81,23 @@ export class ApplierService {
     }
     for (const [topic, f] of this.followed) {
       const spec = wanted.get(topic);
-      if (!spec || spec.followerIndex !== f.spec.followerIndex || spec.updatedAt !== f.spec.updatedAt) {
-        this.followed.delete(topic);
-        await f.reconciler.stop();
-        // The final word of this applier: its counters, under the state the replication is now in.
-        const state = spec && spec.followerIndex === f.spec.followerIndex && spec.state === 'paused' ? 'paused' : 'stopped';
-        await this.writeStatus({ ...f.applier.status(), state });
+      if (spec && spec.followerIndex === f.spec.followerIndex && spec.createdAt === f.spec.createdAt) {
+        // The same replication, paused, resumed or updated: keep its applier, counters and checkpoints.
+        if (spec.updatedAt !== f.spec.updatedAt) {
+          const wasFailed = f.applier.failed;
+          f.spec = spec;
+          f.applier.updateSpec(spec);
+          // A failed index had its partitions paused; an operator's new word gives them another chance.
+          const shards = this.deps.metadata.get(topic)?.shards ?? 0;
+          if (wasFailed && shards > 0) this.consumer?.resume(topic, Array.from({ length: shards }, (_, i) => i));
+          await this.writeStatus(f.applier.status());
+        }
+        continue;
       }
+      this.followed.delete(topic);
+      await f.reconciler.stop();
+      // The final word of this applier: its counters, as stopped.
+      await this.writeStatus({ ...f.applier.status(), state: 'stopped' });
     }
     for (const [topic, spec] of wanted) {
       if (this.followed.has(topic)) continue;

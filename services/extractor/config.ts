@@ -24,6 +24,8 @@ export interface ExtractorConfig {
    * only after visibilityMaxWaitMs). See README, "Visibility on the leader".
    */
   readonly visibility: 'refresh' | 'scheduled';
+  /** The data topics' max.message.bytes: the largest document (as an envelope) kccr can carry. */
+  readonly maxMessageBytes: number;
   readonly visibilityMaxWaitMs: number;
 }
 
@@ -41,6 +43,7 @@ export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Reado
     reconcileIdsPerSecond: r.int('KCCR_RECONCILE_IDS_PER_SECOND', 20_000, 1, 10_000_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
     compression: r.oneOf('KCCR_TOPIC_COMPRESSION', ['none', 'gzip'] as const, 'none'),
+    maxMessageBytes: r.int('KCCR_TOPIC_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1024 * 1024, 512 * 1024 * 1024),
     visibility: r.oneOf('KCCR_EXTRACTOR_VISIBILITY', ['refresh', 'scheduled'] as const, 'refresh'),
     visibilityMaxWaitMs: r.int('KCCR_EXTRACTOR_VISIBILITY_MAX_WAIT_MS', 3000, 100, 600_000),
   });

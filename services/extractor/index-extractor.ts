@@ -143,7 +143,8 @@ export class IndexExtractor {
   private async init(): Promise<void> {
     const { es, kafka, registry, cursors, config } = this.deps;
     const meta = await es.indexMeta(this.leaderIndex);
-    await kafka.ensureTopic(this.topic, meta.shards, { 'cleanup.policy': 'compact', 'compression.type': 'producer' });
+    // Documents can be large: the topic takes records up to maxMessageBytes (the broker's default is 1 MiB).
+    await kafka.ensureTopic(this.topic, meta.shards, { 'cleanup.policy': 'compact', 'compression.type': 'producer', 'max.message.bytes': String(config.maxMessageBytes) });
     this.schemaId = await registry.register(valueSubject(this.topic), envelopeSchema());
     for (let shard = 0; shard < meta.shards; shard++) {
       const c = cursors.get(cursorKey(config.leaderCluster, this.leaderIndex, shard)) as ExtractorCursor | undefined;

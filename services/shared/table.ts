@@ -16,6 +16,8 @@ export const CONTROL_TOPICS = {
   replications: 'kccr._replications',
   cursors: 'kccr._cursors',
   status: 'kccr._status',
+  /** Registered clusters (control service): endpoints and references to credentials, never secrets. */
+  clusters: 'kccr._clusters',
   /** The latest metadata of every extracted leader index, keyed by topic: the applier creates follower indices from it. */
   metadata: 'kccr._metadata',
 } as const;
@@ -106,6 +108,8 @@ export class CompactedTable<T> extends EventEmitter<{ change: [key: string, valu
       };
       this.on('change', onChange);
     });
+    // If the write fails, the read-back wait must not be left to reject with nobody listening.
+    seen.catch(() => undefined);
     await this.put(key, value);
     await seen;
   }

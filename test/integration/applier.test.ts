@@ -138,4 +138,29 @@ describe('data plane behaviour', () => {
     });
     expect(after).toBe(1);
   });
+
+  it('carries large documents and windows larger than a Kafka batch', async () => {
+    const leader = uniqueName('big-leader');
+    const follower = uniqueName('big-follower');
+    await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } }, mappings: { dynamic: false } });
+    // 1,500 documents of ~2 KB in one window (3 MB, over the broker's 1 MiB batch limit) and one of 3 MB.
+    const docs = Array.from({ length: 1500 }, (_, i) => ({ id: `d${i}`, source: { i, pad: 'p'.repeat(2000) } }));
+    await h.leader.bulk(bulkLines(leader, docs));
+    const huge = { blob: 'z'.repeat(3 * 1024 * 1024) };
+    await h.leader.request('PUT', `/${leader}/_doc/huge`, { body: huge });
+    await startReplication(h, leader, follower);
+    await waitFor(
+      'all 1,501 documents on the follower',
+      async () => {
+        if (!(await h.follower.indexExists(follower))) return false;
+        await h.follower.refresh(follower);
+        return (await h.follower.shardStats(follower))[0]!.docs === 1501;
+      },
+      60_000,
+      500,
+    );
+    const got = await h.follower.request<{ _source: { blob: string } }>('GET', `/${follower}/_doc/huge`);
+    expect(got.body._source.blob.length).toBe(huge.blob.length);
+    expect(extractorStatus(h, leader)?.state).toBe('running');
+  });
 });

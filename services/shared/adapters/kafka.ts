@@ -182,8 +182,12 @@ export class KafkaAdapter {
     }
   }
 
-  producer(opts: { compression?: 'none' | 'gzip' } = {}): KafkaProducer {
-    return new KafkaProducer(this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }), opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None);
+  producer(opts: { compression?: 'none' | 'gzip'; maxRequestBytes?: number } = {}): KafkaProducer {
+    return new KafkaProducer(
+      this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
+      opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
+    );
   }
 
   consumer(groupId: string, opts: { maxBytesPerPartition?: number; sessionTimeoutMs?: number } = {}): KafkaConsumer {
@@ -209,12 +213,40 @@ export class KafkaAdapter {
   }
 }
 
+/**
+ * A produce request carries one record batch per partition, and a broker refuses batches above its
+ * `message.max.bytes` (1 MiB by default): sends are cut into requests of at most this many bytes.
+ */
+export const DEFAULT_MAX_REQUEST_BYTES = 768 * 1024;
+/** Per-record overhead in a batch (headers aside), for the byte count above. */
+const RECORD_OVERHEAD = 32;
+
+/** Cuts messages, in order, into groups of at most `maxBytes` (a single larger message forms its own group). */
+export function chunkByBytes<T extends { key: string; value: Buffer | null; headers?: Record<string, string> }>(messages: readonly T[], maxBytes: number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = Buffer.byteLength(m.key) + (m.value?.length ?? 0) + RECORD_OVERHEAD + Object.entries(m.headers ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(m);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 export class KafkaProducer {
   private connected = false;
 
   constructor(
     private readonly producer: Producer,
     private readonly compression: CompressionTypes,
+    private readonly maxRequestBytes: number,
   ) {}
 
   async connect(): Promise<void> {
@@ -227,19 +259,21 @@ export class KafkaProducer {
     }
   }
 
-  /** Resolves once every message is acknowledged by all in-sync replicas. */
+  /** Resolves once every message is acknowledged by all in-sync replicas; order is kept (one request at a time). */
   async send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.connect();
-    try {
-      await this.producer.send({
-        topic,
-        acks: -1,
-        compression: this.compression,
-        messages: messages.map((m) => ({ key: m.key, value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })),
-      });
-    } catch (e) {
-      throw toKafkaError(e, `producing ${messages.length} messages to ${topic}`);
+    for (const chunk of chunkByBytes(messages, this.maxRequestBytes)) {
+      try {
+        await this.producer.send({
+          topic,
+          acks: -1,
+          compression: this.compression,
+          messages: chunk.map((m) => ({ key: m.key, value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })),
+        });
+      } catch (e) {
+        throw toKafkaError(e, `producing ${chunk.length} messages to ${topic}`);
+      }
     }
   }
 

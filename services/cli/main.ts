@@ -1,0 +1,311 @@
+/**
+ * `kccr`: the command line over the control service's HTTP API (and `kccr verify`, which talks to the clusters).
+ * Exit codes scripts can trust: 0 ok, 1 the operation failed (or verify found differences), 2 usage error,
+ * 3 the control service (or a cluster, for verify) cannot be reached, 4 authentication or authorization refused.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { runVerify } from '../verifier/main.js';
+import { CliError, ControlClient, EXIT } from './client.js';
+import type { ClientOptions } from './client.js';
+import { clustersText, replicationsText, statusText } from './format.js';
+import type { ClusterItem, ReplicationItem, Status } from './format.js';
+import type { SecretIo } from './secret-input.js';
+import { runUsers, USERS_USAGE } from './users.js';
+
+export const USAGE = `usage: kccr [global options] <command> [arguments]
+
+replication (the control service's API):
+  kccr start <follower_index> --leader-cluster <name> --leader-index <index>
+             [--follower-cluster <name>] [--bootstrap scan|snapshot|none] [--settings '<json>']
+  kccr stop <follower_index>      stop: the follower index becomes an ordinary writable index
+  kccr pause <follower_index>     pause (changes wait in Kafka)
+  kccr resume <follower_index>    resume a paused replication
+  kccr update <follower_index> --settings '<json>'   change follower index settings
+  kccr status <follower_index>    status with lag per shard (operations and seconds)
+  kccr replications [--state active|paused|stopped] [--follower-cluster <name>] [--leader-cluster <name>]
+  (stop, pause, resume, update and status take --follower-cluster <name> too; by default the service's own)
+
+clusters:
+  kccr clusters list
+  kccr clusters show <name>
+  kccr clusters add <name> <url> [--username <user> (--password-env <VAR> | --password-file <path>)]
+                                 [--api-key-env <VAR> | --api-key-file <path>] [--cluster-ca-file <path>]
+      credentials are references resolved by the control service: variables of its environment or files on its host
+  kccr clusters remove <name>
+
+other:
+  kccr verify --leader-index <index> --follower-index <index> [...]   compare leader and follower (kccr verify --help)
+  kccr users hash-password | new-token [--name <user>] [--role admin|read]  entries for KCCR_CONTROL_USERS_FILE
+
+global options:
+  --url <url>          the control service (KCCR_CONTROL_URL, default http://127.0.0.1:8090)
+  --token <token>      a bearer API token (KCCR_CONTROL_TOKEN)
+  --user <name>        HTTP basic user (KCCR_CONTROL_USER), with --password (KCCR_CONTROL_PASSWORD)
+  --ca-file <path>     the CA certificate of an HTTPS control service (KCCR_CONTROL_CA_FILE)
+  --json               print the service's JSON answer instead of text
+  --help               this text
+
+exit codes:
+  0  done
+  1  the operation failed (the service refused it or failed; verify: differences found)
+  2  usage error: a missing or bad argument or option (also when the service finds the request malformed)
+  3  the control service cannot be reached (connection refused, timeout, TLS not trusted)
+  4  authentication or authorization refused (401, 403)
+`;
+
+const OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  'ca-file': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  'leader-cluster': { type: 'string' },
+  'leader-index': { type: 'string' },
+  'follower-cluster': { type: 'string' },
+  bootstrap: { type: 'string' },
+  settings: { type: 'string' },
+  state: { type: 'string' },
+  username: { type: 'string' },
+  'password-env': { type: 'string' },
+  'password-file': { type: 'string' },
+  'api-key-env': { type: 'string' },
+  'api-key-file': { type: 'string' },
+  'cluster-ca-file': { type: 'string' },
+  name: { type: 'string' },
+  role: { type: 'string' },
+} as const;
+
+type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+const GLOBAL = ['url', 'token', 'user', 'password', 'ca-file', 'json', 'help'];
+/** Options each command takes besides the global ones, and how many positional arguments. */
+const COMMANDS: Record<string, { options: string[]; positionals: readonly [number, number] }> = {
+  start: { options: ['leader-cluster', 'leader-index', 'follower-cluster', 'bootstrap', 'settings'], positionals: [1, 1] },
+  stop: { options: ['follower-cluster'], positionals: [1, 1] },
+  pause: { options: ['follower-cluster'], positionals: [1, 1] },
+  resume: { options: ['follower-cluster'], positionals: [1, 1] },
+  update: { options: ['follower-cluster', 'settings'], positionals: [1, 1] },
+  status: { options: ['follower-cluster'], positionals: [1, 1] },
+  replications: { options: ['state', 'follower-cluster', 'leader-cluster'], positionals: [0, 0] },
+  'clusters list': { options: [], positionals: [0, 0] },
+  'clusters show': { options: [], positionals: [1, 1] },
+  'clusters add': { options: ['username', 'password-env', 'password-file', 'api-key-env', 'api-key-file', 'cluster-ca-file'], positionals: [2, 2] },
+  'clusters remove': { options: [], positionals: [1, 1] },
+  'users hash-password': { options: ['name', 'role'], positionals: [0, 0] },
+  'users new-token': { options: ['name', 'role'], positionals: [0, 0] },
+};
+
+export interface CliIo extends SecretIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+function usage(message: string): CliError {
+  return new CliError(`${message}\nrun \`kccr --help\` for the commands and options.`, EXIT.usage);
+}
+
+interface Parsed {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly values: Values;
+}
+
+function parse(argv: readonly string[]): Parsed | 'help' {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true }) as { values: Values; positionals: string[] });
+  } catch (e) {
+    throw usage((e as Error).message);
+  }
+  if (positionals.length === 0 || positionals[0] === 'help') return 'help';
+  const [first, second] = positionals;
+  const command = first === 'clusters' || first === 'users' ? `${first} ${second ?? ''}`.trim() : first!;
+  const spec = COMMANDS[command];
+  if (!spec) {
+    if (first === 'clusters') throw usage(`kccr clusters needs one of list, show, add, remove${second ? `; received ${JSON.stringify(second)}` : ''}`);
+    if (first === 'users') throw usage(`kccr users needs hash-password or new-token${second ? `; received ${JSON.stringify(second)}` : ''}`);
+    throw usage(`unknown command ${JSON.stringify(first)}`);
+  }
+  if (values.help) return 'help';
+  const args = positionals.slice(command.split(' ').length);
+  const [min, max] = spec.positionals;
+  if (args.length < min || args.length > max) {
+    const expected = command === 'clusters add' ? '<name> and <url>' : min === 1 ? 'one argument' : 'no arguments';
+    throw usage(`kccr ${command} takes ${expected}; received ${args.length === 0 ? 'none' : args.map((a) => JSON.stringify(a)).join(' ')}`);
+  }
+  const misplaced = Object.keys(values).filter((k) => !GLOBAL.includes(k) && !spec.options.includes(k));
+  if (misplaced.length) throw usage(`kccr ${command} does not take ${misplaced.map((k) => `--${k}`).join(', ')}`);
+  return { command, args, values };
+}
+
+function clientOptions(values: Values, env: NodeJS.ProcessEnv): ClientOptions {
+  const token = values.token ?? (env.KCCR_CONTROL_TOKEN || undefined);
+  const user = values.user ?? (env.KCCR_CONTROL_USER || undefined);
+  const password = values.password ?? (env.KCCR_CONTROL_PASSWORD || undefined);
+  if (values.token !== undefined && values.user !== undefined) throw usage('give --token or --user, not both');
+  if (user !== undefined && password === undefined) throw usage('--user needs a password: --password or KCCR_CONTROL_PASSWORD');
+  const caFile = values['ca-file'] ?? (env.KCCR_CONTROL_CA_FILE || undefined);
+  let ca: string | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(caFile, 'utf8');
+    } catch (e) {
+      throw usage(`--ca-file: cannot read ${caFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  return {
+    url: values.url ?? (env.KCCR_CONTROL_URL || 'http://127.0.0.1:8090'),
+    ...(token !== undefined ? { token } : user !== undefined ? { user, password: password ?? '' } : {}),
+    ...(ca !== undefined ? { ca } : {}),
+  };
+}
+
+function jsonOption(name: string, text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw usage(`--${name} must be a JSON object, for example '{"index.number_of_replicas": 0}'; received ${JSON.stringify(text)}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw usage(`--${name} must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+function indexPath(index: string, action: string, followerCluster: string | undefined): string {
+  return `/_plugins/_replication/${encodeURIComponent(index)}/${action}${followerCluster !== undefined ? `?follower_cluster=${encodeURIComponent(followerCluster)}` : ''}`;
+}
+
+async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number> {
+  const { values, args } = p;
+  const json = values.json ?? false;
+  const print = (answer: unknown, text: () => string[]) => {
+    if (json) io.out(JSON.stringify(answer));
+    else for (const line of text()) io.out(line);
+  };
+  const fc = values['follower-cluster'];
+  switch (p.command) {
+    case 'start': {
+      const leaderCluster = values['leader-cluster'];
+      const leaderIndex = values['leader-index'];
+      const missing = [leaderCluster === undefined && '--leader-cluster', leaderIndex === undefined && '--leader-index'].filter(Boolean);
+      if (missing.length) throw usage(`kccr start needs ${missing.join(' and ')}`);
+      if (values.bootstrap !== undefined && !['scan', 'snapshot', 'none'].includes(values.bootstrap)) throw usage(`--bootstrap must be scan, snapshot or none; received ${JSON.stringify(values.bootstrap)}`);
+      const settings = jsonOption('settings', values.settings);
+      const body = { leader_alias: leaderCluster, leader_index: leaderIndex, ...(values.bootstrap ? { bootstrap: values.bootstrap } : {}), ...(settings ? { settings } : {}), ...(fc !== undefined ? { follower_cluster: fc } : {}) };
+      const answer = await client.call('PUT', `/_plugins/_replication/${encodeURIComponent(args[0]!)}/_start`, body);
+      print(answer, () => [`started: ${args[0]} follows ${leaderCluster}:${leaderIndex}${fc ? ` on ${fc}` : ''}`, `watch it with: kccr status ${args[0]}`]);
+      return EXIT.ok;
+    }
+    case 'stop':
+    case 'pause':
+    case 'resume': {
+      const answer = await client.call('POST', indexPath(args[0]!, `_${p.command}`, fc), {});
+      const done = { stop: 'stopped: the follower index is an ordinary writable index now', pause: 'paused: changes wait in Kafka until resume', resume: 'resumed' }[p.command];
+      print(answer, () => [`${args[0]}: ${done}`]);
+      return EXIT.ok;
+    }
+    case 'update': {
+      const settings = jsonOption('settings', values.settings);
+      if (!settings) throw usage('kccr update needs --settings');
+      const answer = await client.call('PUT', indexPath(args[0]!, '_update', fc), { settings });
+      print(answer, () => [`${args[0]}: settings updated`]);
+      return EXIT.ok;
+    }
+    case 'status': {
+      const answer = await client.call<Status>('GET', indexPath(args[0]!, '_status', fc));
+      print(answer, () => statusText(answer));
+      return answer.status === 'FAILED' ? EXIT.failed : EXIT.ok;
+    }
+    case 'replications': {
+      if (values.state !== undefined && !['active', 'paused', 'stopped'].includes(values.state)) throw usage(`--state must be active, paused or stopped; received ${JSON.stringify(values.state)}`);
+      const q = new URLSearchParams();
+      if (values.state) q.set('state', values.state);
+      if (fc) q.set('follower_cluster', fc);
+      if (values['leader-cluster']) q.set('leader_cluster', values['leader-cluster']);
+      const answer = await client.call<{ replications: ReplicationItem[] }>('GET', `/_kccr/replications${q.size ? `?${q}` : ''}`);
+      print(answer, () => replicationsText(answer.replications));
+      return EXIT.ok;
+    }
+    case 'clusters list': {
+      const answer = await client.call<{ clusters: ClusterItem[] }>('GET', '/_kccr/clusters');
+      print(answer, () => clustersText(answer.clusters));
+      return EXIT.ok;
+    }
+    case 'clusters show': {
+      const answer = await client.call<ClusterItem>('GET', `/_kccr/clusters/${encodeURIComponent(args[0]!)}`);
+      print(answer, () => Object.entries(answer).map(([k, v]) => `${k}: ${String(v)}`));
+      return EXIT.ok;
+    }
+    case 'clusters add': {
+      const body = {
+        url: args[1],
+        ...(values.username !== undefined ? { username: values.username } : {}),
+        ...(values['password-env'] !== undefined ? { password_env: values['password-env'] } : {}),
+        ...(values['password-file'] !== undefined ? { password_file: values['password-file'] } : {}),
+        ...(values['api-key-env'] !== undefined ? { api_key_env: values['api-key-env'] } : {}),
+        ...(values['api-key-file'] !== undefined ? { api_key_file: values['api-key-file'] } : {}),
+        ...(values['cluster-ca-file'] !== undefined ? { ca_file: values['cluster-ca-file'] } : {}),
+      };
+      const answer = await client.call<{ created: boolean }>('PUT', `/_kccr/clusters/${encodeURIComponent(args[0]!)}`, body);
+      print(answer, () => [`${answer.created ? 'registered' : 'replaced'}: ${args[0]} at ${args[1]}`]);
+      return EXIT.ok;
+    }
+    case 'clusters remove': {
+      const answer = await client.call('DELETE', `/_kccr/clusters/${encodeURIComponent(args[0]!)}`);
+      print(answer, () => [`removed: ${args[0]}`]);
+      return EXIT.ok;
+    }
+    default:
+      throw usage(`unknown command ${JSON.stringify(p.command)}`);
+  }
+}
+
+export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  // verify reads its own options and the cluster connections from the environment.
+  if (argv[0] === 'verify') return runVerify(argv.slice(1), env, { log: io.out, error: io.err });
+  const json = argv.includes('--json');
+  try {
+    const parsed = parse(argv);
+    if (parsed === 'help') {
+      io.out(argv[0] === 'users' ? USERS_USAGE : USAGE);
+      return EXIT.ok;
+    }
+    if (parsed.command.startsWith('users ')) {
+      return await runUsers({ sub: parsed.command.split(' ')[1], ...(parsed.values.name !== undefined ? { name: parsed.values.name } : {}), ...(parsed.values.role !== undefined ? { role: parsed.values.role } : {}), json }, io, io.out);
+    }
+    const client = new ControlClient(clientOptions(parsed.values, env));
+    return await run(parsed, client, io);
+  } catch (e) {
+    const err = e instanceof CliError ? e : new CliError(e instanceof Error ? e.message : String(e), EXIT.failed);
+    if (json) io.out(JSON.stringify({ error: { ...(err.code ? { code: err.code } : {}), message: err.message }, exit_code: err.exitCode }));
+    io.err(`kccr: ${err.message}`);
+    return err.exitCode;
+  }
+}
+
+export function processIo(): CliIo {
+  return {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    stdin: process.stdin,
+    stderr: process.stderr,
+  };
+}
+
+function invokedDirectly(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) process.exitCode = await runCli(process.argv.slice(2), process.env, processIo());

@@ -1,0 +1,133 @@
+/**
+ * The HTTP surface that needs no Kafka: authentication, authorization, malformed input, unknown routes, the OpenAPI
+ * document. The tables are built but never opened (no request here reaches them); everything that reads or writes
+ * them is tested against the real Kafka in test/integration/control.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { KafkaAdapter } from '../shared/adapters/kafka.js';
+import { buildApp, REPLICATION_PREFIXES } from './app.js';
+import { createControlState } from './deps.js';
+import { parsePrincipals, sha256Hex } from './principals.js';
+
+const users = parsePrincipals(
+  JSON.stringify([
+    { name: 'ops', role: 'admin', password_sha256: sha256Hex('ops-password') },
+    { name: 'viewer', role: 'read', token_sha256: sha256Hex('viewer-token') },
+  ]),
+).principals;
+const admin = { authorization: `Basic ${Buffer.from('ops:ops-password').toString('base64')}` };
+const reader = { authorization: 'Bearer viewer-token' };
+
+let app: FastifyInstance;
+beforeAll(async () => {
+  // Never connected: the broker address is a closed port, and no request below touches a table.
+  const kafka = new KafkaAdapter({ brokers: ['127.0.0.1:1'], clientId: 'unit' });
+  app = buildApp(createControlState(kafka, { auth: { mode: 'users', principals: users }, followerCluster: 'follower' }).deps);
+  await app.ready();
+});
+afterAll(async () => {
+  await app.close();
+});
+
+function errorOf(body: string): { code: string; message: string; retriable: boolean } {
+  return (JSON.parse(body) as { error: { code: string; message: string; retriable: boolean } }).error;
+}
+
+describe('authentication and roles', () => {
+  it('asks for credentials with 401 and WWW-Authenticate', async () => {
+    const r = await app.inject({ method: 'GET', url: '/_kccr/replications' });
+    expect(r.statusCode).toBe(401);
+    expect(r.headers['www-authenticate']).toMatch(/Basic realm="kccr".*Bearer/);
+    expect(errorOf(r.body)).toMatchObject({ code: 'UNAUTHENTICATED', retriable: false });
+  });
+
+  it('refuses wrong passwords and unknown tokens alike', async () => {
+    for (const authorization of [`Basic ${Buffer.from('ops:wrong').toString('base64')}`, 'Bearer unknown', 'Digest abc']) {
+      const r = await app.inject({ method: 'GET', url: '/_kccr/clusters', headers: { authorization } });
+      expect(r.statusCode).toBe(401);
+      expect(errorOf(r.body).code).toBe('UNAUTHENTICATED');
+    }
+  });
+
+  it('checks credentials before it reads a body', async () => {
+    const r = await app.inject({ method: 'PUT', url: '/_plugins/_replication/f/_start', payload: '{not json', headers: { 'content-type': 'application/json' } });
+    expect(r.statusCode).toBe(401);
+  });
+
+  it('lets a read-only principal read but not change (403 FORBIDDEN)', async () => {
+    const read = await app.inject({ method: 'GET', url: '/_plugins/_replication/autofollow_stats', headers: reader });
+    expect(read.statusCode).toBe(200);
+    for (const [method, url] of [
+      ['PUT', '/_opendistro/_replication/follower-01/_start'],
+      ['POST', '/_plugins/_replication/follower-01/_stop'],
+      ['POST', '/_plugins/_replication/follower-01/_pause'],
+      ['POST', '/_plugins/_replication/follower-01/_resume'],
+      ['PUT', '/_plugins/_replication/follower-01/_update'],
+      ['PUT', '/_kccr/clusters/x'],
+      ['DELETE', '/_kccr/clusters/x'],
+    ] as const) {
+      const r = await app.inject({ method, url, payload: {}, headers: reader });
+      expect(r.statusCode, `${method} ${url}`).toBe(403);
+      expect(errorOf(r.body)).toMatchObject({ code: 'FORBIDDEN' });
+      expect(errorOf(r.body).message).toMatch(/viewer has the role read/);
+    }
+  });
+
+  it('serves the OpenAPI document and the health check without credentials', async () => {
+    const doc = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(doc.statusCode).toBe(200);
+    const paths = Object.keys((JSON.parse(doc.body) as { paths: Record<string, unknown> }).paths);
+    for (const prefix of REPLICATION_PREFIXES) {
+      for (const route of ['{follower_index}/_start', '{follower_index}/_stop', '{follower_index}/_pause', '{follower_index}/_resume', '{follower_index}/_update', '{follower_index}/_status', 'leader_stats', 'follower_stats', 'autofollow_stats']) {
+        expect(paths).toContain(`${prefix}/${route}`);
+      }
+    }
+    expect(paths).toEqual(expect.arrayContaining(['/_kccr/clusters', '/_kccr/clusters/{name}', '/_kccr/replications']));
+    expect((await app.inject({ method: 'GET', url: '/_kccr/health' })).statusCode).toBe(200);
+  });
+});
+
+describe('malformed input is a 400 that says what was wrong', () => {
+  const cases: { name: string; method: 'PUT' | 'POST'; url: string; payload: string; type?: string; message: RegExp }[] = [
+    { name: 'bad JSON', method: 'PUT', url: '/_opendistro/_replication/follower-01/_start', payload: '{"remote_cluster":', message: /not valid JSON/ },
+    { name: 'wrong type', method: 'PUT', url: '/_opendistro/_replication/follower-01/_start', payload: '{"remote_cluster": 5, "remote_index": "leader-01"}', message: /remote_cluster must be string, received 5/ },
+    { name: 'unknown field', method: 'PUT', url: '/_plugins/_replication/follower-01/_start', payload: '{"leader_alias": "l", "leader_index": "i", "colour": "red"}', message: /unknown field "colour"/ },
+    { name: 'no leader', method: 'PUT', url: '/_plugins/_replication/follower-01/_start', payload: '{"leader_index": "leader-01"}', message: /lacks the leader cluster: give leader_alias \(or remote_cluster\)/ },
+    { name: 'spellings disagree', method: 'PUT', url: '/_plugins/_replication/follower-01/_start', payload: '{"leader_alias": "a", "remote_cluster": "b", "leader_index": "i"}', message: /disagree/ },
+    { name: 'bad bootstrap', method: 'PUT', url: '/_plugins/_replication/follower-01/_start', payload: '{"leader_alias": "a", "leader_index": "i", "bootstrap": "copy"}', message: /bootstrap must be one of snapshot, scan, none/ },
+    { name: 'bad index name', method: 'PUT', url: '/_plugins/_replication/Follower-01/_start', payload: '{"leader_alias": "a", "leader_index": "i"}', message: /follower_index "Follower-01" is not valid: expected an index name/ },
+    { name: 'bad leader index name', method: 'PUT', url: '/_plugins/_replication/f/_start', payload: '{"leader_alias": "a", "leader_index": "a*"}', message: /leader_index "a\*" is not valid/ },
+    { name: 'bad cluster name', method: 'PUT', url: '/_plugins/_replication/f/_start', payload: '{"leader_alias": "Leader Cluster", "leader_index": "i"}', message: /leader_alias "Leader Cluster" is not valid: expected a cluster name/ },
+    { name: 'body on stop', method: 'POST', url: '/_plugins/_replication/f/_stop', payload: '{"force": true}', message: /unknown field "force"/ },
+    { name: 'array body', method: 'POST', url: '/_plugins/_replication/f/_pause', payload: '[]', message: /the body must be object/ },
+    { name: 'unknown query parameter', method: 'POST', url: '/_plugins/_replication/f/_resume?force=true', payload: '{}', message: /unknown query parameter "force"/ },
+    { name: 'proto key', method: 'PUT', url: '/_plugins/_replication/f/_update', payload: '{"settings": {"__proto__": {"x": 1}}}', message: /__proto__/ },
+    { name: 'update without settings', method: 'PUT', url: '/_plugins/_replication/f/_update', payload: '{}', message: /lacks the required field "settings"/ },
+    { name: 'cluster url', method: 'PUT', url: '/_kccr/clusters/leader', payload: '{"url": "ftp://x"}', message: /url "ftp:\/\/x" is not valid/ },
+    { name: 'inline password', method: 'PUT', url: '/_kccr/clusters/leader', payload: '{"url": "http://127.0.0.1:9200", "username": "u", "password": "secret"}', message: /unknown field "password"/ },
+    { name: 'media type', method: 'PUT', url: '/_kccr/clusters/leader', payload: '<xml/>', type: 'application/xml', message: /Content-Type .* is not supported/ },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const r = await app.inject({ method: c.method, url: c.url, payload: c.payload, headers: { ...admin, 'content-type': c.type ?? 'application/json' } });
+      expect(r.statusCode, r.body).toBe(400);
+      const e = errorOf(r.body);
+      expect(e.code).toBe('BAD_REQUEST');
+      expect(e.message).toMatch(c.message);
+      expect(r.body).not.toContain('secret');
+    });
+  }
+
+  it('answers unknown routes and prefixes with 404 NOT_FOUND', async () => {
+    const r = await app.inject({ method: 'PUT', url: '/_replication/follower-01/_start', payload: {}, headers: admin });
+    expect(r.statusCode).toBe(404);
+    expect(errorOf(r.body)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(errorOf(r.body).message).toMatch(/_plugins\/_replication/);
+  });
+
+  it('indents the answer with ?pretty', async () => {
+    const r = await app.inject({ method: 'PUT', url: '/_opendistro/_replication/follower-01/_start?pretty', payload: '{', headers: { ...admin, 'content-type': 'application/json' } });
+    expect(r.body).toMatch(/^\{\n {2}"error": \{\n/);
+  });
+});

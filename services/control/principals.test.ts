@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { Authenticator, parsePrincipals, sha256Hex } from './principals.js';
+
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+describe('users file', () => {
+  it('reads principals with digests only and reports every bad entry', () => {
+    const ok = parsePrincipals(JSON.stringify([{ name: 'ops', role: 'admin', password_sha256: sha256Hex('pw-ops-123') }, { name: 'viewer', role: 'read', token_sha256: sha256Hex('tok') }]));
+    expect(ok.problems).toEqual([]);
+    expect(ok.principals.map((p) => [p.name, p.role])).toEqual([
+      ['ops', 'admin'],
+      ['viewer', 'read'],
+    ]);
+    const bad = parsePrincipals(JSON.stringify([{ name: 'a', role: 'root', password: 'plain' }, { name: 'a', role: 'read' }, { role: 'read', token_sha256: 'xyz' }]));
+    expect(bad.problems.join('\n')).toMatch(/unknown fields password/);
+    expect(bad.problems.join('\n')).toMatch(/expected "role" admin or read, received "root"/);
+    expect(bad.problems.join('\n')).toMatch(/user a appears twice/);
+    expect(bad.problems.join('\n')).toMatch(/could never sign in/);
+    expect(bad.problems.join('\n')).toMatch(/token_sha256" as 64 hex digits/);
+    expect(parsePrincipals('not json').problems[0]).toMatch(/does not parse/);
+  });
+});
+
+describe('Authenticator', () => {
+  const { principals } = parsePrincipals(JSON.stringify([{ name: 'ops', role: 'admin', password_sha256: sha256Hex('right-password'), token_sha256: sha256Hex('ops-token') }, { name: 'viewer', role: 'read', token_sha256: sha256Hex('view-token') }]));
+  const auth = new Authenticator(principals);
+
+  it('accepts basic and bearer credentials', () => {
+    expect(auth.authenticate(basic('ops', 'right-password'))).toMatchObject({ ok: true, principal: { name: 'ops' } });
+    expect(auth.authenticate('Bearer view-token')).toMatchObject({ ok: true, principal: { name: 'viewer', role: 'read' } });
+    expect(auth.authenticate('bearer ops-token')).toMatchObject({ ok: true, principal: { name: 'ops' } });
+  });
+
+  it('refuses wrong, unknown and malformed credentials', () => {
+    expect(auth.authenticate(basic('ops', 'wrong'))).toEqual({ ok: false, reason: 'refused' });
+    expect(auth.authenticate(basic('nobody', 'right-password'))).toEqual({ ok: false, reason: 'refused' });
+    expect(auth.authenticate(basic('viewer', ''))).toEqual({ ok: false, reason: 'refused' });
+    expect(auth.authenticate('Bearer nope')).toEqual({ ok: false, reason: 'refused' });
+    expect(auth.authenticate(undefined)).toEqual({ ok: false, reason: 'missing' });
+    expect(auth.authenticate('Digest x')).toEqual({ ok: false, reason: 'malformed' });
+    expect(auth.authenticate(`Basic ${Buffer.from('no-colon').toString('base64')}`)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * The lifecycle operations behind the REST routes: the checks a start needs on both clusters, then the spec change
+ * in kccr._replications (the extractor and the applier follow it without restarts). Changes are made one at a time,
+ * so that two requests for the same follower index cannot both pass the checks.
+ */
+import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
+import { KccrError } from '../shared/errors.js';
+import type { BootstrapMode, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import type { ClusterRegistry } from './clusters.js';
+import { mergeSettings, normalizeSettings } from './settings.js';
+import type { StatusBoard } from './status-board.js';
+import type { StatusView } from './status.js';
+import type { ReplicationStore } from './store.js';
+
+export interface StartCommand {
+  readonly followerCluster: string;
+  readonly followerIndex: string;
+  readonly leaderCluster: string;
+  readonly leaderIndex: string;
+  readonly bootstrap?: BootstrapMode;
+  readonly settings?: Record<string, unknown>;
+  readonly requestedBy: string;
+}
+
+/** Elasticsearch refused a name or a value the caller gave: the caller's mistake (400), not the cluster's failure. */
+function callerMistake(e: unknown, what: string): unknown {
+  if (e instanceof KccrError && e.code === 'ES_REJECTED') return new KccrError('BAD_REQUEST', `${what}: ${e.message}`, { cluster: e.details.url });
+  return e;
+}
+
+export class ReplicationService {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly store: ReplicationStore,
+    readonly clusters: ClusterRegistry,
+    readonly board: StatusBoard,
+  ) {}
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private registered(name: string, role: 'leader' | 'follower'): void {
+    if (!this.clusters.get(name)) {
+      throw new KccrError('NOT_FOUND', `${role} cluster ${name} is not registered; register it first with PUT /_kccr/clusters/${name} (kccr clusters add ${name} --url ...)`, { cluster: name });
+    }
+  }
+
+  private static async exists(es: ElasticsearchAdapter, index: string, role: string): Promise<boolean> {
+    try {
+      return await es.indexExists(index);
+    } catch (e) {
+      throw callerMistake(e, `the ${role} cluster refused the index name ${JSON.stringify(index)}`);
+    }
+  }
+
+  start(cmd: StartCommand): Promise<ReplicationSpec> {
+    const settings = cmd.settings ? normalizeSettings(cmd.settings) : undefined;
+    return this.exclusive(async () => {
+      this.registered(cmd.leaderCluster, 'leader');
+      this.registered(cmd.followerCluster, 'follower');
+      const existing = this.store.get(cmd.followerCluster, cmd.followerIndex);
+      if (existing && existing.state !== 'stopped') {
+        throw new KccrError('CONFLICT', `${cmd.followerIndex} on follower cluster ${cmd.followerCluster} is already following ${existing.leaderCluster}:${existing.leaderIndex} (${existing.state}); stop it first`);
+      }
+      const leaderExists = await this.clusters.withClient(cmd.leaderCluster, (es) => ReplicationService.exists(es, cmd.leaderIndex, 'leader'));
+      if (!leaderExists) {
+        const url = this.clusters.get(cmd.leaderCluster)?.url;
+        throw new KccrError('ES_NOT_FOUND', `leader index ${cmd.leaderIndex} does not exist on leader cluster ${cmd.leaderCluster} (${url}); create it there first or check the name`, { cluster: cmd.leaderCluster, index: cmd.leaderIndex });
+      }
+      const followerExists = await this.clusters.withClient(cmd.followerCluster, (es) => ReplicationService.exists(es, cmd.followerIndex, 'follower'));
+      if (followerExists && !existing) {
+        throw new KccrError(
+          'CONFLICT',
+          `index ${cmd.followerIndex} already exists on follower cluster ${cmd.followerCluster} and is not a kccr follower index; delete it or choose another follower index name`,
+          { cluster: cmd.followerCluster, index: cmd.followerIndex },
+        );
+      }
+      return this.store.start({
+        followerCluster: cmd.followerCluster,
+        followerIndex: cmd.followerIndex,
+        leaderCluster: cmd.leaderCluster,
+        leaderIndex: cmd.leaderIndex,
+        ...(cmd.bootstrap ? { bootstrap: cmd.bootstrap } : {}),
+        ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
+        requestedBy: cmd.requestedBy,
+      });
+    });
+  }
+
+  setState(followerCluster: string, followerIndex: string, state: ReplicationState, requestedBy: string): Promise<ReplicationSpec> {
+    return this.exclusive(async () => {
+      const spec = this.require(followerCluster, followerIndex);
+      if (spec.state === state) return spec;
+      return this.store.setState(followerCluster, followerIndex, state, requestedBy);
+    });
+  }
+
+  /** Applies settings to the follower index now (when it exists yet) and keeps them in the spec for when it is created. */
+  update(followerCluster: string, followerIndex: string, settings: Record<string, unknown>, requestedBy: string): Promise<ReplicationSpec> {
+    const flat = normalizeSettings(settings);
+    return this.exclusive(async () => {
+      const spec = this.require(followerCluster, followerIndex);
+      if (spec.state === 'stopped') throw new KccrError('CONFLICT', `replication of ${followerIndex} was stopped; its index is an ordinary index now: change its settings on the cluster`);
+      if (Object.keys(flat).length === 0) return spec;
+      await this.clusters.withClient(followerCluster, async (es) => {
+        try {
+          await es.request('PUT', `/${encodeURIComponent(followerIndex)}/_settings`, { body: { index: flat } });
+        } catch (e) {
+          // Not created yet: the applier creates it with the stored settings.
+          if (e instanceof KccrError && e.code === 'ES_NOT_FOUND') return;
+          throw callerMistake(e, `follower cluster ${followerCluster} refused the settings for ${followerIndex}`);
+        }
+      });
+      return this.store.setFollowerSettings(followerCluster, followerIndex, mergeSettings(spec.followerSettings, flat), requestedBy);
+    });
+  }
+
+  require(followerCluster: string, followerIndex: string): ReplicationSpec {
+    const spec = this.store.get(followerCluster, followerIndex);
+    if (!spec) throw new KccrError('NOT_FOUND', `${followerIndex} is not a kccr follower index on follower cluster ${followerCluster}; start it with PUT .../${followerIndex}/_start`, { followerCluster, followerIndex });
+    return spec;
+  }
+
+  status(followerCluster: string, followerIndex: string): StatusView {
+    return this.board.view(this.require(followerCluster, followerIndex));
+  }
+
+  list(): ReplicationSpec[] {
+    return this.store.list().sort((a, b) => a.followerCluster.localeCompare(b.followerCluster) || a.followerIndex.localeCompare(b.followerIndex));
+  }
+
+  /** Removes a registered cluster unless a replication that is not stopped uses it (checked in turn with starts). */
+  removeCluster(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      if (!this.clusters.get(name)) throw new KccrError('NOT_FOUND', `cluster ${name} is not registered`, { cluster: name });
+      const users = this.store.list().filter((s) => s.state !== 'stopped' && (s.leaderCluster === name || s.followerCluster === name));
+      if (users.length > 0) {
+        const names = users.slice(0, 5).map((s) => `${s.followerCluster}:${s.followerIndex} (${s.state})`);
+        throw new KccrError('CONFLICT', `cluster ${name} is used by ${users.length} replication${users.length === 1 ? '' : 's'}: ${names.join(', ')}${users.length > 5 ? ', ...' : ''}; stop them first`, { cluster: name });
+      }
+      await this.clusters.remove(name);
+    });
+  }
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { mergeSettings, normalizeSettings } from './settings.js';
+
+describe('normalizeSettings', () => {
+  it('brings every spelling to flat names without the index. prefix', () => {
+    expect(normalizeSettings({ index: { number_of_replicas: 0, refresh_interval: '1s' } })).toEqual({ number_of_replicas: 0, refresh_interval: '1s' });
+    expect(normalizeSettings({ 'index.number_of_replicas': 0 })).toEqual({ number_of_replicas: 0 });
+    expect(normalizeSettings({ number_of_replicas: '1', analysis: { analyzer: { a: { type: 'custom' } } } })).toEqual({ number_of_replicas: '1', 'analysis.analyzer.a.type': 'custom' });
+    expect(normalizeSettings({})).toEqual({});
+  });
+
+  it('refuses what a follower cannot have, and names given twice', () => {
+    expect(() => normalizeSettings({ index: { number_of_shards: 2 } })).toThrow(/shard count/);
+    expect(() => normalizeSettings({ 'index.number_of_replicas': 0, index: { number_of_replicas: 1 } })).toThrow(/given twice/);
+    expect(() => normalizeSettings({ index: {} })).toThrow(/empty object/);
+    expect(() => normalizeSettings({ 'a..b': 1 })).toThrow(/not a setting name/);
+  });
+
+  it('keeps a key such as __proto__ a plain key', () => {
+    const out = normalizeSettings(JSON.parse('{"__proto__": {"polluted": 1}}') as Record<string, unknown>);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('mergeSettings', () => {
+  it('lays an update over the stored settings; null removes one', () => {
+    expect(mergeSettings({ a: 1, b: 2 }, { b: 3, a: null, c: 'x' })).toEqual({ b: 3, c: 'x' });
+    expect(mergeSettings(undefined, { a: 1 })).toEqual({ a: 1 });
+  });
+});

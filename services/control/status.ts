@@ -1,0 +1,262 @@
+/**
+ * What a replication's status is, from its spec and the rows the extractor and the applier write to kccr._status.
+ * Pure: the time is an argument, so the rules are unit-tested.
+ *
+ * - STOPPED / PAUSED: what the spec says (the data plane follows the spec).
+ * - FAILED: an active spec whose extractor or applier reports failed since the spec last changed (an older failure
+ *   belongs to an earlier start: the extractor retries a failed index when its spec changes).
+ * - BOOTSTRAPPING: active, and some shard has no checkpoint applied on the follower yet.
+ * - SYNCING: otherwise.
+ * Lag in operations: leader global checkpoint - follower applied checkpoint (never below 0).
+ * Lag in seconds: 0 when the follower holds the leader's latest checkpoint; otherwise the age of the leader state the
+ * follower holds (now - when the leader was at the applied checkpoint).
+ */
+import type { ApplierShardStatus, ApplierStatus, ExtractorShardStatus, ExtractorStatus, ReplicationSpec } from '../shared/replication.js';
+import { applierStatusKey, extractorStatusKey } from '../shared/replication.js';
+
+export type ReplicationStatusName = 'BOOTSTRAPPING' | 'SYNCING' | 'PAUSED' | 'STOPPED' | 'FAILED';
+
+export interface ShardView {
+  readonly shard: number;
+  readonly leader_checkpoint: number | null;
+  readonly leader_max_seq_no: number | null;
+  readonly follower_checkpoint: number | null;
+  readonly lag_operations: number | null;
+  readonly lag_seconds: number | null;
+  readonly applied: number;
+  readonly skipped: number;
+  readonly dead_lettered: number;
+  readonly offset: string | null;
+  readonly high_watermark: string | null;
+  readonly last_applied_at: string | null;
+}
+
+export interface StatusView {
+  readonly status: ReplicationStatusName;
+  readonly reason?: string;
+  readonly leader_alias: string;
+  readonly remote_cluster: string;
+  readonly leader_index: string;
+  readonly follower_cluster: string;
+  readonly follower_index: string;
+  readonly bootstrap: string;
+  /** The OpenSearch plugin's summary, over all shards. */
+  readonly syncing_details: { readonly leader_checkpoint: number; readonly follower_checkpoint: number; readonly seq_no: number };
+  readonly lag_operations: number | null;
+  readonly lag_seconds: number | null;
+  readonly shards: readonly ShardView[];
+  readonly requested_by: string;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly extractor_updated_at: string | null;
+  readonly applier_updated_at: string | null;
+  /** Delete reconciliation: passes the applier asked for, and DELETEs the extractor published from them. */
+  readonly reconciliation: { readonly passes: number; readonly ids_checked: number; readonly deletes_published: number; readonly last_pass_ms: number | null; readonly last_pass_at: string | null };
+}
+
+export type StatusRow = ExtractorStatus | ApplierStatus;
+
+/** Reads the two rows of a spec from the status table. */
+export function rowsOf(spec: ReplicationSpec, get: (key: string) => StatusRow | undefined): { extractor?: ExtractorStatus; applier?: ApplierStatus } {
+  const e = get(extractorStatusKey(spec.leaderCluster, spec.leaderIndex));
+  const a = get(applierStatusKey(spec.followerCluster, spec.followerIndex));
+  return { ...(e?.kind === 'extractor' ? { extractor: e } : {}), ...(a?.kind === 'applier' ? { applier: a } : {}) };
+}
+
+function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}
+
+export function shardView(
+  leader: ExtractorShardStatus | undefined,
+  follower: ApplierShardStatus | undefined,
+  shard: number,
+  now: number,
+  remembered?: { readonly appliedCheckpoint: number; readonly appliedObservedAt: number },
+): ShardView {
+  const leaderCp = leader?.globalCheckpoint ?? null;
+  const held = follower && follower.appliedObservedAt !== null ? { appliedCheckpoint: follower.appliedCheckpoint, appliedObservedAt: follower.appliedObservedAt } : remembered;
+  const applied = held?.appliedCheckpoint ?? null;
+  let lagOps: number | null = null;
+  let lagSeconds: number | null = null;
+  if (leaderCp !== null && held) {
+    lagOps = Math.max(0, leaderCp - held.appliedCheckpoint);
+    lagSeconds = held.appliedCheckpoint >= leaderCp ? 0 : Math.max(0, (now - held.appliedObservedAt) / 1000);
+  } else if (leaderCp !== null && leaderCp < 0) {
+    // An empty leader shard: nothing to be behind on.
+    lagOps = 0;
+  }
+  return {
+    shard,
+    leader_checkpoint: leaderCp,
+    leader_max_seq_no: leader?.maxSeqNo ?? null,
+    follower_checkpoint: applied,
+    lag_operations: lagOps,
+    lag_seconds: lagSeconds === null ? null : Math.round(lagSeconds * 1000) / 1000,
+    applied: follower?.applied ?? 0,
+    skipped: follower?.skipped ?? 0,
+    dead_lettered: follower?.deadLettered ?? 0,
+    offset: follower?.offset ?? null,
+    high_watermark: follower?.highWatermark ?? null,
+    last_applied_at: iso(follower?.lastAppliedAt),
+  };
+}
+
+function maxOrNull(values: readonly (number | null)[]): number | null {
+  const known = values.filter((v): v is number => v !== null);
+  return known.length === values.length && known.length > 0 ? Math.max(...known) : null;
+}
+
+/** The last checkpoint each shard had applied, as an earlier status row of the same applier told it. */
+export type RememberedShards = ReadonlyMap<number, { readonly appliedCheckpoint: number; readonly appliedObservedAt: number }>;
+
+/**
+ * `remembered` covers the moment after a pause, resume or update, when the applier starts the index anew and
+ * reports its shards only once the next checkpoint record arrives: the follower still holds what it had applied.
+ */
+export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: ExtractorStatus; applier?: ApplierStatus }, now: number, remembered?: RememberedShards): StatusView {
+  const { extractor, applier } = rows;
+  const numbers = new Set<number>([...(extractor?.shards ?? []).map((s) => s.shard), ...(applier?.shards ?? []).map((s) => s.shard)]);
+  const shards = [...numbers]
+    .sort((a, b) => a - b)
+    .map((n) => shardView(extractor?.shards.find((s) => s.shard === n), applier?.shards.find((s) => s.shard === n), n, now, remembered?.get(n)));
+
+  let status: ReplicationStatusName;
+  let reason: string | undefined;
+  // A failure reported before the spec last changed belongs to an earlier start.
+  const currentFailure = [extractor, applier].find((r) => r?.state === 'failed' && r.updatedAt >= spec.updatedAt);
+  if (spec.state === 'stopped') status = 'STOPPED';
+  else if (spec.state === 'paused') status = 'PAUSED';
+  else if (currentFailure) {
+    status = 'FAILED';
+    reason = `${currentFailure.kind}: ${currentFailure.reason ?? 'failed'}`;
+  } else if (shards.length === 0 || shards.some((s) => s.follower_checkpoint === null)) {
+    status = 'BOOTSTRAPPING';
+    reason = !extractor ? 'waiting for the extractor of the leader cluster to report' : !applier ? 'waiting for the applier of the follower cluster to report' : 'the follower has not caught up with a leader checkpoint yet';
+  } else {
+    status = 'SYNCING';
+  }
+  const retrying = [extractor?.reason, applier?.reason].find((r) => r !== undefined);
+  if (reason === undefined && status !== 'STOPPED' && retrying) reason = retrying;
+
+  const sum = (pick: (s: ShardView) => number | null) => shards.reduce((acc, s) => acc + Math.max(0, pick(s) ?? 0), 0);
+  return {
+    status,
+    ...(reason !== undefined ? { reason } : {}),
+    leader_alias: spec.leaderCluster,
+    remote_cluster: spec.leaderCluster,
+    leader_index: spec.leaderIndex,
+    follower_cluster: spec.followerCluster,
+    follower_index: spec.followerIndex,
+    bootstrap: spec.bootstrap,
+    syncing_details: {
+      leader_checkpoint: sum((s) => s.leader_checkpoint),
+      follower_checkpoint: sum((s) => s.follower_checkpoint),
+      seq_no: sum((s) => s.leader_max_seq_no),
+    },
+    lag_operations: shards.length ? shards.reduce<number | null>((acc, s) => (acc === null || s.lag_operations === null ? null : acc + s.lag_operations), 0) : null,
+    lag_seconds: maxOrNull(shards.map((s) => s.lag_seconds)),
+    shards,
+    requested_by: spec.requestedBy,
+    created_at: new Date(spec.createdAt).toISOString(),
+    updated_at: new Date(spec.updatedAt).toISOString(),
+    extractor_updated_at: iso(extractor?.updatedAt),
+    applier_updated_at: iso(applier?.updatedAt),
+    reconciliation: {
+      passes: applier?.reconcile?.passes ?? 0,
+      ids_checked: extractor?.reconcile.idsChecked ?? 0,
+      deletes_published: extractor?.reconcile.deletesPublished ?? 0,
+      last_pass_ms: applier?.reconcile?.lastPassMs ?? null,
+      last_pass_at: iso(applier?.reconcile?.lastPassAt),
+    },
+  };
+}
+
+/** GET .../follower_stats: the OpenSearch plugin's counters for one follower cluster, from kccr's status rows. */
+export function followerStats(specs: readonly ReplicationSpec[], viewOf: (spec: ReplicationSpec) => StatusView, followerCluster: string) {
+  const counts = { BOOTSTRAPPING: 0, SYNCING: 0, PAUSED: 0, FAILED: 0, STOPPED: 0 };
+  const indexStats: Record<string, ReturnType<typeof indexFollowerStats>> = {};
+  let shardTasks = 0;
+  for (const spec of specs) {
+    if (spec.followerCluster !== followerCluster || spec.state === 'stopped') continue;
+    const view = viewOf(spec);
+    counts[view.status]++;
+    if (view.status !== 'PAUSED') shardTasks += view.shards.length;
+    indexStats[spec.followerIndex] = indexFollowerStats(view);
+  }
+  const all = Object.values(indexStats);
+  const total = (k: keyof ReturnType<typeof indexFollowerStats>) => all.reduce((acc, s) => acc + (typeof s[k] === 'number' ? (s[k] as number) : 0), 0);
+  return {
+    follower_cluster: followerCluster,
+    num_syncing_indices: counts.SYNCING,
+    num_bootstrapping_indices: counts.BOOTSTRAPPING,
+    num_paused_indices: counts.PAUSED,
+    num_failed_indices: counts.FAILED,
+    num_shard_tasks: shardTasks,
+    num_index_tasks: counts.SYNCING + counts.BOOTSTRAPPING,
+    operations_written: total('operations_written'),
+    operations_read: total('operations_read'),
+    operations_skipped: total('operations_skipped'),
+    operations_dead_lettered: total('operations_dead_lettered'),
+    failed_write_requests: total('failed_write_requests'),
+    follower_checkpoint: total('follower_checkpoint'),
+    leader_checkpoint: total('leader_checkpoint'),
+    index_stats: indexStats,
+  };
+}
+
+function indexFollowerStats(view: StatusView) {
+  const written = view.shards.reduce((acc, s) => acc + s.applied, 0);
+  const skipped = view.shards.reduce((acc, s) => acc + s.skipped, 0);
+  const dead = view.shards.reduce((acc, s) => acc + s.dead_lettered, 0);
+  return {
+    status: view.status,
+    leader_alias: view.leader_alias,
+    leader_index: view.leader_index,
+    operations_written: written,
+    operations_read: written + skipped + dead,
+    operations_skipped: skipped,
+    operations_dead_lettered: dead,
+    failed_write_requests: dead,
+    follower_checkpoint: view.syncing_details.follower_checkpoint,
+    leader_checkpoint: view.syncing_details.leader_checkpoint,
+    lag_operations: view.lag_operations,
+    lag_seconds: view.lag_seconds,
+  };
+}
+
+/** GET .../leader_stats: per replicated leader index (as `<leader cluster>:<index>`), what its extractor reports. */
+export function leaderStats(specs: readonly ReplicationSpec[], get: (key: string) => StatusRow | undefined) {
+  const indexStats: Record<string, { leader_cluster: string; leader_index: string; state: string; reason?: string; operations_read: number; leader_checkpoint: number; leader_max_seq_no: number; docs: number; shards: number; deletes_reconciled: number }> = {};
+  for (const spec of specs) {
+    if (spec.state === 'stopped') continue;
+    const key = `${spec.leaderCluster}:${spec.leaderIndex}`;
+    if (indexStats[key]) continue;
+    const e = get(extractorStatusKey(spec.leaderCluster, spec.leaderIndex));
+    const ex = e?.kind === 'extractor' ? e : undefined;
+    const shards = ex?.shards ?? [];
+    indexStats[key] = {
+      leader_cluster: spec.leaderCluster,
+      leader_index: spec.leaderIndex,
+      state: ex?.state ?? 'unknown',
+      ...(ex?.reason ? { reason: ex.reason } : {}),
+      operations_read: shards.reduce((acc, s) => acc + s.published, 0),
+      leader_checkpoint: shards.reduce((acc, s) => acc + Math.max(0, s.globalCheckpoint), 0),
+      leader_max_seq_no: shards.reduce((acc, s) => acc + Math.max(0, s.maxSeqNo), 0),
+      docs: shards.reduce((acc, s) => acc + s.docs, 0),
+      shards: shards.length,
+      deletes_reconciled: ex?.reconcile.deletesPublished ?? 0,
+    };
+  }
+  const all = Object.values(indexStats);
+  return {
+    num_replicated_indices: all.length,
+    operations_read: all.reduce((acc, s) => acc + s.operations_read, 0),
+    index_stats: indexStats,
+  };
+}
+
+/** GET .../autofollow_stats: auto-follow does not exist yet; the plugin's shape with empty counts. */
+export function autofollowStats() {
+  return { num_success_start_replication: 0, num_failed_start_replication: 0, num_failed_leader_calls: 0, failed_indices: [] as string[], autofollow_stats: [] as unknown[] };
+}

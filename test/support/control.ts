@@ -1,0 +1,76 @@
+/**
+ * A control service for tests: the real app over the real Kafka tables (the same construction main.ts uses),
+ * with an admin (basic auth) and a read-only principal (token), and the stack's clusters registered by the names
+ * the extractor and applier processes of a harness use.
+ */
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
+import { buildApp } from '../../services/control/app.js';
+import type { AppOptions } from '../../services/control/app.js';
+import { createControlState } from '../../services/control/deps.js';
+import type { ControlState } from '../../services/control/deps.js';
+import { parsePrincipals, sha256Hex } from '../../services/control/principals.js';
+import type { StackState } from '../../deploy/local/lib/state.js';
+
+export const ADMIN = { name: 'ops-admin', password: 'ops-admin-password' } as const;
+export const READER_TOKEN = 'kccr_reader-token-for-tests';
+export const PRINCIPALS = parsePrincipals(
+  JSON.stringify([
+    { name: ADMIN.name, role: 'admin', password_sha256: sha256Hex(ADMIN.password) },
+    { name: 'dashboard', role: 'read', token_sha256: sha256Hex(READER_TOKEN) },
+  ]),
+).principals;
+
+export const adminHeaders = { authorization: `Basic ${Buffer.from(`${ADMIN.name}:${ADMIN.password}`).toString('base64')}` };
+export const readerHeaders = { authorization: `Bearer ${READER_TOKEN}` };
+
+export interface Control {
+  readonly app: FastifyInstance;
+  readonly state: ControlState;
+  readonly kafka: KafkaAdapter;
+  /** inject as the admin, JSON body; returns status and parsed body. */
+  call<T = Record<string, unknown>>(method: InjectOptions['method'], url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
+  close(): Promise<void>;
+}
+
+export async function startControl(stack: StackState, opts: { followerCluster: string; env?: NodeJS.ProcessEnv; app?: AppOptions }): Promise<Control> {
+  const kafka = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-control-test' });
+  const state = createControlState(kafka, { auth: { mode: 'users', principals: PRINCIPALS }, followerCluster: opts.followerCluster, env: opts.env ?? process.env });
+  await state.open();
+  const app = buildApp(state.deps, opts.app ?? {});
+  await app.ready();
+  return {
+    app,
+    state,
+    kafka,
+    async call(method, url, body, headers = adminHeaders) {
+      const r = await app.inject({ method, url, headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
+      return { status: r.statusCode, body: (r.body ? JSON.parse(r.body) : {}) as never };
+    },
+    async close() {
+      await app.close();
+      await state.close();
+      await kafka.close();
+    },
+  };
+}
+
+/** Registers the stack's leader and follower under the given names (plain stack: no credentials). */
+export async function registerPlainClusters(control: Control, stack: StackState, names: { leaderCluster: string; followerCluster: string }): Promise<void> {
+  for (const [name, role] of [
+    [names.leaderCluster, 'leader'],
+    [names.followerCluster, 'follower'],
+  ] as const) {
+    const r = await control.call('PUT', `/_kccr/clusters/${name}`, { url: stack.clusters[role].url });
+    if (r.status !== 200) throw new Error(`registering ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+}
+
+/** Removes clusters from the registry, used or not (test cleanup), then closes the control instance. */
+export async function forgetClusters(control: Control, names: readonly string[]): Promise<void> {
+  try {
+    for (const name of names) if (control.state.deps.clusters.get(name)) await control.state.deps.clusters.remove(name);
+  } finally {
+    await control.close();
+  }
+}
