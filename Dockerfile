@@ -1,6 +1,7 @@
-# One image for the three kccr services: extractor, applier and control.
+# One image for the three kccr services (extractor, applier, control) and the kccr CLI.
 # docker-compose.yml picks the service by its command, for example
 #   node dist/services/extractor/main.js
+#   node bin/kccr.js clusters list        (the CLI; kccr-setup registers the clusters with it)
 # With no command, the image runs the control service.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
@@ -29,6 +30,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY --from=build /app/dist ./dist
 COPY schemas ./schemas
+# bin/kccr.js runs the compiled CLI from dist/.
+COPY bin ./bin
 
 # The official Node images come with the non-root user "node" (uid 1000).
 USER node

@@ -40,6 +40,8 @@ interface ShardState {
   lastDeleteTotal: number | null;
   /** The leader shard's deletes moved: a reconciliation pass is due once this partition has caught up. */
   reconcileDue: boolean;
+  /** The leader index UUID of the last METADATA record read in this partition. */
+  indexUuid?: string;
 }
 
 export class IndexApplier {
@@ -104,6 +106,16 @@ export class IndexApplier {
       if (!control.isActive()) break;
       const envelope = await this.decode(m, batch.partition);
       if (!envelope) {
+        lastDone = m.offset;
+        continue;
+      }
+      // Records of an earlier index of the same name (deleted and created again on the leader) stay in the topic
+      // until compaction: they are not this replication's. Every document follows its index's METADATA record in
+      // the partition, so the last METADATA seen says which index is current (before any: the metadata table).
+      if (envelope.op === 'METADATA') shard.indexUuid = envelope.origin.indexUuid;
+      const current = shard.indexUuid ?? this.deps.metadata.get(this.topic)?.indexUuid;
+      if (current !== undefined && envelope.origin.indexUuid !== current) {
+        this.shard(batch.partition).skipped++;
         lastDone = m.offset;
         continue;
       }

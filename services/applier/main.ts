@@ -7,11 +7,11 @@ import { KafkaAdapter } from '../shared/adapters/kafka.js';
 import type { KafkaConsumer } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
-import { errorMessage, isRetriable } from '../shared/errors.js';
-import { abortableSleep } from '../shared/retry.js';
+import { errorMessage, isRetriable, KccrError } from '../shared/errors.js';
+import { abortableSleep, backoffDelay } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
-import type { ApplierStatus, ReplicationSpec } from '../shared/replication.js';
-import { applierStatusKey, RECONCILE_TOPIC } from '../shared/replication.js';
+import type { AppliedPosition, ApplierStatus, PositionRequest, ReplicationSpec } from '../shared/replication.js';
+import { applierGroupId, applierStatusKey, RECONCILE_TOPIC } from '../shared/replication.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
 import { changeTopic, deadLetterTopic } from '../shared/topics.js';
@@ -19,13 +19,22 @@ import { readApplierConfig } from './config.js';
 import type { ApplierConfig } from './config.js';
 import { IndexApplier } from './index-applier.js';
 import type { ApplierDeps } from './index-applier.js';
+import { describeTarget, pendingPosition, resolveTarget } from './positions.js';
 import { Reconciler } from './reconciler.js';
 
 interface Followed {
   spec: ReplicationSpec;
-  readonly applier: IndexApplier;
+  /** Replaced by a fresh one when the position moves: counters and checkpoints start again with the replay. */
+  applier: IndexApplier;
   readonly reconciler: Reconciler;
+  /** The last position request applied to this follower index; kept in its status row across restarts. */
+  position?: AppliedPosition;
+  /** Why the pending position request could not be applied yet (it is tried again). */
+  positionProblem?: string;
 }
+
+/** How long a position request waits for the consumer group to empty (other appliers of the cluster leaving). */
+const GROUP_EMPTY_WAIT_MS = 30_000;
 
 export class ApplierService {
   private readonly logger;
@@ -37,6 +46,8 @@ export class ApplierService {
   private consumer?: KafkaConsumer;
   private subscribed = '';
   private syncing: Promise<void> = Promise.resolve();
+  private syncRetry?: NodeJS.Timeout;
+  private syncFailures = 0;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
 
@@ -67,8 +78,31 @@ export class ApplierService {
     this.logger.info({ follower: this.config.follower.url }, 'applier started');
   }
 
+  private get groupId(): string {
+    return applierGroupId(this.config.followerCluster);
+  }
+
+  /** Runs a sync after those queued; a failed one is tried again with backoff, even when no spec changes meanwhile. */
   private scheduleSync(): void {
-    this.syncing = this.syncing.then(() => this.sync()).catch((e: unknown) => this.logger.error({ err: errorMessage(e) }, 'could not follow the replication changes'));
+    this.syncing = this.syncing
+      .then(() => this.sync())
+      .then(() => {
+        this.syncFailures = 0;
+      })
+      .catch((e: unknown) => {
+        this.logger.error({ err: errorMessage(e) }, 'could not follow the replication changes; trying again');
+        this.retrySync(true);
+      });
+  }
+
+  private retrySync(failed: boolean): void {
+    if (this.stopping || this.syncRetry) return;
+    if (failed) this.syncFailures++;
+    const delay = backoffDelay(Math.max(1, this.syncFailures), 1000, 30_000);
+    this.syncRetry = setTimeout(() => {
+      this.syncRetry = undefined;
+      this.scheduleSync();
+    }, delay);
   }
 
   /** Brings the followed set and the consumer's subscription in line with the specs. */
@@ -77,7 +111,12 @@ export class ApplierService {
     const wanted = new Map<string, ReplicationSpec>();
     for (const [, spec] of this.replications.entries()) {
       if (spec.followerCluster !== this.config.followerCluster) continue;
-      wanted.set(changeTopic(spec.leaderCluster, spec.leaderIndex), spec);
+      const topic = changeTopic(spec.leaderCluster, spec.leaderIndex);
+      // One follower index per leader index is not stopped; stopped ones of the same topic (an index a rebuild
+      // replaced, an earlier follower) give way to it.
+      const other = wanted.get(topic);
+      if (other && other.state !== 'stopped' && spec.state === 'stopped') continue;
+      wanted.set(topic, spec);
     }
     for (const [topic, f] of this.followed) {
       const spec = wanted.get(topic);
@@ -90,31 +129,54 @@ export class ApplierService {
           // A failed index had its partitions paused; an operator's new word gives them another chance.
           const shards = this.deps.metadata.get(topic)?.shards ?? 0;
           if (wasFailed && shards > 0) this.consumer?.resume(topic, Array.from({ length: shards }, (_, i) => i));
-          await this.writeStatus(f.applier.status());
+          await this.writeStatus(this.statusOf(f));
         }
         continue;
       }
       this.followed.delete(topic);
       await f.reconciler.stop();
       // The final word of this applier: its counters, as stopped.
-      await this.writeStatus({ ...f.applier.status(), state: 'stopped' });
+      await this.writeStatus({ ...this.statusOf(f), state: 'stopped' });
     }
     for (const [topic, spec] of wanted) {
       if (this.followed.has(topic)) continue;
       const reconciler = new Reconciler({ es: this.deps.es, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs }, spec);
-      this.followed.set(topic, { spec, applier: new IndexApplier(this.deps, spec, topic, reconciler), reconciler });
+      // The position request this follower index last applied, as its status row says: a restarted applier does
+      // not apply it again.
+      const position = this.status.get(applierStatusKey(spec.followerCluster, spec.followerIndex))?.position;
+      this.followed.set(topic, { spec, applier: new IndexApplier(this.deps, spec, topic, reconciler), reconciler, ...(position ? { position } : {}) });
     }
+    const pending = [...this.followed.values()].flatMap((f) => {
+      const request = pendingPosition(f.spec, f.position);
+      return request ? [{ f, request }] : [];
+    });
     const active = [...this.followed.entries()].filter(([, f]) => f.spec.state === 'active').map(([t]) => t).sort();
     const key = active.join(',');
-    if (key === this.subscribed) return;
+    if (key === this.subscribed && pending.length === 0) return;
+    // Disconnecting lets the batches in flight finish and commit; the group is then empty (when this applier is its
+    // only member), which is what setting its offsets needs.
     await this.consumer?.disconnect();
     this.consumer = undefined;
-    this.subscribed = key;
-    if (active.length === 0) return;
+    this.subscribed = '';
+    const unapplied: string[] = [];
+    for (const { f, request } of pending) {
+      if (!(await this.applyPosition(f, request))) unapplied.push(f.spec.followerIndex);
+    }
+    await this.consume(active);
+    // Tried again with backoff (the failed sync is); meanwhile every replication consumes, from where it was.
+    if (unapplied.length > 0) throw new KccrError('KAFKA_UNAVAILABLE', `position requests of ${unapplied.join(', ')} are not applied yet`);
+  }
+
+  private async consume(active: readonly string[]): Promise<void> {
+    const key = active.join(',');
+    if (active.length === 0) {
+      this.subscribed = key;
+      return;
+    }
     for (const topic of active) await this.waitForTopic(topic);
-    const consumer = this.kafka.consumer(`kccr-applier-${this.config.followerCluster}`, { maxBytesPerPartition: this.config.maxBytesPerPartition });
+    const consumer = this.kafka.consumer(this.groupId, { maxBytesPerPartition: this.config.maxBytesPerPartition });
     this.consumer = consumer;
-    await consumer.subscribe(active, true);
+    await consumer.subscribe([...active], true);
     await consumer.run(
       async (batch, control) => {
         const f = this.followed.get(batch.topic);
@@ -136,7 +198,61 @@ export class ApplierService {
       },
       { partitionsConsumedConcurrently: this.config.concurrency },
     );
+    this.subscribed = key;
     this.logger.info({ topics: active }, 'consuming');
+  }
+
+  /**
+   * Sets the group's offsets of one topic where the request says, with the consumer stopped. The applied request is
+   * written to the status row before consuming again, so that a restart does not apply it twice (a crash between the
+   * offsets and the status row applies it once more, which a replay makes harmless). Returns false when it could not
+   * be applied now (the reason goes to the status row).
+   */
+  private async applyPosition(f: Followed, request: PositionRequest): Promise<boolean> {
+    const topic = f.applier.topic;
+    const key = applierStatusKey(f.spec.followerCluster, f.spec.followerIndex);
+    const log = this.logger.child({ followerIndex: f.spec.followerIndex, topic, requestId: request.requestId, to: describeTarget(request.to) });
+    const deadline = Date.now() + GROUP_EMPTY_WAIT_MS;
+    for (let attempt = 1; ; attempt++) {
+      // Another applier of this follower cluster (same group) may have applied it meanwhile.
+      const reported = this.status.get(key)?.position;
+      if (reported?.requestId === request.requestId) {
+        f.position = reported;
+        f.positionProblem = undefined;
+        return true;
+      }
+      try {
+        let offsets: { partition: number; offset: string }[] = [];
+        // A topic the extractor has not created yet holds nothing to skip or replay.
+        if ((await this.kafka.partitionCount(topic)) !== undefined) {
+          offsets = await resolveTarget(this.kafka, topic, request.to);
+          await this.kafka.setGroupOffsets(this.groupId, topic, offsets);
+        }
+        // A fresh applier: counters and checkpoints start again with the replay, and a follower index deleted by
+        // hand is created again from the leader's metadata.
+        f.applier = new IndexApplier(this.deps, f.spec, topic, f.reconciler);
+        f.position = { requestId: request.requestId, appliedAt: Date.now(), offsets };
+        f.positionProblem = undefined;
+        await this.writeStatus(this.statusOf(f));
+        log.info({ offsets }, 'moved the position in the topic');
+        return true;
+      } catch (e) {
+        f.positionProblem = `the position request ${request.requestId} (to ${describeTarget(request.to)}) is not applied yet: ${errorMessage(e)}`;
+        if (!isRetriable(e) || Date.now() >= deadline || this.stopping) {
+          log.warn({ err: errorMessage(e) }, 'could not move the position in the topic; trying again later');
+          await this.writeStatus(this.statusOf(f)).catch(() => undefined);
+          return false;
+        }
+        log.info({ err: errorMessage(e), attempt }, 'waiting to move the position in the topic');
+        await abortableSleep(backoffDelay(attempt, 250, 5000));
+      }
+    }
+  }
+
+  /** The index applier's status with what this service adds: the last position request applied. */
+  private statusOf(f: Followed): ApplierStatus {
+    const s = f.applier.status();
+    return { ...s, ...(f.position ? { position: f.position } : {}), ...(f.positionProblem && !s.reason ? { reason: f.positionProblem } : {}) };
   }
 
   /** The extractor creates the topic; a follower started first waits for it rather than failing. */
@@ -162,13 +278,14 @@ export class ApplierService {
 
   private async publishStatus(): Promise<void> {
     for (const [, f] of this.followed) {
-      await this.writeStatus(f.applier.status()).catch((e: unknown) => this.logger.warn({ err: errorMessage(e) }, 'status not written'));
+      await this.writeStatus(this.statusOf(f)).catch((e: unknown) => this.logger.warn({ err: errorMessage(e) }, 'status not written'));
     }
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    if (this.syncRetry) clearTimeout(this.syncRetry);
     await this.syncing.catch(() => undefined);
     // Disconnecting lets the batch in flight finish and commit.
     await this.consumer?.disconnect();

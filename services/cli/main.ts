@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { runVerify } from '../verifier/main.js';
 import { CliError, ControlClient, EXIT } from './client.js';
 import type { ClientOptions } from './client.js';
-import { clustersText, replicationsText, statusText } from './format.js';
+import { clustersText, replicationsText, statusText, table } from './format.js';
 import type { ClusterItem, ReplicationItem, Status } from './format.js';
 import type { SecretIo } from './secret-input.js';
 import { runUsers, USERS_USAGE } from './users.js';
@@ -25,6 +25,10 @@ replication (the control service's API):
   kccr update <follower_index> --settings '<json>'   change follower index settings
   kccr status <follower_index>    status with lag per shard (operations and seconds)
   kccr replications [--state active|paused|stopped] [--follower-cluster <name>] [--leader-cluster <name>]
+  kccr offsets <follower_index> --to earliest|latest|<ISO-8601 time>|<epoch ms>
+                                  replay the topic from the start or a time, or skip to its end
+  kccr rebuild <follower_index> [--alias <alias>] [--new-index <index>]
+                                  build a new follower index from the topic; the alias moves to it once caught up
   (stop, pause, resume, update and status take --follower-cluster <name> too; by default the service's own)
 
 clusters:
@@ -34,6 +38,14 @@ clusters:
                                  [--api-key-env <VAR> | --api-key-file <path>] [--cluster-ca-file <path>]
       credentials are references resolved by the control service: variables of its environment or files on its host
   kccr clusters remove <name>
+
+auto-follow (leader indices matching a pattern are replicated as they appear):
+  kccr autofollow list [--follower-cluster <name>] [--leader-cluster <name>]   rules with what each started and failed
+  kccr autofollow add <name> --leader-cluster <name> --pattern '<pattern>[,<pattern>...]'
+                      [--exclude <pattern>,<pattern>] [--follower-pattern '{{leader_index}}-copy']
+                      [--follower-cluster <name>] [--settings '<json>']   a rule of the same name is replaced
+  kccr autofollow remove <name> --leader-cluster <name> [--follower-cluster <name>]
+      (replications a removed rule started go on)
 
 other:
   kccr verify --leader-index <index> --follower-index <index> [...]   compare leader and follower (kccr verify --help)
@@ -77,6 +89,12 @@ const OPTIONS = {
   'cluster-ca-file': { type: 'string' },
   name: { type: 'string' },
   role: { type: 'string' },
+  to: { type: 'string' },
+  alias: { type: 'string' },
+  'new-index': { type: 'string' },
+  pattern: { type: 'string' },
+  exclude: { type: 'string' },
+  'follower-pattern': { type: 'string' },
 } as const;
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -91,12 +109,17 @@ const COMMANDS: Record<string, { options: string[]; positionals: readonly [numbe
   update: { options: ['follower-cluster', 'settings'], positionals: [1, 1] },
   status: { options: ['follower-cluster'], positionals: [1, 1] },
   replications: { options: ['state', 'follower-cluster', 'leader-cluster'], positionals: [0, 0] },
+  offsets: { options: ['follower-cluster', 'to'], positionals: [1, 1] },
+  rebuild: { options: ['follower-cluster', 'alias', 'new-index'], positionals: [1, 1] },
   'clusters list': { options: [], positionals: [0, 0] },
   'clusters show': { options: [], positionals: [1, 1] },
   'clusters add': { options: ['username', 'password-env', 'password-file', 'api-key-env', 'api-key-file', 'cluster-ca-file'], positionals: [2, 2] },
   'clusters remove': { options: [], positionals: [1, 1] },
   'users hash-password': { options: ['name', 'role'], positionals: [0, 0] },
   'users new-token': { options: ['name', 'role'], positionals: [0, 0] },
+  'autofollow list': { options: ['follower-cluster', 'leader-cluster'], positionals: [0, 0] },
+  'autofollow add': { options: ['leader-cluster', 'pattern', 'exclude', 'follower-pattern', 'follower-cluster', 'settings'], positionals: [1, 1] },
+  'autofollow remove': { options: ['leader-cluster', 'follower-cluster'], positionals: [1, 1] },
 };
 
 export interface CliIo extends SecretIo {
@@ -124,10 +147,11 @@ function parse(argv: readonly string[]): Parsed | 'help' {
   }
   if (positionals.length === 0 || positionals[0] === 'help') return 'help';
   const [first, second] = positionals;
-  const command = first === 'clusters' || first === 'users' ? `${first} ${second ?? ''}`.trim() : first!;
+  const command = first === 'clusters' || first === 'users' || first === 'autofollow' ? `${first} ${second ?? ''}`.trim() : first!;
   const spec = COMMANDS[command];
   if (!spec) {
     if (first === 'clusters') throw usage(`kccr clusters needs one of list, show, add, remove${second ? `; received ${JSON.stringify(second)}` : ''}`);
+    if (first === 'autofollow') throw usage(`kccr autofollow needs one of list, add, remove${second ? `; received ${JSON.stringify(second)}` : ''}`);
     if (first === 'users') throw usage(`kccr users needs hash-password or new-token${second ? `; received ${JSON.stringify(second)}` : ''}`);
     throw usage(`unknown command ${JSON.stringify(first)}`);
   }
@@ -135,7 +159,7 @@ function parse(argv: readonly string[]): Parsed | 'help' {
   const args = positionals.slice(command.split(' ').length);
   const [min, max] = spec.positionals;
   if (args.length < min || args.length > max) {
-    const expected = command === 'clusters add' ? '<name> and <url>' : min === 1 ? 'one argument' : 'no arguments';
+    const expected = command === 'clusters add' ? '<name> and <url>' : command.startsWith('autofollow ') && min === 1 ? 'the rule name' : min === 1 ? 'one argument' : 'no arguments';
     throw usage(`kccr ${command} takes ${expected}; received ${args.length === 0 ? 'none' : args.map((a) => JSON.stringify(a)).join(' ')}`);
   }
   const misplaced = Object.keys(values).filter((k) => !GLOBAL.includes(k) && !spec.options.includes(k));
@@ -232,6 +256,22 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
       print(answer, () => replicationsText(answer.replications));
       return EXIT.ok;
     }
+    case 'offsets': {
+      if (values.to === undefined) throw usage('kccr offsets needs --to earliest, latest, an ISO-8601 time (2025-01-31T12:00:00Z) or epoch milliseconds');
+      const to = /^\d+$/.test(values.to) ? Number(values.to) : values.to;
+      const answer = await client.call('POST', indexPath(args[0]!, '_offsets', fc), { to });
+      print(answer, () => [`${args[0]}: the applier moves to ${values.to} in the topic shortly (watch it with: kccr status ${args[0]})`]);
+      return EXIT.ok;
+    }
+    case 'rebuild': {
+      const body = { ...(values.alias !== undefined ? { alias: values.alias } : {}), ...(values['new-index'] !== undefined ? { new_index: values['new-index'] } : {}) };
+      const answer = await client.call<{ new_index: string; alias: string; old_index: string }>('POST', indexPath(args[0]!, '_rebuild', fc), body);
+      print(answer, () => [
+        `rebuilding ${answer.old_index} into ${answer.new_index} from the start of the topic; ${answer.old_index} is no longer followed and is kept as it is`,
+        `the alias ${answer.alias} moves to ${answer.new_index} once it has caught up; watch it with: kccr status ${answer.new_index}`,
+      ]);
+      return EXIT.ok;
+    }
     case 'clusters list': {
       const answer = await client.call<{ clusters: ClusterItem[] }>('GET', '/_kccr/clusters');
       print(answer, () => clustersText(answer.clusters));
@@ -261,9 +301,72 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
       print(answer, () => [`removed: ${args[0]}`]);
       return EXIT.ok;
     }
+    case 'autofollow list': {
+      const q = new URLSearchParams();
+      if (fc) q.set('follower_cluster', fc);
+      if (values['leader-cluster']) q.set('leader_alias', values['leader-cluster']);
+      const answer = await client.call<{ rules: AutofollowItem[] }>('GET', `/_plugins/_replication/_autofollow${q.size ? `?${q}` : ''}`);
+      const stats = json ? undefined : await client.call<{ autofollow_stats: AutofollowStatsItem[] }>('GET', '/_plugins/_replication/autofollow_stats');
+      print(answer, () => autofollowText(answer.rules, stats?.autofollow_stats ?? []));
+      return EXIT.ok;
+    }
+    case 'autofollow add': {
+      const missing = [values['leader-cluster'] === undefined && '--leader-cluster', values.pattern === undefined && '--pattern'].filter(Boolean);
+      if (missing.length) throw usage(`kccr autofollow add needs ${missing.join(' and ')}`);
+      const settings = jsonOption('settings', values.settings);
+      const exclude = values.exclude?.split(',').map((x) => x.trim()).filter(Boolean);
+      const body = {
+        leader_alias: values['leader-cluster'],
+        name: args[0],
+        pattern: values.pattern,
+        ...(exclude?.length ? { exclude_patterns: exclude } : {}),
+        ...(values['follower-pattern'] !== undefined ? { follower_index_pattern: values['follower-pattern'] } : {}),
+        ...(settings ? { settings } : {}),
+        ...(fc !== undefined ? { follower_cluster: fc } : {}),
+      };
+      const answer = await client.call('POST', '/_plugins/_replication/_autofollow', body);
+      print(answer, () => [`auto-follow rule ${args[0]}: ${values['leader-cluster']} indices matching ${values.pattern}${exclude?.length ? ` except ${exclude.join(',')}` : ''} are followed${fc ? ` on ${fc}` : ''}`, 'watch it with: kccr autofollow list']);
+      return EXIT.ok;
+    }
+    case 'autofollow remove': {
+      if (values['leader-cluster'] === undefined) throw usage('kccr autofollow remove needs --leader-cluster');
+      const answer = await client.call('DELETE', '/_plugins/_replication/_autofollow', { leader_alias: values['leader-cluster'], name: args[0], ...(fc !== undefined ? { follower_cluster: fc } : {}) });
+      print(answer, () => [`removed auto-follow rule ${args[0]} (replications it started go on)`]);
+      return EXIT.ok;
+    }
     default:
       throw usage(`unknown command ${JSON.stringify(p.command)}`);
   }
+}
+
+interface AutofollowItem {
+  readonly name: string;
+  readonly leader_alias: string;
+  readonly follower_cluster: string;
+  readonly pattern: string;
+  readonly exclude_patterns: readonly string[];
+  readonly follower_index_pattern: string;
+}
+
+interface AutofollowStatsItem {
+  readonly name: string;
+  readonly leader_alias: string;
+  readonly follower_cluster: string;
+  readonly num_success_start_replication: number;
+  readonly num_failed_start_replication: number;
+  readonly failed_indices: readonly string[];
+}
+
+function autofollowText(rules: readonly AutofollowItem[], stats: readonly AutofollowStatsItem[]): string[] {
+  if (rules.length === 0) return ['no auto-follow rules'];
+  const statsOf = (r: AutofollowItem) => stats.find((s) => s.name === r.name && s.leader_alias === r.leader_alias && s.follower_cluster === r.follower_cluster);
+  return table(
+    ['name', 'leader', 'follower cluster', 'pattern', 'exclude', 'follower index', 'started', 'failed'],
+    rules.map((r) => {
+      const s = statsOf(r);
+      return [r.name, r.leader_alias, r.follower_cluster, r.pattern, r.exclude_patterns.join(',') || '-', r.follower_index_pattern, String(s?.num_success_start_replication ?? 0), s?.failed_indices.length ? s.failed_indices.join(',') : '-'];
+    }),
+  );
 }
 
 export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {

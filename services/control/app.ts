@@ -10,8 +10,10 @@ import { KccrError } from '../shared/errors.js';
 import { installAuth } from './auth.js';
 import type { ControlDeps } from './deps.js';
 import { installErrorHandling } from './http-errors.js';
+import { autofollowRoutes } from './routes/autofollow.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { kccrRoutes } from './routes/kccr.js';
+import { positionRoutes } from './routes/positions.js';
 import { replicationRoutes } from './routes/replication.js';
 import { errorBody } from './schemas.js';
 
@@ -59,6 +61,8 @@ export function buildApp(deps: ControlDeps, opts: AppOptions = {}): FastifyInsta
   void app.register(clusterRoutes(deps));
   void app.register(kccrRoutes(deps));
   for (const prefix of REPLICATION_PREFIXES) void app.register(replicationRoutes(deps), { prefix });
+  for (const prefix of REPLICATION_PREFIXES) void app.register(autofollowRoutes(deps), { prefix });
+  for (const prefix of REPLICATION_PREFIXES) void app.register(positionRoutes(deps), { prefix });
   return app;
 }
 

@@ -18,6 +18,10 @@ export interface ControlConfig {
   readonly auth: { readonly mode: 'users'; readonly principals: readonly Principal[] } | { readonly mode: 'none' };
   /** The follower cluster a start request without `follower_cluster` replicates into. */
   readonly followerCluster: string;
+  /** Snapshot bootstrap: the repository registered on both clusters over shared storage. */
+  readonly snapshotRepository: string;
+  /** index.gc_deletes of follower indices restored from a snapshot (the applier's setting, for those it creates). */
+  readonly gcDeletes: string;
   /** When set, file references of registered clusters (password_file, api_key_file, ca_file) must lie under it. */
   readonly secretsDir?: string;
   readonly kafka: KafkaSettings;
@@ -66,6 +70,8 @@ export function readControlConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     ...(cert !== undefined && key !== undefined ? { tls: { cert, key } } : {}),
     auth,
     followerCluster: readClusterName(r, 'KCCR_CONTROL_FOLLOWER_CLUSTER', 'follower'),
+    snapshotRepository: r.string('KCCR_CONTROL_SNAPSHOT_REPOSITORY', 'kccr-shared'),
+    gcDeletes: r.string('KCCR_FOLLOWER_GC_DELETES', '24h'),
     ...(secretsDirRaw !== undefined ? { secretsDir: resolve(secretsDirRaw) } : {}),
     kafka: readKafkaSettings(r),
     bodyLimit: r.int('KCCR_CONTROL_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),

@@ -6,11 +6,25 @@ import { ClusterRegistry } from './clusters.js';
 import { ReplicationService } from './replications.js';
 import { StatusBoard } from './status-board.js';
 import { ReplicationStore } from './store.js';
+import { SnapshotBootstrapper } from './bootstrap.js';
+import type { BootstrapStatus } from '../shared/replication.js';
+import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
+import { AutofollowEngine, leaderIndexLister, readAutofollowConfig } from './autofollow.js';
+import type { AutofollowConfig } from './autofollow.js';
+import { AutofollowStore } from './autofollow-store.js';
+import { OffsetsService } from './offsets.js';
+import { RebuildService } from './rebuild.js';
 
 export interface ControlDeps {
   readonly replications: ReplicationService;
   readonly clusters: ClusterRegistry;
   readonly board: StatusBoard;
+  /** Auto-follow rules (kccr._autofollow) and the engine that acts on them (started by main.ts). */
+  readonly autofollowRules: AutofollowStore;
+  readonly autofollow: AutofollowEngine;
+  /** Position requests (POST .../_offsets) and rebuilds with their alias move (POST .../_rebuild). */
+  readonly offsets: OffsetsService;
+  readonly rebuilds: RebuildService;
   readonly auth: AuthSettings;
   /** The follower cluster of requests that name none. */
   readonly followerCluster: string;
@@ -30,17 +44,52 @@ export interface ControlState {
 
 export function createControlState(
   kafka: KafkaAdapter,
-  opts: { auth: AuthSettings; followerCluster: string; env?: NodeJS.ProcessEnv; secretsDir?: string; bodyLimit?: number; logger?: Logger },
+  opts: {
+    auth: AuthSettings;
+    followerCluster: string;
+    env?: NodeJS.ProcessEnv;
+    secretsDir?: string;
+    bodyLimit?: number;
+    logger?: Logger;
+    /** Snapshot bootstrap: the repository both clusters share, and the follower's index.gc_deletes. */
+    snapshotRepository?: string;
+    gcDeletes?: string;
+    /** By default read from `env` (KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS, KCCR_CONTROL_AUTOFOLLOW_RETRY_MS). */
+    autofollow?: AutofollowConfig;
+  },
 ): ControlState {
   const env = opts.env ?? process.env;
   const store = new ReplicationStore(kafka, opts.logger);
   const clusters = new ClusterRegistry(kafka, env, opts.logger);
   const board = new StatusBoard(kafka, opts.logger);
-  const replications = new ReplicationService(store, clusters, board);
+  const bootstrapStatus = new CompactedTable<BootstrapStatus>(kafka, CONTROL_TOPICS.status, opts.logger);
+  const bootstrapper = new SnapshotBootstrapper({
+    clusters,
+    store,
+    status: bootstrapStatus,
+    repository: opts.snapshotRepository ?? 'kccr-shared',
+    gcDeletes: opts.gcDeletes ?? '24h',
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
+  const replications = new ReplicationService(store, clusters, board, bootstrapper);
+  const autofollowRules = new AutofollowStore(kafka, opts.logger);
+  const autofollow = new AutofollowEngine({
+    ...(opts.autofollow ?? readAutofollowConfig(env)),
+    rules: autofollowRules,
+    replications,
+    listLeaderIndices: leaderIndexLister(clusters),
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
+  const offsets = new OffsetsService(replications, kafka);
+  const rebuilds = new RebuildService(replications, kafka, opts.logger ? { logger: opts.logger } : {});
   const deps: ControlDeps = {
     replications,
     clusters,
     board,
+    autofollowRules,
+    autofollow,
+    offsets,
+    rebuilds,
     auth: opts.auth,
     followerCluster: opts.followerCluster,
     env,
@@ -51,10 +100,17 @@ export function createControlState(
   return {
     deps,
     async open() {
-      await Promise.all([store.open(), clusters.open(), board.open()]);
+      await Promise.all([store.open(), clusters.open(), board.open(), autofollowRules.open()]);
+      // Snapshot bootstraps under way when the service last stopped go on.
+      bootstrapper.resume(store.list());
+      // Rebuilds under way when the service last stopped are watched again.
+      rebuilds.open();
     },
     async close() {
-      await Promise.all([store.close(), clusters.close(), board.close()]);
+      // No auto-follow run may outlive the tables it reads.
+      await autofollow.stop();
+      await rebuilds.close();
+      await Promise.all([autofollowRules.close(), store.close(), clusters.close(), board.close(), bootstrapStatus.close()]);
     },
   };
 }

@@ -18,6 +18,8 @@ async function main(): Promise<void> {
   const state = createControlState(kafka, {
     auth: config.auth,
     followerCluster: config.followerCluster,
+    snapshotRepository: config.snapshotRepository,
+    gcDeletes: config.gcDeletes,
     env: process.env,
     ...(config.secretsDir !== undefined ? { secretsDir: config.secretsDir } : {}),
     bodyLimit: config.bodyLimit,
@@ -26,13 +28,15 @@ async function main(): Promise<void> {
   await state.open();
   const app = buildApp(state.deps, config.tls ? { https: config.tls } : {});
   installShutdown('control', async () => {
-    // Requests in flight finish; then the tables let go of Kafka.
+    // Auto-follow starts nothing more; requests in flight finish; then the tables let go of Kafka.
+    await state.deps.autofollow.stop();
     await app.close();
     await state.close();
     await kafka.close();
   });
   const address = await app.listen({ host: config.host, port: config.port });
   logger.info({ address, auth: config.auth.mode, followerCluster: config.followerCluster, https: config.tls !== undefined }, 'control service listening');
+  state.deps.autofollow.start();
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -5,7 +5,9 @@
  */
 import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { KccrError } from '../shared/errors.js';
-import type { BootstrapMode, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import type { BootstrapCheckpoints, BootstrapMode, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import { readCheckpoints, requireRepository, snapshotName } from './bootstrap.js';
+import type { SnapshotBootstrapper } from './bootstrap.js';
 import type { ClusterRegistry } from './clusters.js';
 import { mergeSettings, normalizeSettings } from './settings.js';
 import type { StatusBoard } from './status-board.js';
@@ -35,6 +37,7 @@ export class ReplicationService {
     readonly store: ReplicationStore,
     readonly clusters: ClusterRegistry,
     readonly board: StatusBoard,
+    readonly bootstrapper?: SnapshotBootstrapper,
   ) {}
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -79,7 +82,20 @@ export class ReplicationService {
           { cluster: cmd.followerCluster, index: cmd.followerIndex },
         );
       }
-      return this.store.start({
+      // snapshot: the follower gets what the leader holds up to these checkpoints from a snapshot; none: no history.
+      // scan (the default): the extractor streams everything from the first operation.
+      let checkpoints: BootstrapCheckpoints | undefined;
+      if (cmd.bootstrap === 'snapshot') {
+        const repository = this.bootstrapper?.repository;
+        if (!repository) throw new KccrError('BAD_REQUEST', 'bootstrap "snapshot" is not available in this control service; use "scan"');
+        await this.clusters.withClient(cmd.leaderCluster, (es) => requireRepository(es, repository, 'leader'));
+        await this.clusters.withClient(cmd.followerCluster, (es) => requireRepository(es, repository, 'follower'));
+        const name = snapshotName(cmd.followerCluster, cmd.followerIndex, new Date());
+        checkpoints = await this.clusters.withClient(cmd.leaderCluster, (es) => readCheckpoints(es, cmd.leaderIndex, { repository, name }));
+      } else if (cmd.bootstrap === 'none') {
+        checkpoints = await this.clusters.withClient(cmd.leaderCluster, (es) => readCheckpoints(es, cmd.leaderIndex));
+      }
+      const spec = await this.store.start({
         followerCluster: cmd.followerCluster,
         followerIndex: cmd.followerIndex,
         leaderCluster: cmd.leaderCluster,
@@ -87,7 +103,11 @@ export class ReplicationService {
         ...(cmd.bootstrap ? { bootstrap: cmd.bootstrap } : {}),
         ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
         requestedBy: cmd.requestedBy,
+        ...(checkpoints ? { bootstrapCheckpoints: checkpoints } : {}),
+        ...(cmd.bootstrap === 'snapshot' ? { state: 'bootstrapping' as const } : {}),
       });
+      if (cmd.bootstrap === 'snapshot') this.bootstrapper!.start(spec);
+      return spec;
     });
   }
 

@@ -11,8 +11,12 @@
  * Lag in seconds: 0 when the follower holds the leader's latest checkpoint; otherwise the age of the leader state the
  * follower holds (now - when the leader was at the applied checkpoint).
  */
-import type { ApplierShardStatus, ApplierStatus, ExtractorShardStatus, ExtractorStatus, ReplicationSpec } from '../shared/replication.js';
-import { applierStatusKey, extractorStatusKey } from '../shared/replication.js';
+import type { ApplierShardStatus, ApplierStatus, BootstrapStatus, ExtractorShardStatus, ExtractorStatus, ReplicationSpec } from '../shared/replication.js';
+import { applierStatusKey, bootstrapStatusKey, extractorStatusKey } from '../shared/replication.js';
+import { positionView } from './offsets.js';
+import type { PositionView } from './offsets.js';
+import { rebuildReason, rebuildView } from './rebuild.js';
+import type { RebuildView } from './rebuild.js';
 
 export type ReplicationStatusName = 'BOOTSTRAPPING' | 'SYNCING' | 'PAUSED' | 'STOPPED' | 'FAILED';
 
@@ -50,17 +54,70 @@ export interface StatusView {
   readonly updated_at: string;
   readonly extractor_updated_at: string | null;
   readonly applier_updated_at: string | null;
+  /** Bootstrap progress: a snapshot's copy and restore (bytes), or a scan's documents. */
+  readonly bootstrap_progress?: BootstrapProgress;
+  /** The latest request to move the position in the topic (POST .../_offsets), and when the applier applied it. */
+  readonly position?: PositionView;
+  /** A follower index made by a rebuild: offsets applied of the topic's end, when it caught up and the alias moved. */
+  readonly rebuild?: RebuildView;
   /** Delete reconciliation: passes the applier asked for, and DELETEs the extractor published from them. */
   readonly reconciliation: { readonly passes: number; readonly ids_checked: number; readonly deletes_published: number; readonly last_pass_ms: number | null; readonly last_pass_at: string | null };
 }
 
-export type StatusRow = ExtractorStatus | ApplierStatus;
+export interface BootstrapProgress {
+  readonly mode: 'snapshot' | 'scan';
+  readonly phase: string;
+  readonly documents?: number;
+  readonly documents_total?: number;
+  readonly bytes: number;
+  readonly bytes_total?: number;
+  readonly percent: number | null;
+  /** Documents (scan) or bytes (snapshot) per second since the start. */
+  readonly rate_per_second: number | null;
+  readonly eta_seconds: number | null;
+  readonly started_at: string;
+  readonly finished_at: string | null;
+}
+
+export type StatusRow = ExtractorStatus | ApplierStatus | BootstrapStatus;
+
+/** Progress figures from what is done of a total since a start. */
+export function progress(done: number, total: number | undefined, startedAt: number, finishedAt: number | null | undefined, now: number) {
+  const seconds = Math.max(0.001, ((finishedAt ?? now) - startedAt) / 1000);
+  const rate = done / seconds;
+  const percent = total ? Math.min(100, Math.round((done / total) * 1000) / 10) : finishedAt ? 100 : null;
+  const eta = finishedAt ? 0 : total && rate > 0 ? Math.max(0, Math.round((total - done) / rate)) : null;
+  return { percent, rate_per_second: Math.round(rate * 10) / 10, eta_seconds: eta, started_at: new Date(startedAt).toISOString(), finished_at: finishedAt ? new Date(finishedAt).toISOString() : null };
+}
+
+export function bootstrapProgress(rows: { extractor?: ExtractorStatus; bootstrap?: BootstrapStatus }, now: number): BootstrapProgress | undefined {
+  const b = rows.bootstrap;
+  if (b) return { mode: 'snapshot', phase: b.phase, bytes: b.bytesDone, bytes_total: b.bytesTotal, ...progress(b.bytesDone, b.bytesTotal, b.startedAt, b.finishedAt, now) };
+  const scan = rows.extractor?.bootstrap;
+  if (scan) {
+    return {
+      mode: 'scan',
+      phase: scan.finishedAt ? 'done' : 'scanning',
+      documents: scan.docs,
+      documents_total: scan.total,
+      bytes: scan.bytes,
+      ...progress(scan.docs, scan.total, scan.startedAt, scan.finishedAt, now),
+    };
+  }
+  return undefined;
+}
 
 /** Reads the two rows of a spec from the status table. */
-export function rowsOf(spec: ReplicationSpec, get: (key: string) => StatusRow | undefined): { extractor?: ExtractorStatus; applier?: ApplierStatus } {
+export function rowsOf(spec: ReplicationSpec, get: (key: string) => StatusRow | undefined): { extractor?: ExtractorStatus; applier?: ApplierStatus; bootstrap?: BootstrapStatus } {
   const e = get(extractorStatusKey(spec.leaderCluster, spec.leaderIndex));
   const a = get(applierStatusKey(spec.followerCluster, spec.followerIndex));
-  return { ...(e?.kind === 'extractor' ? { extractor: e } : {}), ...(a?.kind === 'applier' ? { applier: a } : {}) };
+  // A bootstrap row of an earlier replication of the same follower index is not this one's.
+  const b = spec.bootstrap === 'snapshot' ? get(bootstrapStatusKey(spec.followerCluster, spec.followerIndex)) : undefined;
+  return {
+    ...(e?.kind === 'extractor' ? { extractor: e } : {}),
+    ...(a?.kind === 'applier' ? { applier: a } : {}),
+    ...(b?.kind === 'bootstrap' && b.startedAt >= spec.createdAt ? { bootstrap: b } : {}),
+  };
 }
 
 function iso(ms: number | null | undefined): string | null {
@@ -114,7 +171,7 @@ export type RememberedShards = ReadonlyMap<number, { readonly appliedCheckpoint:
  * `remembered` covers the moment after a pause, resume or update, when the applier starts the index anew and
  * reports its shards only once the next checkpoint record arrives: the follower still holds what it had applied.
  */
-export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: ExtractorStatus; applier?: ApplierStatus }, now: number, remembered?: RememberedShards): StatusView {
+export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: ExtractorStatus; applier?: ApplierStatus; bootstrap?: BootstrapStatus }, now: number, remembered?: RememberedShards): StatusView {
   const { extractor, applier } = rows;
   const numbers = new Set<number>([...(extractor?.shards ?? []).map((s) => s.shard), ...(applier?.shards ?? []).map((s) => s.shard)]);
   const shards = [...numbers]
@@ -125,8 +182,13 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
   let reason: string | undefined;
   // A failure reported before the spec last changed belongs to an earlier start.
   const currentFailure = [extractor, applier].find((r) => r?.state === 'failed' && r.updatedAt >= spec.updatedAt);
-  if (spec.state === 'stopped') status = 'STOPPED';
-  else if (spec.state === 'paused') status = 'PAUSED';
+  if (spec.state === 'stopped') {
+    status = 'STOPPED';
+    if (spec.reason) reason = spec.reason;
+  } else if (spec.state === 'bootstrapping') {
+    status = 'BOOTSTRAPPING';
+    reason = rows.bootstrap ? `snapshot bootstrap: ${rows.bootstrap.phase}` : 'snapshot bootstrap starting';
+  } else if (spec.state === 'paused') status = 'PAUSED';
   else if (currentFailure) {
     status = 'FAILED';
     reason = `${currentFailure.kind}: ${currentFailure.reason ?? 'failed'}`;
@@ -136,6 +198,13 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
   } else {
     status = 'SYNCING';
   }
+  const rebuild = rebuildView(spec, applier);
+  // A rebuilt index bootstraps from the topic until it has caught up and the alias has moved to it (rebuild.ts).
+  if (rebuild && rebuild.alias_moved_at === null && (status === 'SYNCING' || status === 'BOOTSTRAPPING')) {
+    status = 'BOOTSTRAPPING';
+    reason = rebuildReason(rebuild);
+  }
+  const position = positionView(spec, applier);
   const retrying = [extractor?.reason, applier?.reason].find((r) => r !== undefined);
   if (reason === undefined && status !== 'STOPPED' && retrying) reason = retrying;
 
@@ -162,6 +231,12 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
     updated_at: new Date(spec.updatedAt).toISOString(),
     extractor_updated_at: iso(extractor?.updatedAt),
     applier_updated_at: iso(applier?.updatedAt),
+    ...(() => {
+      const p = bootstrapProgress(rows, now);
+      return p ? { bootstrap_progress: p } : {};
+    })(),
+    ...(position ? { position } : {}),
+    ...(rebuild ? { rebuild } : {}),
     reconciliation: {
       passes: applier?.reconcile?.passes ?? 0,
       ids_checked: extractor?.reconcile.idsChecked ?? 0,

@@ -5,7 +5,7 @@
 import type { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { BootstrapMode, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import type { BootstrapCheckpoints, BootstrapMode, PositionRequest, RebuildInfo, ReplicationSpec, ReplicationState } from '../shared/replication.js';
 import { CLUSTER_NAME, replicationKey } from '../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
 
@@ -17,6 +17,9 @@ export interface StartRequest {
   readonly bootstrap?: BootstrapMode;
   readonly followerSettings?: Record<string, unknown>;
   readonly requestedBy: string;
+  /** `bootstrapping` while a snapshot is restored; `active` otherwise. */
+  readonly state?: 'bootstrapping' | 'active';
+  readonly bootstrapCheckpoints?: BootstrapCheckpoints;
 }
 
 export class ReplicationStore {
@@ -56,8 +59,9 @@ export class ReplicationStore {
       followerIndex: req.followerIndex,
       leaderCluster: req.leaderCluster,
       leaderIndex: req.leaderIndex,
-      state: 'active',
+      state: req.state ?? 'active',
       bootstrap: req.bootstrap ?? 'scan',
+      ...(req.bootstrapCheckpoints ? { bootstrapCheckpoints: req.bootstrapCheckpoints } : {}),
       ...(req.followerSettings ? { followerSettings: req.followerSettings } : {}),
       requestedBy: req.requestedBy,
       createdAt: now,
@@ -65,6 +69,15 @@ export class ReplicationStore {
     };
     await this.table.putAndSee(replicationKey(req.followerCluster, req.followerIndex), spec);
     return spec;
+  }
+
+  /** kccr stops a replication itself (a failed bootstrap): stopped, with the reason kept on the spec. */
+  async markFailed(followerCluster: string, followerIndex: string, reason: string): Promise<ReplicationSpec | undefined> {
+    const spec = this.get(followerCluster, followerIndex);
+    if (!spec || spec.state === 'stopped') return spec;
+    const next: ReplicationSpec = { ...spec, state: 'stopped', reason, requestedBy: 'kccr', updatedAt: Date.now() };
+    await this.table.putAndSee(replicationKey(followerCluster, followerIndex), next);
+    return next;
   }
 
   async setState(followerCluster: string, followerIndex: string, state: ReplicationState, requestedBy: string): Promise<ReplicationSpec> {
@@ -83,6 +96,40 @@ export class ReplicationStore {
     if (spec.state === 'stopped') throw new KccrError('CONFLICT', `replication of ${followerIndex} was stopped; its index is an ordinary index now: change its settings on the cluster`);
     const { followerSettings: _previous, ...rest } = spec;
     const next: ReplicationSpec = { ...rest, ...(Object.keys(followerSettings).length ? { followerSettings } : {}), requestedBy, updatedAt: Date.now() };
+    await this.table.putAndSee(replicationKey(followerCluster, followerIndex), next);
+    return next;
+  }
+
+  /** Records a request to move the applier's position in the topic (the applier applies each request id once). */
+  async requestPosition(followerCluster: string, followerIndex: string, position: PositionRequest): Promise<ReplicationSpec> {
+    const spec = this.get(followerCluster, followerIndex);
+    if (!spec) throw new KccrError('NOT_FOUND', `${followerIndex} on ${followerCluster} is not a kccr follower index`);
+    if (spec.state === 'stopped') throw new KccrError('CONFLICT', `replication of ${followerIndex} was stopped; start it again instead`);
+    const next: ReplicationSpec = { ...spec, position, requestedBy: position.requestedBy, updatedAt: position.requestedAt };
+    await this.table.putAndSee(replicationKey(followerCluster, followerIndex), next);
+    return next;
+  }
+
+  /**
+   * A rebuild replaces a replication: the old one stops first (one follower index per leader index and follower
+   * cluster), then the new one is written. If the second write fails, the old one is put back as it was.
+   */
+  async replaceForRebuild(old: ReplicationSpec, next: ReplicationSpec): Promise<void> {
+    const stopped: ReplicationSpec = { ...old, state: 'stopped', rebuiltInto: next.followerIndex, requestedBy: next.requestedBy, updatedAt: next.createdAt };
+    await this.table.putAndSee(replicationKey(old.followerCluster, old.followerIndex), stopped);
+    try {
+      await this.table.putAndSee(replicationKey(next.followerCluster, next.followerIndex), next);
+    } catch (e) {
+      await this.table.putAndSee(replicationKey(old.followerCluster, old.followerIndex), old).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Progress of a rebuild (caught up, alias moved): kccr's own bookkeeping, so updatedAt stays. */
+  async updateRebuild(followerCluster: string, followerIndex: string, patch: Partial<Pick<RebuildInfo, 'caughtUpAt' | 'aliasMovedAt'>>): Promise<ReplicationSpec | undefined> {
+    const spec = this.get(followerCluster, followerIndex);
+    if (!spec?.rebuild) return spec;
+    const next: ReplicationSpec = { ...spec, rebuild: { ...spec.rebuild, ...patch } };
     await this.table.putAndSee(replicationKey(followerCluster, followerIndex), next);
     return next;
   }

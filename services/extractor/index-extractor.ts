@@ -15,7 +15,7 @@ import type { ChangeEnvelope, IndexMetadata, OriginBase } from '../shared/envelo
 import { errorMessage, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { parseMgetResponse, parseSearchResponse } from '../shared/raw-hits.js';
-import type { ExtractorCursor, ExtractorShardStatus, ExtractorStatus, ReconcileRequest } from '../shared/replication.js';
+import type { BootstrapCheckpoints, ExtractorCursor, ExtractorShardStatus, ExtractorStatus, ReconcileRequest } from '../shared/replication.js';
 import { cursorKey, extractorStatusKey } from '../shared/replication.js';
 import { abortableSleep, backoffDelay } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
@@ -79,6 +79,11 @@ export class IndexExtractor {
   /** Scheduled visibility: per shard, the checkpoint read and waiting for refreshes. */
   private readonly pending = new Map<number, { stats: ShardStats; observedAt: number }[]>();
   private forcedRefreshes = 0;
+  /**
+   * A scan bootstrap: shards that started without a cursor read everything up to the first checkpoint seen
+   * (published as READ events); this tracks its progress.
+   */
+  private scan?: { targets: Map<number, number> | undefined; total: number; docs: number; bytes: number; startedAt: number; finishedAt: number | null };
   private state: ExtractorStatus['state'] = 'running';
   private reason?: string;
   private readonly reconcileStats = { requests: 0, idsChecked: 0, deletesPublished: 0, lastMs: null as number | null };
@@ -88,6 +93,10 @@ export class IndexExtractor {
   constructor(
     private readonly deps: ExtractorDeps,
     readonly leaderIndex: string,
+    /** Where to start shards that have no cursor yet (snapshot or `none` bootstraps); undefined: scan from the start. */
+    private readonly bootstrapStart: () => BootstrapCheckpoints | undefined = () => undefined,
+    /** Whether every replication of this index was started after the given time (an operator's new start). */
+    private readonly restartedSince: (time: number) => boolean = () => false,
   ) {
     this.topic = changeTopic(deps.config.leaderCluster, leaderIndex);
   }
@@ -149,10 +158,26 @@ export class IndexExtractor {
     for (let shard = 0; shard < meta.shards; shard++) {
       const c = cursors.get(cursorKey(config.leaderCluster, this.leaderIndex, shard)) as ExtractorCursor | undefined;
       if (c && 'cursor' in c) {
+        if (c.indexUuid !== meta.uuid && this.restartedSince(c.updatedAt)) {
+          // The leader index is new and replication of it was started again since: its history starts over.
+          this.log.warn({ shard, was: c.indexUuid, now: meta.uuid }, 'leader index has a new UUID and replication was started again: starting its history over');
+          continue;
+        }
         if (c.indexUuid !== meta.uuid) {
           throw new KccrError('HISTORY_CHANGED', `leader index ${this.leaderIndex} has a new UUID (${c.indexUuid} -> ${meta.uuid}): it was deleted and created again, or restored. Replication of it stopped; start it again to bootstrap the follower anew.`, { was: c.indexUuid, now: meta.uuid });
         }
         this.cursors.set(shard, c);
+      }
+    }
+    const start = this.bootstrapStart();
+    for (let shard = 0; shard < meta.shards; shard++) {
+      if (this.cursors.has(shard)) continue;
+      const from = start?.indexUuid === meta.uuid ? start.shards.find((x) => x.shard === shard) : undefined;
+      if (from) {
+        // The follower gets everything up to here from a snapshot (or wants no history): start after it.
+        this.cursors.set(shard, { indexUuid: meta.uuid, historyUuid: from.historyUuid, cursor: from.globalCheckpoint, updatedAt: Date.now() });
+      } else {
+        this.scan ??= { targets: undefined, total: 0, docs: 0, bytes: 0, startedAt: Date.now(), finishedAt: null };
       }
     }
     const stored = cursors.get(cursorKey(config.leaderCluster, this.leaderIndex, -1)) as { digest: string; indexUuid: string } | undefined;
@@ -167,6 +192,11 @@ export class IndexExtractor {
     const stats = await es.shardStats(this.leaderIndex);
     const observedAt = Date.now();
     for (const s of stats) this.checkHistory(s);
+    if (this.scan && !this.scan.targets) {
+      // What the scan covers: every operation up to the checkpoints of its first reading.
+      this.scan.targets = new Map(stats.filter((s) => this.cursorOf(s.shard) < 0).map((s) => [s.shard, s.globalCheckpoint]));
+      this.scan.total = stats.filter((s) => this.scan!.targets!.has(s.shard)).reduce((n, s) => n + s.docs, 0);
+    }
     let flowing: boolean;
     if (config.visibility === 'refresh') {
       const advancing = stats.filter((s) => s.globalCheckpoint > this.cursorOf(s.shard));
@@ -309,7 +339,13 @@ export class IndexExtractor {
       const readAt = Date.now();
       const events = hits.map((h) => {
         if (!h.source) throw new KccrError('ES_REJECTED', `document ${h.id} of ${this.leaderIndex} came back without _source`);
-        return indexEvent(base, { id: h.id, routing: h.routing, source: h.source, seqNo: h.seqNo, primaryTerm: h.primaryTerm }, readAt);
+        const target = this.scan?.targets?.get(s.shard);
+        const read = target !== undefined && h.seqNo <= target;
+        if (read) {
+          this.scan!.docs++;
+          this.scan!.bytes += h.source.length;
+        }
+        return indexEvent(base, { id: h.id, routing: h.routing, source: h.source, seqNo: h.seqNo, primaryTerm: h.primaryTerm }, readAt, read ? 'READ' : 'INDEX');
       });
       await producer.send(this.topic, await this.encode(events, s.shard));
       this.published.set(s.shard, (this.published.get(s.shard) ?? 0) + events.length);
@@ -317,6 +353,10 @@ export class IndexExtractor {
       if (hits.length < config.batchSize) break;
     }
     await this.publishCheckpoint(s, observedAt);
+    if (this.scan?.targets && this.scan.finishedAt === null && [...this.scan.targets].every(([shard, g]) => this.cursorOf(shard) >= g)) {
+      this.scan.finishedAt = Date.now();
+      this.log.info({ docs: this.scan.docs, bytes: this.scan.bytes, ms: this.scan.finishedAt - this.scan.startedAt }, 'scan bootstrap published');
+    }
   }
 
   private async publishCheckpoint(s: ShardStats, observedAt: number): Promise<void> {
@@ -370,6 +410,7 @@ export class IndexExtractor {
       shards: [...this.shardStatus.values()].sort((a, b) => a.shard - b.shard),
       reconcile: { ...this.reconcileStats },
       forcedRefreshes: this.forcedRefreshes,
+      ...(this.scan ? { bootstrap: { mode: 'scan' as const, docs: this.scan.docs, total: this.scan.total, bytes: this.scan.bytes, startedAt: this.scan.startedAt, finishedAt: this.scan.finishedAt } } : {}),
       updatedAt: Date.now(),
     };
     const json = JSON.stringify({ ...s, updatedAt: 0 });

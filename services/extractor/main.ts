@@ -8,7 +8,7 @@ import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, KccrError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
-import type { ExtractorCursor, ExtractorStatus, ReconcileRequest, ReplicationSpec } from '../shared/replication.js';
+import type { BootstrapCheckpoints, ExtractorCursor, ExtractorStatus, ReconcileRequest, ReplicationSpec } from '../shared/replication.js';
 import { RECONCILE_TOPIC } from '../shared/replication.js';
 import { abortableSleep } from '../shared/retry.js';
 import { runService } from '../shared/service.js';
@@ -71,6 +71,28 @@ export class ExtractorService {
     return out;
   }
 
+  /**
+   * Where a leader index without cursors starts: after the bootstrap checkpoints when every replication of it has
+   * them (snapshot or `none` bootstraps; the earliest per shard serves all), else from the first operation (scan).
+   */
+  private specsOf(leaderIndex: string): ReplicationSpec[] {
+    return this.replications
+      .entries()
+      .map(([, s]) => s)
+      .filter((s) => s.leaderCluster === this.config.leaderCluster && s.leaderIndex === leaderIndex && s.state !== 'stopped');
+  }
+
+  private bootstrapStart(leaderIndex: string): BootstrapCheckpoints | undefined {
+    const specs = this.specsOf(leaderIndex);
+    if (specs.length === 0 || specs.some((s) => !s.bootstrapCheckpoints)) return undefined;
+    const [first, ...rest] = specs.map((s) => s.bootstrapCheckpoints!);
+    if (rest.some((c) => c.indexUuid !== first!.indexUuid)) return undefined;
+    return {
+      ...first!,
+      shards: first!.shards.map((sh) => ({ ...sh, globalCheckpoint: Math.min(sh.globalCheckpoint, ...rest.map((c) => c.shards.find((x) => x.shard === sh.shard)?.globalCheckpoint ?? -1)) })),
+    };
+  }
+
   private sync(): void {
     if (this.stopping) return;
     const wanted = this.wanted();
@@ -84,7 +106,12 @@ export class ExtractorService {
     }
     for (const [index] of wanted) {
       if (this.extractors.has(index)) continue;
-      const extractor = new IndexExtractor(this.deps, index);
+      const extractor = new IndexExtractor(
+        this.deps,
+        index,
+        () => this.bootstrapStart(index),
+        (time) => this.specsOf(index).every((s) => s.createdAt > time),
+      );
       this.extractors.set(index, { extractor, since: Date.now() });
       extractor.start();
     }

@@ -2,7 +2,11 @@
  * What should be replicated (written by the control service, read by extractors and appliers) and what each
  * side reports back. Both travel as rows of compacted control topics (table.ts).
  */
-export type ReplicationState = 'active' | 'paused' | 'stopped';
+/**
+ * bootstrapping: a snapshot of the leader index is being restored on the follower; the extractor already publishes
+ * changes after the snapshot's checkpoints, the applier waits. active / paused / stopped as the words say.
+ */
+export type ReplicationState = 'bootstrapping' | 'active' | 'paused' | 'stopped';
 export type BootstrapMode = 'snapshot' | 'scan' | 'none';
 
 export interface ReplicationSpec {
@@ -17,6 +21,76 @@ export interface ReplicationSpec {
   readonly requestedBy: string;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /**
+   * Where the extractor starts when it has no cursor for the leader index yet: the leader's checkpoints read before
+   * a snapshot bootstrap (the snapshot holds everything up to them), or at start for bootstrap `none`.
+   * Absent for `scan`: everything from the first operation.
+   */
+  readonly bootstrapCheckpoints?: BootstrapCheckpoints;
+  /** Why the replication stopped when kccr stopped it (a failed bootstrap, say). */
+  readonly reason?: string;
+  /** The latest request to move the applier's position in the topic (POST .../_offsets, or a rebuild). */
+  readonly position?: PositionRequest;
+  /** Set on a replication created by a rebuild: where it came from and how far the alias move is. */
+  readonly rebuild?: RebuildInfo;
+  /** Set on a replication a rebuild replaced (stopped): the follower index that replaced it. */
+  readonly rebuiltInto?: string;
+}
+
+/** Where the applier's position in the topic moves to: the start, the end, or the first record at or after a time (epoch ms). */
+export type PositionTarget = 'earliest' | 'latest' | number;
+
+export interface PositionRequest {
+  /** Unique per request: the applier applies each one once and reports it in its status row. */
+  readonly requestId: string;
+  readonly to: PositionTarget;
+  readonly requestedAt: number;
+  readonly requestedBy: string;
+}
+
+export interface RebuildInfo {
+  /** The follower index this one replaces (left as it was, no longer followed). */
+  readonly from: string;
+  /** The alias moved from `from` to this index once it has caught up. */
+  readonly alias: string;
+  readonly startedAt: number;
+  /** The leader's global checkpoint per shard when the rebuild started: caught up means at least these applied. */
+  readonly leaderCheckpoints: readonly { readonly shard: number; readonly globalCheckpoint: number }[];
+  readonly caughtUpAt?: number;
+  readonly aliasMovedAt?: number;
+}
+
+/** The applier's consumer group: one per follower cluster. */
+export function applierGroupId(followerCluster: string): string {
+  return `kccr-applier-${followerCluster}`;
+}
+
+export interface BootstrapCheckpoints {
+  readonly indexUuid: string;
+  readonly shards: readonly { readonly shard: number; readonly historyUuid: string; readonly globalCheckpoint: number }[];
+  /** The snapshot holding everything up to the checkpoints (bootstrap `snapshot`). */
+  readonly snapshot?: { readonly repository: string; readonly name: string };
+  readonly readAt: number;
+}
+
+/** Snapshot bootstrap progress, written by the control service (status key `bootstrap/<cluster>/<index>`). */
+export interface BootstrapStatus {
+  readonly kind: 'bootstrap';
+  readonly followerCluster: string;
+  readonly followerIndex: string;
+  readonly mode: 'snapshot';
+  readonly phase: 'snapshot' | 'restore' | 'done' | 'failed';
+  readonly snapshot: string;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  readonly startedAt: number;
+  readonly finishedAt?: number;
+  readonly reason?: string;
+  readonly updatedAt: number;
+}
+
+export function bootstrapStatusKey(followerCluster: string, followerIndex: string): string {
+  return `bootstrap/${followerCluster}/${followerIndex}`;
 }
 
 export function replicationKey(followerCluster: string, followerIndex: string): string {
@@ -60,6 +134,8 @@ export interface ExtractorStatus {
   readonly reconcile: { readonly requests: number; readonly idsChecked: number; readonly deletesPublished: number; readonly lastMs: number | null };
   /** Refreshes of the leader index that kccr forced (the cost of the visibility strategy). */
   readonly forcedRefreshes?: number;
+  /** A scan bootstrap: documents up to the first checkpoints read, published as READ events. */
+  readonly bootstrap?: { readonly mode: 'scan'; readonly docs: number; readonly total: number; readonly bytes: number; readonly startedAt: number; readonly finishedAt: number | null };
   readonly updatedAt: number;
 }
 
@@ -87,7 +163,15 @@ export interface ApplierStatus {
   readonly shards: readonly ApplierShardStatus[];
   /** Delete reconciliation passes of this follower index: how many, ids sent, and the last pass's duration. */
   readonly reconcile?: { readonly passes: number; readonly idsSent: number; readonly lastPassMs: number | null; readonly lastPassAt: number | null };
+  /** The last position request applied (the spec's `position.requestId`) and the offsets it set, per partition. */
+  readonly position?: AppliedPosition;
   readonly updatedAt: number;
+}
+
+export interface AppliedPosition {
+  readonly requestId: string;
+  readonly appliedAt: number;
+  readonly offsets: readonly { readonly partition: number; readonly offset: string }[];
 }
 
 export function extractorStatusKey(leaderCluster: string, leaderIndex: string): string {

@@ -20,6 +20,8 @@ export const CONTROL_TOPICS = {
   clusters: 'kccr._clusters',
   /** The latest metadata of every extracted leader index, keyed by topic: the applier creates follower indices from it. */
   metadata: 'kccr._metadata',
+  /** Auto-follow rules (control service), keyed `<follower cluster>/<leader cluster>/<rule name>`. */
+  autofollow: 'kccr._autofollow',
 } as const;
 
 export class CompactedTable<T> extends EventEmitter<{ change: [key: string, value: T | undefined] }> {

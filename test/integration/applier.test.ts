@@ -46,7 +46,8 @@ describe('data plane behaviour', () => {
     const letter = await waitFor('the dead letter in its topic', async () => seen.find((m) => m.key?.toString() === 'bad'));
     await consumer.disconnect();
     const body = JSON.parse(letter.value!.toString()) as { op: string; source: string; origin: { index: string } };
-    expect(body).toMatchObject({ op: 'INDEX', source: '{"value":"abc"}', origin: { index: leader } });
+    // It was on the leader before replication started: the bootstrap scan read it (READ).
+    expect(body).toMatchObject({ op: 'READ', source: '{"value":"abc"}', origin: { index: leader } });
 
     // Later documents still flow.
     await h.leader.request('PUT', `/${leader}/_doc/ok-3`, { body: { value: 3 } });
@@ -109,6 +110,15 @@ describe('data plane behaviour', () => {
     expect(failed.reason).toMatch(/start it again/);
     // The follower keeps what it had; nothing of the new index leaks in silently.
     await waitForDocuments(h.follower, follower, { 1: { v: 'before' } });
+
+    // Started again (onto a fresh follower index): the new index's history starts over, the old one's records
+    // still in the topic are left out.
+    await h.store.setState(h.names.followerCluster, follower, 'stopped', 'test');
+    await h.follower.deleteIndex(follower);
+    await h.leader.request('PUT', `/${leader}/_doc/2`, { body: { v: 'new only' } });
+    await startReplication(h, leader, follower);
+    await waitForDocuments(h.follower, follower, { 1: { v: 'after' }, 2: { v: 'new only' } });
+    await waitFor('the extractor to run again', async () => extractorStatus(h, leader)?.state === 'running');
   });
 
   it('resumes from its cursor after a restart, without reading the index again', async () => {

@@ -33,9 +33,14 @@ export interface Control {
   close(): Promise<void>;
 }
 
-export async function startControl(stack: StackState, opts: { followerCluster: string; env?: NodeJS.ProcessEnv; app?: AppOptions }): Promise<Control> {
+export async function startControl(stack: StackState, opts: { followerCluster: string; env?: NodeJS.ProcessEnv; app?: AppOptions; snapshotRepository?: string }): Promise<Control> {
   const kafka = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-control-test' });
-  const state = createControlState(kafka, { auth: { mode: 'users', principals: PRINCIPALS }, followerCluster: opts.followerCluster, env: opts.env ?? process.env });
+  const state = createControlState(kafka, {
+    auth: { mode: 'users', principals: PRINCIPALS },
+    followerCluster: opts.followerCluster,
+    env: opts.env ?? process.env,
+    snapshotRepository: opts.snapshotRepository ?? stack.snapshotRepository.name,
+  });
   await state.open();
   const app = buildApp(state.deps, opts.app ?? {});
   await app.ready();

@@ -215,7 +215,9 @@ export async function registerSnapshotRepository(config: StackConfig, role: Clus
     method: 'PUT',
     ca: access.ca,
     auth: access.auth,
-    body: { type: 'fs', settings: { location: stackPaths(config).snapshots } },
+    // One writer per repository: the leader writes, the follower reads. A cluster caches what it knows of a writable
+    // repository, so a follower registered read-write would not see the leader's new snapshots.
+    body: { type: 'fs', settings: { location: stackPaths(config).snapshots, readonly: role === 'follower' } },
     timeoutMs: 30_000,
   });
   if (r.status !== 200) throw new Error(`registering snapshot repository ${SNAPSHOT_REPOSITORY} on the ${role} failed (${r.status}): ${r.text}`);

@@ -95,6 +95,23 @@ export const statusSchema = {
     updated_at: { type: 'string' },
     extractor_updated_at: nullableString,
     applier_updated_at: nullableString,
+    bootstrap_progress: {
+      type: 'object',
+      description: 'bootstrap progress: a snapshot copy and restore in bytes, or a scan in documents; rate per second since the start, ETA in seconds',
+      properties: {
+        mode: { type: 'string', enum: ['snapshot', 'scan'] },
+        phase: { type: 'string' },
+        documents: { type: 'integer' },
+        documents_total: { type: 'integer' },
+        bytes: { type: 'integer' },
+        bytes_total: { type: 'integer' },
+        percent: nullableNumber,
+        rate_per_second: nullableNumber,
+        eta_seconds: nullableInt,
+        started_at: { type: 'string' },
+        finished_at: nullableString,
+      },
+    },
     reconciliation: {
       type: 'object',
       description: 'delete reconciliation: passes the applier asked for, ids the extractor checked, DELETEs it published (the extractor counts per leader index)',
@@ -208,8 +225,8 @@ export function replicationRoutes(deps: ControlDeps) {
     });
 
     app.get('/autofollow_stats', {
-      schema: { summary: 'Auto-follow counters (auto-follow rules are not there yet: empty)', tags: ['stats'], querystring: query(), response: { 200: statsSchema, ...errorResponses } },
-      handler: async () => deps.board.autofollowStats(),
+      schema: { summary: 'Auto-follow counters: totals and per rule (since the control service started)', tags: ['stats'], querystring: query(), response: { 200: statsSchema, ...errorResponses } },
+      handler: async () => deps.autofollow.stats(),
     });
   };
 }

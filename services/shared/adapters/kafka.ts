@@ -182,6 +182,67 @@ export class KafkaAdapter {
     }
   }
 
+  /** Per partition, the offset of the first record at or after `timestamp` (epoch ms); the partition's end when none is. */
+  async offsetsByTimestamp(topic: string, timestamp: number): Promise<{ partition: number; offset: string }[]> {
+    const admin = await this.adminClient();
+    try {
+      const r = await admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+      return r.map((p) => ({ partition: p.partition, offset: p.offset })).sort((a, b) => a.partition - b.partition);
+    } catch (e) {
+      throw toKafkaError(e, `reading offsets of topic ${topic} at ${new Date(timestamp).toISOString()}`);
+    }
+  }
+
+  /** The group's state as its coordinator tells it: Empty, Stable, PreparingRebalance, CompletingRebalance, Dead. */
+  async groupState(groupId: string): Promise<string> {
+    const admin = await this.adminClient();
+    try {
+      const r = await admin.describeGroups([groupId]);
+      return r.groups[0]?.state ?? 'Dead';
+    } catch (e) {
+      throw toKafkaError(e, `describing group ${groupId}`);
+    }
+  }
+
+  /**
+   * Sets a consumer group's committed offsets for these partitions of one topic; its other topics and partitions keep
+   * theirs. Kafka takes this only while the group has no running member, so the caller stops its consumers first; a
+   * group with members is a retriable KAFKA_UNAVAILABLE (members may be on their way out).
+   *
+   * How: a short-lived member of the group joins (it is the only one), commits the offsets with its generation and
+   * leaves. kafkajs' admin.setOffsets does the same but commits from its first fetch, which covers only the
+   * partitions of the first broker to answer; committing explicitly covers every partition at once. The result is
+   * read back and compared.
+   */
+  async setGroupOffsets(groupId: string, topic: string, partitions: readonly { partition: number; offset: string }[]): Promise<void> {
+    if (partitions.length === 0) return;
+    const state = await this.groupState(groupId);
+    if (state !== 'Empty' && state !== 'Dead') {
+      throw new KccrError('KAFKA_UNAVAILABLE', `consumer group ${groupId} has running members (state ${state}); its offsets can only be set while every member is stopped`, { groupId, state });
+    }
+    // A short fetch wait: leaving waits for the fetch in flight (kafkajs' default wait would add 5 s).
+    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 10_000, heartbeatInterval: 2000, maxWaitTimeInMs: 100, retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2000 } });
+    try {
+      const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      // Nothing is processed or resolved: the member is there only to commit.
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
+      consumer.pause([{ topic }]);
+      await withTimeout(joined, 30_000, `joining group ${groupId}`);
+      await consumer.commitOffsets(partitions.map((p) => ({ topic, partition: p.partition, offset: p.offset })));
+    } catch (e) {
+      throw toKafkaError(e, `setting offsets of group ${groupId} for ${topic}`);
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+    }
+    const now = new Map((await this.groupOffsets(groupId, topic)).map((p) => [p.partition, p.offset]));
+    const wrong = partitions.filter((p) => now.get(p.partition) !== p.offset);
+    if (wrong.length > 0) {
+      throw new KccrError('KAFKA_UNAVAILABLE', `group ${groupId} did not take the offsets of ${topic} for partitions ${wrong.map((p) => p.partition).join(', ')}`, { groupId, topic });
+    }
+  }
+
   producer(opts: { compression?: 'none' | 'gzip'; maxRequestBytes?: number } = {}): KafkaProducer {
     return new KafkaProducer(
       this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
@@ -211,6 +272,14 @@ export class KafkaAdapter {
     await this.admin?.disconnect().catch(() => undefined);
     this.admin = undefined;
   }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new KccrError('KAFKA_UNAVAILABLE', `${what} took more than ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**

@@ -1,0 +1,175 @@
+/**
+ * Bootstrapping a follower from a snapshot: the leader's checkpoints are read first, then the leader index is
+ * snapshotted to a repository both clusters reach and restored on the follower under the follower's name; the
+ * extractor meanwhile publishes only what comes after those checkpoints (they travel on the spec), and the applier
+ * starts once the restore is done. Operations between the checkpoints and the snapshot are in both: harmless, the
+ * applier's external versions keep the newest.
+ */
+import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
+import { errorMessage, KccrError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { BootstrapCheckpoints, BootstrapStatus, ReplicationSpec } from '../shared/replication.js';
+import { bootstrapStatusKey } from '../shared/replication.js';
+import { abortableSleep } from '../shared/retry.js';
+import type { CompactedTable } from '../shared/table.js';
+import type { ClusterRegistry } from './clusters.js';
+import type { ReplicationStore } from './store.js';
+
+/** The leader index's UUID and every shard's global checkpoint and history, read together. */
+export async function readCheckpoints(es: ElasticsearchAdapter, index: string, snapshot?: BootstrapCheckpoints['snapshot']): Promise<BootstrapCheckpoints> {
+  const meta = await es.indexMeta(index);
+  const stats = await es.shardStats(index);
+  return {
+    indexUuid: meta.uuid,
+    shards: stats.map((s) => ({ shard: s.shard, historyUuid: s.historyUuid, globalCheckpoint: s.globalCheckpoint })),
+    ...(snapshot ? { snapshot } : {}),
+    readAt: Date.now(),
+  };
+}
+
+/** A snapshot name of Elasticsearch's alphabet: lower case, no spaces or commas. */
+export function snapshotName(followerCluster: string, followerIndex: string, at: Date): string {
+  const stamp = at.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `kccr-${followerCluster}-${followerIndex}-${stamp}`.toLowerCase().replace(/[^a-z0-9._-]/g, '_');
+}
+
+export async function requireRepository(es: ElasticsearchAdapter, repository: string, role: string): Promise<void> {
+  const r = await es.request('GET', `/_snapshot/${encodeURIComponent(repository)}`, { ignore: [404] });
+  if (r.status === 404) {
+    throw new KccrError('BAD_REQUEST', `bootstrap "snapshot" needs a snapshot repository named ${repository} on the ${role} cluster, on storage both clusters reach (for example an fs repository on a shared path, or one bucket); register it there or choose bootstrap "scan"`, { repository });
+  }
+}
+
+interface SnapshotProgress {
+  readonly state: string;
+  readonly done: number;
+  readonly total: number;
+}
+
+async function snapshotProgress(es: ElasticsearchAdapter, repository: string, name: string): Promise<SnapshotProgress> {
+  const r = await es.request<{ snapshots: { state: string; stats: { total: { size_in_bytes: number }; processed?: { size_in_bytes: number }; incremental?: { size_in_bytes: number } } }[] }>(
+    'GET',
+    `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(name)}/_status`,
+  );
+  const s = r.body.snapshots[0];
+  if (!s) throw new KccrError('ES_NOT_FOUND', `snapshot ${name} not found in ${repository}`);
+  return { state: s.state, done: s.stats.processed?.size_in_bytes ?? 0, total: s.stats.total.size_in_bytes };
+}
+
+async function restoreProgress(es: ElasticsearchAdapter, index: string): Promise<SnapshotProgress> {
+  const r = await es.request<Record<string, { shards: { stage: string; index: { size: { recovered_in_bytes: number; total_in_bytes: number } } }[] }>>('GET', `/${encodeURIComponent(index)}/_recovery`, { ignore: [404] });
+  const shards = Object.values(r.body ?? {})[0]?.shards ?? [];
+  return {
+    state: shards.length > 0 && shards.every((s) => s.stage === 'DONE') ? 'DONE' : 'RUNNING',
+    done: shards.reduce((n, s) => n + s.index.size.recovered_in_bytes, 0),
+    total: shards.reduce((n, s) => n + s.index.size.total_in_bytes, 0),
+  };
+}
+
+export interface SnapshotBootstrapDeps {
+  readonly clusters: ClusterRegistry;
+  readonly store: ReplicationStore;
+  readonly status: CompactedTable<BootstrapStatus>;
+  readonly repository: string;
+  /** index.gc_deletes given to the restored follower index, as the applier gives it to the indices it creates. */
+  readonly gcDeletes: string;
+  readonly logger?: Logger;
+  readonly pollMs?: number;
+}
+
+export class SnapshotBootstrapper {
+  private readonly running = new Map<string, Promise<void>>();
+
+  constructor(private readonly deps: SnapshotBootstrapDeps) {}
+
+  get repository(): string {
+    return this.deps.repository;
+  }
+
+  /** Starts the bootstrap of a spec in state `bootstrapping`; progress goes to the status table. */
+  start(spec: ReplicationSpec): void {
+    const key = bootstrapStatusKey(spec.followerCluster, spec.followerIndex);
+    if (this.running.has(key)) return;
+    const run = this.run(spec).finally(() => this.running.delete(key));
+    this.running.set(key, run);
+  }
+
+  /** Resumes bootstraps that were under way when the control service stopped (their specs are still bootstrapping). */
+  resume(specs: readonly ReplicationSpec[]): void {
+    for (const spec of specs) if (spec.state === 'bootstrapping' && spec.bootstrap === 'snapshot') this.start(spec);
+  }
+
+  async waitAll(): Promise<void> {
+    await Promise.all(this.running.values());
+  }
+
+  private async run(spec: ReplicationSpec): Promise<void> {
+    const { clusters, store, status, repository, logger } = this.deps;
+    const snapshot = spec.bootstrapCheckpoints?.snapshot?.name ?? snapshotName(spec.followerCluster, spec.followerIndex, new Date(spec.createdAt));
+    const startedAt = Date.now();
+    const report = (phase: BootstrapStatus['phase'], p: { done: number; total: number }, extra: Partial<BootstrapStatus> = {}) =>
+      status.put(bootstrapStatusKey(spec.followerCluster, spec.followerIndex), {
+        kind: 'bootstrap',
+        followerCluster: spec.followerCluster,
+        followerIndex: spec.followerIndex,
+        mode: 'snapshot',
+        phase,
+        snapshot,
+        bytesDone: p.done,
+        bytesTotal: p.total,
+        startedAt,
+        updatedAt: Date.now(),
+        ...extra,
+      });
+    try {
+      await clusters.withClient(spec.leaderCluster, async (leader) => {
+        const existing = await leader.request('GET', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}`, { ignore: [404] });
+        if (existing.status === 404) {
+          await leader.request('PUT', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}`, {
+            body: { indices: spec.leaderIndex, include_global_state: false, metadata: { kccr: { follower_cluster: spec.followerCluster, follower_index: spec.followerIndex } } },
+          });
+        }
+        for (;;) {
+          const p = await snapshotProgress(leader, repository, snapshot);
+          await report('snapshot', p);
+          if (p.state === 'SUCCESS') return;
+          if (p.state === 'FAILED' || p.state === 'PARTIAL' || p.state === 'ABORTED') throw new KccrError('ES_REJECTED', `snapshot ${snapshot} of ${spec.leaderIndex} ended ${p.state}`);
+          await abortableSleep(this.deps.pollMs ?? 1000);
+        }
+      });
+      if (store.get(spec.followerCluster, spec.followerIndex)?.state !== 'bootstrapping') return; // stopped meanwhile
+      await clusters.withClient(spec.followerCluster, async (follower) => {
+        if (!(await follower.indexExists(spec.followerIndex))) {
+          await follower.request('POST', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}/_restore`, {
+            body: {
+              indices: spec.leaderIndex,
+              include_global_state: false,
+              include_aliases: false,
+              rename_pattern: '(.+)',
+              rename_replacement: spec.followerIndex,
+              index_settings: { 'index.gc_deletes': this.deps.gcDeletes, ...(spec.followerSettings ?? {}) },
+            },
+          });
+        }
+        for (;;) {
+          const p = await restoreProgress(follower, spec.followerIndex);
+          await report('restore', p);
+          if (p.state === 'DONE') return;
+          await abortableSleep(this.deps.pollMs ?? 1000);
+        }
+      });
+      const now = store.get(spec.followerCluster, spec.followerIndex);
+      if (now?.state === 'bootstrapping' && now.createdAt === spec.createdAt) {
+        await store.setState(spec.followerCluster, spec.followerIndex, 'active', 'kccr bootstrap');
+      }
+      const total = (await clusters.withClient(spec.followerCluster, (f) => restoreProgress(f, spec.followerIndex))).total;
+      await report('done', { done: total, total }, { finishedAt: Date.now() });
+      logger?.info({ followerIndex: spec.followerIndex, snapshot, ms: Date.now() - startedAt }, 'snapshot bootstrap done');
+    } catch (e) {
+      const reason = `snapshot bootstrap failed: ${errorMessage(e)}`;
+      logger?.error({ followerIndex: spec.followerIndex, err: reason }, 'snapshot bootstrap failed');
+      await report('failed', { done: 0, total: 0 }, { reason, finishedAt: Date.now() }).catch(() => undefined);
+      await store.markFailed(spec.followerCluster, spec.followerIndex, reason).catch(() => undefined);
+    }
+  }
+}

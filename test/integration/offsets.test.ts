@@ -1,0 +1,187 @@
+/**
+ * Moving a follower's position in its topic through the real control app, with real extractor and applier processes:
+ * replay from the start into a follower index emptied by hand, skip to the end, replay from a time, and a request
+ * applied once only across a restart of the applier.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApplierStatus } from '../../services/shared/replication.js';
+import { verifyIndex } from '../../services/verifier/verify.js';
+import { forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
+import type { Control } from '../support/control.js';
+import { applierStatus, bulkLines, documents, extractorStatus, startHarness, waitForDocuments } from '../support/replication.js';
+import type { Harness } from '../support/replication.js';
+import { loadStack, uniqueName, waitFor } from '../support/stack.js';
+
+interface OffsetsView {
+  topic: string;
+  position?: { request_id: string; to: string; applied_at: string | null; offsets: { partition: number; offset: string }[] };
+  partitions: { partition: number; committed: string | null; low: string; high: string; behind: number | null }[];
+}
+
+describe('offsets: replay and skip (plain stack, real extractor and applier)', () => {
+  let h: Harness;
+  let control: Control;
+
+  beforeAll(async () => {
+    h = await startHarness(loadStack('plain'), 'offsets');
+    control = await startControl(h.stack, { followerCluster: h.names.followerCluster });
+    await registerPlainClusters(control, h.stack, h.names);
+  });
+  afterAll(async () => {
+    await h?.close();
+    if (control) await forgetClusters(control, h ? [h.names.leaderCluster, h.names.followerCluster] : []);
+  });
+
+  async function replicate(docs: Record<string, unknown>, shards = 1): Promise<{ leader: string; follower: string }> {
+    const leader = uniqueName('off-leader');
+    const follower = uniqueName('off-follower');
+    await h.leader.createIndex(leader, { settings: { index: { number_of_shards: shards, number_of_replicas: 0 } } });
+    const entries = Object.entries(docs);
+    if (entries.length) await h.leader.bulk(bulkLines(leader, entries.map(([id, source]) => ({ id, source }))), { refresh: 'true' });
+    const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await waitForDocuments(h.follower, follower, docs);
+    return { leader, follower };
+  }
+
+  async function identical(leader: string, follower: string): Promise<void> {
+    await waitFor(
+      `${follower} to be identical to ${leader}`,
+      async () => {
+        const r = await verifyIndex(h.leader, h.follower, { leaderIndex: leader, followerIndex: follower });
+        return r.identical || (false as const);
+      },
+      90_000,
+      1000,
+    );
+  }
+
+  async function moveTo(follower: string, to: unknown, prefix = '/_plugins/_replication'): Promise<string> {
+    const r = await control.call('POST', `${prefix}/${follower}/_offsets`, { to });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toEqual({ acknowledged: true });
+    const requestId = h.store.get(h.names.followerCluster, follower)?.position?.requestId ?? control.state.deps.replications.store.get(h.names.followerCluster, follower)?.position?.requestId;
+    expect(requestId).toBeDefined();
+    return requestId!;
+  }
+
+  async function applied(follower: string, requestId: string): Promise<ApplierStatus> {
+    return waitFor(`the applier to apply position request ${requestId}`, async () => {
+      const s = applierStatus(h, follower);
+      return s?.position?.requestId === requestId ? s : undefined;
+    });
+  }
+
+  it('earliest: a follower index deleted and recreated empty by hand becomes identical again', async () => {
+    const docs = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`d${i}`, { n: i, text: `document ${i}` }]));
+    const { leader, follower } = await replicate(docs, 2);
+    // Updates and a delete, so that the replay carries more than creations.
+    await h.leader.bulk(bulkLines(leader, [{ id: 'd1', source: { n: 1, text: 'updated' } }, { id: 'd2', delete: true }]), { refresh: 'true' });
+    await identical(leader, follower);
+
+    await h.follower.deleteIndex(follower);
+    await h.follower.createIndex(follower, { settings: { index: { number_of_shards: 2, number_of_replicas: 0 } } });
+    expect(await documents(h.follower, follower)).toEqual({});
+
+    // Refusals first: a time in the future, a malformed target, an unknown follower index.
+    const future = await control.call('POST', `/_plugins/_replication/${follower}/_offsets`, { to: new Date(Date.now() + 3_600_000).toISOString() });
+    expect(future.status).toBe(400);
+    expect(JSON.stringify(future.body)).toMatch(/in the future/);
+    expect((await control.call('POST', `/_plugins/_replication/${follower}/_offsets`, { to: 'beginning' })).status).toBe(400);
+    expect((await control.call('POST', `/_plugins/_replication/${follower}/_offsets`, {})).status).toBe(400);
+    expect((await control.call('POST', `/_plugins/_replication/${uniqueName('none')}/_offsets`, { to: 'earliest' })).status).toBe(404);
+
+    const requestId = await moveTo(follower, 'earliest', '/_opendistro/_replication');
+    const status = await applied(follower, requestId);
+    expect(status.position!.offsets.map((o) => o.offset)).toEqual(['0', '0']);
+    await identical(leader, follower);
+
+    const view = await control.call<OffsetsView>('GET', `/_plugins/_replication/${follower}/_offsets`);
+    expect(view.status).toBe(200);
+    expect(view.body.position).toMatchObject({ request_id: requestId, to: 'earliest', applied_at: expect.any(String) });
+    expect(view.body.partitions).toHaveLength(2);
+    expect(view.body.partitions.every((p) => p.committed !== null)).toBe(true);
+  });
+
+  it('latest: what waits in the topic is skipped, later writes arrive', async () => {
+    const { leader, follower } = await replicate({ a: { v: 1 }, b: { v: 2 } });
+    expect((await control.call('POST', `/_plugins/_replication/${follower}/_pause`, {})).status).toBe(200);
+    await waitFor('the applier to confirm the pause', async () => applierStatus(h, follower)?.state === 'paused');
+    const cursor = extractorStatus(h, leader)?.shards[0]?.cursor ?? -1;
+    await h.leader.bulk(bulkLines(leader, Array.from({ length: 5 }, (_, i) => ({ id: `skipped${i}`, source: { v: i } }))), { refresh: 'true' });
+    await waitFor('the extractor to publish the writes made while paused', async () => (extractorStatus(h, leader)?.shards[0]?.cursor ?? -1) >= cursor + 5);
+
+    // Moved while paused: resume then goes on from the end.
+    const requestId = await moveTo(follower, 'latest');
+    await applied(follower, requestId);
+    expect((await control.call('POST', `/_plugins/_replication/${follower}/_resume`, {})).status).toBe(200);
+    await h.leader.request('PUT', `/${leader}/_doc/later`, { body: { v: 99 } });
+    await waitForDocuments(h.follower, follower, { a: { v: 1 }, b: { v: 2 }, later: { v: 99 } });
+  });
+
+  it('a time: documents written after it are applied again, those written before are not', async () => {
+    const { leader, follower } = await replicate({ base: { v: 0 } });
+    await h.leader.request('PUT', `/${leader}/_doc/before`, { body: { v: 1 } });
+    await waitForDocuments(h.follower, follower, { base: { v: 0 }, before: { v: 1 } });
+    // Everything before this instant is on the follower, so its records in the topic are older.
+    const at = Date.now();
+    await waitFor('the clock to move past the chosen time', async () => Date.now() > at + 5);
+    await h.leader.request('PUT', `/${leader}/_doc/after`, { body: { v: 2 } });
+    await waitForDocuments(h.follower, follower, { base: { v: 0 }, before: { v: 1 }, after: { v: 2 } });
+
+    // Deleted on the follower by hand. A delete leaves a tombstone with a higher version that keeps replays out for
+    // index.gc_deletes (24h on follower indices): this test shortens it so that a replay can bring documents back.
+    await h.follower.request('PUT', `/${follower}/_settings`, { body: { index: { gc_deletes: '0s' } } });
+    for (const id of ['before', 'after']) await h.follower.request('DELETE', `/${follower}/_doc/${id}`, { query: { refresh: 'true' } });
+    await h.follower.refresh(follower);
+    expect(Object.keys(await documents(h.follower, follower))).toEqual(['base']);
+
+    const requestId = await moveTo(follower, new Date(at).toISOString());
+    await applied(follower, requestId);
+    // One shard, one partition, in order: once a write made after the request is there, the replay is done.
+    await h.leader.request('PUT', `/${leader}/_doc/marker`, { body: { v: 3 } });
+    await waitForDocuments(h.follower, follower, { base: { v: 0 }, after: { v: 2 }, marker: { v: 3 } });
+  });
+
+  it('applies a position request once: a restarted applier does not replay it again', async () => {
+    const docs = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`r${i}`, { n: i }]));
+    const { follower } = await replicate(docs);
+    const requestId = await moveTo(follower, 'earliest');
+    const first = await applied(follower, requestId);
+    // The replay itself: every document is already there with its version, so each write is skipped.
+    await waitFor('the replay to be applied', async () => {
+      const s = applierStatus(h, follower);
+      return s?.position?.requestId === requestId && (s.shards[0]?.skipped ?? 0) >= 20;
+    });
+
+    const { code } = await h.applier.stop();
+    expect(code).toBe(0);
+    const restartedAt = Date.now();
+    h.applier.start();
+    const after = await waitFor(
+      'the restarted applier to report the follower index with a checkpoint',
+      async () => {
+        const s = applierStatus(h, follower);
+        return s && s.updatedAt > restartedAt && s.shards.length > 0 && s.shards[0]!.appliedObservedAt !== null ? s : undefined;
+      },
+      60_000,
+    );
+    expect(after.position).toEqual(first.position);
+    // Several status rows later, still nothing applied or skipped: no replay happened.
+    const later = await waitFor('a few more status rows', async () => {
+      const s = applierStatus(h, follower);
+      return s && s.updatedAt > after.updatedAt + 2000 ? s : undefined;
+    });
+    expect(later.position).toEqual(first.position);
+    expect(later.shards.reduce((n, s) => n + s.applied + s.skipped, 0)).toBe(0);
+    expect(Object.keys(await documents(h.follower, follower))).toHaveLength(20);
+  });
+
+  it('refuses to move a stopped replication (409)', async () => {
+    const { follower } = await replicate({ s: { v: 1 } });
+    expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
+    const r = await control.call('POST', `/_plugins/_replication/${follower}/_offsets`, { to: 'earliest' });
+    expect(r.status).toBe(409);
+    expect(JSON.stringify(r.body)).toMatch(/was stopped/);
+  });
+});
