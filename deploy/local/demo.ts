@@ -253,6 +253,8 @@ class Demo {
         KCCR_CONTROL_PORT: String(port),
         KCCR_CONTROL_USERS_FILE: creds.usersFile,
         KCCR_CONTROL_FOLLOWER_CLUSTER: NAMES.followerCluster,
+        // Other control services may share this Kafka (the test suite's): act only on the demo's own auto-follow rules.
+        KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: NAMES.followerCluster,
       },
       extractor: {
         ...base,

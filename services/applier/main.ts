@@ -91,13 +91,13 @@ export class ApplierService {
       })
       .catch((e: unknown) => {
         this.logger.error({ err: errorMessage(e) }, 'could not follow the replication changes; trying again');
-        this.retrySync(true);
+        this.retrySync();
       });
   }
 
-  private retrySync(failed: boolean): void {
+  private retrySync(): void {
     if (this.stopping || this.syncRetry) return;
-    if (failed) this.syncFailures++;
+    this.syncFailures++;
     const delay = backoffDelay(Math.max(1, this.syncFailures), 1000, 30_000);
     this.syncRetry = setTimeout(() => {
       this.syncRetry = undefined;

@@ -29,7 +29,7 @@ replication (the control service's API):
                                   replay the topic from the start or a time, or skip to its end
   kccr rebuild <follower_index> [--alias <alias>] [--new-index <index>]
                                   build a new follower index from the topic; the alias moves to it once caught up
-  (stop, pause, resume, update and status take --follower-cluster <name> too; by default the service's own)
+  (stop, pause, resume, update, status, offsets and rebuild take --follower-cluster <name> too; by default the service's own)
 
 clusters:
   kccr clusters list

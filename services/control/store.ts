@@ -115,7 +115,14 @@ export class ReplicationStore {
    * cluster), then the new one is written. If the second write fails, the old one is put back as it was.
    */
   async replaceForRebuild(old: ReplicationSpec, next: ReplicationSpec): Promise<void> {
-    const stopped: ReplicationSpec = { ...old, state: 'stopped', rebuiltInto: next.followerIndex, requestedBy: next.requestedBy, updatedAt: next.createdAt };
+    const stopped: ReplicationSpec = {
+      ...old,
+      state: 'stopped',
+      rebuiltInto: next.followerIndex,
+      reason: `rebuilt into ${next.followerIndex}; this index is kept as it was and is no longer followed`,
+      requestedBy: next.requestedBy,
+      updatedAt: next.createdAt,
+    };
     await this.table.putAndSee(replicationKey(old.followerCluster, old.followerIndex), stopped);
     try {
       await this.table.putAndSee(replicationKey(next.followerCluster, next.followerIndex), next);

@@ -5,8 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApplierStatus } from '../../services/shared/replication.js';
+import { runCli } from '../../services/cli/main.js';
 import { verifyIndex } from '../../services/verifier/verify.js';
-import { forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
+import { ADMIN, forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
 import { applierStatus, bulkLines, documents, extractorStatus, startHarness, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
@@ -21,11 +22,13 @@ interface OffsetsView {
 describe('offsets: replay and skip (plain stack, real extractor and applier)', () => {
   let h: Harness;
   let control: Control;
+  let url: string;
 
   beforeAll(async () => {
     h = await startHarness(loadStack('plain'), 'offsets');
     control = await startControl(h.stack, { followerCluster: h.names.followerCluster });
     await registerPlainClusters(control, h.stack, h.names);
+    url = await control.app.listen({ host: '127.0.0.1', port: 0 });
   });
   afterAll(async () => {
     await h?.close();
@@ -175,6 +178,20 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     expect(later.position).toEqual(first.position);
     expect(later.shards.reduce((n, s) => n + s.applied + s.skipped, 0)).toBe(0);
     expect(Object.keys(await documents(h.follower, follower))).toHaveLength(20);
+  });
+
+  it('kccr offsets: moves the position through the CLI; a bad --to is a usage error (exit 2)', async () => {
+    const { leader, follower } = await replicate({ c1: { v: 1 } });
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), stdin: process.stdin, stderr: process.stderr };
+    const env = { KCCR_CONTROL_URL: url, KCCR_CONTROL_USER: ADMIN.name, KCCR_CONTROL_PASSWORD: ADMIN.password };
+    expect(await runCli(['offsets', follower, '--to', 'earliest', '--follower-cluster', h.names.followerCluster], env, io), lines.join('\n')).toBe(0);
+    expect(lines.join('\n')).toContain(`${follower}: the applier moves to earliest`);
+    await applied(follower, h.store.get(h.names.followerCluster, follower)!.position!.requestId);
+    expect(await runCli(['offsets', follower, '--to', 'tomorrow'], env, io)).toBe(2);
+    expect(await runCli(['offsets', follower, '--to', String(Date.now() - 60_000), '--json'], env, io)).toBe(0);
+    expect(JSON.parse(lines.at(-1)!)).toEqual({ acknowledged: true });
+    await identical(leader, follower);
   });
 
   it('refuses to move a stopped replication (409)', async () => {

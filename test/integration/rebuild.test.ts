@@ -4,8 +4,9 @@
  * as it was and no longer written. Also the refusals.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../services/cli/main.js';
 import { verifyIndex } from '../../services/verifier/verify.js';
-import { forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
+import { ADMIN, forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
 import { applierStatus, bulkLines, startHarness } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
@@ -28,11 +29,13 @@ interface RebuildBody {
 describe('rebuild (plain stack, real extractor and applier)', () => {
   let h: Harness;
   let control: Control;
+  let url: string;
 
   beforeAll(async () => {
     h = await startHarness(loadStack('plain'), 'rebuild');
     control = await startControl(h.stack, { followerCluster: h.names.followerCluster });
     await registerPlainClusters(control, h.stack, h.names);
+    url = await control.app.listen({ host: '127.0.0.1', port: 0 });
   });
   afterAll(async () => {
     await h?.close();
@@ -91,6 +94,8 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     // The replication moved: the old one is stopped (and says into what), the new one bootstraps from the topic.
     const store = control.state.deps.replications.store;
     expect(store.get(h.names.followerCluster, follower)).toMatchObject({ state: 'stopped', rebuiltInto: rebuilt });
+    const oldStatus = await control.call<{ status: string; reason?: string }>('GET', `/_plugins/_replication/${follower}/_status`);
+    expect(oldStatus.body).toMatchObject({ status: 'STOPPED', reason: expect.stringContaining(`rebuilt into ${rebuilt}`) });
     expect(store.get(h.names.followerCluster, rebuilt)).toMatchObject({ state: 'active', position: { to: 'earliest' }, rebuild: { from: follower, alias } });
     const during = await control.call<{ status: string; reason?: string }>('GET', `/_plugins/_replication/${rebuilt}/_status`);
     expect(during.body).toMatchObject({ status: 'BOOTSTRAPPING', reason: expect.stringMatching(/^rebuilding from /) });
@@ -142,7 +147,7 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     expect(await h.follower.indexExists(follower)).toBe(true);
   });
 
-  it('takes the alias given, and new_index', async () => {
+  it('takes the alias given, and new_index (through kccr rebuild)', async () => {
     const { leader, follower } = await replicate(1);
     await h.leader.bulk(bulkLines(leader, [{ id: 'x', source: { v: 1 } }]), { refresh: 'true' });
     await identical(leader, follower);
@@ -155,9 +160,11 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_rebuild`, { alias: follower })).status).toBe(400);
 
     const named = uniqueName('rb-named');
-    const r = await control.call('POST', `/_plugins/_replication/${follower}/_rebuild`, { alias: move, new_index: named });
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(r.body).toMatchObject({ new_index: named, alias: move });
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l), stdin: process.stdin, stderr: process.stderr };
+    const env = { KCCR_CONTROL_URL: url, KCCR_CONTROL_USER: ADMIN.name, KCCR_CONTROL_PASSWORD: ADMIN.password };
+    expect(await runCli(['rebuild', follower, '--alias', move, '--new-index', named, '--json'], env, io), lines.join('\n')).toBe(0);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ acknowledged: true, new_index: named, alias: move, old_index: follower });
     await waitFor('the alias to move', async () => (await aliasTargets(move)).join() === named, 60_000, 250);
     expect(await aliasTargets(keep)).toEqual([follower]);
     const def = await h.follower.request<Record<string, { aliases: Record<string, { filter?: unknown }> }>>('GET', `/${named}/_alias/${move}`);

@@ -95,6 +95,8 @@ export const statusSchema = {
     updated_at: { type: 'string' },
     extractor_updated_at: nullableString,
     applier_updated_at: nullableString,
+    position: { type: 'object', additionalProperties: true, description: 'the latest request to move the position in the topic (POST .../_offsets), and when the applier applied it' },
+    rebuild: { type: 'object', additionalProperties: true, description: 'a follower index made by a rebuild: offsets applied of the topic end, when it caught up and the alias moved' },
     bootstrap_progress: {
       type: 'object',
       description: 'bootstrap progress: a snapshot copy and restore in bytes, or a scan in documents; rate per second since the start, ETA in seconds',
