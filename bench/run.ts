@@ -3,12 +3,14 @@
  * Each prints a table of medians and ratios measured in the same run, and writes result.json and summary.md
  * under bench-results/.
  */
+import { benchBootstrap } from './bootstrap.js';
 import { benchDeletes } from './deletes.js';
 import { benchVisibility } from './visibility.js';
 
 const SCENARIOS: Record<string, () => Promise<void>> = {
   visibility: benchVisibility,
   deletes: benchDeletes,
+  bootstrap: benchBootstrap,
 };
 
 const name = process.argv[2];
