@@ -189,7 +189,7 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     expect(lines.join('\n')).toContain(`${follower}: the applier moves to earliest`);
     await applied(follower, h.store.get(h.names.followerCluster, follower)!.position!.requestId);
     expect(await runCli(['offsets', follower, '--to', 'tomorrow'], env, io)).toBe(2);
-    expect(await runCli(['offsets', follower, '--to', String(Date.now() - 60_000), '--json'], env, io)).toBe(0);
+    expect(await runCli(['offsets', follower, '--to', String(Date.now() - 60_000), '--json'], env, io), lines.join('\n')).toBe(0);
     expect(JSON.parse(lines.at(-1)!)).toEqual({ acknowledged: true });
     await identical(leader, follower);
   });
