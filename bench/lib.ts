@@ -2,6 +2,7 @@
  * Helpers shared by the benchmarks: process CPU from /proc, percentiles, a fixed-rate load generator,
  * and result files. Benchmarks print figures; they assert nothing.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
@@ -115,4 +116,174 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));
   const line = (r: (string | number)[]) => `| ${r.map((c, i) => String(c).padEnd(widths[i]!)).join(' | ')} |`;
   return [line(cells[0]!), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...cells.slice(1).map(line)].join('\n');
+}
+
+/** Direct children of a process (from /proc). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const s = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** A process and all its descendants. */
+export function processTree(pid: number): number[] {
+  return [pid, ...childPids(pid).flatMap(processTree)];
+}
+
+/** The CPU affinity mask of a process's main thread, as `taskset -p` prints it (hex, e.g. "3"). */
+export function affinityMask(pid: number): string {
+  const out = execFileSync('taskset', ['-p', String(pid)], { encoding: 'utf8' });
+  const m = /affinity mask:\s*([0-9a-f]+)/i.exec(out);
+  if (!m) throw new Error(`cannot read the affinity of ${pid}: ${out.trim()}`);
+  return m[1]!;
+}
+
+/** Sets the CPU list of every thread of a process (`taskset -a -cp <list> <pid>`). */
+export function pinProcess(pid: number, cpuList: string): void {
+  execFileSync('taskset', ['-a', '-cp', cpuList, String(pid)], { stdio: 'ignore' });
+}
+
+/**
+ * Pins processes (every thread, descendants included) to CPUs after reading their affinity; `restore()` gives every
+ * process pinned through it its original mask back (processes that are gone are skipped).
+ */
+export class CpuPinning {
+  private readonly original = new Map<number, string>();
+  readonly log: string[] = [];
+
+  pin(label: string, pid: number, cpuList: string): void {
+    for (const p of processTree(pid)) {
+      try {
+        if (!this.original.has(p)) this.original.set(p, affinityMask(p));
+        pinProcess(p, cpuList);
+        this.log.push(`${label} ${p}: ${this.original.get(p)} -> cpu ${cpuList}`);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+
+  restore(): void {
+    for (const [pid, mask] of this.original) {
+      try {
+        execFileSync('taskset', ['-a', '-p', mask, String(pid)], { stdio: 'ignore' });
+      } catch {
+        // gone
+      }
+    }
+    this.original.clear();
+  }
+}
+
+/** Jiffies per CPU (busy, total) from /proc/stat; `busyFractions(a, b)` gives each CPU's busy share between two readings. */
+export function cpuTimes(): { cpu: string; busy: number; total: number }[] {
+  return readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .filter((l) => /^cpu\d+ /.test(l))
+    .map((l) => {
+      const [cpu, ...f] = l.trim().split(/\s+/);
+      const n = f.map(Number);
+      const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
+      const idle = (n[3] ?? 0) + (n[4] ?? 0);
+      return { cpu: cpu!, busy: total - idle, total };
+    });
+}
+
+export function busyFractions(before: ReturnType<typeof cpuTimes>, after: ReturnType<typeof cpuTimes>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const a of after) {
+    const b = before.find((x) => x.cpu === a.cpu);
+    if (b && a.total > b.total) out[a.cpu] = (a.busy - b.busy) / (a.total - b.total);
+  }
+  return out;
+}
+
+/** A small deterministic PRNG (mulberry32), so that two loads can write the same documents. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Samples the resident memory of processes every `everyMs`; `stop()` returns each one's peak in MiB. */
+export function rssSampler(pids: Record<string, number | undefined>, everyMs = 1000): { stop(): Record<string, number> } {
+  const peak: Record<string, number> = {};
+  const sample = () => {
+    for (const [name, pid] of Object.entries(pids)) if (pid) peak[name] = Math.max(peak[name] ?? 0, rssMiB(pid));
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}
+
+export interface ChartSeries {
+  readonly name: string;
+  readonly points: readonly (readonly [number, number])[];
+}
+
+/** A line chart as a self-contained SVG (one polyline per series, axes with ticks, legend); no dependency. */
+export function svgLineChart(title: string, xLabel: string, yLabel: string, series: readonly ChartSeries[], opts: { width?: number; height?: number } = {}): string {
+  const width = opts.width ?? 800;
+  const height = opts.height ?? 420;
+  const m = { left: 70, right: 20, top: 40, bottom: 70 };
+  const all = series.flatMap((s) => s.points);
+  const niceMax = (v: number) => {
+    if (!(v > 0)) return 1;
+    const p = 10 ** Math.floor(Math.log10(v));
+    return ([1, 2, 2.5, 5, 10].map((k) => k * p).find((c) => c >= v) ?? 10 * p);
+  };
+  const xMax = niceMax(Math.max(0, ...all.map((p) => p[0])));
+  const yMax = niceMax(Math.max(0, ...all.map((p) => p[1])));
+  const pw = width - m.left - m.right;
+  const ph = height - m.top - m.bottom;
+  const sx = (x: number) => m.left + (x / xMax) * pw;
+  const sy = (y: number) => m.top + ph - (y / yMax) * ph;
+  const colors = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${esc(title)}</text>`,
+  ];
+  for (let k = 0; k <= 5; k++) {
+    const yv = (yMax * k) / 5;
+    const xv = (xMax * k) / 5;
+    parts.push(`<line x1="${m.left}" x2="${width - m.right}" y1="${sy(yv).toFixed(1)}" y2="${sy(yv).toFixed(1)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${m.left - 6}" y="${(sy(yv) + 4).toFixed(1)}" text-anchor="end">${fmt(yv)}</text>`);
+    parts.push(`<line x1="${sx(xv).toFixed(1)}" x2="${sx(xv).toFixed(1)}" y1="${m.top}" y2="${m.top + ph}" stroke="#eee"/>`);
+    parts.push(`<text x="${sx(xv).toFixed(1)}" y="${m.top + ph + 16}" text-anchor="middle">${fmt(xv)}</text>`);
+  }
+  parts.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
+  parts.push(`<text x="${m.left + pw / 2}" y="${m.top + ph + 34}" text-anchor="middle">${esc(xLabel)}</text>`);
+  parts.push(`<text x="16" y="${m.top + ph / 2}" text-anchor="middle" transform="rotate(-90 16 ${m.top + ph / 2})">${esc(yLabel)}</text>`);
+  series.forEach((s, i) => {
+    const color = colors[i % colors.length]!;
+    const pts = [...s.points].sort((a, b) => a[0] - b[0]).map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+    if (pts) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts}"/>`);
+    const lx = m.left + i * 150;
+    const ly = height - 14;
+    parts.push(`<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="3"/><text x="${lx + 25}" y="${ly}">${esc(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
 }

@@ -2,6 +2,7 @@
  * The applier service: one consumer group per follower cluster. Follows the replication specs, consumes the topics
  * of the active ones, and applies each partition in order through an IndexApplier.
  */
+import { isEntryPoint } from '../shared/entry.js';
 import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { KafkaAdapter } from '../shared/adapters/kafka.js';
 import type { KafkaConsumer } from '../shared/adapters/kafka.js';
@@ -298,6 +299,6 @@ export class ApplierService {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isEntryPoint(import.meta.url)) {
   void runService('applier', () => new ApplierService(readApplierConfig()));
 }

@@ -3,8 +3,8 @@
  * Exit codes scripts can trust: 0 ok, 1 the operation failed (or verify found differences), 2 usage error,
  * 3 the control service (or a cluster, for verify) cannot be reached, 4 authentication or authorization refused.
  */
-import { readFileSync, realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { isEntryPoint } from '../shared/entry.js';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runVerify } from '../verifier/main.js';
 import { CliError, ControlClient, EXIT } from './client.js';
@@ -401,14 +401,5 @@ export function processIo(): CliIo {
   };
 }
 
-function invokedDirectly(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
 
-if (invokedDirectly()) process.exitCode = await runCli(process.argv.slice(2), process.env, processIo());
+if (isEntryPoint(import.meta.url)) process.exitCode = await runCli(process.argv.slice(2), process.env, processIo());

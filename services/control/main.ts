@@ -3,6 +3,7 @@
  * status), then serves the API on KCCR_CONTROL_HOST:KCCR_CONTROL_PORT (HTTPS with KCCR_CONTROL_TLS_*).
  * Everything it knows lives in Kafka, so a restart loses nothing.
  */
+import { isEntryPoint } from '../shared/entry.js';
 import { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { errorMessage, KccrError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   state.deps.autofollow.start();
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isEntryPoint(import.meta.url)) {
   main().catch((e: unknown) => {
     process.stderr.write(`control: ${errorMessage(e)}\n`);
     process.exit(e instanceof KccrError && e.code === 'CONFIG_INVALID' ? 2 : 1);

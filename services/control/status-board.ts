@@ -7,7 +7,7 @@ import type { Logger } from '../shared/logger.js';
 import type { ReplicationSpec } from '../shared/replication.js';
 import { applierStatusKey } from '../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
-import { autofollowStats, followerStats, leaderStats, replicationStatus, rowsOf } from './status.js';
+import { followerStats, leaderStats, replicationStatus, rowsOf } from './status.js';
 import type { StatusRow, StatusView } from './status.js';
 
 interface Remembered {
@@ -61,7 +61,4 @@ export class StatusBoard {
     return leaderStats(specs, (k) => this.table.get(k));
   }
 
-  autofollowStats() {
-    return autofollowStats();
-  }
 }

@@ -330,8 +330,3 @@ export function leaderStats(specs: readonly ReplicationSpec[], get: (key: string
     index_stats: indexStats,
   };
 }
-
-/** GET .../autofollow_stats: auto-follow does not exist yet; the plugin's shape with empty counts. */
-export function autofollowStats() {
-  return { num_success_start_replication: 0, num_failed_start_replication: 0, num_failed_leader_calls: 0, failed_indices: [] as string[], autofollow_stats: [] as unknown[] };
-}

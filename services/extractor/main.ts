@@ -2,6 +2,7 @@
  * The extractor service: one per leader cluster. Follows the replication specs, runs an IndexExtractor for every
  * leader index that some follower replicates, and answers the follower side's delete-reconciliation requests.
  */
+import { isEntryPoint } from '../shared/entry.js';
 import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
@@ -160,6 +161,6 @@ export class ExtractorService {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isEntryPoint(import.meta.url)) {
   void runService('extractor', () => new ExtractorService(readExtractorConfig()));
 }

@@ -3,8 +3,7 @@
  * found (up to --max-print; counting goes on) and a per-shard summary, and answers with an exit code.
  * `runVerify` is what a `kccr` command mounts; run directly (tsx services/verifier/main.ts ...) this file calls it.
  */
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { isEntryPoint } from '../shared/entry.js';
 import { parseArgs } from 'node:util';
 import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { EnvReader, readEsConnection } from '../shared/config.js';
@@ -188,14 +187,5 @@ function hint(e: unknown, leaderUrl: string, followerUrl: string): string {
   return '';
 }
 
-function invokedDirectly(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
 
-if (invokedDirectly()) process.exitCode = await runVerify(process.argv.slice(2), process.env, console);
+if (isEntryPoint(import.meta.url)) process.exitCode = await runVerify(process.argv.slice(2), process.env, console);
