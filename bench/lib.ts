@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
 
@@ -218,19 +219,32 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Samples the resident memory of processes every `everyMs`; `stop()` returns each one's peak in MiB. */
-export function rssSampler(pids: Record<string, number | undefined>, everyMs = 1000): { stop(): Record<string, number> } {
+/**
+ * Samples the resident memory of processes every `everyMs`; `stop()` returns each one's peak and first sample in MiB,
+ * and the samples ([seconds since the start, MiB]).
+ */
+export function rssSampler(pids: Record<string, number | undefined>, everyMs = 1000) {
+  const t0 = Date.now();
   const peak: Record<string, number> = {};
+  const first: Record<string, number> = {};
+  const series: Record<string, [number, number][]> = {};
   const sample = () => {
-    for (const [name, pid] of Object.entries(pids)) if (pid) peak[name] = Math.max(peak[name] ?? 0, rssMiB(pid));
+    for (const [name, pid] of Object.entries(pids)) {
+      if (!pid) continue;
+      const v = rssMiB(pid);
+      if (v === 0) continue;
+      first[name] ??= v;
+      peak[name] = Math.max(peak[name] ?? 0, v);
+      (series[name] ??= []).push([(Date.now() - t0) / 1000, Math.round(v * 10) / 10]);
+    }
   };
   sample();
   const timer = setInterval(sample, everyMs);
   return {
-    stop() {
+    stop(): { peak: Record<string, number>; first: Record<string, number>; series: Record<string, [number, number][]> } {
       clearInterval(timer);
       sample();
-      return peak;
+      return { peak, first, series };
     },
   };
 }
@@ -241,7 +255,7 @@ export interface ChartSeries {
 }
 
 /** A line chart as a self-contained SVG (one polyline per series, axes with ticks, legend); no dependency. */
-export function svgLineChart(title: string, xLabel: string, yLabel: string, series: readonly ChartSeries[], opts: { width?: number; height?: number } = {}): string {
+export function svgLineChart(title: string, xLabel: string, yLabel: string, series: readonly ChartSeries[], opts: { width?: number; height?: number; xMax?: number } = {}): string {
   const width = opts.width ?? 800;
   const height = opts.height ?? 420;
   const m = { left: 70, right: 20, top: 40, bottom: 70 };
@@ -251,7 +265,7 @@ export function svgLineChart(title: string, xLabel: string, yLabel: string, seri
     const p = 10 ** Math.floor(Math.log10(v));
     return ([1, 2, 2.5, 5, 10].map((k) => k * p).find((c) => c >= v) ?? 10 * p);
   };
-  const xMax = niceMax(Math.max(0, ...all.map((p) => p[0])));
+  const xMax = opts.xMax ?? niceMax(Math.max(0, ...all.map((p) => p[0])));
   const yMax = niceMax(Math.max(0, ...all.map((p) => p[1])));
   const pw = width - m.left - m.right;
   const ph = height - m.top - m.bottom;
@@ -286,4 +300,49 @@ export function svgLineChart(title: string, xLabel: string, yLabel: string, seri
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
+}
+
+/**
+ * The services' own defaults for what the test harness sets to fast values (serviceEnv polls every 200 ms and
+ * writes status every 500 ms): benchmarks measure what users get. KCCR_BENCH_SERVICE_ENV (JSON) lays extra
+ * settings over them, e.g. '{"KCCR_EXTRACTOR_VISIBILITY":"scheduled"}'.
+ */
+export function defaultServiceEnv(): Record<string, string> {
+  const extra = process.env.KCCR_BENCH_SERVICE_ENV ? (JSON.parse(process.env.KCCR_BENCH_SERVICE_ENV) as Record<string, string>) : {};
+  return {
+    KCCR_LOG_LEVEL: 'warn',
+    KCCR_STATUS_INTERVAL_MS: '2000',
+    KCCR_EXTRACTOR_MIN_POLL_MS: '500',
+    KCCR_EXTRACTOR_MAX_POLL_MS: '5000',
+    KCCR_EXTRACTOR_IDLE_CHECKPOINT_MS: '5000',
+    ...extra,
+  };
+}
+
+/** A whole-number setting from the environment. */
+export function envNumber(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}: expected a positive number, received ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Sets the nice value of every thread of a process and of its descendants (Linux nice is per thread). */
+export function setNice(pid: number, nice: number): void {
+  for (const p of processTree(pid)) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        setPriority(Number(tid), nice);
+      } catch {
+        // gone
+      }
+    }
+  }
 }

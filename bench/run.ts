@@ -4,13 +4,19 @@
  * under bench-results/.
  */
 import { benchBootstrap } from './bootstrap.js';
+import { benchCatchup } from './catchup.js';
 import { benchDeletes } from './deletes.js';
+import { benchSustained } from './sustained.js';
+import { benchKafkaClients } from './kafka-clients.js';
 import { benchVisibility } from './visibility.js';
 
 const SCENARIOS: Record<string, () => Promise<void>> = {
   visibility: benchVisibility,
   deletes: benchDeletes,
   bootstrap: benchBootstrap,
+  sustained: benchSustained,
+  catchup: benchCatchup,
+  'kafka-clients': benchKafkaClients,
 };
 
 const name = process.argv[2];
