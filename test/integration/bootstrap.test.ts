@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyIndex } from '../../services/verifier/verify.js';
 import type { StatusView } from '../../services/control/status.js';
-import { forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
+import { closeControlledHarness, startControl, startControlledHarness } from '../support/control.js';
 import type { Control } from '../support/control.js';
-import { bulkLines, documents, extractorStatus, startHarness } from '../support/replication.js';
+import { bulkLines, documents, extractorStatus } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../support/stack.js';
 
@@ -20,14 +20,10 @@ describe('bootstrap modes', () => {
   let control: Control;
 
   beforeAll(async () => {
-    const stack = loadStack('plain');
-    h = await startHarness(stack, 'bootstrap');
-    control = await startControl(stack, { followerCluster: h.names.followerCluster });
-    await registerPlainClusters(control, stack, h.names);
+    ({ h, control } = await startControlledHarness('bootstrap'));
   });
   afterAll(async () => {
-    await h?.close();
-    if (control) await forgetClusters(control, [h.names.leaderCluster, h.names.followerCluster]);
+    await closeControlledHarness(h, control);
   });
 
   async function leaderWithDocuments(prefix: string): Promise<string> {

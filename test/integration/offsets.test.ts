@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApplierStatus } from '../../services/shared/replication.js';
 import { runCli } from '../../services/cli/main.js';
 import { verifyIndex } from '../../services/verifier/verify.js';
-import { ADMIN, forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
+import { ADMIN, closeControlledHarness, startControlledHarness } from '../support/control.js';
 import type { Control } from '../support/control.js';
-import { applierStatus, bulkLines, documents, extractorStatus, startHarness, waitForDocuments } from '../support/replication.js';
+import { applierStatus, bulkLines, documents, extractorStatus, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
-import { loadStack, uniqueName, waitFor } from '../support/stack.js';
+import { uniqueName, waitFor } from '../support/stack.js';
 
 interface OffsetsView {
   topic: string;
@@ -25,14 +25,10 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
   let url: string;
 
   beforeAll(async () => {
-    h = await startHarness(loadStack('plain'), 'offsets');
-    control = await startControl(h.stack, { followerCluster: h.names.followerCluster });
-    await registerPlainClusters(control, h.stack, h.names);
-    url = await control.app.listen({ host: '127.0.0.1', port: 0 });
+    ({ h, control, url } = await startControlledHarness('offsets', { listen: true }));
   });
   afterAll(async () => {
-    await h?.close();
-    if (control) await forgetClusters(control, h ? [h.names.leaderCluster, h.names.followerCluster] : []);
+    await closeControlledHarness(h, control);
   });
 
   async function replicate(docs: Record<string, unknown>, shards = 1): Promise<{ leader: string; follower: string }> {

@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../services/cli/main.js';
 import { verifyIndex } from '../../services/verifier/verify.js';
-import { ADMIN, forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
+import { ADMIN, closeControlledHarness, startControlledHarness } from '../support/control.js';
 import type { Control } from '../support/control.js';
-import { applierStatus, bulkLines, startHarness } from '../support/replication.js';
+import { applierStatus, bulkLines } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
-import { loadStack, uniqueName, waitFor } from '../support/stack.js';
+import { uniqueName, waitFor } from '../support/stack.js';
 
 /** Documents in the timed rebuild (KCCR_REBUILD_DOCS to measure another size). */
 const N = Number(process.env.KCCR_REBUILD_DOCS ?? 5000);
@@ -32,14 +32,10 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
   let url: string;
 
   beforeAll(async () => {
-    h = await startHarness(loadStack('plain'), 'rebuild');
-    control = await startControl(h.stack, { followerCluster: h.names.followerCluster });
-    await registerPlainClusters(control, h.stack, h.names);
-    url = await control.app.listen({ host: '127.0.0.1', port: 0 });
+    ({ h, control, url } = await startControlledHarness('rebuild', { listen: true }));
   });
   afterAll(async () => {
-    await h?.close();
-    if (control) await forgetClusters(control, h ? [h.names.leaderCluster, h.names.followerCluster] : []);
+    await closeControlledHarness(h, control);
   });
 
   async function identical(leader: string, follower: string, timeoutMs = 120_000): Promise<void> {

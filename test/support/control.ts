@@ -11,6 +11,9 @@ import { createControlState } from '../../services/control/deps.js';
 import type { ControlState } from '../../services/control/deps.js';
 import { parsePrincipals, sha256Hex } from '../../services/control/principals.js';
 import type { StackState } from '../../deploy/local/lib/state.js';
+import { startHarness } from './replication.js';
+import type { Harness } from './replication.js';
+import { loadStack } from './stack.js';
 
 export const ADMIN = { name: 'ops-admin', password: 'ops-admin-password' } as const;
 export const READER_TOKEN = 'kccr_reader-token-for-tests';
@@ -78,4 +81,23 @@ export async function forgetClusters(control: Control, names: readonly string[])
   } finally {
     await control.close();
   }
+}
+
+/**
+ * The usual set-up of a control-service test: real extractor and applier processes (a harness), a control service
+ * over the same Kafka, and the plain stack's clusters registered under the harness's names. `listen` also serves the
+ * app on a free port for the CLI.
+ */
+export async function startControlledHarness(label: string, opts: { env?: NodeJS.ProcessEnv; listen?: boolean } = {}): Promise<{ h: Harness; control: Control; url: string }> {
+  const h = await startHarness(loadStack('plain'), label);
+  const control = await startControl(h.stack, { followerCluster: h.names.followerCluster, ...(opts.env ? { env: opts.env } : {}) });
+  await registerPlainClusters(control, h.stack, h.names);
+  const url = opts.listen ? await control.app.listen({ host: '127.0.0.1', port: 0 }) : '';
+  return { h, control, url };
+}
+
+/** Stops the harness's processes, forgets its clusters and closes the control service (either may be missing). */
+export async function closeControlledHarness(h: Harness | undefined, control: Control | undefined): Promise<void> {
+  await h?.close();
+  if (control) await forgetClusters(control, h ? [h.names.leaderCluster, h.names.followerCluster] : []);
 }
