@@ -270,7 +270,7 @@ export async function benchCatchup(): Promise<void> {
       table(['load', 'seconds', 'docs/s', 'steady docs/s (10-90%)', 'ratio to raw', 'steady ratio', 'follower CPU s', 'applier / Kafka CPU s', 'applier peak RSS MiB', 'cpu0 / cpu1 busy'], rows),
       '',
       `Drain: first document on the follower ${drain.firstAppliedSeconds.toFixed(1)} s after the applier started; every document ${drain.seconds.toFixed(1)} s; status offsets == high watermarks ${drain.statusSeconds.toFixed(1)} s. ` +
-        `Before it: the leader took the documents in ${leaderLoad.seconds.toFixed(1)} s (${(DOCS / leaderLoad.seconds).toFixed(0)} docs/s, ${leaderCpu.toFixed(1)} leader CPU s), the extractor had published them ${((published - l0) / 1000).toFixed(1)} s after the load began (${extractorCpu.toFixed(1)} CPU s); ${topicRecords} records in the topic. Applier RSS ${(mem.first.applier ?? 0).toFixed(0)} MiB at its first sample, peak ${(mem.peak.applier ?? 0).toFixed(0)} MiB.`,
+        `Before it: the leader took the documents in ${leaderLoad.seconds.toFixed(1)} s (${(DOCS / leaderLoad.seconds).toFixed(0)} docs/s, ${leaderCpu.toFixed(1)} leader CPU s), the extractor had published them ${((published - l0) / 1000).toFixed(1)} s after the load began (${extractorCpu.toFixed(1)} CPU s); ${topicRecords} records in the topic. Applier peak RSS ${(mem.peak.applier ?? 0).toFixed(0)} MiB.`,
       '',
     ].join('\n');
     console.log(`\n${md}`);
