@@ -11,7 +11,7 @@ describe('bulk body', () => {
       { envelope: indexEvent(base, { id: 'a', routing: 'r', source: src, seqNo: 4, primaryTerm: 1 }, 0), offset: '0' },
       { envelope: deleteEvent(base, 'b', null, 9, 0), offset: '1' },
     ]);
-    expect(body.split('\n')).toEqual([
+    expect(body.toString('utf8').split('\n')).toEqual([
       '{"index":{"_index":"f","_id":"a","version":5,"version_type":"external","routing":"r"}}',
       '{"n":1.0,"big":12345678901234567890}',
       '{"delete":{"_index":"f","_id":"b","version":10,"version_type":"external"}}',

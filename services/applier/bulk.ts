@@ -33,14 +33,19 @@ export function fitsBulk(w: PendingWrite): boolean {
   return s === null || (s.indexOf(0x0a) === -1 && s.indexOf(0x0d) === -1);
 }
 
-/** The NDJSON body for these writes, in order; sources are copied as the leader's bytes, unchanged. */
-export function bulkBody(index: string, writes: readonly PendingWrite[]): string {
-  const parts: string[] = [];
+const NEWLINE = Buffer.from('\n');
+
+/**
+ * The NDJSON body for these writes, in order; sources are copied as the leader's bytes, unchanged. Built as
+ * bytes: the sources never become JavaScript strings (no decode, no re-encode, off the JavaScript heap).
+ */
+export function bulkBody(index: string, writes: readonly PendingWrite[]): Buffer {
+  const parts: Buffer[] = [];
   for (const w of writes) {
-    parts.push(action(index, w), '\n');
-    if (w.envelope.op !== 'DELETE') parts.push(w.envelope.source!.toString('utf8'), '\n');
+    parts.push(Buffer.from(`${action(index, w)}\n`, 'utf8'));
+    if (w.envelope.op !== 'DELETE') parts.push(w.envelope.source!, NEWLINE);
   }
-  return parts.join('');
+  return Buffer.concat(parts);
 }
 
 /**

@@ -385,10 +385,12 @@ export class IndexExtractor {
     const stats = (await es.shardStats(this.leaderIndex)).find((s) => s.shard === req.shard);
     if (!stats) throw new KccrError('BAD_REQUEST', `reconcile request for shard ${req.shard} of ${this.leaderIndex}, which has no such shard`);
     const gr = stats.globalCheckpoint;
-    const docs = parseMgetResponse(await es.mgetRaw(this.leaderIndex, req.ids));
+    // Existence only: no _source is read or sent.
+    const docs = parseMgetResponse(await es.mgetRaw(this.leaderIndex, req.ids, { _source: false }));
     const now = Date.now();
     const base = this.origin(req.shard, stats.historyUuid);
-    const gone = docs.filter((d) => !d.found).map((d) => deleteEvent(base, d.id, req.ids.find((i) => i.id === d.id)?.routing ?? null, gr, now));
+    const routing = new Map(req.ids.map((i) => [i.id, i.routing]));
+    const gone = docs.filter((d) => !d.found).map((d) => deleteEvent(base, d.id, routing.get(d.id) ?? null, gr, now));
     if (gone.length) await producer.send(this.topic, await this.encode(gone, req.shard));
     this.reconcileStats.requests++;
     this.reconcileStats.idsChecked += req.ids.length;

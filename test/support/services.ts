@@ -64,7 +64,7 @@ export class ServiceProcess {
     mkdirSync(LOGS, { recursive: true });
     const log = createWriteStream(join(LOGS, `${this.label}-${this.name}.log`), { flags: 'a' });
     this.starts++;
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'services', this.name, 'main.ts')], {
+    const child = spawn(process.execPath, serviceArgs(this.name), {
       cwd: ROOT,
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -93,6 +93,18 @@ export class ServiceProcess {
     const code = await this.exit!;
     return { code: code ?? null, ms: Date.now() - t0 };
   }
+}
+
+/**
+ * How a service is started: from the TypeScript sources through tsx (tests), or, with
+ * KCCR_SERVICE_RUNTIME=dist, the compiled build as users run it (`npm run build` first; benchmarks do).
+ */
+export function serviceArgs(name: ServiceName): string[] {
+  // Extra Node options for profiling (e.g. --cpu-prof, which NODE_OPTIONS does not take).
+  const extra = (process.env.KCCR_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // The heap ceiling the README, `npm run start:*` and the image give the services.
+  if (process.env.KCCR_SERVICE_RUNTIME === 'dist') return ['--max-old-space-size=128', ...extra, join(ROOT, 'dist', 'services', name, 'main.js')];
+  return [...extra, '--import', 'tsx', join(ROOT, 'services', name, 'main.ts')];
 }
 
 export function startService(stack: StackState, name: ServiceName, opts: ServiceOptions, label: string): ServiceProcess {

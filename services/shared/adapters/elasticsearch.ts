@@ -11,7 +11,7 @@ export interface RequestOptions {
   readonly query?: Record<string, string | number | boolean | undefined>;
   readonly body?: unknown;
   /** Newline-delimited JSON, for _bulk. */
-  readonly ndjson?: string;
+  readonly ndjson?: string | Buffer;
   /** A JSON body sent exactly as given (a document whose formatting must survive), instead of `body`. */
   readonly rawBody?: string;
   /** Statuses that are answers, not errors (404 on an existence check, 409 on a version conflict). */
@@ -201,10 +201,11 @@ export class ElasticsearchAdapter {
   }
 
   /** Sends one _bulk and returns every item's outcome; the caller decides per item (never trust `errors: false` alone). */
-  async bulk(ndjson: string, query?: RequestOptions['query']): Promise<BulkItemResult[]> {
+  async bulk(ndjson: string | Buffer, query?: RequestOptions['query']): Promise<BulkItemResult[]> {
     const r = await this.request<{ items: Record<string, { _id: string; status: number; error?: { type: string; reason: string } }>[] }>('POST', '/_bulk', {
       ndjson,
-      ...(query ? { query } : {}),
+      // Only what the outcome of each item needs: a smaller response to parse and hold.
+      query: { filter_path: 'items.*._id,items.*.status,items.*.error.type,items.*.error.reason', ...query },
     });
     return r.body.items.map((item) => {
       const [action, result] = Object.entries(item)[0] as [BulkItemResult['action'], { _id: string; status: number; error?: { type: string; reason: string } }];
