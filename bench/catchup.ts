@@ -30,11 +30,11 @@ const SEED = 20_240_601;
 const PIN = process.env.KCCR_BENCH_PIN !== '0';
 
 /** The i-th bulk body of the documents, the same bytes every time (a fresh generator per load). */
-function* bodies(index: string): Generator<string> {
+export function* bodies(index: string, docs = DOCS): Generator<string> {
   const random = seededRandom(SEED);
-  for (let i = 0; i < DOCS; i += BULK) {
+  for (let i = 0; i < docs; i += BULK) {
     const lines: string[] = [];
-    for (let k = i; k < Math.min(DOCS, i + BULK); k++) {
+    for (let k = i; k < Math.min(docs, i + BULK); k++) {
       const doc = documentOfAbout1KB(k, random);
       doc.at = 1_700_000_000_000 + k;
       lines.push(`{"index":{"_index":"${index}","_id":"d${k}"}}\n${JSON.stringify(doc)}\n`);
@@ -44,11 +44,11 @@ function* bodies(index: string): Generator<string> {
 }
 
 /** Writes every body with `inflight` requests at a time; returns seconds and rejected items. */
-async function bulkAll(es: ElasticsearchAdapter, index: string, inflight: number): Promise<{ seconds: number; rejected: number }> {
+export async function bulkAll(es: ElasticsearchAdapter, index: string, inflight: number, docs = DOCS): Promise<{ seconds: number; rejected: number }> {
   const t0 = Date.now();
   let rejected = 0;
   const running = new Set<Promise<void>>();
-  for (const body of bodies(index)) {
+  for (const body of bodies(index, docs)) {
     const p = es.bulk(body).then((items) => {
       rejected += items.filter((it) => it.status >= 300).length;
     });

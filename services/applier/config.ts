@@ -39,7 +39,7 @@ export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     concurrency: r.int('KCCR_APPLIER_CONCURRENCY', 4, 1, 64),
     gcDeletes,
     reconcileIntervalMs: r.int('KCCR_RECONCILE_INTERVAL_MS', 600_000, 1000, 86_400_000),
-    reconcilePageSize: r.int('KCCR_RECONCILE_PAGE_SIZE', 1000, 10, 10_000),
+    reconcilePageSize: r.int('KCCR_RECONCILE_PAGE_SIZE', 5000, 10, 10_000),
     reconcileMinIntervalMs: r.int('KCCR_RECONCILE_MIN_INTERVAL_MS', 2000, 0, 3_600_000),
     retryMaxMs: r.int('KCCR_APPLIER_RETRY_MAX_MS', 30_000, 100, 600_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),

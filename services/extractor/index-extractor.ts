@@ -86,6 +86,8 @@ export class IndexExtractor {
   private scan?: { targets: Map<number, number> | undefined; total: number; docs: number; bytes: number; startedAt: number; finishedAt: number | null };
   private state: ExtractorStatus['state'] = 'running';
   private reason?: string;
+  /** The latest reading of each shard's checkpoints (the cycle's), reused by delete reconciliation. */
+  private readonly lastStats = new Map<number, ShardStats>();
   private readonly reconcileStats = { requests: 0, idsChecked: 0, deletesPublished: 0, lastMs: null as number | null };
   private lastStatusJson = '';
   private lastStatusAt = 0;
@@ -192,6 +194,7 @@ export class IndexExtractor {
     const stats = await es.shardStats(this.leaderIndex);
     const observedAt = Date.now();
     for (const s of stats) this.checkHistory(s);
+    for (const s of stats) this.lastStats.set(s.shard, s);
     if (this.scan && !this.scan.targets) {
       // What the scan covers: every operation up to the checkpoints of its first reading.
       this.scan.targets = new Map(stats.filter((s) => this.cursorOf(s.shard) < 0).map((s) => [s.shard, s.globalCheckpoint]));
@@ -376,13 +379,16 @@ export class IndexExtractor {
   /**
    * Delete reconciliation, leader side: of the ids the follower holds, publish a DELETE for each that no longer
    * exists on the leader. Realtime multi-get sees documents before any refresh. Version Gr + 1, with Gr read
-   * before the gets: above every version the document had when it was deleted, below any re-creation after.
+   * before the gets: below any re-creation after. Gr is the extraction cycle's latest reading (no request of its
+   * own): it covers everything published, so it is above every version the follower holds for a document it
+   * got from this extractor. A delete newer than that reading may get a version the follower refuses (409,
+   * nothing lost, never a wrong delete); the delete count it moved asks for another pass, which covers it.
    */
   async reconcile(req: ReconcileRequest): Promise<number> {
     if (!this.base) throw new KccrError('ES_UNAVAILABLE', `extractor for ${this.leaderIndex} is not initialised yet`);
     const { es, producer } = this.deps;
     const started = Date.now();
-    const stats = (await es.shardStats(this.leaderIndex)).find((s) => s.shard === req.shard);
+    const stats = this.lastStats.get(req.shard) ?? (await es.shardStats(this.leaderIndex)).find((s) => s.shard === req.shard);
     if (!stats) throw new KccrError('BAD_REQUEST', `reconcile request for shard ${req.shard} of ${this.leaderIndex}, which has no such shard`);
     const gr = stats.globalCheckpoint;
     // Existence only: no _source is read or sent.

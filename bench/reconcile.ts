@@ -1,0 +1,200 @@
+/**
+ * `npm run bench -- reconcile`: the cost of one delete-reconciliation pass, and what it does to the leader.
+ *
+ * For each size (KCCR_BENCH_SIZES, default "100000,1000000" documents of ~1 KB in a 3-shard leader index), the
+ * index is loaded, replicated (the real extractor and applier, default settings but status every 500 ms), and
+ * once the follower holds everything:
+ *   A. quiet leader: one document is deleted; its checkpoint's delete count moves, so the applier runs one pass
+ *      over that shard (a third of the index): time until the document is gone on the follower, time until the
+ *      extractor has checked every id of the shard, leader / extractor / applier CPU seconds meanwhile;
+ *   B. busy leader: a load generator writes to another (unreplicated) index of the leader as fast as it takes it
+ *      (4 bulks of 500 in flight) for 15 s, then another document is deleted and the pass runs under that load:
+ *      leader indexing rate during the pass divided by the rate before it (medians of one-second samples).
+ * Leader JVM pinned to CPU 0, the rest to CPU 1 (KCCR_BENCH_PIN=0 to leave them).
+ */
+import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
+import { parseMgetResponse } from '../services/shared/raw-hits.js';
+import { applierStatus, bulkLines, extractorStatus, startHarness, startReplication } from '../test/support/replication.js';
+import type { Harness } from '../test/support/replication.js';
+import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
+import { bulkAll } from './catchup.js';
+import type { CpuPinning } from './lib.js';
+import { busyFractions, cpuSeconds, cpuTimes, defaultServiceEnv, documentOfAbout1KB, median, pidOfStackPart, setNice, table, writeResults } from './lib.js';
+import { pinForBench } from './sustained.js';
+
+const SIZES = (process.env.KCCR_BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
+const PIN = process.env.KCCR_BENCH_PIN !== '0';
+const BASELINE_SECONDS = 15;
+
+interface PassResult {
+  shardIds: number;
+  deleteSeconds: number;
+  /** From the delete to the applier starting the pass (the extractor's next poll, its checkpoint, the applier). */
+  triggerSeconds: number;
+  /** From the applier starting the pass to the extractor having checked every id. */
+  passSeconds: number;
+  leaderCpuSeconds: number;
+  extractorCpuSeconds: number;
+  applierCpuSeconds: number;
+  busy: Record<string, number>;
+}
+
+interface SizeResult {
+  size: number;
+  loadSeconds: number;
+  replicateSeconds: number;
+  quiet: PassResult;
+  busy: PassResult & { rateBefore: number; rateDuring: number; ratio: number };
+}
+
+/** Writes to `index` as fast as the leader takes it; per-second document counts. */
+function maxRateLoad(es: ElasticsearchAdapter, index: string) {
+  const perSecond: { at: number; docs: number }[] = [];
+  let running = true;
+  let n = 0;
+  let current = { at: Math.floor(Date.now() / 1000), docs: 0 };
+  const one = async () => {
+    while (running) {
+      const lines = Array.from({ length: 500 }, () => ({ id: `p${n++}`, source: documentOfAbout1KB(n, Math.random) }));
+      const items = await es.bulk(bulkLines(index, lines));
+      const sec = Math.floor(Date.now() / 1000);
+      if (sec !== current.at) {
+        perSecond.push(current);
+        current = { at: sec, docs: 0 };
+      }
+      current.docs += items.filter((i) => i.status < 300).length;
+    }
+  };
+  const workers = Array.from({ length: 4 }, () => one());
+  return {
+    /** Median documents per second over whole seconds in [from, to) (ms). */
+    rate(from: number, to: number): number {
+      return median(perSecond.filter((s) => s.at * 1000 >= from && (s.at + 1) * 1000 <= to).map((s) => s.docs));
+    },
+    async stop() {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
+}
+
+async function gone(es: ElasticsearchAdapter, index: string, id: string): Promise<boolean> {
+  return !parseMgetResponse(await es.mgetRaw(index, [{ id, routing: null }], { _source: false }))[0]?.found;
+}
+
+/** Deletes `id` on the leader and times the pass it sets off over its shard. */
+async function onePass(h: Harness, leaderIndex: string, followerIndex: string, id: string): Promise<PassResult> {
+  const shard = (await h.leader.search<{ hits: { hits: { _shard?: string }[] } }>(leaderIndex, { query: { ids: { values: [id] } } }, { explain: true })).hits.hits[0]?._shard;
+  const shardNo = Number(/\[(\d+)\]$/.exec(shard ?? '')?.[1] ?? Number.NaN);
+  const shardIds = (await h.follower.shardStats(followerIndex)).find((s) => s.shard === shardNo)?.docs ?? Number.NaN;
+  const checked0 = extractorStatus(h, leaderIndex)?.reconcile.idsChecked ?? 0;
+  const pids = { leader: pidOfStackPart('elasticsearch-leader'), extractor: h.extractor.pid!, applier: h.applier.pid! };
+  const c0 = { leader: cpuSeconds(pids.leader), extractor: cpuSeconds(pids.extractor), applier: cpuSeconds(pids.applier) };
+  const b0 = cpuTimes();
+  const t0 = Date.now();
+  await h.leader.request('DELETE', `/${leaderIndex}/_doc/${encodeURIComponent(id)}`);
+  const deleteSeconds = (await waitFor(`${id} gone on the follower`, async () => ((await gone(h.follower, followerIndex, id)) ? Date.now() : false), 600_000, 100)) - t0;
+  const passEnd = await waitFor(
+    `the extractor to check the ${shardIds} ids of shard ${shardNo}`,
+    async () => ((extractorStatus(h, leaderIndex)?.reconcile.idsChecked ?? 0) - checked0 >= shardIds - 1 ? Date.now() : false),
+    900_000,
+    100,
+  );
+  const applier = await waitFor('the pass in the applier status', async () => {
+    const r = applierStatus(h, followerIndex)?.reconcile;
+    return r?.lastPassAt && r.lastPassMs !== null && r.lastPassAt > t0 ? r : false;
+  }, 30_000, 100);
+  const passStart = applier.lastPassAt! - applier.lastPassMs!;
+  return {
+    shardIds,
+    deleteSeconds: deleteSeconds / 1000,
+    triggerSeconds: (passStart - t0) / 1000,
+    passSeconds: (passEnd - passStart) / 1000,
+    leaderCpuSeconds: cpuSeconds(pids.leader) - c0.leader,
+    extractorCpuSeconds: cpuSeconds(pids.extractor) - c0.extractor,
+    applierCpuSeconds: cpuSeconds(pids.applier) - c0.applier,
+    busy: busyFractions(b0, cpuTimes()),
+  };
+}
+
+async function runSize(size: number, pinning: CpuPinning | undefined): Promise<SizeResult> {
+  const stack = loadStack('plain');
+  const h = await startHarness(stack, 'bench-reconcile', { env: { ...defaultServiceEnv(), KCCR_STATUS_INTERVAL_MS: '500' } });
+  const leaderIndex = uniqueName('bench-rc');
+  const followerIndex = uniqueName('bench-rc-f');
+  const probeIndex = uniqueName('bench-rc-probe');
+  try {
+    if (pinning) for (const s of [h.extractor, h.applier]) if (s.pid) pinning.pin(s.name, s.pid, '1');
+    const settings = { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } };
+    await h.leader.createIndex(leaderIndex, settings);
+    await h.leader.createIndex(probeIndex, settings);
+    const load = await bulkAll(h.leader, leaderIndex, 2, size);
+    console.log(`${size}: leader loaded in ${load.seconds.toFixed(1)} s`);
+    const r0 = Date.now();
+    await startReplication(h, leaderIndex, followerIndex);
+    await waitFor(
+      `${size} documents on the follower`,
+      async () => {
+        if (!(await h.follower.indexExists(followerIndex))) return false;
+        await h.follower.refresh(followerIndex);
+        return (await h.follower.shardStats(followerIndex)).reduce((n, s) => n + s.docs, 0) === size;
+      },
+      1_800_000,
+      2000,
+    );
+    const replicateSeconds = (Date.now() - r0) / 1000;
+    console.log(`${size}: replicated in ${replicateSeconds.toFixed(1)} s`);
+    // Let the catch-up settle (merges on both sides) before measuring.
+    await new Promise((r) => setTimeout(r, 10_000));
+    const quiet = await onePass(h, leaderIndex, followerIndex, 'd1');
+    console.log(`${size}: quiet pass ${JSON.stringify(quiet)}`);
+
+    const generator = maxRateLoad(h.leader, probeIndex);
+    setNice(process.pid, -10);
+    const b0 = Date.now();
+    await new Promise((r) => setTimeout(r, BASELINE_SECONDS * 1000));
+    const t0 = Date.now();
+    const pass = await onePass(h, leaderIndex, followerIndex, 'd2');
+    const t1 = Date.now();
+    await generator.stop();
+    const rateBefore = generator.rate(b0 + 2000, t0);
+    const rateDuring = generator.rate(t0, t1);
+    const busy = { ...pass, rateBefore, rateDuring, ratio: rateDuring / rateBefore };
+    console.log(`${size}: pass under load ${JSON.stringify(busy)}; applier passes ${applierStatus(h, followerIndex)?.reconcile?.passes ?? '-'}`);
+    return { size, loadSeconds: load.seconds, replicateSeconds, quiet, busy };
+  } finally {
+    await h.close();
+    for (const [es, index] of [[h.leader, leaderIndex], [h.leader, probeIndex], [h.follower, followerIndex]] as const) await es.deleteIndex(index).catch(() => undefined);
+  }
+}
+
+export async function benchReconcile(): Promise<void> {
+  const pinning = PIN ? pinForBench() : undefined;
+  if (pinning) console.log(pinning.log.join('\n'));
+  const results: SizeResult[] = [];
+  try {
+    for (const size of SIZES) results.push(await runSize(size, pinning));
+  } finally {
+    pinning?.restore();
+  }
+  const limit = process.env.KCCR_RECONCILE_IDS_PER_SECOND ?? '20000 (default)';
+  const pct = (v: number | undefined) => (v === undefined ? '-' : `${Math.round(v * 100)}%`);
+  const md = [
+    '# Delete reconciliation: cost of one pass',
+    '',
+    `A 3-shard leader of ~1 KB documents, replicated; one delete sets off one pass over its shard (every id of the follower shard is checked on the leader with a multi-get of existence only, at most KCCR_RECONCILE_IDS_PER_SECOND = ${limit} ids/s). Quiet: nothing else runs. Busy: the leader takes a second, unreplicated index as fast as it can (4 bulks of 500 in flight, the generator at nice -10), ${BASELINE_SECONDS} s before the delete, then during the pass. ${pinning ? 'Leader JVM on CPU 0, everything else on CPU 1.' : 'CPUs not pinned.'}`,
+    '',
+    table(
+      ['documents', 'ids in the shard', 'leader', 'delete on follower s', 'pass started after s', 'pass s (until all ids checked)', 'ids/s', 'leader CPU s', 'extractor / applier CPU s', 'cpu0 / cpu1 busy', 'leader docs/s before / during pass', 'rate ratio'],
+      results.flatMap((r) => [
+        [r.size, r.quiet.shardIds, 'quiet', r.quiet.deleteSeconds.toFixed(1), r.quiet.triggerSeconds.toFixed(1), r.quiet.passSeconds.toFixed(1), (r.quiet.shardIds / r.quiet.passSeconds).toFixed(0), r.quiet.leaderCpuSeconds.toFixed(1), `${r.quiet.extractorCpuSeconds.toFixed(1)} / ${r.quiet.applierCpuSeconds.toFixed(1)}`, `${pct(r.quiet.busy.cpu0)} / ${pct(r.quiet.busy.cpu1)}`, '-', '-'],
+        [r.size, r.busy.shardIds, 'busy', r.busy.deleteSeconds.toFixed(1), r.busy.triggerSeconds.toFixed(1), r.busy.passSeconds.toFixed(1), (r.busy.shardIds / r.busy.passSeconds).toFixed(0), r.busy.leaderCpuSeconds.toFixed(1), `${r.busy.extractorCpuSeconds.toFixed(1)} / ${r.busy.applierCpuSeconds.toFixed(1)}`, `${pct(r.busy.busy.cpu0)} / ${pct(r.busy.busy.cpu1)}`, `${r.busy.rateBefore.toFixed(0)} / ${r.busy.rateDuring.toFixed(0)}`, r.busy.ratio.toFixed(3)],
+      ]),
+    ),
+    '',
+    results.map((r) => `${r.size} documents: loaded into the leader in ${r.loadSeconds.toFixed(1)} s, on the follower ${r.replicateSeconds.toFixed(1)} s after replication started.`).join(' '),
+    '',
+  ].join('\n');
+  console.log(`\n${md}`);
+  console.log(`results: ${writeResults('reconcile', { limit, results }, md)}`);
+}
