@@ -33,6 +33,9 @@ interface PassResult {
   triggerSeconds: number;
   /** From the applier starting the pass to the extractor having checked every id. */
   passSeconds: number;
+  /** Leader requests of the pass: counts of id groups, and ids checked with realtime gets. */
+  counts: number;
+  gets: number;
   leaderCpuSeconds: number;
   extractorCpuSeconds: number;
   applierCpuSeconds: number;
@@ -87,7 +90,8 @@ async function onePass(h: Harness, leaderIndex: string, followerIndex: string, i
   const shard = (await h.leader.search<{ hits: { hits: { _shard?: string }[] } }>(leaderIndex, { query: { ids: { values: [id] } } }, { explain: true })).hits.hits[0]?._shard;
   const shardNo = Number(/\[(\d+)\]$/.exec(shard ?? '')?.[1] ?? Number.NaN);
   const shardIds = (await h.follower.shardStats(followerIndex)).find((s) => s.shard === shardNo)?.docs ?? Number.NaN;
-  const checked0 = extractorStatus(h, leaderIndex)?.reconcile.idsChecked ?? 0;
+  const before = extractorStatus(h, leaderIndex)?.reconcile;
+  const checked0 = before?.idsChecked ?? 0;
   const pids = { leader: pidOfStackPart('elasticsearch-leader'), extractor: h.extractor.pid!, applier: h.applier.pid! };
   const c0 = { leader: cpuSeconds(pids.leader), extractor: cpuSeconds(pids.extractor), applier: cpuSeconds(pids.applier) };
   const b0 = cpuTimes();
@@ -110,6 +114,8 @@ async function onePass(h: Harness, leaderIndex: string, followerIndex: string, i
     deleteSeconds: deleteSeconds / 1000,
     triggerSeconds: (passStart - t0) / 1000,
     passSeconds: (passEnd - passStart) / 1000,
+    counts: (extractorStatus(h, leaderIndex)?.reconcile.counts ?? 0) - (before?.counts ?? 0),
+    gets: (extractorStatus(h, leaderIndex)?.reconcile.gets ?? 0) - (before?.gets ?? 0),
     leaderCpuSeconds: cpuSeconds(pids.leader) - c0.leader,
     extractorCpuSeconds: cpuSeconds(pids.extractor) - c0.extractor,
     applierCpuSeconds: cpuSeconds(pids.applier) - c0.applier,
@@ -182,13 +188,13 @@ export async function benchReconcile(): Promise<void> {
   const md = [
     '# Delete reconciliation: cost of one pass',
     '',
-    `A 3-shard leader of ~1 KB documents, replicated; one delete sets off one pass over its shard (every id of the follower shard is checked on the leader with a multi-get of existence only, at most KCCR_RECONCILE_IDS_PER_SECOND = ${limit} ids/s). Quiet: nothing else runs. Busy: the leader takes a second, unreplicated index as fast as it can (4 bulks of 500 in flight, the generator at nice -10), ${BASELINE_SECONDS} s before the delete, then during the pass. ${pinning ? 'Leader JVM on CPU 0, everything else on CPU 1.' : 'CPUs not pinned.'}`,
+    `A 3-shard leader of ~1 KB documents, replicated; one delete sets off one pass over its shard (every id of the follower shard is checked on the leader: groups of ids counted with a search, halved where some are missing, small groups with a realtime multi-get of existence only; at most KCCR_RECONCILE_IDS_PER_SECOND = ${limit} ids/s). Quiet: nothing else runs. Busy: the leader takes a second, unreplicated index as fast as it can (4 bulks of 500 in flight, the generator at nice -10), ${BASELINE_SECONDS} s before the delete, then during the pass. ${pinning ? 'Leader JVM on CPU 0, everything else on CPU 1.' : 'CPUs not pinned.'}`,
     '',
     table(
-      ['documents', 'ids in the shard', 'leader', 'delete on follower s', 'pass started after s', 'pass s (until all ids checked)', 'ids/s', 'leader CPU s', 'extractor / applier CPU s', 'cpu0 / cpu1 busy', 'leader docs/s before / during pass', 'rate ratio'],
+      ['documents', 'ids in the shard', 'leader', 'delete on follower s', 'pass started after s', 'pass s (until all ids checked)', 'ids/s', 'leader counts / ids got', 'leader CPU s', 'extractor / applier CPU s', 'cpu0 / cpu1 busy', 'leader docs/s before / during pass', 'rate ratio'],
       results.flatMap((r) => [
-        [r.size, r.quiet.shardIds, 'quiet', r.quiet.deleteSeconds.toFixed(1), r.quiet.triggerSeconds.toFixed(1), r.quiet.passSeconds.toFixed(1), (r.quiet.shardIds / r.quiet.passSeconds).toFixed(0), r.quiet.leaderCpuSeconds.toFixed(1), `${r.quiet.extractorCpuSeconds.toFixed(1)} / ${r.quiet.applierCpuSeconds.toFixed(1)}`, `${pct(r.quiet.busy.cpu0)} / ${pct(r.quiet.busy.cpu1)}`, '-', '-'],
-        [r.size, r.busy.shardIds, 'busy', r.busy.deleteSeconds.toFixed(1), r.busy.triggerSeconds.toFixed(1), r.busy.passSeconds.toFixed(1), (r.busy.shardIds / r.busy.passSeconds).toFixed(0), r.busy.leaderCpuSeconds.toFixed(1), `${r.busy.extractorCpuSeconds.toFixed(1)} / ${r.busy.applierCpuSeconds.toFixed(1)}`, `${pct(r.busy.busy.cpu0)} / ${pct(r.busy.busy.cpu1)}`, `${r.busy.rateBefore.toFixed(0)} / ${r.busy.rateDuring.toFixed(0)}`, r.busy.ratio.toFixed(3)],
+        [r.size, r.quiet.shardIds, 'quiet', r.quiet.deleteSeconds.toFixed(1), r.quiet.triggerSeconds.toFixed(1), r.quiet.passSeconds.toFixed(1), (r.quiet.shardIds / r.quiet.passSeconds).toFixed(0), `${r.quiet.counts} / ${r.quiet.gets}`, r.quiet.leaderCpuSeconds.toFixed(1), `${r.quiet.extractorCpuSeconds.toFixed(1)} / ${r.quiet.applierCpuSeconds.toFixed(1)}`, `${pct(r.quiet.busy.cpu0)} / ${pct(r.quiet.busy.cpu1)}`, '-', '-'],
+        [r.size, r.busy.shardIds, 'busy', r.busy.deleteSeconds.toFixed(1), r.busy.triggerSeconds.toFixed(1), r.busy.passSeconds.toFixed(1), (r.busy.shardIds / r.busy.passSeconds).toFixed(0), `${r.busy.counts} / ${r.busy.gets}`, r.busy.leaderCpuSeconds.toFixed(1), `${r.busy.extractorCpuSeconds.toFixed(1)} / ${r.busy.applierCpuSeconds.toFixed(1)}`, `${pct(r.busy.busy.cpu0)} / ${pct(r.busy.busy.cpu1)}`, `${r.busy.rateBefore.toFixed(0)} / ${r.busy.rateDuring.toFixed(0)}`, r.busy.ratio.toFixed(3)],
       ]),
     ),
     '',

@@ -40,6 +40,8 @@ interface ShardState {
   lastDeleteTotal: number | null;
   /** The leader shard's deletes moved: a reconciliation pass is due once this partition has caught up. */
   reconcileDue: boolean;
+  /** A pass is due once a checkpoint reaches this _seq_no (the deletes counted are then visible on the leader). */
+  reconcileAfter: number | null;
   /** The leader index UUID of the last METADATA record read in this partition. */
   indexUuid?: string;
 }
@@ -76,7 +78,7 @@ export class IndexApplier {
   private shard(partition: number): ShardState {
     let s = this.shards.get(partition);
     if (!s) {
-      s = { appliedCheckpoint: -1, appliedObservedAt: null, offset: '0', highWatermark: '0', applied: 0, skipped: 0, deadLettered: 0, lastAppliedAt: null, lastDeleteTotal: null, reconcileDue: false };
+      s = { appliedCheckpoint: -1, appliedObservedAt: null, offset: '0', highWatermark: '0', applied: 0, skipped: 0, deadLettered: 0, lastAppliedAt: null, lastDeleteTotal: null, reconcileDue: false, reconcileAfter: null };
       this.shards.set(partition, s);
     }
     return s;
@@ -152,10 +154,20 @@ export class IndexApplier {
     // Everything before this record in the partition is applied: the follower has the leader up to G.
     shard.appliedCheckpoint = cp.globalCheckpoint;
     shard.appliedObservedAt = cp.observedAt;
+    // The leader side checks with searches, which see what a refresh made visible. The deletes counted in a
+    // reading are at or below its max _seq_no; once a checkpoint reaches that, the extractor has made them visible.
+    if (shard.reconcileAfter !== null && cp.globalCheckpoint >= shard.reconcileAfter) {
+      shard.reconcileDue = true;
+      shard.reconcileAfter = null;
+    }
     const deleteTotal = cp.deleteTotal;
     if (deleteTotal !== null && deleteTotal !== shard.lastDeleteTotal) {
       // At the first checkpoint seen, any delete the leader ever had may be missing here.
-      if (shard.lastDeleteTotal !== null || deleteTotal > 0) shard.reconcileDue = true;
+      if (shard.lastDeleteTotal !== null || deleteTotal > 0) {
+        const cover = Math.max(cp.maxSeqNo, cp.globalCheckpoint);
+        if (cp.globalCheckpoint >= cover) shard.reconcileDue = true;
+        else shard.reconcileAfter = Math.max(shard.reconcileAfter ?? -1, cover);
+      }
       shard.lastDeleteTotal = deleteTotal;
     }
     // Only once caught up: DELETEs of an earlier pass may still wait in the backlog, and a pass now would ask again.

@@ -65,6 +65,9 @@ export function portableSettings(settings: Record<string, unknown>): Record<stri
   return Object.fromEntries(Object.entries(settings).filter(([k]) => !VOLATILE_SETTINGS.includes(k)));
 }
 
+/** Reconciliation checks groups of at most this many ids with realtime gets; larger groups are counted first. */
+export const RECONCILE_GET_GROUP = 250;
+
 export class IndexExtractor {
   readonly topic: string;
   private readonly abort = new AbortController();
@@ -88,7 +91,7 @@ export class IndexExtractor {
   private reason?: string;
   /** The latest reading of each shard's checkpoints (the cycle's), reused by delete reconciliation. */
   private readonly lastStats = new Map<number, ShardStats>();
-  private readonly reconcileStats = { requests: 0, idsChecked: 0, deletesPublished: 0, lastMs: null as number | null };
+  private readonly reconcileStats = { requests: 0, idsChecked: 0, counts: 0, gets: 0, deletesPublished: 0, lastMs: null as number | null };
   private lastStatusJson = '';
   private lastStatusAt = 0;
 
@@ -378,11 +381,17 @@ export class IndexExtractor {
 
   /**
    * Delete reconciliation, leader side: of the ids the follower holds, publish a DELETE for each that no longer
-   * exists on the leader. Realtime multi-get sees documents before any refresh. Version Gr + 1, with Gr read
-   * before the gets: below any re-creation after. Gr is the extraction cycle's latest reading (no request of its
-   * own): it covers everything published, so it is above every version the follower holds for a document it
-   * got from this extractor. A delete newer than that reading may get a version the follower refuses (409,
-   * nothing lost, never a wrong delete); the delete count it moved asks for another pass, which covers it.
+   * exists on the leader. First a count of the ids on the shard (a search: term lookups only, no document is
+   * read); only when some are missing, the group is halved and counted again, down to small groups checked with a
+   * realtime multi-get (existence only). A count sees what the leader's last refresh made visible; the applier
+   * asks for a pass only once a checkpoint covers the deletes it saw counted, and the extractor publishes a
+   * checkpoint only after making it visible, so a delete that set a pass off is visible to that pass.
+   *
+   * Version Gr + 1, with Gr read before the checks: below any re-creation after. Gr is the extraction cycle's
+   * latest reading (no request of its own): it covers everything published, so it is above every version the
+   * follower holds for a document it got from this extractor. A delete newer than that reading may get a version
+   * the follower refuses (409, nothing lost, never a wrong delete); the delete count it moved asks for another
+   * pass, which covers it.
    */
   async reconcile(req: ReconcileRequest): Promise<number> {
     if (!this.base) throw new KccrError('ES_UNAVAILABLE', `extractor for ${this.leaderIndex} is not initialised yet`);
@@ -391,18 +400,39 @@ export class IndexExtractor {
     const stats = this.lastStats.get(req.shard) ?? (await es.shardStats(this.leaderIndex)).find((s) => s.shard === req.shard);
     if (!stats) throw new KccrError('BAD_REQUEST', `reconcile request for shard ${req.shard} of ${this.leaderIndex}, which has no such shard`);
     const gr = stats.globalCheckpoint;
-    // Existence only: no _source is read or sent.
-    const docs = parseMgetResponse(await es.mgetRaw(this.leaderIndex, req.ids, { _source: false }));
+    const work = { counts: 0, gets: 0 };
+    const missing = await this.missing(req.shard, req.ids, work);
     const now = Date.now();
     const base = this.origin(req.shard, stats.historyUuid);
-    const routing = new Map(req.ids.map((i) => [i.id, i.routing]));
-    const gone = docs.filter((d) => !d.found).map((d) => deleteEvent(base, d.id, routing.get(d.id) ?? null, gr, now));
+    const gone = missing.map((d) => deleteEvent(base, d.id, d.routing, gr, now));
     if (gone.length) await producer.send(this.topic, await this.encode(gone, req.shard));
     this.reconcileStats.requests++;
     this.reconcileStats.idsChecked += req.ids.length;
+    this.reconcileStats.counts += work.counts;
+    this.reconcileStats.gets += work.gets;
     this.reconcileStats.deletesPublished += gone.length;
     this.reconcileStats.lastMs = Date.now() - started;
     return gone.length;
+  }
+
+  /** The ids of `ids` (all held by one follower shard) that the leader shard no longer has. */
+  private async missing(shard: number, ids: ReconcileRequest['ids'], work: { counts: number; gets: number }): Promise<ReconcileRequest['ids']> {
+    if (ids.length === 0) return [];
+    if (ids.length > RECONCILE_GET_GROUP) {
+      work.counts++;
+      const r = await this.deps.es.search<{ hits: { total: { value: number } } }>(
+        this.leaderIndex,
+        { size: 0, track_total_hits: true, query: { ids: { values: ids.map((i) => i.id) } } },
+        { preference: `_shards:${shard}` },
+      );
+      if (r.hits.total.value >= ids.length) return [];
+      const half = Math.ceil(ids.length / 2);
+      return [...(await this.missing(shard, ids.slice(0, half), work)), ...(await this.missing(shard, ids.slice(half), work))];
+    }
+    work.gets += ids.length;
+    const docs = parseMgetResponse(await this.deps.es.mgetRaw(this.leaderIndex, ids, { _source: false }));
+    const notFound = new Set(docs.filter((d) => !d.found).map((d) => d.id));
+    return ids.filter((i) => notFound.has(i.id));
   }
 
   private async publishStatus(force: boolean): Promise<void> {

@@ -131,7 +131,7 @@ export interface ExtractorStatus {
   readonly reason?: string;
   readonly indexUuid?: string;
   readonly shards: readonly ExtractorShardStatus[];
-  readonly reconcile: { readonly requests: number; readonly idsChecked: number; readonly deletesPublished: number; readonly lastMs: number | null };
+  readonly reconcile: { readonly requests: number; readonly idsChecked: number; readonly counts?: number; readonly gets?: number; readonly deletesPublished: number; readonly lastMs: number | null };
   /** Refreshes of the leader index that kccr forced (the cost of the visibility strategy). */
   readonly forcedRefreshes?: number;
   /** A scan bootstrap: documents up to the first checkpoints read, published as READ events. */
