@@ -104,15 +104,11 @@ export async function fixedRateLoad(es: ElasticsearchAdapter, perSecond: number,
   return { acked, seconds: (Date.now() - start) / 1000, bulkLatencies: latencies };
 }
 
-/** Every result folder written by this process, in order (the whole suite gathers them into one summary). */
-export const written: { scenario: string; dir: string; markdown: string }[] = [];
-
 export function writeResults(scenario: string, json: unknown, markdown: string): string {
   const dir = join(ROOT, 'bench-results', `${scenario}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'result.json'), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(dir, 'summary.md'), markdown);
-  written.push({ scenario, dir, markdown });
   return dir;
 }
 

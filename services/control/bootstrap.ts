@@ -162,6 +162,10 @@ export class SnapshotBootstrapper {
       if (now?.state === 'bootstrapping' && now.createdAt === spec.createdAt) {
         await store.setState(spec.followerCluster, spec.followerIndex, 'active', 'kccr bootstrap');
       }
+      // The snapshot has served its purpose; left behind, every bootstrap would keep a copy of its index.
+      await clusters
+        .withClient(spec.leaderCluster, (leader) => leader.request('DELETE', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}`, { ignore: [404] }))
+        .catch((e: unknown) => logger?.warn({ followerIndex: spec.followerIndex, snapshot, err: errorMessage(e) }, 'could not delete the bootstrap snapshot; delete it by hand'));
       const total = (await clusters.withClient(spec.followerCluster, (f) => restoreProgress(f, spec.followerIndex))).total;
       await report('done', { done: total, total }, { finishedAt: Date.now() });
       logger?.info({ followerIndex: spec.followerIndex, snapshot, ms: Date.now() - startedAt }, 'snapshot bootstrap done');

@@ -79,6 +79,12 @@ describe('bootstrap modes', () => {
     expect(s.bootstrap).toBe('snapshot');
     expect(s.bootstrap_progress).toMatchObject({ mode: 'snapshot', phase: 'done', percent: 100 });
     expect(s.bootstrap_progress!.bytes_total).toBeGreaterThan(0);
+    // The bootstrap's snapshot is deleted once restored: no copy of the index stays in the repository.
+    const repository = loadStack('plain').snapshotRepository.name;
+    await waitFor('the bootstrap snapshot deleted', async () => {
+      const snaps = (await h.leader.request<{ snapshots: { indices: string[] }[] }>('GET', `/_snapshot/${repository}/_all`)).body.snapshots;
+      return !snaps.some((x) => x.indices.includes(leader));
+    }, 30_000, 500);
     // The extractor did not stream the documents that the snapshot carried.
     const published = extractorStatus(h, leader)!.shards.reduce((n, x) => n + x.published, 0);
     expect(published).toBeLessThan(100);
