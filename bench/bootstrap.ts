@@ -17,7 +17,7 @@ import { forgetClusters, registerPlainClusters, startControl } from '../test/sup
 import { startHarness } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
 import { bulkAll } from './catchup.js';
-import { median, table, writeResults } from './lib.js';
+import { cpuSeconds, median, pidOfStackPart, table, writeResults } from './lib.js';
 import { pinForBench } from './sustained.js';
 
 const DOCS = Number(process.env.KCCR_BENCH_DOCS ?? 1_000_000);
@@ -47,7 +47,9 @@ export async function benchBootstrap(): Promise<void> {
   await registerPlainClusters(control, stack, h.names);
   const repository = stack.snapshotRepository.name;
   const leaderIndex = uniqueName('bench-boot');
-  const results: { mode: Mode; round: number; seconds: number; docsPerSecond: number }[] = [];
+  const results: { mode: Mode; round: number; seconds: number; docsPerSecond: number; cpu: Record<string, number> }[] = [];
+  const pids = { leader: pidOfStackPart('elasticsearch-leader'), follower: pidOfStackPart('elasticsearch-follower'), kafka: pidOfStackPart('kafka'), extractor: h.extractor.pid!, applier: h.applier.pid! };
+  const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
   let loadSeconds = 0;
   try {
     await h.leader.createIndex(leaderIndex, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
@@ -61,6 +63,7 @@ export async function benchBootstrap(): Promise<void> {
       for (const mode of MODES) {
         const followerIndex = uniqueName(`bench-boot-${mode.split(' ')[0]}`);
         const start = Date.now();
+        const cpu0 = cpuNow();
         if (mode === 'raw _bulk') {
           await h.follower.createIndex(followerIndex, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
           await bulkAll(h.follower, followerIndex, 3, DOCS);
@@ -87,7 +90,9 @@ export async function benchBootstrap(): Promise<void> {
           );
         }
         const seconds = (Date.now() - start) / 1000;
-        results.push({ mode, round, seconds, docsPerSecond: DOCS / seconds });
+        const cpu1 = cpuNow();
+        const cpu = Object.fromEntries(Object.keys(pids).map((k) => [k, cpu1[k]! - cpu0[k]!]));
+        results.push({ mode, round, seconds, docsPerSecond: DOCS / seconds, cpu });
         console.log(`round ${round} ${mode}: ${seconds.toFixed(1)} s`);
         if (mode === 'scan' || mode === 'snapshot') await control.call('POST', `/_plugins/_replication/${followerIndex}/_stop`, {});
         await h.follower.deleteIndex(followerIndex);
@@ -107,8 +112,12 @@ export async function benchBootstrap(): Promise<void> {
     if (m === 'snapshot') return `${(secondsOf('snapshot') / secondsOf('plain snapshot + restore')).toFixed(2)}x plain time (target <= 1.2)`;
     return 'limit';
   };
-  const rows = MODES.map((m) => [m, DOCS, secondsOf(m).toFixed(1), (DOCS / secondsOf(m)).toFixed(0), ratio(m)]);
-  const md = `# Bootstrap\n\n${DOCS} documents of ~1 KB (loaded into the leader in ${loadSeconds.toFixed(1)} s), 3 shards, from the start to every document on the follower; medians of ${ROUNDS} round(s). scan and snapshot are kccr's bootstraps (\`_start\` with \`bootstrap\`, until status SYNCING with lag 0 and the same per-shard counts); raw \`_bulk\` (same documents, 3 bulks of 1000 in flight) and a plain snapshot + restore by hand are their limits. ${pinning ? 'Leader JVM on CPU 0, everything else on CPU 1.' : 'CPUs not pinned.'}\n\n${table(['mode', 'documents', 'seconds', 'documents/s', 'against its limit'], rows)}\n`;
+  const cpuOf = (m: Mode) => {
+    const mine = results.filter((r) => r.mode === m);
+    return Object.keys(pids).map((k) => median(mine.map((r) => r.cpu[k]!)).toFixed(1)).join(' / ');
+  };
+  const rows = MODES.map((m) => [m, DOCS, secondsOf(m).toFixed(1), (DOCS / secondsOf(m)).toFixed(0), ratio(m), cpuOf(m)]);
+  const md = `# Bootstrap\n\n${DOCS} documents of ~1 KB (loaded into the leader in ${loadSeconds.toFixed(1)} s), 3 shards, from the start to every document on the follower; medians of ${ROUNDS} round(s). scan and snapshot are kccr's bootstraps (\`_start\` with \`bootstrap\`, until status SYNCING with lag 0 and the same per-shard counts); raw \`_bulk\` (same documents, 3 bulks of 1000 in flight) and a plain snapshot + restore by hand are their limits. ${pinning ? 'Leader JVM on CPU 0, everything else on CPU 1.' : 'CPUs not pinned.'}\n\n${table(['mode', 'documents', 'seconds', 'documents/s', 'against its limit', 'CPU s: leader / follower / Kafka / extractor / applier'], rows)}\n`;
   console.log(`\n${md}`);
   console.log(`results: ${writeResults('bootstrap', { docs: DOCS, rounds: ROUNDS, loadSeconds, results }, md)}`);
 }

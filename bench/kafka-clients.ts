@@ -238,6 +238,12 @@ function kafkajsClient(adapter: KafkaAdapter): ClientUnderTest {
   };
 }
 
+/** The same with KCCR_TOPIC_COMPRESSION=gzip: what compressing the topic costs on both paths. */
+function kafkajsGzipClient(adapter: KafkaAdapter): ClientUnderTest {
+  const plain = kafkajsClient(adapter);
+  return { ...plain, name: 'kafkajs (kccr adapter), gzip', producer: () => adapter.producer({ compression: 'gzip' }) };
+}
+
 // ---- the records ----
 
 /** The extractor's sends: pages of SEND_SIZE INDEX envelopes of one shard each, shards in turn. */
@@ -389,7 +395,7 @@ export async function benchKafkaClients(): Promise<void> {
   const stack = loadStack('plain');
   const adapter = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-bench-admin' });
   const registry = new SchemaRegistryAdapter({ url: stack.registry.url });
-  const clients: ClientUnderTest[] = [kafkajsClient(adapter)];
+  const clients: ClientUnderTest[] = [kafkajsClient(adapter), kafkajsGzipClient(adapter)];
   const confluent = loadConfluent();
   if ('module' in confluent) clients.push(confluentClient(confluent.module, confluent.version, stack.kafka.brokers));
   else console.log(`not measured: ${confluent.reason}`);
@@ -465,7 +471,7 @@ export async function benchKafkaClients(): Promise<void> {
     const md =
       `# Kafka clients: the extractor's produce path and the applier's consume path\n\n` +
       `${MESSAGES} records per run (mean value ${valueBytes.toFixed(0)} B: INDEX envelopes of ~1 KB sources, Avro with the registry's framing; key ${keyBytes.toFixed(0)} B), ` +
-      `3-partition topic configured like the extractor's. Produce: idempotent, acks=-1, no compression, calls of ${SEND_SIZE} records for one partition at a time, ` +
+      `3-partition topic configured like the extractor's. Produce: idempotent, acks=-1, no compression (the gzip row: KCCR_TOPIC_COMPRESSION=gzip), calls of ${SEND_SIZE} records for one partition at a time, ` +
       `each cut into requests of at most ${DEFAULT_MAX_REQUEST_BYTES / 1024} KiB sent one at a time. Consume: fresh group from the beginning, eachBatch, ` +
       `${CONCURRENCY} partitions concurrently, ${MAX_BYTES_PER_PARTITION / 1024 / 1024} MiB per partition fetch, commit every ${COMMIT_EVERY} records and at each batch's end; ` +
       `msg/s from the first batch to the last commit. CPU: user + system of the whole process (all threads) per 1000 records. ` +

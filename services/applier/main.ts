@@ -12,7 +12,7 @@ import { errorMessage, isRetriable, KccrError } from '../shared/errors.js';
 import { abortableSleep, backoffDelay } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { AppliedPosition, ApplierStatus, PositionRequest, ReplicationSpec } from '../shared/replication.js';
-import { applierGroupId, applierStatusKey, RECONCILE_TOPIC } from '../shared/replication.js';
+import { applierGroupId, applierStatusKey, RECONCILE_TOPIC, reconcileGroup } from '../shared/replication.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
 import { changeTopic, deadLetterTopic } from '../shared/topics.js';
@@ -141,7 +141,14 @@ export class ApplierService {
     }
     for (const [topic, spec] of wanted) {
       if (this.followed.has(topic)) continue;
-      const reconciler = new Reconciler({ es: this.deps.es, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs }, spec);
+      const backlog = async () => {
+        const [high, committed] = await Promise.all([this.kafka.offsets(RECONCILE_TOPIC), this.kafka.groupOffsets(reconcileGroup(spec.leaderCluster), RECONCILE_TOPIC)]);
+        return high.reduce((n, p) => {
+          const done = BigInt(committed.find((c) => c.partition === p.partition)?.offset ?? '-1');
+          return n + (done < 0n ? 0 : Number(BigInt(p.high) - done));
+        }, 0);
+      };
+      const reconciler = new Reconciler({ es: this.deps.es, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs, backlog }, spec);
       // The position request this follower index last applied, as its status row says: a restarted applier does
       // not apply it again.
       const position = this.status.get(applierStatusKey(spec.followerCluster, spec.followerIndex))?.position;

@@ -22,6 +22,12 @@ export interface ReconcilerDeps {
   readonly pageSize: number;
   /** Least time between two passes of one shard: bounds the cost while deletes keep coming. */
   readonly minIntervalMs: number;
+  /**
+   * Requests the leader side has not checked yet (its group's lag on the request topic). A pass starts only
+   * when that is 0: the extractor checks at a bounded rate, and passes asked for faster than it checks would
+   * pile up and delay every delete behind them.
+   */
+  readonly backlog: () => Promise<number>;
 }
 
 export interface ReconcileStats {
@@ -30,6 +36,8 @@ export interface ReconcileStats {
   lastPassMs: number | null;
   lastPassAt: number | null;
 }
+
+const BACKLOG_POLL_MS = 500;
 
 export class Reconciler {
   private readonly running = new Map<number, Promise<void>>();
@@ -76,6 +84,16 @@ export class Reconciler {
     const index = this.spec.followerIndex;
     const started = Date.now();
     const passId = randomBytes(6).toString('hex');
+    for (let waited = 0; !this.stopped; waited += BACKLOG_POLL_MS) {
+      const pending = await this.deps.backlog().catch((e: unknown) => {
+        this.deps.logger.debug({ err: errorMessage(e) }, 'cannot read the reconciliation backlog; the pass goes ahead');
+        return 0;
+      });
+      if (pending === 0) break;
+      if (waited % 30_000 === 0) this.deps.logger.debug({ followerIndex: index, shard, pending, waitedMs: waited }, 'reconciliation pass waits for the leader side to check earlier requests');
+      await new Promise((r) => setTimeout(r, BACKLOG_POLL_MS));
+    }
+    if (this.stopped) return;
     // Documents written to the follower but not yet refreshed would be left out of this pass.
     await es.refresh(index).catch(() => undefined);
     let after: number | undefined;

@@ -74,6 +74,7 @@ export interface SnapshotBootstrapDeps {
   /** index.gc_deletes given to the restored follower index, as the applier gives it to the indices it creates. */
   readonly gcDeletes: string;
   readonly logger?: Logger;
+  /** Ceiling of the progress polling, which starts at 100 ms and grows by half each time (small indices finish in well under a second). */
   readonly pollMs?: number;
 }
 
@@ -129,12 +130,12 @@ export class SnapshotBootstrapper {
             body: { indices: spec.leaderIndex, include_global_state: false, metadata: { kccr: { follower_cluster: spec.followerCluster, follower_index: spec.followerIndex } } },
           });
         }
-        for (;;) {
+        for (let wait = 100; ; wait = Math.min(this.deps.pollMs ?? 1000, wait * 1.5)) {
           const p = await snapshotProgress(leader, repository, snapshot);
           await report('snapshot', p);
           if (p.state === 'SUCCESS') return;
           if (p.state === 'FAILED' || p.state === 'PARTIAL' || p.state === 'ABORTED') throw new KccrError('ES_REJECTED', `snapshot ${snapshot} of ${spec.leaderIndex} ended ${p.state}`);
-          await abortableSleep(this.deps.pollMs ?? 1000);
+          await abortableSleep(wait);
         }
       });
       if (store.get(spec.followerCluster, spec.followerIndex)?.state !== 'bootstrapping') return; // stopped meanwhile
@@ -151,11 +152,11 @@ export class SnapshotBootstrapper {
             },
           });
         }
-        for (;;) {
+        for (let wait = 100; ; wait = Math.min(this.deps.pollMs ?? 1000, wait * 1.5)) {
           const p = await restoreProgress(follower, spec.followerIndex);
           await report('restore', p);
           if (p.state === 'DONE') return;
-          await abortableSleep(this.deps.pollMs ?? 1000);
+          await abortableSleep(wait);
         }
       });
       const now = store.get(spec.followerCluster, spec.followerIndex);

@@ -10,7 +10,7 @@ import type { IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, KccrError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { BootstrapCheckpoints, ExtractorCursor, ExtractorStatus, ReconcileRequest, ReplicationSpec } from '../shared/replication.js';
-import { RECONCILE_TOPIC } from '../shared/replication.js';
+import { RECONCILE_TOPIC, reconcileGroup } from '../shared/replication.js';
 import { abortableSleep } from '../shared/retry.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
@@ -41,7 +41,7 @@ export class ExtractorService {
       logger,
     };
     this.replications = new CompactedTable<ReplicationSpec>(kafka, CONTROL_TOPICS.replications, logger);
-    this.reconcileConsumer = kafka.consumer(`kccr-extractor-${config.leaderCluster}`);
+    this.reconcileConsumer = kafka.consumer(reconcileGroup(config.leaderCluster));
   }
 
   async start(): Promise<void> {

@@ -193,3 +193,8 @@ export interface ReconcileRequest {
 }
 
 export const RECONCILE_TOPIC = 'kccr._reconcile';
+
+/** The consumer group through which a leader cluster's extractor reads reconciliation requests. */
+export function reconcileGroup(leaderCluster: string): string {
+  return `kccr-extractor-${leaderCluster}`;
+}
