@@ -78,6 +78,9 @@ export interface SnapshotBootstrapDeps {
   readonly pollMs?: number;
 }
 
+/** How long the follower may take to see a new snapshot in the shared repository. */
+const SNAPSHOT_VISIBLE_MS = 60_000;
+
 export class SnapshotBootstrapper {
   private readonly running = new Map<string, Promise<void>>();
 
@@ -140,17 +143,30 @@ export class SnapshotBootstrapper {
       });
       if (store.get(spec.followerCluster, spec.followerIndex)?.state !== 'bootstrapping') return; // stopped meanwhile
       await clusters.withClient(spec.followerCluster, async (follower) => {
-        if (!(await follower.indexExists(spec.followerIndex))) {
-          await follower.request('POST', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}/_restore`, {
-            body: {
-              indices: spec.leaderIndex,
-              include_global_state: false,
-              include_aliases: false,
-              rename_pattern: '(.+)',
-              rename_replacement: spec.followerIndex,
-              index_settings: { 'index.gc_deletes': this.deps.gcDeletes, ...(spec.followerSettings ?? {}) },
-            },
-          });
+        // The follower may see a new snapshot in the shared repository a little later than the leader wrote it
+        // (its view of the repository is read again when it changes; object stores list with delay).
+        const deadline = Date.now() + SNAPSHOT_VISIBLE_MS;
+        for (let wait = 100; !(await follower.indexExists(spec.followerIndex)); wait = Math.min(2000, wait * 1.5)) {
+          try {
+            await follower.request('POST', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}/_restore`, {
+              body: {
+                indices: spec.leaderIndex,
+                include_global_state: false,
+                include_aliases: false,
+                rename_pattern: '(.+)',
+                rename_replacement: spec.followerIndex,
+                index_settings: { 'index.gc_deletes': this.deps.gcDeletes, ...(spec.followerSettings ?? {}) },
+              },
+            });
+            break;
+          } catch (e) {
+            if (!/snapshot does not exist|snapshot_missing/.test(errorMessage(e)) || Date.now() > deadline) {
+              throw e instanceof KccrError && /snapshot does not exist|snapshot_missing/.test(errorMessage(e))
+                ? new KccrError('ES_NOT_FOUND', `the follower cluster does not see snapshot ${snapshot} in repository ${repository} ${SNAPSHOT_VISIBLE_MS / 1000} s after the leader wrote it: both clusters must reach the same storage under that repository name`, { repository, snapshot })
+                : e;
+            }
+            await abortableSleep(wait);
+          }
         }
         for (let wait = 100; ; wait = Math.min(this.deps.pollMs ?? 1000, wait * 1.5)) {
           const p = await restoreProgress(follower, spec.followerIndex);
