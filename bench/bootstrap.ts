@@ -17,7 +17,7 @@ import { forgetClusters, registerPlainClusters, startControl } from '../test/sup
 import { startHarness } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
 import { bulkAll } from './catchup.js';
-import { cpuSeconds, median, pidOfStackPart, table, writeResults } from './lib.js';
+import { closeBenchHarness, cpuSeconds, median, pidOfStackPart, table, writeResults } from './lib.js';
 import { pinForBench } from './sustained.js';
 
 const DOCS = Number(process.env.KCCR_BENCH_DOCS ?? 1_000_000);
@@ -104,11 +104,11 @@ export async function benchBootstrap(): Promise<void> {
       }
     }
   } finally {
-    await h.close();
     pinning?.restore();
     await forgetClusters(control, [h.names.leaderCluster, h.names.followerCluster]);
     await deleteSnapshots(h.leader, repository, leaderIndex).catch(() => undefined);
-    await h.leader.deleteIndex(leaderIndex).catch(() => undefined);
+    await closeBenchHarness(h, [leaderIndex], []);
+    await control.close();
   }
   const secondsOf = (m: Mode) => median(results.filter((r) => r.mode === m).map((r) => r.seconds));
   const ratio = (m: Mode) => {

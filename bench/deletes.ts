@@ -8,7 +8,7 @@ import { parseMgetResponse } from '../services/shared/raw-hits.js';
 import type { ApplierStatus, ExtractorStatus } from '../services/shared/replication.js';
 import { bulkLines, startHarness, startReplication } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
-import { cpuSeconds, documentOfAbout1KB, percentile, pidOfStackPart, table, writeResults } from './lib.js';
+import { closeBenchHarness, cpuSeconds, documentOfAbout1KB, percentile, pidOfStackPart, table, writeResults } from './lib.js';
 
 const SIZES = (process.env.KCCR_BENCH_SIZES ?? '10000,100000').split(',').map(Number);
 const DELETES = Number(process.env.KCCR_BENCH_DELETES ?? 100);
@@ -96,9 +96,7 @@ async function runSize(size: number): Promise<SizeResult> {
       seconds,
     };
   } finally {
-    await h.close();
-    await h.leader.deleteIndex(leaderIndex).catch(() => undefined);
-    await h.follower.deleteIndex(followerIndex).catch(() => undefined);
+    await closeBenchHarness(h, [leaderIndex], [followerIndex]);
   }
 }
 

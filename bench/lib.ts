@@ -6,6 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
+import { changeTopic } from '../services/shared/topics.js';
+import type { Harness } from '../test/support/replication.js';
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -345,4 +347,16 @@ export function setNice(pid: number, nice: number): void {
       }
     }
   }
+}
+
+/**
+ * The end of a run: stops the services, deletes what the run made (indices on both sides, the leader indices'
+ * change topics), then closes the clients (deleting after closing would fail silently and leave them behind).
+ */
+export async function closeBenchHarness(h: Harness, leaderIndices: readonly string[], followerIndices: readonly string[]): Promise<void> {
+  await Promise.all([h.extractor.stop(), h.applier.stop()]);
+  await h.kafka.deleteTopics(leaderIndices.map((i) => changeTopic(h.names.leaderCluster, i))).catch(() => undefined);
+  for (const i of leaderIndices) await h.leader.deleteIndex(i).catch(() => undefined);
+  for (const i of followerIndices) await h.follower.deleteIndex(i).catch(() => undefined);
+  await h.close();
 }

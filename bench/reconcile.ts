@@ -19,7 +19,7 @@ import type { Harness } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
 import { bulkAll } from './catchup.js';
 import type { CpuPinning } from './lib.js';
-import { busyFractions, cpuSeconds, cpuTimes, defaultServiceEnv, documentOfAbout1KB, median, pidOfStackPart, setNice, table, writeResults } from './lib.js';
+import { busyFractions, closeBenchHarness, cpuSeconds, cpuTimes, defaultServiceEnv, documentOfAbout1KB, median, pidOfStackPart, setNice, table, writeResults } from './lib.js';
 import { pinForBench } from './sustained.js';
 
 const SIZES = (process.env.KCCR_BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
@@ -169,8 +169,7 @@ async function runSize(size: number, pinning: CpuPinning | undefined): Promise<S
     console.log(`${size}: pass under load ${JSON.stringify(busy)}; applier passes ${applierStatus(h, followerIndex)?.reconcile?.passes ?? '-'}`);
     return { size, loadSeconds: load.seconds, replicateSeconds, quiet, busy };
   } finally {
-    await h.close();
-    for (const [es, index] of [[h.leader, leaderIndex], [h.leader, probeIndex], [h.follower, followerIndex]] as const) await es.deleteIndex(index).catch(() => undefined);
+    await closeBenchHarness(h, [leaderIndex, probeIndex], [followerIndex]);
   }
 }
 
