@@ -456,14 +456,14 @@ export async function benchKafkaClients(): Promise<void> {
       m.consumeCpuPer1000.toFixed(3),
       m.firstBatchSeconds.toFixed(1),
     ]);
-    const [base, other] = medians;
-    if (base && other) {
+    const [base] = medians;
+    for (const other of base ? medians.slice(1) : []) {
       rows.push([
-        `ratio ${other.client} / ${base.client}`,
-        (other.producePerSecond / base.producePerSecond).toFixed(2),
-        (other.produceCpuPer1000 / base.produceCpuPer1000).toFixed(2),
-        (other.consumePerSecond / base.consumePerSecond).toFixed(2),
-        (other.consumeCpuPer1000 / base.consumeCpuPer1000).toFixed(2),
+        `ratio ${other.client} / ${base!.client}`,
+        (other.producePerSecond / base!.producePerSecond).toFixed(2),
+        (other.produceCpuPer1000 / base!.produceCpuPer1000).toFixed(2),
+        (other.consumePerSecond / base!.consumePerSecond).toFixed(2),
+        (other.consumeCpuPer1000 / base!.consumeCpuPer1000).toFixed(2),
         '-',
       ]);
     }

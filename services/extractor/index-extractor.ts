@@ -301,7 +301,8 @@ export class IndexExtractor {
 
   private async encode(events: readonly ChangeEnvelope[], shard: number): Promise<OutgoingMessage[]> {
     const { registry } = this.deps;
-    return Promise.all(events.map(async (e) => ({ key: e.id, value: await registry.encode(this.schemaId, e), partition: shard })));
+    const values = await registry.encodeMany(this.schemaId, events);
+    return events.map((e, i) => ({ key: e.id, value: values[i]!, partition: shard }));
   }
 
   private async publishMetadataIfChanged(stats: readonly ShardStats[]): Promise<void> {

@@ -12,8 +12,31 @@ export interface RegistryConnection {
   readonly password?: string;
 }
 
+/** What kccr uses of an avsc type (the registry client hands out avsc types for Avro schemas). */
+interface AvroType {
+  encode(value: unknown, buf: Buffer, pos?: number): number;
+  fromBuffer(buf: Buffer): unknown;
+  isValid(value: unknown, opts?: { errorHook?: (path: string[]) => void }): boolean;
+}
+
+/** Magic byte 0, the schema id (4 bytes, big-endian), the Avro body; one buffer, written once. */
+export function frame(type: AvroType, schemaId: number, value: unknown): Buffer {
+  const source = (value as { source?: unknown } | null)?.source;
+  let size = 512 + (Buffer.isBuffer(source) ? source.length : 0);
+  for (;;) {
+    const buf = Buffer.allocUnsafe(size);
+    buf[0] = 0;
+    buf.writeInt32BE(schemaId, 1);
+    const end = type.encode(value, buf, 5);
+    // avsc returns the end of what it wrote, or minus the bytes it lacked.
+    if (end >= 0) return buf.subarray(0, end);
+    size = buf.length - end;
+  }
+}
+
 export class SchemaRegistryAdapter {
   private readonly registry: SchemaRegistry;
+  private readonly types = new Map<number, AvroType>();
 
   constructor(readonly connection: RegistryConnection) {
     this.registry = new SchemaRegistry({
@@ -42,18 +65,59 @@ export class SchemaRegistryAdapter {
   }
 
   async encode(schemaId: number, value: unknown): Promise<Buffer> {
-    try {
-      return await this.registry.encode(schemaId, value);
-    } catch (e) {
-      throw toRegistryError(e, `encoding with schema ${schemaId}`);
-    }
+    return (await this.encodeMany(schemaId, [value]))[0]!;
+  }
+
+  /**
+   * Encodes in the registry's wire format, each value written once into its own buffer (the client's encode
+   * writes the Avro body, then copies it behind the header). Values that do not fit the schema are refused with
+   * the paths that do not fit.
+   */
+  async encodeMany(schemaId: number, values: readonly unknown[]): Promise<Buffer[]> {
+    const type = await this.avroType(schemaId);
+    return values.map((value) => {
+      try {
+        return frame(type, schemaId, value);
+      } catch (e) {
+        const paths: string[] = [];
+        type.isValid(value, { errorHook: (path) => paths.push(path.join('.')) });
+        throw new KccrError('ENVELOPE_INVALID', `schema registry: encoding with schema ${schemaId}: ${e instanceof Error ? e.message : String(e)}${paths.length ? ` (fields not fitting the schema: ${paths.join(', ')})` : ''}`, { paths }, { cause: e });
+      }
+    });
   }
 
   async decode(buffer: Buffer): Promise<unknown> {
+    // Known schemas decode synchronously; the client fetches unknown ones (and checks the framing).
+    if (buffer.length > 5 && buffer[0] === 0) {
+      const type = this.types.get(buffer.readInt32BE(1));
+      if (type) {
+        try {
+          return type.fromBuffer(buffer.subarray(5));
+        } catch (e) {
+          throw toRegistryError(e, 'decoding a record');
+        }
+      }
+    }
     try {
-      return await this.registry.decode(buffer);
+      const value = await this.registry.decode(buffer);
+      if (buffer.length > 5) void this.avroType(buffer.readInt32BE(1)).catch(() => undefined);
+      return value;
     } catch (e) {
       throw toRegistryError(e, 'decoding a record');
+    }
+  }
+
+  /** The Avro type of a registered schema id, fetched once. */
+  private async avroType(schemaId: number): Promise<AvroType> {
+    const known = this.types.get(schemaId);
+    if (known) return known;
+    try {
+      const schema = (await this.registry.getSchema(schemaId)) as unknown as AvroType;
+      if (typeof schema.encode !== 'function' || typeof schema.fromBuffer !== 'function') throw new Error(`schema ${schemaId} is not an Avro schema`);
+      this.types.set(schemaId, schema);
+      return schema;
+    } catch (e) {
+      throw toRegistryError(e, `reading schema ${schemaId}`);
     }
   }
 }
