@@ -182,7 +182,7 @@ export async function benchReconcile(): Promise<void> {
   } finally {
     pinning?.restore();
   }
-  const limit = process.env.KCCR_RECONCILE_IDS_PER_SECOND ?? '20000 (default)';
+  const limit = process.env.KCCR_RECONCILE_IDS_PER_SECOND ?? '50000 (default)';
   const pct = (v: number | undefined) => (v === undefined ? '-' : `${Math.round(v * 100)}%`);
   const md = [
     '# Delete reconciliation: cost of one pass',

@@ -40,7 +40,7 @@ export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Reado
     minPollMs: r.int('KCCR_EXTRACTOR_MIN_POLL_MS', 500, 10, 60_000),
     maxPollMs: r.int('KCCR_EXTRACTOR_MAX_POLL_MS', 5000, 10, 600_000),
     idleCheckpointMs: r.int('KCCR_EXTRACTOR_IDLE_CHECKPOINT_MS', 5000, 100, 3_600_000),
-    reconcileIdsPerSecond: r.int('KCCR_RECONCILE_IDS_PER_SECOND', 20_000, 1, 10_000_000),
+    reconcileIdsPerSecond: r.int('KCCR_RECONCILE_IDS_PER_SECOND', 50_000, 1, 10_000_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
     compression: r.oneOf('KCCR_TOPIC_COMPRESSION', ['none', 'gzip'] as const, 'none'),
     maxMessageBytes: r.int('KCCR_TOPIC_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1024 * 1024, 512 * 1024 * 1024),
