@@ -1,16 +1,16 @@
 /**
- * `kccr users ...`: entries for the control service's users file (KCCR_CONTROL_USERS_FILE), which holds SHA-256
- * digests only. Works offline: no control service is needed.
+ * `kccr users ...`: entries for the control service's users file (KCCR_CONTROL_USERS_FILE), which holds hashes
+ * only (salted scrypt for passwords, SHA-256 for random tokens). Works offline: no control service is needed.
  */
-import { newToken, sha256Hex } from '../control/principals.js';
+import { hashPassword, newToken, sha256Hex } from '../control/principals.js';
 import { CliError, EXIT } from './client.js';
 import type { SecretIo } from './secret-input.js';
 import { readNewSecret } from './secret-input.js';
 
 export const USERS_USAGE = `usage:
   kccr users hash-password [--name <user>] [--role admin|read] [--json]
-      reads a password (asked twice on a terminal, or the whole of standard input) and prints its SHA-256
-      digest, or with --name a users-file entry: {"name", "role", "password_sha256"}
+      reads a password (asked twice on a terminal, or the whole of standard input) and prints its salted
+      scrypt hash, or with --name a users-file entry: {"name", "role", "password_scrypt"}
   kccr users new-token [--name <user>] [--role admin|read] [--json]
       makes a random API token, prints it once, and its users-file entry {"name", "role", "token_sha256"}
 
@@ -37,9 +37,9 @@ export async function runUsers(args: UsersArgs, io: SecretIo, log: (line: string
       throw new CliError(`no password read: ${(e as Error).message}`, EXIT.usage);
     }
     if (password.length < 8) throw new CliError('the password is shorter than 8 characters; choose a longer one', EXIT.usage);
-    const digest = sha256Hex(password);
-    if (args.name === undefined && !args.json) log(digest);
-    else log(JSON.stringify(args.name !== undefined ? { name: args.name, role, password_sha256: digest } : { password_sha256: digest }));
+    const hash = hashPassword(password);
+    if (args.name === undefined && !args.json) log(hash);
+    else log(JSON.stringify(args.name !== undefined ? { name: args.name, role, password_scrypt: hash } : { password_scrypt: hash }));
     return EXIT.ok;
   }
   if (args.sub === 'new-token') {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Authenticator, parsePrincipals, sha256Hex } from './principals.js';
+import { Authenticator, hashPassword, parsePrincipals, parseScrypt, sha256Hex } from './principals.js';
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
@@ -39,5 +39,38 @@ describe('Authenticator', () => {
     expect(auth.authenticate(undefined)).toEqual({ ok: false, reason: 'missing' });
     expect(auth.authenticate('Digest x')).toEqual({ ok: false, reason: 'malformed' });
     expect(auth.authenticate(`Basic ${Buffer.from('no-colon').toString('base64')}`)).toEqual({ ok: false, reason: 'malformed' });
+  });
+});
+
+describe('scrypt passwords', () => {
+  // A low cost keeps the test fast; the format and the check are the same at the default cost.
+  const cheap = { logN: 10, r: 8, p: 1 };
+  const hash = hashPassword('s3cret-password', cheap);
+  const { principals, problems } = parsePrincipals(JSON.stringify([{ name: 'ops', role: 'admin', password_scrypt: hash }, { name: 'old', role: 'read', password_sha256: sha256Hex('legacy-password') }]));
+  const auth = new Authenticator(principals);
+
+  it('stores a salted hash that says its cost, and never the password', () => {
+    expect(problems).toEqual([]);
+    expect(hash).toMatch(/^scrypt\$10\$8\$1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    expect(hash).not.toContain('s3cret');
+    // Salted: the same password twice gives two different hashes.
+    expect(hashPassword('s3cret-password', cheap)).not.toBe(hash);
+    expect(parseScrypt(hash)).toMatchObject({ logN: 10, r: 8, p: 1 });
+    expect(parseScrypt(hashPassword('x', { logN: 15, r: 8, p: 1 }))?.logN).toBe(15);
+  });
+
+  it('lets the right password in, also on repeated calls, and nothing else', () => {
+    expect(auth.authenticate(basic('ops', 's3cret-password'))).toMatchObject({ ok: true, principal: { name: 'ops', role: 'admin' } });
+    expect(auth.authenticate(basic('ops', 's3cret-password'))).toMatchObject({ ok: true, principal: { name: 'ops' } });
+    expect(auth.authenticate(basic('ops', 's3cret-passwore'))).toEqual({ ok: false, reason: 'refused' });
+    expect(auth.authenticate(basic('nobody', 's3cret-password'))).toEqual({ ok: false, reason: 'refused' });
+    // Files made before scrypt still work.
+    expect(auth.authenticate(basic('old', 'legacy-password'))).toMatchObject({ ok: true, principal: { name: 'old' } });
+  });
+
+  it('reports a malformed or ambiguous password entry', () => {
+    const bad = parsePrincipals(JSON.stringify([{ name: 'a', role: 'admin', password_scrypt: 'scrypt$99$8$1$abc$def' }, { name: 'b', role: 'admin', password_scrypt: hash, password_sha256: sha256Hex('x') }]));
+    expect(bad.problems.join('\n')).toMatch(/entry 0: expected "password_scrypt" as scrypt\$/);
+    expect(bad.problems.join('\n')).toMatch(/entry 1: give password_scrypt or password_sha256, not both/);
   });
 });

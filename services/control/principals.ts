@@ -1,17 +1,55 @@
 /**
- * Who may call the control API. The users file holds only SHA-256 digests of passwords and tokens:
- *   [{ "name": "ops", "role": "admin", "password_sha256": "<hex>", "token_sha256": "<hex>" }]
- * Digests are compared with timingSafeEqual, and a request names no user that the answer would confirm.
+ * Who may call the control API. The users file holds only derived values, never a secret:
+ *   [{ "name": "ops", "role": "admin", "password_scrypt": "scrypt$15$8$1$<salt>$<hash>" },
+ *    { "name": "ci", "role": "admin", "token_sha256": "<hex>" }]
+ * Passwords are salted scrypt (memory-hard: a stolen file does not give them up to fast guessing); tokens are
+ * 256 random bits, for which SHA-256 suffices. `password_sha256` (unsalted) is still read, for files made
+ * before. Comparisons are constant-time, and a request names no user that the answer or its timing would confirm.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 
 export type Role = 'admin' | 'read';
+
+export interface ScryptHash {
+  /** log2 of the cost N. */
+  readonly logN: number;
+  readonly r: number;
+  readonly p: number;
+  readonly salt: Buffer;
+  readonly hash: Buffer;
+}
 
 export interface Principal {
   readonly name: string;
   readonly role: Role;
+  readonly passwordScrypt?: ScryptHash;
   readonly passwordSha256?: Buffer;
   readonly tokenSha256?: Buffer;
+}
+
+/** scrypt's cost for new passwords: N = 2^15, r = 8, p = 1 (32 MiB, tens of milliseconds per check). */
+const SCRYPT_DEFAULT = { logN: 15, r: 8, p: 1 };
+
+function scryptOf(secret: string, h: Pick<ScryptHash, 'logN' | 'r' | 'p' | 'salt'>, length: number): Buffer {
+  const N = 2 ** h.logN;
+  return scryptSync(secret, h.salt, length, { N, r: h.r, p: h.p, maxmem: 256 * N * h.r + 1024 * 1024 });
+}
+
+/** A users-file `password_scrypt` value for `password`: scrypt$<log2 N>$<r>$<p>$<salt>$<hash> (base64url). */
+export function hashPassword(password: string, cost: { logN: number; r: number; p: number } = SCRYPT_DEFAULT): string {
+  const salt = randomBytes(16);
+  const hash = scryptOf(password, { ...cost, salt }, 32);
+  return `scrypt$${cost.logN}$${cost.r}$${cost.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+const SCRYPT_FORMAT = /^scrypt\$(\d{1,2})\$(\d{1,3})\$(\d{1,3})\$([A-Za-z0-9_-]{16,})\$([A-Za-z0-9_-]{32,})$/;
+
+export function parseScrypt(value: string): ScryptHash | undefined {
+  const m = SCRYPT_FORMAT.exec(value);
+  if (!m) return undefined;
+  const [logN, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (logN < 10 || logN > 20 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
+  return { logN, r, p, salt: Buffer.from(m[4]!, 'base64url'), hash: Buffer.from(m[5]!, 'base64url') };
 }
 
 export function sha256(secret: string): Buffer {
@@ -49,8 +87,8 @@ export function parsePrincipals(text: string): { principals: Principal[]; proble
       return;
     }
     const e = raw as Record<string, unknown>;
-    const unknown = Object.keys(e).filter((k) => !['name', 'role', 'password_sha256', 'token_sha256'].includes(k));
-    if (unknown.length) problems.push(`${where}: unknown fields ${unknown.join(', ')} (only name, role, password_sha256, token_sha256; secrets are stored as digests only)`);
+    const unknown = Object.keys(e).filter((k) => !['name', 'role', 'password_scrypt', 'password_sha256', 'token_sha256'].includes(k));
+    if (unknown.length) problems.push(`${where}: unknown fields ${unknown.join(', ')} (only name, role, password_scrypt, password_sha256, token_sha256; secrets are stored as hashes only)`);
     const name = e.name;
     if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(name)) {
       problems.push(`${where}: expected "name" of letters, digits, . _ @ - (at most 128), received ${JSON.stringify(name)}`);
@@ -62,7 +100,10 @@ export function parsePrincipals(text: string): { principals: Principal[]; proble
       const v = e[field];
       if (v !== undefined && (typeof v !== 'string' || !HEX64.test(v.toLowerCase()))) problems.push(`${where}: expected "${field}" as 64 hex digits (kccr users hash-password), received something else`);
     }
-    if (e.password_sha256 === undefined && e.token_sha256 === undefined) problems.push(`${where}: expected password_sha256 or token_sha256 (or both); this user could never sign in`);
+    const scrypt = typeof e.password_scrypt === 'string' ? parseScrypt(e.password_scrypt) : undefined;
+    if (e.password_scrypt !== undefined && !scrypt) problems.push(`${where}: expected "password_scrypt" as scrypt$<log2 N 10-20>$<r>$<p>$<salt>$<hash> (kccr users hash-password), received something else`);
+    if (e.password_scrypt !== undefined && e.password_sha256 !== undefined) problems.push(`${where}: give password_scrypt or password_sha256, not both`);
+    if (e.password_scrypt === undefined && e.password_sha256 === undefined && e.token_sha256 === undefined) problems.push(`${where}: expected password_scrypt (or password_sha256) or token_sha256; this user could never sign in`);
     if (typeof e.token_sha256 === 'string') {
       if (tokens.has(e.token_sha256.toLowerCase())) problems.push(`${where}: the same token digest is given to two users`);
       tokens.add(e.token_sha256.toLowerCase());
@@ -71,6 +112,7 @@ export function parsePrincipals(text: string): { principals: Principal[]; proble
       principals.push({
         name,
         role: e.role,
+        ...(scrypt ? { passwordScrypt: scrypt } : {}),
         ...(typeof e.password_sha256 === 'string' && HEX64.test(e.password_sha256.toLowerCase()) ? { passwordSha256: Buffer.from(e.password_sha256.toLowerCase(), 'hex') } : {}),
         ...(typeof e.token_sha256 === 'string' && HEX64.test(e.token_sha256.toLowerCase()) ? { tokenSha256: Buffer.from(e.token_sha256.toLowerCase(), 'hex') } : {}),
       });
@@ -86,6 +128,9 @@ export type AuthOutcome = { readonly ok: true; readonly principal: Principal } |
 
 export class Authenticator {
   private readonly byName: ReadonlyMap<string, Principal>;
+  /** Passwords that matched, as digests keyed with a secret of this process. */
+  private readonly verified = new Set<string>();
+  private readonly cacheKey = randomBytes(32);
 
   constructor(private readonly principals: readonly Principal[]) {
     this.byName = new Map(principals.map((p) => [p.name, p]));
@@ -102,11 +147,9 @@ export class Authenticator {
       const colon = decoded.indexOf(':');
       if (colon < 0) return { ok: false, reason: 'malformed' };
       const name = decoded.slice(0, colon);
-      const digest = sha256(decoded.slice(colon + 1));
+      const password = decoded.slice(colon + 1);
       const p = this.byName.get(name);
-      // Compare against something even for an unknown user, so that timing does not tell which names exist.
-      const match = timingSafeEqual(digest, p?.passwordSha256 ?? DUMMY) && p?.passwordSha256 !== undefined;
-      return match && p ? { ok: true, principal: p } : { ok: false, reason: 'refused' };
+      return p && this.passwordMatches(p, name, password) ? { ok: true, principal: p } : { ok: false, reason: 'refused' };
     }
     if (scheme === 'bearer') {
       const digest = sha256(value);
@@ -118,4 +161,30 @@ export class Authenticator {
     }
     return { ok: false, reason: 'malformed' };
   }
+
+  /**
+   * Checks a password. An unknown user, or one without a password, still costs one scrypt, so that timing does
+   * not tell which names exist. A password that matched is remembered (as a keyed digest, in memory) so that a
+   * client sending basic credentials on every call pays scrypt once, not per request.
+   */
+  private passwordMatches(p: Principal | undefined, name: string, password: string): boolean {
+    const key = createHash('sha256').update(this.cacheKey).update(name).update('\0').update(password, 'utf8').digest('hex');
+    if (p && this.verified.has(key)) return true;
+    let ok: boolean;
+    if (p?.passwordScrypt) {
+      ok = timingSafeEqual(scryptOf(password, p.passwordScrypt, p.passwordScrypt.hash.length), p.passwordScrypt.hash);
+    } else if (p?.passwordSha256) {
+      ok = timingSafeEqual(sha256(password), p.passwordSha256);
+    } else {
+      scryptOf(password, DUMMY_SCRYPT, 32);
+      ok = false;
+    }
+    if (ok) {
+      if (this.verified.size >= 1000) this.verified.clear();
+      this.verified.add(key);
+    }
+    return ok;
+  }
 }
+
+const DUMMY_SCRYPT = { ...SCRYPT_DEFAULT, salt: Buffer.alloc(16) };

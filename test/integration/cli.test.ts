@@ -194,7 +194,10 @@ describe('kccr CLI against a listening control service', () => {
   it('hashes passwords for the users file', async () => {
     const r = await kccr(['users', 'hash-password', '--name', 'ops', '--role', 'read'], {}, 'a-long-password\n');
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ name: 'ops', role: 'read', password_sha256: createHash('sha256').update('a-long-password').digest('hex') });
+    const opsEntry = JSON.parse(r.stdout) as { name: string; role: string; password_scrypt: string };
+    expect(opsEntry).toMatchObject({ name: 'ops', role: 'read' });
+    expect(opsEntry.password_scrypt).toMatch(/^scrypt\$15\$8\$1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{43}$/);
+    expect(opsEntry.password_scrypt).not.toContain('a-long-password');
     expect((await kccr(['users', 'hash-password'], {}, 'short')).code).toBe(2);
     const token = await kccr(['users', 'new-token', '--name', 'ci', '--json']);
     const { token: t, entry } = JSON.parse(token.stdout) as { token: string; entry: { token_sha256: string } };
@@ -202,6 +205,14 @@ describe('kccr CLI against a listening control service', () => {
     const users = join(mkdtempSync(join(tmpdir(), 'kccr-users-')), 'users.json');
     writeFileSync(users, JSON.stringify([JSON.parse(r.stdout), { ...entry, name: 'ci', role: 'admin' }]));
     const { readControlConfig } = await import('../../services/control/config.js');
-    expect(readControlConfig({ KCCR_CONTROL_USERS_FILE: users }).auth).toMatchObject({ mode: 'users', principals: [{ name: 'ops', role: 'read' }, { name: 'ci', role: 'admin' }] });
+    const auth = readControlConfig({ KCCR_CONTROL_USERS_FILE: users }).auth;
+    expect(auth).toMatchObject({ mode: 'users', principals: [{ name: 'ops', role: 'read' }, { name: 'ci', role: 'admin' }] });
+    // The entry made by the CLI lets that password in, and no other.
+    const { Authenticator } = await import('../../services/control/principals.js');
+    if (auth.mode !== 'users') throw new Error('expected users from the file');
+    const authenticator = new Authenticator(auth.principals);
+    const basic = (pw: string) => `Basic ${Buffer.from(`ops:${pw}`).toString('base64')}`;
+    expect(authenticator.authenticate(basic('a-long-password'))).toMatchObject({ ok: true, principal: { name: 'ops' } });
+    expect(authenticator.authenticate(basic('a-long-passwore'))).toEqual({ ok: false, reason: 'refused' });
   });
 });

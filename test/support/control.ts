@@ -9,7 +9,7 @@ import { buildApp } from '../../services/control/app.js';
 import type { AppOptions } from '../../services/control/app.js';
 import { createControlState } from '../../services/control/deps.js';
 import type { ControlState } from '../../services/control/deps.js';
-import { parsePrincipals, sha256Hex } from '../../services/control/principals.js';
+import { hashPassword, parsePrincipals, sha256Hex } from '../../services/control/principals.js';
 import type { StackState } from '../../deploy/local/lib/state.js';
 import { startHarness } from './replication.js';
 import type { Harness } from './replication.js';
@@ -19,7 +19,7 @@ export const ADMIN = { name: 'ops-admin', password: 'ops-admin-password' } as co
 export const READER_TOKEN = 'kccr_reader-token-for-tests';
 export const PRINCIPALS = parsePrincipals(
   JSON.stringify([
-    { name: ADMIN.name, role: 'admin', password_sha256: sha256Hex(ADMIN.password) },
+    { name: ADMIN.name, role: 'admin', password_scrypt: hashPassword(ADMIN.password) },
     { name: 'dashboard', role: 'read', token_sha256: sha256Hex(READER_TOKEN) },
   ]),
 ).principals;
