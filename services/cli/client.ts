@@ -35,7 +35,7 @@ interface ApiError {
 
 /** What the exit code is for an answer of this status (the service answered: it was reachable). */
 export function exitCodeForStatus(status: number): ExitCode {
-  if (status === 401 || status === 403) return EXIT.refused;
+  if (status === 401 || status === 403 || status === 429) return EXIT.refused;
   if (status === 400) return EXIT.usage;
   return EXIT.failed;
 }

@@ -35,6 +35,21 @@ function errorOf(body: string): { code: string; message: string; retriable: bool
 }
 
 describe('authentication and roles', () => {
+  it('answers 429 to an address after 20 refused credentials in a minute, before checking any more; others go on', async () => {
+    const wrong = { authorization: `Basic ${Buffer.from('ops:guess').toString('base64')}` };
+    for (let i = 0; i < 20; i++) {
+      const r = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: wrong, remoteAddress: '10.9.9.9' });
+      expect(r.statusCode).toBe(401);
+    }
+    const blocked = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: admin, remoteAddress: '10.9.9.9' });
+    expect(blocked.statusCode).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    expect(errorOf(blocked.body)).toMatchObject({ code: 'TOO_MANY_FAILED_LOGINS', retriable: true });
+    expect(errorOf(blocked.body).message).toMatch(/too many refused credentials from 10\.9\.9\.9.*try again in \d+ s/);
+    const elsewhere = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: wrong, remoteAddress: '10.9.9.10' });
+    expect(elsewhere.statusCode).toBe(401);
+  });
+
   it('asks for credentials with 401 and WWW-Authenticate', async () => {
     const r = await app.inject({ method: 'GET', url: '/_kccr/replications' });
     expect(r.statusCode).toBe(401);

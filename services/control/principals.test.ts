@@ -74,3 +74,23 @@ describe('scrypt passwords', () => {
     expect(bad.problems.join('\n')).toMatch(/entry 1: give password_scrypt or password_sha256, not both/);
   });
 });
+
+describe('refused credentials per address', () => {
+  it('make the address wait once the limit is reached within the window, and forget them after', async () => {
+    const { FailedLogins } = await import('./auth.js');
+    let now = 1_000_000;
+    const f = new FailedLogins(3, 60_000, () => now);
+    for (let i = 0; i < 3; i++) {
+      expect(f.waitMs('a')).toBe(0);
+      f.failed('a');
+      now += 1000;
+    }
+    expect(f.waitMs('a')).toBe(57_000);
+    expect(f.waitMs('b')).toBe(0);
+    now += 57_000;
+    expect(f.waitMs('a')).toBe(0);
+    f.failed('a');
+    f.succeeded('a');
+    expect(f.waitMs('a')).toBe(0);
+  });
+});

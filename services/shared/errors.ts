@@ -9,6 +9,7 @@ export const ERROR_CATALOGUE = {
   CONFLICT: { status: 409, retriable: false },
   UNAUTHENTICATED: { status: 401, retriable: false },
   FORBIDDEN: { status: 403, retriable: false },
+  TOO_MANY_FAILED_LOGINS: { status: 429, retriable: true },
   ES_UNAUTHENTICATED: { status: 502, retriable: false },
   ES_FORBIDDEN: { status: 502, retriable: false },
   ES_NOT_FOUND: { status: 404, retriable: false },
