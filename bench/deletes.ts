@@ -4,11 +4,10 @@
  * leader's acknowledgement to its absence on the follower (realtime GET) is measured.
  *   KCCR_BENCH_SIZES (default "10000,100000"), KCCR_BENCH_DELETES (default 100)
  */
-import { parseMgetResponse } from '../services/shared/raw-hits.js';
 import type { ApplierStatus, ExtractorStatus } from '../services/shared/replication.js';
 import { bulkLines, startHarness, startReplication } from '../test/support/replication.js';
-import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
-import { closeBenchHarness, cpuSeconds, documentOfAbout1KB, percentile, pidOfStackPart, table, writeResults } from './lib.js';
+import { loadStack, uniqueName } from '../test/support/stack.js';
+import { closeBenchHarness, cpuSeconds, foundOnFollower, waitForFollowerCount, documentOfAbout1KB, percentile, pidOfStackPart, table, writeResults } from './lib.js';
 
 const SIZES = (process.env.KCCR_BENCH_SIZES ?? '10000,100000').split(',').map(Number);
 const DELETES = Number(process.env.KCCR_BENCH_DELETES ?? 100);
@@ -37,17 +36,7 @@ async function runSize(size: number): Promise<SizeResult> {
       await h.leader.bulk(bulkLines(leaderIndex, Array.from({ length: Math.min(1000, size - i) }, (_, k) => ({ id: `d${i + k}`, source: documentOfAbout1KB(i + k, Math.random) }))));
     }
     await startReplication(h, leaderIndex, followerIndex);
-    await waitFor(
-      `${size} documents on the follower`,
-      async () => {
-        if (!(await h.follower.indexExists(followerIndex))) return false;
-        await h.follower.refresh(followerIndex);
-        const stats = await h.follower.shardStats(followerIndex);
-        return stats.reduce((n, s) => n + s.docs, 0) === size;
-      },
-      600_000,
-      1000,
-    );
+    await waitForFollowerCount(h, followerIndex, size, 600_000);
     const leaderPid = pidOfStackPart('elasticsearch-leader');
     const cpu0 = cpuSeconds(leaderPid);
     const t0 = Date.now();
@@ -58,7 +47,7 @@ async function runSize(size: number): Promise<SizeResult> {
     const poller = (async () => {
       while (latencies.length < DELETES) {
         if (pending.size > 0) {
-          const docs = parseMgetResponse(await h.follower.mgetRaw(followerIndex, [...pending.keys()].map((id) => ({ id, routing: null }))));
+          const docs = await foundOnFollower(h.follower, followerIndex, pending.keys());
           const now = Date.now();
           for (const d of docs) {
             if (!d.found && pending.has(d.id)) {

@@ -6,7 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseMgetResponse } from '../services/shared/raw-hits.js';
+import type { RawHit } from '../services/shared/raw-hits.js';
 import { changeTopic } from '../services/shared/topics.js';
+import { waitFor } from '../test/support/stack.js';
 import type { Harness } from '../test/support/replication.js';
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
 
@@ -359,4 +362,29 @@ export async function closeBenchHarness(h: Harness, leaderIndices: readonly stri
   for (const i of leaderIndices) await h.leader.deleteIndex(i).catch(() => undefined);
   for (const i of followerIndices) await h.follower.deleteIndex(i).catch(() => undefined);
   await h.close();
+}
+
+/**
+ * Which of `ids` the follower index holds now (a realtime multi-get, existence only). A failed request reads as
+ * none found: pollers ask again on their next round.
+ */
+export async function foundOnFollower(es: ElasticsearchAdapter, index: string, ids: Iterable<string>): Promise<RawHit[]> {
+  return es
+    .mgetRaw(index, [...ids].map((id) => ({ id, routing: null })), { _source: false })
+    .then(parseMgetResponse)
+    .catch(() => []);
+}
+
+/** Waits until the follower index exists and holds `count` documents (after a refresh). */
+export async function waitForFollowerCount(h: Harness, index: string, count: number, timeoutMs: number): Promise<void> {
+  await waitFor(
+    `${count} documents on the follower`,
+    async () => {
+      if (!(await h.follower.indexExists(index))) return false;
+      await h.follower.refresh(index);
+      return (await h.follower.shardStats(index)).reduce((n, s) => n + s.docs, 0) === count;
+    },
+    timeoutMs,
+    1000,
+  );
 }

@@ -13,13 +13,12 @@
  * Leader JVM pinned to CPU 0, the rest to CPU 1 (KCCR_BENCH_PIN=0 to leave them).
  */
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
-import { parseMgetResponse } from '../services/shared/raw-hits.js';
 import { applierStatus, bulkLines, extractorStatus, startHarness, startReplication } from '../test/support/replication.js';
 import type { Harness } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
 import { bulkAll } from './catchup.js';
 import type { CpuPinning } from './lib.js';
-import { busyFractions, closeBenchHarness, cpuSeconds, cpuTimes, defaultServiceEnv, documentOfAbout1KB, median, pidOfStackPart, setNice, table, writeResults } from './lib.js';
+import { busyFractions, closeBenchHarness, foundOnFollower, waitForFollowerCount, cpuSeconds, cpuTimes, defaultServiceEnv, documentOfAbout1KB, median, pidOfStackPart, setNice, table, writeResults } from './lib.js';
 import { pinForBench } from './sustained.js';
 
 const SIZES = (process.env.KCCR_BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
@@ -86,7 +85,7 @@ function maxRateLoad(es: ElasticsearchAdapter, index: string) {
 }
 
 async function gone(es: ElasticsearchAdapter, index: string, id: string): Promise<boolean> {
-  return !parseMgetResponse(await es.mgetRaw(index, [{ id, routing: null }], { _source: false }))[0]?.found;
+  return !(await foundOnFollower(es, index, [id])).some((d) => d.found);
 }
 
 /** Deletes `id` on the leader and times the pass it sets off over its shard. */
@@ -142,16 +141,7 @@ async function runSize(size: number, pinning: CpuPinning | undefined): Promise<S
     console.log(`${size}: leader loaded in ${load.seconds.toFixed(1)} s`);
     const r0 = Date.now();
     await startReplication(h, leaderIndex, followerIndex);
-    await waitFor(
-      `${size} documents on the follower`,
-      async () => {
-        if (!(await h.follower.indexExists(followerIndex))) return false;
-        await h.follower.refresh(followerIndex);
-        return (await h.follower.shardStats(followerIndex)).reduce((n, s) => n + s.docs, 0) === size;
-      },
-      1_800_000,
-      2000,
-    );
+    await waitForFollowerCount(h, followerIndex, size, 1_800_000);
     const replicateSeconds = (Date.now() - r0) / 1000;
     console.log(`${size}: replicated in ${replicateSeconds.toFixed(1)} s`);
     // Let the catch-up settle (merges on both sides) before measuring.

@@ -27,7 +27,6 @@
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
-import { parseMgetResponse } from '../services/shared/raw-hits.js';
 import type { ApplierStatus, ExtractorStatus } from '../services/shared/replication.js';
 import { changeTopic } from '../services/shared/topics.js';
 import { applierStatus, extractorStatus, startHarness, startReplication } from '../test/support/replication.js';
@@ -43,6 +42,7 @@ import {
   defaultServiceEnv,
   documentOfAbout1KB,
   envNumber,
+  foundOnFollower,
   median,
   percentile,
   pidOfStackPart,
@@ -269,10 +269,7 @@ function startProbes(leader: ElasticsearchAdapter, follower: ElasticsearchAdapte
   const poller = (async () => {
     while (polling) {
       if (pending.size > 0) {
-        const docs = await follower
-          .mgetRaw(followerIndex, [...pending.keys()].map((id) => ({ id, routing: null })))
-          .then(parseMgetResponse)
-          .catch(() => []);
+        const docs = await foundOnFollower(follower, followerIndex, pending.keys());
         const now = Date.now();
         for (const d of docs) {
           const at = pending.get(d.id);
@@ -321,10 +318,7 @@ function startDeleteTracker(follower: ElasticsearchAdapter, followerIndex: strin
     while (running) {
       const t0 = Date.now();
       if (pending.size > 0) {
-        const docs = await follower
-          .mgetRaw(followerIndex, [...pending.keys()].map((id) => ({ id, routing: null })))
-          .then(parseMgetResponse)
-          .catch(() => []);
+        const docs = await foundOnFollower(follower, followerIndex, pending.keys());
         const now = Date.now();
         for (const d of docs) {
           const p = pending.get(d.id);

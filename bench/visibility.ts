@@ -12,11 +12,10 @@
  *   KCCR_BENCH_RATE (docs/s, default 1500), KCCR_BENCH_SECONDS (default 30), KCCR_BENCH_ROUNDS (default 3)
  */
 import { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
-import { parseMgetResponse } from '../services/shared/raw-hits.js';
 import { startHarness, startReplication } from '../test/support/replication.js';
 import type { Harness } from '../test/support/replication.js';
 import { esConnection, loadStack, uniqueName } from '../test/support/stack.js';
-import { cpuSeconds, documentOfAbout1KB, fixedRateLoad, median, percentile, pidOfStackPart, table, writeResults } from './lib.js';
+import { cpuSeconds, documentOfAbout1KB, fixedRateLoad, foundOnFollower, median, percentile, pidOfStackPart, table, writeResults } from './lib.js';
 
 type Mode = 'none' | 'refresh' | 'refresh-1s' | 'scheduled';
 const MODES: Mode[] = ['none', 'refresh', 'refresh-1s', 'scheduled'];
@@ -68,10 +67,7 @@ function startProbes(leader: ElasticsearchAdapter, follower: ElasticsearchAdapte
     while (running || acked.size > 0) {
       if (acked.size > 0 && (await follower.indexExists(followerIndex))) {
         // Right after the follower index is created its shards may not be allocated yet: try again shortly.
-        const docs = await follower
-          .mgetRaw(followerIndex, [...acked.keys()].map((id) => ({ id, routing: null })))
-          .then(parseMgetResponse)
-          .catch(() => []);
+        const docs = await foundOnFollower(follower, followerIndex, acked.keys());
         const now = Date.now();
         for (const d of docs) {
           if (d.found && acked.has(d.id)) {

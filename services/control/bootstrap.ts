@@ -80,6 +80,8 @@ export interface SnapshotBootstrapDeps {
 
 /** How long the follower may take to see a new snapshot in the shared repository. */
 const SNAPSHOT_VISIBLE_MS = 60_000;
+/** How Elasticsearch says a repository does not (yet) hold a snapshot. */
+const SNAPSHOT_UNSEEN = /snapshot does not exist|snapshot_missing/;
 
 export class SnapshotBootstrapper {
   private readonly running = new Map<string, Promise<void>>();
@@ -160,8 +162,9 @@ export class SnapshotBootstrapper {
             });
             break;
           } catch (e) {
-            if (!/snapshot does not exist|snapshot_missing/.test(errorMessage(e)) || Date.now() > deadline) {
-              throw e instanceof KccrError && /snapshot does not exist|snapshot_missing/.test(errorMessage(e))
+            const unseen = SNAPSHOT_UNSEEN.test(errorMessage(e));
+            if (!unseen || Date.now() > deadline) {
+              throw unseen
                 ? new KccrError('ES_NOT_FOUND', `the follower cluster does not see snapshot ${snapshot} in repository ${repository} ${SNAPSHOT_VISIBLE_MS / 1000} s after the leader wrote it: both clusters must reach the same storage under that repository name`, { repository, snapshot })
                 : e;
             }

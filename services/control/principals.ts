@@ -149,7 +149,9 @@ export class Authenticator {
       const name = decoded.slice(0, colon);
       const password = decoded.slice(colon + 1);
       const p = this.byName.get(name);
-      return p && this.passwordMatches(p, name, password) ? { ok: true, principal: p } : { ok: false, reason: 'refused' };
+      // Checked even for an unknown name (against a dummy), so that timing does not tell which names exist.
+      const ok = this.passwordMatches(p, name, password);
+      return ok && p ? { ok: true, principal: p } : { ok: false, reason: 'refused' };
     }
     if (scheme === 'bearer') {
       const digest = sha256(value);

@@ -87,21 +87,17 @@ export class SchemaRegistryAdapter {
   }
 
   async decode(buffer: Buffer): Promise<unknown> {
-    // Known schemas decode synchronously; the client fetches unknown ones (and checks the framing).
-    if (buffer.length > 5 && buffer[0] === 0) {
-      const type = this.types.get(buffer.readInt32BE(1));
-      if (type) {
-        try {
-          return type.fromBuffer(buffer.subarray(5));
-        } catch (e) {
-          throw toRegistryError(e, 'decoding a record');
-        }
+    // Anything not in the wire format goes to the client, which says what is wrong with it.
+    if (buffer.length <= 5 || buffer[0] !== 0) {
+      try {
+        return await this.registry.decode(buffer);
+      } catch (e) {
+        throw toRegistryError(e, 'decoding a record');
       }
     }
+    const type = await this.avroType(buffer.readInt32BE(1));
     try {
-      const value = await this.registry.decode(buffer);
-      if (buffer.length > 5) void this.avroType(buffer.readInt32BE(1)).catch(() => undefined);
-      return value;
+      return type.fromBuffer(buffer.subarray(5));
     } catch (e) {
       throw toRegistryError(e, 'decoding a record');
     }
