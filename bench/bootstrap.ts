@@ -32,6 +32,12 @@ async function sameCounts(es: ElasticsearchAdapter, index: string, expected: rea
   return JSON.stringify((await es.shardStats(index)).map((x) => x.docs)) === JSON.stringify(expected);
 }
 
+/** True once the primaries of `index` have taken at least `n` index operations (read without a refresh). */
+async function indexedAtLeast(es: ElasticsearchAdapter, index: string, n: number): Promise<boolean> {
+  if (!(await es.indexExists(index))) return false;
+  return (await es.shardStats(index)).reduce((sum, s) => sum + s.indexTotal, 0) >= n;
+}
+
 async function deleteSnapshots(es: ElasticsearchAdapter, repository: string, leaderIndex: string): Promise<void> {
   const r = await es.request<{ snapshots: { snapshot: string; indices: string[] }[] }>('GET', `/_snapshot/${repository}/_all`);
   for (const s of r.body.snapshots) if (s.indices.includes(leaderIndex)) await es.request('DELETE', `/_snapshot/${repository}/${s.snapshot}`);
@@ -80,7 +86,10 @@ export async function benchBootstrap(): Promise<void> {
         } else {
           const r = await control.call('PUT', `/_plugins/_replication/${followerIndex}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leaderIndex, bootstrap: mode });
           if (r.status !== 200) throw new Error(`start ${mode}: ${r.status} ${JSON.stringify(r.body)}`);
-          await waitFor(`${mode} bootstrap of ${DOCS} documents on the follower`, () => sameCounts(h.follower, followerIndex, leaderCounts), 1_800_000, 200);
+          // A scan indexes: wait on the primaries' indexing totals (no refresh), then compare the counts. A refresh
+          // forced every poll would cut the follower's segments small and cost it more than the bootstrap does.
+          const written = mode === 'scan' ? () => indexedAtLeast(h.follower, followerIndex, DOCS) : async () => true;
+          await waitFor(`${mode} bootstrap of ${DOCS} documents on the follower`, async () => (await written()) && sameCounts(h.follower, followerIndex, leaderCounts), 1_800_000, 200);
           documentsAt = Date.now();
           await waitFor(
             `${mode} bootstrap to be reported done`,
