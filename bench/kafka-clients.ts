@@ -228,6 +228,151 @@ function confluentClient(module: CkjsModule, version: string, brokers: readonly 
   };
 }
 
+// ---- @platformatic/kafka (pure JavaScript, maintained): only what is used here (from its dist/*.d.ts) ----
+
+interface PltMessage {
+  topic: string;
+  partition: number;
+  offset: bigint;
+  key: Buffer | undefined;
+  value: Buffer | undefined;
+  timestamp: bigint;
+}
+
+interface PltStream {
+  on(event: 'data', listener: (m: PltMessage) => void): void;
+  on(event: 'error', listener: (e: Error) => void): void;
+  pause(): void;
+  resume(): void;
+  close(): Promise<void>;
+}
+
+interface PltModule {
+  Producer: new (options: Record<string, unknown>) => { send(options: { messages: Record<string, unknown>[] }): Promise<unknown>; close(): Promise<void> };
+  Consumer: new (options: Record<string, unknown>) => {
+    consume(options: Record<string, unknown>): Promise<PltStream>;
+    commit(options: { offsets: { topic: string; partition: number; offset: bigint; leaderEpoch: number }[] }): Promise<void>;
+    close(force?: boolean): Promise<void>;
+  };
+}
+
+const PLATFORMATIC = '@platformatic/kafka';
+
+/** @platformatic/kafka when it is installed (a dev dependency of kccr, for this measurement); otherwise why not. */
+async function loadPlatformatic(): Promise<{ module: PltModule; version: string } | { reason: string }> {
+  try {
+    const module = (await import(PLATFORMATIC)) as PltModule;
+    // Its package exports do not include package.json.
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'node_modules', PLATFORMATIC, 'package.json'), 'utf8')) as { version: string };
+    return { module, version: pkg.version };
+  } catch (e) {
+    return { reason: `${PLATFORMATIC} does not load: ${(e as Error).message}` };
+  }
+}
+
+/** The adapter's producer, on @platformatic/kafka: idempotent, acks=-1, one request of at most 768 KiB at a time. */
+class PlatformaticProducer implements BenchProducer {
+  private producer?: InstanceType<PltModule['Producer']>;
+
+  constructor(
+    private readonly module: PltModule,
+    private readonly brokers: readonly string[],
+  ) {}
+
+  async connect(): Promise<void> {
+    this.producer ??= new this.module.Producer({ clientId: 'kccr-bench', bootstrapBrokers: [...this.brokers], idempotent: true, acks: -1, connectTimeout: 5000, timeout: 30_000, retries: 5, retryDelay: 200 });
+  }
+
+  async send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.connect();
+    for (const chunk of chunkByBytes(messages, DEFAULT_MAX_REQUEST_BYTES)) {
+      await this.producer!.send({ messages: chunk.map((m) => ({ topic, key: Buffer.from(m.key), value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })) });
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    await this.producer?.close().catch(() => undefined);
+    this.producer = undefined;
+  }
+}
+
+/**
+ * The adapter's consumer, on @platformatic/kafka. Its consumer is a stream of single records, not of batches: the
+ * records of one partition that arrive together (until the stream yields to the event loop) are handed over as one
+ * batch, with the stream paused while the handler works, so a partition is never handled twice at once.
+ */
+class PlatformaticConsumer implements BenchConsumer {
+  private stream?: PltStream;
+  private topics: string[] = [];
+
+  constructor(private readonly consumer: InstanceType<PltModule['Consumer']>) {}
+
+  async subscribe(topics: readonly string[]): Promise<void> {
+    this.topics = [...topics];
+  }
+
+  async run(handler: BatchHandler, opts: { partitionsConsumedConcurrently: number }): Promise<void> {
+    const stream = await this.consumer.consume({ topics: this.topics, mode: 'earliest', autocommit: false, maxBytes: 10 * 1024 * 1024, maxWaitTime: 250, sessionTimeout: 10_000, heartbeatInterval: 2000 });
+    this.stream = stream;
+    const pending = new Map<number, PltMessage[]>();
+    let scheduled = false;
+    let active = 0;
+    const drain = () => {
+      scheduled = false;
+      const ready = [...pending].slice(0, Math.max(1, opts.partitionsConsumedConcurrently - active));
+      for (const [partition, messages] of ready) {
+        pending.delete(partition);
+        active++;
+        const topic = messages[0]!.topic;
+        const batch: ConsumedBatch = {
+          topic,
+          partition,
+          highWatermark: '-1',
+          messages: messages.map((m) => ({ topic, partition, offset: String(m.offset), key: m.key ?? null, value: m.value ?? null, timestamp: String(m.timestamp) })),
+        };
+        void handler(batch, {
+          heartbeat: async () => undefined,
+          isActive: () => this.stream !== undefined,
+          resolve: () => undefined,
+          commit: (nextOffset) => this.consumer.commit({ offsets: [{ topic, partition, offset: BigInt(nextOffset), leaderEpoch: -1 }] }),
+        }).finally(() => {
+          active--;
+          if (pending.size > 0) drain();
+          else stream.resume();
+        });
+      }
+      if (pending.size > 0 || active > 0) stream.pause();
+    };
+    stream.on('data', (m) => {
+      const list = pending.get(m.partition) ?? [];
+      list.push(m);
+      pending.set(m.partition, list);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(drain);
+      }
+    });
+    stream.on('error', (e) => console.warn(`${PLATFORMATIC} consumer: ${e.message}`));
+  }
+
+  async disconnect(): Promise<void> {
+    const stream = this.stream;
+    this.stream = undefined;
+    await stream?.close().catch(() => undefined);
+    await this.consumer.close(true).catch(() => undefined);
+  }
+}
+
+function platformaticClient(module: PltModule, version: string, brokers: readonly string[]): ClientUnderTest {
+  return {
+    name: PLATFORMATIC,
+    version,
+    producer: () => new PlatformaticProducer(module, brokers),
+    consumer: (groupId) => new PlatformaticConsumer(new module.Consumer({ clientId: 'kccr-bench', bootstrapBrokers: [...brokers], groupId, connectTimeout: 5000, timeout: 30_000 })),
+  };
+}
+
 function kafkajsClient(adapter: KafkaAdapter): ClientUnderTest {
   const { version } = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'kafkajs', 'package.json'), 'utf8')) as { version: string };
   return {
@@ -396,6 +541,9 @@ export async function benchKafkaClients(): Promise<void> {
   const adapter = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-bench-admin' });
   const registry = new SchemaRegistryAdapter({ url: stack.registry.url });
   const clients: ClientUnderTest[] = [kafkajsClient(adapter), kafkajsGzipClient(adapter)];
+  const platformatic = await loadPlatformatic();
+  if ('module' in platformatic) clients.push(platformaticClient(platformatic.module, platformatic.version, stack.kafka.brokers));
+  else console.log(`not measured: ${platformatic.reason}`);
   const confluent = loadConfluent();
   if ('module' in confluent) clients.push(confluentClient(confluent.module, confluent.version, stack.kafka.brokers));
   else console.log(`not measured: ${confluent.reason}`);
