@@ -8,6 +8,7 @@ import { StatusBoard } from './status-board.js';
 import { ReplicationStore } from './store.js';
 import { SnapshotBootstrapper } from './bootstrap.js';
 import type { BootstrapStatus } from '../shared/replication.js';
+import { applierGroupId } from '../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
 import { AutofollowEngine, leaderIndexLister, readAutofollowConfig } from './autofollow.js';
 import type { AutofollowConfig } from './autofollow.js';
@@ -71,7 +72,10 @@ export function createControlState(
     gcDeletes: opts.gcDeletes ?? '24h',
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
-  const replications = new ReplicationService(store, clusters, board, bootstrapper);
+  const replications = new ReplicationService(store, clusters, board, bootstrapper, async (followerCluster, topic) => {
+    if ((await kafka.partitionCount(topic)) === undefined) return false;
+    return (await kafka.groupOffsets(applierGroupId(followerCluster), topic)).some((o) => BigInt(o.offset) >= 0n);
+  });
   const autofollowRules = new AutofollowStore(kafka, opts.logger);
   const autofollow = new AutofollowEngine({
     ...(opts.autofollow ?? readAutofollowConfig(env)),

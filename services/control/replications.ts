@@ -3,9 +3,11 @@
  * in kccr._replications (the extractor and the applier follow it without restarts). Changes are made one at a time,
  * so that two requests for the same follower index cannot both pass the checks.
  */
+import { randomUUID } from 'node:crypto';
 import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { KccrError } from '../shared/errors.js';
-import type { BootstrapCheckpoints, BootstrapMode, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import type { BootstrapCheckpoints, BootstrapMode, PositionRequest, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import { changeTopic } from '../shared/topics.js';
 import { readCheckpoints, requireRepository, snapshotName } from './bootstrap.js';
 import type { SnapshotBootstrapper } from './bootstrap.js';
 import type { ClusterRegistry } from './clusters.js';
@@ -30,6 +32,9 @@ function callerMistake(e: unknown, what: string): unknown {
   return e;
 }
 
+/** Whether the follower cluster's applier group has committed offsets in a topic (an earlier replication read it). */
+export type CommittedOffsets = (followerCluster: string, topic: string) => Promise<boolean>;
+
 export class ReplicationService {
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -38,6 +43,7 @@ export class ReplicationService {
     readonly clusters: ClusterRegistry,
     readonly board: StatusBoard,
     readonly bootstrapper?: SnapshotBootstrapper,
+    private readonly committedOffsets?: CommittedOffsets,
   ) {}
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -95,6 +101,11 @@ export class ReplicationService {
       } else if (cmd.bootstrap === 'none') {
         checkpoints = await this.clusters.withClient(cmd.leaderCluster, (es) => readCheckpoints(es, cmd.leaderIndex));
       }
+      // The applier reads with one consumer group per follower cluster. A leader index replicated into this follower
+      // cluster before (a replication since stopped, whatever its follower index) left the group's offsets at the
+      // end of the topic: the new follower index must read the topic from its start, as with a topic never read.
+      const readBefore = (await this.committedOffsets?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? false;
+      const position: PositionRequest | undefined = readBefore ? { requestId: randomUUID(), to: 'earliest', requestedAt: Date.now(), requestedBy: cmd.requestedBy } : undefined;
       const spec = await this.store.start({
         followerCluster: cmd.followerCluster,
         followerIndex: cmd.followerIndex,
@@ -104,6 +115,7 @@ export class ReplicationService {
         ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
         requestedBy: cmd.requestedBy,
         ...(checkpoints ? { bootstrapCheckpoints: checkpoints } : {}),
+        ...(position ? { position } : {}),
         ...(cmd.bootstrap === 'snapshot' ? { state: 'bootstrapping' as const } : {}),
       });
       if (cmd.bootstrap === 'snapshot') this.bootstrapper!.start(spec);

@@ -20,6 +20,8 @@ export interface StartRequest {
   /** `bootstrapping` while a snapshot is restored; `active` otherwise. */
   readonly state?: 'bootstrapping' | 'active';
   readonly bootstrapCheckpoints?: BootstrapCheckpoints;
+  /** Where the applier starts reading the topic, when not where the group's committed offsets say. */
+  readonly position?: PositionRequest;
 }
 
 export class ReplicationStore {
@@ -63,6 +65,7 @@ export class ReplicationStore {
       bootstrap: req.bootstrap ?? 'scan',
       ...(req.bootstrapCheckpoints ? { bootstrapCheckpoints: req.bootstrapCheckpoints } : {}),
       ...(req.followerSettings ? { followerSettings: req.followerSettings } : {}),
+      ...(req.position ? { position: req.position } : {}),
       requestedBy: req.requestedBy,
       createdAt: now,
       updatedAt: now,

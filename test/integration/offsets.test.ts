@@ -190,6 +190,25 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     await identical(leader, follower);
   });
 
+  it('a leader index replicated again into the same follower cluster after a stop reads its topic from the start', async () => {
+    const docs = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`r${i}`, { n: i }]));
+    const { leader, follower } = await replicate(docs, 2);
+    const first = control.state.deps.replications.store.get(h.names.followerCluster, follower)!;
+    expect(first.position).toBeUndefined();
+    expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
+    await h.follower.deleteIndex(follower);
+    await h.leader.bulk(bulkLines(leader, [{ id: 'r40', source: { n: 40 } }, { id: 'r3', delete: true }]), { refresh: 'true' });
+    // The group committed offsets at the end of the topic while following the first index: the second starts earliest.
+    const again = uniqueName('off-again');
+    const r = await control.call('PUT', `/_plugins/_replication/${again}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const spec = control.state.deps.replications.store.get(h.names.followerCluster, again)!;
+    expect(spec.position?.to).toBe('earliest');
+    await applied(again, spec.position!.requestId);
+    await identical(leader, again);
+    expect(Object.keys(await documents(h.follower, again))).toHaveLength(40);
+  });
+
   it('refuses to move a stopped replication (409)', async () => {
     const { follower } = await replicate({ s: { v: 1 } });
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
