@@ -58,16 +58,22 @@ export async function benchBootstrap(): Promise<void> {
   await registerPlainClusters(control, stack, h.names);
   const repository = stack.snapshotRepository.name;
   const leaderIndex = uniqueName('bench-boot');
+  // Each scan needs a leader index the extractor has not published yet (a second replication of one leader index
+  // reads the topic the first filled, without reading the leader): the split scan gets its own copy.
+  const splitLeaderIndex = uniqueName('bench-boot-split');
   const results: { mode: Mode; round: number; seconds: number; syncingSeconds: number; docsPerSecond: number; cpu: Record<string, number> }[] = [];
   const pids = { leader: pidOfStackPart('elasticsearch-leader'), follower: pidOfStackPart('elasticsearch-follower'), kafka: pidOfStackPart('kafka'), extractor: h.extractor.pid!, applier: h.applier.pid! };
   const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
   let loadSeconds = 0;
   try {
-    await h.leader.createIndex(leaderIndex, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
-    loadSeconds = (await bulkAll(h.leader, leaderIndex, 2, DOCS)).seconds;
-    await h.leader.refresh(leaderIndex);
-    // One segment set that stays put: merges finishing during a run would make the snapshots differ in size.
-    await h.leader.request('POST', `/${leaderIndex}/_flush`);
+    for (const index of pinning ? [leaderIndex, splitLeaderIndex] : [leaderIndex]) {
+      await h.leader.createIndex(index, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
+      const seconds = (await bulkAll(h.leader, index, 2, DOCS)).seconds;
+      if (index === leaderIndex) loadSeconds = seconds;
+      await h.leader.refresh(index);
+      // One segment set that stays put: merges finishing during a run would make the snapshots differ in size.
+      await h.leader.request('POST', `/${index}/_flush`);
+    }
     console.log(`loaded ${DOCS} documents in ${loadSeconds.toFixed(1)} s`);
     const leaderCounts = (await h.leader.shardStats(leaderIndex)).map((s) => s.docs);
     for (let round = 1; round <= ROUNDS; round++) {
@@ -92,7 +98,7 @@ export async function benchBootstrap(): Promise<void> {
           await waitFor('the restored index to be complete', () => sameCounts(h.follower, followerIndex, leaderCounts), 600_000, 500);
         } else {
           const bootstrap = isScan(mode) ? 'scan' : mode;
-          const r = await control.call('PUT', `/_plugins/_replication/${followerIndex}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leaderIndex, bootstrap });
+          const r = await control.call('PUT', `/_plugins/_replication/${followerIndex}/_start`, { leader_alias: h.names.leaderCluster, leader_index: mode === SCAN_SPLIT ? splitLeaderIndex : leaderIndex, bootstrap });
           if (r.status !== 200) throw new Error(`start ${mode}: ${r.status} ${JSON.stringify(r.body)}`);
           // A scan indexes: wait on the primaries' indexing totals (no refresh), then compare the counts. A refresh
           // forced every poll would cut the follower's segments small and cost it more than the bootstrap does.
@@ -125,7 +131,7 @@ export async function benchBootstrap(): Promise<void> {
     pinning?.restore();
     await forgetClusters(control, [h.names.leaderCluster, h.names.followerCluster]);
     await deleteSnapshots(h.leader, repository, leaderIndex).catch(() => undefined);
-    await closeBenchHarness(h, [leaderIndex], []);
+    await closeBenchHarness(h, [leaderIndex, splitLeaderIndex], []);
     await control.close();
   }
   const secondsOf = (m: Mode) => median(results.filter((r) => r.mode === m).map((r) => r.seconds));

@@ -8,9 +8,11 @@
  *   committed every 1000 records and at the end of each batch, 4 partitions consumed concurrently (the applier's
  *   defaults). Records are not decoded or written anywhere: that work does not depend on the client.
  *
- * Clients: kafkajs through kccr's own adapter (services/shared/adapters/kafka.ts, unchanged), and, when it can be
- * loaded, `@confluentinc/kafka-javascript` through its KafkaJS-compatible API, wrapped below the way the adapter wraps
- * kafkajs (same settings, same byte chunking, same batch handler). Runs interleave the clients and alternate their
+ * Clients: kafkajs through kccr's own adapter (services/shared/adapters/kafka.ts, unchanged); `@platformatic/kafka`
+ * (pure JavaScript, maintained; 1.22.0 is its last release that runs on Node 20, a dev dependency for this
+ * measurement), whose consumer is a stream of records, grouped into per-partition batches below; and, when it can be
+ * loaded, `@confluentinc/kafka-javascript` through its KafkaJS-compatible API. Each is wrapped below the way the
+ * adapter wraps kafkajs (same settings, same byte chunking, same batch handler). Runs interleave the clients and alternate their
  * order. Figures: messages per second, and CPU seconds of the whole process (process.cpuUsage: user + system, every
  * thread, so librdkafka's native threads count too) per 1000 messages; medians over the runs.
  *   KCCR_BENCH_MESSAGES (default 200000), KCCR_BENCH_RUNS (default 3)

@@ -131,10 +131,27 @@ export class IndexApplier {
         lastDone = m.offset;
         continue;
       }
+      if (this.coveredByBootstrap(envelope)) {
+        shard.skipped++;
+        lastDone = m.offset;
+        continue;
+      }
       pending.push({ envelope, offset: m.offset });
       if (pending.length >= this.deps.config.batchSize && !(await flush())) return;
     }
     await flush();
+  }
+
+  /**
+   * A change the bootstrap already gave the follower (snapshot) or left out on purpose (none): at or below the
+   * checkpoint read at the start, in the same shard history. A topic that an earlier replication filled holds such
+   * records; they are read, not written again.
+   */
+  private coveredByBootstrap(e: ChangeEnvelope): boolean {
+    const cp = this.spec.bootstrapCheckpoints;
+    if (!cp || e.origin.indexUuid !== cp.indexUuid) return false;
+    const s = cp.shards.find((x) => x.shard === e.origin.shard);
+    return s !== undefined && s.historyUuid === e.origin.historyUuid && e.origin.seqNo <= s.globalCheckpoint;
   }
 
   private async decode(m: ConsumedMessage, partition: number): Promise<ChangeEnvelope | undefined> {

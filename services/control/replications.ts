@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { KccrError } from '../shared/errors.js';
-import type { BootstrapCheckpoints, BootstrapMode, PositionRequest, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import type { BootstrapCheckpoints, BootstrapMode, PositionRequest, PositionTarget, ReplicationSpec, ReplicationState } from '../shared/replication.js';
 import { changeTopic } from '../shared/topics.js';
 import { readCheckpoints, requireRepository, snapshotName } from './bootstrap.js';
 import type { SnapshotBootstrapper } from './bootstrap.js';
@@ -32,8 +32,33 @@ function callerMistake(e: unknown, what: string): unknown {
   return e;
 }
 
-/** Whether the follower cluster's applier group has committed offsets in a topic (an earlier replication read it). */
-export type CommittedOffsets = (followerCluster: string, topic: string) => Promise<boolean>;
+/**
+ * What a leader index's topic already holds for a follower cluster: records (an earlier replication of the index,
+ * into any follower cluster, had it published), and committed offsets of this follower cluster's applier group
+ * (an earlier replication into this follower cluster read it).
+ */
+export type TopicHistory = (followerCluster: string, topic: string) => Promise<{ readonly records: boolean; readonly committed: boolean }>;
+
+/**
+ * A snapshot or `none` start onto a topic that already holds records reads it from the start time less this much:
+ * record times are the extractor host's clock, which may run behind the control service's.
+ */
+export const CLOCK_MARGIN_MS = 10 * 60_000;
+
+/**
+ * Where a new replication starts reading a topic that already holds records, when the applier group's committed
+ * offsets (or, without any, the topic's start) would be wrong or wasteful:
+ * - scan: the topic's start, when the group has offsets from an earlier replication (it would resume past every
+ *   document); without offsets the group starts there anyway;
+ * - snapshot and none: the records published since the start (less the clock margin). Everything up to the
+ *   checkpoints read at the start is in the snapshot (or, for none, is history not wanted), and every record above
+ *   them is published after the start. Records read twice are harmless: writes carry external versions.
+ */
+export function startPosition(bootstrap: BootstrapMode | undefined, history: { readonly records: boolean; readonly committed: boolean }, startedAt: number): PositionTarget | undefined {
+  if ((bootstrap === 'snapshot' || bootstrap === 'none') && history.records) return startedAt - CLOCK_MARGIN_MS;
+  if (history.committed) return 'earliest';
+  return undefined;
+}
 
 export class ReplicationService {
   private queue: Promise<unknown> = Promise.resolve();
@@ -43,7 +68,7 @@ export class ReplicationService {
     readonly clusters: ClusterRegistry,
     readonly board: StatusBoard,
     readonly bootstrapper?: SnapshotBootstrapper,
-    private readonly committedOffsets?: CommittedOffsets,
+    private readonly topicHistory?: TopicHistory,
   ) {}
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -69,6 +94,8 @@ export class ReplicationService {
   start(cmd: StartCommand): Promise<ReplicationSpec> {
     const settings = cmd.settings ? normalizeSettings(cmd.settings) : undefined;
     return this.exclusive(async () => {
+      // Before any checkpoint is read: a snapshot or none start onto an existing topic reads the records from here on.
+      const startedAt = Date.now();
       this.registered(cmd.leaderCluster, 'leader');
       this.registered(cmd.followerCluster, 'follower');
       const existing = this.store.get(cmd.followerCluster, cmd.followerIndex);
@@ -101,11 +128,11 @@ export class ReplicationService {
       } else if (cmd.bootstrap === 'none') {
         checkpoints = await this.clusters.withClient(cmd.leaderCluster, (es) => readCheckpoints(es, cmd.leaderIndex));
       }
-      // The applier reads with one consumer group per follower cluster. A leader index replicated into this follower
-      // cluster before (a replication since stopped, whatever its follower index) left the group's offsets at the
-      // end of the topic: the new follower index must read the topic from its start, as with a topic never read.
-      const readBefore = (await this.committedOffsets?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? false;
-      const position: PositionRequest | undefined = readBefore ? { requestId: randomUUID(), to: 'earliest', requestedAt: Date.now(), requestedBy: cmd.requestedBy } : undefined;
+      // The applier reads with one consumer group per follower cluster: a leader index replicated before leaves its
+      // topic, and maybe the group's offsets in it, behind (see startPosition).
+      const history = (await this.topicHistory?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? { records: false, committed: false };
+      const to = startPosition(cmd.bootstrap, history, startedAt);
+      const position: PositionRequest | undefined = to !== undefined ? { requestId: randomUUID(), to, requestedAt: Date.now(), requestedBy: cmd.requestedBy } : undefined;
       const spec = await this.store.start({
         followerCluster: cmd.followerCluster,
         followerIndex: cmd.followerIndex,

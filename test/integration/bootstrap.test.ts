@@ -9,7 +9,7 @@ import { verifyIndex } from '../../services/verifier/verify.js';
 import type { StatusView } from '../../services/control/status.js';
 import { closeControlledHarness, startControl, startControlledHarness } from '../support/control.js';
 import type { Control } from '../support/control.js';
-import { bulkLines, documents, extractorStatus } from '../support/replication.js';
+import { applierStatus, bulkLines, documents, extractorStatus } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../support/stack.js';
 
@@ -92,6 +92,30 @@ describe('bootstrap modes', () => {
     // And later changes flow as usual.
     await h.leader.request('PUT', `/${leader}/_doc/after`, { body: { n: 424242, text: 'after' } });
     await waitIdentical(leader, follower);
+  });
+
+  it('snapshot of a leader index replicated before (its topic full): writes only what came after the start', async () => {
+    const leader = await leaderWithDocuments('boot-again');
+    const first = uniqueName('boot-again-scan');
+    expect((await control.call('PUT', `/_plugins/_replication/${first}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader })).status).toBe(200);
+    await waitIdentical(leader, first);
+    expect((await control.call('POST', `/_plugins/_replication/${first}/_stop`, {})).status).toBe(200);
+    const second = uniqueName('boot-again-snap');
+    const startedAt = Date.now();
+    expect((await control.call('PUT', `/_plugins/_replication/${second}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'snapshot' })).status).toBe(200);
+    const spec = control.state.deps.replications.store.get(h.names.followerCluster, second)!;
+    expect(typeof spec.position?.to).toBe('number');
+    expect(spec.position!.to as number).toBeLessThan(startedAt);
+    await h.leader.bulk(bulkLines(leader, [{ id: 'd5', source: { n: -5, text: 'changed after the start' } }, { id: 'd6', delete: true }]));
+    await waitIdentical(leader, second);
+    // The topic holds every document from the first replication's scan; the snapshot carried them, so the applier
+    // wrote only the changes since the start (it reads the earlier records, at or below the start's checkpoints,
+    // and leaves them).
+    const shards = applierStatus(h, second)!.shards;
+    const applied = shards.reduce((n, x) => n + x.applied, 0);
+    expect(applied).toBeGreaterThan(0);
+    expect(applied).toBeLessThan(10);
+    expect(shards.reduce((n, x) => n + x.skipped, 0)).toBeGreaterThanOrEqual(DOCS);
   });
 
   it('none: replicates only changes made after the start', async () => {
