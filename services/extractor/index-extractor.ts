@@ -102,6 +102,8 @@ export class IndexExtractor {
     private readonly bootstrapStart: () => BootstrapCheckpoints | undefined = () => undefined,
     /** Whether every replication of this index was started after the given time (an operator's new start). */
     private readonly restartedSince: (time: number) => boolean = () => false,
+    /** Whether a replication of this index needs its whole history in the topic (a scan bootstrap). */
+    private readonly wantsHistory: () => boolean = () => true,
   ) {
     this.topic = changeTopic(deps.config.leaderCluster, leaderIndex);
   }
@@ -180,7 +182,7 @@ export class IndexExtractor {
       const from = start?.indexUuid === meta.uuid ? start.shards.find((x) => x.shard === shard) : undefined;
       if (from) {
         // The follower gets everything up to here from a snapshot (or wants no history): start after it.
-        this.cursors.set(shard, { indexUuid: meta.uuid, historyUuid: from.historyUuid, cursor: from.globalCheckpoint, updatedAt: Date.now() });
+        this.cursors.set(shard, { indexUuid: meta.uuid, historyUuid: from.historyUuid, cursor: from.globalCheckpoint, updatedAt: Date.now(), historyFrom: from.globalCheckpoint });
       } else {
         this.scan ??= { targets: undefined, total: 0, docs: 0, bytes: 0, startedAt: Date.now(), finishedAt: null };
       }
@@ -217,6 +219,7 @@ export class IndexExtractor {
     } else {
       flowing = await this.scheduledCycle(stats, observedAt);
     }
+    await this.backfill(stats);
     const now = Date.now();
     for (const s of stats) {
       const idle = s.globalCheckpoint === this.cursorOf(s.shard) && !this.pending.has(s.shard);
@@ -330,12 +333,52 @@ export class IndexExtractor {
 
   /** Publishes (cursor, G] of one shard, then its checkpoint, then moves the cursor to G. */
   private async publishWindow(s: ShardStats, observedAt: number): Promise<void> {
+    const target = this.scan?.targets?.get(s.shard);
+    await this.publishRange(s, this.cursorOf(s.shard), s.globalCheckpoint, (seqNo, bytes) => {
+      if (target === undefined || seqNo > target) return 'INDEX';
+      this.scan!.docs++;
+      this.scan!.bytes += bytes;
+      return 'READ';
+    });
+    await this.publishCheckpoint(s, observedAt);
+    if (this.scan?.targets && this.scan.finishedAt === null && [...this.scan.targets].every(([shard, g]) => this.cursorOf(shard) >= g)) {
+      this.scan.finishedAt = Date.now();
+      this.log.info({ docs: this.scan.docs, bytes: this.scan.bytes, ms: this.scan.finishedAt - this.scan.startedAt }, 'scan bootstrap published');
+    }
+  }
+
+  /**
+   * A shard started from a bootstrap checkpoint (snapshot or none) has none of its documents at or below it in the
+   * topic. Once a replication that needs them follows the index (a scan bootstrap: its follower reads the topic from
+   * the start), they are published as READ events: the documents whose current _seq_no is at or below the
+   * checkpoint — every later change is in the topic already. A document changed meanwhile is published again by
+   * the next window with a higher version, which the follower keeps.
+   */
+  private async backfill(stats: readonly ShardStats[]): Promise<void> {
+    const lacking = stats.filter((s) => this.cursors.get(s.shard)?.historyFrom !== undefined);
+    if (lacking.length === 0 || !this.wantsHistory()) return;
+    await this.publishMetadataIfChanged(stats);
+    // The documents may never have been searched since they were written: make them visible.
+    await this.deps.es.refresh(this.leaderIndex);
+    this.forcedRefreshes++;
+    for (const s of lacking) {
+      const { historyFrom, ...complete } = this.cursors.get(s.shard)!;
+      const docs = await this.publishRange(s, -1, historyFrom!, () => 'READ');
+      const next: ExtractorCursor = { ...complete, updatedAt: Date.now() };
+      await this.deps.cursors.put(cursorKey(this.deps.config.leaderCluster, this.leaderIndex, s.shard), next);
+      this.cursors.set(s.shard, next);
+      this.log.info({ shard: s.shard, docs, upTo: historyFrom }, 'published the documents the topic lacked below the bootstrap checkpoint');
+    }
+  }
+
+  /** Publishes the documents of one shard whose _seq_no is in (from, to], in _seq_no order; returns how many. */
+  private async publishRange(s: ShardStats, from: number, to: number, opOf: (seqNo: number, bytes: number) => 'INDEX' | 'READ'): Promise<number> {
     const { es, producer, config } = this.deps;
-    const cursor = this.cursorOf(s.shard);
     const base = this.origin(s.shard, s.historyUuid);
     let after: number | undefined;
+    let count = 0;
     for (;;) {
-      const raw = await es.searchRaw(this.leaderIndex, windowQuery(cursor, s.globalCheckpoint, config.batchSize, after), { preference: `_shards:${s.shard}` }, this.abort.signal);
+      const raw = await es.searchRaw(this.leaderIndex, windowQuery(from, to, config.batchSize, after), { preference: `_shards:${s.shard}` }, this.abort.signal);
       const page = parseSearchResponse(raw);
       // A partial page would let the cursor pass documents never published: retry the cycle instead.
       if (page.timedOut || (page.shards && page.shards.failed > 0)) {
@@ -346,24 +389,15 @@ export class IndexExtractor {
       const readAt = Date.now();
       const events = hits.map((h) => {
         if (!h.source) throw new KccrError('ES_REJECTED', `document ${h.id} of ${this.leaderIndex} came back without _source`);
-        const target = this.scan?.targets?.get(s.shard);
-        const read = target !== undefined && h.seqNo <= target;
-        if (read) {
-          this.scan!.docs++;
-          this.scan!.bytes += h.source.length;
-        }
-        return indexEvent(base, { id: h.id, routing: h.routing, source: h.source, seqNo: h.seqNo, primaryTerm: h.primaryTerm }, readAt, read ? 'READ' : 'INDEX');
+        return indexEvent(base, { id: h.id, routing: h.routing, source: h.source, seqNo: h.seqNo, primaryTerm: h.primaryTerm }, readAt, opOf(h.seqNo, h.source.length));
       });
       await producer.send(this.topic, await this.encode(events, s.shard));
       this.published.set(s.shard, (this.published.get(s.shard) ?? 0) + events.length);
+      count += events.length;
       after = hits[hits.length - 1]!.seqNo;
       if (hits.length < config.batchSize) break;
     }
-    await this.publishCheckpoint(s, observedAt);
-    if (this.scan?.targets && this.scan.finishedAt === null && [...this.scan.targets].every(([shard, g]) => this.cursorOf(shard) >= g)) {
-      this.scan.finishedAt = Date.now();
-      this.log.info({ docs: this.scan.docs, bytes: this.scan.bytes, ms: this.scan.finishedAt - this.scan.startedAt }, 'scan bootstrap published');
-    }
+    return count;
   }
 
   private async publishCheckpoint(s: ShardStats, observedAt: number): Promise<void> {
@@ -373,7 +407,8 @@ export class IndexExtractor {
     await producer.send(this.topic, await this.encode([event], s.shard));
     this.lastCheckpointAt.set(s.shard, Date.now());
     if (g !== this.cursorOf(s.shard) || !this.cursors.has(s.shard)) {
-      const next: ExtractorCursor = { indexUuid: this.base!.indexUuid, historyUuid: s.historyUuid, cursor: g, updatedAt: Date.now() };
+      const historyFrom = this.cursors.get(s.shard)?.historyFrom;
+      const next: ExtractorCursor = { indexUuid: this.base!.indexUuid, historyUuid: s.historyUuid, cursor: g, updatedAt: Date.now(), ...(historyFrom !== undefined ? { historyFrom } : {}) };
       // The cursor moves only after everything up to G (and the checkpoint) is acknowledged by Kafka.
       await cursors.put(cursorKey(config.leaderCluster, this.leaderIndex, s.shard), next);
       this.cursors.set(s.shard, next);

@@ -112,6 +112,7 @@ export class ExtractorService {
         index,
         () => this.bootstrapStart(index),
         (time) => this.specsOf(index).every((s) => s.createdAt > time),
+        () => this.specsOf(index).some((s) => !s.bootstrapCheckpoints),
       );
       this.extractors.set(index, { extractor, since: Date.now() });
       extractor.start();

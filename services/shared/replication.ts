@@ -106,6 +106,11 @@ export interface ExtractorCursor {
   /** Every operation up to this _seq_no has been published. */
   readonly cursor: number;
   readonly updatedAt: number;
+  /**
+   * The shard started from a bootstrap checkpoint (snapshot or none): the topic lacks its documents whose _seq_no is
+   * at or below this, until a replication that needs them (scan) has them published. Absent: the topic has them all.
+   */
+  readonly historyFrom?: number;
 }
 
 export function cursorKey(leaderCluster: string, leaderIndex: string, shard: number): string {

@@ -118,6 +118,22 @@ describe('bootstrap modes', () => {
     expect(shards.reduce((n, x) => n + x.skipped, 0)).toBeGreaterThanOrEqual(DOCS);
   });
 
+  it('scan of a leader index first replicated with a snapshot: the extractor publishes the documents its topic lacked', async () => {
+    const leader = await leaderWithDocuments('boot-fill');
+    const first = uniqueName('boot-fill-snap');
+    expect((await control.call('PUT', `/_plugins/_replication/${first}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'snapshot' })).status).toBe(200);
+    await waitIdentical(leader, first);
+    // The topic holds only what followed the snapshot's checkpoints.
+    expect(extractorStatus(h, leader)!.shards.reduce((n, x) => n + x.published, 0)).toBeLessThan(100);
+    expect((await control.call('POST', `/_plugins/_replication/${first}/_stop`, {})).status).toBe(200);
+    await h.leader.bulk(bulkLines(leader, [{ id: 'd7', source: { n: -7, text: 'changed while stopped' } }, { id: 'd8', delete: true }]), { refresh: 'true' });
+    const second = uniqueName('boot-fill-scan');
+    expect((await control.call('PUT', `/_plugins/_replication/${second}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'scan' })).status).toBe(200);
+    await waitIdentical(leader, second);
+    expect(Object.keys(await documents(h.follower, second))).toHaveLength(DOCS - 1);
+    expect(extractorStatus(h, leader)!.shards.reduce((n, x) => n + x.published, 0)).toBeGreaterThanOrEqual(DOCS - 1);
+  });
+
   it('none: replicates only changes made after the start', async () => {
     const leader = uniqueName('boot-none');
     await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
