@@ -73,9 +73,8 @@ export function createControlState(
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const replications = new ReplicationService(store, clusters, board, bootstrapper, async (followerCluster, topic) => {
-    if ((await kafka.partitionCount(topic)) === undefined) return { records: false, committed: false };
-    const [bounds, committed] = await Promise.all([kafka.offsets(topic), kafka.groupOffsets(applierGroupId(followerCluster), topic)]);
-    return { records: bounds.some((b) => BigInt(b.high) > BigInt(b.low)), committed: committed.some((o) => BigInt(o.offset) >= 0n) };
+    if ((await kafka.partitionCount(topic)) === undefined) return false;
+    return (await kafka.groupOffsets(applierGroupId(followerCluster), topic)).some((o) => BigInt(o.offset) >= 0n);
   });
   const autofollowRules = new AutofollowStore(kafka, opts.logger);
   const autofollow = new AutofollowEngine({

@@ -33,31 +33,19 @@ function callerMistake(e: unknown, what: string): unknown {
 }
 
 /**
- * What a leader index's topic already holds for a follower cluster: records (an earlier replication of the index,
- * into any follower cluster, had it published), and committed offsets of this follower cluster's applier group
- * (an earlier replication into this follower cluster read it).
+ * Whether the follower cluster's applier group has committed offsets in a leader index's topic: an earlier
+ * replication of the index into this follower cluster read it (and left the offsets at its end).
  */
-export type TopicHistory = (followerCluster: string, topic: string) => Promise<{ readonly records: boolean; readonly committed: boolean }>;
+export type CommittedOffsets = (followerCluster: string, topic: string) => Promise<boolean>;
 
 /**
- * A snapshot or `none` start onto a topic that already holds records reads it from the start time less this much:
- * record times are the extractor host's clock, which may run behind the control service's.
+ * Where a new replication starts reading its topic: from the start, always. Without committed offsets the applier
+ * group starts there by itself; with offsets left by an earlier replication it would resume past every record, so
+ * the start is asked for (`earliest`). Records a snapshot or `none` bootstrap does not want (at or below its
+ * checkpoints) are read and left by the applier; records read twice are harmless (external versions).
  */
-export const CLOCK_MARGIN_MS = 10 * 60_000;
-
-/**
- * Where a new replication starts reading a topic that already holds records, when the applier group's committed
- * offsets (or, without any, the topic's start) would be wrong or wasteful:
- * - scan: the topic's start, when the group has offsets from an earlier replication (it would resume past every
- *   document); without offsets the group starts there anyway;
- * - snapshot and none: the records published since the start (less the clock margin). Everything up to the
- *   checkpoints read at the start is in the snapshot (or, for none, is history not wanted), and every record above
- *   them is published after the start. Records read twice are harmless: writes carry external versions.
- */
-export function startPosition(bootstrap: BootstrapMode | undefined, history: { readonly records: boolean; readonly committed: boolean }, startedAt: number): PositionTarget | undefined {
-  if ((bootstrap === 'snapshot' || bootstrap === 'none') && history.records) return startedAt - CLOCK_MARGIN_MS;
-  if (history.committed) return 'earliest';
-  return undefined;
+export function startPosition(committed: boolean): PositionTarget | undefined {
+  return committed ? 'earliest' : undefined;
 }
 
 export class ReplicationService {
@@ -68,7 +56,7 @@ export class ReplicationService {
     readonly clusters: ClusterRegistry,
     readonly board: StatusBoard,
     readonly bootstrapper?: SnapshotBootstrapper,
-    private readonly topicHistory?: TopicHistory,
+    private readonly committedOffsets?: CommittedOffsets,
   ) {}
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -94,8 +82,6 @@ export class ReplicationService {
   start(cmd: StartCommand): Promise<ReplicationSpec> {
     const settings = cmd.settings ? normalizeSettings(cmd.settings) : undefined;
     return this.exclusive(async () => {
-      // Before any checkpoint is read: a snapshot or none start onto an existing topic reads the records from here on.
-      const startedAt = Date.now();
       this.registered(cmd.leaderCluster, 'leader');
       this.registered(cmd.followerCluster, 'follower');
       const existing = this.store.get(cmd.followerCluster, cmd.followerIndex);
@@ -128,10 +114,9 @@ export class ReplicationService {
       } else if (cmd.bootstrap === 'none') {
         checkpoints = await this.clusters.withClient(cmd.leaderCluster, (es) => readCheckpoints(es, cmd.leaderIndex));
       }
-      // The applier reads with one consumer group per follower cluster: a leader index replicated before leaves its
-      // topic, and maybe the group's offsets in it, behind (see startPosition).
-      const history = (await this.topicHistory?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? { records: false, committed: false };
-      const to = startPosition(cmd.bootstrap, history, startedAt);
+      // The applier reads with one consumer group per follower cluster: a leader index replicated into this follower
+      // cluster before leaves the group's offsets in its topic behind (see startPosition).
+      const to = startPosition((await this.committedOffsets?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? false);
       const position: PositionRequest | undefined = to !== undefined ? { requestId: randomUUID(), to, requestedAt: Date.now(), requestedBy: cmd.requestedBy } : undefined;
       const spec = await this.store.start({
         followerCluster: cmd.followerCluster,
