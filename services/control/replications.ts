@@ -39,13 +39,23 @@ function callerMistake(e: unknown, what: string): unknown {
 export type CommittedOffsets = (followerCluster: string, topic: string) => Promise<boolean>;
 
 /**
- * Where a new replication starts reading its topic: from the start, always. Without committed offsets the applier
- * group starts there by itself; with offsets left by an earlier replication it would resume past every record, so
- * the start is asked for (`earliest`). Records a snapshot or `none` bootstrap does not want (at or below its
+ * Where a new replication starts reading its topic: from the start, unless it resumes where it left off. Without
+ * committed offsets the applier group starts there by itself; with offsets left by an earlier replication it would
+ * resume past every record, so the start is asked for (`earliest`). Records a snapshot or `none` bootstrap does not want (at or below its
  * checkpoints) are read and left by the applier; records read twice are harmless (external versions).
  */
-export function startPosition(committed: boolean): PositionTarget | undefined {
-  return committed ? 'earliest' : undefined;
+export function startPosition(committed: boolean, resumesWhereLeft: boolean): PositionTarget | undefined {
+  return committed && !resumesWhereLeft ? 'earliest' : undefined;
+}
+
+/**
+ * A stopped follower index started again on the same leader index, still there, and the last replication of that
+ * leader index into its follower cluster: the group's offsets are where it stopped, and it goes on from there.
+ */
+export function resumesWhereLeft(existing: ReplicationSpec | undefined, followerExists: boolean, cmd: Pick<StartCommand, 'leaderCluster' | 'leaderIndex'>, others: readonly ReplicationSpec[]): boolean {
+  if (!existing || existing.state !== 'stopped' || !followerExists) return false;
+  if (existing.leaderCluster !== cmd.leaderCluster || existing.leaderIndex !== cmd.leaderIndex) return false;
+  return others.every((s) => s.followerIndex === existing.followerIndex || s.followerCluster !== existing.followerCluster || s.leaderCluster !== cmd.leaderCluster || s.leaderIndex !== cmd.leaderIndex || s.updatedAt < existing.updatedAt);
 }
 
 export class ReplicationService {
@@ -116,7 +126,8 @@ export class ReplicationService {
       }
       // The applier reads with one consumer group per follower cluster: a leader index replicated into this follower
       // cluster before leaves the group's offsets in its topic behind (see startPosition).
-      const to = startPosition((await this.committedOffsets?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? false);
+      const committed = (await this.committedOffsets?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? false;
+      const to = startPosition(committed, resumesWhereLeft(existing, followerExists, cmd, this.store.list()));
       const position: PositionRequest | undefined = to !== undefined ? { requestId: randomUUID(), to, requestedAt: Date.now(), requestedBy: cmd.requestedBy } : undefined;
       const spec = await this.store.start({
         followerCluster: cmd.followerCluster,

@@ -209,6 +209,23 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     expect(Object.keys(await documents(h.follower, again))).toHaveLength(40);
   });
 
+  it('a stopped follower index started again goes on where it stopped, without reading the topic again', async () => {
+    const docs = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`s${i}`, { n: i }]));
+    const { leader, follower } = await replicate(docs, 2);
+    expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
+    await h.leader.bulk(bulkLines(leader, [{ id: 's40', source: { n: 40 } }, { id: 's1', source: { n: -1 } }]), { refresh: 'true' });
+    const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(control.state.deps.replications.store.get(h.names.followerCluster, follower)!.position).toBeUndefined();
+    await identical(leader, follower);
+    // Only the two changes made while it was stopped were read and written again.
+    const s = await waitFor('the applier status of the restarted replication', async () => {
+      const st = applierStatus(h, follower);
+      return st && st.shards.reduce((n, x) => n + x.applied, 0) >= 2 ? st : undefined;
+    });
+    expect(s.shards.reduce((n, x) => n + x.applied + x.skipped, 0)).toBeLessThan(10);
+  });
+
   it('refuses to move a stopped replication (409)', async () => {
     const { follower } = await replicate({ s: { v: 1 } });
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
