@@ -4,7 +4,7 @@
  */
 import { isEntryPoint } from '../shared/entry.js';
 import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
-import { KafkaAdapter } from '../shared/adapters/kafka.js';
+import { groupLag, KafkaAdapter } from '../shared/adapters/kafka.js';
 import type { KafkaConsumer } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
@@ -143,10 +143,7 @@ export class ApplierService {
       if (this.followed.has(topic)) continue;
       const backlog = async () => {
         const [high, committed] = await Promise.all([this.kafka.offsets(RECONCILE_TOPIC), this.kafka.groupOffsets(reconcileGroup(spec.leaderCluster), RECONCILE_TOPIC)]);
-        return high.reduce((n, p) => {
-          const done = BigInt(committed.find((c) => c.partition === p.partition)?.offset ?? '-1');
-          return n + (done < 0n ? 0 : Number(BigInt(p.high) - done));
-        }, 0);
+        return groupLag(high, committed).reduce((n, l) => n + (l.behind ?? 0), 0);
       };
       const reconciler = new Reconciler({ es: this.deps.es, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs, backlog }, spec);
       // The position request this follower index last applied, as its status row says: a restarted applier does

@@ -5,6 +5,7 @@
  * (services/applier/positions.ts). Replays are harmless: writes carry the leader's versions.
  */
 import { randomUUID } from 'node:crypto';
+import { groupLag } from '../shared/adapters/kafka.js';
 import type { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { KccrError } from '../shared/errors.js';
 import type { ApplierStatus, PositionTarget, ReplicationSpec } from '../shared/replication.js';
@@ -123,11 +124,7 @@ export class OffsetsService {
       topic,
       consumer_group: group,
       ...(position ? { position } : {}),
-      partitions: bounds.map((b) => {
-        const c = committed.find((x) => x.partition === b.partition)?.offset;
-        const at = c === undefined || BigInt(c) < 0n ? null : c;
-        return { partition: b.partition, committed: at, low: b.low, high: b.high, behind: at === null ? null : Number(BigInt(b.high) - BigInt(at)) };
-      }),
+      partitions: groupLag(bounds, committed).map((l, i) => ({ partition: l.partition, committed: l.committed, low: bounds[i]!.low, high: bounds[i]!.high, behind: l.behind })),
     };
   }
 }

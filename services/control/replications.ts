@@ -41,8 +41,9 @@ export type CommittedOffsets = (followerCluster: string, topic: string) => Promi
 /**
  * Where a new replication starts reading its topic: from the start, unless it resumes where it left off. Without
  * committed offsets the applier group starts there by itself; with offsets left by an earlier replication it would
- * resume past every record, so the start is asked for (`earliest`). Records a snapshot or `none` bootstrap does not want (at or below its
- * checkpoints) are read and left by the applier; records read twice are harmless (external versions).
+ * resume past every record, so the start is asked for (`earliest`). Records a snapshot or `none` bootstrap does
+ * not want (at or below its checkpoints) are read and left by the applier; records read twice are harmless
+ * (external versions).
  */
 export function startPosition(committed: boolean, resumesWhereLeft: boolean): PositionTarget | undefined {
   return committed && !resumesWhereLeft ? 'earliest' : undefined;
@@ -55,7 +56,8 @@ export function startPosition(committed: boolean, resumesWhereLeft: boolean): Po
 export function resumesWhereLeft(existing: ReplicationSpec | undefined, followerExists: boolean, cmd: Pick<StartCommand, 'leaderCluster' | 'leaderIndex'>, others: readonly ReplicationSpec[]): boolean {
   if (!existing || existing.state !== 'stopped' || !followerExists) return false;
   if (existing.leaderCluster !== cmd.leaderCluster || existing.leaderIndex !== cmd.leaderIndex) return false;
-  return others.every((s) => s.followerIndex === existing.followerIndex || s.followerCluster !== existing.followerCluster || s.leaderCluster !== cmd.leaderCluster || s.leaderIndex !== cmd.leaderIndex || s.updatedAt < existing.updatedAt);
+  const otherReaders = others.filter((s) => s.followerCluster === existing.followerCluster && s.leaderCluster === cmd.leaderCluster && s.leaderIndex === cmd.leaderIndex && s.followerIndex !== existing.followerIndex);
+  return otherReaders.every((s) => s.updatedAt < existing.updatedAt);
 }
 
 export class ReplicationService {

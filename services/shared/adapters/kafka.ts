@@ -290,6 +290,21 @@ export const DEFAULT_MAX_REQUEST_BYTES = 768 * 1024;
 /** Per-record overhead in a batch (headers aside), for the byte count above. */
 const RECORD_OVERHEAD = 32;
 
+/**
+ * Per partition of a topic, a group's committed offset (null when it has none) and how many records lie between it
+ * and the end (null without a committed offset).
+ */
+export function groupLag(
+  bounds: readonly { partition: number; high: string }[],
+  committed: readonly { partition: number; offset: string }[],
+): { partition: number; committed: string | null; behind: number | null }[] {
+  return bounds.map((b) => {
+    const c = committed.find((x) => x.partition === b.partition)?.offset;
+    const at = c === undefined || BigInt(c) < 0n ? null : c;
+    return { partition: b.partition, committed: at, behind: at === null ? null : Number(BigInt(b.high) - BigInt(at)) };
+  });
+}
+
 /** Cuts messages, in order, into groups of at most `maxBytes` (a single larger message forms its own group). */
 export function chunkByBytes<T extends { key: string; value: Buffer | null; headers?: Record<string, string> }>(messages: readonly T[], maxBytes: number): T[][] {
   const chunks: T[][] = [];
