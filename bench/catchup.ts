@@ -12,8 +12,11 @@
  *     equal to the leader's, after a refresh), then until its status shows offsets == high watermarks.
  * Apply rate = documents / drain time (from the applier's start, so its start-up and group join count), and the
  * steady rate between 10% and 90% of the documents; both divided by the raw rate.
- * CPUs pinned as in the sustained scenario (KCCR_BENCH_PIN=0 to leave them).
+ * CPUs pinned as in the sustained scenario (KCCR_BENCH_PIN=0 to leave them). With pinning, all of it runs twice:
+ * `shared`, the applier and the raw load's client on the follower's core; `split`, both on the other core (the
+ * leader is idle by then), the applier reading the same records from the topic's start into a new follower index.
  */
+import { randomUUID } from 'node:crypto';
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
 import type { ApplierStatus } from '../services/shared/replication.js';
 import { changeTopic } from '../services/shared/topics.js';
@@ -95,7 +98,16 @@ function steadyRate(points: readonly [number, number][], total: number): number 
   return b > a ? (total * 0.8) / (b - a) : Number.NaN;
 }
 
+/**
+ * Where the client of the follower runs: `shared`, on the follower's core (CPU 1, with its Elasticsearch and Kafka);
+ * `split`, on the other core (CPU 0; the leader is idle during the drain), as the applier runs on its own machine or
+ * container when deployed. The raw load's client (this process) moves with it, so each ratio compares like with like.
+ */
+type Placement = 'shared' | 'split';
+const CLIENT_CPU: Record<Placement, string> = { shared: '1', split: '0' };
+
 interface RawResult {
+  placement: Placement;
   inflight: number;
   when: 'before' | 'after';
   seconds: number;
@@ -106,11 +118,12 @@ interface RawResult {
   busy: Record<string, number>;
 }
 
-async function rawLoad(h: Harness, inflight: number, when: RawResult['when']): Promise<RawResult> {
+async function rawLoad(h: Harness, inflight: number, when: RawResult['when'], placement: Placement, pinning: CpuPinning | undefined): Promise<RawResult> {
   const index = uniqueName('bench-cu-raw');
   const followerPid = pidOfStackPart('elasticsearch-follower');
   try {
     await h.follower.createIndex(index, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
+    pinning?.pin('load generator', process.pid, CLIENT_CPU[placement]);
     const c0 = cpuSeconds(followerPid);
     const b0 = cpuTimes();
     const t0 = Date.now();
@@ -121,6 +134,7 @@ async function rawLoad(h: Harness, inflight: number, when: RawResult['when']): P
     const points = await progress.stop();
     points.push([seconds, DOCS]);
     const res: RawResult = {
+      placement,
       inflight,
       when,
       seconds,
@@ -130,11 +144,87 @@ async function rawLoad(h: Harness, inflight: number, when: RawResult['when']): P
       followerCpuSeconds: cpuSeconds(followerPid) - c0,
       busy: busyFractions(b0, cpuTimes()),
     };
-    console.log(`raw _bulk, ${inflight} in flight (${when}): ${JSON.stringify(res)}`);
+    console.log(`raw _bulk, ${inflight} in flight (${placement}, ${when}): ${JSON.stringify(res)}`);
     return res;
   } finally {
+    pinning?.pin('load generator', process.pid, CLIENT_CPU.shared);
     await h.follower.deleteIndex(index).catch(() => undefined);
   }
+}
+
+interface DrainResult {
+  placement: Placement;
+  seconds: number;
+  statusSeconds: number;
+  firstAppliedSeconds: number;
+  docsPerSecond: number;
+  steadyDocsPerSecond: number;
+  applierCpuSeconds: number;
+  applierPeakRssMiB: number;
+  followerCpuSeconds: number;
+  kafkaCpuSeconds: number;
+  extractorCpuSeconds: number;
+  busy: Record<string, number>;
+  progress: [number, number][];
+  applierRss: unknown;
+}
+
+/** Starts the (stopped) applier with `placement` and times it until `followerIndex` holds the leader's documents. */
+async function drain(h: Harness, followerIndex: string, leaderCounts: readonly number[], placement: Placement, pinning: CpuPinning | undefined): Promise<DrainResult> {
+  const pids = { follower: pidOfStackPart('elasticsearch-follower'), kafka: pidOfStackPart('kafka') };
+  const snapshot = () => ({ follower: cpuSeconds(pids.follower), kafka: cpuSeconds(pids.kafka), extractor: h.extractor.pid ? cpuSeconds(h.extractor.pid) : 0, cpus: cpuTimes() });
+  const c0 = snapshot();
+  const t0 = Date.now();
+  h.applier.start();
+  if (pinning && h.applier.pid) pinning.pin('applier', h.applier.pid, CLIENT_CPU[placement]);
+  const applierPid = h.applier.pid!;
+  const rss = rssSampler({ applier: applierPid });
+  const progress = progressSampler(h.follower, followerIndex, t0);
+  const docsAt = await waitFor(
+    `${DOCS} documents on ${followerIndex}`,
+    async () => {
+      const total = (await h.follower.shardStats(followerIndex).catch(() => [])).reduce((n, s) => n + s.indexTotal, 0);
+      if (total < DOCS) return false;
+      const counts = await shardCounts(h.follower, followerIndex);
+      return JSON.stringify(counts) === JSON.stringify(leaderCounts) ? Date.now() : false;
+    },
+    3_600_000,
+    250,
+  );
+  const applierCpu = cpuSeconds(applierPid);
+  const c1 = snapshot();
+  const points = await progress.stop();
+  const statusAt = await waitFor(
+    'the applier status to show offsets == high watermarks',
+    async () => {
+      const s = applierStatus(h, followerIndex) as ApplierStatus | undefined;
+      return s && s.updatedAt >= docsAt && s.shards.length === leaderCounts.length && s.shards.every((x) => x.offset === x.highWatermark) ? Date.now() : false;
+    },
+    120_000,
+    100,
+  );
+  const mem = rss.stop();
+  const firstApplied = points.find(([, v]) => v > 0)?.[0] ?? Number.NaN;
+  const seconds = (docsAt - t0) / 1000;
+  const result: DrainResult = {
+    placement,
+    seconds,
+    statusSeconds: (statusAt - t0) / 1000,
+    firstAppliedSeconds: firstApplied,
+    docsPerSecond: DOCS / seconds,
+    steadyDocsPerSecond: steadyRate([...points, [seconds, DOCS]], DOCS),
+    applierCpuSeconds: applierCpu,
+    applierPeakRssMiB: mem.peak.applier ?? 0,
+    followerCpuSeconds: c1.follower - c0.follower,
+    kafkaCpuSeconds: c1.kafka - c0.kafka,
+    extractorCpuSeconds: c1.extractor - c0.extractor,
+    busy: busyFractions(c0.cpus, c1.cpus),
+    progress: points,
+    applierRss: mem.series,
+  };
+  const { progress: _p, applierRss: _r, ...summary } = result;
+  console.log(`drain: ${JSON.stringify(summary)}`);
+  return result;
 }
 
 async function shardCounts(es: ElasticsearchAdapter, index: string): Promise<number[]> {
@@ -148,6 +238,7 @@ export async function benchCatchup(): Promise<void> {
   if (pinning) console.log(pinning.log.join('\n'));
   const leaderIndex = uniqueName('bench-cu');
   const followerIndex = uniqueName('bench-cu-f');
+  const followerIndices = [followerIndex];
   const env = defaultServiceEnv();
   const pids = { leader: pidOfStackPart('elasticsearch-leader'), follower: pidOfStackPart('elasticsearch-follower'), kafka: pidOfStackPart('kafka') };
   let h: Harness | undefined;
@@ -185,104 +276,84 @@ export async function benchCatchup(): Promise<void> {
       `leader took ${DOCS} documents in ${leaderLoad.seconds.toFixed(1)} s (${(DOCS / leaderLoad.seconds).toFixed(0)}/s, ${leaderLoad.rejected} rejected); the extractor finished publishing ${((published - l0) / 1000).toFixed(1)} s after the load began; topic records ${topicRecords}; leader shard counts ${leaderCounts.join(', ')}`,
     );
 
-    const raws: RawResult[] = [];
-    raws.push(await rawLoad(h, 3, 'before'));
-    raws.push(await rawLoad(h, 1, 'before'));
-
-    // The drain.
-    const c0 = { follower: cpuSeconds(pids.follower), kafka: cpuSeconds(pids.kafka), extractor: h.extractor.pid ? cpuSeconds(h.extractor.pid) : 0, cpus: cpuTimes() };
-    const t0 = Date.now();
-    h.applier.start();
-    if (pinning && h.applier.pid) pinning.pin('applier', h.applier.pid, '1');
-    const applierPid = h.applier.pid!;
-    const rss = rssSampler({ applier: applierPid });
-    const progress = progressSampler(h.follower, followerIndex, t0);
-    const docsAt = await waitFor(
-      `${DOCS} documents on the follower`,
-      async () => {
-        const total = (await hh.follower.shardStats(followerIndex)).reduce((n, s) => n + s.indexTotal, 0);
-        if (total < DOCS) return false;
-        const counts = await shardCounts(hh.follower, followerIndex);
-        return JSON.stringify(counts) === JSON.stringify(leaderCounts) ? Date.now() : false;
-      },
-      3_600_000,
-      250,
-    );
-    const applierCpu = cpuSeconds(applierPid);
-    const c1 = { follower: cpuSeconds(pids.follower), kafka: cpuSeconds(pids.kafka), extractor: h.extractor.pid ? cpuSeconds(h.extractor.pid) : 0, cpus: cpuTimes() };
-    const points = await progress.stop();
-    const statusAt = await waitFor(
-      'the applier status to show offsets == high watermarks',
-      async () => {
-        const s = applierStatus(hh, followerIndex) as ApplierStatus | undefined;
-        return s && s.updatedAt >= docsAt && s.shards.length === leaderCounts.length && s.shards.every((x) => x.offset === x.highWatermark) ? Date.now() : false;
-      },
-      120_000,
-      100,
-    );
-    const mem = rss.stop();
-    const firstApplied = points.find(([, v]) => v > 0)?.[0] ?? Number.NaN;
-    const drainSeconds = (docsAt - t0) / 1000;
-    const drain = {
-      seconds: drainSeconds,
-      statusSeconds: (statusAt - t0) / 1000,
-      firstAppliedSeconds: firstApplied,
-      docsPerSecond: DOCS / drainSeconds,
-      steadyDocsPerSecond: steadyRate([...points, [drainSeconds, DOCS]], DOCS),
-      applierCpuSeconds: applierCpu,
-      applierPeakRssMiB: mem.peak.applier ?? 0,
-      followerCpuSeconds: c1.follower - c0.follower,
-      kafkaCpuSeconds: c1.kafka - c0.kafka,
-      extractorCpuSeconds: c1.extractor - c0.extractor,
-      busy: busyFractions(c0.cpus, c1.cpus),
-    };
-    console.log(`drain: ${JSON.stringify(drain)}`);
-
-    raws.push(await rawLoad(h, 1, 'after'));
-    raws.push(await rawLoad(h, 3, 'after'));
-    // The follower's physical limit: the better of the two ways to load it (medians of before and after).
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-    const rawBy = (n: number) => raws.filter((r) => r.inflight === n);
-    const best = mean(rawBy(3).map((r) => r.docsPerSecond)) >= mean(rawBy(1).map((r) => r.docsPerSecond)) ? 3 : 1;
-    const rawRate = mean(rawBy(best).map((r) => r.docsPerSecond));
-    const rawSteady = mean(rawBy(best).map((r) => r.steadyDocsPerSecond));
     const pct = (v: number | undefined) => (v === undefined ? '-' : `${Math.round(v * 100)}%`);
-    const rows = [
-      ...raws.map((r) => [`raw _bulk of 1000, ${r.inflight} in flight (${r.when} the drain)`, r.seconds.toFixed(1), r.docsPerSecond.toFixed(0), r.steadyDocsPerSecond.toFixed(0), '-', '-', r.followerCpuSeconds.toFixed(1), '-', '-', `${pct(r.busy.cpu0)} / ${pct(r.busy.cpu1)}`]),
-      [
-        'applier drain (from its start)',
-        drain.seconds.toFixed(1),
-        drain.docsPerSecond.toFixed(0),
-        drain.steadyDocsPerSecond.toFixed(0),
-        (drain.docsPerSecond / rawRate).toFixed(3),
-        (drain.steadyDocsPerSecond / rawSteady).toFixed(3),
-        drain.followerCpuSeconds.toFixed(1),
-        `${drain.applierCpuSeconds.toFixed(1)} / ${drain.kafkaCpuSeconds.toFixed(1)}`,
-        drain.applierPeakRssMiB.toFixed(0),
-        `${pct(drain.busy.cpu0)} / ${pct(drain.busy.cpu1)}`,
-      ],
-    ];
+    const placements: Placement[] = pinning ? ['shared', 'split'] : ['shared'];
+    const raws: RawResult[] = [];
+    const drains: DrainResult[] = [];
+    const rows: string[][] = [];
+    const limits: string[] = [];
+    for (const placement of placements) {
+      let target = followerIndex;
+      if (placement === 'split') {
+        // The same records again, read by the applier from another core into a new follower index: the first
+        // replication stops, a second one of the same leader index reads the topic from its start.
+        const stop2 = await h.applier.stop();
+        console.log(`applier stopped (SIGTERM) in ${stop2.ms} ms, exit code ${stop2.code}`);
+        await h.store.setState(h.names.followerCluster, followerIndex, 'stopped', 'bench');
+        target = uniqueName('bench-cu-f2');
+        followerIndices.push(target);
+        await h.store.start({
+          followerCluster: h.names.followerCluster,
+          followerIndex: target,
+          leaderCluster: h.names.leaderCluster,
+          leaderIndex,
+          requestedBy: 'bench',
+          position: { requestId: randomUUID(), to: 'earliest', requestedAt: Date.now(), requestedBy: 'bench' },
+        });
+      }
+      const mine: RawResult[] = [];
+      mine.push(await rawLoad(h, 3, 'before', placement, pinning));
+      mine.push(await rawLoad(h, 1, 'before', placement, pinning));
+      const d = await drain(h, target, leaderCounts, placement, pinning);
+      mine.push(await rawLoad(h, 1, 'after', placement, pinning));
+      mine.push(await rawLoad(h, 3, 'after', placement, pinning));
+      raws.push(...mine);
+      drains.push(d);
+      // The follower's physical limit: the better of the two ways to load it (means of before and after).
+      const rawBy = (n: number) => mine.filter((r) => r.inflight === n);
+      const best = mean(rawBy(3).map((r) => r.docsPerSecond)) >= mean(rawBy(1).map((r) => r.docsPerSecond)) ? 3 : 1;
+      const rawRate = mean(rawBy(best).map((r) => r.docsPerSecond));
+      const rawSteady = mean(rawBy(best).map((r) => r.steadyDocsPerSecond));
+      limits.push(`${placement}: ${best} in flight, ${rawRate.toFixed(0)} docs/s, steady ${rawSteady.toFixed(0)}`);
+      rows.push(
+        ...mine.map((r) => [`${placement}: raw _bulk of 1000, ${r.inflight} in flight (${r.when} the drain)`, r.seconds.toFixed(1), r.docsPerSecond.toFixed(0), r.steadyDocsPerSecond.toFixed(0), '-', '-', r.followerCpuSeconds.toFixed(1), '-', '-', `${pct(r.busy.cpu0)} / ${pct(r.busy.cpu1)}`]),
+        [
+          `${placement}: applier drain (from its start)`,
+          d.seconds.toFixed(1),
+          d.docsPerSecond.toFixed(0),
+          d.steadyDocsPerSecond.toFixed(0),
+          (d.docsPerSecond / rawRate).toFixed(3),
+          (d.steadyDocsPerSecond / rawSteady).toFixed(3),
+          d.followerCpuSeconds.toFixed(1),
+          `${d.applierCpuSeconds.toFixed(1)} / ${d.kafkaCpuSeconds.toFixed(1)}`,
+          d.applierPeakRssMiB.toFixed(0),
+          `${pct(d.busy.cpu0)} / ${pct(d.busy.cpu1)}`,
+        ],
+      );
+    }
+    const first = drains[0]!;
     const md = [
       '# Applier catch-up',
       '',
-      `${DOCS} documents of ~1 KB written to a 3-shard leader while the applier was stopped (the extractor publishing); then the applier started (services at their default settings${process.env.KCCR_BENCH_SERVICE_ENV ? ` plus ${process.env.KCCR_BENCH_SERVICE_ENV}` : ''}). Raw: the same documents with plain \`_bulk\` of 1000 into an empty 3-shard follower index. Raw loads with 3 and 1 requests in flight, before and after the drain; ratios against the mean of the faster of the two (${best} in flight: ${rawRate.toFixed(0)} docs/s, steady ${rawSteady.toFixed(0)}). ${pinning ? 'Leader ES JVM on CPU 0; follower ES, Kafka, registry, extractor, applier and this process on CPU 1.' : 'CPUs not pinned.'}`,
+      `${DOCS} documents of ~1 KB written to a 3-shard leader while the applier was stopped (the extractor publishing); then the applier started (services at their default settings${process.env.KCCR_BENCH_SERVICE_ENV ? ` plus ${process.env.KCCR_BENCH_SERVICE_ENV}` : ''}). Raw: the same documents with plain \`_bulk\` of 1000 into an empty 3-shard follower index, with 3 and 1 requests in flight, before and after each drain; ratios against the mean of the faster of the two (${limits.join('; ')}). ${pinning ? 'Leader ES JVM on CPU 0; follower ES, Kafka, registry and the extractor on CPU 1. shared: the applier and the raw load\'s client on CPU 1 too (the follower\'s core); split: both on CPU 0 (the leader is idle by then), as the applier runs on its own machine or container when deployed — the split drain reads the same records from the topic\'s start into a new follower index.' : 'CPUs not pinned.'}`,
       '',
       table(['load', 'seconds', 'docs/s', 'steady docs/s (10-90%)', 'ratio to raw', 'steady ratio', 'follower CPU s', 'applier / Kafka CPU s', 'applier peak RSS MiB', 'cpu0 / cpu1 busy'], rows),
       '',
-      `Drain: first document on the follower ${drain.firstAppliedSeconds.toFixed(1)} s after the applier started; every document ${drain.seconds.toFixed(1)} s; status offsets == high watermarks ${drain.statusSeconds.toFixed(1)} s. ` +
-        `Before it: the leader took the documents in ${leaderLoad.seconds.toFixed(1)} s (${(DOCS / leaderLoad.seconds).toFixed(0)} docs/s, ${leaderCpu.toFixed(1)} leader CPU s), the extractor had published them ${((published - l0) / 1000).toFixed(1)} s after the load began (${extractorCpu.toFixed(1)} CPU s); ${topicRecords} records in the topic. Applier peak RSS ${(mem.peak.applier ?? 0).toFixed(0)} MiB.`,
+      `Shared drain: first document on the follower ${first.firstAppliedSeconds.toFixed(1)} s after the applier started; every document ${first.seconds.toFixed(1)} s; status offsets == high watermarks ${first.statusSeconds.toFixed(1)} s. ` +
+        `Before it: the leader took the documents in ${leaderLoad.seconds.toFixed(1)} s (${(DOCS / leaderLoad.seconds).toFixed(0)} docs/s, ${leaderCpu.toFixed(1)} leader CPU s), the extractor had published them ${((published - l0) / 1000).toFixed(1)} s after the load began (${extractorCpu.toFixed(1)} CPU s); ${topicRecords} records in the topic.`,
       '',
     ].join('\n');
     console.log(`\n${md}`);
     console.log(
-      `results: ${writeResults('catchup', { docs: DOCS, bulk: BULK, pinned: Boolean(pinning), pinning: pinning?.log, serviceEnv: env, leaderLoad: { ...leaderLoad, leaderCpuSeconds: leaderCpu, extractorCpuSeconds: extractorCpu, publishedSeconds: (published - l0) / 1000 }, topicRecords, leaderCounts, raws, drain, progress: points, applierRss: mem.series }, md)}`,
+      `results: ${writeResults('catchup', { docs: DOCS, bulk: BULK, pinned: Boolean(pinning), pinning: pinning?.log, serviceEnv: env, leaderLoad: { ...leaderLoad, leaderCpuSeconds: leaderCpu, extractorCpuSeconds: extractorCpu, publishedSeconds: (published - l0) / 1000 }, topicRecords, leaderCounts, raws, drains }, md)}`,
     );
   } finally {
     if (h) {
       await Promise.all([h.extractor.stop(), h.applier.stop()]);
       await h.kafka.deleteTopics([changeTopic(h.names.leaderCluster, leaderIndex)]).catch(() => undefined);
       await h.leader.deleteIndex(leaderIndex).catch(() => undefined);
-      await h.follower.deleteIndex(followerIndex).catch(() => undefined);
+      for (const index of followerIndices) await h.follower.deleteIndex(index).catch(() => undefined);
       await h.close();
     }
     pinning?.restore();
