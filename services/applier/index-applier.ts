@@ -15,7 +15,6 @@ import type { CompactedTable } from '../shared/table.js';
 import { deadLetterTopic } from '../shared/topics.js';
 import { bulkBody, classify, fitsBulk } from './bulk.js';
 import type { PendingWrite } from './bulk.js';
-import { WriteLine } from './write-line.js';
 import type { ApplierConfig } from './config.js';
 import { applyMetadata, ensureFollowerIndex } from './follower-index.js';
 import type { Reconciler } from './reconciler.js';
@@ -85,54 +84,62 @@ export class IndexApplier {
     return s;
   }
 
-  /**
-   * Applies one fetched batch. Groups of writes go to the follower one after the other, but the next group is read
-   * and decoded while the previous one is written: the follower and the applier work at the same time. A
-   * checkpoint takes effect, and offsets are committed, only after the writes before it succeeded.
-   */
   async handleBatch(batch: ConsumedBatch, control: BatchControl): Promise<void> {
-    const { partition } = batch;
-    const shard = this.shard(partition);
+    const shard = this.shard(batch.partition);
     shard.highWatermark = batch.highWatermark;
-    const line = new WriteLine(control, shard, (group) => this.write(group, partition, control));
-    try {
-      for (const m of batch.messages) {
-        if (!control.isActive()) break;
-        const envelope = await this.decode(m, partition);
-        if (!envelope) {
-          line.done(m.offset);
-          continue;
-        }
-        // Records of an earlier index of the same name (deleted and created again on the leader) stay in the topic
-        // until compaction: they are not this replication's. Every document follows its index's METADATA record in
-        // the partition, so the last METADATA seen says which index is current (before any: the metadata table).
-        if (envelope.op === 'METADATA') shard.indexUuid = envelope.origin.indexUuid;
-        const current = shard.indexUuid ?? this.deps.metadata.get(this.topic)?.indexUuid;
-        const document = envelope.op !== 'METADATA' && envelope.op !== 'CHECKPOINT';
-        if ((current !== undefined && envelope.origin.indexUuid !== current) || (document && this.coveredByBootstrap(envelope))) {
-          shard.skipped++;
-          line.done(m.offset);
-          continue;
-        }
-        if (envelope.op === 'METADATA') {
-          if (!(await line.settle())) return;
-          if (!(await this.withRetry(control, () => this.applyMetadataOrDeadLetter(envelope, m, partition)))) return;
-          line.done(m.offset);
-        } else if (envelope.op === 'CHECKPOINT') {
-          // It takes effect once everything before it in the partition is on the follower.
-          if (!(await line.submit())) return;
-          line.then(() => this.onCheckpoint(envelope, partition, m, batch.highWatermark));
-          line.done(m.offset);
-        } else if (!(await line.add({ envelope, offset: m.offset }, this.deps.config.batchSize))) {
-          return;
-        }
+    let pending: PendingWrite[] = [];
+    let lastDone: string | undefined;
+    const flush = async () => {
+      if (pending.length > 0) {
+        const ok = await this.write(pending, batch.partition, control);
+        if (!ok) return false;
+        lastDone = pending[pending.length - 1]!.offset;
+        pending = [];
       }
-      await line.settle();
-    } catch (e) {
-      // Nothing may be committed after the failure is reported: the write in flight ends first.
-      await line.idle();
-      throw e;
+      if (lastDone !== undefined && String(BigInt(lastDone) + 1n) !== shard.offset) {
+        await control.commit(String(BigInt(lastDone) + 1n));
+        shard.offset = String(BigInt(lastDone) + 1n);
+      }
+      await control.heartbeat();
+      return true;
+    };
+
+    for (const m of batch.messages) {
+      if (!control.isActive()) break;
+      const envelope = await this.decode(m, batch.partition);
+      if (!envelope) {
+        lastDone = m.offset;
+        continue;
+      }
+      // Records of an earlier index of the same name (deleted and created again on the leader) stay in the topic
+      // until compaction: they are not this replication's. Every document follows its index's METADATA record in
+      // the partition, so the last METADATA seen says which index is current (before any: the metadata table).
+      if (envelope.op === 'METADATA') shard.indexUuid = envelope.origin.indexUuid;
+      const current = shard.indexUuid ?? this.deps.metadata.get(this.topic)?.indexUuid;
+      if (current !== undefined && envelope.origin.indexUuid !== current) {
+        this.shard(batch.partition).skipped++;
+        lastDone = m.offset;
+        continue;
+      }
+      if (envelope.op === 'METADATA' || envelope.op === 'CHECKPOINT') {
+        if (!(await flush())) return;
+        if (envelope.op === 'METADATA') {
+          if (!(await this.withRetry(control, () => this.applyMetadataOrDeadLetter(envelope, m, batch.partition)))) return;
+        } else {
+          this.onCheckpoint(envelope, batch.partition, m, batch.highWatermark);
+        }
+        lastDone = m.offset;
+        continue;
+      }
+      if (this.coveredByBootstrap(envelope)) {
+        shard.skipped++;
+        lastDone = m.offset;
+        continue;
+      }
+      pending.push({ envelope, offset: m.offset });
+      if (pending.length >= this.deps.config.batchSize && !(await flush())) return;
     }
+    await flush();
   }
 
   /**
@@ -356,4 +363,3 @@ export class IndexApplier {
     };
   }
 }
-
