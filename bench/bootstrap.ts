@@ -30,6 +30,9 @@ const SCAN_SPLIT = 'scan, extractor on the leader CPU';
 /** The raw load runs first and last: the leader's merges after its load, and the machine, vary over a round. */
 const MODES = ['raw _bulk', 'scan', SCAN_SPLIT, 'plain snapshot + restore', 'snapshot', 'raw _bulk'] as const;
 const isScan = (m: string) => m === 'scan' || m === SCAN_SPLIT;
+/** KCCR_BENCH_MODES: a comma-separated subset of raw, scan, split, plain, snapshot (default: all). */
+const MODE_KEYS: Record<string, string> = { 'raw _bulk': 'raw', scan: 'scan', [SCAN_SPLIT]: 'split', 'plain snapshot + restore': 'plain', snapshot: 'snapshot' };
+const wanted = (m: string) => !process.env.KCCR_BENCH_MODES || process.env.KCCR_BENCH_MODES.split(',').includes(MODE_KEYS[m] ?? m);
 type Mode = (typeof MODES)[number];
 
 async function sameCounts(es: ElasticsearchAdapter, index: string, expected: readonly number[]): Promise<boolean> {
@@ -79,7 +82,7 @@ export async function benchBootstrap(): Promise<void> {
     const leaderCounts = (await h.leader.shardStats(leaderIndex)).map((s) => s.docs);
     for (let round = 1; round <= ROUNDS; round++) {
       for (const mode of MODES) {
-        if (mode === SCAN_SPLIT && !pinning) continue;
+        if ((mode === SCAN_SPLIT && !pinning) || !wanted(mode)) continue;
         const followerIndex = uniqueName(`bench-boot-${mode.split(/[ ,]/)[0]}`);
         if (mode === SCAN_SPLIT) pinning!.pin('extractor', h.extractor.pid!, '0');
         const start = Date.now();

@@ -278,7 +278,8 @@ export async function benchCatchup(): Promise<void> {
 
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     const pct = (v: number | undefined) => (v === undefined ? '-' : `${Math.round(v * 100)}%`);
-    const placements: Placement[] = pinning ? ['shared', 'split'] : ['shared'];
+    // KCCR_BENCH_PLACEMENTS=split (or shared) runs one placement only.
+    const placements = (pinning ? ['shared', 'split'] : ['shared']).filter((p) => !process.env.KCCR_BENCH_PLACEMENTS || process.env.KCCR_BENCH_PLACEMENTS.split(',').includes(p)) as Placement[];
     const raws: RawResult[] = [];
     const drains: DrainResult[] = [];
     const rows: string[][] = [];
