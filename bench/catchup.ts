@@ -240,7 +240,7 @@ export async function benchCatchup(): Promise<void> {
   const followerIndex = uniqueName('bench-cu-f');
   const followerIndices = [followerIndex];
   const env = defaultServiceEnv();
-  const pids = { leader: pidOfStackPart('elasticsearch-leader'), follower: pidOfStackPart('elasticsearch-follower'), kafka: pidOfStackPart('kafka') };
+  const leaderPid = pidOfStackPart('elasticsearch-leader');
   let h: Harness | undefined;
   try {
     h = await startHarness(stack, 'bench-catchup', { env });
@@ -254,10 +254,10 @@ export async function benchCatchup(): Promise<void> {
 
     // The leader takes the documents; the extractor publishes them.
     const l0 = Date.now();
-    const lc0 = cpuSeconds(pids.leader);
+    const lc0 = cpuSeconds(leaderPid);
     const ex0 = h.extractor.pid ? cpuSeconds(h.extractor.pid) : 0;
     const leaderLoad = await bulkAll(h.leader, leaderIndex, 2);
-    const leaderCpu = cpuSeconds(pids.leader) - lc0;
+    const leaderCpu = cpuSeconds(leaderPid) - lc0;
     const leaderStats = await h.leader.shardStats(leaderIndex);
     const published = await waitFor(
       'the extractor to publish every document',
@@ -341,7 +341,7 @@ export async function benchCatchup(): Promise<void> {
       '',
       table(['load', 'seconds', 'docs/s', 'steady docs/s (10-90%)', 'ratio to raw', 'steady ratio', 'follower CPU s', 'applier / Kafka CPU s', 'applier peak RSS MiB', 'cpu0 / cpu1 busy'], rows),
       '',
-      `Shared drain: first document on the follower ${first.firstAppliedSeconds.toFixed(1)} s after the applier started; every document ${first.seconds.toFixed(1)} s; status offsets == high watermarks ${first.statusSeconds.toFixed(1)} s. ` +
+      `${first.placement === 'shared' ? 'Shared' : 'Split'} drain: first document on the follower ${first.firstAppliedSeconds.toFixed(1)} s after the applier started; every document ${first.seconds.toFixed(1)} s; status offsets == high watermarks ${first.statusSeconds.toFixed(1)} s. ` +
         `Before it: the leader took the documents in ${leaderLoad.seconds.toFixed(1)} s (${(DOCS / leaderLoad.seconds).toFixed(0)} docs/s, ${leaderCpu.toFixed(1)} leader CPU s), the extractor had published them ${((published - l0) / 1000).toFixed(1)} s after the load began (${extractorCpu.toFixed(1)} CPU s); ${topicRecords} records in the topic.`,
       '',
     ].join('\n');
