@@ -20,6 +20,8 @@ export interface ApplierConfig {
   readonly reconcilePageSize: number;
   readonly reconcileMinIntervalMs: number;
   readonly retryMaxMs: number;
+  /** How often an index that failed on something only an operator fixes (credentials, permissions) is probed again. */
+  readonly failedProbeMs: number;
   readonly statusIntervalMs: number;
   /** The dead-letter topic's max.message.bytes: a dead letter carries the whole document. */
   readonly maxMessageBytes: number;
@@ -41,7 +43,8 @@ export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     reconcileIntervalMs: r.int('KCCR_RECONCILE_INTERVAL_MS', 600_000, 1000, 86_400_000),
     reconcilePageSize: r.int('KCCR_RECONCILE_PAGE_SIZE', 5000, 10, 10_000),
     reconcileMinIntervalMs: r.int('KCCR_RECONCILE_MIN_INTERVAL_MS', 2000, 0, 3_600_000),
-    retryMaxMs: r.int('KCCR_APPLIER_RETRY_MAX_MS', 30_000, 100, 600_000),
+    retryMaxMs: r.int('KCCR_APPLIER_RETRY_MAX_MS', r.int('KCCR_RETRY_MAX_MS', 30_000, 100, 600_000), 100, 600_000),
+    failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
     maxMessageBytes: r.int('KCCR_TOPIC_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1024 * 1024, 512 * 1024 * 1024),
   });

@@ -7,10 +7,11 @@ import type { BatchControl, ConsumedBatch, ConsumedMessage, KafkaProducer } from
 import type { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import { readMetadata, validateEnvelope } from '../shared/envelope.js';
 import type { ChangeEnvelope, IndexMetadata } from '../shared/envelope.js';
-import { errorMessage, isRetriable, KccrError } from '../shared/errors.js';
+import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ApplierShardStatus, ApplierStatus, ReplicationSpec } from '../shared/replication.js';
-import { abortableSleep, backoffDelay } from '../shared/retry.js';
+import { backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.js';
+import type { RetryingView } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
 import { deadLetterTopic } from '../shared/topics.js';
 import { bulkBody, classify, fitsBulk } from './bulk.js';
@@ -36,6 +37,8 @@ interface ShardState {
   applied: number;
   skipped: number;
   deadLettered: number;
+  /** Records of another incarnation of the leader index, skipped. */
+  otherIncarnation: number;
   lastAppliedAt: number | null;
   lastDeleteTotal: number | null;
   /** The leader shard's deletes moved: a reconciliation pass is due once this partition has caught up. */
@@ -49,7 +52,9 @@ interface ShardState {
 export class IndexApplier {
   private readonly shards = new Map<number, ShardState>();
   private indexReady = false;
-  private reason?: string;
+  /** Per partition, the failure it is backing off on (it is paused meanwhile). */
+  private readonly retrying = new Map<number, RetryTracker>();
+  private credentialProblem?: string;
   private failedReason?: string;
   private metadataProblem?: string;
 
@@ -68,7 +73,6 @@ export class IndexApplier {
   updateSpec(spec: ReplicationSpec): void {
     this.specNow = spec;
     this.failedReason = undefined;
-    this.reason = undefined;
   }
 
   private get log() {
@@ -78,7 +82,7 @@ export class IndexApplier {
   private shard(partition: number): ShardState {
     let s = this.shards.get(partition);
     if (!s) {
-      s = { appliedCheckpoint: -1, appliedObservedAt: null, offset: '0', highWatermark: '0', applied: 0, skipped: 0, deadLettered: 0, lastAppliedAt: null, lastDeleteTotal: null, reconcileDue: false, reconcileAfter: null };
+      s = { appliedCheckpoint: -1, appliedObservedAt: null, offset: '0', highWatermark: '0', applied: 0, skipped: 0, deadLettered: 0, otherIncarnation: 0, lastAppliedAt: null, lastDeleteTotal: null, reconcileDue: false, reconcileAfter: null };
       this.shards.set(partition, s);
     }
     return s;
@@ -90,16 +94,19 @@ export class IndexApplier {
     let pending: PendingWrite[] = [];
     let lastDone: string | undefined;
     const flush = async () => {
+      let refused: KccrError | undefined;
       if (pending.length > 0) {
-        const ok = await this.write(pending, batch.partition, control);
-        if (!ok) return false;
-        lastDone = pending[pending.length - 1]!.offset;
+        const r = await this.write(pending, batch.partition);
+        if (r.done > 0) lastDone = pending[r.done - 1]!.offset;
+        refused = r.refused;
         pending = [];
       }
       if (lastDone !== undefined && String(BigInt(lastDone) + 1n) !== shard.offset) {
         await control.commit(String(BigInt(lastDone) + 1n));
         shard.offset = String(BigInt(lastDone) + 1n);
       }
+      // What the follower refused for now is read again once the partition's backoff is over.
+      if (refused) throw refused;
       await control.heartbeat();
       return true;
     };
@@ -111,20 +118,18 @@ export class IndexApplier {
         lastDone = m.offset;
         continue;
       }
-      // Records of an earlier index of the same name (deleted and created again on the leader) stay in the topic
-      // until compaction: they are not this replication's. Every document follows its index's METADATA record in
-      // the partition, so the last METADATA seen says which index is current (before any: the metadata table).
-      if (envelope.op === 'METADATA') shard.indexUuid = envelope.origin.indexUuid;
-      const current = shard.indexUuid ?? this.deps.metadata.get(this.topic)?.indexUuid;
-      if (current !== undefined && envelope.origin.indexUuid !== current) {
-        this.shard(batch.partition).skipped++;
+      // Records of another incarnation of the leader index (deleted and created again under the same name) share
+      // the topic until compaction: they are not this replication's, and are skipped (counted), never applied.
+      if (!this.ofThisIncarnation(envelope, shard)) {
+        shard.skipped++;
+        shard.otherIncarnation++;
         lastDone = m.offset;
         continue;
       }
       if (envelope.op === 'METADATA' || envelope.op === 'CHECKPOINT') {
         if (!(await flush())) return;
         if (envelope.op === 'METADATA') {
-          if (!(await this.withRetry(control, () => this.applyMetadataOrDeadLetter(envelope, m, batch.partition)))) return;
+          await this.applyMetadataOrDeadLetter(envelope, m, batch.partition);
         } else {
           this.onCheckpoint(envelope, batch.partition, m, batch.highWatermark);
         }
@@ -140,6 +145,20 @@ export class IndexApplier {
       if (pending.length >= this.deps.config.batchSize && !(await flush())) return;
     }
     await flush();
+    this.succeeded(batch.partition);
+  }
+
+  /**
+   * Whether a record belongs to the leader index incarnation this replication follows: the one its spec was bound
+   * to at the start. A spec without one (written before binding existed) follows the incarnation of the last
+   * METADATA record read in the partition (before any: the metadata table).
+   */
+  private ofThisIncarnation(e: ChangeEnvelope, shard: ShardState): boolean {
+    const bound = this.spec.leaderIndexUuid;
+    if (bound !== undefined) return e.origin.indexUuid === bound;
+    if (e.op === 'METADATA') shard.indexUuid = e.origin.indexUuid;
+    const current = shard.indexUuid ?? this.deps.metadata.get(this.topic)?.indexUuid;
+    return current === undefined || e.origin.indexUuid === current;
   }
 
   /**
@@ -159,7 +178,9 @@ export class IndexApplier {
     try {
       return validateEnvelope(await this.deps.registry.decode(m.value));
     } catch (e) {
-      if (isRetriable(e)) throw e;
+      // The registry down, or not knowing the schema id (yet): the partition waits; only a record no registry can
+      // decode is dead-lettered.
+      if (failureKind(e) !== 'permanent') throw e;
       await this.deadLetter(m.key?.toString() ?? '', m.value, partition, m.offset, `cannot decode: ${errorMessage(e)}`, 'decode');
       return undefined;
     }
@@ -194,30 +215,39 @@ export class IndexApplier {
     }
   }
 
-  /** Runs `fn` until it succeeds, backing off on retriable failures; false when the partition was taken away. */
-  private async withRetry(control: BatchControl, fn: () => Promise<void>): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await fn();
-        if (this.reason) this.reason = undefined;
-        return true;
-      } catch (e) {
-        if (!isRetriable(e) && !(e instanceof KccrError && (e.code === 'ES_FORBIDDEN' || e.code === 'ES_UNAUTHENTICATED'))) throw e;
-        this.reason = `retrying: ${errorMessage(e)}`;
-        const delay = backoffDelay(attempt, 500, this.deps.config.retryMaxMs);
-        this.log.warn({ err: errorMessage(e), attempt, retryInMs: delay }, 'follower write failed; partition paused until it succeeds');
-        await this.sleepWithHeartbeat(delay, control);
-        if (!control.isActive()) return false;
-      }
+  /**
+   * Records a failure of one partition that a wait can fix and returns how long the partition pauses before it is
+   * read again. Nothing is buffered meanwhile and the other partitions go on. Transient failures (the follower,
+   * Kafka or the registry down, hung, refusing for now) back off exponentially up to `retryMaxMs`, forever (status
+   * RETRYING); refused credentials are probed again every `failedProbeMs` (status FAILED with the reason, cleared by
+   * the first success).
+   */
+  retryDelay(partition: number, e: unknown): number {
+    const tracker = this.retrying.get(partition) ?? new RetryTracker();
+    this.retrying.set(partition, tracker);
+    const attempt = tracker.failed(e);
+    if (failureKind(e) === 'credentials') {
+      this.credentialProblem = errorMessage(e);
+      return this.deps.config.failedProbeMs;
     }
+    return backoffDelay(attempt, TRANSIENT_BACKOFF.initialMs, this.deps.config.retryMaxMs);
   }
 
-  private async sleepWithHeartbeat(ms: number, control: BatchControl): Promise<void> {
-    const until = Date.now() + ms;
-    while (Date.now() < until && control.isActive()) {
-      await abortableSleep(Math.min(2000, until - Date.now()));
-      await control.heartbeat().catch(() => undefined);
-    }
+  /** A batch of this partition went through: whatever it was retrying is over. */
+  private succeeded(partition: number): void {
+    const tracker = this.retrying.get(partition);
+    if (!tracker) return;
+    this.log.info({ partition, after: tracker.attempts }, 'replication of this partition resumed');
+    this.retrying.delete(partition);
+    if (this.retrying.size === 0) this.credentialProblem = undefined;
+  }
+
+  /** The longest-running retry of this index's partitions, if any. */
+  private retryingView(): RetryingView | undefined {
+    return [...this.retrying.values()]
+      .map((t) => t.view())
+      .filter((v): v is RetryingView => v !== undefined)
+      .sort((a, b) => a.since - b.since)[0];
   }
 
   private async ensureIndex(): Promise<void> {
@@ -239,7 +269,7 @@ export class IndexApplier {
       await this.applyMetadata(readMetadata(envelope));
       this.metadataProblem = undefined;
     } catch (e) {
-      if (isRetriable(e) || (e instanceof KccrError && (e.code === 'ES_FORBIDDEN' || e.code === 'ES_UNAUTHENTICATED'))) throw e;
+      if (failureKind(e) !== 'permanent') throw e;
       this.metadataProblem = `the leader's mappings or aliases could not be applied: ${errorMessage(e)}`;
       this.shard(partition).deadLettered++;
       await this.deadLetter(envelope.id, m.value ?? Buffer.alloc(0), partition, m.offset, this.metadataProblem, 'metadata');
@@ -256,43 +286,36 @@ export class IndexApplier {
     await applyMetadata(this.deps.es, this.spec.followerIndex, meta);
   }
 
-  /** Writes one group; retriable item failures are retried (only those items) until they pass. */
-  private async write(writes: PendingWrite[], partition: number, control: BatchControl): Promise<boolean> {
+  /**
+   * Writes one group with one _bulk (sources with raw newlines one by one). Returns how many writes from the start
+   * of the group are done — applied, skipped as older than the follower's, or dead-lettered — and, when the follower
+   * refused some for now (429, 5xx, a block), the error to back off on: the refused write and those after it are
+   * read again later (the ones after it that did apply are then skipped as already there).
+   */
+  private async write(writes: readonly PendingWrite[], partition: number): Promise<{ done: number; refused?: KccrError }> {
     const shard = this.shard(partition);
-    let todo = writes;
-    for (let attempt = 1; todo.length > 0; attempt++) {
-      const retry: PendingWrite[] = [];
-      const ok = await this.withRetry(control, async () => {
-        await this.ensureIndex();
-        const bulk = todo.filter(fitsBulk);
-        const single = todo.filter((w) => !fitsBulk(w));
-        const results = bulk.length ? await this.deps.es.bulk(bulkBody(this.spec.followerIndex, bulk)) : [];
-        if (results.length !== bulk.length) throw new KccrError('ES_UNAVAILABLE', `bulk answered ${results.length} items for ${bulk.length} writes`);
-        const outcomes = results.map((r, i) => ({ w: bulk[i]!, outcome: classify(r), error: r.error }));
-        for (const w of single) {
-          const r = await this.writeSingle(w);
-          outcomes.push({ w, outcome: r.outcome, error: r.error });
-        }
-        for (const { w, outcome, error } of outcomes) {
-          if (outcome === 'applied') shard.applied++;
-          else if (outcome === 'skipped') shard.skipped++;
-          else if (outcome === 'retry') retry.push(w);
-          else {
-            shard.deadLettered++;
-            await this.deadLetterEnvelope(w, partition, error ? `${error.type}: ${error.reason}` : 'rejected');
-          }
-        }
+    await this.ensureIndex();
+    const bulk = writes.filter(fitsBulk);
+    const results = bulk.length ? await this.deps.es.bulk(bulkBody(this.spec.followerIndex, bulk)) : [];
+    if (results.length !== bulk.length) throw new KccrError('ES_UNAVAILABLE', `bulk answered ${results.length} items for ${bulk.length} writes`);
+    const byWrite = new Map(results.map((r, i) => [bulk[i]!, { outcome: classify(r), error: r.error }]));
+    let done = 0;
+    for (const w of writes) {
+      const { outcome, error } = byWrite.get(w) ?? (await this.writeSingle(w));
+      if (outcome === 'retry') {
         shard.lastAppliedAt = Date.now();
-      });
-      if (!ok) return false;
-      if (retry.length) {
-        this.reason = `retrying ${retry.length} writes the follower refused for now`;
-        await this.sleepWithHeartbeat(backoffDelay(attempt, 500, this.deps.config.retryMaxMs), control);
-        if (!control.isActive()) return false;
+        return { done, refused: new KccrError('ES_UNAVAILABLE', `the follower refused a write for now${error ? ` (${error.type}: ${error.reason})` : ''}`) };
       }
-      todo = retry;
+      if (outcome === 'applied') shard.applied++;
+      else if (outcome === 'skipped') shard.skipped++;
+      else {
+        shard.deadLettered++;
+        await this.deadLetterEnvelope(w, partition, error ? `${error.type}: ${error.reason}` : 'rejected');
+      }
+      done++;
     }
-    return true;
+    shard.lastAppliedAt = Date.now();
+    return { done };
   }
 
   /** A source with raw newlines cannot sit on one _bulk line: it goes as its own request, bytes unchanged. */
@@ -326,9 +349,14 @@ export class IndexApplier {
     ]);
   }
 
-  /** A failure that no retry will mend: this follower index stops here, the others go on. */
+  /** A failure that no retry will mend: this follower index stops here (probed again later), the others go on. */
   fail(reason: string): void {
     this.failedReason = reason;
+  }
+
+  /** The failure is probed again: the next batch tries. */
+  clearFailure(): void {
+    this.failedReason = undefined;
   }
 
   get failed(): boolean {
@@ -347,15 +375,20 @@ export class IndexApplier {
         applied: s.applied,
         skipped: s.skipped,
         deadLettered: s.deadLettered,
+        otherIncarnation: s.otherIncarnation,
         lastAppliedAt: s.lastAppliedAt,
       }));
-    const reason = this.failedReason ?? this.reason ?? this.metadataProblem;
+    const retrying = this.retryingView();
+    const failed = this.failedReason ?? this.credentialProblem;
+    const reason = failed ?? retrying?.reason ?? this.metadataProblem;
+    const state = this.spec.state === 'paused' ? 'paused' : this.spec.state === 'stopped' ? 'stopped' : failed ? 'failed' : retrying ? 'retrying' : 'syncing';
     return {
       kind: 'applier',
       followerCluster: this.spec.followerCluster,
       followerIndex: this.spec.followerIndex,
       topic: this.topic,
-      state: this.failedReason ? 'failed' : this.spec.state === 'paused' ? 'paused' : this.spec.state === 'stopped' ? 'stopped' : 'syncing',
+      state,
+      ...(retrying && (state === 'retrying' || state === 'failed') ? { retrying } : {}),
       ...(reason ? { reason } : {}),
       shards,
       reconcile: { ...this.reconciler.stats },

@@ -8,7 +8,7 @@ import { groupLag, KafkaAdapter } from '../shared/adapters/kafka.js';
 import type { KafkaConsumer } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
-import { errorMessage, isRetriable, KccrError } from '../shared/errors.js';
+import { errorMessage, failureKind, isRetriable, KccrError } from '../shared/errors.js';
 import { abortableSleep, backoffDelay } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { AppliedPosition, ApplierStatus, PositionRequest, ReplicationSpec } from '../shared/replication.js';
@@ -50,6 +50,9 @@ export class ApplierService {
   private syncRetry?: NodeJS.Timeout;
   private syncFailures = 0;
   private timers: NodeJS.Timeout[] = [];
+  private statusInFlight = false;
+  /** Restarts of the consumers this service has replaced (the current one counts its own). */
+  private consumerRestarts = 0;
   private stopping = false;
 
   constructor(readonly config: ApplierConfig) {
@@ -160,6 +163,7 @@ export class ApplierService {
     if (key === this.subscribed && pending.length === 0) return;
     // Disconnecting lets the batches in flight finish and commit; the group is then empty (when this applier is its
     // only member), which is what setting its offsets needs.
+    this.consumerRestarts += this.consumer?.restarts ?? 0;
     await this.consumer?.disconnect();
     this.consumer = undefined;
     this.subscribed = '';
@@ -186,25 +190,45 @@ export class ApplierService {
       async (batch, control) => {
         const f = this.followed.get(batch.topic);
         if (!f || f.spec.state !== 'active' || f.applier.failed) return;
+        const applier = f.applier;
         try {
-          await f.applier.handleBatch(batch, control);
+          await applier.handleBatch(batch, control);
         } catch (e) {
-          // One follower index never stops the others: what is not resolved is fetched again (retriable),
-          // or this topic is paused with the reason in its status.
-          if (isRetriable(e)) {
-            this.logger.warn({ topic: batch.topic, partition: batch.partition, err: errorMessage(e) }, 'batch failed; it will be fetched again');
-            await abortableSleep(1000);
+          // One follower index never stops the others: what is not resolved is fetched again after a backoff
+          // (transient), or this partition is paused with the reason in its status and probed again later.
+          if (failureKind(e) !== 'permanent') {
+            // The partition pauses (kafkajs fetches the others meanwhile) and is read again from what is committed.
+            const delay = applier.retryDelay(batch.partition, e);
+            this.logger.warn({ topic: batch.topic, partition: batch.partition, err: errorMessage(e), retryInMs: delay }, 'batch failed; the partition waits and is read again');
+            consumer.pause(batch.topic, [batch.partition]);
+            this.later(delay, () => {
+              if (this.consumer === consumer && f.applier === applier && !applier.failed) consumer.resume(batch.topic, [batch.partition]);
+            });
             return;
           }
-          this.logger.error({ topic: batch.topic, err: errorMessage(e) }, 'replication of this index failed');
-          f.applier.fail(errorMessage(e));
+          this.logger.error({ topic: batch.topic, partition: batch.partition, err: errorMessage(e), probeInMs: this.config.failedProbeMs }, 'replication of this index failed; probing again later');
+          applier.fail(errorMessage(e));
           consumer.pause(batch.topic, [batch.partition]);
+          this.later(this.config.failedProbeMs, () => {
+            if (this.consumer !== consumer || f.applier !== applier || !applier.failed) return;
+            applier.clearFailure();
+            consumer.resume(batch.topic, [batch.partition]);
+          });
         }
       },
       { partitionsConsumedConcurrently: this.config.concurrency },
     );
     this.subscribed = key;
     this.logger.info({ topics: active }, 'consuming');
+  }
+
+  /** Runs `fn` after `ms` unless the service stops first. */
+  private later(ms: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.splice(this.timers.indexOf(timer), 1);
+      if (!this.stopping) fn();
+    }, ms);
+    this.timers.push(timer);
   }
 
   /**
@@ -257,7 +281,13 @@ export class ApplierService {
   /** The index applier's status with what this service adds: the last position request applied. */
   private statusOf(f: Followed): ApplierStatus {
     const s = f.applier.status();
-    return { ...s, ...(f.position ? { position: f.position } : {}), ...(f.positionProblem && !s.reason ? { reason: f.positionProblem } : {}) };
+    return {
+      ...s,
+      ...(f.position ? { position: f.position } : {}),
+      ...(f.positionProblem && !s.reason ? { reason: f.positionProblem } : {}),
+      restarts: this.consumerRestarts + (this.consumer?.restarts ?? 0),
+      reportIntervalMs: this.config.statusIntervalMs,
+    };
   }
 
   /** The extractor creates the topic; a follower started first waits for it rather than failing. */
@@ -281,9 +311,16 @@ export class ApplierService {
     await this.status.put(applierStatusKey(s.followerCluster, s.followerIndex), s);
   }
 
+  /** Every report interval, a row per followed index (a heartbeat: the control service shows STALE when rows age). */
   private async publishStatus(): Promise<void> {
-    for (const [, f] of this.followed) {
-      await this.writeStatus(this.statusOf(f)).catch((e: unknown) => this.logger.warn({ err: errorMessage(e) }, 'status not written'));
+    if (this.statusInFlight) return;
+    this.statusInFlight = true;
+    try {
+      for (const [, f] of this.followed) {
+        await this.writeStatus(this.statusOf(f)).catch((e: unknown) => this.logger.warn({ err: errorMessage(e) }, 'status not written'));
+      }
+    } finally {
+      this.statusInFlight = false;
     }
   }
 

@@ -44,6 +44,8 @@ export interface Status {
   shards: StatusShard[];
   requested_by?: string;
   updated_at?: string;
+  retrying?: { side: string; reason: string; since: string; attempts: number };
+  restarts?: { extractor: number; applier: number };
 }
 
 export function statusText(s: Status): string[] {
@@ -52,6 +54,8 @@ export function statusText(s: Status): string[] {
     `status: ${s.status}${s.reason ? ` (${s.reason})` : ''}`,
     `lag: ${num(s.lag_operations)} operations, ${seconds(s.lag_seconds)}`,
   ];
+  if (s.retrying) lines.push(`retrying (${s.retrying.side}): since ${s.retrying.since}, ${s.retrying.attempts} attempts`);
+  if (s.restarts && (s.restarts.extractor > 0 || s.restarts.applier > 0)) lines.push(`restarted after ending unexpectedly: extractor ${s.restarts.extractor}, applier ${s.restarts.applier}`);
   if (s.requested_by || s.updated_at) lines.push(`last change: ${s.updated_at ?? '-'} by ${s.requested_by ?? '-'}`);
   lines.push('');
   if (s.shards.length === 0) {

@@ -126,6 +126,8 @@ export class ReplicationService {
       } else if (cmd.bootstrap === 'none') {
         checkpoints = await this.clusters.withClient(cmd.leaderCluster, (es) => readCheckpoints(es, cmd.leaderIndex));
       }
+      // The incarnation this replication follows: records of an earlier leader index of the same name are not its.
+      const leaderIndexUuid = checkpoints?.indexUuid ?? (await this.clusters.withClient(cmd.leaderCluster, (es) => es.indexMeta(cmd.leaderIndex))).uuid;
       // The applier reads with one consumer group per follower cluster: a leader index replicated into this follower
       // cluster before leaves the group's offsets in its topic behind (see startPosition).
       const committed = (await this.committedOffsets?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? false;
@@ -136,6 +138,7 @@ export class ReplicationService {
         followerIndex: cmd.followerIndex,
         leaderCluster: cmd.leaderCluster,
         leaderIndex: cmd.leaderIndex,
+        leaderIndexUuid,
         ...(cmd.bootstrap ? { bootstrap: cmd.bootstrap } : {}),
         ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
         requestedBy: cmd.requestedBy,

@@ -44,7 +44,8 @@ function applier(shards: { shard: number; cp: number; at: number | null }[], ext
 
 describe('replicationStatus', () => {
   it('is SYNCING with no lag when the follower holds the leader checkpoint', () => {
-    const v = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 9 }]), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }]) }, T0 + 60_000);
+    const fresh = { updatedAt: T0 + 59_000 };
+    const v = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 9 }], fresh), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh) }, T0 + 60_000);
     expect(v.status).toBe('SYNCING');
     expect(v.shards[0]).toMatchObject({ leader_checkpoint: 9, follower_checkpoint: 9, lag_operations: 0, lag_seconds: 0, applied: 5, offset: '12', high_watermark: '15' });
     expect(v.lag_seconds).toBe(0);
@@ -55,7 +56,7 @@ describe('replicationStatus', () => {
   it('measures lag in operations and in seconds since the leader state the follower holds was observed', () => {
     const v = replicationStatus(
       spec,
-      { extractor: extractor([{ shard: 0, g: 20 }, { shard: 1, g: 4 }]), applier: applier([{ shard: 0, cp: 15, at: T0 + 1000 }, { shard: 1, cp: 4, at: T0 + 2000 }]) },
+      { extractor: extractor([{ shard: 0, g: 20 }, { shard: 1, g: 4 }], { updatedAt: T0 + 30_000 }), applier: applier([{ shard: 0, cp: 15, at: T0 + 1000 }, { shard: 1, cp: 4, at: T0 + 2000 }], { updatedAt: T0 + 30_500 }) },
       T0 + 31_000,
     );
     expect(v.shards.map((s) => [s.lag_operations, s.lag_seconds])).toEqual([
@@ -88,7 +89,7 @@ describe('replicationStatus', () => {
 
   it('remembers what the follower had applied while the applier starts the index anew', () => {
     const resumed = { ...spec, updatedAt: T0 + 10_000 };
-    const v = replicationStatus(resumed, { extractor: extractor([{ shard: 0, g: 9 }]), applier: applier([]) }, T0 + 20_000, new Map([[0, { appliedCheckpoint: 9, appliedObservedAt: T0 + 5000 }]]));
+    const v = replicationStatus(resumed, { extractor: extractor([{ shard: 0, g: 9 }], { updatedAt: T0 + 19_000 }), applier: applier([], { updatedAt: T0 + 19_500 }) }, T0 + 20_000, new Map([[0, { appliedCheckpoint: 9, appliedObservedAt: T0 + 5000 }]]));
     expect(v.status).toBe('SYNCING');
     expect(v.shards[0]).toMatchObject({ follower_checkpoint: 9, lag_operations: 0 });
   });
@@ -102,6 +103,43 @@ describe('replicationStatus', () => {
     expect(a.reason).toBe('applier: mapping');
     const restarted = { ...spec, updatedAt: T0 + 100_000 };
     expect(replicationStatus(restarted, { extractor: extractor([{ shard: 0, g: 1 }], { state: 'failed', reason: 'old' }) }, T0).status).toBe('BOOTSTRAPPING');
+  });
+
+  it('is STALE, with lag in operations unknown and lag in seconds growing, once a side has not reported for 3 intervals', () => {
+    const rows = { extractor: extractor([{ shard: 0, g: 9 }], { reportIntervalMs: 2000, updatedAt: T0 + 5000 }), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], { reportIntervalMs: 2000, updatedAt: T0 + 10_000 }) };
+    // 5.5 s after the extractor's last report: within 3 intervals of 2 s.
+    expect(replicationStatus(spec, rows, T0 + 10_500)).toMatchObject({ status: 'SYNCING', lag_operations: 0 });
+    const late = replicationStatus(spec, rows, T0 + 11_500);
+    expect(late.status).toBe('STALE');
+    expect(late.reason).toBe('the extractor of lc has not reported for 7 s');
+    expect(late.lag_operations).toBeNull();
+    expect(late.shards[0]).toMatchObject({ lag_operations: null, lag_seconds: 6.5 });
+    const later = replicationStatus(spec, rows, T0 + 65_000);
+    expect(later.lag_seconds).toBe(60);
+    expect(later.reason).toBe('the extractor of lc has not reported for 60 s; the applier of fc has not reported for 55 s');
+  });
+
+  it('takes at least 3 s to call a row stale, whatever its interval, and assumes the default interval when a row has none', () => {
+    const quick = { extractor: extractor([{ shard: 0, g: 1 }], { reportIntervalMs: 200, updatedAt: T0 }), applier: applier([{ shard: 0, cp: 1, at: T0 }], { reportIntervalMs: 200, updatedAt: T0 }) };
+    expect(replicationStatus(spec, quick, T0 + 2900).status).toBe('SYNCING');
+    expect(replicationStatus(spec, quick, T0 + 3100).status).toBe('STALE');
+    const unsaid = { extractor: extractor([{ shard: 0, g: 1 }], { updatedAt: T0 }), applier: applier([{ shard: 0, cp: 1, at: T0 }], { updatedAt: T0 }) };
+    expect(replicationStatus(spec, unsaid, T0 + 5900).status).toBe('SYNCING');
+    expect(replicationStatus(spec, unsaid, T0 + 6100).status).toBe('STALE');
+  });
+
+  it('is RETRYING with what is retried, since when and how often, while a side retries a transient failure', () => {
+    const retrying = { reason: 'producing 3 messages to t: Connection error', since: T0 + 1000, attempts: 4 };
+    const v = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 9 }], { state: 'retrying', reason: retrying.reason, retrying, restarts: 1 }), applier: applier([{ shard: 0, cp: 9, at: T0 }]) }, T0 + 6000);
+    expect(v.status).toBe('RETRYING');
+    expect(v.reason).toBe(`extractor: ${retrying.reason}`);
+    expect(v.retrying).toEqual({ side: 'extractor', reason: retrying.reason, since: new Date(T0 + 1000).toISOString(), attempts: 4 });
+    expect(v.restarts).toEqual({ extractor: 1, applier: 0 });
+  });
+
+  it('says FAILED rather than STALE when a side reported a failure before it went quiet', () => {
+    const v = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 1 }], { state: 'failed', reason: 'credentials refused' }), applier: applier([{ shard: 0, cp: 1, at: T0 }]) }, T0 + 60_000);
+    expect(v.status).toBe('FAILED');
   });
 
   it('follows the spec for PAUSED and STOPPED', () => {

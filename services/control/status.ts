@@ -5,8 +5,12 @@
  * - STOPPED / PAUSED: what the spec says (the data plane follows the spec).
  * - FAILED: an active spec whose extractor or applier reports failed since the spec last changed (an older failure
  *   belongs to an earlier start: the extractor retries a failed index when its spec changes).
+ * - STALE: the extractor's or the applier's row has not been renewed for 3 report intervals (at least 3 s): what it
+ *   last said is no longer known to hold (Kafka down, the service dead or cut off). Lag in operations is then
+ *   unknown (null) and lag in seconds grows from the last leader state the follower was known to hold.
+ * - RETRYING: the extractor or the applier is retrying a transient failure (reason, since, attempts).
  * - BOOTSTRAPPING: active, and some shard has no checkpoint applied on the follower yet.
- * - SYNCING: otherwise.
+ * - SYNCING: otherwise: both sides reported within their intervals, and neither is retrying.
  * Lag in operations: leader global checkpoint - follower applied checkpoint (never below 0).
  * Lag in seconds: 0 when the follower holds the leader's latest checkpoint; otherwise the age of the leader state the
  * follower holds (now - when the leader was at the applied checkpoint).
@@ -18,7 +22,25 @@ import type { PositionView } from './offsets.js';
 import { rebuildReason, rebuildView } from './rebuild.js';
 import type { RebuildView } from './rebuild.js';
 
-export type ReplicationStatusName = 'BOOTSTRAPPING' | 'SYNCING' | 'PAUSED' | 'STOPPED' | 'FAILED';
+export type ReplicationStatusName = 'BOOTSTRAPPING' | 'SYNCING' | 'RETRYING' | 'STALE' | 'PAUSED' | 'STOPPED' | 'FAILED';
+
+/** The report interval assumed for a status row that does not say its own (the services' default). */
+export const DEFAULT_REPORT_INTERVAL_MS = 2000;
+/** A row not renewed for this many report intervals (and at least STALE_FLOOR_MS) is stale. */
+export const STALE_INTERVALS = 3;
+export const STALE_FLOOR_MS = 3000;
+
+/** How long a status row may go unrenewed before what it says is no longer taken as seen. */
+export function staleAfterMs(row: { readonly reportIntervalMs?: number }): number {
+  return Math.max(STALE_INTERVALS * (row.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS), STALE_FLOOR_MS);
+}
+
+/** Seconds since a row was written when that is past its stale bound; undefined while it is fresh. */
+export function staleSeconds(row: { readonly updatedAt: number; readonly reportIntervalMs?: number } | undefined, now: number): number | undefined {
+  if (!row) return undefined;
+  const age = now - row.updatedAt;
+  return age > staleAfterMs(row) ? Math.round(age / 1000) : undefined;
+}
 
 export interface ShardView {
   readonly shard: number;
@@ -54,6 +76,10 @@ export interface StatusView {
   readonly updated_at: string;
   readonly extractor_updated_at: string | null;
   readonly applier_updated_at: string | null;
+  /** What is being retried, since when and how many attempts (RETRYING, and FAILED on refused credentials). */
+  readonly retrying?: { readonly side: 'extractor' | 'applier'; readonly reason: string; readonly since: string; readonly attempts: number };
+  /** Times the extractor's loop for this index, and the applier's consumer, were started again after ending unexpectedly. */
+  readonly restarts: { readonly extractor: number; readonly applier: number };
   /** Bootstrap progress: a snapshot's copy and restore (bytes), or a scan's documents. */
   readonly bootstrap_progress?: BootstrapProgress;
   /** The latest request to move the position in the topic (POST .../_offsets), and when the applier applied it. */
@@ -130,13 +156,19 @@ export function shardView(
   shard: number,
   now: number,
   remembered?: { readonly appliedCheckpoint: number; readonly appliedObservedAt: number },
+  stale = false,
 ): ShardView {
   const leaderCp = leader?.globalCheckpoint ?? null;
   const held = follower && follower.appliedObservedAt !== null ? { appliedCheckpoint: follower.appliedCheckpoint, appliedObservedAt: follower.appliedObservedAt } : remembered;
   const applied = held?.appliedCheckpoint ?? null;
   let lagOps: number | null = null;
   let lagSeconds: number | null = null;
-  if (leaderCp !== null && held) {
+  if (stale) {
+    // Reports are missing: the leader may have moved on unseen. The follower is known current only as of the leader
+    // state it last applied, and that age keeps growing.
+    lagOps = null;
+    lagSeconds = held ? Math.max(0, (now - held.appliedObservedAt) / 1000) : null;
+  } else if (leaderCp !== null && held) {
     lagOps = Math.max(0, leaderCp - held.appliedCheckpoint);
     lagSeconds = held.appliedCheckpoint >= leaderCp ? 0 : Math.max(0, (now - held.appliedObservedAt) / 1000);
   } else if (leaderCp !== null && leaderCp < 0) {
@@ -173,10 +205,15 @@ export type RememberedShards = ReadonlyMap<number, { readonly appliedCheckpoint:
  */
 export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: ExtractorStatus; applier?: ApplierStatus; bootstrap?: BootstrapStatus }, now: number, remembered?: RememberedShards): StatusView {
   const { extractor, applier } = rows;
+  const extractorStale = staleSeconds(extractor, now);
+  const applierStale = staleSeconds(applier, now);
+  const live = spec.state === 'active';
+  const stale = live && (extractorStale !== undefined || applierStale !== undefined);
   const numbers = new Set<number>([...(extractor?.shards ?? []).map((s) => s.shard), ...(applier?.shards ?? []).map((s) => s.shard)]);
   const shards = [...numbers]
     .sort((a, b) => a - b)
-    .map((n) => shardView(extractor?.shards.find((s) => s.shard === n), applier?.shards.find((s) => s.shard === n), n, now, remembered?.get(n)));
+    .map((n) => shardView(extractor?.shards.find((s) => s.shard === n), applier?.shards.find((s) => s.shard === n), n, now, remembered?.get(n), stale));
+  const retryingRow = ([['extractor', extractor], ['applier', applier]] as const).find(([, r]) => r?.retrying !== undefined && (r.state === 'retrying' || r.state === 'failed'));
 
   let status: ReplicationStatusName;
   let reason: string | undefined;
@@ -192,6 +229,17 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
   else if (currentFailure) {
     status = 'FAILED';
     reason = `${currentFailure.kind}: ${currentFailure.reason ?? 'failed'}`;
+  } else if (stale) {
+    status = 'STALE';
+    reason = [
+      extractorStale !== undefined ? `the extractor of ${spec.leaderCluster} has not reported for ${extractorStale} s` : undefined,
+      applierStale !== undefined ? `the applier of ${spec.followerCluster} has not reported for ${applierStale} s` : undefined,
+    ]
+      .filter(Boolean)
+      .join('; ');
+  } else if (retryingRow && retryingRow[1]?.state === 'retrying') {
+    status = 'RETRYING';
+    reason = `${retryingRow[0]}: ${retryingRow[1].reason ?? retryingRow[1].retrying!.reason}`;
   } else if (shards.length === 0 || shards.some((s) => s.follower_checkpoint === null)) {
     status = 'BOOTSTRAPPING';
     reason = !extractor ? 'waiting for the extractor of the leader cluster to report' : !applier ? 'waiting for the applier of the follower cluster to report' : 'the follower has not caught up with a leader checkpoint yet';
@@ -231,6 +279,10 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
     updated_at: new Date(spec.updatedAt).toISOString(),
     extractor_updated_at: iso(extractor?.updatedAt),
     applier_updated_at: iso(applier?.updatedAt),
+    ...(retryingRow && !stale && spec.state === 'active'
+      ? { retrying: { side: retryingRow[0], reason: retryingRow[1]!.retrying!.reason, since: new Date(retryingRow[1]!.retrying!.since).toISOString(), attempts: retryingRow[1]!.retrying!.attempts } }
+      : {}),
+    restarts: { extractor: extractor?.restarts ?? 0, applier: applier?.restarts ?? 0 },
     ...(() => {
       const p = bootstrapProgress(rows, now);
       return p ? { bootstrap_progress: p } : {};
@@ -249,7 +301,7 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
 
 /** GET .../follower_stats: the OpenSearch plugin's counters for one follower cluster, from kccr's status rows. */
 export function followerStats(specs: readonly ReplicationSpec[], viewOf: (spec: ReplicationSpec) => StatusView, followerCluster: string) {
-  const counts = { BOOTSTRAPPING: 0, SYNCING: 0, PAUSED: 0, FAILED: 0, STOPPED: 0 };
+  const counts = { BOOTSTRAPPING: 0, SYNCING: 0, RETRYING: 0, STALE: 0, PAUSED: 0, FAILED: 0, STOPPED: 0 };
   const indexStats: Record<string, ReturnType<typeof indexFollowerStats>> = {};
   let shardTasks = 0;
   for (const spec of specs) {
@@ -267,8 +319,10 @@ export function followerStats(specs: readonly ReplicationSpec[], viewOf: (spec: 
     num_bootstrapping_indices: counts.BOOTSTRAPPING,
     num_paused_indices: counts.PAUSED,
     num_failed_indices: counts.FAILED,
+    num_retrying_indices: counts.RETRYING,
+    num_stale_indices: counts.STALE,
     num_shard_tasks: shardTasks,
-    num_index_tasks: counts.SYNCING + counts.BOOTSTRAPPING,
+    num_index_tasks: counts.SYNCING + counts.BOOTSTRAPPING + counts.RETRYING + counts.STALE,
     operations_written: total('operations_written'),
     operations_read: total('operations_read'),
     operations_skipped: total('operations_skipped'),

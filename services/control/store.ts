@@ -14,6 +14,8 @@ export interface StartRequest {
   readonly followerIndex: string;
   readonly leaderCluster: string;
   readonly leaderIndex: string;
+  /** The leader index's UUID at the start: the incarnation this replication follows. */
+  readonly leaderIndexUuid?: string;
   readonly bootstrap?: BootstrapMode;
   readonly followerSettings?: Record<string, unknown>;
   readonly requestedBy: string;
@@ -61,6 +63,7 @@ export class ReplicationStore {
       followerIndex: req.followerIndex,
       leaderCluster: req.leaderCluster,
       leaderIndex: req.leaderIndex,
+      ...(req.leaderIndexUuid ? { leaderIndexUuid: req.leaderIndexUuid } : {}),
       state: req.state ?? 'active',
       bootstrap: req.bootstrap ?? 'scan',
       ...(req.bootstrapCheckpoints ? { bootstrapCheckpoints: req.bootstrapCheckpoints } : {}),

@@ -27,6 +27,10 @@ export interface ExtractorConfig {
   /** The data topics' max.message.bytes: the largest document (as an envelope) kccr can carry. */
   readonly maxMessageBytes: number;
   readonly visibilityMaxWaitMs: number;
+  /** The ceiling of the backoff between retries of a transient failure (Kafka, registry or leader unreachable). */
+  readonly retryMaxMs: number;
+  /** How often an index that failed on something only an operator fixes (credentials, a new history) is probed again. */
+  readonly failedProbeMs: number;
 }
 
 export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ExtractorConfig> {
@@ -46,5 +50,7 @@ export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Reado
     maxMessageBytes: r.int('KCCR_TOPIC_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1024 * 1024, 512 * 1024 * 1024),
     visibility: r.oneOf('KCCR_EXTRACTOR_VISIBILITY', ['refresh', 'scheduled'] as const, 'refresh'),
     visibilityMaxWaitMs: r.int('KCCR_EXTRACTOR_VISIBILITY_MAX_WAIT_MS', 3000, 100, 600_000),
+    retryMaxMs: r.int('KCCR_RETRY_MAX_MS', 30_000, 100, 600_000),
+    failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
   });
 }

@@ -12,12 +12,12 @@ import type { KafkaAdapter, KafkaProducer, OutgoingMessage } from '../shared/ada
 import type { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import { checkpointEvent, deleteEvent, envelopeSchema, indexEvent, metadataEvent } from '../shared/envelope.js';
 import type { ChangeEnvelope, IndexMetadata, OriginBase } from '../shared/envelope.js';
-import { errorMessage, KccrError } from '../shared/errors.js';
+import { asKccrError, failureKind, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { parseMgetResponse, parseSearchResponse } from '../shared/raw-hits.js';
 import type { BootstrapCheckpoints, ExtractorCursor, ExtractorShardStatus, ExtractorStatus, ReconcileRequest } from '../shared/replication.js';
 import { cursorKey, extractorStatusKey } from '../shared/replication.js';
-import { abortableSleep, backoffDelay } from '../shared/retry.js';
+import { abortableSleep, backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
 import { changeTopic, valueSubject } from '../shared/topics.js';
 import type { ExtractorConfig } from './config.js';
@@ -65,6 +65,9 @@ export function portableSettings(settings: Record<string, unknown>): Record<stri
   return Object.fromEntries(Object.entries(settings).filter(([k]) => !VOLATILE_SETTINGS.includes(k)));
 }
 
+/** How often the extractor registers its schema again (a registry that lost it gets it back). */
+export const SCHEMA_CHECK_MS = 60_000;
+
 /** Reconciliation checks groups of at most this many ids with realtime gets; larger groups are counted first. */
 export const RECONCILE_GET_GROUP = 250;
 
@@ -92,8 +95,13 @@ export class IndexExtractor {
   /** The latest reading of each shard's checkpoints (the cycle's), reused by delete reconciliation. */
   private readonly lastStats = new Map<number, ShardStats>();
   private readonly reconcileStats = { requests: 0, idsChecked: 0, counts: 0, gets: 0, deletesPublished: 0, lastMs: null as number | null };
-  private lastStatusJson = '';
-  private lastStatusAt = 0;
+  private readonly retrying = new RetryTracker();
+  private statusTimer?: NodeJS.Timeout;
+  private statusInFlight = false;
+  private schemaCheckedAt = 0;
+  /** When the running cycle started, and when it last got an answer (a stuck cycle shows as RETRYING). */
+  private cycleStartedAt?: number;
+  private progressAt = 0;
 
   constructor(
     private readonly deps: ExtractorDeps,
@@ -112,6 +120,14 @@ export class IndexExtractor {
     return this.state === 'failed';
   }
 
+  /** Times this index's extraction was started again after its loop ended unexpectedly (set by the service). */
+  restarts = 0;
+
+  /** The loop's promise, for the service's supervision: it settles only when stopped, or on a defect. */
+  get running(): Promise<void> | undefined {
+    return this.loop;
+  }
+
   start(): void {
     this.loop ??= this.run();
   }
@@ -125,43 +141,86 @@ export class IndexExtractor {
     return this.deps.logger.child({ index: this.leaderIndex, topic: this.topic });
   }
 
+  /**
+   * The extraction loop; it ends only when stopped. A transient failure (Kafka, the registry or the leader down,
+   * hung or overloaded) is retried with capped backoff, forever, the status saying RETRYING meanwhile; anything
+   * else (refused credentials, a new history, a programming error) shows FAILED with the reason and is probed again
+   * every `failedProbeMs`, so that an operator's fix resumes it without a restart.
+   */
   private async run(): Promise<void> {
     const { config } = this.deps;
     let delay = config.minPollMs;
-    let failures = 0;
-    while (!this.abort.signal.aborted) {
-      try {
-        if (!this.base) await this.init();
-        const advanced = await this.cycle();
-        failures = 0;
-        if (this.reason && this.state === 'running') this.reason = undefined;
-        delay = nextPollDelay(delay, advanced, config.minPollMs, config.maxPollMs);
-      } catch (e) {
-        const err = e instanceof KccrError ? e : new KccrError('INTERNAL', errorMessage(e), {}, { cause: e });
-        if (!err.retriable) {
-          this.state = 'failed';
-          this.reason = err.message;
-          this.log.error({ code: err.code, err: err.message }, 'extraction stopped');
-          await this.publishStatus(true).catch(() => undefined);
-          return;
+    this.statusTimer = setInterval(() => void this.publishStatus(false), config.statusIntervalMs);
+    try {
+      while (!this.abort.signal.aborted) {
+        try {
+          this.cycleStartedAt = Date.now();
+          this.progressAt = this.cycleStartedAt;
+          if (!this.base) await this.init();
+          await this.checkSchema();
+          const advanced = await this.cycle();
+          if (this.state !== 'running') this.log.info({ after: this.retrying.attempts }, 'extraction resumed');
+          this.retrying.succeeded();
+          this.state = 'running';
+          this.reason = undefined;
+          delay = nextPollDelay(delay, advanced, config.minPollMs, config.maxPollMs);
+        } catch (e) {
+          if (this.abort.signal.aborted) break;
+          delay = this.onFailure(e);
+        } finally {
+          this.cycleStartedAt = undefined;
         }
-        failures++;
-        this.reason = `retrying: ${err.message}`;
-        delay = backoffDelay(failures, config.minPollMs, 30_000);
-        this.log.warn({ code: err.code, err: err.message, retryInMs: delay }, 'extraction cycle failed; backing off');
+        await this.publishStatus(false);
+        await abortableSleep(delay, this.abort.signal);
       }
-      await this.publishStatus(false).catch((e: unknown) => this.log.warn({ err: errorMessage(e) }, 'status not written'));
-      await abortableSleep(delay, this.abort.signal);
+    } finally {
+      clearInterval(this.statusTimer);
+      await this.publishStatus(true);
     }
-    await this.publishStatus(true).catch(() => undefined);
+  }
+
+  /** Records a failed cycle in the status and returns how long to wait before the next. */
+  private onFailure(e: unknown): number {
+    const err = asKccrError(e);
+    const attempt = this.retrying.failed(err);
+    if (err.code === 'SCHEMA_UNKNOWN' || err.code === 'REGISTRY_UNAVAILABLE') this.schemaCheckedAt = 0;
+    if (failureKind(err) === 'transient') {
+      this.state = 'retrying';
+      this.reason = err.message;
+      const delay = backoffDelay(attempt, TRANSIENT_BACKOFF.initialMs, this.deps.config.retryMaxMs);
+      this.log.warn({ code: err.code, err: err.message, attempt, retryInMs: delay }, 'extraction cycle failed; retrying');
+      return delay;
+    }
+    // Initialised again at the next probe: the index, its cursors and the schema are read anew.
+    this.base = undefined;
+    this.state = 'failed';
+    this.reason = err.message;
+    this.log.error({ code: err.code, err: err.message, probeInMs: this.deps.config.failedProbeMs }, 'extraction failed; probing again later');
+    void this.publishStatus(true);
+    return this.deps.config.failedProbeMs;
+  }
+
+  /**
+   * The schema id in use is registered again every minute and after any registry failure: a registry that lost
+   * its schemas gets it back, and the id it gives now is the one used from then on.
+   */
+  private async checkSchema(): Promise<void> {
+    if (Date.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return;
+    const id = await this.deps.registry.register(valueSubject(this.topic), envelopeSchema());
+    if (id !== this.schemaId) {
+      if (this.schemaId !== 0) this.log.warn({ was: this.schemaId, now: id }, 'the registry gives the envelope schema a new id; using it');
+      this.schemaId = id;
+    }
+    this.schemaCheckedAt = Date.now();
   }
 
   private async init(): Promise<void> {
-    const { es, kafka, registry, cursors, config } = this.deps;
+    const { es, kafka, cursors, config } = this.deps;
     const meta = await es.indexMeta(this.leaderIndex);
     // Documents can be large: the topic takes records up to maxMessageBytes (the broker's default is 1 MiB).
     await kafka.ensureTopic(this.topic, meta.shards, { 'cleanup.policy': 'compact', 'compression.type': 'producer', 'max.message.bytes': String(config.maxMessageBytes) });
-    this.schemaId = await registry.register(valueSubject(this.topic), envelopeSchema());
+    this.schemaCheckedAt = 0;
+    await this.checkSchema();
     for (let shard = 0; shard < meta.shards; shard++) {
       const c = cursors.get(cursorKey(config.leaderCluster, this.leaderIndex, shard)) as ExtractorCursor | undefined;
       if (c && 'cursor' in c) {
@@ -198,6 +257,7 @@ export class IndexExtractor {
     const { es, config } = this.deps;
     const stats = await es.shardStats(this.leaderIndex);
     const observedAt = Date.now();
+    this.progressAt = observedAt;
     for (const s of stats) this.checkHistory(s);
     for (const s of stats) this.lastStats.set(s.shard, s);
     if (this.scan && !this.scan.targets) {
@@ -392,6 +452,7 @@ export class IndexExtractor {
         return indexEvent(base, { id: h.id, routing: h.routing, source: h.source, seqNo: h.seqNo, primaryTerm: h.primaryTerm }, readAt, opOf(h.seqNo, h.source.length));
       });
       await producer.send(this.topic, await this.encode(events, s.shard));
+      this.progressAt = Date.now();
       this.published.set(s.shard, (this.published.get(s.shard) ?? 0) + events.length);
       count += events.length;
       after = hits[hits.length - 1]!.seqNo;
@@ -405,6 +466,7 @@ export class IndexExtractor {
     const g = s.globalCheckpoint;
     const event = checkpointEvent(this.origin(s.shard, s.historyUuid), { globalCheckpoint: g, maxSeqNo: s.maxSeqNo, observedAt, docCount: s.docs, deleteTotal: s.deleteTotal }, Date.now());
     await producer.send(this.topic, await this.encode([event], s.shard));
+    this.progressAt = Date.now();
     this.lastCheckpointAt.set(s.shard, Date.now());
     if (g !== this.cursorOf(s.shard) || !this.cursors.has(s.shard)) {
       const historyFrom = this.cursors.get(s.shard)?.historyFrom;
@@ -471,27 +533,44 @@ export class IndexExtractor {
     return ids.filter((i) => notFound.has(i.id));
   }
 
+  /**
+   * Writes this index's status row: every `statusIntervalMs` from a timer of its own (a heartbeat the control
+   * service ages: a row not renewed for 3 intervals shows STALE), and at once on a failure. A cycle that has had
+   * no answer from the leader, Kafka or the registry for 3 intervals reports RETRYING, not its last good state.
+   */
   private async publishStatus(force: boolean): Promise<void> {
+    if (this.statusInFlight && !force) return;
     const { status, config } = this.deps;
+    const now = Date.now();
+    const stuckMs = this.cycleStartedAt !== undefined ? now - this.progressAt : 0;
+    const stuck = this.state === 'running' && stuckMs > Math.max(3 * config.statusIntervalMs, 5000);
+    const retrying = this.retrying.view() ?? (stuck ? { reason: `no answer from the leader, Kafka or the registry for ${Math.round(stuckMs / 1000)} s`, since: this.progressAt, attempts: 0 } : undefined);
+    const state = stuck ? 'retrying' : this.state;
+    const reason = stuck ? retrying!.reason : this.reason;
     const s: ExtractorStatus = {
       kind: 'extractor',
       leaderCluster: config.leaderCluster,
       leaderIndex: this.leaderIndex,
       topic: this.topic,
-      state: this.state,
-      ...(this.reason ? { reason: this.reason } : {}),
+      state,
+      ...(reason ? { reason } : {}),
+      ...(retrying && state !== 'running' ? { retrying } : {}),
       ...(this.base ? { indexUuid: this.base.indexUuid } : {}),
       shards: [...this.shardStatus.values()].sort((a, b) => a.shard - b.shard),
       reconcile: { ...this.reconcileStats },
       forcedRefreshes: this.forcedRefreshes,
       ...(this.scan ? { bootstrap: { mode: 'scan' as const, docs: this.scan.docs, total: this.scan.total, bytes: this.scan.bytes, startedAt: this.scan.startedAt, finishedAt: this.scan.finishedAt } } : {}),
-      updatedAt: Date.now(),
+      restarts: this.restarts,
+      reportIntervalMs: config.statusIntervalMs,
+      updatedAt: now,
     };
-    const json = JSON.stringify({ ...s, updatedAt: 0 });
-    if (!force && json === this.lastStatusJson && Date.now() - this.lastStatusAt < config.statusIntervalMs * 5) return;
-    if (!force && Date.now() - this.lastStatusAt < config.statusIntervalMs) return;
-    this.lastStatusJson = json;
-    this.lastStatusAt = Date.now();
-    await status.put(extractorStatusKey(config.leaderCluster, this.leaderIndex), s);
+    this.statusInFlight = true;
+    try {
+      await status.put(extractorStatusKey(config.leaderCluster, this.leaderIndex), s);
+    } catch (e) {
+      this.log.warn({ err: asKccrError(e).message }, 'status not written');
+    } finally {
+      this.statusInFlight = false;
+    }
   }
 }

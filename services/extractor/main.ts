@@ -7,11 +7,11 @@ import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
-import { errorMessage, KccrError } from '../shared/errors.js';
+import { errorMessage, isRetriable } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { BootstrapCheckpoints, ExtractorCursor, ExtractorStatus, ReconcileRequest, ReplicationSpec } from '../shared/replication.js';
 import { RECONCILE_TOPIC, reconcileGroup } from '../shared/replication.js';
-import { abortableSleep } from '../shared/retry.js';
+import { abortableSleep, backoffDelay, retry, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
 import { readExtractorConfig } from './config.js';
@@ -107,16 +107,46 @@ export class ExtractorService {
     }
     for (const [index] of wanted) {
       if (this.extractors.has(index)) continue;
-      const extractor = new IndexExtractor(
-        this.deps,
-        index,
-        () => this.bootstrapStart(index),
-        (time) => this.specsOf(index).every((s) => s.createdAt > time),
-        () => this.specsOf(index).some((s) => !s.bootstrapCheckpoints),
-      );
+      const extractor = this.createExtractor(index);
       this.extractors.set(index, { extractor, since: Date.now() });
-      extractor.start();
+      this.supervise(index, extractor);
     }
+  }
+
+  private createExtractor(index: string): IndexExtractor {
+    return new IndexExtractor(
+      this.deps,
+      index,
+      () => this.bootstrapStart(index),
+      (time) => this.specsOf(index).every((s) => s.createdAt > time),
+      () => this.specsOf(index).some((s) => !s.bootstrapCheckpoints),
+    );
+  }
+
+  /**
+   * No silent death: an index's loop ends only when it is stopped. If it ends any other way (a defect), the index
+   * is extracted again by a new IndexExtractor after a backoff; the restart is logged and counted in its status.
+   */
+  private supervise(index: string, extractor: IndexExtractor): void {
+    extractor.start();
+    const ended = (e?: unknown) => {
+      if (this.stopping || this.extractors.get(index)?.extractor !== extractor) return;
+      const restarts = extractor.restarts + 1;
+      const delay = backoffDelay(Math.min(restarts, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
+      this.deps.logger.error({ index, restarts, err: e === undefined ? 'ended' : errorMessage(e), restartInMs: delay }, 'extraction of this index ended unexpectedly; starting it again');
+      this.extractors.delete(index);
+      setTimeout(() => {
+        if (this.stopping || this.extractors.has(index) || !this.wanted().has(index)) return;
+        const next = this.createExtractor(index);
+        next.restarts = restarts;
+        this.extractors.set(index, { extractor: next, since: Date.now() });
+        this.supervise(index, next);
+      }, delay);
+    };
+    extractor.running?.then(
+      () => ended(),
+      (e: unknown) => ended(e),
+    );
   }
 
   private async handleReconcile(value: Buffer | null): Promise<void> {
@@ -132,17 +162,12 @@ export class ExtractorService {
     const extractor = this.extractors.get(req.leaderIndex)?.extractor;
     if (!extractor || extractor.failed) return;
     const started = Date.now();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await extractor.reconcile(req);
-        break;
-      } catch (e) {
-        if (!(e instanceof KccrError && e.retriable) || attempt >= 5 || this.stopping) {
-          this.deps.logger.warn({ index: req.leaderIndex, shard: req.shard, err: errorMessage(e) }, 'reconcile request dropped; the next pass covers it');
-          return;
-        }
-        await abortableSleep(500 * attempt);
-      }
+    try {
+      // A few tries only: the follower side asks again (the next pass covers whatever this one could not check).
+      await retry(() => extractor.reconcile(req), { attempts: 5, initialMs: 500, maxMs: 5000, retriable: (e) => isRetriable(e) && !this.stopping });
+    } catch (e) {
+      this.deps.logger.warn({ index: req.leaderIndex, shard: req.shard, err: errorMessage(e) }, 'reconcile request dropped; the next pass covers it');
+      return;
     }
     // Bounded cost on the leader: at most reconcileIdsPerSecond realtime gets.
     const minMs = (req.ids.length / this.config.reconcileIdsPerSecond) * 1000;

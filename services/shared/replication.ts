@@ -1,3 +1,5 @@
+import type { RetryingView } from './retry.js';
+
 /**
  * What should be replicated (written by the control service, read by extractors and appliers) and what each
  * side reports back. Both travel as rows of compacted control topics (table.ts).
@@ -14,6 +16,12 @@ export interface ReplicationSpec {
   readonly followerIndex: string;
   readonly leaderCluster: string;
   readonly leaderIndex: string;
+  /**
+   * The incarnation of the leader index this replication follows (its UUID when started). A leader index deleted
+   * and created again under the same name is another incarnation: its records share the topic with the earlier
+   * one's until compaction, and the applier applies only this one's. Absent on specs written before it existed.
+   */
+  readonly leaderIndexUuid?: string;
   readonly state: ReplicationState;
   readonly bootstrap: BootstrapMode;
   /** Settings the follower index gets on top of the leader's (number_of_replicas, say). */
@@ -132,8 +140,14 @@ export interface ExtractorStatus {
   readonly leaderCluster: string;
   readonly leaderIndex: string;
   readonly topic: string;
-  readonly state: 'running' | 'failed';
+  /** running: extracting; retrying: a transient failure is being retried (see `retrying`); failed: see `reason`. */
+  readonly state: 'running' | 'retrying' | 'failed';
   readonly reason?: string;
+  readonly retrying?: RetryingView;
+  /** Times the extraction of this index was started again after its loop ended unexpectedly. */
+  readonly restarts?: number;
+  /** How often this row is written: the control service shows STALE once it is 3 intervals old. */
+  readonly reportIntervalMs?: number;
   readonly indexUuid?: string;
   readonly shards: readonly ExtractorShardStatus[];
   readonly reconcile: { readonly requests: number; readonly idsChecked: number; readonly counts?: number; readonly gets?: number; readonly deletesPublished: number; readonly lastMs: number | null };
@@ -155,6 +169,8 @@ export interface ApplierShardStatus {
   readonly applied: number;
   readonly skipped: number;
   readonly deadLettered: number;
+  /** Of `skipped`, the records of another incarnation of the leader index (deleted and created again). */
+  readonly otherIncarnation?: number;
   readonly lastAppliedAt: number | null;
 }
 
@@ -163,8 +179,13 @@ export interface ApplierStatus {
   readonly followerCluster: string;
   readonly followerIndex: string;
   readonly topic: string;
-  readonly state: 'syncing' | 'paused' | 'stopped' | 'failed';
+  readonly state: 'syncing' | 'retrying' | 'paused' | 'stopped' | 'failed';
   readonly reason?: string;
+  readonly retrying?: RetryingView;
+  /** Times the applier's consumer had to be built anew after it stopped unexpectedly. */
+  readonly restarts?: number;
+  /** How often this row is written: the control service shows STALE once it is 3 intervals old. */
+  readonly reportIntervalMs?: number;
   readonly shards: readonly ApplierShardStatus[];
   /** Delete reconciliation passes of this follower index: how many, ids sent, and the last pass's duration. */
   readonly reconcile?: { readonly passes: number; readonly idsSent: number; readonly lastPassMs: number | null; readonly lastPassAt: number | null };

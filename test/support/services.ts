@@ -20,6 +20,9 @@ export interface ServiceOptions {
   readonly leaderUser?: string;
   readonly followerUser?: string;
   readonly env?: Record<string, string>;
+  /** Settings for one service only, over `env` (e.g. pointing one of them through a proxy). */
+  readonly extractorEnv?: Record<string, string>;
+  readonly applierEnv?: Record<string, string>;
 }
 
 /** The environment a service needs to reach this stack, as its README documents. */
@@ -34,6 +37,8 @@ export function serviceEnv(stack: StackState, name: ServiceName, opts: ServiceOp
     KCCR_EXTRACTOR_MIN_POLL_MS: '200',
     KCCR_EXTRACTOR_MAX_POLL_MS: '1000',
     KCCR_EXTRACTOR_IDLE_CHECKPOINT_MS: '1000',
+    // Failures only an operator fixes are probed again every minute by default; tests fix them faster.
+    KCCR_FAILED_PROBE_MS: '2000',
   };
   const role = name === 'extractor' ? 'leader' : 'follower';
   const prefix = name === 'extractor' ? 'KCCR_LEADER_' : 'KCCR_FOLLOWER_';
@@ -45,7 +50,7 @@ export function serviceEnv(stack: StackState, name: ServiceName, opts: ServiceOp
     env[`${prefix}PASSWORD_FILE`] = cluster.users[user]!.passwordFile;
     if (cluster.caFile) env[`${prefix}CA_FILE`] = cluster.caFile;
   }
-  return { ...env, ...opts.env };
+  return { ...env, ...opts.env, ...(name === 'extractor' ? opts.extractorEnv : opts.applierEnv) };
 }
 
 export class ServiceProcess {

@@ -78,7 +78,7 @@ export const statusSchema = {
   type: 'object',
   required: ['status', 'leader_alias', 'leader_index', 'follower_index'],
   properties: {
-    status: { type: 'string', enum: ['BOOTSTRAPPING', 'SYNCING', 'PAUSED', 'STOPPED', 'FAILED'] },
+    status: { type: 'string', enum: ['BOOTSTRAPPING', 'SYNCING', 'RETRYING', 'STALE', 'PAUSED', 'STOPPED', 'FAILED'] },
     reason: { type: 'string' },
     leader_alias: { type: 'string' },
     remote_cluster: { type: 'string' },
@@ -95,6 +95,16 @@ export const statusSchema = {
     updated_at: { type: 'string' },
     extractor_updated_at: nullableString,
     applier_updated_at: nullableString,
+    retrying: {
+      type: 'object',
+      description: 'what kccr is retrying (RETRYING, or FAILED on refused credentials probed again every minute): which side, the latest reason, since when, attempts',
+      properties: { side: { type: 'string', enum: ['extractor', 'applier'] }, reason: { type: 'string' }, since: { type: 'string' }, attempts: { type: 'integer' } },
+    },
+    restarts: {
+      type: 'object',
+      description: 'times the extractor loop of this index and the applier consumer were started again after ending unexpectedly',
+      properties: { extractor: { type: 'integer' }, applier: { type: 'integer' } },
+    },
     position: { type: 'object', additionalProperties: true, description: 'the latest request to move the position in the topic (POST .../_offsets), and when the applier applied it' },
     rebuild: { type: 'object', additionalProperties: true, description: 'a follower index made by a rebuild: offsets applied of the topic end, when it caught up and the alias moved' },
     bootstrap_progress: {

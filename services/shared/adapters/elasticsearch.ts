@@ -243,10 +243,14 @@ function responseError(status: number, body: Buffer, what: string, url: string):
 function statusError(status: number, reason: string, what: string, url: string, cause?: unknown): KccrError {
   const details = { status, url, request: what };
   const e = cause;
+  // A block (index write-blocked, read-only, closed, or the cluster without a master yet) lifts without kccr: retried.
+  if (/^(cluster_block_exception|index_closed_exception|master_not_discovered_exception|no_shard_available_action_exception|unavailable_shards_exception)/.test(reason)) {
+    return new KccrError('ES_UNAVAILABLE', `${url} cannot serve ${what} for now (${status}): ${reason}`, details, { cause: e });
+  }
   if (status === 401) return new KccrError('ES_UNAUTHENTICATED', `${url} refused the credentials (401) for ${what}: ${reason}. Check the user name and password or API key.`, details, { cause: e });
   if (status === 403) return new KccrError('ES_FORBIDDEN', `${url} denied ${what} (403): ${reason}. Grant the missing privilege to this user or use one that has it.`, details, { cause: e });
   if (status === 404) return new KccrError('ES_NOT_FOUND', `${url}: ${what} found nothing (404): ${reason}`, details, { cause: e });
-  if (status === 429 || status >= 500) return new KccrError('ES_UNAVAILABLE', `${url} is overloaded or failing (${status}) for ${what}: ${reason}`, details, { cause: e });
+  if (status === 408 || status === 429 || status >= 500) return new KccrError('ES_UNAVAILABLE', `${url} is overloaded or failing (${status}) for ${what}: ${reason}`, details, { cause: e });
   return new KccrError('ES_REJECTED', `${url} rejected ${what} (${status}): ${reason}`, details, { cause: e });
 }
 

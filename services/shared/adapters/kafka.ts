@@ -4,7 +4,8 @@
  */
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
 import type { Admin, Consumer, EachBatchPayload, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
-import { KccrError } from '../errors.js';
+import { errorMessage, KccrError } from '../errors.js';
+import { backoffDelay, retry, TRANSIENT_BACKOFF } from '../retry.js';
 import type { Logger } from '../logger.js';
 
 export interface KafkaConnection {
@@ -74,14 +75,70 @@ function toKafkaConfig(conn: KafkaConnection, logger?: Logger): KafkaConfig {
   };
 }
 
+/** Kafka error types no retry fixes: only an operator, by granting access or fixing credentials. */
+const KAFKA_CREDENTIAL_ERRORS = new Set([
+  'SASL_AUTHENTICATION_FAILED',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'GROUP_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'DELEGATION_TOKEN_AUTHORIZATION_FAILED',
+  'UNSUPPORTED_SASL_MECHANISM',
+  'ILLEGAL_SASL_STATE',
+]);
+
+/** Kafka error types that a retry of the same request cannot fix: the request itself is wrong. */
+const KAFKA_PERMANENT_ERRORS = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_TOPIC_EXCEPTION',
+  'INVALID_CONFIG',
+  'INVALID_PARTITIONS',
+  'INVALID_REPLICATION_FACTOR',
+  'INVALID_REPLICA_ASSIGNMENT',
+  'POLICY_VIOLATION',
+  'TOPIC_DELETION_DISABLED',
+  'UNSUPPORTED_COMPRESSION_TYPE',
+  'INVALID_RECORD',
+  'INVALID_REQUIRED_ACKS',
+  'UNSUPPORTED_VERSION',
+]);
+
+/**
+ * An idempotent producer whose broker lost its state (a restart without the producer's id, an epoch moved on)
+ * answers these for good; a new producer (a new producer id) sends again. Duplicates are harmless downstream.
+ */
+const KAFKA_PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING', 'DUPLICATE_SEQUENCE_NUMBER']);
+
+/** The innermost error of a kafkajs error chain, and every `type` along it. */
+function kafkaErrorTypes(e: unknown): string[] {
+  const types: string[] = [];
+  for (let cur = e as { type?: string; name?: string; cause?: unknown } | undefined, depth = 0; cur && depth < 10; cur = cur.cause as typeof cur, depth++) {
+    if (cur.type) types.push(cur.type);
+    if (cur.name === 'KafkaJSSASLAuthenticationError') types.push('SASL_AUTHENTICATION_FAILED');
+  }
+  return types;
+}
+
+/**
+ * The decision for every Kafka failure: refused credentials or permissions are an operator's to fix; a request
+ * Kafka refuses as malformed (too large, invalid config) is permanent; everything else — connections refused or
+ * reset, timeouts, brokers or leaders not available, coordinators loading, a producer whose broker restarted,
+ * errors kafkajs itself gave up retrying — is transient.
+ */
 export function toKafkaError(e: unknown, what: string): KccrError {
   if (e instanceof KccrError) return e;
-  const err = e as { name?: string; message?: string; retriable?: boolean; type?: string };
+  const err = e as { name?: string; message?: string; type?: string };
   const message = `${what}: ${err.message ?? String(e)}`;
-  if (err.retriable || err.name === 'KafkaJSConnectionError' || err.name === 'KafkaJSNumberOfRetriesExceeded' || err.name === 'KafkaJSRequestTimeoutError') {
-    return new KccrError('KAFKA_UNAVAILABLE', message, { kafkaError: err.type ?? err.name }, { cause: e });
-  }
-  return new KccrError('KAFKA_REJECTED', message, { kafkaError: err.type ?? err.name }, { cause: e });
+  const types = kafkaErrorTypes(e);
+  const kafkaError = types[0] ?? err.name;
+  if (types.some((t) => KAFKA_CREDENTIAL_ERRORS.has(t))) return new KccrError('KAFKA_UNAUTHORIZED', message, { kafkaError }, { cause: e });
+  if (types.some((t) => KAFKA_PERMANENT_ERRORS.has(t))) return new KccrError('KAFKA_REJECTED', message, { kafkaError }, { cause: e });
+  return new KccrError('KAFKA_UNAVAILABLE', message, { kafkaError }, { cause: e });
+}
+
+function producerStateLost(e: unknown): boolean {
+  return kafkaErrorTypes(e).some((t) => KAFKA_PRODUCER_STATE_ERRORS.has(t)) || /producer.*(fenced|epoch)|sequence/i.test(errorMessage(e));
 }
 
 export class KafkaAdapter {
@@ -161,15 +218,17 @@ export class KafkaAdapter {
    */
   async offsets(topic: string): Promise<{ partition: number; low: string; high: string }[]> {
     const admin = await this.adminClient();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const r = await admin.fetchTopicOffsets(topic);
-        return r.map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
-      } catch (e) {
-        if (attempt >= 5) throw toKafkaError(e, `reading offsets of topic ${topic}`);
-        await new Promise((r) => setTimeout(r, 200 * attempt));
-      }
-    }
+    return retry(
+      async () => {
+        try {
+          const r = await admin.fetchTopicOffsets(topic);
+          return r.map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
+        } catch (e) {
+          throw toKafkaError(e, `reading offsets of topic ${topic}`);
+        }
+      },
+      { attempts: 5, initialMs: 200, maxMs: 1000 },
+    );
   }
 
   async groupOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: string }[]> {
@@ -245,7 +304,7 @@ export class KafkaAdapter {
 
   producer(opts: { compression?: 'none' | 'gzip'; maxRequestBytes?: number } = {}): KafkaProducer {
     return new KafkaProducer(
-      this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
+      () => this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
       opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
       opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     );
@@ -253,7 +312,9 @@ export class KafkaAdapter {
 
   consumer(groupId: string, opts: { maxBytesPerPartition?: number; sessionTimeoutMs?: number } = {}): KafkaConsumer {
     return new KafkaConsumer(
-      this.kafka.consumer({
+      groupId,
+      () =>
+        this.kafka.consumer({
         groupId,
         allowAutoTopicCreation: false,
         // Short enough that a crashed member's partitions move on within seconds, long enough for one _bulk.
@@ -265,6 +326,7 @@ export class KafkaAdapter {
         maxWaitTimeInMs: 250,
         retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
       }),
+      this.logger,
     );
   }
 
@@ -325,16 +387,18 @@ export function chunkByBytes<T extends { key: string; value: Buffer | null; head
 }
 
 export class KafkaProducer {
+  private producer?: Producer;
   private connected = false;
 
   constructor(
-    private readonly producer: Producer,
+    private readonly create: () => Producer,
     private readonly compression: CompressionTypes,
     private readonly maxRequestBytes: number,
   ) {}
 
   async connect(): Promise<void> {
     if (this.connected) return;
+    this.producer ??= this.create();
     try {
       await this.producer.connect();
       this.connected = true;
@@ -343,37 +407,100 @@ export class KafkaProducer {
     }
   }
 
-  /** Resolves once every message is acknowledged by all in-sync replicas; order is kept (one request at a time). */
+  /**
+   * Resolves once every message is acknowledged by all in-sync replicas; order is kept (one request at a time).
+   * A failure leaves it to the caller to send again (transient) or not; a producer whose broker lost its state is
+   * replaced first, so that the next send can succeed.
+   */
   async send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.connect();
     for (const chunk of chunkByBytes(messages, this.maxRequestBytes)) {
       try {
-        await this.producer.send({
+        await this.producer!.send({
           topic,
           acks: -1,
           compression: this.compression,
           messages: chunk.map((m) => ({ key: m.key, value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })),
         });
       } catch (e) {
+        if (producerStateLost(e)) await this.reset();
         throw toKafkaError(e, `producing ${chunk.length} messages to ${topic}`);
       }
     }
   }
 
+  /** Drops the producer; the next send connects a new one (with a new producer id). */
+  private async reset(): Promise<void> {
+    const old = this.producer;
+    this.producer = undefined;
+    this.connected = false;
+    await old?.disconnect().catch(() => undefined);
+  }
+
   async disconnect(): Promise<void> {
     if (!this.connected) return;
-    this.connected = false;
-    await this.producer.disconnect().catch(() => undefined);
+    await this.reset();
   }
 }
 
+/**
+ * A consumer whose run never ends silently. kafkajs restarts a crashed consumer only for errors it deems retriable;
+ * after any other crash (while not stopped) this one is built anew, subscribed and run again with the same handler,
+ * with backoff, and its paused partitions paused again. Restarts are counted and logged.
+ */
 export class KafkaConsumer {
+  private consumer: Consumer;
   private connected = false;
+  private stopped = false;
+  private topics: (string | RegExp)[] = [];
+  private fromBeginning = true;
+  private runArgs?: Parameters<KafkaConsumer['run']>;
+  private readonly paused = new Map<string, Set<number>>();
+  private restartTimer?: NodeJS.Timeout;
+  /** Crashes after which the consumer had to be built anew. */
+  restarts = 0;
 
-  constructor(private readonly consumer: Consumer) {}
+  constructor(
+    readonly groupId: string,
+    private readonly create: () => Consumer,
+    private readonly logger?: Logger,
+  ) {
+    this.consumer = this.build();
+  }
+
+  private build(): Consumer {
+    const consumer = this.create();
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (event.payload.restart || this.stopped || consumer !== this.consumer) return;
+      this.restarts++;
+      const delay = backoffDelay(Math.min(this.restarts, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
+      this.logger?.warn({ groupId: this.groupId, err: errorMessage(event.payload.error), restarts: this.restarts, retryInMs: delay }, 'Kafka consumer stopped; starting it again');
+      this.restartTimer = setTimeout(() => void this.restart(), delay);
+    });
+    return consumer;
+  }
+
+  private async restart(): Promise<void> {
+    this.restartTimer = undefined;
+    if (this.stopped || !this.runArgs) return;
+    await this.consumer.disconnect().catch(() => undefined);
+    this.consumer = this.build();
+    this.connected = false;
+    try {
+      await this.subscribe(this.topics, this.fromBeginning);
+      await this.run(...this.runArgs);
+    } catch (e) {
+      this.restarts++;
+      const delay = backoffDelay(Math.min(this.restarts, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
+      this.logger?.warn({ groupId: this.groupId, err: errorMessage(e), retryInMs: delay }, 'Kafka consumer could not start again; trying again');
+      if (!this.stopped) this.restartTimer = setTimeout(() => void this.restart(), delay);
+    }
+  }
 
   async subscribe(topics: readonly (string | RegExp)[], fromBeginning = true): Promise<void> {
+    this.topics = [...topics];
+    this.fromBeginning = fromBeginning;
     try {
       if (!this.connected) {
         await this.consumer.connect();
@@ -391,7 +518,9 @@ export class KafkaConsumer {
    * when it keeps no committed position). What it has not resolved is fetched again.
    */
   async run(handler: (batch: ConsumedBatch, control: BatchControl) => Promise<void>, opts: { partitionsConsumedConcurrently?: number } = {}): Promise<void> {
-    await this.consumer.run({
+    this.runArgs = [handler, opts];
+    const consumer = this.consumer;
+    await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
@@ -416,6 +545,7 @@ export class KafkaConsumer {
         );
       },
     });
+    for (const [topic, partitions] of this.paused) consumer.pause([{ topic, partitions: [...partitions] }]);
   }
 
   /** Commits `nextOffset` (the offset of the next message to read) for one partition. */
@@ -428,10 +558,16 @@ export class KafkaConsumer {
   }
 
   pause(topic: string, partitions: number[]): void {
+    const set = this.paused.get(topic) ?? new Set<number>();
+    for (const p of partitions) set.add(p);
+    this.paused.set(topic, set);
     this.consumer.pause([{ topic, partitions }]);
   }
 
   resume(topic: string, partitions: number[]): void {
+    const set = this.paused.get(topic);
+    for (const p of partitions) set?.delete(p);
+    if (set?.size === 0) this.paused.delete(topic);
     this.consumer.resume([{ topic, partitions }]);
   }
 
@@ -440,6 +576,8 @@ export class KafkaConsumer {
   }
 
   async disconnect(): Promise<void> {
+    this.stopped = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     if (!this.connected) return;
     this.connected = false;
     await this.consumer.disconnect().catch(() => undefined);

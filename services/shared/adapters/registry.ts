@@ -10,6 +10,18 @@ export interface RegistryConnection {
   readonly url: string;
   readonly username?: string;
   readonly password?: string;
+  /** Every request to the registry ends within this many milliseconds (a hung registry behaves like a down one). */
+  readonly timeoutMs?: number;
+}
+
+export const REGISTRY_TIMEOUT_MS = 10_000;
+
+/** A mappersmith middleware that gives every request a timeout (the client's default waits forever). */
+type Middleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
+function timeoutMiddleware(ms: number): Middleware {
+  return () => ({
+    prepareRequest: (next) => next().then((request) => request.enhance({ timeout: ms })),
+  });
 }
 
 /** What kccr uses of an avsc type (the registry client hands out avsc types for Avro schemas). */
@@ -42,7 +54,9 @@ export class SchemaRegistryAdapter {
     this.registry = new SchemaRegistry({
       host: connection.url,
       ...(connection.username ? { auth: { username: connection.username, password: connection.password ?? '' } } : {}),
-      retry: { retries: 3 },
+      // kccr's callers retry (forever, with backoff, saying so in status); the client tries each call once more.
+      retry: { retries: 1 },
+      middlewares: [timeoutMiddleware(connection.timeoutMs ?? REGISTRY_TIMEOUT_MS)],
     });
   }
 
@@ -118,11 +132,18 @@ export class SchemaRegistryAdapter {
   }
 }
 
-function toRegistryError(e: unknown, what: string): KccrError {
+/**
+ * The decision for every registry failure: a schema id or subject the registry does not know (yet: a registry
+ * restarted empty, a replica behind) is transient, like the registry being down, slow or overloaded; refused
+ * credentials are an operator's; an incompatible or invalid schema, or a record not in the wire format, is permanent.
+ */
+export function toRegistryError(e: unknown, what: string): KccrError {
   const err = e as { name?: string; status?: number; message?: string };
   const message = `schema registry: ${what}: ${err.message ?? String(e)}`;
   if (err.status === 409 || err.name === 'ConfluentSchemaRegistryCompatibilityError') return new KccrError('SCHEMA_INCOMPATIBLE', message, {}, { cause: e });
-  if (err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 429) return new KccrError('ENVELOPE_INVALID', message, { status: err.status }, { cause: e });
+  if (err.status === 404) return new KccrError('SCHEMA_UNKNOWN', message, { status: 404 }, { cause: e });
+  if (err.status === 401 || err.status === 403) return new KccrError('REGISTRY_UNAUTHORIZED', message, { status: err.status }, { cause: e });
+  if (err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) return new KccrError('ENVELOPE_INVALID', message, { status: err.status }, { cause: e });
   if (err.name === 'ConfluentSchemaRegistryArgumentError' || err.name === 'ConfluentSchemaRegistryValidationError') {
     return new KccrError('ENVELOPE_INVALID', message, {}, { cause: e });
   }
