@@ -54,6 +54,8 @@ export class IndexApplier {
   private indexReady = false;
   /** Per partition, the failure it is backing off on (it is paused meanwhile). */
   private readonly retrying = new Map<number, RetryTracker>();
+  /** Per partition, since when a request to the follower waits for its answer. */
+  private readonly inFlight = new Map<number, number>();
   private credentialProblem?: string;
   private failedReason?: string;
   private metadataProblem?: string;
@@ -129,7 +131,7 @@ export class IndexApplier {
       if (envelope.op === 'METADATA' || envelope.op === 'CHECKPOINT') {
         if (!(await flush())) return;
         if (envelope.op === 'METADATA') {
-          await this.applyMetadataOrDeadLetter(envelope, m, batch.partition);
+          await this.waiting(batch.partition, () => this.applyMetadataOrDeadLetter(envelope, m, batch.partition));
         } else {
           this.onCheckpoint(envelope, batch.partition, m, batch.highWatermark);
         }
@@ -242,12 +244,30 @@ export class IndexApplier {
     if (this.retrying.size === 0) this.credentialProblem = undefined;
   }
 
-  /** The longest-running retry of this index's partitions, if any. */
-  private retryingView(): RetryingView | undefined {
-    return [...this.retrying.values()]
+  /** Runs one request to the follower, noting per partition since when it waits for the answer. */
+  private async waiting<T>(partition: number, fn: () => Promise<T>): Promise<T> {
+    this.inFlight.set(partition, Date.now());
+    try {
+      return await fn();
+    } finally {
+      this.inFlight.delete(partition);
+    }
+  }
+
+  /**
+   * The longest-running retry of this index's partitions, if any; else a request to the follower unanswered for 3
+   * report intervals (at least 5 s): a hung follower shows as RETRYING while the request's timeout runs, not as
+   * the last good state.
+   */
+  private retryingView(now = Date.now()): RetryingView | undefined {
+    const retrying = [...this.retrying.values()]
       .map((t) => t.view())
       .filter((v): v is RetryingView => v !== undefined)
       .sort((a, b) => a.since - b.since)[0];
+    if (retrying) return retrying;
+    const since = Math.min(...this.inFlight.values());
+    if (!Number.isFinite(since) || now - since <= Math.max(3 * this.deps.config.statusIntervalMs, 5000)) return undefined;
+    return { reason: `no answer from the follower for ${Math.round((now - since) / 1000)} s`, since, attempts: 0 };
   }
 
   private async ensureIndex(): Promise<void> {
@@ -294,14 +314,14 @@ export class IndexApplier {
    */
   private async write(writes: readonly PendingWrite[], partition: number): Promise<{ done: number; refused?: KccrError }> {
     const shard = this.shard(partition);
-    await this.ensureIndex();
+    await this.waiting(partition, () => this.ensureIndex());
     const bulk = writes.filter(fitsBulk);
-    const results = bulk.length ? await this.deps.es.bulk(bulkBody(this.spec.followerIndex, bulk)) : [];
+    const results = bulk.length ? await this.waiting(partition, () => this.deps.es.bulk(bulkBody(this.spec.followerIndex, bulk))) : [];
     if (results.length !== bulk.length) throw new KccrError('ES_UNAVAILABLE', `bulk answered ${results.length} items for ${bulk.length} writes`);
     const byWrite = new Map(results.map((r, i) => [bulk[i]!, { outcome: classify(r), error: r.error }]));
     let done = 0;
     for (const w of writes) {
-      const { outcome, error } = byWrite.get(w) ?? (await this.writeSingle(w));
+      const { outcome, error } = byWrite.get(w) ?? (await this.waiting(partition, () => this.writeSingle(w)));
       if (outcome === 'retry') {
         shard.lastAppliedAt = Date.now();
         return { done, refused: new KccrError('ES_UNAVAILABLE', `the follower refused a write for now${error ? ` (${error.type}: ${error.reason})` : ''}`) };

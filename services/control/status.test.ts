@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ApplierStatus, ExtractorStatus, ReplicationSpec } from '../shared/replication.js';
-import { followerStats, leaderStats, replicationStatus } from './status.js';
+import { followerStats, leaderStats, replicationStatus, rowsOf } from './status.js';
 
 const T0 = 1_700_000_000_000;
 const spec: ReplicationSpec = {
@@ -145,6 +145,19 @@ describe('replicationStatus', () => {
   it('follows the spec for PAUSED and STOPPED', () => {
     expect(replicationStatus({ ...spec, state: 'paused' }, { extractor: extractor([{ shard: 0, g: 1 }], { state: 'failed' }) }, T0).status).toBe('PAUSED');
     expect(replicationStatus({ ...spec, state: 'stopped' }, {}, T0).status).toBe('STOPPED');
+  });
+});
+
+describe('rowsOf', () => {
+  it('leaves out an extractor row about another incarnation of the leader index', () => {
+    const bound = { ...spec, leaderIndexUuid: 'new-uuid' };
+    const rows = new Map<string, ExtractorStatus | ApplierStatus>([['extractor/lc/leader-01', extractor([{ shard: 0, g: 40 }], { indexUuid: 'old-uuid' })]]);
+    expect(rowsOf(bound, (k) => rows.get(k)).extractor).toBeUndefined();
+    rows.set('extractor/lc/leader-01', extractor([{ shard: 0, g: 2 }], { indexUuid: 'new-uuid' }));
+    expect(rowsOf(bound, (k) => rows.get(k)).extractor?.shards[0]?.globalCheckpoint).toBe(2);
+    // A spec written before binding takes any row.
+    rows.set('extractor/lc/leader-01', extractor([{ shard: 0, g: 40 }], { indexUuid: 'old-uuid' }));
+    expect(rowsOf(spec, (k) => rows.get(k)).extractor).toBeDefined();
   });
 });
 

@@ -63,6 +63,8 @@ export interface StatusView {
   readonly leader_alias: string;
   readonly remote_cluster: string;
   readonly leader_index: string;
+  /** The leader index incarnation (UUID at the start) this replication follows; null on older replications. */
+  readonly leader_index_uuid: string | null;
   readonly follower_cluster: string;
   readonly follower_index: string;
   readonly bootstrap: string;
@@ -139,8 +141,11 @@ export function rowsOf(spec: ReplicationSpec, get: (key: string) => StatusRow | 
   const a = get(applierStatusKey(spec.followerCluster, spec.followerIndex));
   // A bootstrap row of an earlier replication of the same follower index is not this one's.
   const b = spec.bootstrap === 'snapshot' ? get(bootstrapStatusKey(spec.followerCluster, spec.followerIndex)) : undefined;
+  // An extractor row about another incarnation of the leader index (deleted and created again) says nothing of
+  // the one this replication follows: its checkpoints would pass for this index's.
+  const otherIncarnation = e?.kind === 'extractor' && e.indexUuid !== undefined && spec.leaderIndexUuid !== undefined && e.indexUuid !== spec.leaderIndexUuid;
   return {
-    ...(e?.kind === 'extractor' ? { extractor: e } : {}),
+    ...(e?.kind === 'extractor' && !otherIncarnation ? { extractor: e } : {}),
     ...(a?.kind === 'applier' ? { applier: a } : {}),
     ...(b?.kind === 'bootstrap' && b.startedAt >= spec.createdAt ? { bootstrap: b } : {}),
   };
@@ -263,6 +268,7 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
     leader_alias: spec.leaderCluster,
     remote_cluster: spec.leaderCluster,
     leader_index: spec.leaderIndex,
+    leader_index_uuid: spec.leaderIndexUuid ?? null,
     follower_cluster: spec.followerCluster,
     follower_index: spec.followerIndex,
     bootstrap: spec.bootstrap,

@@ -83,6 +83,7 @@ export const statusSchema = {
     leader_alias: { type: 'string' },
     remote_cluster: { type: 'string' },
     leader_index: { type: 'string' },
+    leader_index_uuid: nullableString,
     follower_cluster: { type: 'string' },
     follower_index: { type: 'string' },
     bootstrap: { type: 'string' },
