@@ -9,7 +9,7 @@ import type { KafkaConsumer } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, failureKind, isRetriable, KccrError } from '../shared/errors.js';
-import { abortableSleep, backoffDelay } from '../shared/retry.js';
+import { abortableSleep, backoffDelay, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { AppliedPosition, ApplierStatus, PositionRequest, ReplicationSpec } from '../shared/replication.js';
 import { applierGroupId, applierStatusKey, RECONCILE_TOPIC, reconcileGroup } from '../shared/replication.js';
@@ -102,7 +102,7 @@ export class ApplierService {
   private retrySync(): void {
     if (this.stopping || this.syncRetry) return;
     this.syncFailures++;
-    const delay = backoffDelay(Math.max(1, this.syncFailures), 1000, 30_000);
+    const delay = backoffDelay(Math.max(1, this.syncFailures), TRANSIENT_BACKOFF.initialMs, this.config.retryMaxMs);
     this.syncRetry = setTimeout(() => {
       this.syncRetry = undefined;
       this.scheduleSync();

@@ -6,11 +6,11 @@
  * applier's external versions keep the newest.
  */
 import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
-import { errorMessage, KccrError } from '../shared/errors.js';
+import { errorMessage, isRetriable, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { BootstrapCheckpoints, BootstrapStatus, ReplicationSpec } from '../shared/replication.js';
 import { bootstrapStatusKey } from '../shared/replication.js';
-import { abortableSleep } from '../shared/retry.js';
+import { abortableSleep, backoffDelay, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
 import type { ClusterRegistry } from './clusters.js';
 import type { ReplicationStore } from './store.js';
@@ -85,6 +85,7 @@ const SNAPSHOT_UNSEEN = /snapshot does not exist|snapshot_missing/;
 
 export class SnapshotBootstrapper {
   private readonly running = new Map<string, Promise<void>>();
+  private stopping = false;
 
   constructor(private readonly deps: SnapshotBootstrapDeps) {}
 
@@ -105,11 +106,16 @@ export class SnapshotBootstrapper {
     for (const spec of specs) if (spec.state === 'bootstrapping' && spec.bootstrap === 'snapshot') this.start(spec);
   }
 
+  /** No retry starts after this (a bootstrap under way goes on when the control service starts again). */
+  stop(): void {
+    this.stopping = true;
+  }
+
   async waitAll(): Promise<void> {
     await Promise.all(this.running.values());
   }
 
-  private async run(spec: ReplicationSpec): Promise<void> {
+  private async run(spec: ReplicationSpec, attempt = 1): Promise<void> {
     const { clusters, store, status, repository, logger } = this.deps;
     const snapshot = spec.bootstrapCheckpoints?.snapshot?.name ?? snapshotName(spec.followerCluster, spec.followerIndex, new Date(spec.createdAt));
     const startedAt = Date.now();
@@ -190,6 +196,15 @@ export class SnapshotBootstrapper {
       await report('done', { done: total, total }, { finishedAt: Date.now() });
       logger?.info({ followerIndex: spec.followerIndex, snapshot, ms: Date.now() - startedAt }, 'snapshot bootstrap done');
     } catch (e) {
+      // A cluster or Kafka down or refusing for now: the bootstrap is tried again from where it is (an existing
+      // snapshot is not taken again, a restore under way is not started again), forever, while it is wanted.
+      if (isRetriable(e) && !this.stopping && store.get(spec.followerCluster, spec.followerIndex)?.state === 'bootstrapping') {
+        const delay = backoffDelay(attempt, TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
+        logger?.warn({ followerIndex: spec.followerIndex, err: errorMessage(e), attempt, retryInMs: delay }, 'snapshot bootstrap interrupted; trying again');
+        await report('snapshot', { done: 0, total: 0 }, { reason: `retrying (attempt ${attempt}): ${errorMessage(e)}` }).catch(() => undefined);
+        await abortableSleep(delay);
+        return this.run(spec, attempt + 1);
+      }
       const reason = `snapshot bootstrap failed: ${errorMessage(e)}`;
       logger?.error({ followerIndex: spec.followerIndex, err: reason }, 'snapshot bootstrap failed');
       await report('failed', { done: 0, total: 0 }, { reason, finishedAt: Date.now() }).catch(() => undefined);

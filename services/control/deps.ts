@@ -111,7 +111,8 @@ export function createControlState(
       rebuilds.open();
     },
     async close() {
-      // No auto-follow run may outlive the tables it reads.
+      // No auto-follow run or bootstrap retry may outlive the tables it reads.
+      bootstrapper.stop();
       await autofollow.stop();
       await rebuilds.close();
       await Promise.all([autofollowRules.close(), store.close(), clusters.close(), board.close(), bootstrapStatus.close()]);

@@ -1,5 +1,5 @@
-import { errorMessage, isRetriable, KccrError } from './errors.js';
-import { abortableSleep, backoffDelay } from './retry.js';
+import { errorMessage, failureKind, KccrError } from './errors.js';
+import { abortableSleep, backoffDelay, OPERATOR_PROBE_MS, TRANSIENT_BACKOFF } from './retry.js';
 import { installShutdown } from './shutdown.js';
 
 export interface Service {
@@ -25,11 +25,13 @@ export async function runService(name: string, create: () => Service): Promise<v
       await service.start();
       return;
     } catch (e) {
-      if (!isRetriable(e)) {
+      const kind = failureKind(e);
+      if (kind === 'permanent') {
         process.stderr.write(`${name}: cannot start: ${errorMessage(e)}\n`);
         process.exit(1);
       }
-      const delay = backoffDelay(attempt, 1000, 30_000);
+      // Refused credentials are probed again every minute: fixing them starts the service without a restart.
+      const delay = kind === 'credentials' ? OPERATOR_PROBE_MS : backoffDelay(attempt, TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
       process.stderr.write(`${name}: start failed (${errorMessage(e)}); trying again in ${delay} ms\n`);
       await service.stop().catch(() => undefined);
       service = create();
