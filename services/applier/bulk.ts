@@ -7,6 +7,7 @@
  */
 import type { BulkItemResult } from '../shared/adapters/elasticsearch.js';
 import type { ChangeEnvelope } from '../shared/envelope.js';
+import { KccrError } from '../shared/errors.js';
 
 export interface PendingWrite {
   readonly envelope: ChangeEnvelope;
@@ -64,6 +65,18 @@ export function classify(result: Pick<BulkItemResult, 'action' | 'status' | 'err
   if (status === 429 || status >= 500 || status === 401 || status === 403) return 'retry';
   if (result.error?.type === 'index_not_found_exception' || result.error?.type === 'index_closed_exception' || result.error?.type === 'cluster_block_exception') return 'retry';
   return 'dead-letter';
+}
+
+/**
+ * Why a write the follower refused for now is waited on: refused credentials or privileges for the document
+ * (401, or 403 with a security exception) are an operator's to fix and probed again every minute; anything else
+ * (429, 5xx, a block: a write-blocked index also answers 403) lifts by itself and is retried with backoff.
+ */
+export function refusal(r: { status: number; error?: { type: string; reason: string } }): KccrError {
+  const why = ` (${r.status}${r.error ? ` ${r.error.type}: ${r.error.reason}` : ''})`;
+  if (r.status === 401) return new KccrError('ES_UNAUTHENTICATED', `the follower refused the credentials for a write${why}; fix the applier's user or password`);
+  if (r.status === 403 && r.error?.type === 'security_exception') return new KccrError('ES_FORBIDDEN', `the follower denied a write${why}; grant the applier's user write privileges on the follower index`);
+  return new KccrError('ES_UNAVAILABLE', `the follower refused a write for now${why}`);
 }
 
 /** Filters leader settings down to what a new follower index should take, with the follower's own on top. */

@@ -14,7 +14,7 @@ import { backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.j
 import type { RetryingView } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
 import { deadLetterTopic } from '../shared/topics.js';
-import { bulkBody, classify, fitsBulk } from './bulk.js';
+import { bulkBody, classify, fitsBulk, refusal } from './bulk.js';
 import type { PendingWrite } from './bulk.js';
 import type { ApplierConfig } from './config.js';
 import { applyMetadata, ensureFollowerIndex } from './follower-index.js';
@@ -256,7 +256,7 @@ export class IndexApplier {
 
   /**
    * The longest-running retry of this index's partitions, if any; else a request to the follower unanswered for 3
-   * report intervals (at least 5 s): a hung follower shows as RETRYING while the request's timeout runs, not as
+   * report intervals (at least 3 s): a hung follower shows as RETRYING while the request's timeout runs, not as
    * the last good state.
    */
   private retryingView(now = Date.now()): RetryingView | undefined {
@@ -266,7 +266,7 @@ export class IndexApplier {
       .sort((a, b) => a.since - b.since)[0];
     if (retrying) return retrying;
     const since = Math.min(...this.inFlight.values());
-    if (!Number.isFinite(since) || now - since <= Math.max(3 * this.deps.config.statusIntervalMs, 5000)) return undefined;
+    if (!Number.isFinite(since) || now - since <= Math.max(3 * this.deps.config.statusIntervalMs, 3000)) return undefined;
     return { reason: `no answer from the follower for ${Math.round((now - since) / 1000)} s`, since, attempts: 0 };
   }
 
@@ -318,13 +318,14 @@ export class IndexApplier {
     const bulk = writes.filter(fitsBulk);
     const results = bulk.length ? await this.waiting(partition, () => this.deps.es.bulk(bulkBody(this.spec.followerIndex, bulk))) : [];
     if (results.length !== bulk.length) throw new KccrError('ES_UNAVAILABLE', `bulk answered ${results.length} items for ${bulk.length} writes`);
-    const byWrite = new Map(results.map((r, i) => [bulk[i]!, { outcome: classify(r), error: r.error }]));
+    const byWrite = new Map(results.map((r, i) => [bulk[i]!, { outcome: classify(r), status: r.status, error: r.error }]));
     let done = 0;
     for (const w of writes) {
-      const { outcome, error } = byWrite.get(w) ?? (await this.waiting(partition, () => this.writeSingle(w)));
+      const result = byWrite.get(w) ?? (await this.waiting(partition, () => this.writeSingle(w)));
+      const { outcome, error } = result;
       if (outcome === 'retry') {
         shard.lastAppliedAt = Date.now();
-        return { done, refused: new KccrError('ES_UNAVAILABLE', `the follower refused a write for now${error ? ` (${error.type}: ${error.reason})` : ''}`) };
+        return { done, refused: refusal(result) };
       }
       if (outcome === 'applied') shard.applied++;
       else if (outcome === 'skipped') shard.skipped++;
@@ -339,7 +340,7 @@ export class IndexApplier {
   }
 
   /** A source with raw newlines cannot sit on one _bulk line: it goes as its own request, bytes unchanged. */
-  private async writeSingle(w: PendingWrite): Promise<{ outcome: ReturnType<typeof classify>; error?: { type: string; reason: string } }> {
+  private async writeSingle(w: PendingWrite): Promise<{ outcome: ReturnType<typeof classify>; status: number; error?: { type: string; reason: string } }> {
     const e = w.envelope;
     const r = await this.deps.es
       .request<{ error?: { type: string; reason: string } }>('PUT', `/${encodeURIComponent(this.spec.followerIndex)}/_doc/${encodeURIComponent(e.id)}`, {
@@ -348,7 +349,7 @@ export class IndexApplier {
         ignore: [400, 409],
       });
     const error = r.body.error ? { type: r.body.error.type, reason: r.body.error.reason } : undefined;
-    return { outcome: classify({ action: 'index', status: r.status, ...(error ? { error } : {}) }), ...(error ? { error } : {}) };
+    return { outcome: classify({ action: 'index', status: r.status, ...(error ? { error } : {}) }), status: r.status, ...(error ? { error } : {}) };
   }
 
   private async deadLetterEnvelope(w: PendingWrite, partition: number, reason: string): Promise<void> {

@@ -9,7 +9,8 @@ import type { KafkaConsumer } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, failureKind, isRetriable, KccrError } from '../shared/errors.js';
-import { abortableSleep, backoffDelay, TRANSIENT_BACKOFF } from '../shared/retry.js';
+import { abortableSleep, backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.js';
+import type { RetryingView } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { AppliedPosition, ApplierStatus, PositionRequest, ReplicationSpec } from '../shared/replication.js';
 import { applierGroupId, applierStatusKey, RECONCILE_TOPIC, reconcileGroup } from '../shared/replication.js';
@@ -51,6 +52,9 @@ export class ApplierService {
   private syncFailures = 0;
   private timers: NodeJS.Timeout[] = [];
   private statusInFlight = false;
+  /** The follower probe in flight (since when), and its run of failures. */
+  private probeSince?: number;
+  private readonly followerReach = new RetryTracker();
   /** Restarts of the consumers this service has replaced (the current one counts its own). */
   private consumerRestarts = 0;
   private stopping = false;
@@ -281,8 +285,10 @@ export class ApplierService {
   /** The index applier's status with what this service adds: the last position request applied. */
   private statusOf(f: Followed): ApplierStatus {
     const s = f.applier.status();
+    const unreachable = s.state === 'syncing' && f.spec.state === 'active' ? this.followerUnreachable(Date.now()) : undefined;
     return {
       ...s,
+      ...(unreachable ? { state: 'retrying' as const, reason: `the follower cannot be reached: ${unreachable.reason}`, retrying: unreachable } : {}),
       ...(f.position ? { position: f.position } : {}),
       ...(f.positionProblem && !s.reason ? { reason: f.positionProblem } : {}),
       restarts: this.consumerRestarts + (this.consumer?.restarts ?? 0),
@@ -311,8 +317,36 @@ export class ApplierService {
     await this.status.put(applierStatusKey(s.followerCluster, s.followerIndex), s);
   }
 
+  /**
+   * Whether the follower answers, asked every report interval (one HEAD of a followed index), so that a follower
+   * down while nothing is being written shows as RETRYING too, not as the last good state. Only transient failures
+   * count: a refusal is an answer.
+   */
+  private probeFollower(): void {
+    if (this.probeSince !== undefined) return;
+    const target = [...this.followed.values()].find((f) => f.spec.state === 'active')?.spec.followerIndex;
+    if (target === undefined) return this.followerReach.succeeded();
+    this.probeSince = Date.now();
+    this.deps.es
+      .request('HEAD', `/${encodeURIComponent(target)}`, { ignore: [404] })
+      .then(
+        () => this.followerReach.succeeded(),
+        (e: unknown) => (failureKind(e) === 'transient' ? void this.followerReach.failed(e) : this.followerReach.succeeded()),
+      )
+      .finally(() => (this.probeSince = undefined));
+  }
+
+  /** The follower's last probe failure, or a probe unanswered for 3 report intervals (at least 3 s). */
+  private followerUnreachable(now: number): RetryingView | undefined {
+    const failed = this.followerReach.view();
+    if (failed) return failed;
+    if (this.probeSince === undefined || now - this.probeSince <= Math.max(3 * this.config.statusIntervalMs, 3000)) return undefined;
+    return { reason: `no answer for ${Math.round((now - this.probeSince) / 1000)} s`, since: this.probeSince, attempts: 0 };
+  }
+
   /** Every report interval, a row per followed index (a heartbeat: the control service shows STALE when rows age). */
   private async publishStatus(): Promise<void> {
+    this.probeFollower();
     if (this.statusInFlight) return;
     this.statusInFlight = true;
     try {

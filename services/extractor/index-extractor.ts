@@ -543,7 +543,7 @@ export class IndexExtractor {
     const { status, config } = this.deps;
     const now = Date.now();
     const stuckMs = this.cycleStartedAt !== undefined ? now - this.progressAt : 0;
-    const stuck = this.state === 'running' && stuckMs > Math.max(3 * config.statusIntervalMs, 5000);
+    const stuck = this.state === 'running' && stuckMs > Math.max(3 * config.statusIntervalMs, 3000);
     const retrying = this.retrying.view() ?? (stuck ? { reason: `no answer from the leader, Kafka or the registry for ${Math.round(stuckMs / 1000)} s`, since: this.progressAt, attempts: 0 } : undefined);
     const state = stuck ? 'retrying' : this.state;
     const reason = stuck ? retrying!.reason : this.reason;
