@@ -22,6 +22,20 @@ export default defineConfig({
           poolOptions: { forks: { singleFork: true } },
         },
       },
+      {
+        test: {
+          // Kills and restarts parts of the plain stack: nothing else may run meanwhile. test/run.ts runs it on its
+          // own after the other projects; a bare `vitest run` still runs it last (groupOrder), never beside them.
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 600_000,
+          hookTimeout: 360_000,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });

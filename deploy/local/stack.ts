@@ -16,9 +16,9 @@ import { ensureCertificates } from './lib/certs.js';
 import type { ClusterRole } from './lib/elasticsearch.js';
 import { adminAccess, clusterHealthy, clusterPort, prepareCluster, registerSnapshotRepository, startCluster, waitForCluster } from './lib/elasticsearch.js';
 import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
-import { KAFKA_PART, kafkaHealthy, startKafka, waitForKafka } from './lib/kafka.js';
+import { KAFKA_PART, kafkaConfigCurrent, kafkaHealthy, startKafka, waitForKafka } from './lib/kafka.js';
 import { isAlive, pidFile, readPid, stopByPidFile } from './lib/procs.js';
-import { fetchRegistry, REGISTRY_FALLBACK_VERSION, REGISTRY_PART, registryHealthy, registryJavaMajor, startRegistry, waitForRegistry } from './lib/registry.js';
+import { fetchRegistry, REGISTRY_FALLBACK_VERSION, REGISTRY_PART, registryDataDir, registryHealthy, registryJavaMajor, registryStorage, startRegistry, waitForRegistry } from './lib/registry.js';
 import { readState, writeState } from './lib/state.js';
 
 const ROLES: readonly ClusterRole[] = ['leader', 'follower'];
@@ -37,7 +37,7 @@ const PARTS: readonly Part[] = [
     pidName: KAFKA_PART,
     endpoint: (c) => `127.0.0.1:${c.ports.kafka}`,
     healthy: kafkaHealthy,
-    ports: (c) => ({ 'Kafka broker': c.ports.kafka, 'Kafka controller': c.ports.kafkaController }),
+    ports: (c) => ({ 'Kafka broker': c.ports.kafka, 'Kafka controller': c.ports.kafkaController, 'Kafka proxied listener': c.ports.kafkaProxied }),
   },
   {
     name: 'registry',
@@ -98,6 +98,9 @@ async function up(config: StackConfig): Promise<void> {
     throw new Error(`the stack in ${config.stackDir} is running in ${previous.mode} mode; run \`npm run stack:down\` first to switch modes`);
   }
   const toStart = PARTS.filter((p) => running(config, p) === undefined);
+  if (!toStart.some((p) => p.name === 'kafka') && !kafkaConfigCurrent(config)) {
+    log(`kafka: running with an older configuration than this version writes (${stackPaths(config).kafkaConfig}); it takes the new one when it restarts (\`npm run stack:down\` then \`npm run stack:up\`)`);
+  }
   await preflight(config, Object.assign({}, ...toStart.map((p) => p.ports(config))) as Record<string, number>);
   const paths = stackPaths(config);
   for (const d of [paths.logs, paths.pids]) mkdirSync(d, { recursive: true });
@@ -108,13 +111,26 @@ async function up(config: StackConfig): Promise<void> {
   const waits: Promise<unknown>[] = [];
   const timed = (name: string, p: Promise<number>) =>
     p.then((ms) => log(`  ${name} healthy after ${(ms / 1000).toFixed(1)} s`));
+  let kafkaStarting: Promise<number> | undefined;
   if (toStart.some((p) => p.name === 'kafka')) {
     startKafka(config, f.kafkaLibs, f.java17);
-    waits.push(timed('kafka', waitForKafka(config)));
+    kafkaStarting = waitForKafka(config);
+    waits.push(timed('kafka', kafkaStarting));
   }
   if (toStart.some((p) => p.name === 'registry')) {
-    startRegistry(config, f.registryJar, f.registryJava);
-    waits.push(timed('registry', waitForRegistry(config)));
+    // With KafkaSQL the registry keeps its schemas in the stack's Kafka and does not start without it: it starts once
+    // Kafka answers (at once when Kafka was already running), and its start-up timeout counts from then.
+    const kafkaFirst =
+      registryStorage(f.registryJar) === 'kafkasql'
+        ? (kafkaStarting ?? waitForKafka(config)).catch(() => {
+            throw new Error('schema registry: not started, because Kafka, which holds its schemas, is not healthy');
+          })
+        : Promise.resolve(0);
+    const registryStarting = kafkaFirst.then(() => {
+      startRegistry(config, f.registryJar, f.registryJava);
+      return waitForRegistry(config);
+    });
+    waits.push(timed('registry', registryStarting));
   }
   for (const role of ROLES) {
     if (!toStart.some((p) => p.name === `elasticsearch-${role}`)) continue;
@@ -143,7 +159,7 @@ async function down(config: StackConfig, purge: boolean): Promise<void> {
     }),
   );
   if (purge) {
-    for (const d of [join(config.stackDir, 'kafka'), join(config.stackDir, 'es'), paths.snapshots, paths.secrets, paths.certs, paths.logs, paths.state]) {
+    for (const d of [join(config.stackDir, 'kafka'), registryDataDir(config), join(config.stackDir, 'es'), paths.snapshots, paths.secrets, paths.certs, paths.logs, paths.state]) {
       rmSync(d, { recursive: true, force: true });
     }
     log(`purged data, logs and secrets under ${config.stackDir}`);

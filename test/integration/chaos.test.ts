@@ -8,28 +8,12 @@ import { verifyIndex } from '../../services/verifier/verify.js';
 import type { VerifyResult } from '../../services/verifier/verify.js';
 import { bulkLines, startHarness, startReplication, applierStatus } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
+import { rng, routingOf } from '../support/load.js';
 import { loadStack, uniqueName, waitFor } from '../support/stack.js';
 
 const RUN_MS = Number(process.env.KCCR_CHAOS_MS ?? 60_000);
 const WRITERS = 4;
 const ID_SPACE = 3000;
-
-/** A small deterministic generator, so a failing run can be replayed from its seed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** An id keeps its routing for life (custom routing on a third of the ids), as applications do. */
-function routingOf(id: number): string | undefined {
-  return id % 3 === 0 ? `r${id % 7}` : undefined;
-}
 
 describe('randomized replication with crashes', () => {
   let h: Harness;

@@ -13,6 +13,7 @@ import { hashPassword, parsePrincipals, sha256Hex } from '../../services/control
 import type { StackState } from '../../deploy/local/lib/state.js';
 import { startHarness } from './replication.js';
 import type { Harness } from './replication.js';
+import type { ServiceOptions } from './services.js';
 import { loadStack } from './stack.js';
 
 export const ADMIN = { name: 'ops-admin', password: 'ops-admin-password' } as const;
@@ -85,11 +86,15 @@ export async function forgetClusters(control: Control, names: readonly string[])
 
 /**
  * The usual set-up of a control-service test: real extractor and applier processes (a harness), a control service
- * over the same Kafka, and the plain stack's clusters registered under the harness's names. `listen` also serves the
+ * over the same Kafka, and the plain stack's clusters registered under the harness's names. `env` is the control
+ * service's environment, `services` the options of the extractor and applier processes. `listen` also serves the
  * app on a free port for the CLI.
  */
-export async function startControlledHarness(label: string, opts: { env?: NodeJS.ProcessEnv; listen?: boolean } = {}): Promise<{ h: Harness; control: Control; url: string }> {
-  const h = await startHarness(loadStack('plain'), label);
+export async function startControlledHarness(
+  label: string,
+  opts: { env?: NodeJS.ProcessEnv; listen?: boolean; services?: Partial<ServiceOptions> } = {},
+): Promise<{ h: Harness; control: Control; url: string }> {
+  const h = await startHarness(loadStack('plain'), label, opts.services);
   const control = await startControl(h.stack, { followerCluster: h.names.followerCluster, ...(opts.env ? { env: opts.env } : {}) });
   await registerPlainClusters(control, h.stack, h.names);
   const url = opts.listen ? await control.app.listen({ host: '127.0.0.1', port: 0 }) : '';

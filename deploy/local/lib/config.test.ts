@@ -6,13 +6,13 @@ describe('stack config', () => {
   it('defaults to the plain stack on the usual ports', () => {
     const c = readStackConfig({});
     expect(c.secure).toBe(false);
-    expect(c.ports).toMatchObject({ kafka: 9092, registry: 8081, leaderHttp: 9200, followerHttp: 9201 });
+    expect(c.ports).toMatchObject({ kafka: 9092, kafkaProxied: 9094, kafkaProxy: 9095, registry: 8081, leaderHttp: 9200, followerHttp: 9201 });
     expect(c.esVersion).toMatch(/^8\.19\./);
   });
 
   it('shifts every port by KCCR_PORT_OFFSET', () => {
     const c = readStackConfig({ KCCR_PORT_OFFSET: '1000', KCCR_SECURE: '1' });
-    expect(c.ports).toMatchObject({ kafka: 10092, registry: 9081, leaderHttp: 10200, followerHttp: 10201 });
+    expect(c.ports).toMatchObject({ kafka: 10092, kafkaProxied: 10094, kafkaProxy: 10095, registry: 9081, leaderHttp: 10200, followerHttp: 10201 });
     expect(c.secure).toBe(true);
   });
 

@@ -16,6 +16,13 @@ export interface StackConfig {
   readonly ports: {
     readonly kafka: number;
     readonly kafkaController: number;
+    /**
+     * A second client listener of Kafka that advertises `kafkaProxy` instead of itself, so that a client given
+     * `127.0.0.1:<kafkaProxy>` keeps going through whatever listens there (the fault tests' TCP proxy) after the
+     * metadata request. Nothing of the stack listens on `kafkaProxy`.
+     */
+    readonly kafkaProxied: number;
+    readonly kafkaProxy: number;
     readonly registry: number;
     readonly registryManagement: number;
     readonly leaderHttp: number;
@@ -100,6 +107,8 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     ports: {
       kafka: port('KCCR_KAFKA_PORT', 9092),
       kafkaController: port('KCCR_KAFKA_CONTROLLER_PORT', 9093),
+      kafkaProxied: port('KCCR_KAFKA_PROXIED_PORT', 9094),
+      kafkaProxy: port('KCCR_KAFKA_PROXY_PORT', 9095),
       registry: port('KCCR_REGISTRY_PORT', 8081),
       registryManagement: port('KCCR_REGISTRY_MANAGEMENT_PORT', 8091),
       leaderHttp: port('KCCR_LEADER_PORT', 9200),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { StackConfig } from './config.js';
@@ -11,16 +11,19 @@ export const KAFKA_PART = 'kafka';
 
 function serverProperties(config: StackConfig): string {
   const p = stackPaths(config);
-  const { kafka, kafkaController } = config.ports;
+  const { kafka, kafkaController, kafkaProxied, kafkaProxy } = config.ports;
   return [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${kafkaController}`,
-    `listeners=PLAINTEXT://127.0.0.1:${kafka},CONTROLLER://127.0.0.1:${kafkaController}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${kafka}`,
+    `listeners=PLAINTEXT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxied},CONTROLLER://127.0.0.1:${kafkaController}`,
+    // PROXIED advertises the proxy's port, not its own: a client that bootstraps through a proxy on that port is sent
+    // back to it by the metadata, so every request of that client crosses the proxy (the fault tests stall it there).
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxy}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    // PROXIED speaks what PLAINTEXT speaks (the local stack's Kafka is plaintext in both modes).
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT',
     `log.dirs=${p.kafkaData}`,
     'num.partitions=1',
     // Topics are created by kccr with the partition count of the leader index; a typo must not create one.
@@ -35,6 +38,15 @@ function serverProperties(config: StackConfig): string {
     'log.cleaner.backoff.ms=5000',
     '',
   ].join('\n');
+}
+
+/**
+ * Whether a running Kafka was started with the configuration this version writes (the file is written on start):
+ * a stack started by an older version lacks, for example, the PROXIED listener until Kafka restarts.
+ */
+export function kafkaConfigCurrent(config: StackConfig): boolean {
+  const file = stackPaths(config).kafkaConfig;
+  return existsSync(file) && readFileSync(file, 'utf8') === serverProperties(config);
 }
 
 /** A base64url UUID, the form KRaft expects for a cluster id. */

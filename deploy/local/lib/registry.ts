@@ -43,9 +43,65 @@ export function fetchRegistry(config: StackConfig, version: string): string {
   return runJar;
 }
 
+/**
+ * Where the registry keeps its schemas, so that a restart (or a registry rebuilt from nothing) gives back every schema
+ * under the id it had: a record in Kafka names its schema only by that id.
+ * - 3.x: KafkaSQL. Every write is journaled in the stack's own Kafka (topic {@link REGISTRY_JOURNAL_TOPIC}, like
+ *   Confluent's `_schemas`) and acknowledged only once it is there; a start replays the journal into an in-memory H2.
+ *   The registry must start after Kafka answers (stack.ts waits for it): started without Kafka it gives up after a
+ *   minute, stays up and never becomes ready, even once Kafka is back. Schemas share Kafka's fate: they
+ *   live as long as the topics whose records use them, and `stack:down --purge` clears both.
+ * - 2.x (the Java 17 fallback, which has no KafkaSQL in its app artifact): SQL storage in an H2 file under the stack
+ *   folder ({@link registryDataDir}). `WRITE_DELAY=0` makes H2 write each commit at once: with its default write
+ *   delay a SIGKILL right after a registration lost the schema, and its id was given to the next, different schema.
+ */
+export type RegistryStorage = 'kafkasql' | 'h2-file';
+
+export function registryStorage(runJar: string): RegistryStorage {
+  return runJar.endsWith('-runner.jar') ? 'h2-file' : 'kafkasql';
+}
+
+/**
+ * The KafkaSQL journal. It sits beside kccr's own `kccr._*` topics and cannot meet a change topic
+ * (`kccr.<cluster>.<index>`: a cluster name never starts with `_`). Apicurio creates it (and the two below) with
+ * `cleanup.policy=delete`, `retention.ms=-1`, `retention.bytes=-1`, and refuses to start on any other setting:
+ * the journal is a log of operations, not of keyed state, so compaction would not shorten it and retention would lose
+ * schemas.
+ */
+export const REGISTRY_JOURNAL_TOPIC = 'kccr._registry';
+/** Apicurio's two other topics: snapshot markers (none unless requested) and the registry's change events. */
+export const REGISTRY_SNAPSHOTS_TOPIC = 'kccr._registry-snapshots';
+export const REGISTRY_EVENTS_TOPIC = 'kccr._registry-events';
+
+/** The 2.x fallback's H2 database; `stack:down --purge` deletes it. */
+export function registryDataDir(config: StackConfig): string {
+  return join(config.stackDir, 'registry');
+}
+
+function storageArgs(config: StackConfig, storage: RegistryStorage): string[] {
+  if (storage === 'h2-file') {
+    mkdirSync(registryDataDir(config), { recursive: true });
+    return [`-Dquarkus.datasource.jdbc.url=jdbc:h2:file:${join(registryDataDir(config), 'registry-v2')};WRITE_DELAY=0`];
+  }
+  return [
+    '-Dapicurio.storage.kind=kafkasql',
+    // The stack's Kafka is plaintext in both modes (its listener takes no TLS or SASL), so the secure stack needs nothing more.
+    `-Dapicurio.kafkasql.bootstrap.servers=127.0.0.1:${config.ports.kafka}`,
+    `-Dapicurio.kafkasql.topic=${REGISTRY_JOURNAL_TOPIC}`,
+    `-Dapicurio.kafkasql.snapshots.topic=${REGISTRY_SNAPSHOTS_TOPIC}`,
+    `-Dapicurio.events.kafka.topic=${REGISTRY_EVENTS_TOPIC}`,
+    // Each start reads the journal from the beginning under a new consumer group; the prefix names those groups.
+    `-Dapicurio.kafkasql.consumer.group-prefix=${REGISTRY_JOURNAL_TOPIC}-`,
+    // Start-up reads the journal and the snapshots topic until one poll comes back empty; with the default 5 s poll
+    // that alone took about 20 of the 28 s to ready. Records that are there come at once either way.
+    '-Dapicurio.kafkasql.consumer.poll.timeout=500',
+  ];
+}
+
 export function startRegistry(config: StackConfig, runJar: string, java: JavaHome): number {
   const p = stackPaths(config);
-  const v2 = runJar.endsWith('-runner.jar');
+  const storage = registryStorage(runJar);
+  const v2 = storage === 'h2-file';
   return startDetached({
     command: java.java,
     args: [
@@ -59,6 +115,7 @@ export function startRegistry(config: StackConfig, runJar: string, java: JavaHom
       ...(v2
         ? ['-Dregistry.rules.global.compatibility=BACKWARD']
         : ['-Dquarkus.management.host=127.0.0.1', `-Dquarkus.management.port=${config.ports.registryManagement}`, '-Dapicurio.rules.global.compatibility=BACKWARD']),
+      ...storageArgs(config, storage),
       '-jar',
       runJar,
     ],

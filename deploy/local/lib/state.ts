@@ -14,7 +14,15 @@ export interface StackState {
   readonly mode: 'plain' | 'secure';
   readonly esVersion: string;
   readonly kafkaVersion: string;
-  readonly kafka: { readonly brokers: readonly string[] };
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    /**
+     * Kafka's second client listener (`listenerPort`), which advertises `advertisedPort`, where nothing of the stack
+     * listens: a TCP proxy put there (the fault tests') carries all of a client's Kafka traffic. Absent in a
+     * stack.json written before the listener existed.
+     */
+    readonly proxied?: { readonly listenerPort: number; readonly advertisedPort: number };
+  };
   readonly registry: { readonly url: string };
   readonly snapshotRepository: { readonly name: string; readonly path: string };
   readonly clusters: Record<ClusterRole, ClusterState>;
@@ -41,7 +49,7 @@ export function describeStack(config: StackConfig): StackState {
     mode: config.secure ? 'secure' : 'plain',
     esVersion: config.esVersion,
     kafkaVersion: config.kafkaVersion,
-    kafka: { brokers: [`127.0.0.1:${config.ports.kafka}`] },
+    kafka: { brokers: [`127.0.0.1:${config.ports.kafka}`], proxied: { listenerPort: config.ports.kafkaProxied, advertisedPort: config.ports.kafkaProxy } },
     registry: { url: registryUrl(config) },
     snapshotRepository: { name: SNAPSHOT_REPOSITORY, path: p.snapshots },
     clusters: { leader: cluster('leader'), follower: cluster('follower') },
