@@ -65,6 +65,9 @@ export function portableSettings(settings: Record<string, unknown>): Record<stri
   return Object.fromEntries(Object.entries(settings).filter(([k]) => !VOLATILE_SETTINGS.includes(k)));
 }
 
+/** How long a leader index not found is waited on (a restarted cluster recovering it) before it shows FAILED. */
+export const MISSING_INDEX_GRACE_MS = 60_000;
+
 /** How often the extractor registers its schema again (a registry that lost it gets it back). */
 export const SCHEMA_CHECK_MS = 60_000;
 
@@ -184,7 +187,11 @@ export class IndexExtractor {
     const err = asKccrError(e);
     const attempt = this.retrying.failed(err);
     if (err.code === 'SCHEMA_UNKNOWN' || err.code === 'REGISTRY_UNAVAILABLE') this.schemaCheckedAt = 0;
-    if (failureKind(err) === 'transient') {
+    // A restarted leader answers HTTP before it has recovered its indices (404 for a while): a leader index not
+    // found is waited on like a transient failure for a minute before it shows FAILED.
+    const missingSince = err.code === 'ES_NOT_FOUND' ? this.retrying.view()?.since : undefined;
+    const stillRecovering = missingSince !== undefined && Date.now() - missingSince < MISSING_INDEX_GRACE_MS;
+    if (failureKind(err) === 'transient' || stillRecovering) {
       this.state = 'retrying';
       this.reason = err.message;
       const delay = backoffDelay(attempt, TRANSIENT_BACKOFF.initialMs, this.deps.config.retryMaxMs);

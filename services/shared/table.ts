@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { KafkaAdapter, KafkaConsumer, KafkaProducer } from './adapters/kafka.js';
 import { KccrError } from './errors.js';
+import { retry } from './retry.js';
 import type { Logger } from './logger.js';
 
 export const CONTROL_TOPICS = {
@@ -46,8 +47,15 @@ export class CompactedTable<T> extends EventEmitter<{ change: [key: string, valu
   }
 
   private async load(): Promise<void> {
-    await this.kafka.ensureTopic(this.topic, 1, { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': '3600000' });
-    const high = BigInt((await this.kafka.offsets(this.topic))[0]?.high ?? '0');
+    // A Kafka just restarted may not host the topic's partition for a moment: a few quick tries before giving up
+    // (a service's start is retried with backoff above this).
+    const high = await retry(
+      async () => {
+        await this.kafka.ensureTopic(this.topic, 1, { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': '3600000' });
+        return BigInt((await this.kafka.offsets(this.topic))[0]?.high ?? '0');
+      },
+      { attempts: 8, initialMs: 250, maxMs: 4000 },
+    );
     // A group of its own per reader: every reader sees every row; nothing is ever committed.
     this.consumer = this.kafka.consumer(`kccr-table-${this.topic}-${randomBytes(6).toString('hex')}`, { maxBytesPerPartition: 4 * 1024 * 1024 });
     await this.consumer.subscribe([this.topic], true);
