@@ -4,7 +4,7 @@
  * so that two requests for the same follower index cannot both pass the checks.
  */
 import { randomUUID } from 'node:crypto';
-import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
+import type { ElasticsearchAdapter, IndexMeta } from '../shared/adapters/elasticsearch.js';
 import { KccrError } from '../shared/errors.js';
 import type { BootstrapCheckpoints, BootstrapMode, PositionRequest, PositionTarget, ReplicationSpec, ReplicationState } from '../shared/replication.js';
 import { changeTopic } from '../shared/topics.js';
@@ -45,6 +45,25 @@ export type CommittedOffsets = (followerCluster: string, topic: string) => Promi
  * not want (at or below its checkpoints) are read and left by the applier; records read twice are harmless
  * (external versions).
  */
+/**
+ * Why a leader index cannot be replicated exactly, refused at the start rather than discovered later; undefined
+ * when it can. kccr copies documents from `_source`: without it, or with parts of it left out, the follower would
+ * hold less than the leader indexed. An alias or a data stream name stands for other indices (and a data stream
+ * rolls over to new ones): the concrete index is what a replication follows.
+ */
+export function unreplicable(requested: string, meta: Pick<IndexMeta, 'name' | 'mappings'>): string | undefined {
+  if (meta.name !== requested) {
+    return `leader index ${requested} is an alias or a data stream (it resolves to ${meta.name}); replicate the concrete index (leader_index ${JSON.stringify(meta.name)}), or follow new backing indices with an auto-follow rule`;
+  }
+  const source = (meta.mappings as { _source?: { enabled?: boolean; includes?: unknown[]; excludes?: unknown[] } })._source;
+  if (source?.enabled === false) return `leader index ${requested} has _source disabled; kccr copies documents from _source and cannot replicate it`;
+  const partial = [...(source?.includes ?? []), ...(source?.excludes ?? [])];
+  if (partial.length > 0) {
+    return `leader index ${requested} keeps only part of _source (_source includes/excludes: ${partial.map((f) => JSON.stringify(f)).join(', ')}); kccr copies documents from _source, so the follower would hold less than the leader indexed`;
+  }
+  return undefined;
+}
+
 export function startPosition(committed: boolean, resumesWhereLeft: boolean): PositionTarget | undefined {
   return committed && !resumesWhereLeft ? 'earliest' : undefined;
 }
@@ -105,6 +124,9 @@ export class ReplicationService {
         const url = this.clusters.get(cmd.leaderCluster)?.url;
         throw new KccrError('ES_NOT_FOUND', `leader index ${cmd.leaderIndex} does not exist on leader cluster ${cmd.leaderCluster} (${url}); create it there first or check the name`, { cluster: cmd.leaderCluster, index: cmd.leaderIndex });
       }
+      const leaderMeta = await this.clusters.withClient(cmd.leaderCluster, (es) => es.indexMeta(cmd.leaderIndex));
+      const refusal = unreplicable(cmd.leaderIndex, leaderMeta);
+      if (refusal) throw new KccrError('BAD_REQUEST', refusal, { cluster: cmd.leaderCluster, index: cmd.leaderIndex });
       const followerExists = await this.clusters.withClient(cmd.followerCluster, (es) => ReplicationService.exists(es, cmd.followerIndex, 'follower'));
       if (followerExists && !existing) {
         throw new KccrError(
@@ -127,7 +149,7 @@ export class ReplicationService {
         checkpoints = await this.clusters.withClient(cmd.leaderCluster, (es) => readCheckpoints(es, cmd.leaderIndex));
       }
       // The incarnation this replication follows: records of an earlier leader index of the same name are not its.
-      const leaderIndexUuid = checkpoints?.indexUuid ?? (await this.clusters.withClient(cmd.leaderCluster, (es) => es.indexMeta(cmd.leaderIndex))).uuid;
+      const leaderIndexUuid = checkpoints?.indexUuid ?? leaderMeta.uuid;
       // The applier reads with one consumer group per follower cluster: a leader index replicated into this follower
       // cluster before leaves the group's offsets in its topic behind (see startPosition).
       const committed = (await this.committedOffsets?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? false;

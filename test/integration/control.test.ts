@@ -210,6 +210,27 @@ describe('control service (plain stack, real extractor and applier)', () => {
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
   });
 
+  it('refuses at the start what cannot be copied exactly: _source disabled or partial, an alias (400, with what to do)', async () => {
+    const noSource = uniqueName('ctl-nosource');
+    await h.leader.createIndex(noSource, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } }, mappings: { _source: { enabled: false } } });
+    const partial = uniqueName('ctl-partial');
+    await h.leader.createIndex(partial, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } }, mappings: { _source: { excludes: ['secret'] } } });
+    const concrete = await leaderIndex({ a: { v: 1 } });
+    const alias = uniqueName('ctl-alias');
+    await h.leader.request('POST', '/_aliases', { body: { actions: [{ add: { index: concrete, alias } }] } });
+    for (const [index, message] of [
+      [noSource, /_source disabled/],
+      [partial, /only part of _source .*"secret"/],
+      [alias, new RegExp(`alias or a data stream \\(it resolves to ${concrete}\\); replicate the concrete index`)],
+    ] as const) {
+      const r = await announcementStart(uniqueName('ctl-f'), index);
+      expect(r.status).toBe(400);
+      expect(r.body).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+      expect((r.body.error as { message: string }).message).toMatch(message);
+    }
+    await Promise.all([noSource, partial, concrete].map((i) => h.leader.deleteIndex(i)));
+  });
+
   it('applies _update settings to the follower index and keeps them in the spec', async () => {
     const leader = await leaderIndex({ x: { v: 1 } });
     const follower = uniqueName('ctl-update');
