@@ -213,16 +213,7 @@ export function busyFractions(before: ReturnType<typeof cpuTimes>, after: Return
 }
 
 /** A small deterministic PRNG (mulberry32), so that two loads can write the same documents. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng as seededRandom } from '../test/support/load.js';
 
 /**
  * Samples the resident memory of processes every `everyMs`; `stop()` returns each one's peak and first sample in MiB,

@@ -10,6 +10,7 @@ import type { ChangeEnvelope, IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ApplierShardStatus, ApplierStatus, ReplicationSpec } from '../shared/replication.js';
+import { silentAfterMs } from '../shared/replication.js';
 import { backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import type { RetryingView } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
@@ -266,7 +267,7 @@ export class IndexApplier {
       .sort((a, b) => a.since - b.since)[0];
     if (retrying) return retrying;
     const since = Math.min(...this.inFlight.values());
-    if (!Number.isFinite(since) || now - since <= Math.max(3 * this.deps.config.statusIntervalMs, 3000)) return undefined;
+    if (!Number.isFinite(since) || now - since <= silentAfterMs(this.deps.config.statusIntervalMs)) return undefined;
     return { reason: `no answer from the follower for ${Math.round((now - since) / 1000)} s`, since, attempts: 0 };
   }
 

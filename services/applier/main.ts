@@ -13,7 +13,7 @@ import { abortableSleep, backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '.
 import type { RetryingView } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { AppliedPosition, ApplierStatus, PositionRequest, ReplicationSpec } from '../shared/replication.js';
-import { applierGroupId, applierStatusKey, RECONCILE_TOPIC, reconcileGroup } from '../shared/replication.js';
+import { applierGroupId, applierStatusKey, RECONCILE_TOPIC, reconcileGroup, silentAfterMs } from '../shared/replication.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
 import { changeTopic, deadLetterTopic } from '../shared/topics.js';
@@ -340,7 +340,7 @@ export class ApplierService {
   private followerUnreachable(now: number): RetryingView | undefined {
     const failed = this.followerReach.view();
     if (failed) return failed;
-    if (this.probeSince === undefined || now - this.probeSince <= Math.max(3 * this.config.statusIntervalMs, 3000)) return undefined;
+    if (this.probeSince === undefined || now - this.probeSince <= silentAfterMs(this.config.statusIntervalMs)) return undefined;
     return { reason: `no answer for ${Math.round((now - this.probeSince) / 1000)} s`, since: this.probeSince, attempts: 0 };
   }
 

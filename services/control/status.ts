@@ -16,7 +16,7 @@
  * follower holds (now - when the leader was at the applied checkpoint).
  */
 import type { ApplierShardStatus, ApplierStatus, BootstrapStatus, ExtractorShardStatus, ExtractorStatus, ReplicationSpec } from '../shared/replication.js';
-import { applierStatusKey, bootstrapStatusKey, extractorStatusKey } from '../shared/replication.js';
+import { applierStatusKey, bootstrapStatusKey, extractorStatusKey, silentAfterMs } from '../shared/replication.js';
 import { positionView } from './offsets.js';
 import type { PositionView } from './offsets.js';
 import { rebuildReason, rebuildView } from './rebuild.js';
@@ -26,13 +26,10 @@ export type ReplicationStatusName = 'BOOTSTRAPPING' | 'SYNCING' | 'RETRYING' | '
 
 /** The report interval assumed for a status row that does not say its own (the services' default). */
 export const DEFAULT_REPORT_INTERVAL_MS = 2000;
-/** A row not renewed for this many report intervals (and at least STALE_FLOOR_MS) is stale. */
-export const STALE_INTERVALS = 3;
-export const STALE_FLOOR_MS = 3000;
 
 /** How long a status row may go unrenewed before what it says is no longer taken as seen. */
 export function staleAfterMs(row: { readonly reportIntervalMs?: number }): number {
-  return Math.max(STALE_INTERVALS * (row.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS), STALE_FLOOR_MS);
+  return silentAfterMs(row.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
 }
 
 /** Seconds since a row was written when that is past its stale bound; undefined while it is fresh. */

@@ -16,7 +16,7 @@ import { asKccrError, failureKind, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { parseMgetResponse, parseSearchResponse } from '../shared/raw-hits.js';
 import type { BootstrapCheckpoints, ExtractorCursor, ExtractorShardStatus, ExtractorStatus, ReconcileRequest } from '../shared/replication.js';
-import { cursorKey, extractorStatusKey } from '../shared/replication.js';
+import { cursorKey, extractorStatusKey, silentAfterMs } from '../shared/replication.js';
 import { abortableSleep, backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
 import { changeTopic, valueSubject } from '../shared/topics.js';
@@ -550,7 +550,7 @@ export class IndexExtractor {
     const { status, config } = this.deps;
     const now = Date.now();
     const stuckMs = this.cycleStartedAt !== undefined ? now - this.progressAt : 0;
-    const stuck = this.state === 'running' && stuckMs > Math.max(3 * config.statusIntervalMs, 3000);
+    const stuck = this.state === 'running' && stuckMs > silentAfterMs(config.statusIntervalMs);
     const retrying = this.retrying.view() ?? (stuck ? { reason: `no answer from the leader, Kafka or the registry for ${Math.round(stuckMs / 1000)} s`, since: this.progressAt, attempts: 0 } : undefined);
     const state = stuck ? 'retrying' : this.state;
     const reason = stuck ? retrying!.reason : this.reason;

@@ -200,6 +200,15 @@ export interface AppliedPosition {
   readonly offsets: readonly { readonly partition: number; readonly offset: string }[];
 }
 
+/**
+ * How long a side may go without news before what it last said no longer counts as seen: 3 report intervals, at
+ * least 3 s. The control service ages status rows by it (STALE); the services age their own unanswered requests
+ * by it (RETRYING).
+ */
+export function silentAfterMs(reportIntervalMs: number): number {
+  return Math.max(3 * reportIntervalMs, 3000);
+}
+
 export function extractorStatusKey(leaderCluster: string, leaderIndex: string): string {
   return `extractor/${leaderCluster}/${leaderIndex}`;
 }
