@@ -23,8 +23,14 @@ export interface ApplierConfig {
   /** How often an index that failed on something only an operator fixes (credentials, permissions) is probed again. */
   readonly failedProbeMs: number;
   readonly statusIntervalMs: number;
-  /** The dead-letter topic's max.message.bytes: a dead letter carries the whole document. */
+  /** The dead-letter topic's max.message.bytes: a dead letter carries the whole document when it fits. */
   readonly maxMessageBytes: number;
+  /** A _bulk request's bytes, about: a larger document is written in a request of its own. */
+  readonly maxBulkBytes: number;
+  /** Bytes of a chunked envelope held per partition while its chunks arrive; a larger one is dead-lettered. */
+  readonly maxReassemblyBytes: number;
+  /** The operator's limit on a document's _source bytes (Infinity: none); a larger one is dead-lettered. */
+  readonly maxDocumentBytes: number;
 }
 
 export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ApplierConfig> {
@@ -47,5 +53,9 @@ export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
     maxMessageBytes: r.int('KCCR_TOPIC_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1024 * 1024, 512 * 1024 * 1024),
+    maxBulkBytes: r.int('KCCR_APPLIER_MAX_BULK_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+    maxReassemblyBytes: r.int('KCCR_APPLIER_MAX_REASSEMBLY_BYTES', 256 * 1024 * 1024, 1024 * 1024, 4 * 1024 * 1024 * 1024),
+    // 0: no limit beyond the leader's own (http.max_content_length, indexing pressure).
+    maxDocumentBytes: r.int('KCCR_MAX_DOCUMENT_BYTES', 0, 0, 4 * 1024 * 1024 * 1024) || Number.POSITIVE_INFINITY,
   });
 }

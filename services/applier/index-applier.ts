@@ -2,9 +2,11 @@
  * Applies one topic to one follower index, a batch of one partition at a time, in offset order.
  * Offsets are committed only after the writes they stand for were checked item by item.
  */
-import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
+import type { BulkItemResult, ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import type { BatchControl, ConsumedBatch, ConsumedMessage, KafkaProducer } from '../shared/adapters/kafka.js';
 import type { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
+import { ChunkAssembler, chunkInfo } from '../shared/chunks.js';
+import type { ChunkInfo } from '../shared/chunks.js';
 import { readMetadata, validateEnvelope } from '../shared/envelope.js';
 import type { ChangeEnvelope, IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
@@ -48,7 +50,12 @@ interface ShardState {
   reconcileAfter: number | null;
   /** The leader index UUID of the last METADATA record read in this partition. */
   indexUuid?: string;
+  /** Chunks of a large envelope being put together (bounded by maxReassemblyBytes). */
+  readonly chunks: ChunkAssembler;
 }
+
+/** Room for a dead letter's envelope fields and headers beside the source. */
+const DEAD_LETTER_ENVELOPE_BYTES = 64 * 1024;
 
 export class IndexApplier {
   private readonly shards = new Map<number, ShardState>();
@@ -85,7 +92,7 @@ export class IndexApplier {
   private shard(partition: number): ShardState {
     let s = this.shards.get(partition);
     if (!s) {
-      s = { appliedCheckpoint: -1, appliedObservedAt: null, offset: '0', highWatermark: '0', applied: 0, skipped: 0, deadLettered: 0, otherIncarnation: 0, lastAppliedAt: null, lastDeleteTotal: null, reconcileDue: false, reconcileAfter: null };
+      s = { appliedCheckpoint: -1, appliedObservedAt: null, offset: '0', highWatermark: '0', applied: 0, skipped: 0, deadLettered: 0, otherIncarnation: 0, lastAppliedAt: null, lastDeleteTotal: null, reconcileDue: false, reconcileAfter: null, chunks: new ChunkAssembler(this.deps.config.maxReassemblyBytes, this.deps.config.maxDocumentBytes) };
       this.shards.set(partition, s);
     }
     return s;
@@ -95,14 +102,25 @@ export class IndexApplier {
     const shard = this.shard(batch.partition);
     shard.highWatermark = batch.highWatermark;
     let pending: PendingWrite[] = [];
+    let pendingBytes = 0;
+    // Every record at or below lastDone is done (written, skipped or dead-lettered). A record done without a write
+    // while writes before it are pending counts only once they are done (`doneAfterPending`).
     let lastDone: string | undefined;
+    let doneAfterPending: string | undefined;
+    const done = (offset: string) => {
+      if (pending.length === 0) lastDone = offset;
+      else doneAfterPending = offset;
+    };
     const flush = async () => {
       let refused: KccrError | undefined;
       if (pending.length > 0) {
         const r = await this.write(pending, batch.partition);
         if (r.done > 0) lastDone = pending[r.done - 1]!.offset;
+        if (r.done === pending.length && doneAfterPending !== undefined && BigInt(doneAfterPending) > BigInt(lastDone!)) lastDone = doneAfterPending;
         refused = r.refused;
         pending = [];
+        pendingBytes = 0;
+        doneAfterPending = undefined;
       }
       if (lastDone !== undefined && String(BigInt(lastDone) + 1n) !== shard.offset) {
         await control.commit(String(BigInt(lastDone) + 1n));
@@ -116,9 +134,17 @@ export class IndexApplier {
 
     for (const m of batch.messages) {
       if (!control.isActive()) break;
-      const envelope = await this.decode(m, batch.partition);
+      const whole = await this.assemble(m, batch.partition, shard);
+      if (whole === 'held') {
+        // The chunk is held in memory and the fetch moves past it; nothing before it may wait unwritten, since a
+        // failure now is read again from the fetch position. The commit stays below the chunks until the value is whole.
+        if (pending.length > 0 && !(await flush())) return;
+        control.resolve(m.offset);
+        continue;
+      }
+      const envelope = whole === 'done' ? undefined : await this.decode(whole, batch.partition);
       if (!envelope) {
-        lastDone = m.offset;
+        done(m.offset);
         continue;
       }
       // Records of another incarnation of the leader index (deleted and created again under the same name) share
@@ -126,13 +152,13 @@ export class IndexApplier {
       if (!this.ofThisIncarnation(envelope, shard)) {
         shard.skipped++;
         shard.otherIncarnation++;
-        lastDone = m.offset;
+        done(m.offset);
         continue;
       }
       if (envelope.op === 'METADATA' || envelope.op === 'CHECKPOINT') {
         if (!(await flush())) return;
         if (envelope.op === 'METADATA') {
-          await this.waiting(batch.partition, () => this.applyMetadataOrDeadLetter(envelope, m, batch.partition));
+          await this.waiting(batch.partition, () => this.applyMetadataOrDeadLetter(envelope, whole as ConsumedMessage, batch.partition));
         } else {
           this.onCheckpoint(envelope, batch.partition, m, batch.highWatermark);
         }
@@ -141,14 +167,73 @@ export class IndexApplier {
       }
       if (this.coveredByBootstrap(envelope)) {
         shard.skipped++;
-        lastDone = m.offset;
+        done(m.offset);
         continue;
       }
+      const sourceBytes = envelope.source?.length ?? 0;
+      if (sourceBytes > this.deps.config.maxDocumentBytes) {
+        await this.deadLetterOversize(envelope.id, sourceBytes, { id: envelope.id, op: envelope.op, version: envelope.version, ...envelope.origin }, batch.partition, m.offset, 'document');
+        shard.deadLettered++;
+        done(m.offset);
+        continue;
+      }
+      // A _bulk request stays below maxBulkBytes: a large document goes in a request of its own.
+      if (pending.length > 0 && pendingBytes + sourceBytes > this.deps.config.maxBulkBytes && !(await flush())) return;
       pending.push({ envelope, offset: m.offset });
-      if (pending.length >= this.deps.config.batchSize && !(await flush())) return;
+      pendingBytes += sourceBytes + 200;
+      if ((pending.length >= this.deps.config.batchSize || pendingBytes >= this.deps.config.maxBulkBytes) && !(await flush())) return;
     }
     await flush();
     this.succeeded(batch.partition);
+  }
+
+  /**
+   * Puts chunked envelopes together (shared/chunks.ts): the record to decode (the whole value for a last chunk),
+   * `held` for a chunk kept until its value is whole, `done` for a record with nothing to apply (a chunk left over,
+   * or a document dead-lettered as too large before any of it was held).
+   */
+  private async assemble(m: ConsumedMessage, partition: number, shard: ShardState): Promise<ConsumedMessage | 'held' | 'done'> {
+    let info: ChunkInfo | undefined;
+    try {
+      info = chunkInfo(m.headers);
+    } catch (e) {
+      shard.deadLettered++;
+      await this.deadLetter(m.key?.toString() ?? '', m.value ?? Buffer.alloc(0), partition, m.offset, `cannot read the chunk: ${errorMessage(e)}`, 'decode');
+      return 'done';
+    }
+    const a = shard.chunks.add(m.offset, info, m.value ?? Buffer.alloc(0));
+    switch (a.kind) {
+      case 'record':
+        return m;
+      case 'whole':
+        return { ...m, value: a.value };
+      case 'held':
+        return 'held';
+      case 'skip':
+        return 'done';
+      case 'too-large':
+        shard.deadLettered++;
+        await this.deadLetterOversize(a.info.origin?.id ?? m.key?.toString() ?? '', a.info.sourceBytes, a.info.origin, partition, m.offset, a.limit, a.info.totalBytes);
+        return 'done';
+      case 'corrupt':
+        shard.deadLettered++;
+        await this.deadLetter(a.info.origin?.id ?? '', Buffer.from(JSON.stringify({ origin: a.info.origin ?? null, bytes: a.info.totalBytes })), partition, m.offset, `the chunks of this document do not make the value their digest names (${a.info.digest}); replay the partition to read them again`, 'chunks');
+        return 'done';
+    }
+  }
+
+  /**
+   * A document not applied because of its size: the dead letter says which (id, origin), how large, and which
+   * limit; the document itself stays in the topic, where a replay with a higher limit applies it.
+   */
+  private async deadLetterOversize(id: string, sourceBytes: number, origin: object | undefined, partition: number, offset: string, limit: 'reassembly' | 'document', recordBytes?: number): Promise<void> {
+    const { maxDocumentBytes, maxReassemblyBytes } = this.deps.config;
+    const reason =
+      limit === 'document'
+        ? `document ${id} has ${sourceBytes} bytes of _source, above the limit of ${maxDocumentBytes} (KCCR_MAX_DOCUMENT_BYTES); raise the limit and replay the topic to apply it`
+        : `document ${id} takes ${recordBytes} bytes in the topic, above the ${maxReassemblyBytes} bytes an applier may hold per partition (KCCR_APPLIER_MAX_REASSEMBLY_BYTES); raise it and replay the topic to apply it`;
+    const body = Buffer.from(JSON.stringify({ id, sourceBytes, ...(recordBytes !== undefined ? { recordBytes } : {}), origin: origin ?? null, limit }));
+    await this.deadLetter(id, body, partition, offset, reason, 'size');
   }
 
   /**
@@ -317,7 +402,7 @@ export class IndexApplier {
     const shard = this.shard(partition);
     await this.waiting(partition, () => this.ensureIndex());
     const bulk = writes.filter(fitsBulk);
-    const results = bulk.length ? await this.waiting(partition, () => this.deps.es.bulk(bulkBody(this.spec.followerIndex, bulk))) : [];
+    const results = bulk.length ? await this.waiting(partition, () => this.bulk(bulk)) : [];
     if (results.length !== bulk.length) throw new KccrError('ES_UNAVAILABLE', `bulk answered ${results.length} items for ${bulk.length} writes`);
     const byWrite = new Map(results.map((r, i) => [bulk[i]!, { outcome: classify(r), status: r.status, error: r.error }]));
     let done = 0;
@@ -340,22 +425,46 @@ export class IndexApplier {
     return { done };
   }
 
+  /**
+   * One _bulk of these writes. A follower that refuses the request as too large (413: above its
+   * http.max_content_length) gets the writes one by one; a single document it refuses so is its own item's failure
+   * (dead-lettered, with what to raise), not the index's.
+   */
+  private async bulk(writes: readonly PendingWrite[]): Promise<BulkItemResult[]> {
+    try {
+      return await this.deps.es.bulk(bulkBody(this.spec.followerIndex, writes));
+    } catch (e) {
+      if ((e as KccrError).details?.status !== 413) throw e;
+      if (writes.length > 1) return (await Promise.all(writes.map((w) => this.bulk([w])))).flat();
+      const w = writes[0]!;
+      const reason = `the follower refuses a request this large (${w.envelope.source?.length ?? 0} bytes of _source; 413, above its http.max_content_length): raise http.max_content_length on the follower and replay the topic`;
+      return [{ action: w.envelope.op === 'DELETE' ? 'delete' : 'index', id: w.envelope.id, status: 413, error: { type: 'request_entity_too_large', reason } }];
+    }
+  }
+
   /** A source with raw newlines cannot sit on one _bulk line: it goes as its own request, bytes unchanged. */
   private async writeSingle(w: PendingWrite): Promise<{ outcome: ReturnType<typeof classify>; status: number; error?: { type: string; reason: string } }> {
     const e = w.envelope;
     const r = await this.deps.es
       .request<{ error?: { type: string; reason: string } }>('PUT', `/${encodeURIComponent(this.spec.followerIndex)}/_doc/${encodeURIComponent(e.id)}`, {
         query: { version: e.version, version_type: 'external', ...(e.routing !== null ? { routing: e.routing } : {}) },
-        rawBody: e.source!.toString('utf8'),
+        rawBody: e.source!,
         ignore: [400, 409],
       });
     const error = r.body.error ? { type: r.body.error.type, reason: r.body.error.reason } : undefined;
     return { outcome: classify({ action: 'index', status: r.status, ...(error ? { error } : {}) }), status: r.status, ...(error ? { error } : {}) };
   }
 
+  /**
+   * The envelope as JSON, with its source when the dead-letter topic takes it; a larger source is left out (its size
+   * and place in the change topic are given: it is there to replay).
+   */
   private async deadLetterEnvelope(w: PendingWrite, partition: number, reason: string): Promise<void> {
     const e = w.envelope;
-    const body = Buffer.from(JSON.stringify({ op: e.op, id: e.id, routing: e.routing, version: e.version, origin: e.origin, source: e.source?.toString('utf8') ?? null }));
+    const sourceBytes = e.source?.length ?? 0;
+    const fits = sourceBytes + DEAD_LETTER_ENVELOPE_BYTES <= this.deps.config.maxMessageBytes;
+    const source = fits ? (e.source?.toString('utf8') ?? null) : null;
+    const body = Buffer.from(JSON.stringify({ op: e.op, id: e.id, routing: e.routing, version: e.version, origin: e.origin, source, ...(fits ? {} : { sourceBytes, sourceOmitted: `larger than the dead-letter topic takes; it is at offset ${w.offset} of partition ${partition} of ${this.topic}` }) }));
     await this.deadLetter(e.id, body, partition, w.offset, reason, 'write');
   }
 
@@ -398,6 +507,8 @@ export class IndexApplier {
         skipped: s.skipped,
         deadLettered: s.deadLettered,
         otherIncarnation: s.otherIncarnation,
+        ...(s.chunks.heldBytes > 0 ? { reassemblingBytes: s.chunks.heldBytes } : {}),
+        ...(s.chunks.droppedChunks > 0 ? { chunksDropped: s.chunks.droppedChunks } : {}),
         lastAppliedAt: s.lastAppliedAt,
       }));
     const retrying = this.retryingView();

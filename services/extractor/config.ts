@@ -1,5 +1,6 @@
 import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRegistryUrl } from '../shared/config.js';
 import type { EsConnection, KafkaSettings } from '../shared/config.js';
+import { CHUNK_OVERHEAD_BYTES } from '../shared/chunks.js';
 
 export interface ExtractorConfig {
   /** The leader cluster's name in kccr (topic names and replication specs use it). */
@@ -24,8 +25,10 @@ export interface ExtractorConfig {
    * only after visibilityMaxWaitMs). See README, "Visibility on the leader".
    */
   readonly visibility: 'refresh' | 'scheduled';
-  /** The data topics' max.message.bytes: the largest document (as an envelope) kccr can carry. */
+  /** The data topics' max.message.bytes, set when kccr creates them: at least a chunk and its headers. */
   readonly maxMessageBytes: number;
+  /** Envelopes larger than this are published as ordered chunks of this size (any document size is carried). */
+  readonly chunkBytes: number;
   readonly visibilityMaxWaitMs: number;
   /** The ceiling of the backoff between retries of a transient failure (Kafka, registry or leader unreachable). */
   readonly retryMaxMs: number;
@@ -33,9 +36,12 @@ export interface ExtractorConfig {
   readonly failedProbeMs: number;
 }
 
+/** Under the broker's default message.max.bytes (1 MiB) and every fetch size: no Kafka setting needs changing. */
+export const DEFAULT_CHUNK_BYTES = 512 * 1024;
+
 export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ExtractorConfig> {
   const r = new EnvReader(env);
-  return r.done({
+  const config = {
     leaderCluster: readClusterName(r, 'KCCR_LEADER_CLUSTER', 'leader'),
     leader: readEsConnection(r, 'KCCR_LEADER_', 'http://127.0.0.1:9200'),
     kafka: readKafkaSettings(r),
@@ -48,9 +54,14 @@ export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Reado
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
     compression: r.oneOf('KCCR_TOPIC_COMPRESSION', ['none', 'gzip'] as const, 'none'),
     maxMessageBytes: r.int('KCCR_TOPIC_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1024 * 1024, 512 * 1024 * 1024),
+    chunkBytes: r.int('KCCR_CHUNK_BYTES', DEFAULT_CHUNK_BYTES, 16 * 1024, 64 * 1024 * 1024),
     visibility: r.oneOf('KCCR_EXTRACTOR_VISIBILITY', ['refresh', 'scheduled'] as const, 'refresh'),
     visibilityMaxWaitMs: r.int('KCCR_EXTRACTOR_VISIBILITY_MAX_WAIT_MS', 3000, 100, 600_000),
     retryMaxMs: r.int('KCCR_RETRY_MAX_MS', 30_000, 100, 600_000),
     failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
-  });
+  };
+  if (config.chunkBytes + CHUNK_OVERHEAD_BYTES > config.maxMessageBytes) {
+    r.problem(`KCCR_CHUNK_BYTES (${config.chunkBytes}) and a chunk's headers (${CHUNK_OVERHEAD_BYTES}) must fit in KCCR_TOPIC_MAX_MESSAGE_BYTES (${config.maxMessageBytes}); lower the first or raise the second`);
+  }
+  return r.done(config);
 }

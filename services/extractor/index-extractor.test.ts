@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextPollDelay, portableSettings, refreshedTwiceSince, windowQuery } from './index-extractor.js';
+import { nextPageSize, nextPollDelay, PAGE_TARGET_BYTES, portableSettings, refreshedTwiceSince, windowQuery } from './index-extractor.js';
 
 describe('extractor core', () => {
   it('polls fast while changes flow and backs off to the ceiling while idle', () => {
@@ -31,5 +31,16 @@ describe('extractor core', () => {
 
   it('leaves settings of the physical leader index behind', () => {
     expect(portableSettings({ uuid: 'x', creation_date: '1', provided_name: 'p', version: {}, number_of_shards: '2', analysis: {} })).toEqual({ number_of_shards: '2', analysis: {} });
+  });
+});
+
+describe('nextPageSize', () => {
+  it('cuts a page of large documents to what fits the target, and grows back while documents are small', () => {
+    // 10 documents of 8 MiB: 80 MiB read, 2 fit in 16 MiB.
+    expect(nextPageSize(1000, 10, 80 * 1024 * 1024, 1000)).toBe(2);
+    // One document larger than the target: one at a time.
+    expect(nextPageSize(2, 1, PAGE_TARGET_BYTES * 6, 1000)).toBe(1);
+    expect(nextPageSize(1, 1, 1024, 1000)).toBe(2);
+    expect(nextPageSize(800, 800, 800 * 1024, 1000)).toBe(1000);
   });
 });

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { ElasticsearchAdapter, ShardStats } from '../shared/adapters/elasticsearch.js';
 import type { KafkaAdapter, KafkaProducer, OutgoingMessage } from '../shared/adapters/kafka.js';
 import type { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
+import { CHUNK_OVERHEAD_BYTES, splitRecord } from '../shared/chunks.js';
 import { checkpointEvent, deleteEvent, envelopeSchema, indexEvent, metadataEvent } from '../shared/envelope.js';
 import type { ChangeEnvelope, IndexMetadata, OriginBase } from '../shared/envelope.js';
 import { asKccrError, failureKind, KccrError } from '../shared/errors.js';
@@ -65,6 +66,15 @@ export function portableSettings(settings: Record<string, unknown>): Record<stri
   return Object.fromEntries(Object.entries(settings).filter(([k]) => !VOLATILE_SETTINGS.includes(k)));
 }
 
+/** A search page is kept to about this many bytes: large documents are asked for a few at a time. */
+export const PAGE_TARGET_BYTES = 16 * 1024 * 1024;
+
+/** The next page's size: cut to what fits PAGE_TARGET_BYTES at the last page's mean, else doubling back to the maximum. */
+export function nextPageSize(size: number, hits: number, bytes: number, max: number): number {
+  if (hits > 0 && bytes > PAGE_TARGET_BYTES) return Math.max(1, Math.floor((hits * PAGE_TARGET_BYTES) / bytes));
+  return Math.min(max, size * 2);
+}
+
 /** How long a leader index not found is waited on (a restarted cluster recovering it) before it shows FAILED. */
 export const MISSING_INDEX_GRACE_MS = 60_000;
 
@@ -84,6 +94,8 @@ export class IndexExtractor {
   private readonly lastCheckpointAt = new Map<number, number>();
   private readonly shardStatus = new Map<number, ExtractorShardStatus>();
   private readonly published = new Map<number, number>();
+  /** Per shard, documents asked for per search page: fewer while documents are large (see nextPageSize). */
+  private readonly pageSize = new Map<number, number>();
   private metadataDigest?: string;
   /** Scheduled visibility: per shard, the checkpoint read and waiting for refreshes. */
   private readonly pending = new Map<number, { stats: ShardStats; observedAt: number }[]>();
@@ -224,8 +236,9 @@ export class IndexExtractor {
   private async init(): Promise<void> {
     const { es, kafka, cursors, config } = this.deps;
     const meta = await es.indexMeta(this.leaderIndex);
-    // Documents can be large: the topic takes records up to maxMessageBytes (the broker's default is 1 MiB).
-    await kafka.ensureTopic(this.topic, meta.shards, { 'cleanup.policy': 'compact', 'compression.type': 'producer', 'max.message.bytes': String(config.maxMessageBytes) });
+    // Envelopes above chunkBytes go as chunks: the topic must take a chunk and its headers (checked when it exists).
+    const made = await kafka.ensureTopic(this.topic, meta.shards, { 'cleanup.policy': 'compact', 'compression.type': 'producer', 'max.message.bytes': String(config.maxMessageBytes) });
+    if (made === 'exists') await this.checkTopicTakesChunks();
     this.schemaCheckedAt = 0;
     await this.checkSchema();
     for (let shard = 0; shard < meta.shards; shard++) {
@@ -369,10 +382,34 @@ export class IndexExtractor {
     return { ...this.base, shard, historyUuid };
   }
 
+  /**
+   * The records of these events, in order: an envelope larger than the chunk size becomes its chunks (see
+   * shared/chunks.ts), which the producer sends contiguously.
+   */
   private async encode(events: readonly ChangeEnvelope[], shard: number): Promise<OutgoingMessage[]> {
-    const { registry } = this.deps;
+    const { registry, config } = this.deps;
     const values = await registry.encodeMany(this.schemaId, events);
-    return events.map((e, i) => ({ key: e.id, value: values[i]!, partition: shard }));
+    return events.flatMap((e, i) => {
+      const origin = { id: e.id, op: e.op, shard: e.origin.shard, seqNo: e.origin.seqNo, version: e.version, cluster: e.origin.cluster, index: e.origin.index };
+      return splitRecord({ key: e.id, value: values[i]!, partition: shard }, config.chunkBytes, { sourceBytes: e.source?.length ?? 0, origin });
+    });
+  }
+
+  /**
+   * A topic made elsewhere (or before) may take smaller records than the chunks: say so at start, with what to do,
+   * rather than fail on the first large document.
+   */
+  private async checkTopicTakesChunks(): Promise<void> {
+    const { kafka, config } = this.deps;
+    const needed = config.chunkBytes + CHUNK_OVERHEAD_BYTES;
+    const takes = Number((await kafka.topicConfig(this.topic, ['max.message.bytes']))['max.message.bytes']);
+    if (Number.isFinite(takes) && takes < needed) {
+      throw new KccrError(
+        'KAFKA_REJECTED',
+        `topic ${this.topic} takes records up to ${takes} bytes (max.message.bytes) but large documents are sent in chunks of up to ${needed} bytes (KCCR_CHUNK_BYTES=${config.chunkBytes} and headers); raise the topic's max.message.bytes to at least ${needed} (kafka-configs.sh --alter --entity-type topics --entity-name ${this.topic} --add-config max.message.bytes=${needed}) or lower KCCR_CHUNK_BYTES`,
+        { topic: this.topic, maxMessageBytes: takes, needed },
+      );
+    }
   }
 
   private async publishMetadataIfChanged(stats: readonly ShardStats[]): Promise<void> {
@@ -445,7 +482,18 @@ export class IndexExtractor {
     let after: number | undefined;
     let count = 0;
     for (;;) {
-      const raw = await es.searchRaw(this.leaderIndex, windowQuery(from, to, config.batchSize, after), { preference: `_shards:${s.shard}` }, this.abort.signal);
+      const size = this.pageSize.get(s.shard) ?? config.batchSize;
+      let raw: Buffer;
+      try {
+        raw = await es.searchRaw(this.leaderIndex, windowQuery(from, to, size, after), { preference: `_shards:${s.shard}` }, this.abort.signal);
+      } catch (e) {
+        // A page of large documents the leader cannot build within its memory limits (429): ask for fewer.
+        if (size > 1 && (e as KccrError).details?.status === 429) {
+          this.pageSize.set(s.shard, Math.ceil(size / 2));
+          continue;
+        }
+        throw e;
+      }
       const page = parseSearchResponse(raw);
       // A partial page would let the cursor pass documents never published: retry the cycle instead.
       if (page.timedOut || (page.shards && page.shards.failed > 0)) {
@@ -463,7 +511,8 @@ export class IndexExtractor {
       this.published.set(s.shard, (this.published.get(s.shard) ?? 0) + events.length);
       count += events.length;
       after = hits[hits.length - 1]!.seqNo;
-      if (hits.length < config.batchSize) break;
+      this.pageSize.set(s.shard, nextPageSize(size, hits.length, raw.length, config.batchSize));
+      if (hits.length < size) break;
     }
     return count;
   }

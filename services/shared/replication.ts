@@ -26,6 +26,13 @@ export interface ReplicationSpec {
   readonly bootstrap: BootstrapMode;
   /** Settings the follower index gets on top of the leader's (number_of_replicas, say). */
   readonly followerSettings?: Record<string, unknown>;
+  /**
+   * Set when the leader index keeps only part of _source (includes/excludes) and the start accepted it
+   * (accept_partial_source): the follower holds what the leader's _source keeps, not all the leader indexed.
+   */
+  readonly partialSource?: PartialSource;
+  /** Set when the leader index has synthetic _source: the follower holds the documents as the leader rebuilds them. */
+  readonly syntheticSource?: boolean;
   readonly requestedBy: string;
   readonly createdAt: number;
   readonly updatedAt: number;
@@ -43,6 +50,12 @@ export interface ReplicationSpec {
   readonly rebuild?: RebuildInfo;
   /** Set on a replication a rebuild replaced (stopped): the follower index that replaced it. */
   readonly rebuiltInto?: string;
+}
+
+/** The `_source` includes and excludes of a leader index that keeps only part of its documents' source. */
+export interface PartialSource {
+  readonly includes: readonly string[];
+  readonly excludes: readonly string[];
 }
 
 /** Where the applier's position in the topic moves to: the start, the end, or the first record at or after a time (epoch ms). */
@@ -171,6 +184,10 @@ export interface ApplierShardStatus {
   readonly deadLettered: number;
   /** Of `skipped`, the records of another incarnation of the leader index (deleted and created again). */
   readonly otherIncarnation?: number;
+  /** Bytes of a chunked document held while its chunks arrive (absent when none). */
+  readonly reassemblingBytes?: number;
+  /** Chunks of sequences found cut (published again after a retry, or left by compaction) and dropped. */
+  readonly chunksDropped?: number;
   readonly lastAppliedAt: number | null;
 }
 

@@ -4,9 +4,7 @@
  * changes reach the follower before documents that need them; a recreated leader index stops replication.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ConsumedMessage } from '../../services/shared/adapters/kafka.js';
-import { deadLetterTopic } from '../../services/shared/topics.js';
-import { applierStatus, bulkLines, extractorStatus, startHarness, startReplication, waitForDocuments } from '../support/replication.js';
+import { applierStatus, bulkLines, extractorStatus, readDeadLetters, startHarness, startReplication, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../support/stack.js';
 
@@ -36,15 +34,7 @@ describe('data plane behaviour', () => {
     expect(status.state).toBe('syncing');
     expect(status.shards[0]!.applied).toBeGreaterThanOrEqual(2);
 
-    const consumer = h.kafka.consumer(uniqueName('dlq-reader'));
-    const seen: ConsumedMessage[] = [];
-    await consumer.subscribe([deadLetterTopic(h.names.followerCluster)], true);
-    await consumer.run(async (batch, control) => {
-      seen.push(...batch.messages);
-      control.resolve(batch.messages.at(-1)!.offset);
-    });
-    const letter = await waitFor('the dead letter in its topic', async () => seen.find((m) => m.key?.toString() === 'bad'));
-    await consumer.disconnect();
+    const letter = (await readDeadLetters(h, 1)).find((m) => m.key?.toString() === 'bad')!;
     const body = JSON.parse(letter.value!.toString()) as { op: string; source: string; origin: { index: string } };
     // It was on the leader before replication started: the bootstrap scan read it (READ).
     expect(body).toMatchObject({ op: 'READ', source: '{"value":"abc"}', origin: { index: leader } });

@@ -72,8 +72,8 @@ export async function readAll(es: ElasticsearchAdapter, index: string, pageSize 
 }
 
 /** Leader and follower compared document by document: ids, routing and source. */
-export async function compareIndices(leader: ElasticsearchAdapter, follower: ElasticsearchAdapter, leaderIndex: string, followerIndex: string): Promise<Comparison> {
-  const [l, f] = await Promise.all([readAll(leader, leaderIndex), readAll(follower, followerIndex)]);
+export async function compareIndices(leader: ElasticsearchAdapter, follower: ElasticsearchAdapter, leaderIndex: string, followerIndex: string, pageSize?: number): Promise<Comparison> {
+  const [l, f] = await Promise.all([readAll(leader, leaderIndex, pageSize), readAll(follower, followerIndex, pageSize)]);
   const missing: string[] = [];
   const extra: string[] = [];
   const different = new Set<string>([...l.duplicates, ...f.duplicates]);

@@ -4,6 +4,8 @@
  */
 import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
+import type { ConsumedMessage } from '../../services/shared/adapters/kafka.js';
+import { deadLetterTopic } from '../../services/shared/topics.js';
 import { ReplicationStore } from '../../services/control/store.js';
 import type { ApplierStatus, ExtractorStatus } from '../../services/shared/replication.js';
 import { applierStatusKey, extractorStatusKey } from '../../services/shared/replication.js';
@@ -100,4 +102,20 @@ export function bulkLines(index: string, docs: readonly { id: string; routing?: 
       return d.delete ? `${JSON.stringify({ delete: meta })}\n` : `${JSON.stringify({ index: meta })}\n${JSON.stringify(d.source)}\n`;
     })
     .join('');
+}
+
+/** The first `count` records of the harness's follower cluster's dead-letter topic, read with a group of their own. */
+export async function readDeadLetters(h: Harness, count: number): Promise<ConsumedMessage[]> {
+  const consumer = h.kafka.consumer(uniqueName('dlq-reader'));
+  const seen: ConsumedMessage[] = [];
+  await consumer.subscribe([deadLetterTopic(h.names.followerCluster)], true);
+  await consumer.run(async (batch, control) => {
+    seen.push(...batch.messages);
+    control.resolve(batch.messages.at(-1)!.offset);
+  });
+  try {
+    return await waitFor(`${count} dead letters`, async () => (seen.length >= count ? seen : undefined));
+  } finally {
+    await consumer.disconnect();
+  }
 }

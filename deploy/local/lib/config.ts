@@ -117,7 +117,7 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
       followerTransport: port('KCCR_FOLLOWER_TRANSPORT_PORT', 9301),
     },
     heaps: {
-      es: str('KCCR_ES_HEAP', '512m', heap, 'a JVM heap size such as 512m or 1g'),
+      es: str('KCCR_ES_HEAP', '1g', heap, 'a JVM heap size such as 512m or 1g'),
       kafka: str('KCCR_KAFKA_HEAP', '512m', heap, 'a JVM heap size such as 512m or 1g'),
       registry: str('KCCR_REGISTRY_HEAP', '128m', heap, 'a JVM heap size such as 128m'),
     },

@@ -13,7 +13,7 @@ export interface RequestOptions {
   /** Newline-delimited JSON, for _bulk. */
   readonly ndjson?: string | Buffer;
   /** A JSON body sent exactly as given (a document whose formatting must survive), instead of `body`. */
-  readonly rawBody?: string;
+  readonly rawBody?: string | Buffer;
   /** Statuses that are answers, not errors (404 on an existence check, 409 on a version conflict). */
   readonly ignore?: readonly number[];
   readonly timeoutMs?: number;

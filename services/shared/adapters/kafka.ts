@@ -3,7 +3,7 @@
  * failures become KccrErrors with the catalogue's retriable flag.
  */
 import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
-import type { Admin, Consumer, EachBatchPayload, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, IHeaders, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
 import { errorMessage, KccrError } from '../errors.js';
 import { backoffDelay, retry, TRANSIENT_BACKOFF } from '../retry.js';
 import type { Logger } from '../logger.js';
@@ -30,6 +30,8 @@ export interface ConsumedMessage {
   readonly key: Buffer | null;
   readonly value: Buffer | null;
   readonly timestamp: string;
+  /** Record headers as UTF-8 strings (chunked envelopes carry their place and digest there). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface ConsumedBatch {
@@ -74,6 +76,9 @@ function toKafkaConfig(conn: KafkaConnection, logger?: Logger): KafkaConfig {
     },
   };
 }
+
+/** The TOPIC config resource type of DescribeConfigs (kafkajs' ConfigResourceTypes.TOPIC, not an ESM export). */
+const TOPIC_RESOURCE = 2;
 
 /** Kafka error types no retry fixes: only an operator, by granting access or fixing credentials. */
 const KAFKA_CREDENTIAL_ERRORS = new Set([
@@ -201,6 +206,17 @@ export class KafkaAdapter {
       throw toKafkaError(e, `creating topic ${topic}`);
     }
     return 'created';
+  }
+
+  /** The topic's effective configuration values asked for (its own, else the broker's default). */
+  async topicConfig(topic: string, names: readonly string[]): Promise<Record<string, string>> {
+    const admin = await this.adminClient();
+    try {
+      const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: [...names] }] });
+      return Object.fromEntries((r.resources[0]?.configEntries ?? []).map((e) => [e.configName, e.configValue]));
+    } catch (e) {
+      throw toKafkaError(e, `reading the configuration of topic ${topic}`);
+    }
   }
 
   async deleteTopics(topics: string[]): Promise<void> {
@@ -386,9 +402,22 @@ export function chunkByBytes<T extends { key: string; value: Buffer | null; head
   return chunks;
 }
 
+/** kafkajs headers (Buffers, strings, arrays of them) as strings; absent when there are none. */
+function headersOf(headers: IHeaders | undefined): { headers?: Record<string, string> } {
+  if (!headers) return {};
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const v = Array.isArray(value) ? value[value.length - 1] : value;
+    if (v !== undefined) out[name] = v.toString();
+  }
+  return Object.keys(out).length > 0 ? { headers: out } : {};
+}
+
 export class KafkaProducer {
   private producer?: Producer;
   private connected = false;
+  /** Sends run one after the other: the records of one call are contiguous in each partition (chunks stay together). */
+  private sending: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly create: () => Producer,
@@ -412,8 +441,17 @@ export class KafkaProducer {
    * A failure leaves it to the caller to send again (transient) or not; a producer whose broker lost its state is
    * replaced first, so that the next send can succeed.
    */
-  async send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    if (messages.length === 0) return;
+  send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return Promise.resolve();
+    const run = this.sending.then(
+      () => this.sendNow(topic, messages),
+      () => this.sendNow(topic, messages),
+    );
+    this.sending = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sendNow(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
     await this.connect();
     for (const chunk of chunkByBytes(messages, this.maxRequestBytes)) {
       try {
@@ -526,19 +564,26 @@ export class KafkaConsumer {
       partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
       eachBatch: async (payload: EachBatchPayload) => {
         const { batch } = payload;
+        let resolved = -1n;
+        const resolve = (offset: string) => {
+          if (BigInt(offset) <= resolved) return;
+          resolved = BigInt(offset);
+          payload.resolveOffset(offset);
+        };
         await handler(
           {
             topic: batch.topic,
             partition: batch.partition,
             highWatermark: batch.highWatermark,
-            messages: batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp })),
+            messages: batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, ...headersOf(m.headers) })),
           },
           {
             heartbeat: () => payload.heartbeat(),
             isActive: () => payload.isRunning() && !payload.isStale(),
-            resolve: (offset) => payload.resolveOffset(offset),
+            resolve,
             commit: async (nextOffset) => {
-              payload.resolveOffset(String(BigInt(nextOffset) - 1n));
+              // The fetch position never moves back: records resolved past the commit (chunks held) are not read again.
+              resolve(String(BigInt(nextOffset) - 1n));
               await this.commit(batch.topic, batch.partition, nextOffset);
             },
           },
