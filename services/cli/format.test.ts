@@ -33,6 +33,14 @@ describe('CLI output', () => {
     expect(lines.at(-1)).toMatch(/^0\s+5\s+5\s+2\s+3\s+12\.5 s\s+3\s+0\s+1\s+4\/9$/);
   });
 
+  it('says when the follower holds an accepted partial source or a synthetic one', () => {
+    const base = { status: 'SYNCING', leader_alias: 'l', leader_index: 'i', follower_index: 'f', lag_operations: 0, lag_seconds: 0, shards: [] };
+    expect(statusText(base).join('\n')).not.toMatch(/_source/);
+    const lines = statusText({ ...base, partial_source: { includes: ['a.*'], excludes: ['secret'] }, synthetic_source: true });
+    expect(lines).toContain("partial _source accepted: the follower holds what the leader's _source keeps (includes a.*; excludes secret)");
+    expect(lines).toContain("synthetic _source: the follower holds the documents as the leader's synthetic _source rebuilds them");
+  });
+
   it('names credentials by reference only', () => {
     expect(credentialsOf({ name: 'a', url: 'u', username: 'r', password_file: '/p' })).toBe('r, password from /p');
     expect(credentialsOf({ name: 'a', url: 'u', api_key_env: 'K' })).toBe('api key from $K');

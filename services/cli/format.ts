@@ -39,6 +39,8 @@ export interface Status {
   follower_cluster?: string;
   follower_index: string;
   bootstrap?: string;
+  partial_source?: { includes: string[]; excludes: string[] };
+  synthetic_source?: boolean;
   lag_operations: number | null;
   lag_seconds: number | null;
   shards: StatusShard[];
@@ -48,12 +50,18 @@ export interface Status {
   restarts?: { extractor: number; applier: number };
 }
 
+function sourceFilter(p: { includes: string[]; excludes: string[] }): string {
+  return [p.includes.length ? `includes ${p.includes.join(',')}` : '', p.excludes.length ? `excludes ${p.excludes.join(',')}` : ''].filter(Boolean).join('; ');
+}
+
 export function statusText(s: Status): string[] {
   const lines = [
     `${s.follower_index}${s.follower_cluster ? ` on ${s.follower_cluster}` : ''} <- ${s.leader_alias}:${s.leader_index}`,
     `status: ${s.status}${s.reason ? ` (${s.reason})` : ''}`,
     `lag: ${num(s.lag_operations)} operations, ${seconds(s.lag_seconds)}`,
   ];
+  if (s.partial_source) lines.push(`partial _source accepted: the follower holds what the leader's _source keeps (${sourceFilter(s.partial_source)})`);
+  if (s.synthetic_source) lines.push("synthetic _source: the follower holds the documents as the leader's synthetic _source rebuilds them");
   if (s.retrying) lines.push(`retrying (${s.retrying.side}): since ${s.retrying.since}, ${s.retrying.attempts} attempts`);
   if (s.restarts && (s.restarts.extractor > 0 || s.restarts.applier > 0)) lines.push(`restarted after ending unexpectedly: extractor ${s.restarts.extractor}, applier ${s.restarts.applier}`);
   if (s.requested_by || s.updated_at) lines.push(`last change: ${s.updated_at ?? '-'} by ${s.requested_by ?? '-'}`);

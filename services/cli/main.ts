@@ -19,6 +19,7 @@ export const USAGE = `usage: kccr [global options] <command> [arguments]
 replication (the control service's API):
   kccr start <follower_index> --leader-cluster <name> --leader-index <index>
              [--follower-cluster <name>] [--bootstrap scan|snapshot|none] [--settings '<json>']
+             [--accept-partial-source]   replicate a leader index whose _source has includes/excludes
   kccr stop <follower_index>      stop: the follower index becomes an ordinary writable index
   kccr pause <follower_index>     pause (changes wait in Kafka)
   kccr resume <follower_index>    resume a paused replication
@@ -43,7 +44,8 @@ auto-follow (leader indices matching a pattern are replicated as they appear):
   kccr autofollow list [--follower-cluster <name>] [--leader-cluster <name>]   rules with what each started and failed
   kccr autofollow add <name> --leader-cluster <name> --pattern '<pattern>[,<pattern>...]'
                       [--exclude <pattern>,<pattern>] [--follower-pattern '{{leader_index}}-copy']
-                      [--follower-cluster <name>] [--settings '<json>']   a rule of the same name is replaced
+                      [--follower-cluster <name>] [--settings '<json>'] [--accept-partial-source]
+      a rule of the same name is replaced
   kccr autofollow remove <name> --leader-cluster <name> [--follower-cluster <name>]
       (replications a removed rule started go on)
 
@@ -80,6 +82,7 @@ const OPTIONS = {
   'follower-cluster': { type: 'string' },
   bootstrap: { type: 'string' },
   settings: { type: 'string' },
+  'accept-partial-source': { type: 'boolean' },
   state: { type: 'string' },
   username: { type: 'string' },
   'password-env': { type: 'string' },
@@ -102,7 +105,7 @@ type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extend
 const GLOBAL = ['url', 'token', 'user', 'password', 'ca-file', 'json', 'help'];
 /** Options each command takes besides the global ones, and how many positional arguments. */
 const COMMANDS: Record<string, { options: string[]; positionals: readonly [number, number] }> = {
-  start: { options: ['leader-cluster', 'leader-index', 'follower-cluster', 'bootstrap', 'settings'], positionals: [1, 1] },
+  start: { options: ['leader-cluster', 'leader-index', 'follower-cluster', 'bootstrap', 'settings', 'accept-partial-source'], positionals: [1, 1] },
   stop: { options: ['follower-cluster'], positionals: [1, 1] },
   pause: { options: ['follower-cluster'], positionals: [1, 1] },
   resume: { options: ['follower-cluster'], positionals: [1, 1] },
@@ -118,7 +121,7 @@ const COMMANDS: Record<string, { options: string[]; positionals: readonly [numbe
   'users hash-password': { options: ['name', 'role'], positionals: [0, 0] },
   'users new-token': { options: ['name', 'role'], positionals: [0, 0] },
   'autofollow list': { options: ['follower-cluster', 'leader-cluster'], positionals: [0, 0] },
-  'autofollow add': { options: ['leader-cluster', 'pattern', 'exclude', 'follower-pattern', 'follower-cluster', 'settings'], positionals: [1, 1] },
+  'autofollow add': { options: ['leader-cluster', 'pattern', 'exclude', 'follower-pattern', 'follower-cluster', 'settings', 'accept-partial-source'], positionals: [1, 1] },
   'autofollow remove': { options: ['leader-cluster', 'follower-cluster'], positionals: [1, 1] },
 };
 
@@ -201,6 +204,11 @@ function jsonOption(name: string, text: string | undefined): Record<string, unkn
   return v as Record<string, unknown>;
 }
 
+/** --accept-partial-source as the body field; absent when not given (the service's default refuses). */
+function acceptPartialSource(values: Values): { accept_partial_source?: true } {
+  return values['accept-partial-source'] ? { accept_partial_source: true } : {};
+}
+
 function indexPath(index: string, action: string, followerCluster: string | undefined): string {
   return `/_plugins/_replication/${encodeURIComponent(index)}/${action}${followerCluster !== undefined ? `?follower_cluster=${encodeURIComponent(followerCluster)}` : ''}`;
 }
@@ -221,9 +229,16 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
       if (missing.length) throw usage(`kccr start needs ${missing.join(' and ')}`);
       if (values.bootstrap !== undefined && !['scan', 'snapshot', 'none'].includes(values.bootstrap)) throw usage(`--bootstrap must be scan, snapshot or none; received ${JSON.stringify(values.bootstrap)}`);
       const settings = jsonOption('settings', values.settings);
-      const body = { leader_alias: leaderCluster, leader_index: leaderIndex, ...(values.bootstrap ? { bootstrap: values.bootstrap } : {}), ...(settings ? { settings } : {}), ...(fc !== undefined ? { follower_cluster: fc } : {}) };
-      const answer = await client.call('PUT', `/_plugins/_replication/${encodeURIComponent(args[0]!)}/_start`, body);
-      print(answer, () => [`started: ${args[0]} follows ${leaderCluster}:${leaderIndex}${fc ? ` on ${fc}` : ''}`, `watch it with: kccr status ${args[0]}`]);
+      const body = {
+        leader_alias: leaderCluster,
+        leader_index: leaderIndex,
+        ...(values.bootstrap ? { bootstrap: values.bootstrap } : {}),
+        ...(settings ? { settings } : {}),
+        ...acceptPartialSource(values),
+        ...(fc !== undefined ? { follower_cluster: fc } : {}),
+      };
+      const answer = await client.call<{ notes?: string[] }>('PUT', `/_plugins/_replication/${encodeURIComponent(args[0]!)}/_start`, body);
+      print(answer, () => [`started: ${args[0]} follows ${leaderCluster}:${leaderIndex}${fc ? ` on ${fc}` : ''}`, ...(answer.notes ?? []).map((n) => `note: ${n}`), `watch it with: kccr status ${args[0]}`]);
       return EXIT.ok;
     }
     case 'stop':
@@ -322,6 +337,7 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
         ...(exclude?.length ? { exclude_patterns: exclude } : {}),
         ...(values['follower-pattern'] !== undefined ? { follower_index_pattern: values['follower-pattern'] } : {}),
         ...(settings ? { settings } : {}),
+        ...acceptPartialSource(values),
         ...(fc !== undefined ? { follower_cluster: fc } : {}),
       };
       const answer = await client.call('POST', '/_plugins/_replication/_autofollow', body);
@@ -355,18 +371,22 @@ interface AutofollowStatsItem {
   readonly num_success_start_replication: number;
   readonly num_failed_start_replication: number;
   readonly failed_indices: readonly string[];
+  readonly failures?: readonly { readonly leader_index: string; readonly code: string; readonly reason: string }[];
 }
 
 function autofollowText(rules: readonly AutofollowItem[], stats: readonly AutofollowStatsItem[]): string[] {
   if (rules.length === 0) return ['no auto-follow rules'];
   const statsOf = (r: AutofollowItem) => stats.find((s) => s.name === r.name && s.leader_alias === r.leader_alias && s.follower_cluster === r.follower_cluster);
-  return table(
+  const lines = table(
     ['name', 'leader', 'follower cluster', 'pattern', 'exclude', 'follower index', 'started', 'failed'],
     rules.map((r) => {
       const s = statsOf(r);
       return [r.name, r.leader_alias, r.follower_cluster, r.pattern, r.exclude_patterns.join(',') || '-', r.follower_index_pattern, String(s?.num_success_start_replication ?? 0), s?.failed_indices.length ? s.failed_indices.join(',') : '-'];
     }),
   );
+  // Why an index was not started (a refused index feature, say) is what the operator has to act on.
+  const reasons = rules.flatMap((r) => (statsOf(r)?.failures ?? []).map((f) => `${r.name}: ${f.leader_index} not started (${f.code}): ${f.reason}`));
+  return reasons.length ? [...lines, '', ...reasons] : lines;
 }
 
 export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {

@@ -53,6 +53,7 @@ describe('auto-follow routes', () => {
     { name: 'bad exclude', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', exclude_patterns: ['a,b'] }, message: /holds a comma/ },
     { name: 'follower pattern without placeholder', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', follower_index_pattern: 'copy' }, message: /lacks \{\{leader_index\}\}/ },
     { name: 'follower pattern invalid', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', follower_index_pattern: '{{leader_index}}-COPY' }, message: /does not make valid index names/ },
+    { name: 'accept_partial_source not a boolean', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', accept_partial_source: 1 }, message: /accept_partial_source must be boolean/ },
     { name: 'shard count', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', settings: { index: { number_of_shards: 3 } } }, message: /shard count/ },
     { name: 'unknown field', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', leader_index_patterns: ['x'] }, message: /unknown field "leader_index_patterns"/ },
     { name: 'delete without name', method: 'DELETE', body: { leader_alias: 'a' }, message: /lacks the required field "name"/ },

@@ -24,6 +24,8 @@ export interface AutofollowRule {
   readonly followerIndexPattern: string;
   /** Follower index settings, already normalized (settings.ts), handed to every start. */
   readonly followerSettings?: Record<string, unknown>;
+  /** Handed to every start: matching leader indices that keep only part of _source are replicated, not refused. */
+  readonly acceptPartialSource?: boolean;
   /** Accepted for compatibility with the OpenSearch plugin and shown back; kccr's services use their own users. */
   readonly useRoles?: { readonly leaderClusterRole: string; readonly followerClusterRole: string };
   readonly createdBy: string;

@@ -9,6 +9,7 @@ import type { ReplicationSpec } from '../shared/replication.js';
 import { ruleKey } from './autofollow-rules.js';
 import type { AutofollowRule } from './autofollow-rules.js';
 import { AutofollowEngine, readAutofollowConfig } from './autofollow.js';
+import { unreplicable } from './index-features.js';
 import type { StartCommand } from './replications.js';
 
 function rule(name: string, over: Partial<AutofollowRule> = {}): AutofollowRule {
@@ -27,7 +28,11 @@ function rule(name: string, over: Partial<AutofollowRule> = {}): AutofollowRule 
   };
 }
 
-function setup(opts: { leader?: Record<string, string[] | Error>; refuse?: Record<string, KccrError>; followerClusters?: string[] } = {}) {
+/**
+ * `partialSource`: leader indices that keep only part of _source; their starts are checked as ReplicationService
+ * checks them (unreplicable), so a refusal carries the real reason.
+ */
+function setup(opts: { leader?: Record<string, string[] | Error>; refuse?: Record<string, KccrError>; partialSource?: string[]; followerClusters?: string[] } = {}) {
   let now = 1_000_000;
   const rules = new Map<string, AutofollowRule>();
   const specs: ReplicationSpec[] = [];
@@ -50,6 +55,9 @@ function setup(opts: { leader?: Record<string, string[] | Error>; refuse?: Recor
         starts.push(cmd);
         const refusal = opts.refuse?.[cmd.followerIndex];
         if (refusal) throw refusal;
+        const mappings = opts.partialSource?.includes(cmd.leaderIndex) ? { _source: { excludes: ['secret'] } } : {};
+        const why = unreplicable(cmd.leaderIndex, { name: cmd.leaderIndex, mappings, settings: {}, aliases: {} }, { partialSource: cmd.acceptPartialSource ?? false });
+        if (why) throw new KccrError('BAD_REQUEST', why);
         specs.push({ ...cmd, state: 'active', bootstrap: 'scan', createdAt: now, updatedAt: now });
       },
     },
@@ -100,6 +108,24 @@ describe('AutofollowEngine', () => {
     stats = t.engine.stats();
     expect(stats.num_failed_start_replication).toBe(2);
     expect(stats.autofollow_stats[0]?.failures[0]?.attempts).toBe(2);
+  });
+
+  it('shows why a leader index with a refused feature was not started, and starts it once the rule accepts it', async () => {
+    const t = setup({ partialSource: ['logs-1'] });
+    t.add(rule('r1'));
+    await t.engine.runOnce();
+    expect(t.starts.map((s) => [s.leaderIndex, s.acceptPartialSource])).toEqual([
+      ['logs-1', undefined],
+      ['logs-2', undefined],
+    ]);
+    const failure = t.engine.stats().autofollow_stats[0]?.failures[0];
+    expect(failure).toMatchObject({ leader_index: 'logs-1', code: 'BAD_REQUEST', reason: unreplicable('logs-1', { name: 'logs-1', mappings: { _source: { excludes: ['secret'] } }, settings: {}, aliases: {} }) });
+    expect(failure?.reason).toMatch(/keeps only part of _source .* "accept_partial_source": true/);
+
+    t.add(rule('r1', { updatedAt: 2, acceptPartialSource: true }));
+    await t.engine.runOnce();
+    expect(t.starts.slice(2).map((s) => [s.leaderIndex, s.acceptPartialSource])).toEqual([['logs-1', true]]);
+    expect(t.engine.stats()).toMatchObject({ num_success_start_replication: 2, failed_indices: [] });
   });
 
   it('gives a changed rule a fresh try of what failed', async () => {

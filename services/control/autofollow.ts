@@ -285,6 +285,7 @@ export class AutofollowEngine {
             leaderCluster: rule.leaderCluster,
             leaderIndex: c.leaderIndex,
             ...(rule.followerSettings && Object.keys(rule.followerSettings).length ? { settings: rule.followerSettings } : {}),
+            ...(rule.acceptPartialSource ? { acceptPartialSource: true } : {}),
             requestedBy: `autofollow:${rule.name}`,
           });
           run.successes++;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ReplicationSpec } from '../shared/replication.js';
-import { resumesWhereLeft, startPosition, unreplicable } from './replications.js';
+import { resumesWhereLeft, startPosition } from './replications.js';
 
 describe('startPosition: where a new replication reads its topic', () => {
   it('offsets left in the topic by an earlier replication into the follower cluster: from the start', () => {
@@ -37,15 +37,5 @@ describe('resumesWhereLeft', () => {
     expect(resumesWhereLeft(undefined, true, cmd, [])).toBe(false);
     expect(resumesWhereLeft(spec('a', 10, { state: 'active' }), true, cmd, [])).toBe(false);
     expect(resumesWhereLeft(spec('a', 10, { leaderIndex: 'y' }), true, cmd, [])).toBe(false);
-  });
-});
-
-describe('unreplicable', () => {
-  it('refuses what cannot be copied exactly, with the reason and what to do', () => {
-    expect(unreplicable('logs', { name: 'logs', mappings: { properties: {} } })).toBeUndefined();
-    expect(unreplicable('logs', { name: 'logs', mappings: { _source: { enabled: true } } })).toBeUndefined();
-    expect(unreplicable('logs', { name: 'logs', mappings: { _source: { enabled: false } } })).toMatch(/_source disabled/);
-    expect(unreplicable('logs', { name: 'logs', mappings: { _source: { excludes: ['secret.*'] } } })).toMatch(/only part of _source .*"secret\.\*"/);
-    expect(unreplicable('logs', { name: '.ds-logs-2026.11.29-000001', mappings: {} })).toMatch(/alias or a data stream .*replicate the concrete index/);
   });
 });

@@ -4,13 +4,14 @@
  * so that two requests for the same follower index cannot both pass the checks.
  */
 import { randomUUID } from 'node:crypto';
-import type { ElasticsearchAdapter, IndexMeta } from '../shared/adapters/elasticsearch.js';
+import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { KccrError } from '../shared/errors.js';
 import type { BootstrapCheckpoints, BootstrapMode, PositionRequest, PositionTarget, ReplicationSpec, ReplicationState } from '../shared/replication.js';
 import { changeTopic } from '../shared/topics.js';
 import { readCheckpoints, requireRepository, snapshotName } from './bootstrap.js';
 import type { SnapshotBootstrapper } from './bootstrap.js';
 import type { ClusterRegistry } from './clusters.js';
+import { sourceRecord, unreplicable } from './index-features.js';
 import { mergeSettings, normalizeSettings } from './settings.js';
 import type { StatusBoard } from './status-board.js';
 import type { StatusView } from './status.js';
@@ -23,6 +24,8 @@ export interface StartCommand {
   readonly leaderIndex: string;
   readonly bootstrap?: BootstrapMode;
   readonly settings?: Record<string, unknown>;
+  /** Replicate a leader index that keeps only part of _source (the follower then holds that part); refused otherwise. */
+  readonly acceptPartialSource?: boolean;
   readonly requestedBy: string;
 }
 
@@ -45,25 +48,6 @@ export type CommittedOffsets = (followerCluster: string, topic: string) => Promi
  * not want (at or below its checkpoints) are read and left by the applier; records read twice are harmless
  * (external versions).
  */
-/**
- * Why a leader index cannot be replicated exactly, refused at the start rather than discovered later; undefined
- * when it can. kccr copies documents from `_source`: without it, or with parts of it left out, the follower would
- * hold less than the leader indexed. An alias or a data stream name stands for other indices (and a data stream
- * rolls over to new ones): the concrete index is what a replication follows.
- */
-export function unreplicable(requested: string, meta: Pick<IndexMeta, 'name' | 'mappings'>): string | undefined {
-  if (meta.name !== requested) {
-    return `leader index ${requested} is an alias or a data stream (it resolves to ${meta.name}); replicate the concrete index (leader_index ${JSON.stringify(meta.name)}), or follow new backing indices with an auto-follow rule`;
-  }
-  const source = (meta.mappings as { _source?: { enabled?: boolean; includes?: unknown[]; excludes?: unknown[] } })._source;
-  if (source?.enabled === false) return `leader index ${requested} has _source disabled; kccr copies documents from _source and cannot replicate it`;
-  const partial = [...(source?.includes ?? []), ...(source?.excludes ?? [])];
-  if (partial.length > 0) {
-    return `leader index ${requested} keeps only part of _source (_source includes/excludes: ${partial.map((f) => JSON.stringify(f)).join(', ')}); kccr copies documents from _source, so the follower would hold less than the leader indexed`;
-  }
-  return undefined;
-}
-
 export function startPosition(committed: boolean, resumesWhereLeft: boolean): PositionTarget | undefined {
   return committed && !resumesWhereLeft ? 'earliest' : undefined;
 }
@@ -125,7 +109,7 @@ export class ReplicationService {
         throw new KccrError('ES_NOT_FOUND', `leader index ${cmd.leaderIndex} does not exist on leader cluster ${cmd.leaderCluster} (${url}); create it there first or check the name`, { cluster: cmd.leaderCluster, index: cmd.leaderIndex });
       }
       const leaderMeta = await this.clusters.withClient(cmd.leaderCluster, (es) => es.indexMeta(cmd.leaderIndex));
-      const refusal = unreplicable(cmd.leaderIndex, leaderMeta);
+      const refusal = unreplicable(cmd.leaderIndex, leaderMeta, { partialSource: cmd.acceptPartialSource ?? false });
       if (refusal) throw new KccrError('BAD_REQUEST', refusal, { cluster: cmd.leaderCluster, index: cmd.leaderIndex });
       const followerExists = await this.clusters.withClient(cmd.followerCluster, (es) => ReplicationService.exists(es, cmd.followerIndex, 'follower'));
       if (followerExists && !existing) {
@@ -163,6 +147,7 @@ export class ReplicationService {
         leaderIndexUuid,
         ...(cmd.bootstrap ? { bootstrap: cmd.bootstrap } : {}),
         ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
+        ...sourceRecord(leaderMeta),
         requestedBy: cmd.requestedBy,
         ...(checkpoints ? { bootstrapCheckpoints: checkpoints } : {}),
         ...(position ? { position } : {}),

@@ -43,6 +43,13 @@ function applier(shards: { shard: number; cp: number; at: number | null }[], ext
 }
 
 describe('replicationStatus', () => {
+  it('shows what the start recorded of the leader\'s source: an accepted partial source, a synthetic source', () => {
+    expect(replicationStatus(spec, {}, T0)).not.toHaveProperty('partial_source');
+    expect(replicationStatus(spec, {}, T0)).not.toHaveProperty('synthetic_source');
+    const v = replicationStatus({ ...spec, partialSource: { includes: [], excludes: ['secret'] }, syntheticSource: true }, {}, T0);
+    expect(v).toMatchObject({ partial_source: { includes: [], excludes: ['secret'] }, synthetic_source: true });
+  });
+
   it('is SYNCING with no lag when the follower holds the leader checkpoint', () => {
     const fresh = { updatedAt: T0 + 59_000 };
     const v = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 9 }], fresh), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh) }, T0 + 60_000);

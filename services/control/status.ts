@@ -65,6 +65,10 @@ export interface StatusView {
   readonly follower_cluster: string;
   readonly follower_index: string;
   readonly bootstrap: string;
+  /** The leader keeps only part of _source and the start accepted it: the follower holds what these keep. */
+  readonly partial_source?: { readonly includes: readonly string[]; readonly excludes: readonly string[] };
+  /** The leader has synthetic _source: the follower holds the documents as the leader rebuilds them. */
+  readonly synthetic_source?: boolean;
   /** The OpenSearch plugin's summary, over all shards. */
   readonly syncing_details: { readonly leader_checkpoint: number; readonly follower_checkpoint: number; readonly seq_no: number };
   readonly lag_operations: number | null;
@@ -269,6 +273,8 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
     follower_cluster: spec.followerCluster,
     follower_index: spec.followerIndex,
     bootstrap: spec.bootstrap,
+    ...(spec.partialSource ? { partial_source: { includes: [...spec.partialSource.includes], excludes: [...spec.partialSource.excludes] } } : {}),
+    ...(spec.syntheticSource ? { synthetic_source: true } : {}),
     syncing_details: {
       leader_checkpoint: sum((s) => s.leader_checkpoint),
       follower_checkpoint: sum((s) => s.follower_checkpoint),

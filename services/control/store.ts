@@ -5,7 +5,7 @@
 import type { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { BootstrapCheckpoints, BootstrapMode, PositionRequest, RebuildInfo, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import type { BootstrapCheckpoints, BootstrapMode, PartialSource, PositionRequest, RebuildInfo, ReplicationSpec, ReplicationState } from '../shared/replication.js';
 import { CLUSTER_NAME, replicationKey } from '../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
 
@@ -18,6 +18,9 @@ export interface StartRequest {
   readonly leaderIndexUuid?: string;
   readonly bootstrap?: BootstrapMode;
   readonly followerSettings?: Record<string, unknown>;
+  /** What the leader keeps of _source, when the follower's documents are not all it indexed, as indexed (index-features.ts). */
+  readonly partialSource?: PartialSource;
+  readonly syntheticSource?: boolean;
   readonly requestedBy: string;
   /** `bootstrapping` while a snapshot is restored; `active` otherwise. */
   readonly state?: 'bootstrapping' | 'active';
@@ -68,6 +71,8 @@ export class ReplicationStore {
       bootstrap: req.bootstrap ?? 'scan',
       ...(req.bootstrapCheckpoints ? { bootstrapCheckpoints: req.bootstrapCheckpoints } : {}),
       ...(req.followerSettings ? { followerSettings: req.followerSettings } : {}),
+      ...(req.partialSource ? { partialSource: req.partialSource } : {}),
+      ...(req.syntheticSource ? { syntheticSource: true } : {}),
       ...(req.position ? { position: req.position } : {}),
       requestedBy: req.requestedBy,
       createdAt: now,

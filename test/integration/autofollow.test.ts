@@ -7,31 +7,18 @@
  * every rule; so what a start did is checked on the replication specs, and counters only where this engine acts at
  * once (right after a rule is added, or when triggered).
  */
-import { execFile } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
 import type { ReplicationSpec } from '../../services/shared/replication.js';
 import type { AutofollowStats, RuleStats } from '../../services/control/autofollow.js';
-import { ADMIN, forgetClusters, readerHeaders, registerPlainClusters, startControl } from '../support/control.js';
+import { kccr } from '../support/cli.js';
+import { ADMIN, autofollowEnv, forgetClusters, readerHeaders, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
 import { bulkLines, startHarness, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 import { esConnection, loadStack, uniqueName, waitFor } from '../support/stack.js';
 
 const INTERVAL_MS = 2000;
-const KCCR = join(resolve(import.meta.dirname, '..', '..'), 'bin', 'kccr.js');
-
-/** The kccr command as a user runs it (a child process). */
-function kccr(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = execFile(process.execPath, [KCCR, ...args], { env: { ...process.env, KCCR_CONTROL_TOKEN: '', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-    child.stdin!.end();
-  });
-}
-
 interface RuleView {
   name: string;
   leader_alias: string;
@@ -53,14 +40,7 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
 
   beforeAll(async () => {
     h = await startHarness(loadStack('plain'), 'autofollow');
-    env = {
-      ...process.env,
-      KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: String(INTERVAL_MS),
-      // A long retry interval: a failed index must stay failed for the rest of the run, not be tried every 2 s.
-      KCCR_CONTROL_AUTOFOLLOW_RETRY_MS: '600000',
-      // Only this test's rules: other runs sharing the stack (and Kafka) keep theirs to themselves.
-      KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: h.names.followerCluster,
-    };
+    env = autofollowEnv(h.names.followerCluster, INTERVAL_MS);
     control = await startControl(h.stack, { followerCluster: h.names.followerCluster, env });
     await registerPlainClusters(control, h.stack, h.names);
     control.state.deps.autofollow.start();

@@ -3,38 +3,18 @@
  * random port in this process, over the real Kafka tables, with real extractor and applier processes.
  * Exit codes: 0 ok, 1 failed, 2 usage, 3 unreachable, 4 refused.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kccr } from '../support/cli.js';
 import { ADMIN, forgetClusters, READER_TOKEN, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
 import { bulkLines, startHarness, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../support/stack.js';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const KCCR = join(ROOT, 'bin', 'kccr.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function kccr(args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> {
-  return new Promise((res) => {
-    const child = execFile(process.execPath, [KCCR, ...args], { cwd: ROOT, env: { ...process.env, KCCR_CONTROL_URL: '', KCCR_CONTROL_TOKEN: '', KCCR_CONTROL_USER: '', KCCR_CONTROL_PASSWORD: '', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      res({ code, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin!.end(input);
-    else child.stdin!.end();
-  });
-}
 
 async function closedPort(): Promise<number> {
   return new Promise((res) => {

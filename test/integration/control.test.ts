@@ -221,7 +221,7 @@ describe('control service (plain stack, real extractor and applier)', () => {
     for (const [index, message] of [
       [noSource, /_source disabled/],
       [partial, /only part of _source .*"secret"/],
-      [alias, new RegExp(`alias or a data stream \\(it resolves to ${concrete}\\); replicate the concrete index`)],
+      [alias, new RegExp(`is an alias \\(it resolves to ${concrete}\\); replicate the concrete index`)],
     ] as const) {
       const r = await announcementStart(uniqueName('ctl-f'), index);
       expect(r.status).toBe(400);

@@ -64,6 +64,20 @@ export async function startControl(stack: StackState, opts: { followerCluster: s
   };
 }
 
+/**
+ * A control service's environment for auto-follow tests: a run every `intervalMs`; a failed index stays failed for
+ * the rest of the test (tried again after 10 minutes, not every run); only the rules of this test's follower cluster
+ * are run, so that other runs sharing the stack (and Kafka) keep theirs to themselves.
+ */
+export function autofollowEnv(followerCluster: string, intervalMs: number): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: String(intervalMs),
+    KCCR_CONTROL_AUTOFOLLOW_RETRY_MS: '600000',
+    KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: followerCluster,
+  };
+}
+
 /** Registers the stack's leader and follower under the given names (plain stack: no credentials). */
 export async function registerPlainClusters(control: Control, stack: StackState, names: { leaderCluster: string; followerCluster: string }): Promise<void> {
   for (const [name, role] of [

@@ -26,6 +26,7 @@ interface RuleBody extends RuleRef {
   readonly follower_index_pattern?: string;
   readonly use_roles?: { readonly leader_cluster_role: string; readonly follower_cluster_role: string };
   readonly settings?: Record<string, unknown>;
+  readonly accept_partial_source?: boolean;
 }
 
 interface ClusterQuery {
@@ -67,6 +68,10 @@ const ruleBody = {
       properties: { leader_cluster_role: { type: 'string', minLength: 1, maxLength: 256 }, follower_cluster_role: { type: 'string', minLength: 1, maxLength: 256 } },
     },
     settings: { ...freeObject, maxProperties: 256, description: 'settings of every follower index the rule starts, laid over the leader index settings (not number_of_shards)' },
+    accept_partial_source: {
+      type: 'boolean',
+      description: 'replicate matching leader indices whose _source has includes/excludes (each follower then holds what its leader\'s _source keeps); without it they are refused and listed in autofollow_stats',
+    },
   },
 } as const;
 
@@ -89,6 +94,7 @@ const ruleView = {
     exclude_patterns: { type: 'array', items: { type: 'string' } },
     follower_index_pattern: { type: 'string' },
     settings: freeObject,
+    accept_partial_source: { type: 'boolean' },
     use_roles: { type: 'object', properties: { leader_cluster_role: { type: 'string' }, follower_cluster_role: { type: 'string' } } },
     created_by: { type: 'string' },
     updated_by: { type: 'string' },
@@ -106,6 +112,7 @@ export function autofollowView(rule: AutofollowRule) {
     exclude_patterns: [...rule.excludePatterns],
     follower_index_pattern: rule.followerIndexPattern,
     ...(rule.followerSettings ? { settings: rule.followerSettings } : {}),
+    ...(rule.acceptPartialSource ? { accept_partial_source: true } : {}),
     ...(rule.useRoles ? { use_roles: { leader_cluster_role: rule.useRoles.leaderClusterRole, follower_cluster_role: rule.useRoles.followerClusterRole } } : {}),
     created_by: rule.createdBy,
     updated_by: rule.updatedBy,
@@ -165,6 +172,7 @@ export function autofollowRoutes(deps: ControlDeps) {
           excludePatterns,
           followerIndexPattern,
           ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
+          ...(body.accept_partial_source ? { acceptPartialSource: true } : {}),
           ...(body.use_roles ? { useRoles: { leaderClusterRole: body.use_roles.leader_cluster_role, followerClusterRole: body.use_roles.follower_cluster_role } } : {}),
           createdBy: previous?.createdBy ?? by,
           updatedBy: by,

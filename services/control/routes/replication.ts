@@ -9,6 +9,7 @@ import { KccrError } from '../../shared/errors.js';
 import type { BootstrapMode, ReplicationState } from '../../shared/replication.js';
 import { principalOf } from '../auth.js';
 import type { ControlDeps } from '../deps.js';
+import { sourceNotes } from '../index-features.js';
 import { acknowledged, clusterName, errorResponses, freeObject, indexName, query } from '../schemas.js';
 
 interface StartBody {
@@ -19,6 +20,7 @@ interface StartBody {
   readonly use_roles?: { readonly leader_cluster_role: string; readonly follower_cluster_role: string };
   readonly settings?: Record<string, unknown>;
   readonly bootstrap?: BootstrapMode;
+  readonly accept_partial_source?: boolean;
   readonly follower_cluster?: string;
 }
 
@@ -52,6 +54,10 @@ const startBody = {
     },
     settings: { ...freeObject, maxProperties: 256, description: 'settings of the follower index, laid over the leader index settings (not number_of_shards)' },
     bootstrap: { type: 'string', enum: ['snapshot', 'scan', 'none'], description: 'how the follower gets the documents that predate the start; scan (the default) streams them through the topic' },
+    accept_partial_source: {
+      type: 'boolean',
+      description: 'replicate a leader index whose _source has includes/excludes: the follower then holds what the leader\'s _source keeps (refused without it); see docs/index-features.md',
+    },
     follower_cluster: { ...clusterName, description: 'the follower cluster; by default KCCR_CONTROL_FOLLOWER_CLUSTER' },
   },
 } as const;
@@ -87,6 +93,12 @@ export const statusSchema = {
     follower_cluster: { type: 'string' },
     follower_index: { type: 'string' },
     bootstrap: { type: 'string' },
+    partial_source: {
+      type: 'object',
+      description: 'the leader index keeps only part of _source and the start accepted it: the follower holds what these includes/excludes keep',
+      properties: { includes: { type: 'array', items: { type: 'string' } }, excludes: { type: 'array', items: { type: 'string' } } },
+    },
+    synthetic_source: { type: 'boolean', description: 'the leader index has synthetic _source: the follower holds the documents as the leader rebuilds them' },
     syncing_details: { type: 'object', properties: { leader_checkpoint: { type: 'integer' }, follower_checkpoint: { type: 'integer' }, seq_no: { type: 'integer' } } },
     lag_operations: nullableInt,
     lag_seconds: nullableNumber,
@@ -133,6 +145,16 @@ export const statusSchema = {
   },
 } as const;
 
+/** The plugin's acknowledgement, with what the follower's documents will lack or hold differently when that is so. */
+const startAnswer = {
+  type: 'object',
+  required: ['acknowledged'],
+  properties: {
+    acknowledged: { type: 'boolean' },
+    notes: { type: 'array', items: { type: 'string' }, description: 'how the follower\'s documents differ from what the leader indexed: an accepted partial _source, a synthetic _source' },
+  },
+} as const;
+
 const statsSchema = { type: 'object', additionalProperties: true } as const;
 
 /** One of two spellings, or the other; both only when they agree. */
@@ -164,7 +186,7 @@ export function replicationRoutes(deps: ControlDeps) {
         params: indexParams,
         querystring: lifecycleQuery,
         body: startBody,
-        response: { 200: acknowledged, ...errorResponses },
+        response: { 200: startAnswer, ...errorResponses },
       },
       handler: async (request) => {
         const body = request.body;
@@ -182,10 +204,12 @@ export function replicationRoutes(deps: ControlDeps) {
           leaderIndex,
           ...(body.bootstrap ? { bootstrap: body.bootstrap } : {}),
           ...(body.settings ? { settings: body.settings } : {}),
+          ...(body.accept_partial_source ? { acceptPartialSource: true } : {}),
           requestedBy: by,
         });
-        request.log.info({ followerCluster, followerIndex, leaderCluster, leaderIndex, bootstrap: spec.bootstrap, by }, 'replication started');
-        return { acknowledged: true };
+        request.log.info({ followerCluster, followerIndex, leaderCluster, leaderIndex, bootstrap: spec.bootstrap, partialSource: spec.partialSource, syntheticSource: spec.syntheticSource, by }, 'replication started');
+        const notes = sourceNotes(spec);
+        return { acknowledged: true, ...(notes.length ? { notes } : {}) };
       },
     });
 
