@@ -13,6 +13,7 @@ import { benchCatchup } from './catchup.js';
 import { benchDeletes } from './deletes.js';
 import { benchSustained } from './sustained.js';
 import { benchKafkaClients } from './kafka-clients.js';
+import { benchLarge } from './large.js';
 import { benchReconcile } from './reconcile.js';
 import { benchVisibility } from './visibility.js';
 import { writeResults } from './lib.js';
@@ -27,6 +28,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   catchup: benchCatchup,
   reconcile: benchReconcile,
   'kafka-clients': benchKafkaClients,
+  large: benchLarge,
 };
 
 /** The services run as users run them: the compiled build (KCCR_SERVICE_RUNTIME=tsx runs the sources instead). */
@@ -51,6 +53,7 @@ const SUITE: { name: string; scenario: string; env?: Record<string, string> }[] 
   { name: 'delete propagation', scenario: 'deletes' },
   { name: 'visibility', scenario: 'visibility' },
   { name: 'Kafka clients', scenario: 'kafka-clients' },
+  { name: 'large documents', scenario: 'large' },
 ];
 
 async function suite(): Promise<void> {

@@ -37,16 +37,21 @@ export function fitsBulk(w: PendingWrite): boolean {
 const NEWLINE = Buffer.from('\n');
 
 /**
- * The NDJSON body for these writes, in order; sources are copied as the leader's bytes, unchanged. Built as
- * bytes: the sources never become JavaScript strings (no decode, no re-encode, off the JavaScript heap).
+ * The NDJSON body for these writes, in order, as its parts; sources are copied as the leader's bytes, unchanged.
+ * Built as bytes: the sources never become JavaScript strings (no decode, no re-encode, off the JavaScript heap).
  */
-export function bulkBody(index: string, writes: readonly PendingWrite[]): Buffer {
+export function bulkParts(index: string, writes: readonly PendingWrite[]): Buffer[] {
   const parts: Buffer[] = [];
   for (const w of writes) {
     parts.push(Buffer.from(`${action(index, w)}\n`, 'utf8'));
     if (w.envelope.op !== 'DELETE') parts.push(w.envelope.source!, NEWLINE);
   }
-  return Buffer.concat(parts);
+  return parts;
+}
+
+/** The NDJSON body for these writes as one buffer. */
+export function bulkBody(index: string, writes: readonly PendingWrite[]): Buffer {
+  return Buffer.concat(bulkParts(index, writes));
 }
 
 /**

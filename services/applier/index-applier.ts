@@ -17,7 +17,7 @@ import { backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.j
 import type { RetryingView } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
 import { deadLetterTopic } from '../shared/topics.js';
-import { bulkBody, classify, fitsBulk, refusal } from './bulk.js';
+import { bulkParts, classify, fitsBulk, refusal } from './bulk.js';
 import type { PendingWrite } from './bulk.js';
 import type { ApplierConfig } from './config.js';
 import { applyMetadata, ensureFollowerIndex } from './follower-index.js';
@@ -53,6 +53,9 @@ interface ShardState {
   /** Chunks of a large envelope being put together (bounded by maxReassemblyBytes). */
   readonly chunks: ChunkAssembler;
 }
+
+/** A _bulk body above this many bytes is streamed from its parts rather than copied into one buffer. */
+const STREAMED_BULK_BYTES = 4 * 1024 * 1024;
 
 /** Room for a dead letter's envelope fields and headers beside the source. */
 const DEAD_LETTER_ENVELOPE_BYTES = 64 * 1024;
@@ -128,6 +131,7 @@ export class IndexApplier {
       }
       // What the follower refused for now is read again once the partition's backoff is over.
       if (refused) throw refused;
+      shard.chunks.settled();
       await control.heartbeat();
       return true;
     };
@@ -432,7 +436,10 @@ export class IndexApplier {
    */
   private async bulk(writes: readonly PendingWrite[]): Promise<BulkItemResult[]> {
     try {
-      return await this.deps.es.bulk(bulkBody(this.spec.followerIndex, writes));
+      // A large body is sent as its parts (streamed), not copied into one buffer beside the sources.
+      const parts = bulkParts(this.spec.followerIndex, writes);
+      const bytes = parts.reduce((n, p) => n + p.length, 0);
+      return await this.deps.es.bulk(bytes > STREAMED_BULK_BYTES ? parts : Buffer.concat(parts, bytes));
     } catch (e) {
       if ((e as KccrError).details?.status !== 413) throw e;
       if (writes.length > 1) return (await Promise.all(writes.map((w) => this.bulk([w])))).flat();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { leaderSource, sourceNotes, sourceRecord, unreplicable } from './index-features.js';
+import { leaderSource } from '../shared/leader-source.js';
+import { sourceNotes, sourceRecord, unreplicable } from './index-features.js';
 
 /** A leader index as GET /<index> describes it: settings nested under `index`'s content, mappings as given. */
 const meta = (mappings: Record<string, unknown> = {}, settings: Record<string, unknown> = {}, name = 'logs') => ({ name, mappings, settings, aliases: {} });

@@ -6,17 +6,11 @@
  * settings are arguments.
  */
 import type { IndexMeta } from '../shared/adapters/elasticsearch.js';
+import { leaderSource } from '../shared/leader-source.js';
+import type { LeaderSource } from '../shared/leader-source.js';
 import type { PartialSource, ReplicationSpec } from '../shared/replication.js';
 
-export type SourceMode = 'stored' | 'synthetic' | 'disabled';
-
-/** How a leader index keeps its documents' `_source`. */
-export interface LeaderSource {
-  readonly mode: SourceMode;
-  /** `_source.includes` / `_source.excludes`: the stored source keeps only these fields, or leaves these out. */
-  readonly includes: readonly string[];
-  readonly excludes: readonly string[];
-}
+export type { LeaderSource, SourceMode } from '../shared/leader-source.js';
 
 /** What a start may accept knowingly. */
 export interface Acceptance {
@@ -24,48 +18,8 @@ export interface Acceptance {
   readonly partialSource?: boolean;
 }
 
-/** Index modes whose `_source` is synthetic unless the index declares a source mode (Elasticsearch 8.x defaults). */
-const SYNTHETIC_BY_DEFAULT = ['logsdb', 'time_series'];
-
 /** How to accept a partial source, in each of the places a start comes from. */
 const ACCEPT_PARTIAL = 'start it with "accept_partial_source": true (kccr start --accept-partial-source; in an auto-follow rule, "accept_partial_source": true or kccr autofollow add --accept-partial-source)';
-
-/**
- * A leader index setting by its name without `index.`: GET /<index> nests it ({"mapping": {"source": ...}}); a flat
- * spelling ("mapping.source.mode", "index.mapping.source.mode") is read as well.
- */
-function setting(settings: Record<string, unknown>, name: string): unknown {
-  const flat = settings[name] ?? settings[`index.${name}`];
-  if (flat !== undefined) return flat;
-  let at: unknown = settings;
-  for (const part of name.split('.')) {
-    if (typeof at !== 'object' || at === null) return undefined;
-    at = (at as Record<string, unknown>)[part];
-  }
-  return at;
-}
-
-function lower(v: unknown): string | undefined {
-  return typeof v === 'string' ? v.toLowerCase() : undefined;
-}
-
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.map(String) : [];
-}
-
-/**
- * The source mode is declared by the index setting `index.mapping.source.mode` (8.17 and later) or the older mapping
- * `_source.mode`; `_source.enabled: false` is the oldest way to disable it. Either one saying disabled is taken as
- * disabled: a follower cannot be given what the leader never kept.
- */
-export function leaderSource(meta: Pick<IndexMeta, 'mappings' | 'settings'>): LeaderSource {
-  const mapping = ((meta.mappings as { _source?: Record<string, unknown> })._source ?? {}) as { enabled?: unknown; mode?: unknown; includes?: unknown; excludes?: unknown };
-  const declared = [lower(setting(meta.settings, 'mapping.source.mode')), lower(mapping.mode)];
-  const defaultMode: SourceMode = SYNTHETIC_BY_DEFAULT.includes(lower(setting(meta.settings, 'mode')) ?? '') ? 'synthetic' : 'stored';
-  const explicit = declared.find((m): m is SourceMode => m === 'stored' || m === 'synthetic' || m === 'disabled');
-  const mode: SourceMode = mapping.enabled === false || declared.includes('disabled') ? 'disabled' : (explicit ?? defaultMode);
-  return { mode, includes: strings(mapping.includes), excludes: strings(mapping.excludes) };
-}
 
 function describePartial(p: PartialSource): string {
   const list = (fields: readonly string[]) => fields.map((f) => JSON.stringify(f)).join(', ');

@@ -60,6 +60,17 @@ describe('replicationStatus', () => {
     expect(v.reconciliation).toEqual({ passes: 0, ids_checked: 0, deletes_published: 0, last_pass_ms: null, last_pass_at: null });
   });
 
+  it('shows the bytes of a chunked document being put together, and chunks dropped, only when there are any', () => {
+    const fresh = { updatedAt: T0 + 59_000 };
+    const plain = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 9 }], fresh), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh) }, T0 + 60_000);
+    expect(plain.shards[0]).not.toHaveProperty('reassembling_bytes');
+    expect(plain.shards[0]).not.toHaveProperty('chunks_dropped');
+    const held = applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh);
+    const withChunks = { ...held, shards: held.shards.map((s) => ({ ...s, reassemblingBytes: 3_145_728, chunksDropped: 2 })) };
+    const v = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 9 }], fresh), applier: withChunks }, T0 + 60_000);
+    expect(v.shards[0]).toMatchObject({ reassembling_bytes: 3_145_728, chunks_dropped: 2 });
+  });
+
   it('measures lag in operations and in seconds since the leader state the follower holds was observed', () => {
     const v = replicationStatus(
       spec,

@@ -49,6 +49,10 @@ export interface ShardView {
   readonly applied: number;
   readonly skipped: number;
   readonly dead_lettered: number;
+  /** Bytes of a chunked document the applier holds while its chunks arrive (absent when none). */
+  readonly reassembling_bytes?: number;
+  /** Chunks of sequences found cut and dropped (a retry published them again, or compaction left them). */
+  readonly chunks_dropped?: number;
   readonly offset: string | null;
   readonly high_watermark: string | null;
   readonly last_applied_at: string | null;
@@ -191,6 +195,8 @@ export function shardView(
     applied: follower?.applied ?? 0,
     skipped: follower?.skipped ?? 0,
     dead_lettered: follower?.deadLettered ?? 0,
+    ...(follower?.reassemblingBytes ? { reassembling_bytes: follower.reassemblingBytes } : {}),
+    ...(follower?.chunksDropped ? { chunks_dropped: follower.chunksDropped } : {}),
     offset: follower?.offset ?? null,
     high_watermark: follower?.highWatermark ?? null,
     last_applied_at: iso(follower?.lastAppliedAt),

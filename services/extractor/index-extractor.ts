@@ -11,6 +11,7 @@ import type { ElasticsearchAdapter, ShardStats } from '../shared/adapters/elasti
 import type { KafkaAdapter, KafkaProducer, OutgoingMessage } from '../shared/adapters/kafka.js';
 import type { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import { CHUNK_OVERHEAD_BYTES, splitRecord } from '../shared/chunks.js';
+import { leaderSource } from '../shared/leader-source.js';
 import { checkpointEvent, deleteEvent, envelopeSchema, indexEvent, metadataEvent } from '../shared/envelope.js';
 import type { ChangeEnvelope, IndexMetadata, OriginBase } from '../shared/envelope.js';
 import { asKccrError, failureKind, KccrError } from '../shared/errors.js';
@@ -418,7 +419,7 @@ export class IndexExtractor {
     if (meta.uuid !== this.base?.indexUuid) {
       throw new KccrError('HISTORY_CHANGED', `leader index ${this.leaderIndex} has a new UUID (${this.base?.indexUuid} -> ${meta.uuid}): it was deleted and created again, or restored. Replication of it stopped; start it again to bootstrap the follower anew.`);
     }
-    if ((meta.mappings as { _source?: { enabled?: boolean } })._source?.enabled === false) {
+    if (leaderSource(meta).mode === 'disabled') {
       throw new KccrError('ES_REJECTED', `leader index ${this.leaderIndex} has _source disabled; kccr copies documents from _source and cannot replicate it`);
     }
     const settings = portableSettings(meta.settings);

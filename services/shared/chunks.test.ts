@@ -127,3 +127,17 @@ describe('ChunkAssembler', () => {
     );
   });
 });
+
+describe('ChunkAssembler.settled', () => {
+  it('lets the whole value go once its write is done, and keeps a sequence in progress', () => {
+    const chunks = splitRecord(record(700), 300, doc);
+    const a = new ChunkAssembler(10_000);
+    feed(a, chunks);
+    a.settled();
+    // Its last chunk read again is now a chunk without its beginning.
+    expect(a.add('2', chunkInfo(chunks[2]!.headers), chunks[2]!.value)).toEqual({ kind: 'skip' });
+    a.add('3', chunkInfo(chunks[0]!.headers), chunks[0]!.value);
+    a.settled();
+    expect(a.heldBytes).toBe(300);
+  });
+});

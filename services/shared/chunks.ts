@@ -115,7 +115,8 @@ export type Assembly =
  * chunk read again (its write failed and is retried) gives it again without its other chunks.
  */
 export class ChunkAssembler {
-  private current?: { digest: string; count: number; next: number; parts: Buffer[]; bytes: number; lastOffset?: string };
+  /** The value being put together, written in place as its chunks come (its size is known from the first). */
+  private current?: { digest: string; count: number; next: number; value: Buffer; bytes: number; lastOffset?: string };
   private refused?: string;
   /** Chunks dropped because their sequence was cut (a retry published it again, or compaction left them behind). */
   droppedChunks = 0;
@@ -133,7 +134,7 @@ export class ChunkAssembler {
 
   add(offset: string, info: ChunkInfo | undefined, value: Buffer): Assembly {
     const cur = this.current;
-    if (cur?.lastOffset !== undefined && info && info.digest === cur.digest && offset === cur.lastOffset) return { kind: 'whole', value: cur.parts[0]! };
+    if (cur?.lastOffset !== undefined && info && info.digest === cur.digest && offset === cur.lastOffset) return { kind: 'whole', value: cur.value };
     if (!info) {
       this.cut();
       this.refused = undefined;
@@ -144,12 +145,12 @@ export class ChunkAssembler {
       if (info.index === info.count - 1) this.refused = undefined;
       return { kind: 'skip' };
     }
-    if (!cur || cur.lastOffset !== undefined || cur.digest !== info.digest || cur.next !== info.index || cur.count !== info.count) {
+    if (!cur || cur.lastOffset !== undefined || cur.digest !== info.digest || cur.next !== info.index || cur.count !== info.count || cur.bytes + value.length > cur.value.length) {
       this.cut();
       this.droppedChunks++;
       return { kind: 'skip' };
     }
-    cur.parts.push(value);
+    value.copy(cur.value, cur.bytes);
     cur.bytes += value.length;
     cur.next++;
     if (cur.next < cur.count) return { kind: 'held' };
@@ -164,26 +165,36 @@ export class ChunkAssembler {
       this.refused = info.digest;
       return { kind: 'too-large', info, limit };
     }
-    this.current = { digest: info.digest, count: info.count, next: 1, parts: [value], bytes: value.length };
+    if (value.length > info.totalBytes) {
+      this.droppedChunks++;
+      return { kind: 'skip' };
+    }
+    // One buffer of the announced size, filled chunk by chunk: the chunks themselves are not kept.
+    const whole = Buffer.allocUnsafe(info.totalBytes);
+    value.copy(whole, 0);
+    this.current = { digest: info.digest, count: info.count, next: 1, value: whole, bytes: value.length };
     return { kind: 'held' };
   }
 
   private finish(offset: string, info: ChunkInfo): Assembly {
     const cur = this.current!;
-    const value = Buffer.concat(cur.parts, cur.bytes);
-    if (value.length !== info.totalBytes || createHash('sha256').update(value).digest('hex') !== cur.digest) {
+    if (cur.bytes !== cur.value.length || createHash('sha256').update(cur.value).digest('hex') !== cur.digest) {
       this.current = undefined;
       return { kind: 'corrupt', info };
     }
-    // Only the whole value is kept (its parts are released), for a read again of the last chunk.
-    cur.parts = [value];
+    // The whole value is kept until the next record, for a read again of the last chunk.
     cur.lastOffset = offset;
-    return { kind: 'whole', value };
+    return { kind: 'whole', value: cur.value };
+  }
+
+  /** The whole value's write is done: it need not be kept for a read again. A sequence in progress is kept. */
+  settled(): void {
+    if (this.current?.lastOffset !== undefined) this.current = undefined;
   }
 
   /** Drops a sequence in progress (a whole value kept for a read again is simply released). */
   private cut(): void {
-    if (this.current && this.current.lastOffset === undefined) this.droppedChunks += this.current.parts.length;
+    if (this.current && this.current.lastOffset === undefined) this.droppedChunks += this.current.next;
     this.current = undefined;
   }
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
 import { changeTopic } from '../../services/shared/topics.js';
 import { compareIndices, deadLetterRecords, describeComparison } from '../support/checks.js';
-import { applierStatus, readDeadLetters, startHarness, startReplication, waitForDocuments } from '../support/replication.js';
+import { applierStatus, extractorStatus, readDeadLetters, startHarness, startReplication, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../support/stack.js';
 
@@ -149,6 +149,20 @@ describe('large documents (small chunks, size limit)', () => {
     });
     expect(status.shards[0]!.deadLettered).toBe(0);
   }, 600_000);
+
+  it('stops at start with what to do when an existing topic takes smaller records than the chunks', async () => {
+    const leader = uniqueName('small-topic-leader');
+    const follower = uniqueName('small-topic-follower');
+    await createLeader(limited, leader, 1);
+    // A topic made by hand beforehand, taking records of at most 100,000 bytes (below a 512 KiB chunk).
+    await limited.kafka.ensureTopic(changeTopic(limited.names.leaderCluster, leader), 1, { 'cleanup.policy': 'compact', 'max.message.bytes': '100000' });
+    await startReplication(limited, leader, follower);
+    const failed = await waitFor('the extractor to say why it cannot run', async () => {
+      const s = extractorStatus(limited, leader);
+      return s?.state === 'failed' ? s : undefined;
+    });
+    expect(failed.reason).toMatch(/takes records up to 100000 bytes \(max\.message\.bytes\).*raise the topic's max\.message\.bytes to at least 528384 .*or lower KCCR_CHUNK_BYTES/);
+  }, 120_000);
 
   it('dead-letters documents above the size limit with their id, size and origin, and goes on with the rest', async () => {
     const leader = uniqueName('limit-leader');

@@ -74,6 +74,8 @@ const shardSchema = {
     applied: { type: 'integer' },
     skipped: { type: 'integer' },
     dead_lettered: { type: 'integer' },
+    reassembling_bytes: { type: 'integer', description: 'bytes of a chunked document held while its chunks arrive (absent when none)' },
+    chunks_dropped: { type: 'integer', description: 'chunks of sequences found cut (published again, or left by compaction) and dropped' },
     offset: nullableString,
     high_watermark: nullableString,
     last_applied_at: nullableString,

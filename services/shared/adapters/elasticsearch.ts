@@ -3,6 +3,7 @@
  * and turns every failure into a KccrError: retriable (429, 5xx, timeouts, connection refused) or not
  * (authentication, authorization, bad requests), with the cluster's own reason in the message.
  */
+import { Readable } from 'node:stream';
 import { Client, errors } from '@elastic/elasticsearch';
 import type { EsConnection } from '../config.js';
 import { KccrError } from '../errors.js';
@@ -10,8 +11,8 @@ import { KccrError } from '../errors.js';
 export interface RequestOptions {
   readonly query?: Record<string, string | number | boolean | undefined>;
   readonly body?: unknown;
-  /** Newline-delimited JSON, for _bulk. */
-  readonly ndjson?: string | Buffer;
+  /** Newline-delimited JSON, for _bulk; given as parts, it is streamed (no copy into one buffer). */
+  readonly ndjson?: string | Buffer | readonly Buffer[];
   /** A JSON body sent exactly as given (a document whose formatting must survive), instead of `body`. */
   readonly rawBody?: string | Buffer;
   /** Statuses that are answers, not errors (404 on an existence check, 409 on a version conflict). */
@@ -80,7 +81,7 @@ export class ElasticsearchAdapter {
           path,
           ...(querystring ? { querystring: querystring as Record<string, string> } : {}),
           ...(opts.ndjson !== undefined
-            ? { bulkBody: opts.ndjson }
+            ? { bulkBody: Array.isArray(opts.ndjson) ? Readable.from(opts.ndjson) : (opts.ndjson as string | Buffer) }
             : opts.rawBody !== undefined
               ? { body: opts.rawBody }
               : opts.body !== undefined
@@ -201,7 +202,7 @@ export class ElasticsearchAdapter {
   }
 
   /** Sends one _bulk and returns every item's outcome; the caller decides per item (never trust `errors: false` alone). */
-  async bulk(ndjson: string | Buffer, query?: RequestOptions['query']): Promise<BulkItemResult[]> {
+  async bulk(ndjson: string | Buffer | readonly Buffer[], query?: RequestOptions['query']): Promise<BulkItemResult[]> {
     const r = await this.request<{ items: Record<string, { _id: string; status: number; error?: { type: string; reason: string } }>[] }>('POST', '/_bulk', {
       ndjson,
       // Only what the outcome of each item needs: a smaller response to parse and hold.
