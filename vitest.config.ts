@@ -36,6 +36,19 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
         },
       },
+      {
+        test: {
+          // Kills, restarts and moves nodes of the multi-node stack (.stack-multi): run on its own (test/run.ts).
+          name: 'multinode',
+          include: ['test/multinode/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 900_000,
+          hookTimeout: 360_000,
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 2 },
+        },
+      },
     ],
   },
 });

@@ -1,11 +1,13 @@
 /**
  * `npm test`: the whole suite. Brings up the local stacks it needs (plain, and secure on ports offset by 1000)
  * unless they are already healthy, runs the unit and integration projects against them, then the faults project
- * on its own (it kills and restarts parts of the plain stack, so nothing else may run meanwhile), and stops what it
- * started. Fails when either run fails.
+ * on its own (it kills and restarts parts of the plain stack, so nothing else may run meanwhile), then the
+ * multinode project on a multi-node stack (3 leader nodes, 2 follower nodes, ports offset by 2000; the stacks it
+ * started before are stopped first, to give it the machine), and stops what it started. Fails when any run fails.
  *
  *   KCCR_KEEP_STACK=1  leave the stacks it started running afterwards
  *   KCCR_FAULTS=0      skip the faults project (a quicker local run; the full suite needs it)
+ *   KCCR_MULTINODE=0   skip the multinode project (likewise)
  *   extra arguments go to vitest, in both runs (for example a file filter); with --project, one run with exactly them
  */
 import { spawn } from 'node:child_process';
@@ -19,6 +21,7 @@ const vitest = join(root, 'node_modules', '.bin', 'vitest');
 export const STACKS = {
   plain: { KCCR_STACK_DIR: join(root, '.stack') },
   secure: { KCCR_STACK_DIR: join(root, '.stack-secure'), KCCR_SECURE: '1', KCCR_PORT_OFFSET: '1000' },
+  multinode: { KCCR_STACK_DIR: join(root, '.stack-multi'), KCCR_PORT_OFFSET: '2000', KCCR_LEADER_NODES: '3', KCCR_FOLLOWER_NODES: '2', KCCR_ES_HEAP: '512m' },
 } as const;
 
 function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv, quiet = false): Promise<number> {
@@ -68,18 +71,25 @@ async function main(): Promise<number> {
     if (args.some((a) => a === '--project' || a.startsWith('--project='))) return await exec(vitest, ['run', ...args], env);
     const mainProjects = ['--project', 'unit', '--project', 'integration'];
     const faultProjects = ['--project', 'faults'];
+    const multiProjects = ['--project', 'multinode'];
     const skipFaults = process.env.KCCR_FAULTS === '0';
-    // A filter may match files of one run only: the other is skipped then (when it matches none, vitest says so).
-    const runMain = args.length === 0 || skipFaults || (await matches(mainProjects, args)) || !(await matches(faultProjects, args));
-    const main = runMain ? await exec(vitest, ['run', ...mainProjects, ...args], env) : 0;
-    if (skipFaults) {
-      console.log('test: KCCR_FAULTS=0: the faults project was skipped (it is part of the full suite)');
-      return main;
+    const skipMulti = process.env.KCCR_MULTINODE === '0';
+    // A filter may match files of some runs only: the others are skipped then (when it matches none, vitest says so).
+    const wanted = async (projects: string[]) => args.length === 0 || (await matches(projects, args));
+    const runMain = args.length === 0 || (await matches(mainProjects, args)) || (!(await matches(faultProjects, args)) && !(await matches(multiProjects, args)));
+    const results: [string, number][] = [];
+    if (runMain) results.push(['unit and integration', await exec(vitest, ['run', ...mainProjects, ...args], env)]);
+    if (skipFaults) console.log('test: KCCR_FAULTS=0: the faults project was skipped (it is part of the full suite)');
+    else if (await wanted(faultProjects)) results.push(['faults', await exec(vitest, ['run', ...faultProjects, ...args], env)]);
+    if (skipMulti) console.log('test: KCCR_MULTINODE=0: the multinode project was skipped (it is part of the full suite)');
+    else if (await wanted(multiProjects)) {
+      // The multi-node stack gets the machine: the stacks this run started are stopped first.
+      for (const name of started.splice(0)) await exec(tsx, ['deploy/local/stack.ts', 'down'], STACKS[name]);
+      if (await ensureUp('multinode')) started.push('multinode');
+      results.push(['multinode', await exec(vitest, ['run', ...multiProjects, ...args], { KCCR_STACK_STATE: join(STACKS.multinode.KCCR_STACK_DIR, 'stack.json') })]);
     }
-    if (args.length > 0 && !(await matches(faultProjects, args))) return main;
-    const faults = await exec(vitest, ['run', ...faultProjects, ...args], env);
-    if (main !== 0 || faults !== 0) console.log(`test: unit and integration ${main === 0 ? 'passed' : `failed (exit ${main})`}; faults ${faults === 0 ? 'passed' : `failed (exit ${faults})`}`);
-    return main !== 0 ? main : faults;
+    if (results.length > 1) console.log(`test: ${results.map(([n, c]) => `${n} ${c === 0 ? 'passed' : `failed (exit ${c})`}`).join('; ')}`);
+    return results.find(([, c]) => c !== 0)?.[1] ?? 0;
   } finally {
     if (process.env.KCCR_KEEP_STACK !== '1') {
       for (const name of started) await exec(tsx, ['deploy/local/stack.ts', 'down'], STACKS[name]);

@@ -14,7 +14,7 @@ import { findJava, preflight } from './lib/checks.js';
 import type { JavaHome } from './lib/checks.js';
 import { ensureCertificates } from './lib/certs.js';
 import type { ClusterRole } from './lib/elasticsearch.js';
-import { adminAccess, clusterHealthy, clusterPort, prepareCluster, registerSnapshotRepository, startCluster, waitForCluster } from './lib/elasticsearch.js';
+import { clusterNodes, nodeHealthy, nodeUrl, prepareNode, registerSnapshotRepository, startNode, waitForCluster } from './lib/elasticsearch.js';
 import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
 import { KAFKA_PART, kafkaConfigCurrent, kafkaHealthy, startKafka, waitForKafka } from './lib/kafka.js';
 import { isAlive, pidFile, readPid, stopByPidFile } from './lib/procs.js';
@@ -25,6 +25,8 @@ const ROLES: readonly ClusterRole[] = ['leader', 'follower'];
 
 interface Part {
   readonly name: string;
+  /** Whether this stack has the part (Elasticsearch nodes beyond the configured count do not exist). */
+  readonly present?: (c: StackConfig) => boolean;
   readonly pidName: string;
   readonly endpoint: (c: StackConfig) => string;
   readonly healthy: (c: StackConfig) => Promise<boolean>;
@@ -46,19 +48,24 @@ const PARTS: readonly Part[] = [
     healthy: registryHealthy,
     ports: (c) => ({ 'schema registry': c.ports.registry, 'schema registry management': c.ports.registryManagement }),
   },
-  ...ROLES.map(
-    (role): Part => ({
-      name: `elasticsearch-${role}`,
-      pidName: `elasticsearch-${role}`,
-      endpoint: (c) => adminAccess(c, role).url,
-      healthy: (c) => clusterHealthy(adminAccess(c, role)),
-      ports: (c) => ({
-        [`Elasticsearch ${role} HTTP`]: clusterPort(c, role),
-        [`Elasticsearch ${role} transport`]: role === 'leader' ? c.ports.leaderTransport : c.ports.followerTransport,
-      }),
-    }),
-  ),
+  // Every node of each cluster is a part of its own (node 1 is `elasticsearch-<role>`, the cluster's address).
+  ...(['leader-1', 'leader-2', 'leader-3', 'leader-4', 'leader-5', 'follower-1', 'follower-2', 'follower-3', 'follower-4', 'follower-5'] as const).map((id): Part => {
+    const [role, k] = id.split('-') as [ClusterRole, string];
+    const node = (c: StackConfig) => clusterNodes(c, role)[Number(k) - 1];
+    return {
+      name: Number(k) === 1 ? `elasticsearch-${role}` : `elasticsearch-${role}-${k}`,
+      pidName: Number(k) === 1 ? `elasticsearch-${role}` : `elasticsearch-${role}-${k}`,
+      present: (c) => node(c) !== undefined,
+      endpoint: (c) => nodeUrl(c, node(c)!),
+      healthy: (c) => nodeHealthy(c, node(c)!),
+      ports: (c) => ({ [`Elasticsearch ${id} HTTP`]: node(c)!.http, [`Elasticsearch ${id} transport`]: node(c)!.transport }),
+    };
+  }),
 ];
+
+function partsOf(config: StackConfig): Part[] {
+  return PARTS.filter((p) => p.present?.(config) ?? true);
+}
 
 function running(config: StackConfig, part: Part): number | undefined {
   const pid = readPid(pidFile(stackPaths(config).pids, part.pidName));
@@ -93,11 +100,11 @@ function fetchAll(config: StackConfig) {
 
 async function up(config: StackConfig): Promise<void> {
   const previous = readState(stackPaths(config).state);
-  const anyRunning = PARTS.some((p) => running(config, p) !== undefined);
+  const anyRunning = partsOf(config).some((p) => running(config, p) !== undefined);
   if (anyRunning && previous && previous.mode !== (config.secure ? 'secure' : 'plain')) {
     throw new Error(`the stack in ${config.stackDir} is running in ${previous.mode} mode; run \`npm run stack:down\` first to switch modes`);
   }
-  const toStart = PARTS.filter((p) => running(config, p) === undefined);
+  const toStart = partsOf(config).filter((p) => running(config, p) === undefined);
   if (!toStart.some((p) => p.name === 'kafka') && !kafkaConfigCurrent(config)) {
     log(`kafka: running with an older configuration than this version writes (${stackPaths(config).kafkaConfig}); it takes the new one when it restarts (\`npm run stack:down\` then \`npm run stack:up\`)`);
   }
@@ -133,9 +140,10 @@ async function up(config: StackConfig): Promise<void> {
     waits.push(timed('registry', registryStarting));
   }
   for (const role of ROLES) {
-    if (!toStart.some((p) => p.name === `elasticsearch-${role}`)) continue;
-    const prepared = prepareCluster(config, role, f.esHome, f.esJava, certs);
-    startCluster(config, f.esHome, prepared);
+    // Node 1 first: in secure mode the other nodes copy its file-realm users.
+    const nodes = clusterNodes(config, role).filter((n) => toStart.some((p) => p.name === n.part));
+    if (nodes.length === 0) continue;
+    for (const node of nodes) startNode(config, f.esHome, prepareNode(config, node, f.esHome, f.esJava, certs));
     waits.push(timed(`elasticsearch-${role}`, waitForCluster(config, role)));
   }
   log(`starting ${toStart.map((p) => p.name).join(', ') || 'nothing (all running)'} in ${config.secure ? 'secure' : 'plain'} mode ...`);
@@ -152,8 +160,10 @@ async function up(config: StackConfig): Promise<void> {
 
 async function down(config: StackConfig, purge: boolean): Promise<void> {
   const paths = stackPaths(config);
+  // Every node that may have run (a stack started with more nodes than configured now is stopped whole).
   await Promise.all(
     PARTS.map(async (p) => {
+      if (!(p.present?.(config) ?? true) && readPid(pidFile(paths.pids, p.pidName)) === undefined) return;
       const stopped = await stopByPidFile(pidFile(paths.pids, p.pidName));
       log(`${p.name}: ${stopped ? 'stopped' : 'was not running'}`);
     }),
@@ -168,7 +178,7 @@ async function down(config: StackConfig, purge: boolean): Promise<void> {
 
 async function status(config: StackConfig, json: boolean): Promise<boolean> {
   const rows = await Promise.all(
-    PARTS.map(async (p) => {
+    partsOf(config).map(async (p) => {
       const pid = running(config, p);
       const healthy = pid !== undefined ? await p.healthy(config).catch(() => false) : false;
       return { part: p.name, pid: pid ?? null, state: pid === undefined ? 'stopped' : healthy ? 'healthy' : 'unhealthy', endpoint: p.endpoint(config) };
@@ -179,8 +189,8 @@ async function status(config: StackConfig, json: boolean): Promise<boolean> {
     log(JSON.stringify({ mode: config.secure ? 'secure' : 'plain', stackDir: config.stackDir, parts: rows, healthy: allHealthy }, null, 2));
   } else {
     log(`mode: ${config.secure ? 'secure' : 'plain'}   folder: ${config.stackDir}`);
-    log(`${'PART'.padEnd(24)}${'STATE'.padEnd(11)}${'PID'.padEnd(9)}ENDPOINT`);
-    for (const r of rows) log(`${r.part.padEnd(24)}${r.state.padEnd(11)}${String(r.pid ?? '-').padEnd(9)}${r.endpoint}`);
+    log(`${'PART'.padEnd(26)}${'STATE'.padEnd(11)}${'PID'.padEnd(9)}ENDPOINT`);
+    for (const r of rows) log(`${r.part.padEnd(26)}${r.state.padEnd(11)}${String(r.pid ?? '-').padEnd(9)}${r.endpoint}`);
     log(`logs: ${stackPaths(config).logs}`);
   }
   return allHealthy;

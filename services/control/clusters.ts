@@ -79,13 +79,16 @@ function checkEnv(field: string, name: string, ctx: ReferenceContext, problems: 
  */
 export function checkClusterRequest(req: ClusterRequest, ctx: ReferenceContext): string[] {
   const problems: string[] = [];
-  try {
-    const u = new URL(req.url);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`url: expected http:// or https://, received ${JSON.stringify(u.protocol)}`);
-    if (u.username || u.password) problems.push('url: credentials inside the URL are not accepted; use username with password_env or password_file');
-    if (u.search || u.hash) problems.push('url: expected no query or fragment');
-  } catch {
-    problems.push(`url: expected an http:// or https:// URL, received ${JSON.stringify(req.url)}`);
+  // One URL, or several nodes of the cluster, comma-separated.
+  for (const url of req.url.split(',')) {
+    try {
+      const u = new URL(url.trim());
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`url: expected http:// or https://, received ${JSON.stringify(u.protocol)}`);
+      if (u.username || u.password) problems.push('url: credentials inside the URL are not accepted; use username with password_env or password_file');
+      if (u.search || u.hash) problems.push('url: expected no query or fragment');
+    } catch {
+      problems.push(`url: expected an http:// or https:// URL (or several, comma-separated), received ${JSON.stringify(url)}`);
+    }
   }
   if (req.password_env !== undefined && req.password_file !== undefined) problems.push('password_env and password_file are both given; give one');
   if (req.api_key_env !== undefined && req.api_key_file !== undefined) problems.push('api_key_env and api_key_file are both given; give one');
@@ -105,7 +108,7 @@ export function checkClusterRequest(req: ClusterRequest, ctx: ReferenceContext):
 export function toEntry(name: string, req: ClusterRequest, by: string, previous: ClusterEntry | undefined, now: number): ClusterEntry {
   return {
     name,
-    url: req.url.replace(/\/+$/, ''),
+    url: req.url.split(',').map((u) => u.trim().replace(/\/+$/, '')).join(','),
     ...(req.ca_file !== undefined ? { caFile: req.ca_file } : {}),
     ...(req.username !== undefined ? { username: req.username } : {}),
     ...(req.password_env !== undefined ? { passwordEnv: req.password_env } : {}),

@@ -71,6 +71,14 @@ describe('replicationStatus', () => {
     expect(v.shards[0]).toMatchObject({ reassembling_bytes: 3_145_728, chunks_dropped: 2 });
   });
 
+  it("shows which leader node the extractor read a shard from, the primary's term and the failovers it saw", () => {
+    const fresh = { updatedAt: T0 + 59_000 };
+    const e = extractor([{ shard: 0, g: 9 }], fresh);
+    const moved = { ...e, shards: e.shards.map((s) => ({ ...s, readFrom: 'node-a', primaryTerm: 3, failovers: 2 })) };
+    const v = replicationStatus(spec, { extractor: moved, applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh) }, T0 + 60_000);
+    expect(v.shards[0]).toMatchObject({ leader_read_from: 'node-a', leader_primary_term: 3, leader_failovers: 2 });
+  });
+
   it('measures lag in operations and in seconds since the leader state the follower holds was observed', () => {
     const v = replicationStatus(
       spec,

@@ -53,6 +53,10 @@ export interface ShardView {
   readonly reassembling_bytes?: number;
   /** Chunks of sequences found cut and dropped (a retry published them again, or compaction left them). */
   readonly chunks_dropped?: number;
+  /** The leader node (id) the extractor last read this shard from (the primary's node), its primary term, failovers seen. */
+  readonly leader_read_from?: string;
+  readonly leader_primary_term?: number;
+  readonly leader_failovers?: number;
   readonly offset: string | null;
   readonly high_watermark: string | null;
   readonly last_applied_at: string | null;
@@ -197,6 +201,9 @@ export function shardView(
     dead_lettered: follower?.deadLettered ?? 0,
     ...(follower?.reassemblingBytes ? { reassembling_bytes: follower.reassemblingBytes } : {}),
     ...(follower?.chunksDropped ? { chunks_dropped: follower.chunksDropped } : {}),
+    ...(leader?.readFrom ? { leader_read_from: leader.readFrom } : {}),
+    ...(leader?.primaryTerm ? { leader_primary_term: leader.primaryTerm } : {}),
+    ...(leader?.failovers ? { leader_failovers: leader.failovers } : {}),
     offset: follower?.offset ?? null,
     high_watermark: follower?.highWatermark ?? null,
     last_applied_at: iso(follower?.lastAppliedAt),

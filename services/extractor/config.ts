@@ -30,6 +30,8 @@ export interface ExtractorConfig {
   /** Envelopes larger than this are published as ordered chunks of this size (any document size is carried). */
   readonly chunkBytes: number;
   readonly visibilityMaxWaitMs: number;
+  /** After a failover (a new primary term), the changes of this long before are published again (docs/multi-node.md). */
+  readonly failoverRereadMs: number;
   /** The ceiling of the backoff between retries of a transient failure (Kafka, registry or leader unreachable). */
   readonly retryMaxMs: number;
   /** How often an index that failed on something only an operator fixes (credentials, a new history) is probed again. */
@@ -57,6 +59,7 @@ export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Reado
     chunkBytes: r.int('KCCR_CHUNK_BYTES', DEFAULT_CHUNK_BYTES, 16 * 1024, 64 * 1024 * 1024),
     visibility: r.oneOf('KCCR_EXTRACTOR_VISIBILITY', ['refresh', 'scheduled'] as const, 'refresh'),
     visibilityMaxWaitMs: r.int('KCCR_EXTRACTOR_VISIBILITY_MAX_WAIT_MS', 3000, 100, 600_000),
+    failoverRereadMs: r.int('KCCR_EXTRACTOR_FAILOVER_REREAD_MS', 300_000, 0, 86_400_000),
     retryMaxMs: r.int('KCCR_RETRY_MAX_MS', 30_000, 100, 600_000),
     failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
   };

@@ -95,6 +95,12 @@ export class IndexExtractor {
   private readonly lastCheckpointAt = new Map<number, number>();
   private readonly shardStatus = new Map<number, ExtractorShardStatus>();
   private readonly published = new Map<number, number>();
+  /** Per shard, the primary term last read, failovers seen, and where the cursor stood lately. */
+  private readonly primaryTerms = new Map<number, number>();
+  private readonly failovers = new Map<number, number>();
+  private readonly cursorHistory = new Map<number, { at: number; from: number; cursor: number }[]>();
+  /** Per shard, the node the last window was read from. */
+  private readonly readFrom = new Map<number, string>();
   /** Per shard, documents asked for per search page: fewer while documents are large (see nextPageSize). */
   private readonly pageSize = new Map<number, number>();
   private metadataDigest?: string;
@@ -281,6 +287,7 @@ export class IndexExtractor {
     this.progressAt = observedAt;
     for (const s of stats) this.checkHistory(s);
     for (const s of stats) this.lastStats.set(s.shard, s);
+    for (const s of stats) await this.onPrimaryTerm(s);
     if (this.scan && !this.scan.targets) {
       // What the scan covers: every operation up to the checkpoints of its first reading.
       this.scan.targets = new Map(stats.filter((s) => this.cursorOf(s.shard) < 0).map((s) => [s.shard, s.globalCheckpoint]));
@@ -316,6 +323,9 @@ export class IndexExtractor {
         docs: s.docs,
         observedAt,
         published: this.published.get(s.shard) ?? 0,
+        primaryTerm: s.primaryTerm,
+        ...(this.readFrom.has(s.shard) ? { readFrom: this.readFrom.get(s.shard)! } : {}),
+        ...(this.failovers.has(s.shard) ? { failovers: this.failovers.get(s.shard)! } : {}),
       });
     }
     return flowing;
@@ -373,9 +383,52 @@ export class IndexExtractor {
     if (c && c.historyUuid && s.historyUuid && c.historyUuid !== s.historyUuid) {
       throw new KccrError('HISTORY_CHANGED', `shard ${s.shard} of leader index ${this.leaderIndex} has a new history (${c.historyUuid} -> ${s.historyUuid}): it was restored or recreated. Replication of it stopped; start it again to bootstrap the follower anew.`, { shard: s.shard });
     }
+    // A global checkpoint below the cursor in the same history is a promoted replica that has not yet learnt how far
+    // the old primary had got: everything up to the cursor was on every in-sync copy, so it stays. Nothing is read
+    // until the checkpoint passes the cursor again (moments later).
     if (s.globalCheckpoint < this.cursorOf(s.shard)) {
-      throw new KccrError('HISTORY_CHANGED', `shard ${s.shard} of leader index ${this.leaderIndex} went back from checkpoint ${this.cursorOf(s.shard)} to ${s.globalCheckpoint}. Replication of it stopped; start it again to bootstrap the follower anew.`, { shard: s.shard });
+      this.log.info({ shard: s.shard, cursor: this.cursorOf(s.shard), globalCheckpoint: s.globalCheckpoint }, 'global checkpoint below the cursor (a new primary catching up); waiting');
     }
+  }
+
+  /**
+   * A new primary term: a replica was promoted. Operations above the old global checkpoint may have been rolled
+   * back on it, and a window read before could have missed a document's earlier version hidden behind such an
+   * operation (the search sees the latest version of a document, which was above the checkpoint then). So the
+   * documents of the recent changes — those changed since the cursor stood `failoverRereadMs` ago — are published
+   * again; versions make what the follower already holds a no-op.
+   */
+  private async onPrimaryTerm(s: ShardStats): Promise<void> {
+    const known = this.primaryTerms.get(s.shard);
+    this.primaryTerms.set(s.shard, s.primaryTerm);
+    if (known === undefined || s.primaryTerm <= known || !this.cursors.has(s.shard)) return;
+    this.failovers.set(s.shard, (this.failovers.get(s.shard) ?? 0) + 1);
+    const cursor = this.cursorOf(s.shard);
+    const from = this.cursorSince(s.shard, Date.now() - this.deps.config.failoverRereadMs);
+    await this.deps.es.refresh(this.leaderIndex);
+    this.forcedRefreshes++;
+    const docs = await this.publishRange(s, from, cursor, () => 'INDEX');
+    this.log.warn({ shard: s.shard, term: s.primaryTerm, was: known, from, to: cursor, docs }, 'new primary term (failover): published the recent changes again');
+  }
+
+  /**
+   * Where the shard's cursor stood at `time`: the last move before it, else where the first move since started
+   * (the cursor this process started from, when it has not run that long), else the cursor now.
+   */
+  private cursorSince(shard: number, time: number): number {
+    const history = this.cursorHistory.get(shard) ?? [];
+    const before = history.filter((h) => h.at <= time).at(-1);
+    return before?.cursor ?? history[0]?.from ?? this.cursorOf(shard);
+  }
+
+  /** Keeps where the cursor stood over the last failoverRereadMs (and one entry before). */
+  private noteCursor(shard: number, from: number, to: number): void {
+    const history = this.cursorHistory.get(shard) ?? [];
+    const now = Date.now();
+    history.push({ at: now, from, cursor: to });
+    const horizon = now - this.deps.config.failoverRereadMs;
+    while (history.length > 1 && history[1]!.at <= horizon) history.shift();
+    this.cursorHistory.set(shard, history);
   }
 
   private origin(shard: number, historyUuid: string): OriginBase {
@@ -486,7 +539,9 @@ export class IndexExtractor {
       const size = this.pageSize.get(s.shard) ?? config.batchSize;
       let raw: Buffer;
       try {
-        raw = await es.searchRaw(this.leaderIndex, windowQuery(from, to, size, after), { preference: `_shards:${s.shard}` }, this.abort.signal);
+        // The primary's copy is asked first (any in-sync copy would do: see docs/multi-node.md); status shows it.
+        raw = await es.searchRaw(this.leaderIndex, windowQuery(from, to, size, after), { preference: `_shards:${s.shard}|_prefer_nodes:${s.primaryNode}` }, this.abort.signal);
+        this.readFrom.set(s.shard, s.primaryNode);
       } catch (e) {
         // A page of large documents the leader cannot build within its memory limits (429): ask for fewer.
         if (size > 1 && (e as KccrError).details?.status === 429) {
@@ -530,6 +585,7 @@ export class IndexExtractor {
       const next: ExtractorCursor = { indexUuid: this.base!.indexUuid, historyUuid: s.historyUuid, cursor: g, updatedAt: Date.now(), ...(historyFrom !== undefined ? { historyFrom } : {}) };
       // The cursor moves only after everything up to G (and the checkpoint) is acknowledged by Kafka.
       await cursors.put(cursorKey(config.leaderCluster, this.leaderIndex, s.shard), next);
+      this.noteCursor(s.shard, this.cursorOf(s.shard), g);
       this.cursors.set(s.shard, next);
     }
   }

@@ -119,7 +119,8 @@ export interface EsConnection {
 /** Reads <PREFIX>URL, <PREFIX>CA_FILE, <PREFIX>USERNAME, <PREFIX>PASSWORD[_FILE], <PREFIX>API_KEY[_FILE]. */
 export function readEsConnection(r: EnvReader, prefix: string, fallbackUrl?: string): EsConnection {
   const url = fallbackUrl ? r.string(`${prefix}URL`, fallbackUrl) : r.required(`${prefix}URL`, 'the cluster URL, for example https://127.0.0.1:9200');
-  if (url && !/^https?:\/\/[^/]+/.test(url)) r.problem(`${prefix}URL: expected an http:// or https:// URL, received ${JSON.stringify(url)}`);
+  // One URL, or several nodes of the cluster separated by commas (requests go round them).
+  if (url && !url.split(',').every((u) => /^https?:\/\/[^/]+/.test(u.trim()))) r.problem(`${prefix}URL: expected an http:// or https:// URL (or several, comma-separated), received ${JSON.stringify(url)}`);
   const username = r.string(`${prefix}USERNAME`);
   const password = r.secret(`${prefix}PASSWORD`);
   const apiKey = r.secret(`${prefix}API_KEY`);

@@ -146,6 +146,12 @@ export interface ExtractorShardStatus {
   readonly docs: number;
   readonly observedAt: number;
   readonly published: number;
+  /** The primary's term at the last reading; a higher one means a replica was promoted (failover). */
+  readonly primaryTerm?: number;
+  /** The node (id) the last window was read from: the primary's, preferred for the search. */
+  readonly readFrom?: string;
+  /** Failovers seen, each followed by a read again of the recent changes (see docs/multi-node.md). */
+  readonly failovers?: number;
 }
 
 export interface ExtractorStatus {

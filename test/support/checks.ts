@@ -122,6 +122,8 @@ export interface StatusSample {
   /** The replication's status, or `HTTP <code>` when the control service answered with an error. */
   readonly status: string;
   readonly lag_operations: number | null;
+  /** Seconds the follower is behind the leader, as the status tells it (null when it cannot know). */
+  readonly lag_seconds: number | null;
   readonly reason: string | null;
 }
 
@@ -141,14 +143,14 @@ export function sampleStatus(control: Control, followerIndex: string, intervalMs
     while (!stopped) {
       const started = Date.now();
       try {
-        const r = await control.call<{ status?: string; lag_operations?: number | null; reason?: string }>('GET', `/_plugins/_replication/${encodeURIComponent(followerIndex)}/_status`);
+        const r = await control.call<{ status?: string; lag_operations?: number | null; lag_seconds?: number | null; reason?: string }>('GET', `/_plugins/_replication/${encodeURIComponent(followerIndex)}/_status`);
         samples.push(
           r.status === 200
-            ? { at: Date.now(), status: String(r.body.status), lag_operations: r.body.lag_operations ?? null, reason: r.body.reason ?? null }
-            : { at: Date.now(), status: `HTTP ${r.status}`, lag_operations: null, reason: JSON.stringify(r.body).slice(0, 300) },
+            ? { at: Date.now(), status: String(r.body.status), lag_operations: r.body.lag_operations ?? null, lag_seconds: r.body.lag_seconds ?? null, reason: r.body.reason ?? null }
+            : { at: Date.now(), status: `HTTP ${r.status}`, lag_operations: null, lag_seconds: null, reason: JSON.stringify(r.body).slice(0, 300) },
         );
       } catch (e) {
-        samples.push({ at: Date.now(), status: 'ERROR', lag_operations: null, reason: e instanceof Error ? e.message : String(e) });
+        samples.push({ at: Date.now(), status: 'ERROR', lag_operations: null, lag_seconds: null, reason: e instanceof Error ? e.message : String(e) });
       }
       await new Promise((r) => setTimeout(r, Math.max(0, intervalMs - (Date.now() - started))));
     }

@@ -14,7 +14,7 @@ import type { StackState } from '../../deploy/local/lib/state.js';
 import { startHarness } from './replication.js';
 import type { Harness } from './replication.js';
 import type { ServiceOptions } from './services.js';
-import { loadStack } from './stack.js';
+import { esConnection, loadStack } from './stack.js';
 
 export const ADMIN = { name: 'ops-admin', password: 'ops-admin-password' } as const;
 export const READER_TOKEN = 'kccr_reader-token-for-tests';
@@ -84,7 +84,7 @@ export async function registerPlainClusters(control: Control, stack: StackState,
     [names.leaderCluster, 'leader'],
     [names.followerCluster, 'follower'],
   ] as const) {
-    const r = await control.call('PUT', `/_kccr/clusters/${name}`, { url: stack.clusters[role].url });
+    const r = await control.call('PUT', `/_kccr/clusters/${name}`, { url: esConnection(stack, role).url });
     if (r.status !== 200) throw new Error(`registering ${name}: ${r.status} ${JSON.stringify(r.body)}`);
   }
 }

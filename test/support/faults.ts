@@ -164,8 +164,14 @@ export async function startProxy(targetHost: string, targetPort: number, listenP
 // ---------------------------------------------------------------------------------------------------------------
 // Parts of the local stack
 
-export type PartName = 'kafka' | 'registry' | 'elasticsearch-leader' | 'elasticsearch-follower';
-export const PARTS: readonly PartName[] = ['kafka', 'registry', 'elasticsearch-leader', 'elasticsearch-follower'];
+/** kafka, registry, and a node of a cluster: `elasticsearch-<role>` (node 1) or `elasticsearch-<role>-<k>`. */
+export type PartName = 'kafka' | 'registry' | 'elasticsearch-leader' | 'elasticsearch-follower' | `elasticsearch-${'leader' | 'follower'}-${number}`;
+
+/** Every part of the stack: Kafka, the registry, and each node of both clusters. */
+export function stackParts(state: StackState): PartName[] {
+  const nodes = (role: 'leader' | 'follower') => (state.clusters[role].nodes?.map((n) => n.part) ?? [`elasticsearch-${role}`]) as PartName[];
+  return ['kafka', 'registry', ...nodes('leader'), ...nodes('follower')];
+}
 
 export interface LocalStack {
   /** The stack.json this handle was made from. */
@@ -190,7 +196,7 @@ export function partPid(stack: LocalStack, part: PartName): number | undefined {
 }
 
 export function partsDown(stack: LocalStack): PartName[] {
-  return PARTS.filter((p) => partPid(stack, p) === undefined);
+  return stackParts(stack.state).filter((p) => partPid(stack, p) === undefined);
 }
 
 /**
@@ -236,7 +242,15 @@ export async function stopPart(stack: LocalStack, part: PartName, graceMs = 30_0
 
 /** The settings `stack.ts up` needs to find this stack again: its folder, its mode and its ports. */
 export function stackEnv(stack: LocalStack): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, KCCR_STACK_DIR: stack.dir, KCCR_SECURE: stack.state.mode === 'secure' ? '1' : '0' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KCCR_STACK_DIR: stack.dir,
+    KCCR_SECURE: stack.state.mode === 'secure' ? '1' : '0',
+    // Its nodes and their heap, so that the parts started again are the ones it had.
+    KCCR_LEADER_NODES: String(stack.state.clusters.leader.nodes?.length ?? 1),
+    KCCR_FOLLOWER_NODES: String(stack.state.clusters.follower.nodes?.length ?? 1),
+    ...(stack.state.esHeap ? { KCCR_ES_HEAP: stack.state.esHeap } : {}),
+  };
   if (env.KCCR_PORT_OFFSET === undefined || env.KCCR_PORT_OFFSET === '') {
     // The stacks npm test starts differ only by a port offset; the broker's port tells it.
     const port = Number(stack.state.kafka.brokers[0]?.split(':').pop());

@@ -43,7 +43,7 @@ export function serviceEnv(stack: StackState, name: ServiceName, opts: ServiceOp
   const role = name === 'extractor' ? 'leader' : 'follower';
   const prefix = name === 'extractor' ? 'KCCR_LEADER_' : 'KCCR_FOLLOWER_';
   const cluster = stack.clusters[role];
-  env[`${prefix}URL`] = cluster.url;
+  env[`${prefix}URL`] = cluster.nodes && cluster.nodes.length > 1 ? cluster.nodes.map((n) => n.url).join(',') : cluster.url;
   if (stack.mode === 'secure') {
     const user = (name === 'extractor' ? opts.leaderUser : opts.followerUser) ?? (name === 'extractor' ? 'kccr-extractor' : 'kccr-applier');
     env[`${prefix}USERNAME`] = user;

@@ -26,12 +26,14 @@ export function loadStack(kind: StackKind): StackState {
 /** Connection to one cluster of the stack, as a given user (secure mode) or anonymous (plain mode). */
 export function esConnection(stack: StackState, role: 'leader' | 'follower', user?: string): EsConnection {
   const cluster = stack.clusters[role];
-  if (stack.mode === 'plain') return { url: cluster.url };
+  // Every node of a multi-node cluster, so that a client goes on when one of them is down.
+  const url = cluster.nodes && cluster.nodes.length > 1 ? cluster.nodes.map((n) => n.url).join(',') : cluster.url;
+  if (stack.mode === 'plain') return { url };
   const name = user ?? 'kccr-admin';
   const u = cluster.users[name];
   if (!u) throw new Error(`the ${role} cluster has no user ${name}; it has ${Object.keys(cluster.users).join(', ')}`);
   return {
-    url: cluster.url,
+    url,
     ...(cluster.caFile ? { ca: readFileSync(cluster.caFile, 'utf8') } : {}),
     username: name,
     password: readFileSync(u.passwordFile, 'utf8').trim(),

@@ -31,6 +31,11 @@ export interface StackConfig {
     readonly followerTransport: number;
   };
   readonly heaps: { readonly es: string; readonly kafka: string; readonly registry: string };
+  /**
+   * Nodes per Elasticsearch cluster (KCCR_LEADER_NODES, KCCR_FOLLOWER_NODES; 1 to 5). Node k (from 1) listens on the
+   * cluster's ports + 10 × (k − 1): a 3-node leader on 9200, 9210, 9220 (transport 9300, 9310, 9320).
+   */
+  readonly nodes: { readonly leader: number; readonly follower: number };
   readonly esUser: string;
   readonly timeoutsMs: { readonly kafka: number; readonly registry: number; readonly es: number };
 }
@@ -40,6 +45,9 @@ export class StackConfigError extends Error {
     super(`invalid stack settings:\n  - ${problems.join('\n  - ')}`);
   }
 }
+
+/** Ports of a cluster's node k (from 1) are its first node's + NODE_PORT_STEP × (k − 1). */
+export const NODE_PORT_STEP = 10;
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 
@@ -74,6 +82,16 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     return false;
   };
   const heap = /^[0-9]+[mg]$/;
+  const count = (name: string, fallback: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > max) {
+      problems.push(`${name}: expected a whole number from 1 to ${max}, received ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return n;
+  };
   const seconds = (name: string, fallback: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback * 1000;
@@ -121,6 +139,7 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
       kafka: str('KCCR_KAFKA_HEAP', '512m', heap, 'a JVM heap size such as 512m or 1g'),
       registry: str('KCCR_REGISTRY_HEAP', '128m', heap, 'a JVM heap size such as 128m'),
     },
+    nodes: { leader: count('KCCR_LEADER_NODES', 1, 5), follower: count('KCCR_FOLLOWER_NODES', 1, 5) },
     esUser: str('KCCR_ES_USER', 'kccr-es', /^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
     timeoutsMs: {
       kafka: seconds('KCCR_KAFKA_START_TIMEOUT', 90),
@@ -129,7 +148,14 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     },
   };
 
-  const ports = Object.entries(config.ports);
+  const ports: [string, number][] = Object.entries(config.ports);
+  for (const role of ['leader', 'follower'] as const) {
+    for (let k = 2; k <= config.nodes[role]; k++) {
+      const http = role === 'leader' ? config.ports.leaderHttp : config.ports.followerHttp;
+      const transport = role === 'leader' ? config.ports.leaderTransport : config.ports.followerTransport;
+      ports.push([`${role} node ${k} HTTP`, http + NODE_PORT_STEP * (k - 1)], [`${role} node ${k} transport`, transport + NODE_PORT_STEP * (k - 1)]);
+    }
+  }
   const seen = new Map<number, string>();
   for (const [name, p] of ports) {
     const other = seen.get(p);

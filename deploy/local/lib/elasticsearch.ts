@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StackConfig } from './config.js';
-import { stackPaths } from './config.js';
+import { NODE_PORT_STEP, stackPaths } from './config.js';
 import type { CertPaths } from './certs.js';
 import type { JavaHome } from './checks.js';
 import { httpJson } from './http.js';
@@ -38,21 +38,65 @@ export function clusterUrl(config: StackConfig, role: ClusterRole): string {
   return `${config.secure ? 'https' : 'http'}://127.0.0.1:${clusterPort(config, role)}`;
 }
 
+/** One Elasticsearch node of a cluster: its name, the stack part (pid file, log) and its ports and folder. */
+export interface EsNode {
+  readonly role: ClusterRole;
+  /** From 1. Node 1 is the cluster's address for kccr and the tools. */
+  readonly number: number;
+  readonly name: string;
+  /** The part name (pid file and log): `elasticsearch-<role>` for node 1, `elasticsearch-<role>-<k>` for the others. */
+  readonly part: string;
+  readonly http: number;
+  readonly transport: number;
+  readonly dir: string;
+  /** Whether it may be elected master: every node of an odd-sized cluster; of an even-sized one, all but the last. */
+  readonly master: boolean;
+}
+
+export function clusterNodes(config: StackConfig, role: ClusterRole): EsNode[] {
+  const count = config.nodes[role];
+  const http = clusterPort(config, role);
+  const transport = role === 'leader' ? config.ports.leaderTransport : config.ports.followerTransport;
+  return Array.from({ length: count }, (_, i) => ({
+    role,
+    number: i + 1,
+    name: `${role}-${i + 1}`,
+    part: i === 0 ? `elasticsearch-${role}` : `elasticsearch-${role}-${i + 1}`,
+    http: http + NODE_PORT_STEP * i,
+    transport: transport + NODE_PORT_STEP * i,
+    dir: stackPaths(config).cluster(i === 0 ? role : `${role}-${i + 1}`),
+    // An even number of master-eligible nodes tolerates no more failures than one fewer: the last is data-only.
+    master: count % 2 === 1 || i < count - 1,
+  }));
+}
+
+export function nodeUrl(config: StackConfig, node: EsNode): string {
+  return `${config.secure ? 'https' : 'http'}://127.0.0.1:${node.http}`;
+}
+
 export function passwordFile(config: StackConfig, role: ClusterRole, user: string): string {
   return join(stackPaths(config).secrets, `${role}-${user}.password`);
 }
 
-function elasticsearchYml(config: StackConfig, role: ClusterRole, dir: string): string {
+function elasticsearchYml(config: StackConfig, node: EsNode, nodes: readonly EsNode[]): string {
   const p = stackPaths(config);
+  const discovery =
+    nodes.length === 1
+      ? ['discovery.type: single-node']
+      : [
+          `discovery.seed_hosts: [${nodes.map((n) => JSON.stringify(`127.0.0.1:${n.transport}`)).join(', ')}]`,
+          `cluster.initial_master_nodes: [${nodes.filter((n) => n.master).map((n) => n.name).join(', ')}]`,
+          ...(node.master ? [] : ['node.roles: [data, ingest]']),
+        ];
   const lines = [
-    `cluster.name: kccr-${role}`,
-    `node.name: ${role}-1`,
+    `cluster.name: kccr-${node.role}`,
+    `node.name: ${node.name}`,
     'network.host: 127.0.0.1',
-    `http.port: ${clusterPort(config, role)}`,
-    `transport.port: ${role === 'leader' ? config.ports.leaderTransport : config.ports.followerTransport}`,
-    'discovery.type: single-node',
-    `path.data: ${join(dir, 'data')}`,
-    `path.logs: ${join(dir, 'logs')}`,
+    `http.port: ${node.http}`,
+    `transport.port: ${node.transport}`,
+    ...discovery,
+    `path.data: ${join(node.dir, 'data')}`,
+    `path.logs: ${join(node.dir, 'logs')}`,
     // One folder both clusters can reach: the snapshot bootstrap writes on the leader and restores on the follower.
     `path.repo: [${JSON.stringify(p.snapshots)}]`,
     'cluster.routing.allocation.disk.threshold_enabled: false',
@@ -109,26 +153,25 @@ function randomPassword(): string {
   return randomBytes(18).toString('base64url');
 }
 
-export interface PreparedCluster {
-  readonly role: ClusterRole;
-  readonly dir: string;
+export interface PreparedNode {
+  readonly node: EsNode;
   readonly env: NodeJS.ProcessEnv;
   readonly owner: { uid: number; gid: number } | undefined;
 }
 
 /**
- * Lays out one cluster's folder (config, data, logs, tmp), owned by the Elasticsearch user,
- * and in secure mode its certificates, roles and file-realm users.
+ * Lays out one node's folder (config, data, logs, tmp), owned by the Elasticsearch user, and in secure mode its
+ * certificates, roles and file-realm users (made on node 1; the other nodes get copies of its files).
  */
-export function prepareCluster(config: StackConfig, role: ClusterRole, esHome: string, java: JavaHome, certs: CertPaths | undefined): PreparedCluster {
+export function prepareNode(config: StackConfig, node: EsNode, esHome: string, java: JavaHome, certs: CertPaths | undefined): PreparedNode {
   const p = stackPaths(config);
-  const dir = p.cluster(role);
+  const { role, dir } = node;
   const conf = join(dir, 'config');
   const owner = ensureUser(config.esUser);
   for (const sub of ['data', 'logs', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
   mkdirSync(p.snapshots, { recursive: true });
   if (!existsSync(join(conf, 'log4j2.properties'))) cpSync(join(esHome, 'config'), conf, { recursive: true });
-  writeFileSync(join(conf, 'elasticsearch.yml'), elasticsearchYml(config, role, dir));
+  writeFileSync(join(conf, 'elasticsearch.yml'), elasticsearchYml(config, node, clusterNodes(config, role)));
   writeFileSync(join(conf, 'jvm.options'), jvmOptions(join(esHome, 'config'), dir));
   writeFileSync(join(conf, 'jvm.options.d', 'heap.options'), `-Xms${config.heaps.es}\n-Xmx${config.heaps.es}\n`);
   const env: NodeJS.ProcessEnv = {
@@ -147,8 +190,13 @@ export function prepareCluster(config: StackConfig, role: ClusterRole, esHome: s
     cpSync(certs.key, join(conf, 'certs', 'node.key'));
     cpSync(join(config.root, 'deploy/local/elasticsearch/roles.yml'), join(conf, 'roles.yml'));
     mkdirSync(p.secrets, { recursive: true, mode: 0o700 });
+    if (node.number > 1) {
+      // The same file realm on every node: the first node's users (prepared before) are copied.
+      const first = join(clusterNodes(config, role)[0]!.dir, 'config');
+      for (const f of ['users', 'users_roles']) cpSync(join(first, f), join(conf, f));
+    }
     const users = readFileSync(join(conf, 'users'), 'utf8');
-    for (const user of USERS[role]) {
+    for (const user of node.number > 1 ? [] : USERS[role]) {
       const file = passwordFile(config, role, user.name);
       if (existsSync(file) && users.includes(`${user.name}:`)) continue;
       const password = randomPassword();
@@ -162,10 +210,10 @@ export function prepareCluster(config: StackConfig, role: ClusterRole, esHome: s
     run('chown', ['-R', `${owner.uid}:${owner.gid}`, dir, p.snapshots], { what: `handing ${dir} to ${config.esUser}` });
     chmodSync(conf, 0o750);
   }
-  return { role, dir, env, owner };
+  return { node, env, owner };
 }
 
-export function startCluster(config: StackConfig, esHome: string, prepared: PreparedCluster): number {
+export function startNode(config: StackConfig, esHome: string, prepared: PreparedNode): number {
   const p = stackPaths(config);
   const es = join(esHome, 'bin', 'elasticsearch');
   const asUser = prepared.owner
@@ -174,9 +222,9 @@ export function startCluster(config: StackConfig, esHome: string, prepared: Prep
   return startDetached({
     ...asUser,
     env: prepared.env,
-    cwd: prepared.dir,
-    logFile: join(p.logs, `elasticsearch-${prepared.role}.log`),
-    pidFile: pidFile(p.pids, `elasticsearch-${prepared.role}`),
+    cwd: prepared.node.dir,
+    logFile: join(p.logs, `${prepared.node.part}.log`),
+    pidFile: pidFile(p.pids, prepared.node.part),
   });
 }
 
@@ -195,17 +243,31 @@ export function adminAccess(config: StackConfig, role: ClusterRole): EsAccess {
   };
 }
 
-export async function clusterHealthy(access: EsAccess): Promise<boolean> {
+/** The cluster answers green or yellow with at least `nodes` nodes joined. */
+export async function clusterHealthy(access: EsAccess, nodes = 1): Promise<boolean> {
   const r = await httpJson(`${access.url}/_cluster/health`, { ca: access.ca, auth: access.auth, timeoutMs: 3000 });
-  const status = (r.body as { status?: string } | undefined)?.status;
-  return r.status === 200 && (status === 'green' || status === 'yellow');
+  const body = r.body as { status?: string; number_of_nodes?: number } | undefined;
+  return r.status === 200 && (body?.status === 'green' || body?.status === 'yellow') && (body?.number_of_nodes ?? 0) >= nodes;
 }
 
+/** One node answers on its own port, as a member of a cluster with a master (green or yellow). */
+export async function nodeHealthy(config: StackConfig, node: EsNode): Promise<boolean> {
+  return clusterHealthy({ ...adminAccess(config, node.role), url: nodeUrl(config, node) });
+}
+
+/** Waits until every node of the cluster has joined and the cluster is green or yellow. */
 export async function waitForCluster(config: StackConfig, role: ClusterRole): Promise<number> {
   const p = stackPaths(config);
-  const pid = readPid(pidFile(p.pids, `elasticsearch-${role}`));
+  const nodes = clusterNodes(config, role);
+  const pids = nodes.map((n) => readPid(pidFile(p.pids, n.part)));
   const access = adminAccess(config, role);
-  return waitUntil(`Elasticsearch ${role}`, join(p.logs, `elasticsearch-${role}.log`), config.timeoutsMs.es, () => clusterHealthy(access), () => pid !== undefined && isAlive(pid));
+  return waitUntil(
+    `Elasticsearch ${role}${nodes.length > 1 ? ` (${nodes.length} nodes)` : ''}`,
+    join(p.logs, `${nodes[0]!.part}.log`),
+    config.timeoutsMs.es,
+    async () => (await Promise.all(nodes.map((n) => nodeHealthy(config, n)))).every(Boolean) && clusterHealthy(access, nodes.length),
+    () => pids.every((pid) => pid !== undefined && isAlive(pid)),
+  );
 }
 
 /** Registers the shared snapshot repository, so that a snapshot bootstrap finds it on both sides. */

@@ -31,7 +31,7 @@ const clusterBody = {
   required: ['url'],
   description: 'Credentials are only accepted as references: the name of an environment variable or the path of a file on the control service host. Give username with password_env or password_file, or api_key_env or api_key_file, or none.',
   properties: {
-    url: { type: 'string', minLength: 1, maxLength: 2048, pattern: String.raw`^https?://[^\s]+$`, description: 'an http:// or https:// URL of the cluster' },
+    url: { type: 'string', minLength: 1, maxLength: 2048, pattern: String.raw`^https?://[^\s]+$`, description: 'an http:// or https:// URL of the cluster, or several of its nodes, comma-separated' },
     ca_file: filePath,
     username: { type: 'string', minLength: 1, maxLength: 256, pattern: String.raw`^[^\u0000-\u001f:]+$`, description: 'a user name without : or control characters' },
     password_env: envName,

@@ -4,7 +4,7 @@
  * (authentication, authorization, bad requests), with the cluster's own reason in the message.
  */
 import { Readable } from 'node:stream';
-import { Client, errors } from '@elastic/elasticsearch';
+import { Client, ClusterConnectionPool, errors } from '@elastic/elasticsearch';
 import type { EsConnection } from '../config.js';
 import { KccrError } from '../errors.js';
 
@@ -35,8 +35,12 @@ export interface ShardStats {
   readonly docs: number;
   readonly deleteTotal: number;
   readonly indexTotal: number;
-  /** Per started copy of the shard (by node id), refreshes completed since the copy started. */
+  /** Per started copy of the shard (by node id), refreshes of its search view (external) completed since the copy started. */
   readonly refreshTotals: Readonly<Record<string, number>>;
+  /** The primary's term: a promoted replica (the primary's node failed or restarted) brings a higher one. */
+  readonly primaryTerm: number;
+  /** The node id holding the primary. */
+  readonly primaryNode: string;
 }
 
 export interface IndexMeta {
@@ -60,9 +64,13 @@ export class ElasticsearchAdapter {
   readonly url: string;
 
   constructor(conn: EsConnection, opts: { requestTimeoutMs?: number; maxRetries?: number } = {}) {
-    this.url = conn.url;
+    // Several nodes, comma-separated: requests go round them, and a node that does not answer is left out for a while.
+    const nodes = conn.url.split(',').map((u) => u.trim()).filter(Boolean);
+    this.url = nodes.length > 1 ? `${nodes[0]} (and ${nodes.length - 1} more nodes)` : conn.url;
     this.client = new Client({
-      node: conn.url,
+      // Round robin over the nodes that answer; a node that failed is pinged again later, and when none answers all
+      // are tried (the default weighted pool can leave every node out for good after a rolling restart).
+      ...(nodes.length > 1 ? { nodes, ConnectionPool: ClusterConnectionPool, resurrectStrategy: 'ping' as const } : { node: conn.url }),
       ...(conn.apiKey ? { auth: { apiKey: conn.apiKey } } : conn.username ? { auth: { username: conn.username, password: conn.password ?? '' } } : {}),
       ...(conn.ca ? { tls: { ca: conn.ca, rejectUnauthorized: true } } : {}),
       requestTimeout: opts.requestTimeoutMs ?? 30_000,
@@ -133,9 +141,10 @@ export class ElasticsearchAdapter {
       routing: { primary: boolean; node: string; state: string };
       seq_no: { global_checkpoint: number; local_checkpoint: number; max_seq_no: number };
       commit: { user_data: { history_uuid?: string } };
+      retention_leases?: { primary_term?: number };
       docs: { count: number };
       indexing: { delete_total: number; index_total: number };
-      refresh: { total: number };
+      refresh: { total: number; external_total?: number };
     };
     const r = await this.request<{ indices: Record<string, { shards: Record<string, Copy[]> }> }>('GET', `/${encodeURIComponent(index)}/_stats/docs,indexing,refresh`, {
       query: { level: 'shards' },
@@ -155,14 +164,24 @@ export class ElasticsearchAdapter {
         docs: primary.docs.count,
         deleteTotal: primary.indexing.delete_total,
         indexTotal: primary.indexing.index_total,
-        refreshTotals: Object.fromEntries(copies.filter((c) => c.routing.state === 'STARTED').map((c) => [c.routing.node, c.refresh.total])),
+        // Refreshes of the searcher searches use (external): internal ones (realtime gets, flushes, recoveries) make
+        // nothing visible to search.
+        refreshTotals: Object.fromEntries(copies.filter((c) => c.routing.state === 'STARTED').map((c) => [c.routing.node, c.refresh.external_total ?? c.refresh.total])),
+        primaryTerm: primary.retention_leases?.primary_term ?? 0,
+        primaryNode: primary.routing.node,
       });
     }
     return out.sort((a, b) => a.shard - b.shard);
   }
 
+  /**
+   * Refreshes every active copy of the index. A copy that failed to refresh could serve searches that miss what it
+   * holds: that is an error (retried), not a success.
+   */
   async refresh(index: string): Promise<void> {
-    await this.request('POST', `/${encodeURIComponent(index)}/_refresh`);
+    const r = await this.request<{ _shards?: { failed?: number; failures?: unknown[] } }>('POST', `/${encodeURIComponent(index)}/_refresh`);
+    const failed = r.body?._shards?.failed ?? 0;
+    if (failed > 0) throw new KccrError('ES_UNAVAILABLE', `refresh of ${index} on ${this.url} failed on ${failed} shard copies: ${JSON.stringify(r.body._shards?.failures ?? []).slice(0, 500)}`, { index });
   }
 
   /**
