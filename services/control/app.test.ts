@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { buildApp, REPLICATION_PREFIXES } from './app.js';
+import { crossSiteReason } from './csrf.js';
 import { createControlState } from './deps.js';
 import { parsePrincipals, sha256Hex } from './principals.js';
 
@@ -122,7 +123,6 @@ describe('malformed input is a 400 that says what was wrong', () => {
     { name: 'update without settings', method: 'PUT', url: '/_plugins/_replication/f/_update', payload: '{}', message: /lacks the required field "settings"/ },
     { name: 'cluster url', method: 'PUT', url: '/_kccr/clusters/leader', payload: '{"url": "ftp://x"}', message: /url "ftp:\/\/x" is not valid/ },
     { name: 'inline password', method: 'PUT', url: '/_kccr/clusters/leader', payload: '{"url": "http://127.0.0.1:9200", "username": "u", "password": "secret"}', message: /unknown field "password"/ },
-    { name: 'media type', method: 'PUT', url: '/_kccr/clusters/leader', payload: '<xml/>', type: 'application/xml', message: /Content-Type .* is not supported/ },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -135,6 +135,15 @@ describe('malformed input is a 400 that says what was wrong', () => {
     });
   }
 
+  it('refuses bodies that are not application/json with 415 (a form cannot send JSON), naming what to send', async () => {
+    for (const type of ['application/xml', 'application/x-www-form-urlencoded', 'text/plain']) {
+      const r = await app.inject({ method: 'POST', url: '/_plugins/_replication/f/_offsets', payload: '{"to":"latest"}', headers: { ...admin, 'content-type': type } });
+      expect(r.statusCode, type).toBe(415);
+      expect(errorOf(r.body)).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+      expect(errorOf(r.body).message).toMatch(/is not supported; send JSON with Content-Type: application\/json/);
+    }
+  });
+
   it('answers unknown routes and prefixes with 404 NOT_FOUND', async () => {
     const r = await app.inject({ method: 'PUT', url: '/_replication/follower-01/_start', payload: {}, headers: admin });
     expect(r.statusCode).toBe(404);
@@ -145,5 +154,35 @@ describe('malformed input is a 400 that says what was wrong', () => {
   it('indents the answer with ?pretty', async () => {
     const r = await app.inject({ method: 'PUT', url: '/_opendistro/_replication/follower-01/_start?pretty', payload: '{', headers: { ...admin, 'content-type': 'application/json' } });
     expect(r.body).toMatch(/^\{\n {2}"error": \{\n/);
+  });
+});
+
+describe('cross-site requests', () => {
+  // What a browser sends when a page of another site submits a form (or a no-cors fetch) to the control service,
+  // with the Basic credentials it cached from an earlier visit.
+  const crossSite = { ...admin, origin: 'http://attacker.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', host: 'kccr.example:8090' };
+
+  it('refuses a change asked by another site, with valid credentials, before touching anything', async () => {
+    const offsets = await app.inject({ method: 'POST', url: '/_plugins/_replication/follower-01/_offsets', payload: '{"to":"latest"}', headers: { ...crossSite, 'content-type': 'application/json' } });
+    expect(offsets.statusCode).toBe(403);
+    expect(errorOf(offsets.body)).toMatchObject({ code: 'FORBIDDEN' });
+    expect(errorOf(offsets.body).message).toMatch(/another site's page is refused \(Sec-Fetch-Site: cross-site\)/);
+    // An empty form POST to _stop, as a hidden form sends it.
+    const stop = await app.inject({ method: 'POST', url: '/_plugins/_replication/follower-01/_stop', payload: '', headers: { ...crossSite, 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(stop.statusCode).toBe(403);
+    // An older browser that sends only Origin.
+    const { 'sec-fetch-site': _site, 'sec-fetch-mode': _mode, ...originOnly } = crossSite;
+    const pause = await app.inject({ method: 'POST', url: '/_plugins/_replication/follower-01/_pause', headers: originOnly });
+    expect(pause.statusCode).toBe(403);
+    expect(errorOf(pause.body).message).toMatch(/Origin: http:\/\/attacker\.example/);
+  });
+
+  it('lets reads through, and changes from the same origin or from programs that send no origin', async () => {
+    const read = await app.inject({ method: 'GET', url: '/openapi.json', headers: crossSite });
+    expect(read.statusCode).toBe(200);
+    expect(crossSiteReason('POST', { origin: 'https://kccr.example:8090', host: 'kccr.example:8090', 'sec-fetch-site': 'same-origin' })).toBeUndefined();
+    expect(crossSiteReason('POST', { host: 'kccr.example:8090' })).toBeUndefined();
+    expect(crossSiteReason('PUT', { origin: 'null', host: 'kccr.example:8090' })).toBe('Origin: null');
+    expect(crossSiteReason('DELETE', { 'sec-fetch-site': 'same-site' })).toBe('Sec-Fetch-Site: same-site');
   });
 });

@@ -8,6 +8,7 @@ import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KccrError } from '../shared/errors.js';
 import { installAuth } from './auth.js';
+import { installCsrfGuard } from './csrf.js';
 import type { ControlDeps } from './deps.js';
 import { installErrorHandling } from './http-errors.js';
 import { autofollowRoutes } from './routes/autofollow.js';
@@ -38,6 +39,8 @@ export function buildApp(deps: ControlDeps, opts: AppOptions = {}): FastifyInsta
   }) as unknown as FastifyInstance;
 
   installErrorHandling(app);
+  // Before authentication: a forged request costs no password check.
+  installCsrfGuard(app);
   installAuth(app, deps.auth);
   installBodyParsing(app, deps.bodyLimit ?? 1024 * 1024);
   installPretty(app);
@@ -67,13 +70,13 @@ export function buildApp(deps: ControlDeps, opts: AppOptions = {}): FastifyInsta
 }
 
 /**
- * JSON bodies, with two leniencies: an empty body counts as none (`POST .../_pause` with a JSON Content-Type and
- * nothing sent), and curl's default form Content-Type (`-d '{}'` without -H) is read as the JSON it is.
- * __proto__ and constructor keys are refused.
+ * JSON bodies only (`Content-Type: application/json`; any other is refused with 415: a form of another site cannot
+ * send it). An empty body counts as none (`POST .../_pause` with nothing sent). __proto__ and constructor keys are
+ * refused.
  */
 function installBodyParsing(app: FastifyInstance, bodyLimit: number): void {
   const json = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser(['application/json']);
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   const parse = (request: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
     const text = body.toString();
     if (text.trim() === '') {
@@ -90,7 +93,7 @@ function installBodyParsing(app: FastifyInstance, bodyLimit: number): void {
       done(new KccrError('BAD_REQUEST', 'the body holds a __proto__ or constructor.prototype key, which is refused'));
     });
   };
-  app.addContentTypeParser(['application/json', 'application/x-www-form-urlencoded'], { parseAs: 'string', bodyLimit }, parse);
+  app.addContentTypeParser(['application/json'], { parseAs: 'string', bodyLimit }, parse);
   // A route with a body schema gets {} for no body, so that a missing field is named rather than the whole body.
   app.addHook('preValidation', async (request: FastifyRequest) => {
     if (request.body === undefined || request.body === null) request.body = {};

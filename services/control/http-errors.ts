@@ -66,7 +66,7 @@ function fromFastify(err: FastifyError): KccrError | undefined {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new KccrError('BAD_REQUEST', 'the body is not valid JSON; send a JSON object with Content-Type: application/json');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new KccrError('BAD_REQUEST', `Content-Type ${err.message.replace(/^Unsupported Media Type:?\s*/i, '') || 'of this request'} is not supported; send JSON with Content-Type: application/json`);
+      return new KccrError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${err.message.replace(/^Unsupported Media Type:?\s*/i, '') || 'of this request'} is not supported; send JSON with Content-Type: application/json`);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new KccrError('BAD_REQUEST', 'the body is larger than this service accepts (KCCR_CONTROL_BODY_LIMIT)');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':

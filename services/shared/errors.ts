@@ -16,6 +16,7 @@ export type FailureKind = 'transient' | 'credentials' | 'permanent';
 export const ERROR_CATALOGUE = {
   CONFIG_INVALID: { status: 500, kind: 'permanent' },
   BAD_REQUEST: { status: 400, kind: 'permanent' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, kind: 'permanent' },
   NOT_FOUND: { status: 404, kind: 'permanent' },
   CONFLICT: { status: 409, kind: 'permanent' },
   UNAUTHENTICATED: { status: 401, kind: 'permanent' },
