@@ -83,6 +83,14 @@ const SNAPSHOT_VISIBLE_MS = 60_000;
 /** How Elasticsearch says a repository does not (yet) hold a snapshot. */
 const SNAPSHOT_UNSEEN = /snapshot does not exist|snapshot_missing/;
 
+/**
+ * The snapshot restore's rename_replacement for a follower index name: Elasticsearch reads it as a Java regex
+ * replacement, where `$` names a group (and `\\` escapes); a `$` in an index name must arrive as itself.
+ */
+export function renameReplacement(index: string): string {
+  return index.replace(/[\\$]/g, (c) => `\\${c}`);
+}
+
 export class SnapshotBootstrapper {
   private readonly running = new Map<string, Promise<void>>();
   private stopping = false;
@@ -162,7 +170,7 @@ export class SnapshotBootstrapper {
                 include_global_state: false,
                 include_aliases: false,
                 rename_pattern: '(.+)',
-                rename_replacement: spec.followerIndex,
+                rename_replacement: renameReplacement(spec.followerIndex),
                 index_settings: { 'index.gc_deletes': this.deps.gcDeletes, ...(spec.followerSettings ?? {}) },
               },
             });

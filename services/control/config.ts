@@ -28,6 +28,9 @@ export interface ControlConfig {
   readonly bodyLimit: number;
 }
 
+/** Addresses only this machine reaches: the only ones the control service may serve without authentication. */
+const LOOPBACK = ['127.0.0.1', '::1', 'localhost'];
+
 export function readControlConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ControlConfig> {
   const r = new EnvReader(env);
   const host = r.string('KCCR_CONTROL_HOST', '127.0.0.1');
@@ -41,6 +44,9 @@ export function readControlConfig(env: NodeJS.ProcessEnv = process.env): Readonl
   const key = certFile !== undefined && keyFile !== undefined ? r.fileContents('KCCR_CONTROL_TLS_KEY_FILE') : undefined;
 
   const mode = r.oneOf('KCCR_CONTROL_AUTH', ['users', 'none'] as const, 'users');
+  if (mode === 'none' && !LOOPBACK.includes(host)) {
+    r.problem(`KCCR_CONTROL_AUTH=none: refused with KCCR_CONTROL_HOST=${host}, which other machines can reach; authentication may be off only on a loopback address (${LOOPBACK.join(', ')}); give KCCR_CONTROL_USERS_FILE instead`);
+  }
   let auth: ControlConfig['auth'] = { mode: 'none' };
   if (mode === 'users') {
     const file = r.string('KCCR_CONTROL_USERS_FILE');

@@ -121,6 +121,8 @@ export function readEsConnection(r: EnvReader, prefix: string, fallbackUrl?: str
   const url = fallbackUrl ? r.string(`${prefix}URL`, fallbackUrl) : r.required(`${prefix}URL`, 'the cluster URL, for example https://127.0.0.1:9200');
   // One URL, or several nodes of the cluster separated by commas (requests go round them).
   if (url && !url.split(',').every((u) => /^https?:\/\/[^/]+/.test(u.trim()))) r.problem(`${prefix}URL: expected an http:// or https:// URL (or several, comma-separated), received ${JSON.stringify(url)}`);
+  // Credentials in a URL end up in logs and error messages: they go in the USERNAME / PASSWORD settings.
+  if (url && url.split(',').some((u) => /^https?:\/\/[^/@]*@/.test(u.trim()))) r.problem(`${prefix}URL: credentials inside the URL are refused; give ${prefix}USERNAME and ${prefix}PASSWORD_FILE (or ${prefix}API_KEY_FILE) instead`);
   const username = r.string(`${prefix}USERNAME`);
   const password = r.secret(`${prefix}PASSWORD`);
   const apiKey = r.secret(`${prefix}API_KEY`);

@@ -44,6 +44,20 @@ describe('EnvReader', () => {
   });
 });
 
+describe('Elasticsearch URLs', () => {
+  it('take several nodes, and refuse credentials inside a URL without echoing them', () => {
+    expect(readEsConnection(new EnvReader({ L_URL: 'https://a:9200,https://b:9200' }), 'L_').url).toBe('https://a:9200,https://b:9200');
+    const r = new EnvReader({ L_URL: 'https://a:9200,https://elastic:hunter2@b:9200' });
+    readEsConnection(r, 'L_');
+    expect(() => r.done({})).toThrow(/L_URL: credentials inside the URL are refused; give L_USERNAME and L_PASSWORD_FILE/);
+    try {
+      r.done({});
+    } catch (e) {
+      expect((e as Error).message).not.toContain('hunter2');
+    }
+  });
+});
+
 describe('retry', () => {
   it('backs off exponentially with jitter up to the cap', () => {
     expect(backoffDelay(1, 100, 1000, () => 0)).toBe(50);
