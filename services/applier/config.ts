@@ -25,6 +25,8 @@ export interface ApplierConfig {
   readonly statusIntervalMs: number;
   /** The dead-letter topic's max.message.bytes: a dead letter carries the whole document when it fits. */
   readonly maxMessageBytes: number;
+  /** The dead-letter topic's retention.bytes (with 30 days' retention.ms): the oldest dead letters go first. */
+  readonly deadLetterRetentionBytes: number;
   /** A _bulk request's bytes, about: a larger document is written in a request of its own. */
   readonly maxBulkBytes: number;
   /** Bytes of a chunked envelope held per partition while its chunks arrive; a larger one is dead-lettered. */
@@ -53,6 +55,7 @@ export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),
     maxMessageBytes: r.int('KCCR_TOPIC_MAX_MESSAGE_BYTES', 16 * 1024 * 1024, 1024 * 1024, 512 * 1024 * 1024),
+    deadLetterRetentionBytes: r.int('KCCR_DEADLETTER_RETENTION_BYTES', 1024 * 1024 * 1024, 1024 * 1024, Number.MAX_SAFE_INTEGER),
     maxBulkBytes: r.int('KCCR_APPLIER_MAX_BULK_BYTES', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
     maxReassemblyBytes: r.int('KCCR_APPLIER_MAX_REASSEMBLY_BYTES', 256 * 1024 * 1024, 1024 * 1024, 4 * 1024 * 1024 * 1024),
     // 0: no limit beyond the leader's own (http.max_content_length, indexing pressure).

@@ -76,7 +76,8 @@ export class ApplierService {
 
   async start(): Promise<void> {
     await Promise.all([this.replications.open(), this.status.open(), this.deps.metadata.open()]);
-    await this.kafka.ensureTopic(deadLetterTopic(this.config.followerCluster), 1, { 'retention.ms': String(30 * 24 * 3600 * 1000), 'max.message.bytes': String(this.config.maxMessageBytes) });
+    // Bounded in time and in size: a flood of dead letters cannot fill Kafka's disk.
+    await this.kafka.ensureTopic(deadLetterTopic(this.config.followerCluster), 1, { 'retention.ms': String(30 * 24 * 3600 * 1000), 'retention.bytes': String(this.config.deadLetterRetentionBytes), 'max.message.bytes': String(this.config.maxMessageBytes) });
     await this.kafka.ensureTopic(RECONCILE_TOPIC, 1, { 'retention.ms': String(24 * 3600 * 1000) });
     this.replications.on('change', () => this.scheduleSync());
     this.scheduleSync();

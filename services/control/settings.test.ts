@@ -16,6 +16,13 @@ describe('normalizeSettings', () => {
     expect(() => normalizeSettings({ 'a..b': 1 })).toThrow(/not a setting name/);
   });
 
+  it('refuses settings nested deeper than any index setting with a 400, not a stack overflow', () => {
+    let deep: Record<string, unknown> = { v: 1 };
+    for (let i = 0; i < 5000; i++) deep = { a: deep };
+    expect(() => normalizeSettings(deep)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', message: expect.stringMatching(/nested deeper than 16 levels/) }));
+    expect(normalizeSettings({ index: { routing: { allocation: { include: { _name: 'n1' } } } } })).toEqual({ 'routing.allocation.include._name': 'n1' });
+  });
+
   it('keeps a key such as __proto__ a plain key', () => {
     const out = normalizeSettings(JSON.parse('{"__proto__": {"polluted": 1}}') as Record<string, unknown>);
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);

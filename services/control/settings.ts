@@ -9,14 +9,18 @@ import { KccrError } from '../shared/errors.js';
 /** Settings a follower cannot choose: the follower has the leader's shard count (partition = shard). */
 const FIXED = ['number_of_shards', 'number_of_routing_shards'];
 
+/** No index setting is nested deeper than this (index.routing.allocation.include._name is 5). */
+const MAX_DEPTH = 16;
+
 export function normalizeSettings(settings: Record<string, unknown>): Record<string, unknown> {
   // Maps, not objects: a key such as __proto__ stays a key.
   const flat = new Map<string, unknown>();
-  const walk = (prefix: string, value: unknown) => {
+  const walk = (prefix: string, value: unknown, depth = 0) => {
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      if (depth >= MAX_DEPTH) throw new KccrError('BAD_REQUEST', `settings: nested deeper than ${MAX_DEPTH} levels at ${JSON.stringify(prefix.slice(0, 200))}; no index setting is`);
       const entries = Object.entries(value as Record<string, unknown>);
       if (entries.length === 0 && prefix) throw new KccrError('BAD_REQUEST', `settings: ${JSON.stringify(prefix)} is an empty object; give a value`);
-      for (const [k, v] of entries) walk(prefix ? `${prefix}.${k}` : k, v);
+      for (const [k, v] of entries) walk(prefix ? `${prefix}.${k}` : k, v, depth + 1);
       return;
     }
     if (flat.has(prefix)) throw new KccrError('BAD_REQUEST', `settings: ${prefix} is given twice`);

@@ -3,6 +3,8 @@
  * Kafka topic names allow [a-zA-Z0-9._-] up to 249 characters; Elasticsearch index names are lower case and may
  * hold characters Kafka refuses, which are escaped reversibly-enough (`+` and hex) to stay unique.
  */
+import { KccrError } from './errors.js';
+
 const PREFIX = 'kccr';
 const MAX_TOPIC = 249;
 
@@ -12,7 +14,9 @@ function escapePart(s: string): string {
 
 export function changeTopic(leaderCluster: string, leaderIndex: string): string {
   const name = `${PREFIX}.${escapePart(leaderCluster)}.${escapePart(leaderIndex)}`;
-  if (name.length > MAX_TOPIC) throw new RangeError(`topic name for ${leaderCluster}/${leaderIndex} exceeds ${MAX_TOPIC} characters`);
+  if (name.length > MAX_TOPIC) {
+    throw new KccrError('BAD_REQUEST', `leader index ${leaderIndex} of cluster ${leaderCluster} cannot be replicated: its topic name would be ${name.length} characters (${PREFIX}.<cluster>.<index>, escaped), above the ${MAX_TOPIC} Kafka allows; register the leader cluster under a shorter name, or replicate an index with a shorter name`, { topicLength: name.length });
+  }
   return name;
 }
 

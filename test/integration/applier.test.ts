@@ -4,6 +4,7 @@
  * changes reach the follower before documents that need them; a recreated leader index stops replication.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deadLetterTopic } from '../../services/shared/topics.js';
 import { applierStatus, bulkLines, extractorStatus, readDeadLetters, startHarness, startReplication, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../support/stack.js';
@@ -35,6 +36,8 @@ describe('data plane behaviour', () => {
     expect(status.shards[0]!.applied).toBeGreaterThanOrEqual(2);
 
     const letter = (await readDeadLetters(h, 1)).find((m) => m.key?.toString() === 'bad')!;
+    // The dead-letter topic is bounded in size too (KCCR_DEADLETTER_RETENTION_BYTES, 1 GiB).
+    expect(await h.kafka.topicConfig(deadLetterTopic(h.names.followerCluster), ['retention.bytes'])).toEqual({ 'retention.bytes': String(1024 ** 3) });
     const body = JSON.parse(letter.value!.toString()) as { op: string; source: string; origin: { index: string } };
     // It was on the leader before replication started: the bootstrap scan read it (READ).
     expect(body).toMatchObject({ op: 'READ', source: '{"value":"abc"}', origin: { index: leader } });

@@ -242,12 +242,25 @@ interface EsErrorBody {
   error?: { type?: string; reason?: string; root_cause?: { type?: string; reason?: string }[] } | string;
 }
 
-function reasonOf(body: unknown): string {
+/** The most a cluster's error reason takes in kccr's messages: a URL that is not Elasticsearch cannot be read back whole. */
+export const MAX_REASON_CHARS = 300;
+
+/**
+ * A cluster's answer to a failed request, as kccr repeats it: its error type and reason when it is Elasticsearch's
+ * error body, else its text; control characters replaced, cut at MAX_REASON_CHARS.
+ */
+export function reasonOf(body: unknown): string {
   const b = body as EsErrorBody | undefined;
-  if (!b?.error) return typeof body === 'string' ? body : JSON.stringify(body ?? '');
-  if (typeof b.error === 'string') return b.error;
-  const root = b.error.root_cause?.[0];
-  return `${b.error.type ?? root?.type ?? 'error'}: ${b.error.reason ?? root?.reason ?? ''}`;
+  let reason: string;
+  if (!b?.error) reason = typeof body === 'string' ? body : JSON.stringify(body ?? '');
+  else if (typeof b.error === 'string') reason = b.error;
+  else {
+    const root = b.error.root_cause?.[0];
+    reason = `${b.error.type ?? root?.type ?? 'error'}: ${b.error.reason ?? root?.reason ?? ''}`;
+  }
+  // eslint-disable-next-line no-control-regex
+  const clean = reason.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  return clean.length > MAX_REASON_CHARS ? `${clean.slice(0, MAX_REASON_CHARS)}… (${clean.length} characters)` : clean;
 }
 
 function responseError(status: number, body: Buffer, what: string, url: string): KccrError {

@@ -4,7 +4,7 @@
  */
 import { errors } from '@elastic/elasticsearch';
 import { describe, expect, it } from 'vitest';
-import { toKccrError } from './elasticsearch.js';
+import { MAX_REASON_CHARS, reasonOf, toKccrError } from './elasticsearch.js';
 import { toKafkaError } from './kafka.js';
 import { toRegistryError } from './registry.js';
 import { failureKind, KccrError } from '../errors.js';
@@ -106,5 +106,16 @@ describe('RetryTracker', () => {
     t.succeeded();
     expect(t.view()).toBeUndefined();
     expect(t.failed(new Error('c'), 9000)).toBe(1);
+  });
+});
+
+describe("a cluster's error answer in kccr's messages", () => {
+  it('is cut and cleaned: a registered URL that is not Elasticsearch cannot be read back through kccr', () => {
+    const page = `<html>\n<body>${'secret-data '.repeat(500)}</body></html>`;
+    const reason = reasonOf(page);
+    expect(reason.length).toBeLessThan(MAX_REASON_CHARS + 40);
+    expect(reason).toMatch(/… \(\d+ characters\)$/);
+    expect(reason).not.toMatch(/\n/);
+    expect(reasonOf({ error: { type: 'index_not_found_exception', reason: 'no such index [x]' } })).toBe('index_not_found_exception: no such index [x]');
   });
 });
