@@ -37,7 +37,7 @@ function errorOf(body: string): { code: string; message: string; retriable: bool
 
 describe('authentication and roles', () => {
   it('answers 429 to an address after 20 refused credentials in a minute, before checking any more; others go on', async () => {
-    const wrong = { authorization: `Basic ${Buffer.from('ops:guess').toString('base64')}` };
+    const wrong = { authorization: `Basic ${Buffer.from('intruder:guess').toString('base64')}` };
     for (let i = 0; i < 20; i++) {
       const r = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: wrong, remoteAddress: '10.9.9.9' });
       expect(r.statusCode).toBe(401);
@@ -47,8 +47,31 @@ describe('authentication and roles', () => {
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
     expect(errorOf(blocked.body)).toMatchObject({ code: 'TOO_MANY_FAILED_LOGINS', retriable: true });
     expect(errorOf(blocked.body).message).toMatch(/too many refused credentials from 10\.9\.9\.9.*try again in \d+ s/);
-    const elsewhere = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: wrong, remoteAddress: '10.9.9.10' });
+    // Another address, guessing another name: not held up (the name intruder is, from anywhere).
+    const elsewhere = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: { authorization: `Basic ${Buffer.from('stranger:guess').toString('base64')}` }, remoteAddress: '10.9.9.10' });
     expect(elsewhere.statusCode).toBe(401);
+  });
+
+  it("limits guesses per user name too: a valid token every few guesses does not reset the password's count", async () => {
+    const guess = (n: number) => ({ authorization: `Basic ${Buffer.from(`auditor:guess-${n}`).toString('base64')}` });
+    let limited = false;
+    for (let i = 0; i < 40 && !limited; i++) {
+      // From many addresses (one /64, say), with a valid read token in between.
+      const r = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: guess(i), remoteAddress: `10.20.0.${i}` });
+      limited = r.statusCode === 429;
+      if (limited) expect(errorOf(r.body).message).toMatch(/too many refused credentials for the user auditor/);
+      if (i % 5 === 0) expect((await app.inject({ method: 'GET', url: '/openapi.json', headers: reader, remoteAddress: `10.20.0.${i}` })).statusCode).toBe(200);
+    }
+    expect(limited).toBe(true);
+  });
+
+  it("does not hold up bearer tokens from an address that guessed passwords", async () => {
+    const wrong = { authorization: `Basic ${Buffer.from('someone:guess').toString('base64')}` };
+    for (let i = 0; i < 20; i++) await app.inject({ method: 'GET', url: '/_kccr/replications', headers: wrong, remoteAddress: '10.30.0.1' });
+    expect((await app.inject({ method: 'GET', url: '/_kccr/replications', headers: wrong, remoteAddress: '10.30.0.1' })).statusCode).toBe(429);
+    // Another client behind the same address, with its token.
+    const token = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: reader, remoteAddress: '10.30.0.1' });
+    expect(token.statusCode).toBe(200);
   });
 
   it('asks for credentials with 401 and WWW-Authenticate', async () => {

@@ -2,8 +2,9 @@
  * Authentication and authorization of every request, before its body is read: HTTP basic or a bearer token from
  * the users file; role `read` may use GET (and HEAD) only. Routes with `config: { public: true }` need neither.
  * No or wrong credentials: 401 with WWW-Authenticate; a read-only principal on a change: 403 FORBIDDEN.
- * A client address with too many refused credentials in a minute is answered 429 until the minute is over,
- * before any password is checked (guessing is slowed, and scrypt cannot be used to burn the service's CPU).
+ * A client address or a user name with too many refused Basic credentials in a minute is answered 429 until the
+ * minute is over, before any password is checked (guessing is slowed); scrypt runs off the event loop, two at a
+ * time at most, so refused passwords cannot burn the service's CPU or stall other requests.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KccrError } from '../shared/errors.js';
@@ -27,7 +28,11 @@ export const ANONYMOUS: Principal = { name: 'anonymous', role: 'admin' };
 
 const CHALLENGE = 'Basic realm="kccr", charset="UTF-8", Bearer realm="kccr"';
 
-/** Refused credentials per client address in a sliding minute; at `limit`, the address waits. */
+/**
+ * Refused credentials per key (a client address, a user name) in a sliding minute; at `limit`, the key waits.
+ * Memory is bounded by forgetting the least recently refused keys, never all at once (a flood of addresses cannot
+ * wipe the counts of the one that guesses).
+ */
 export class FailedLogins {
   private readonly failures = new Map<string, number[]>();
 
@@ -35,30 +40,40 @@ export class FailedLogins {
     private readonly limit = 20,
     private readonly windowMs = 60_000,
     private readonly now: () => number = Date.now,
+    private readonly maxKeys = 10_000,
   ) {}
 
-  /** Milliseconds the address must wait, or 0. */
-  waitMs(address: string): number {
-    const recent = this.recent(address);
+  /** Milliseconds the key must wait, or 0. */
+  waitMs(key: string): number {
+    const recent = this.recent(key);
     return recent.length >= this.limit ? recent[0]! + this.windowMs - this.now() : 0;
   }
 
-  failed(address: string): void {
-    const recent = this.recent(address);
+  failed(key: string): void {
+    const recent = this.recent(key);
     recent.push(this.now());
-    // Bounded memory: many addresses at once are forgotten together rather than grown without end.
-    if (!this.failures.has(address) && this.failures.size >= 10_000) this.failures.clear();
-    this.failures.set(address, recent.slice(-this.limit));
+    this.failures.delete(key);
+    this.failures.set(key, recent.slice(-this.limit));
+    if (this.failures.size > this.maxKeys) this.failures.delete(this.failures.keys().next().value!);
   }
 
-  succeeded(address: string): void {
-    this.failures.delete(address);
+  succeeded(key: string): void {
+    this.failures.delete(key);
   }
 
-  private recent(address: string): number[] {
+  private recent(key: string): number[] {
     const since = this.now() - this.windowMs;
-    return (this.failures.get(address) ?? []).filter((t) => t > since);
+    return (this.failures.get(key) ?? []).filter((t) => t > since);
   }
+}
+
+/** The user name of Basic credentials (undefined for other schemes or a malformed header). */
+function basicUser(header: string | undefined): string | undefined {
+  const m = /^basic\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : decoded.slice(0, colon);
 }
 
 function refuse(reply: FastifyReply, status: 401 | 403 | 429, e: KccrError): FastifyReply {
@@ -79,14 +94,21 @@ export function installAuth(app: FastifyInstance, settings: AuthSettings): void 
       request.principal = ANONYMOUS;
       return;
     }
-    const wait = failedLogins.waitMs(request.ip);
+    // Guessing is limited per client address and per user name, before any password is checked. Bearer tokens
+    // (256 random bits: not guessable) are not held up by the address's count, so that one guessing client behind
+    // the same address does not lock the others' tokens out.
+    const user = basicUser(request.headers.authorization);
+    const keys = user !== undefined ? [`address ${request.ip}`, `user ${user}`] : [];
+    const wait = Math.max(0, ...keys.map((k) => failedLogins.waitMs(k)));
     if (wait > 0) {
       reply.header('retry-after', String(Math.ceil(wait / 1000)));
-      return refuse(reply, 429, new KccrError('TOO_MANY_FAILED_LOGINS', `too many refused credentials from ${request.ip} in the last minute; try again in ${Math.ceil(wait / 1000)} s`));
+      const whom = failedLogins.waitMs(`user ${user}`) > 0 ? `for the user ${user}` : `from ${request.ip}`;
+      return refuse(reply, 429, new KccrError('TOO_MANY_FAILED_LOGINS', `too many refused credentials ${whom} in the last minute; try again in ${Math.ceil(wait / 1000)} s`));
     }
-    const outcome = authenticator.authenticate(request.headers.authorization);
-    if (outcome.ok) failedLogins.succeeded(request.ip);
-    else if (outcome.reason === 'refused') failedLogins.failed(request.ip);
+    const outcome = await authenticator.authenticate(request.headers.authorization);
+    // A success clears only its own user's count: a valid token does not reset a password being guessed.
+    if (outcome.ok && user !== undefined) failedLogins.succeeded(`user ${user}`);
+    else if (!outcome.ok && outcome.reason === 'refused') for (const k of keys.length ? keys : [`address ${request.ip}`]) failedLogins.failed(k);
     if (!outcome.ok) {
       const message =
         outcome.reason === 'missing'

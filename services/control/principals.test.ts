@@ -25,20 +25,20 @@ describe('Authenticator', () => {
   const { principals } = parsePrincipals(JSON.stringify([{ name: 'ops', role: 'admin', password_sha256: sha256Hex('right-password'), token_sha256: sha256Hex('ops-token') }, { name: 'viewer', role: 'read', token_sha256: sha256Hex('view-token') }]));
   const auth = new Authenticator(principals);
 
-  it('accepts basic and bearer credentials', () => {
-    expect(auth.authenticate(basic('ops', 'right-password'))).toMatchObject({ ok: true, principal: { name: 'ops' } });
-    expect(auth.authenticate('Bearer view-token')).toMatchObject({ ok: true, principal: { name: 'viewer', role: 'read' } });
-    expect(auth.authenticate('bearer ops-token')).toMatchObject({ ok: true, principal: { name: 'ops' } });
+  it('accepts basic and bearer credentials', async () => {
+    expect(await auth.authenticate(basic('ops', 'right-password'))).toMatchObject({ ok: true, principal: { name: 'ops' } });
+    expect(await auth.authenticate('Bearer view-token')).toMatchObject({ ok: true, principal: { name: 'viewer', role: 'read' } });
+    expect(await auth.authenticate('bearer ops-token')).toMatchObject({ ok: true, principal: { name: 'ops' } });
   });
 
-  it('refuses wrong, unknown and malformed credentials', () => {
-    expect(auth.authenticate(basic('ops', 'wrong'))).toEqual({ ok: false, reason: 'refused' });
-    expect(auth.authenticate(basic('nobody', 'right-password'))).toEqual({ ok: false, reason: 'refused' });
-    expect(auth.authenticate(basic('viewer', ''))).toEqual({ ok: false, reason: 'refused' });
-    expect(auth.authenticate('Bearer nope')).toEqual({ ok: false, reason: 'refused' });
-    expect(auth.authenticate(undefined)).toEqual({ ok: false, reason: 'missing' });
-    expect(auth.authenticate('Digest x')).toEqual({ ok: false, reason: 'malformed' });
-    expect(auth.authenticate(`Basic ${Buffer.from('no-colon').toString('base64')}`)).toEqual({ ok: false, reason: 'malformed' });
+  it('refuses wrong, unknown and malformed credentials', async () => {
+    expect(await auth.authenticate(basic('ops', 'wrong'))).toEqual({ ok: false, reason: 'refused' });
+    expect(await auth.authenticate(basic('nobody', 'right-password'))).toEqual({ ok: false, reason: 'refused' });
+    expect(await auth.authenticate(basic('viewer', ''))).toEqual({ ok: false, reason: 'refused' });
+    expect(await auth.authenticate('Bearer nope')).toEqual({ ok: false, reason: 'refused' });
+    expect(await auth.authenticate(undefined)).toEqual({ ok: false, reason: 'missing' });
+    expect(await auth.authenticate('Digest x')).toEqual({ ok: false, reason: 'malformed' });
+    expect(await auth.authenticate(`Basic ${Buffer.from('no-colon').toString('base64')}`)).toEqual({ ok: false, reason: 'malformed' });
   });
 });
 
@@ -59,13 +59,13 @@ describe('scrypt passwords', () => {
     expect(parseScrypt(hashPassword('x', { logN: 15, r: 8, p: 1 }))?.logN).toBe(15);
   });
 
-  it('lets the right password in, also on repeated calls, and nothing else', () => {
-    expect(auth.authenticate(basic('ops', 's3cret-password'))).toMatchObject({ ok: true, principal: { name: 'ops', role: 'admin' } });
-    expect(auth.authenticate(basic('ops', 's3cret-password'))).toMatchObject({ ok: true, principal: { name: 'ops' } });
-    expect(auth.authenticate(basic('ops', 's3cret-passwore'))).toEqual({ ok: false, reason: 'refused' });
-    expect(auth.authenticate(basic('nobody', 's3cret-password'))).toEqual({ ok: false, reason: 'refused' });
+  it('lets the right password in, also on repeated calls, and nothing else', async () => {
+    expect(await auth.authenticate(basic('ops', 's3cret-password'))).toMatchObject({ ok: true, principal: { name: 'ops', role: 'admin' } });
+    expect(await auth.authenticate(basic('ops', 's3cret-password'))).toMatchObject({ ok: true, principal: { name: 'ops' } });
+    expect(await auth.authenticate(basic('ops', 's3cret-passwore'))).toEqual({ ok: false, reason: 'refused' });
+    expect(await auth.authenticate(basic('nobody', 's3cret-password'))).toEqual({ ok: false, reason: 'refused' });
     // Files made before scrypt still work.
-    expect(auth.authenticate(basic('old', 'legacy-password'))).toMatchObject({ ok: true, principal: { name: 'old' } });
+    expect(await auth.authenticate(basic('old', 'legacy-password'))).toMatchObject({ ok: true, principal: { name: 'old' } });
   });
 
   it('reports a malformed or ambiguous password entry', () => {
@@ -92,5 +92,17 @@ describe('refused credentials per address', () => {
     f.failed('a');
     f.succeeded('a');
     expect(f.waitMs('a')).toBe(0);
+  });
+});
+
+describe('FailedLogins', () => {
+  it('forgets the least recently refused keys when full, not every key at once', async () => {
+    const { FailedLogins } = await import('./auth.js');
+    const logins = new FailedLogins(3, 60_000, () => 1000, 10);
+    for (let i = 0; i < 3; i++) logins.failed('address attacker');
+    expect(logins.waitMs('address attacker')).toBeGreaterThan(0);
+    // A flood of other addresses: the attacker's count stays until it is the oldest.
+    for (let i = 0; i < 9; i++) logins.failed(`address other-${i}`);
+    expect(logins.waitMs('address attacker')).toBeGreaterThan(0);
   });
 });

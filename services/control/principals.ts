@@ -6,7 +6,7 @@
  * 256 random bits, for which SHA-256 suffices. `password_sha256` (unsalted) is still read, for files made
  * before. Comparisons are constant-time, and a request names no user that the answer or its timing would confirm.
  */
-import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 
 export type Role = 'admin' | 'read';
 
@@ -30,9 +30,30 @@ export interface Principal {
 /** scrypt's cost for new passwords: N = 2^15, r = 8, p = 1 (32 MiB, tens of milliseconds per check). */
 const SCRYPT_DEFAULT = { logN: 15, r: 8, p: 1 };
 
-function scryptOf(secret: string, h: Pick<ScryptHash, 'logN' | 'r' | 'p' | 'salt'>, length: number): Buffer {
+function scryptOptions(h: Pick<ScryptHash, 'logN' | 'r' | 'p'>) {
   const N = 2 ** h.logN;
-  return scryptSync(secret, h.salt, length, { N, r: h.r, p: h.p, maxmem: 256 * N * h.r + 1024 * 1024 });
+  return { N, r: h.r, p: h.p, maxmem: 256 * N * h.r + 1024 * 1024 };
+}
+
+function scryptOf(secret: string, h: Pick<ScryptHash, 'logN' | 'r' | 'p' | 'salt'>, length: number): Buffer {
+  return scryptSync(secret, h.salt, length, scryptOptions(h));
+}
+
+/** Password checks at once, at most: each takes ~100 ms of a thread-pool thread, and the event loop none. */
+const SCRYPT_CONCURRENCY = 2;
+let scryptRunning = 0;
+const scryptWaiting: (() => void)[] = [];
+
+/** scrypt off the event loop, at most SCRYPT_CONCURRENCY at a time (the others wait their turn). */
+async function scryptAsync(secret: string, h: Pick<ScryptHash, 'logN' | 'r' | 'p' | 'salt'>, length: number): Promise<Buffer> {
+  if (scryptRunning >= SCRYPT_CONCURRENCY) await new Promise<void>((resolve) => scryptWaiting.push(resolve));
+  scryptRunning++;
+  try {
+    return await new Promise<Buffer>((resolve, reject) => scrypt(secret, h.salt, length, scryptOptions(h), (err, key) => (err ? reject(err) : resolve(key))));
+  } finally {
+    scryptRunning--;
+    scryptWaiting.shift()?.();
+  }
 }
 
 /** A users-file `password_scrypt` value for `password`: scrypt$<log2 N>$<r>$<p>$<salt>$<hash> (base64url). */
@@ -136,7 +157,7 @@ export class Authenticator {
     this.byName = new Map(principals.map((p) => [p.name, p]));
   }
 
-  authenticate(header: string | undefined): AuthOutcome {
+  async authenticate(header: string | undefined): Promise<AuthOutcome> {
     if (header === undefined || header.trim() === '') return { ok: false, reason: 'missing' };
     const m = /^(\S+)\s+(\S+)\s*$/.exec(header);
     if (!m) return { ok: false, reason: 'malformed' };
@@ -150,7 +171,7 @@ export class Authenticator {
       const password = decoded.slice(colon + 1);
       const p = this.byName.get(name);
       // Checked even for an unknown name (against a dummy), so that timing does not tell which names exist.
-      const ok = this.passwordMatches(p, name, password);
+      const ok = await this.passwordMatches(p, name, password);
       return ok && p ? { ok: true, principal: p } : { ok: false, reason: 'refused' };
     }
     if (scheme === 'bearer') {
@@ -169,16 +190,16 @@ export class Authenticator {
    * not tell which names exist. A password that matched is remembered (as a keyed digest, in memory) so that a
    * client sending basic credentials on every call pays scrypt once, not per request.
    */
-  private passwordMatches(p: Principal | undefined, name: string, password: string): boolean {
+  private async passwordMatches(p: Principal | undefined, name: string, password: string): Promise<boolean> {
     const key = createHash('sha256').update(this.cacheKey).update(name).update('\0').update(password, 'utf8').digest('hex');
     if (p && this.verified.has(key)) return true;
     let ok: boolean;
     if (p?.passwordScrypt) {
-      ok = timingSafeEqual(scryptOf(password, p.passwordScrypt, p.passwordScrypt.hash.length), p.passwordScrypt.hash);
+      ok = timingSafeEqual(await scryptAsync(password, p.passwordScrypt, p.passwordScrypt.hash.length), p.passwordScrypt.hash);
     } else if (p?.passwordSha256) {
       ok = timingSafeEqual(sha256(password), p.passwordSha256);
     } else {
-      scryptOf(password, DUMMY_SCRYPT, 32);
+      await scryptAsync(password, DUMMY_SCRYPT, 32);
       ok = false;
     }
     if (ok) {
