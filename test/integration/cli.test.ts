@@ -192,7 +192,7 @@ describe('kccr CLI against a listening control service', () => {
     if (auth.mode !== 'users') throw new Error('expected users from the file');
     const authenticator = new Authenticator(auth.principals);
     const basic = (pw: string) => `Basic ${Buffer.from(`ops:${pw}`).toString('base64')}`;
-    expect(authenticator.authenticate(basic('a-long-password'))).toMatchObject({ ok: true, principal: { name: 'ops' } });
-    expect(authenticator.authenticate(basic('a-long-passwore'))).toEqual({ ok: false, reason: 'refused' });
+    expect(await authenticator.authenticate(basic('a-long-password'))).toMatchObject({ ok: true, principal: { name: 'ops' } });
+    expect(await authenticator.authenticate(basic('a-long-passwore'))).toEqual({ ok: false, reason: 'refused' });
   });
 });
