@@ -2,16 +2,16 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ChunkAssembler, chunkInfo, chunkKey, CHUNK_HEADER, splitRecord } from './chunks.js';
-import type { Assembly, Record } from './chunks.js';
+import type { Assembly, ChunkRecord } from './chunks.js';
 
 const doc = { sourceBytes: 900, origin: { id: 'doc-1', op: 'INDEX', shard: 1, seqNo: 41, version: 42, cluster: 'leader', index: 'logs' } };
 
-function record(bytes: number, key = 'doc-1'): Record {
+function record(bytes: number, key = 'doc-1'): ChunkRecord {
   return { key, value: randomBytes(bytes), partition: 1 };
 }
 
 /** Feeds records to an assembler in order, as the applier reads a partition; offsets are their places. */
-function feed(assembler: ChunkAssembler, records: readonly Record[]): Assembly[] {
+function feed(assembler: ChunkAssembler, records: readonly ChunkRecord[]): Assembly[] {
   return records.map((r, i) => assembler.add(String(i), chunkInfo(r.headers), r.value));
 }
 
@@ -113,7 +113,7 @@ describe('ChunkAssembler', () => {
     );
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
-        const stream: Record[] = [];
+        const stream: ChunkRecord[] = [];
         for (const p of pieces) {
           if (p === 'other') stream.push(record(8, 'x'));
           else stream.push(...sequences[p.seq]!.slice(0, p.cut ?? undefined));

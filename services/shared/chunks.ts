@@ -31,7 +31,7 @@ export interface ChunkedDocument {
   readonly origin: { readonly id: string; readonly op: string; readonly shard: number; readonly seqNo: number; readonly version: number; readonly cluster: string; readonly index: string };
 }
 
-export interface Record {
+export interface ChunkRecord {
   readonly key: string;
   readonly value: Buffer;
   readonly partition: number;
@@ -43,7 +43,7 @@ export function chunkKey(index: number, id: string): string {
 }
 
 /** The record as it is when it fits in `chunkBytes`, else its chunks in order. */
-export function splitRecord(record: Record, chunkBytes: number, doc: ChunkedDocument): Record[] {
+export function splitRecord(record: ChunkRecord, chunkBytes: number, doc: ChunkedDocument): ChunkRecord[] {
   const total = record.value.length;
   if (total <= chunkBytes) return [record];
   const count = Math.ceil(total / chunkBytes);
