@@ -21,7 +21,10 @@ import { bulkParts, classify, fitsBulk, refusal } from './bulk.js';
 import type { PendingWrite } from './bulk.js';
 import type { ApplierConfig } from './config.js';
 import { applyMetadata, ensureFollowerIndex } from './follower-index.js';
+import { entryOf } from './ledger.js';
+import type { Ledger } from './ledger.js';
 import type { Reconciler } from './reconciler.js';
+import type { SeqRange } from './bisect.js';
 
 export interface ApplierDeps {
   readonly config: ApplierConfig;
@@ -63,6 +66,9 @@ const DEAD_LETTER_ENVELOPE_BYTES = 64 * 1024;
 export class IndexApplier {
   private readonly shards = new Map<number, ShardState>();
   private indexReady = false;
+  /** The follower index and its ledger being made ready (shared by the partitions that need them at once). */
+  private preparing?: Promise<void>;
+  private ledgerReady?: Promise<void>;
   /** Per partition, the failure it is backing off on (it is paused meanwhile). */
   private readonly retrying = new Map<number, RetryTracker>();
   /** Per partition, since when a request to the follower waits for its answer. */
@@ -76,7 +82,21 @@ export class IndexApplier {
     private specNow: ReplicationSpec,
     readonly topic: string,
     private readonly reconciler: Reconciler,
-  ) {}
+    private readonly ledger: Ledger,
+  ) {
+    reconciler.follow((shard) => this.reconcileSpan(shard));
+  }
+
+  /**
+   * The leader _seq_no range a shard's documents on the follower come from: up to the checkpoint applied, from the
+   * start of what the bootstrap gave (bootstrap `none` leaves out the documents at or below its checkpoint).
+   */
+  private reconcileSpan(shard: number): SeqRange | undefined {
+    const s = this.shards.get(shard);
+    if (!s || s.appliedCheckpoint < 0) return undefined;
+    const cp = this.spec.bootstrap === 'none' ? this.spec.bootstrapCheckpoints?.shards.find((x) => x.shard === shard) : undefined;
+    return { from: cp ? cp.globalCheckpoint + 1 : 0, to: s.appliedCheckpoint };
+  }
 
   get spec(): ReplicationSpec {
     return this.specNow;
@@ -164,7 +184,7 @@ export class IndexApplier {
         if (envelope.op === 'METADATA') {
           await this.waiting(batch.partition, () => this.applyMetadataOrDeadLetter(envelope, whole as ConsumedMessage, batch.partition));
         } else {
-          this.onCheckpoint(envelope, batch.partition, m, batch.highWatermark);
+          await this.onCheckpoint(envelope, batch.partition, m, batch.highWatermark);
         }
         lastDone = m.offset;
         continue;
@@ -278,9 +298,16 @@ export class IndexApplier {
     }
   }
 
-  private onCheckpoint(e: ChangeEnvelope, partition: number, m: ConsumedMessage, highWatermark: string): void {
+  private async onCheckpoint(e: ChangeEnvelope, partition: number, m: ConsumedMessage, highWatermark: string): Promise<void> {
     const cp = e.checkpoint!;
     const shard = this.shard(partition);
+    // The leader's counts for a reconciliation pass: everything before them is written (flushed), nothing after.
+    if (cp.counts) {
+      await this.waiting(partition, async () => {
+        await this.ensureIndex();
+        await this.reconciler.onLeaderCounts(partition, cp.counts!);
+      });
+    }
     // Everything before this record in the partition is applied: the follower has the leader up to G.
     shard.appliedCheckpoint = cp.globalCheckpoint;
     shard.appliedObservedAt = cp.observedAt;
@@ -362,12 +389,30 @@ export class IndexApplier {
 
   private async ensureIndex(): Promise<void> {
     if (this.indexReady) return;
+    this.preparing ??= this.prepareIndex().finally(() => (this.preparing = undefined));
+    await this.preparing;
+  }
+
+  private async prepareIndex(): Promise<void> {
     const meta = this.deps.metadata.get(this.topic);
     if (!meta) throw new KccrError('ES_UNAVAILABLE', `waiting for the leader's metadata of ${this.spec.leaderIndex} (the extractor publishes it)`);
-    if (await ensureFollowerIndex(this.deps.es, this.spec.followerIndex, meta, this.spec.followerSettings, this.deps.config.gcDeletes)) {
-      this.log.info('created the follower index');
-    }
+    const created = await ensureFollowerIndex(this.deps.es, this.spec.followerIndex, meta, this.spec.followerSettings, this.deps.config.gcDeletes);
+    if (created) this.log.info('created the follower index');
+    await this.prepareLedger(created);
     this.indexReady = true;
+  }
+
+  /** The ledger, before the first write: new with a new follower index, else built once from its documents. */
+  private async prepareLedger(followerCreated: boolean): Promise<void> {
+    this.ledgerReady ??= (async () => {
+      const cp = this.spec.bootstrap === 'snapshot' ? this.spec.bootstrapCheckpoints : undefined;
+      const built = await this.ledger.ensure(followerCreated, new Map((cp?.shards ?? []).map((x) => [x.shard, x.globalCheckpoint])));
+      if (built) this.log.info({ ledger: this.ledger.index, entries: built.built }, 'built the ledger of an existing follower index');
+    })().catch((e: unknown) => {
+      this.ledgerReady = undefined;
+      throw e;
+    });
+    await this.ledgerReady;
   }
 
   /**
@@ -388,10 +433,12 @@ export class IndexApplier {
 
   private async applyMetadata(meta: IndexMetadata): Promise<void> {
     if (!this.indexReady && !(await this.deps.es.indexExists(this.spec.followerIndex))) {
-      await ensureFollowerIndex(this.deps.es, this.spec.followerIndex, meta, this.spec.followerSettings, this.deps.config.gcDeletes);
+      const created = await ensureFollowerIndex(this.deps.es, this.spec.followerIndex, meta, this.spec.followerSettings, this.deps.config.gcDeletes);
+      await this.prepareLedger(created);
       this.indexReady = true;
       return;
     }
+    if (!this.indexReady) await this.prepareLedger(false);
     this.indexReady = true;
     await applyMetadata(this.deps.es, this.spec.followerIndex, meta);
   }
@@ -405,6 +452,8 @@ export class IndexApplier {
   private async write(writes: readonly PendingWrite[], partition: number): Promise<{ done: number; refused?: KccrError }> {
     const shard = this.shard(partition);
     await this.waiting(partition, () => this.ensureIndex());
+    // The ledger first: a failure here leaves nothing written, and the group is read again.
+    await this.waiting(partition, () => this.ledger.write(writes.map((w) => entryOf(w.envelope))));
     const bulk = writes.filter(fitsBulk);
     const results = bulk.length ? await this.waiting(partition, () => this.bulk(bulk)) : [];
     if (results.length !== bulk.length) throw new KccrError('ES_UNAVAILABLE', `bulk answered ${results.length} items for ${bulk.length} writes`);

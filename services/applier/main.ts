@@ -22,6 +22,7 @@ import type { ApplierConfig } from './config.js';
 import { IndexApplier } from './index-applier.js';
 import type { ApplierDeps } from './index-applier.js';
 import { describeTarget, pendingPosition, resolveTarget } from './positions.js';
+import { Ledger } from './ledger.js';
 import { Reconciler } from './reconciler.js';
 
 interface Followed {
@@ -29,6 +30,7 @@ interface Followed {
   /** Replaced by a fresh one when the position moves: counters and checkpoints start again with the replay. */
   applier: IndexApplier;
   readonly reconciler: Reconciler;
+  readonly ledger: Ledger;
   /** The last position request applied to this follower index; kept in its status row across restarts. */
   position?: AppliedPosition;
   /** Why the pending position request could not be applied yet (it is tried again). */
@@ -153,11 +155,15 @@ export class ApplierService {
         const [high, committed] = await Promise.all([this.kafka.offsets(RECONCILE_TOPIC), this.kafka.groupOffsets(reconcileGroup(spec.leaderCluster), RECONCILE_TOPIC)]);
         return groupLag(high, committed).reduce((n, l) => n + (l.behind ?? 0), 0);
       };
-      const reconciler = new Reconciler({ es: this.deps.es, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs, backlog }, spec);
+      const ledger = new Ledger(this.deps.es, spec.followerIndex, this.config.gcDeletes);
+      const reconciler = new Reconciler(
+        { ledger, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs, passTimeoutMs: this.config.reconcilePassTimeoutMs, backlog },
+        spec,
+      );
       // The position request this follower index last applied, as its status row says: a restarted applier does
       // not apply it again.
       const position = this.status.get(applierStatusKey(spec.followerCluster, spec.followerIndex))?.position;
-      this.followed.set(topic, { spec, applier: new IndexApplier(this.deps, spec, topic, reconciler), reconciler, ...(position ? { position } : {}) });
+      this.followed.set(topic, { spec, applier: new IndexApplier(this.deps, spec, topic, reconciler, ledger), reconciler, ledger, ...(position ? { position } : {}) });
     }
     const pending = [...this.followed.values()].flatMap((f) => {
       const request = pendingPosition(f.spec, f.position);
@@ -264,7 +270,7 @@ export class ApplierService {
         }
         // A fresh applier: counters and checkpoints start again with the replay, and a follower index deleted by
         // hand is created again from the leader's metadata.
-        f.applier = new IndexApplier(this.deps, f.spec, topic, f.reconciler);
+        f.applier = new IndexApplier(this.deps, f.spec, topic, f.reconciler, f.ledger);
         f.position = { requestId: request.requestId, appliedAt: Date.now(), offsets };
         f.positionProblem = undefined;
         await this.writeStatus(this.statusOf(f));

@@ -98,7 +98,7 @@ export interface StatusView {
   /** A follower index made by a rebuild: offsets applied of the topic's end, when it caught up and the alias moved. */
   readonly rebuild?: RebuildView;
   /** Delete reconciliation: passes the applier asked for, and DELETEs the extractor published from them. */
-  readonly reconciliation: { readonly passes: number; readonly ids_checked: number; readonly deletes_published: number; readonly last_pass_ms: number | null; readonly last_pass_at: string | null };
+  readonly reconciliation: { readonly passes: number; readonly passes_abandoned: number; readonly ranges_counted: number; readonly ids_listed: number; readonly ids_checked: number; readonly deletes_published: number; readonly last_pass_ms: number | null; readonly last_pass_at: string | null };
 }
 
 export interface BootstrapProgress {
@@ -313,6 +313,9 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
     ...(rebuild ? { rebuild } : {}),
     reconciliation: {
       passes: applier?.reconcile?.passes ?? 0,
+      passes_abandoned: applier?.reconcile?.abandoned ?? 0,
+      ranges_counted: applier?.reconcile?.rangesCounted ?? 0,
+      ids_listed: applier?.reconcile?.idsSent ?? 0,
       ids_checked: extractor?.reconcile.idsChecked ?? 0,
       deletes_published: extractor?.reconcile.deletesPublished ?? 0,
       last_pass_ms: applier?.reconcile?.lastPassMs ?? null,

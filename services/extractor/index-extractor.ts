@@ -576,7 +576,7 @@ export class IndexExtractor {
   private async publishCheckpoint(s: ShardStats, observedAt: number): Promise<void> {
     const { producer, cursors, config } = this.deps;
     const g = s.globalCheckpoint;
-    const event = checkpointEvent(this.origin(s.shard, s.historyUuid), { globalCheckpoint: g, maxSeqNo: s.maxSeqNo, observedAt, docCount: s.docs, deleteTotal: s.deleteTotal }, Date.now());
+    const event = checkpointEvent(this.origin(s.shard, s.historyUuid), { globalCheckpoint: g, maxSeqNo: s.maxSeqNo, observedAt, docCount: s.docs, deleteTotal: s.deleteTotal, counts: null }, Date.now());
     await producer.send(this.topic, await this.encode([event], s.shard));
     this.progressAt = Date.now();
     this.lastCheckpointAt.set(s.shard, Date.now());
@@ -610,15 +610,17 @@ export class IndexExtractor {
     const started = Date.now();
     const stats = this.lastStats.get(req.shard) ?? (await es.shardStats(this.leaderIndex)).find((s) => s.shard === req.shard);
     if (!stats) throw new KccrError('BAD_REQUEST', `reconcile request for shard ${req.shard} of ${this.leaderIndex}, which has no such shard`);
+    if (req.ranges) return this.countRanges(req, stats);
     const gr = stats.globalCheckpoint;
     const work = { counts: 0, gets: 0 };
-    const missing = await this.missing(req.shard, req.ids, work);
+    const ids = req.ids ?? [];
+    const missing = await this.missing(req.shard, ids, work);
     const now = Date.now();
     const base = this.origin(req.shard, stats.historyUuid);
     const gone = missing.map((d) => deleteEvent(base, d.id, d.routing, gr, now));
     if (gone.length) await producer.send(this.topic, await this.encode(gone, req.shard));
     this.reconcileStats.requests++;
-    this.reconcileStats.idsChecked += req.ids.length;
+    this.reconcileStats.idsChecked += ids.length;
     this.reconcileStats.counts += work.counts;
     this.reconcileStats.gets += work.gets;
     this.reconcileStats.deletesPublished += gone.length;
@@ -626,8 +628,34 @@ export class IndexExtractor {
     return gone.length;
   }
 
+  /**
+   * Counts the shard's live documents per _seq_no range and answers with a CHECKPOINT carrying the counts, in the
+   * shard's partition. Every range is at or below the cursor, read before counting: everything the counts cover was
+   * published (and made visible) before, so the record comes after it and the follower side, counting when it gets
+   * there, holds at least every document counted here (see the applier's bisect.ts). Ranges above the cursor are
+   * refused: their documents may not be in the topic yet.
+   */
+  private async countRanges(req: ReconcileRequest, stats: ShardStats): Promise<number> {
+    const ranges = req.ranges!;
+    const cursor = this.cursorOf(req.shard);
+    const above = ranges.find((r) => r.to > cursor);
+    if (above) throw new KccrError('BAD_REQUEST', `reconcile request for shard ${req.shard} of ${this.leaderIndex} counts up to ${above.to}, above what is published (${cursor})`);
+    const counts = await this.deps.es.counts(
+      this.leaderIndex,
+      ranges.map((r) => ({ range: { _seq_no: { gte: r.from, lte: r.to } } })),
+      `_shards:${req.shard}|_prefer_nodes:${stats.primaryNode}`,
+    );
+    const now = Date.now();
+    const checkpoint = { globalCheckpoint: cursor, maxSeqNo: stats.maxSeqNo, observedAt: now, docCount: null, deleteTotal: null, counts: { passId: req.passId, ranges: ranges.map((r, i) => ({ from: r.from, to: r.to, count: counts[i]! })) } };
+    await this.deps.producer.send(this.topic, await this.encode([checkpointEvent(this.origin(req.shard, stats.historyUuid), checkpoint, now)], req.shard));
+    this.reconcileStats.requests++;
+    this.reconcileStats.counts += ranges.length;
+    this.reconcileStats.lastMs = Date.now() - now;
+    return 0;
+  }
+
   /** The ids of `ids` (all held by one follower shard) that the leader shard no longer has. */
-  private async missing(shard: number, ids: ReconcileRequest['ids'], work: { counts: number; gets: number }): Promise<ReconcileRequest['ids']> {
+  private async missing(shard: number, ids: NonNullable<ReconcileRequest['ids']>, work: { counts: number; gets: number }): Promise<NonNullable<ReconcileRequest['ids']>> {
     if (ids.length === 0) return [];
     if (ids.length > RECONCILE_GET_GROUP) {
       work.counts++;

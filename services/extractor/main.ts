@@ -10,7 +10,7 @@ import type { IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, isRetriable } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { BootstrapCheckpoints, ExtractorCursor, ExtractorStatus, ReconcileRequest, ReplicationSpec } from '../shared/replication.js';
-import { RECONCILE_TOPIC, reconcileGroup } from '../shared/replication.js';
+import { parseReconcileRequest, RECONCILE_TOPIC, reconcileGroup } from '../shared/replication.js';
 import { abortableSleep, backoffDelay, retry, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
@@ -153,9 +153,9 @@ export class ExtractorService {
     if (!value) return;
     let req: ReconcileRequest;
     try {
-      req = JSON.parse(value.toString('utf8')) as ReconcileRequest;
-    } catch {
-      this.deps.logger.warn('ignoring a reconcile request that is not JSON');
+      req = parseReconcileRequest(value);
+    } catch (e) {
+      this.deps.logger.warn({ err: errorMessage(e) }, 'ignoring a reconcile request');
       return;
     }
     if (req.leaderCluster !== this.config.leaderCluster) return;
@@ -170,7 +170,7 @@ export class ExtractorService {
       return;
     }
     // Bounded cost on the leader: at most reconcileIdsPerSecond realtime gets.
-    const minMs = (req.ids.length / this.config.reconcileIdsPerSecond) * 1000;
+    const minMs = ((req.ids?.length ?? 0) / this.config.reconcileIdsPerSecond) * 1000;
     const spent = Date.now() - started;
     if (spent < minMs) await abortableSleep(minMs - spent);
   }

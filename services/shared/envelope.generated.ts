@@ -23,6 +23,21 @@ export interface Origin {
   readonly readAt: number;
 }
 
+export interface SeqRangeCount {
+  /** First _seq_no of the range. */
+  readonly from: number;
+  /** Last _seq_no of the range (inclusive). */
+  readonly to: number;
+  /** Live documents of the leader shard whose _seq_no is in the range. */
+  readonly count: number;
+}
+
+export interface RangeCounts {
+  /** The reconciliation pass that asked. */
+  readonly passId: string;
+  readonly ranges: readonly (SeqRangeCount)[];
+}
+
 export interface Checkpoint {
   /** Every operation up to this _seq_no has been published before this record. */
   readonly globalCheckpoint: number;
@@ -34,6 +49,8 @@ export interface Checkpoint {
   readonly docCount: null | number;
   /** The leader primary's count of delete operations (since its last start), when known: a change asks the follower side to reconcile deletes. */
   readonly deleteTotal: null | number;
+  /** Set on a CHECKPOINT that answers a delete reconciliation's request: the leader shard's live documents per _seq_no range, counted after everything up to globalCheckpoint was published (all ranges are at or below it). The follower side counts the documents it holds in the same ranges when it reaches this record; where it holds more, documents were deleted. */
+  readonly counts: null | RangeCounts;
 }
 
 /** One change to one document of a leader index shard, a checkpoint of that shard, or the index's metadata. Keyed by the document _id; checkpoints use the empty string and metadata a 513-character key, neither of which Elasticsearch accepts as an _id, so compaction keeps the latest of each. Registered under <topic>-value with BACKWARD compatibility: new fields need defaults. */

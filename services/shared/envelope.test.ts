@@ -22,13 +22,13 @@ describe('envelope', () => {
   });
 
   it('validates what Avro cannot', () => {
-    const cp = checkpointEvent(base, { globalCheckpoint: 3, maxSeqNo: 4, observedAt: 1, docCount: null, deleteTotal: null }, 2);
+    const cp = checkpointEvent(base, { globalCheckpoint: 3, maxSeqNo: 4, observedAt: 1, docCount: null, deleteTotal: null, counts: null }, 2);
     expect(validateEnvelope(cp)).toBe(cp);
     expect(() => validateEnvelope({ ...cp, checkpoint: null })).toThrow(KccrError);
     expect(() => validateEnvelope({ ...cp, op: 'INDEX', source: null })).toThrow(/INDEX without source/);
     expect(() => validateEnvelope({ ...cp, op: 'DELETE' })).toThrow(/empty id/);
     // An empty shard has global checkpoint -1: its checkpoint carries version 0, which is fine for a checkpoint.
-    const empty = checkpointEvent(base, { globalCheckpoint: -1, maxSeqNo: -1, observedAt: 1, docCount: 0, deleteTotal: 0 }, 2);
+    const empty = checkpointEvent(base, { globalCheckpoint: -1, maxSeqNo: -1, observedAt: 1, docCount: 0, deleteTotal: 0, counts: null }, 2);
     expect(validateEnvelope(empty).version).toBe(0);
     expect(() => validateEnvelope({ ...empty, op: 'DELETE', id: 'x' })).toThrow(/version 0 is below 1/);
   });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChangeEnvelope, Checkpoint, Origin } from './envelope.generated.js';
 import { KccrError } from './errors.js';
 
-export type { ChangeEnvelope, Checkpoint, Origin, Operation } from './envelope.generated.js';
+export type { ChangeEnvelope, Checkpoint, Origin, Operation, RangeCounts, SeqRangeCount } from './envelope.generated.js';
 
 /** The key of checkpoint records: Elasticsearch never accepts an empty _id, so it cannot collide with a document. */
 export const CHECKPOINT_KEY = '';

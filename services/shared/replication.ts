@@ -1,3 +1,4 @@
+import { KccrError } from './errors.js';
 import type { RetryingView } from './retry.js';
 
 /**
@@ -211,7 +212,7 @@ export interface ApplierStatus {
   readonly reportIntervalMs?: number;
   readonly shards: readonly ApplierShardStatus[];
   /** Delete reconciliation passes of this follower index: how many, ids sent, and the last pass's duration. */
-  readonly reconcile?: { readonly passes: number; readonly idsSent: number; readonly lastPassMs: number | null; readonly lastPassAt: number | null };
+  readonly reconcile?: { readonly passes: number; readonly abandoned?: number; readonly rangesCounted?: number; readonly idsSent: number; readonly lastPassMs: number | null; readonly lastPassAt: number | null };
   /** The last position request applied (the spec's `position.requestId`) and the offsets it set, per partition. */
   readonly position?: AppliedPosition;
   readonly updatedAt: number;
@@ -246,8 +247,45 @@ export interface ReconcileRequest {
   readonly leaderIndex: string;
   readonly shard: number;
   readonly passId: string;
-  readonly ids: readonly { readonly id: string; readonly routing: string | null }[];
+  /** Ids the follower holds: those the leader no longer has get a DELETE. */
+  readonly ids?: readonly { readonly id: string; readonly routing: string | null }[];
+  /** Leader _seq_no ranges (inclusive) to count: the answer is a CHECKPOINT carrying the counts. */
+  readonly ranges?: readonly { readonly from: number; readonly to: number }[];
   readonly requestedAt: number;
+}
+
+/** Ranges and ids one request may carry, at most. */
+export const MAX_RECONCILE_RANGES = 256;
+export const MAX_RECONCILE_IDS = 10_000;
+
+/**
+ * Reads a reconciliation request from the request topic, checking every field (anyone able to write the topic can
+ * put a record there): a request that is not well formed is refused with the reason, never acted on.
+ */
+export function parseReconcileRequest(value: Buffer): ReconcileRequest {
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(value.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw new KccrError('BAD_REQUEST', 'reconcile request is not JSON');
+  }
+  const problems: string[] = [];
+  const str = (k: string) => typeof r[k] === 'string' && (r[k] as string).length > 0 && (r[k] as string).length <= 512;
+  for (const k of ['leaderCluster', 'leaderIndex', 'passId']) if (!str(k)) problems.push(`${k} must be a non-empty string`);
+  if (!Number.isSafeInteger(r.shard) || (r.shard as number) < 0) problems.push('shard must be a non-negative integer');
+  if (typeof r.requestedAt !== 'number') problems.push('requestedAt must be a number');
+  const { ids, ranges } = r;
+  if ((ids === undefined) === (ranges === undefined)) problems.push('exactly one of ids and ranges is needed');
+  if (ids !== undefined) {
+    const ok = Array.isArray(ids) && ids.length <= MAX_RECONCILE_IDS && ids.every((d: { id?: unknown; routing?: unknown }) => typeof d?.id === 'string' && (d.routing === null || typeof d.routing === 'string'));
+    if (!ok) problems.push(`ids must be at most ${MAX_RECONCILE_IDS} of {id, routing}`);
+  }
+  if (ranges !== undefined) {
+    const ok = Array.isArray(ranges) && ranges.length <= MAX_RECONCILE_RANGES && ranges.every((x: { from?: unknown; to?: unknown }) => Number.isSafeInteger(x?.from) && Number.isSafeInteger(x?.to) && (x.from as number) >= 0 && (x.from as number) <= (x.to as number));
+    if (!ok) problems.push(`ranges must be at most ${MAX_RECONCILE_RANGES} of {from, to}, 0 <= from <= to`);
+  }
+  if (problems.length) throw new KccrError('BAD_REQUEST', `reconcile request refused: ${problems.join('; ')}`);
+  return r as unknown as ReconcileRequest;
 }
 
 export const RECONCILE_TOPIC = 'kccr._reconcile';

@@ -220,6 +220,24 @@ export class ElasticsearchAdapter {
     return (await this.request<T>('POST', `/${encodeURIComponent(index)}/_search`, { body, ...(query ? { query } : {}) })).body;
   }
 
+  /**
+   * Counts the documents matching each query (one _msearch, no document read: size 0). A query that fails on any
+   * shard copy is an error, not a smaller count.
+   */
+  async counts(index: string, queries: readonly unknown[], preference?: string): Promise<number[]> {
+    if (queries.length === 0) return [];
+    const header = JSON.stringify({ index, ...(preference ? { preference } : {}) });
+    const ndjson = queries.map((q) => `${header}\n${JSON.stringify({ size: 0, track_total_hits: true, query: q })}\n`).join('');
+    type Answer = { error?: unknown; status?: number; timed_out?: boolean; _shards?: { failed?: number }; hits?: { total?: { value: number } } };
+    const r = await this.request<{ responses: Answer[] }>('POST', '/_msearch', { ndjson });
+    return r.body.responses.map((a) => {
+      if (a.error || a.timed_out || (a._shards?.failed ?? 0) > 0 || a.hits?.total === undefined) {
+        throw new KccrError(a.status === 400 ? 'ES_REJECTED' : 'ES_UNAVAILABLE', `count on ${index} failed: ${a.error ? reasonOf(a) : a.timed_out ? 'timed out' : 'shard failure'}`, { index });
+      }
+      return a.hits.total.value;
+    });
+  }
+
   /** Sends one _bulk and returns every item's outcome; the caller decides per item (never trust `errors: false` alone). */
   async bulk(ndjson: string | Buffer | readonly Buffer[], query?: RequestOptions['query']): Promise<BulkItemResult[]> {
     const r = await this.request<{ items: Record<string, { _id: string; status: number; error?: { type: string; reason: string } }>[] }>('POST', '/_bulk', {
