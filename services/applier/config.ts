@@ -19,7 +19,7 @@ export interface ApplierConfig {
   readonly reconcileIntervalMs: number;
   readonly reconcilePageSize: number;
   readonly reconcileMinIntervalMs: number;
-  /** A reconciliation pass whose counts the leader side has not answered by then is given up (the next covers it). */
+  /** A reconciliation pass without an answer from the leader side for this long is given up and asked for again. */
   readonly reconcilePassTimeoutMs: number;
   readonly retryMaxMs: number;
   /** How often an index that failed on something only an operator fixes (credentials, permissions) is probed again. */
@@ -53,7 +53,7 @@ export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     reconcileIntervalMs: r.int('KCCR_RECONCILE_INTERVAL_MS', 600_000, 1000, 86_400_000),
     reconcilePageSize: r.int('KCCR_RECONCILE_PAGE_SIZE', 5000, 10, 10_000),
     reconcileMinIntervalMs: r.int('KCCR_RECONCILE_MIN_INTERVAL_MS', 2000, 0, 3_600_000),
-    reconcilePassTimeoutMs: r.int('KCCR_RECONCILE_PASS_TIMEOUT_MS', 120_000, 1000, 3_600_000),
+    reconcilePassTimeoutMs: r.int('KCCR_RECONCILE_PASS_TIMEOUT_MS', 20_000, 1000, 3_600_000),
     retryMaxMs: r.int('KCCR_APPLIER_RETRY_MAX_MS', r.int('KCCR_RETRY_MAX_MS', 30_000, 100, 600_000), 100, 600_000),
     failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),

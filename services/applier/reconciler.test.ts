@@ -96,18 +96,19 @@ describe('reconciliation passes', () => {
     expect(events).toEqual(['send', 'count']);
   });
 
-  it('ignore counts of another pass, and give a pass up when no counts come', async () => {
+  it('ignore counts of another pass, and give a pass up and ask again when no answer comes', async () => {
     const events: string[] = [];
     const sent: ReconcileRequest[] = [];
-    const r = new Reconciler(deps({ ledger: ledgerOf(new Map([['a', 1]]), events), producer: requestTopic(sent, events), passTimeoutMs: 200 }), spec);
+    const r = new Reconciler(deps({ ledger: ledgerOf(new Map([['a', 1]]), events), producer: requestTopic(sent, events), passTimeoutMs: 400 }), spec);
     r.follow(() => ({ from: 0, to: 10 }));
     r.request(0, 'test');
     await new Promise((res) => setTimeout(res, 50));
     await r.onLeaderCounts(0, { passId: 'someone-else', ranges: [{ from: 0, to: 10, count: 0 }] });
-    await new Promise((res) => setTimeout(res, 400));
-    expect(r.stats).toMatchObject({ passes: 0, abandoned: 1 });
-    expect(events).toEqual(['send']);
+    await new Promise((res) => setTimeout(res, 550));
     await r.stop();
+    expect(r.stats).toMatchObject({ passes: 0, abandoned: 1 });
+    expect(events).toEqual(['send', 'send']);
+    expect(new Set(sent.map((q) => q.passId)).size).toBe(2);
   });
 
   it('wait while the leader side still has requests to check, then run', async () => {

@@ -29,7 +29,10 @@ export interface ReconcilerDeps {
   readonly pageSize: number;
   /** Least time between two passes of one shard: bounds the cost while deletes keep coming. */
   readonly minIntervalMs: number;
-  /** A pass whose counts have not come back by then is given up (the leader side down, say); the next one covers it. */
+  /**
+   * A pass that has had no answer from the leader side for this long is given up (the extractor down or restarted,
+   * say: it does not keep requests), and asked for again.
+   */
   readonly passTimeoutMs: number;
   /**
    * Requests the leader side has not checked yet (its group's lag on the request topic). A pass starts only
@@ -63,6 +66,8 @@ interface Pass {
   /** Listings of ranges running. */
   listing: number;
   sent: number;
+  /** When the pass last sent a request or got an answer. */
+  progressAt: number;
   readonly finished: () => void;
 }
 
@@ -135,17 +140,24 @@ export class Reconciler {
     if (this.stopped || !span || span.to < span.from) return;
     let finished!: () => void;
     const done = new Promise<void>((resolve) => (finished = resolve));
-    const pass: Pass = { id: randomBytes(6).toString('hex'), shard, waiting: 0, listing: 0, sent: 0, finished };
+    const pass: Pass = { id: randomBytes(6).toString('hex'), shard, waiting: 0, listing: 0, sent: 0, progressAt: Date.now(), finished };
     this.passes.set(shard, pass);
     await this.askCounts(pass, splitRange(span, this.opts.fanout));
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([done.then(() => 'done' as const), new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.deps.passTimeoutMs)))]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') {
-      this.stats.abandoned++;
-      this.deps.logger.warn({ followerIndex: index, shard, waitingFor: pass.waiting }, `reconciliation pass got no counts from the leader side within ${this.deps.passTimeoutMs} ms; the next pass covers it`);
-      return;
+    let over = false;
+    void done.then(() => (over = true));
+    while (!over && !this.stopped) {
+      const silent = Date.now() - pass.progressAt;
+      if (silent >= this.deps.passTimeoutMs) {
+        this.stats.abandoned++;
+        this.again.add(shard);
+        this.deps.logger.warn({ followerIndex: index, shard, waitingFor: pass.waiting }, `reconciliation pass had no answer from the leader side for ${this.deps.passTimeoutMs} ms; asking again`);
+        return;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([done, new Promise((r) => (timer = setTimeout(r, this.deps.passTimeoutMs - silent)))]);
+      clearTimeout(timer);
     }
+    if (this.stopped) return;
     this.stats.passes++;
     this.stats.idsSent += pass.sent;
     this.stats.lastPassMs = Date.now() - started;
@@ -157,6 +169,7 @@ export class Reconciler {
     for (let i = 0; i < ranges.length; i += MAX_RANGES_PER_REQUEST) {
       pass.waiting++;
       await this.send({ ...this.header(pass), ranges: ranges.slice(i, i + MAX_RANGES_PER_REQUEST) });
+      pass.progressAt = Date.now();
     }
   }
 
@@ -175,6 +188,7 @@ export class Reconciler {
   async onLeaderCounts(shard: number, counts: RangeCounts): Promise<void> {
     const pass = this.passes.get(shard);
     if (!pass || pass.id !== counts.passId || this.stopped) return;
+    pass.progressAt = Date.now();
     const follower = await this.deps.ledger.counts(shard, counts.ranges);
     this.stats.rangesCounted += counts.ranges.length;
     const step = nextStep(
