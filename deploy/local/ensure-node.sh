@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Makes Node.js 24 (or newer) the `node` on PATH. kccr needs Node.js 24; when the machine's node is older (or
-# missing from PATH while npm still works through some other node), the official Node.js binary is fetched from
-# the npm registry, package node-<os>-<arch> (its tarball carries bin/node and the headers in include/node), into
-# .tools/node-v<version>/ of this checkout, once; later runs reuse it without the network.
+# Makes Node.js 24 (or newer) the `node` on PATH. kccr needs Node.js 24; when the `node` on PATH is older, the
+# official Node.js binary is fetched from the npm registry with the machine's npm, package node-linux-<arch> (its
+# tarball carries bin/node and the headers in include/node), into .tools/node-v<version>/ of this checkout, once;
+# later runs reuse it without the network. The machine's own Node.js is left as it is.
 #
 #   source deploy/local/ensure-node.sh          sets PATH (and npm_config_nodedir) in the current shell
 #   eval "$(deploy/local/ensure-node.sh)"       the same from any shell: run, it prints the exports
@@ -99,7 +99,7 @@ __kccr_ensure_node() {
     rm -rf "$work"
   fi
 
-  if ! "$dir/bin/node" -e 'process.exit(0)' 2>/dev/null; then
+  if ! "$dir/bin/node" -e 'process.exit(0)' >/dev/null 2>&1; then
     echo "ensure-node: $dir/bin/node does not run; delete $dir and try again" >&2
     return 1
   fi
