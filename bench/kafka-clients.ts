@@ -22,7 +22,8 @@
  * interleave the clients and alternate their order; medians over the runs, and ratios to kafkajs taken within each
  * run, then their median (the machine may be shared: ratios of one run are the fairer figure).
  *   KCCR_BENCH_MESSAGES (default 200000), KCCR_BENCH_RUNS (default 3), KCCR_BENCH_CLIENTS (comma-separated ids of
- *   bench/kafka-clients-drivers.ts, default every one that loads), KCCR_BENCH_CHECKS=0 skips the checks.
+ *   bench/kafka-clients-drivers.ts, default every one that loads), KCCR_BENCH_CHECKS=0 skips the checks,
+ *   KCCR_BENCH_CONSUMER_HEAP_MIB (default 128, the services' ceiling; 0: Node's default).
  *
  * `@confluentinc/kafka-javascript` is not a dependency of kccr: its install fetches a prebuilt binary from GitHub or
  * builds librdkafka from source, which `npm ci` of a fresh clone could not do here. To measure it, install it first
@@ -61,6 +62,8 @@ const BUSY_MS_PER_1000 = 25;
 const TOPIC_CONFIG = { 'cleanup.policy': 'compact', 'compression.type': 'producer', 'max.message.bytes': String(16 * 1024 * 1024) };
 const CONSUME_TIMEOUT_MS = 600_000;
 const CHILD_ENV = 'KCCR_BENCH_KAFKA_CHILD';
+/** The consuming processes' heap ceiling, MiB (0: Node's default). */
+const CONSUMER_HEAP_MIB = Number(process.env.KCCR_BENCH_CONSUMER_HEAP_MIB ?? 128);
 
 type Phase = 'produce' | 'consume' | 'busy';
 
@@ -295,7 +298,7 @@ async function inChild<T>(task: Omit<ChildTask, 'resultFile'>, dir: string): Pro
   const resultFile = join(dir, `${task.client}-${task.phase}-${randomBytes(4).toString('hex')}.json`);
   const code = await new Promise<number | null>((resolve) => {
     // Consumers run under the services' heap ceiling (package.json's start:applier), so that their RSS compares.
-    const heap = task.phase === 'produce' ? [] : ['--max-old-space-size=128'];
+    const heap = task.phase === 'produce' || CONSUMER_HEAP_MIB === 0 ? [] : [`--max-old-space-size=${CONSUMER_HEAP_MIB}`];
     const child = spawn(process.execPath, [...heap, '--import', 'tsx', join(ROOT, 'bench', 'run.ts'), 'kafka-clients'], {
       stdio: 'inherit',
       env: { ...process.env, [CHILD_ENV]: JSON.stringify({ ...task, resultFile }), KCCR_BENCH_BUILT: '1' },
@@ -507,7 +510,7 @@ export async function benchKafkaClients(): Promise<void> {
       `each cut into requests of at most 768 KiB sent one at a time. Consume: fresh group from the beginning, batches, ` +
       `${CONCURRENCY} partitions concurrently, ${SETTINGS.maxBytesPerPartition / 1024 / 1024} MiB per partition fetch, ${SETTINGS.maxBytes / 1024 / 1024} MiB per fetch, commit every ${COMMIT_EVERY} records and at each batch's end; ` +
       `msg/s from the first batch to the last commit. Busy handler: the same consume, waiting ${BUSY_MS_PER_1000} ms per ${COMMIT_EVERY} records before each commit (handler busy: share of time each partition's handler worked; gap: median ms from a partition's batch returning to its next). ` +
-      `CPU: user + system of the measuring process (all threads) per 1000 records. Peak RSS: VmHWM of the measuring process, MiB (produce: with every record held, RSS before the client started in brackets; consume: under the services' 128 MiB heap ceiling). ` +
+      `CPU: user + system of the measuring process (all threads) per 1000 records. Peak RSS: VmHWM of the measuring process, MiB (produce: with every record held, RSS before the client started in brackets; consume: under a heap ceiling of ${CONSUMER_HEAP_MIB || 'Node\'s default'} MiB). ` +
       `Each measurement in a process of its own; medians of ${RUNS} runs, clients interleaved, order alternating. Ratios: to kafkajs in the same run, median over runs.${notMeasured}\n\n` +
       `${table(['client', 'produce msg/s', 'produce CPU s/1000', 'produce peak RSS', 'consume msg/s', 'consume CPU s/1000', 'consume peak RSS', 'first batch s', 'busy msg/s', 'handler busy', 'gap ms'], rows)}\n\n` +
       `For scale, CPU s per 1000 records outside the client, the same whoever the client is: building the envelopes and encoding them with the registry adapter ${encodeCpu.toFixed(3)} ` +
