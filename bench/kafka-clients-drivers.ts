@@ -574,6 +574,8 @@ export async function availableClients(): Promise<{ ids: ClientId[]; notMeasured
   const notMeasured: { name: string; reason: string }[] = [];
   try {
     await import(PLATFORMATIC);
+    // 2.x loads on Node 20 but fails there at its first call (Promise.withResolvers); it needs Node 22.22 or 24.6.
+    if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') throw new Error(`it needs Node >= 22.22 or >= 24.6; this is ${process.version}`);
     ids.push('platformatic');
   } catch (e) {
     notMeasured.push({ name: PLATFORMATIC, reason: `${PLATFORMATIC} does not load: ${(e as Error).message}` });
