@@ -1,32 +1,49 @@
 /**
- * `npm run bench -- kafka-clients`: the Kafka client on kccr's two hot paths, measured in one process.
+ * `npm run bench -- kafka-clients`: the Kafka clients that could carry kccr, on its two hot paths, plus what kccr
+ * needs of them besides speed (bench/kafka-clients-checks.ts). The clients and their wrappers in kccr's shapes:
+ * bench/kafka-clients-drivers.ts.
  *
  * - produce (the extractor's path): real INDEX envelopes (envelope.ts's indexEvent over ~1 KB sources) encoded with the
  *   schema registry adapter, sent in calls of 1000 records for one partition at a time (a page of one shard), with an
  *   idempotent producer and acks=-1, to a fresh 3-partition topic configured as the extractor configures its topics;
- * - consume (the applier's path): the same topic from the beginning with a fresh group, eachBatch, offsets resolved and
- *   committed every 1000 records and at the end of each batch, 4 partitions consumed concurrently (the applier's
- *   defaults). Records are not decoded or written anywhere: that work does not depend on the client.
+ * - consume (the applier's path): the same topic from the beginning with a fresh group, batches, offsets committed
+ *   every 1000 records and at the end of each batch, 4 partitions consumed concurrently (the applier's defaults).
+ *   Records are not decoded or written anywhere: that work does not depend on the client;
+ * - consume, busy handler: the same, but the handler waits 25 ms per 1000 records before each commit (as the applier
+ *   waits for its _bulk). A client that fetches while the handler waits hands over the next batch of a partition at
+ *   once; one that fetches only after the handler returns leaves the handler idle meanwhile. Figures: msg/s, the
+ *   share of the time each partition's handler was busy, and the median time from a partition's batch returning to
+ *   its next batch.
  *
- * Clients: kafkajs through kccr's own adapter (services/shared/adapters/kafka.ts, unchanged); `@platformatic/kafka`
- * (pure JavaScript, maintained; 1.22.0 is its last release that runs on Node 20, a dev dependency for this
- * measurement), whose consumer is a stream of records, grouped into per-partition batches below; and, when it can be
- * loaded, `@confluentinc/kafka-javascript` through its KafkaJS-compatible API. Each is wrapped below the way the
- * adapter wraps kafkajs (same settings, same byte chunking, same batch handler). Runs interleave the clients and alternate their
- * order. Figures: messages per second, and CPU seconds of the whole process (process.cpuUsage: user + system, every
- * thread, so librdkafka's native threads count too) per 1000 messages; medians over the runs.
- *   KCCR_BENCH_MESSAGES (default 200000), KCCR_BENCH_RUNS (default 3)
+ * Every measurement runs in a process of its own (only that client loaded), so that CPU (process.cpuUsage: user +
+ * system, every thread, librdkafka's native threads too) and peak RSS (VmHWM) are the client's. The produce process
+ * holds every record (read from a file the bench writes once): its RSS before the client started is given too. The
+ * consuming processes run with the services' heap ceiling (--max-old-space-size=128). Runs
+ * interleave the clients and alternate their order; medians over the runs, and ratios to kafkajs taken within each
+ * run, then their median (the machine may be shared: ratios of one run are the fairer figure).
+ *   KCCR_BENCH_MESSAGES (default 200000), KCCR_BENCH_RUNS (default 3), KCCR_BENCH_CLIENTS (comma-separated ids of
+ *   bench/kafka-clients-drivers.ts, default every one that loads), KCCR_BENCH_CHECKS=0 skips the checks,
+ *   KCCR_BENCH_CONSUMER_HEAP_MIB (default 128, the services' ceiling; 0: Node's default).
+ *
+ * `@confluentinc/kafka-javascript` is not a dependency of kccr: its install fetches a prebuilt binary from GitHub or
+ * builds librdkafka from source, which `npm ci` of a fresh clone could not do here. To measure it, install it first
+ * (the bench says how when it is missing).
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chunkByBytes, DEFAULT_MAX_REQUEST_BYTES, KafkaAdapter } from '../services/shared/adapters/kafka.js';
-import type { BatchControl, ConsumedBatch, OutgoingMessage } from '../services/shared/adapters/kafka.js';
+import { KafkaAdapter } from '../services/shared/adapters/kafka.js';
+import type { OutgoingMessage } from '../services/shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../services/shared/adapters/registry.js';
 import { envelopeSchema, indexEvent } from '../services/shared/envelope.js';
 import type { OriginBase } from '../services/shared/envelope.js';
 import { loadStack, uniqueName } from '../test/support/stack.js';
+import { checkClient } from './kafka-clients-checks.js';
+import type { Check, DescribeProducers } from './kafka-clients-checks.js';
+import { availableClients, CLIENT_IDS, createClient } from './kafka-clients-drivers.js';
+import type { BatchHandler, ClientId, ConsumerSettings } from './kafka-clients-drivers.js';
 import { documentOfAbout1KB, median, ROOT, table, writeResults } from './lib.js';
 
 const MESSAGES = Number(process.env.KCCR_BENCH_MESSAGES ?? 200_000);
@@ -36,362 +53,65 @@ const PARTITIONS = 3;
 const SEND_SIZE = 1000;
 /** Records per commit within a batch: the applier's flush (KCCR_APPLIER_BATCH_SIZE). */
 const COMMIT_EVERY = 1000;
-/** The applier's defaults: KCCR_APPLIER_CONCURRENCY and KCCR_APPLIER_MAX_BYTES_PER_PARTITION. */
+/** The applier's defaults: KCCR_APPLIER_CONCURRENCY and KCCR_APPLIER_MAX_BYTES_PER_PARTITION; kccr's maxBytes. */
 const CONCURRENCY = 4;
-const MAX_BYTES_PER_PARTITION = 2 * 1024 * 1024;
+const SETTINGS: ConsumerSettings = { maxBytesPerPartition: 2 * 1024 * 1024, maxBytes: 10 * 1024 * 1024 };
+/** The busy handler's wait per 1000 records. */
+const BUSY_MS_PER_1000 = 25;
 /** The extractor's topic configuration (index-extractor.ts, default KCCR_TOPIC_MAX_MESSAGE_BYTES). */
 const TOPIC_CONFIG = { 'cleanup.policy': 'compact', 'compression.type': 'producer', 'max.message.bytes': String(16 * 1024 * 1024) };
 const CONSUME_TIMEOUT_MS = 600_000;
+const CHILD_ENV = 'KCCR_BENCH_KAFKA_CHILD';
+/** The consuming processes' heap ceiling, MiB (0: Node's default). */
+const CONSUMER_HEAP_MIB = Number(process.env.KCCR_BENCH_CONSUMER_HEAP_MIB ?? 128);
 
-type BatchHandler = (batch: ConsumedBatch, control: BatchControl) => Promise<void>;
+type Phase = 'produce' | 'consume' | 'busy';
 
-/** What the bench needs of a client: the adapter's producer and consumer shapes. */
-interface BenchProducer {
-  connect(): Promise<void>;
-  send(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
-  disconnect(): Promise<void>;
+interface ChildTask {
+  readonly client: ClientId;
+  readonly phase: Phase;
+  readonly brokers: string[];
+  readonly topic: string;
+  readonly groupId: string;
+  readonly recordsFile: string;
+  /** Per partition, the offset after the last record: where consuming ends. */
+  readonly ends: Record<number, string>;
+  readonly resultFile: string;
 }
 
-interface BenchConsumer {
-  subscribe(topics: readonly string[], fromBeginning: boolean): Promise<void>;
-  run(handler: BatchHandler, opts: { partitionsConsumedConcurrently: number }): Promise<void>;
-  disconnect(): Promise<void>;
+interface Measure {
+  readonly messages: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly cpuSeconds: number;
+  readonly cpuPer1000: number;
+  /** Resident memory when the client started, and the process's peak (VmHWM), MiB. */
+  readonly rssBeforeMiB: number;
+  readonly peakRssMiB: number;
 }
 
-interface ClientUnderTest {
-  readonly name: string;
-  readonly version: string;
-  producer(): BenchProducer;
-  consumer(groupId: string): BenchConsumer;
+interface ConsumeMeasure extends Measure {
+  /** From run() to the first batch: joining the group and the first fetch. Not in perSecond. */
+  readonly firstBatchSeconds: number;
+  readonly batches: number;
+  readonly commits: number;
+  /** Time inside the handler over (wall time x partitions). */
+  readonly handlerBusyShare: number;
+  /** Median time from a partition's batch returning to the start of its next batch, ms. */
+  readonly medianGapMs: number;
 }
 
-// ---- @confluentinc/kafka-javascript, KafkaJS-compatible API: only what is used here (from its types/kafkajs.d.ts) ----
-
-interface CkjsMessage {
-  key: Buffer | null;
-  value: Buffer | null;
-  offset: string;
-  timestamp: string;
+function procStatusMiB(field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-interface CkjsEachBatchPayload {
-  batch: { topic: string; partition: number; highWatermark: string; messages: CkjsMessage[] };
-  resolveOffset(offset: string): void;
-  heartbeat(): Promise<void>;
-  isRunning(): boolean;
-  isStale(): boolean;
+function measure(messages: number, wallMs: number, cpu: NodeJS.CpuUsage, rssBeforeMiB: number): Measure {
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  return { messages, seconds: wallMs / 1000, perSecond: messages / (wallMs / 1000), cpuSeconds, cpuPer1000: (cpuSeconds / messages) * 1000, rssBeforeMiB, peakRssMiB: procStatusMiB('VmHWM') };
 }
 
-interface CkjsProducer {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  send(record: { topic: string; messages: { key: string; value: Buffer | null; partition: number; headers?: Record<string, string> }[] }): Promise<unknown>;
-}
-
-interface CkjsConsumer {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  subscribe(subscription: { topics: string[] }): Promise<void>;
-  run(config: { eachBatchAutoResolve: boolean; partitionsConsumedConcurrently: number; eachBatch: (payload: CkjsEachBatchPayload) => Promise<void> }): Promise<void>;
-  commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void>;
-}
-
-interface CkjsKafka {
-  producer(config: Record<string, unknown>): CkjsProducer;
-  consumer(config: Record<string, unknown>): CkjsConsumer;
-}
-
-interface CkjsModule {
-  KafkaJS: { Kafka: new (config: Record<string, unknown>) => CkjsKafka; logLevel: { WARN: number } };
-  librdkafkaVersion?: string;
-}
-
-const CONFLUENT = '@confluentinc/kafka-javascript';
-
-/** The confluent client when it is installed and its native binding loads; otherwise why not. */
-function loadConfluent(): { module: CkjsModule; version: string } | { reason: string } {
-  const require = createRequire(import.meta.url);
-  try {
-    const module = require(CONFLUENT) as CkjsModule;
-    const pkg = require(`${CONFLUENT}/package.json`) as { version: string };
-    return { module, version: `${pkg.version} (librdkafka ${module.librdkafkaVersion ?? '?'})` };
-  } catch (e) {
-    const err = e as { code?: string; message?: string };
-    if (err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(`'${CONFLUENT}'`)) {
-      return { reason: `${CONFLUENT} is not installed (\`npm install --no-save ${CONFLUENT}\` to measure it; its install needs its prebuilt binary from GitHub or a source build of librdkafka)` };
-    }
-    return { reason: `${CONFLUENT} does not load: ${err.message ?? String(e)}` };
-  }
-}
-
-/** The adapter's producer, on the confluent client: idempotent, acks=-1, one request of at most 768 KiB at a time. */
-class ConfluentProducer implements BenchProducer {
-  private connected = false;
-
-  constructor(private readonly producer: CkjsProducer) {}
-
-  async connect(): Promise<void> {
-    if (this.connected) return;
-    await this.producer.connect();
-    this.connected = true;
-  }
-
-  async send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    await this.connect();
-    for (const chunk of chunkByBytes(messages, DEFAULT_MAX_REQUEST_BYTES)) {
-      await this.producer.send({ topic, messages: chunk.map((m) => ({ key: m.key, value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })) });
-    }
-  }
-
-  async disconnect(): Promise<void> {
-    if (!this.connected) return;
-    this.connected = false;
-    await this.producer.disconnect().catch(() => undefined);
-  }
-}
-
-/** The adapter's consumer, on the confluent client: nothing resolved or committed but what the handler says. */
-class ConfluentConsumer implements BenchConsumer {
-  private connected = false;
-
-  constructor(private readonly consumer: CkjsConsumer) {}
-
-  async subscribe(topics: readonly string[]): Promise<void> {
-    // fromBeginning is a consumer setting with this client (set in confluentClient below), not a subscribe option.
-    if (!this.connected) {
-      await this.consumer.connect();
-      this.connected = true;
-    }
-    await this.consumer.subscribe({ topics: [...topics] });
-  }
-
-  async run(handler: BatchHandler, opts: { partitionsConsumedConcurrently: number }): Promise<void> {
-    await this.consumer.run({
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently,
-      eachBatch: async (payload) => {
-        const { batch } = payload;
-        await handler(
-          {
-            topic: batch.topic,
-            partition: batch.partition,
-            highWatermark: batch.highWatermark,
-            messages: batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp })),
-          },
-          {
-            heartbeat: () => payload.heartbeat(),
-            isActive: () => payload.isRunning() && !payload.isStale(),
-            resolve: (offset) => payload.resolveOffset(offset),
-            commit: async (nextOffset) => {
-              payload.resolveOffset(String(BigInt(nextOffset) - 1n));
-              await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset }]);
-            },
-          },
-        );
-      },
-    });
-  }
-
-  async disconnect(): Promise<void> {
-    if (!this.connected) return;
-    this.connected = false;
-    await this.consumer.disconnect().catch(() => undefined);
-  }
-}
-
-function confluentClient(module: CkjsModule, version: string, brokers: readonly string[]): ClientUnderTest {
-  const { Kafka, logLevel } = module.KafkaJS;
-  const kafka = new Kafka({
-    kafkaJS: { clientId: 'kccr-bench', brokers: [...brokers], connectionTimeout: 5000, requestTimeout: 30_000, retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 }, logLevel: logLevel.WARN },
-  });
-  return {
-    name: CONFLUENT,
-    version,
-    producer: () => new ConfluentProducer(kafka.producer({ kafkaJS: { idempotent: true, maxInFlightRequests: 1, acks: -1, compression: 'none', allowAutoTopicCreation: false } })),
-    consumer: (groupId) =>
-      new ConfluentConsumer(
-        kafka.consumer({
-          kafkaJS: {
-            groupId,
-            fromBeginning: true,
-            autoCommit: false,
-            allowAutoTopicCreation: false,
-            sessionTimeout: 10_000,
-            heartbeatInterval: 2000,
-            maxBytesPerPartition: MAX_BYTES_PER_PARTITION,
-            maxBytes: 10 * 1024 * 1024,
-            maxWaitTimeInMs: 250,
-          },
-          // Its eachBatch hands at most 32 records by default; the applier works in batches of up to 1000.
-          'js.consumer.max.batch.size': COMMIT_EVERY,
-        }),
-      ),
-  };
-}
-
-// ---- @platformatic/kafka (pure JavaScript, maintained): only what is used here (from its dist/*.d.ts) ----
-
-interface PltMessage {
-  topic: string;
-  partition: number;
-  offset: bigint;
-  key: Buffer | undefined;
-  value: Buffer | undefined;
-  timestamp: bigint;
-}
-
-interface PltStream {
-  on(event: 'data', listener: (m: PltMessage) => void): void;
-  on(event: 'error', listener: (e: Error) => void): void;
-  pause(): void;
-  resume(): void;
-  close(): Promise<void>;
-}
-
-interface PltModule {
-  Producer: new (options: Record<string, unknown>) => { send(options: { messages: Record<string, unknown>[] }): Promise<unknown>; close(): Promise<void> };
-  Consumer: new (options: Record<string, unknown>) => {
-    consume(options: Record<string, unknown>): Promise<PltStream>;
-    commit(options: { offsets: { topic: string; partition: number; offset: bigint; leaderEpoch: number }[] }): Promise<void>;
-    close(force?: boolean): Promise<void>;
-  };
-}
-
-const PLATFORMATIC = '@platformatic/kafka';
-
-/** @platformatic/kafka when it is installed (a dev dependency of kccr, for this measurement); otherwise why not. */
-async function loadPlatformatic(): Promise<{ module: PltModule; version: string } | { reason: string }> {
-  try {
-    const module = (await import(PLATFORMATIC)) as PltModule;
-    // Its package exports do not include package.json.
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'node_modules', PLATFORMATIC, 'package.json'), 'utf8')) as { version: string };
-    return { module, version: pkg.version };
-  } catch (e) {
-    return { reason: `${PLATFORMATIC} does not load: ${(e as Error).message}` };
-  }
-}
-
-/** The adapter's producer, on @platformatic/kafka: idempotent, acks=-1, one request of at most 768 KiB at a time. */
-class PlatformaticProducer implements BenchProducer {
-  private producer?: InstanceType<PltModule['Producer']>;
-
-  constructor(
-    private readonly module: PltModule,
-    private readonly brokers: readonly string[],
-  ) {}
-
-  async connect(): Promise<void> {
-    this.producer ??= new this.module.Producer({ clientId: 'kccr-bench', bootstrapBrokers: [...this.brokers], idempotent: true, acks: -1, connectTimeout: 5000, timeout: 30_000, retries: 5, retryDelay: 200 });
-  }
-
-  async send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    await this.connect();
-    for (const chunk of chunkByBytes(messages, DEFAULT_MAX_REQUEST_BYTES)) {
-      await this.producer!.send({ messages: chunk.map((m) => ({ topic, key: Buffer.from(m.key), value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })) });
-    }
-  }
-
-  async disconnect(): Promise<void> {
-    await this.producer?.close().catch(() => undefined);
-    this.producer = undefined;
-  }
-}
-
-/**
- * The adapter's consumer, on @platformatic/kafka. Its consumer is a stream of single records, not of batches: the
- * records of one partition that arrive together (until the stream yields to the event loop) are handed over as one
- * batch, with the stream paused while the handler works, so a partition is never handled twice at once.
- */
-class PlatformaticConsumer implements BenchConsumer {
-  private stream?: PltStream;
-  private topics: string[] = [];
-
-  constructor(private readonly consumer: InstanceType<PltModule['Consumer']>) {}
-
-  async subscribe(topics: readonly string[]): Promise<void> {
-    this.topics = [...topics];
-  }
-
-  async run(handler: BatchHandler, opts: { partitionsConsumedConcurrently: number }): Promise<void> {
-    const stream = await this.consumer.consume({ topics: this.topics, mode: 'earliest', autocommit: false, maxBytes: 10 * 1024 * 1024, maxWaitTime: 250, sessionTimeout: 10_000, heartbeatInterval: 2000 });
-    this.stream = stream;
-    const pending = new Map<number, PltMessage[]>();
-    let scheduled = false;
-    let active = 0;
-    const drain = () => {
-      scheduled = false;
-      const ready = [...pending].slice(0, Math.max(1, opts.partitionsConsumedConcurrently - active));
-      for (const [partition, messages] of ready) {
-        pending.delete(partition);
-        active++;
-        const topic = messages[0]!.topic;
-        const batch: ConsumedBatch = {
-          topic,
-          partition,
-          highWatermark: '-1',
-          messages: messages.map((m) => ({ topic, partition, offset: String(m.offset), key: m.key ?? null, value: m.value ?? null, timestamp: String(m.timestamp) })),
-        };
-        void handler(batch, {
-          heartbeat: async () => undefined,
-          isActive: () => this.stream !== undefined,
-          resolve: () => undefined,
-          commit: (nextOffset) => this.consumer.commit({ offsets: [{ topic, partition, offset: BigInt(nextOffset), leaderEpoch: -1 }] }),
-        }).finally(() => {
-          active--;
-          if (pending.size > 0) drain();
-          else stream.resume();
-        });
-      }
-      if (pending.size > 0 || active > 0) stream.pause();
-    };
-    stream.on('data', (m) => {
-      const list = pending.get(m.partition) ?? [];
-      list.push(m);
-      pending.set(m.partition, list);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(drain);
-      }
-    });
-    stream.on('error', (e) => console.warn(`${PLATFORMATIC} consumer: ${e.message}`));
-  }
-
-  async disconnect(): Promise<void> {
-    const stream = this.stream;
-    this.stream = undefined;
-    await stream?.close().catch(() => undefined);
-    await this.consumer.close(true).catch(() => undefined);
-  }
-}
-
-function platformaticClient(module: PltModule, version: string, brokers: readonly string[]): ClientUnderTest {
-  return {
-    name: PLATFORMATIC,
-    version,
-    producer: () => new PlatformaticProducer(module, brokers),
-    consumer: (groupId) => new PlatformaticConsumer(new module.Consumer({ clientId: 'kccr-bench', bootstrapBrokers: [...brokers], groupId, connectTimeout: 5000, timeout: 30_000 })),
-  };
-}
-
-function kafkajsClient(adapter: KafkaAdapter): ClientUnderTest {
-  const { version } = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'kafkajs', 'package.json'), 'utf8')) as { version: string };
-  return {
-    name: 'kafkajs (kccr adapter)',
-    version,
-    producer: () => adapter.producer(),
-    consumer: (groupId) => adapter.consumer(groupId, { maxBytesPerPartition: MAX_BYTES_PER_PARTITION }),
-  };
-}
-
-/** The same with KCCR_TOPIC_COMPRESSION=gzip: what compressing the topic costs on both paths. */
-function kafkajsGzipClient(adapter: KafkaAdapter): ClientUnderTest {
-  const plain = kafkajsClient(adapter);
-  return { ...plain, name: 'kafkajs (kccr adapter), gzip', producer: () => adapter.producer({ compression: 'gzip' }) };
-}
-
-// ---- the records ----
+// ---- the records, built once and handed to each producing process in a file ----
 
 /** The extractor's sends: pages of SEND_SIZE INDEX envelopes of one shard each, shards in turn. */
 async function buildSends(registry: SchemaRegistryAdapter, total: number): Promise<OutgoingMessage[][]> {
@@ -422,51 +142,82 @@ async function buildSends(registry: SchemaRegistryAdapter, total: number): Promi
   return sends;
 }
 
-// ---- one measurement ----
-
-interface Measure {
-  readonly messages: number;
-  readonly seconds: number;
-  readonly perSecond: number;
-  readonly cpuSeconds: number;
-  readonly cpuPer1000: number;
+/** Sends as: per send its record count, then per record partition, key length, key, value length, value. */
+function writeSends(file: string, sends: readonly OutgoingMessage[][]): void {
+  const parts: Buffer[] = [];
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  for (const send of sends) {
+    parts.push(u32(send.length));
+    for (const m of send) {
+      const key = Buffer.from(m.key);
+      parts.push(u32(m.partition), u32(key.length), key, u32(m.value!.length), m.value!);
+    }
+  }
+  writeFileSync(file, Buffer.concat(parts));
 }
 
-function measure(messages: number, wallMs: number, cpu: NodeJS.CpuUsage): Measure {
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  return { messages, seconds: wallMs / 1000, perSecond: messages / (wallMs / 1000), cpuSeconds, cpuPer1000: (cpuSeconds / messages) * 1000 };
+function readSends(file: string): OutgoingMessage[][] {
+  const buf = readFileSync(file);
+  const sends: OutgoingMessage[][] = [];
+  let at = 0;
+  const u32 = () => {
+    const n = buf.readUInt32BE(at);
+    at += 4;
+    return n;
+  };
+  const bytes = (n: number) => {
+    const b = buf.subarray(at, at + n);
+    at += n;
+    return b;
+  };
+  while (at < buf.length) {
+    const count = u32();
+    const send: OutgoingMessage[] = [];
+    for (let i = 0; i < count; i++) {
+      const partition = u32();
+      const key = bytes(u32()).toString();
+      send.push({ key, partition, value: bytes(u32()) });
+    }
+    sends.push(send);
+  }
+  return sends;
 }
 
-async function produce(client: ClientUnderTest, topic: string, sends: readonly OutgoingMessage[][], total: number): Promise<Measure> {
+// ---- one measurement, in a process of its own ----
+
+async function childProduce(task: ChildTask): Promise<Measure> {
+  const sends = readSends(task.recordsFile);
+  const total = sends.reduce((n, s) => n + s.length, 0);
+  const client = await createClient(task.client, task.brokers);
   const producer = client.producer();
   try {
+    const rssBefore = procStatusMiB('VmRSS');
     await producer.connect();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    for (const messages of sends) await producer.send(topic, messages);
-    return measure(total, performance.now() - t0, process.cpuUsage(cpu0));
+    for (const messages of sends) await producer.send(task.topic, messages);
+    return measure(total, performance.now() - t0, process.cpuUsage(cpu0), rssBefore);
   } finally {
     await producer.disconnect();
   }
 }
 
-interface ConsumeMeasure extends Measure {
-  /** From run() to the first batch: joining the group and the first fetch. Not in perSecond. */
-  readonly firstBatchSeconds: number;
-  readonly batches: number;
-  readonly commits: number;
-}
-
-async function consume(client: ClientUnderTest, adapter: KafkaAdapter, topic: string, total: number): Promise<ConsumeMeasure> {
-  const ends = new Map((await adapter.offsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-  const produced = [...ends.values()].reduce((n, h) => n + h, 0n);
-  if (produced !== BigInt(total)) throw new Error(`${topic} holds ${produced} records, ${total} were sent`);
-  const groupId = uniqueName('kccr-bench-clients');
-  const consumer = client.consumer(groupId);
+async function childConsume(task: ChildTask, waitMsPer1000: number): Promise<ConsumeMeasure> {
+  const ends = new Map(Object.entries(task.ends).map(([p, high]) => [Number(p), BigInt(high)]));
+  const total = Number([...ends.values()].reduce((n, h) => n + h, 0n));
+  const client = await createClient(task.client, task.brokers);
+  const rssBefore = procStatusMiB('VmRSS');
+  const consumer = client.consumer(task.groupId, SETTINGS);
   const next = new Map<number, bigint>([...ends.keys()].map((p) => [p, 0n]));
-  let seen = 0;
   let batches = 0;
   let commits = 0;
+  let busyMs = 0;
+  const lastEnd = new Map<number, number>();
+  const gaps: number[] = [];
   let firstBatchAt: number | undefined;
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
@@ -474,35 +225,42 @@ async function consume(client: ClientUnderTest, adapter: KafkaAdapter, topic: st
 
   // The applier's batch handling, minus decoding and writing: commit every COMMIT_EVERY records and at the batch's end.
   const handler: BatchHandler = async (batch, control) => {
-    firstBatchAt ??= performance.now();
+    const start = performance.now();
+    firstBatchAt ??= start;
+    const previous = lastEnd.get(batch.partition);
+    if (previous !== undefined) gaps.push(start - previous);
     batches++;
     let last: string | undefined;
     let pending = 0;
     const commit = async () => {
       if (last === undefined || pending === 0) return;
+      if (waitMsPer1000 > 0) await new Promise((r) => setTimeout(r, (waitMsPer1000 * pending) / 1000));
       const nextOffset = BigInt(last) + 1n;
       await control.commit(String(nextOffset));
       await control.heartbeat();
       commits++;
       pending = 0;
-      if (nextOffset > next.get(batch.partition)!) {
-        seen += Number(nextOffset - next.get(batch.partition)!);
-        next.set(batch.partition, nextOffset);
-      }
+      if (nextOffset > next.get(batch.partition)!) next.set(batch.partition, nextOffset);
     };
-    for (const m of batch.messages) {
-      if (!control.isActive()) break;
-      if (!m.value) continue;
-      last = m.offset;
-      pending++;
-      if (pending >= COMMIT_EVERY) await commit();
+    try {
+      for (const m of batch.messages) {
+        if (!control.isActive()) break;
+        if (!m.value) continue;
+        last = m.offset;
+        pending++;
+        if (pending >= COMMIT_EVERY) await commit();
+      }
+      await commit();
+    } finally {
+      const end = performance.now();
+      busyMs += end - start;
+      lastEnd.set(batch.partition, end);
     }
-    await commit();
     if (complete()) done();
   };
 
   try {
-    await consumer.subscribe([topic], true);
+    await consumer.subscribe([task.topic], true);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await consumer.run(handler, { partitionsConsumedConcurrently: CONCURRENCY });
@@ -510,21 +268,65 @@ async function consume(client: ClientUnderTest, adapter: KafkaAdapter, topic: st
     await Promise.race([
       finished,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${client.name}: consumed ${seen} of ${total} records of ${topic} in ${CONSUME_TIMEOUT_MS / 1000} s`)), CONSUME_TIMEOUT_MS);
+        const seen = () => [...next.values()].reduce((n, o) => n + o, 0n);
+        timer = setTimeout(() => reject(new Error(`${client.name}: consumed ${seen()} of ${total} records of ${task.topic} in ${CONSUME_TIMEOUT_MS / 1000} s`)), CONSUME_TIMEOUT_MS);
       }),
     ]).finally(() => clearTimeout(timer));
     const t1 = performance.now();
     const cpu = process.cpuUsage(cpu0);
     const first = firstBatchAt ?? t1;
-    return { ...measure(total, t1 - first, cpu), firstBatchSeconds: (first - t0) / 1000, batches, commits };
+    return {
+      ...measure(total, t1 - first, cpu, rssBefore),
+      firstBatchSeconds: (first - t0) / 1000,
+      batches,
+      commits,
+      handlerBusyShare: busyMs / ((t1 - first) * ends.size),
+      medianGapMs: gaps.length > 0 ? median(gaps) : Number.NaN,
+    };
   } finally {
     await consumer.disconnect();
-    // The commits must have reached the group: the applier's restart position depends on them.
-    const committed = await adapter.groupOffsets(groupId, topic);
-    for (const [p, high] of ends) {
-      const c = committed.find((o) => o.partition === p)?.offset;
-      if (c !== String(high)) console.warn(`${client.name}: group ${groupId} committed ${c ?? 'nothing'} for ${topic}[${p}], expected ${high}`);
-    }
+  }
+}
+
+async function runChild(task: ChildTask): Promise<void> {
+  const result = task.phase === 'produce' ? await childProduce(task) : await childConsume(task, task.phase === 'busy' ? BUSY_MS_PER_1000 : 0);
+  writeFileSync(task.resultFile, JSON.stringify(result));
+}
+
+/** Runs one measurement in a new process (this scenario again, told what to do by CHILD_ENV). */
+async function inChild<T>(task: Omit<ChildTask, 'resultFile'>, dir: string): Promise<T> {
+  const resultFile = join(dir, `${task.client}-${task.phase}-${randomBytes(4).toString('hex')}.json`);
+  const code = await new Promise<number | null>((resolve) => {
+    // Consumers run under the services' heap ceiling (package.json's start:applier), so that their RSS compares.
+    const heap = task.phase === 'produce' || CONSUMER_HEAP_MIB === 0 ? [] : [`--max-old-space-size=${CONSUMER_HEAP_MIB}`];
+    const child = spawn(process.execPath, [...heap, '--import', 'tsx', join(ROOT, 'bench', 'run.ts'), 'kafka-clients'], {
+      stdio: 'inherit',
+      env: { ...process.env, [CHILD_ENV]: JSON.stringify({ ...task, resultFile }), KCCR_BENCH_BUILT: '1' },
+    });
+    child.on('exit', (c) => resolve(c));
+  });
+  if (code !== 0) throw new Error(`${task.client} ${task.phase}: the measuring process exited with ${code}`);
+  return JSON.parse(readFileSync(resultFile, 'utf8')) as T;
+}
+
+// ---- DescribeProducers, for the idempotence check (through @platformatic/kafka's protocol layer) ----
+
+async function describeProducersVia(brokers: readonly string[]): Promise<DescribeProducers | undefined> {
+  try {
+    const plt = await import('@platformatic/kafka');
+    return async (topic, partitions) => {
+      const [host, port] = brokers[0]!.split(':');
+      const connection = new plt.Connection('kccr-bench');
+      try {
+        await connection.connect(host!, Number(port));
+        const r = await plt.describeProducersV0.api.async(connection, [{ name: topic, partitionIndexes: partitions }]);
+        return (r.topics[0]?.partitions ?? []).map((p) => ({ partition: p.partitionIndex, producerIds: p.activeProducers.map((a) => String(a.producerId)) }));
+      } finally {
+        await connection.close().catch(() => undefined);
+      }
+    };
+  } catch {
+    return undefined;
   }
 }
 
@@ -532,53 +334,83 @@ async function consume(client: ClientUnderTest, adapter: KafkaAdapter, topic: st
 
 interface RunResult {
   readonly run: number;
-  readonly client: string;
+  readonly client: ClientId;
   readonly topic: string;
   readonly produce: Measure;
   readonly consume: ConsumeMeasure;
+  readonly busy?: ConsumeMeasure;
 }
 
+const f0 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : String(Math.round(n)));
+const f2 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(2));
+const f3 = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(3));
+
 export async function benchKafkaClients(): Promise<void> {
+  const childTask = process.env[CHILD_ENV];
+  if (childTask) return runChild(JSON.parse(childTask) as ChildTask);
+
   const stack = loadStack('plain');
-  const adapter = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-bench-admin' });
+  const brokers = stack.kafka.brokers;
+  const adapter = new KafkaAdapter({ brokers, clientId: 'kccr-bench-admin' });
   const registry = new SchemaRegistryAdapter({ url: stack.registry.url });
-  const clients: ClientUnderTest[] = [kafkajsClient(adapter), kafkajsGzipClient(adapter)];
-  const platformatic = await loadPlatformatic();
-  if ('module' in platformatic) clients.push(platformaticClient(platformatic.module, platformatic.version, stack.kafka.brokers));
-  else console.log(`not measured: ${platformatic.reason}`);
-  const confluent = loadConfluent();
-  if ('module' in confluent) clients.push(confluentClient(confluent.module, confluent.version, stack.kafka.brokers));
-  else console.log(`not measured: ${confluent.reason}`);
+  const available = await availableClients();
+  const wanted = process.env.KCCR_BENCH_CLIENTS?.split(',').map((s) => s.trim()) as ClientId[] | undefined;
+  for (const id of wanted ?? []) if (!CLIENT_IDS.includes(id)) throw new Error(`KCCR_BENCH_CLIENTS: unknown client ${id}; known: ${CLIENT_IDS.join(', ')}`);
+  const ids = available.ids.filter((id) => !wanted || wanted.includes(id));
+  for (const n of available.notMeasured) console.log(`not measured: ${n.reason}`);
+  const clients = new Map(await Promise.all(ids.map(async (id) => [id, await createClient(id, brokers)] as const)));
+  const dir = mkdtempSync(join(tmpdir(), 'kccr-bench-clients-'));
 
   try {
     console.log(`building ${MESSAGES} INDEX envelopes (~1 KB sources), encoded with the registry adapter...`);
     const encodeCpu0 = process.cpuUsage();
     const sends = await buildSends(registry, MESSAGES);
-    const encodeCpu = measure(MESSAGES, 1, process.cpuUsage(encodeCpu0)).cpuPer1000;
+    const encodeCpu = measure(MESSAGES, 1, process.cpuUsage(encodeCpu0), 0).cpuPer1000;
     const all = sends.flat();
     // For scale: the applier decodes every record it consumes (registry adapter, schema cached after the first).
     const decodeCpu0 = process.cpuUsage();
     for (const m of all) await registry.decode(m.value!);
-    const decodeCpu = measure(MESSAGES, 1, process.cpuUsage(decodeCpu0)).cpuPer1000;
+    const decodeCpu = measure(MESSAGES, 1, process.cpuUsage(decodeCpu0), 0).cpuPer1000;
     console.log(`CPU s/1000 records outside the client: building and encoding ${encodeCpu.toFixed(3)}, decoding ${decodeCpu.toFixed(3)}`);
     const valueBytes = all.reduce((n, m) => n + (m.value?.length ?? 0), 0) / all.length;
     const keyBytes = all.reduce((n, m) => n + Buffer.byteLength(m.key), 0) / all.length;
     console.log(`${sends.length} sends of up to ${SEND_SIZE}; mean record value ${valueBytes.toFixed(0)} B, key ${keyBytes.toFixed(0)} B`);
+    const recordsFile = join(dir, 'records.bin');
+    writeSends(recordsFile, sends);
 
     const results: RunResult[] = [];
     for (let run = 1; run <= RUNS; run++) {
-      const order = run % 2 === 1 ? clients : [...clients].reverse();
-      for (const client of order) {
+      const order = run % 2 === 1 ? ids : [...ids].reverse();
+      for (const id of order) {
+        const name = clients.get(id)!.name;
         const topic = uniqueName('kccr-bench-clients');
         await adapter.ensureTopic(topic, PARTITIONS, TOPIC_CONFIG);
         try {
-          const p = await produce(client, topic, sends, MESSAGES);
-          const c = await consume(client, adapter, topic, MESSAGES);
-          const r: RunResult = { run, client: client.name, topic, produce: p, consume: c };
-          results.push(r);
+          const base = { client: id, brokers: [...brokers], topic, recordsFile, ends: {} };
+          const produce = await inChild<Measure>({ ...base, phase: 'produce', groupId: '' }, dir);
+          const bounds = await adapter.offsets(topic);
+          const produced = bounds.reduce((n, p) => n + BigInt(p.high), 0n);
+          if (produced !== BigInt(MESSAGES)) throw new Error(`${topic} holds ${produced} records, ${MESSAGES} were sent by ${name}`);
+          const ends = Object.fromEntries(bounds.map((p) => [p.partition, p.high]));
+          const consumeOnce = async (phase: Phase) => {
+            const groupId = uniqueName('kccr-bench-clients');
+            const m = await inChild<ConsumeMeasure>({ ...base, ends, phase, groupId }, dir);
+            // The commits must have reached the group: the applier's restart position depends on them.
+            const committed = await adapter.groupOffsets(groupId, topic);
+            for (const p of bounds) {
+              const c = committed.find((o) => o.partition === p.partition)?.offset;
+              if (c !== p.high) console.warn(`${name}: group ${groupId} committed ${c ?? 'nothing'} for ${topic}[${p.partition}], expected ${p.high}`);
+            }
+            return m;
+          };
+          const consume = await consumeOnce('consume');
+          // The busy handler tells how the client fetches, which compression does not change.
+          const busy = id === 'kafkajs-gzip' ? undefined : await consumeOnce('busy');
+          results.push({ run, client: id, topic, produce, consume, ...(busy ? { busy } : {}) });
           console.log(
-            `run ${run} ${client.name}: produce ${p.perSecond.toFixed(0)} msg/s, ${p.cpuPer1000.toFixed(3)} CPU s/1000; ` +
-              `consume ${c.perSecond.toFixed(0)} msg/s, ${c.cpuPer1000.toFixed(3)} CPU s/1000 (first batch after ${c.firstBatchSeconds.toFixed(1)} s, ${c.batches} batches, ${c.commits} commits)`,
+            `run ${run} ${name}: produce ${f0(produce.perSecond)} msg/s, ${f3(produce.cpuPer1000)} CPU s/1000, peak RSS ${f0(produce.peakRssMiB)} MiB (${f0(produce.rssBeforeMiB)} before); ` +
+              `consume ${f0(consume.perSecond)} msg/s, ${f3(consume.cpuPer1000)} CPU s/1000, peak RSS ${f0(consume.peakRssMiB)} MiB (first batch after ${consume.firstBatchSeconds.toFixed(1)} s, ${consume.batches} batches, ${consume.commits} commits)` +
+              (busy ? `; busy handler ${f0(busy.perSecond)} msg/s, handler busy ${f2(busy.handlerBusyShare)}, median gap ${f0(busy.medianGapMs)} ms, peak RSS ${f0(busy.peakRssMiB)} MiB` : ''),
           );
         } finally {
           await adapter.deleteTopics([topic]).catch(() => undefined);
@@ -586,66 +418,126 @@ export async function benchKafkaClients(): Promise<void> {
       }
     }
 
-    const medians = clients.map((client) => {
-      const rs = results.filter((r) => r.client === client.name);
+    const byClient = (id: ClientId) => results.filter((r) => r.client === id);
+    const medians = ids.map((id) => {
+      const rs = byClient(id);
+      const busy = rs.flatMap((r) => (r.busy ? [r.busy] : []));
+      const med = (xs: number[]) => (xs.length > 0 ? median(xs) : Number.NaN);
       return {
-        client: client.name,
-        version: client.version,
-        producePerSecond: median(rs.map((r) => r.produce.perSecond)),
-        produceCpuPer1000: median(rs.map((r) => r.produce.cpuPer1000)),
-        consumePerSecond: median(rs.map((r) => r.consume.perSecond)),
-        consumeCpuPer1000: median(rs.map((r) => r.consume.cpuPer1000)),
-        firstBatchSeconds: median(rs.map((r) => r.consume.firstBatchSeconds)),
+        id,
+        client: clients.get(id)!.name,
+        version: clients.get(id)!.version,
+        settings: clients.get(id)!.settings,
+        producePerSecond: med(rs.map((r) => r.produce.perSecond)),
+        produceCpuPer1000: med(rs.map((r) => r.produce.cpuPer1000)),
+        producePeakRssMiB: med(rs.map((r) => r.produce.peakRssMiB)),
+        produceRssBeforeMiB: med(rs.map((r) => r.produce.rssBeforeMiB)),
+        consumePerSecond: med(rs.map((r) => r.consume.perSecond)),
+        consumeCpuPer1000: med(rs.map((r) => r.consume.cpuPer1000)),
+        consumePeakRssMiB: med(rs.map((r) => r.consume.peakRssMiB)),
+        firstBatchSeconds: med(rs.map((r) => r.consume.firstBatchSeconds)),
+        busyPerSecond: med(busy.map((b) => b.perSecond)),
+        busyShare: med(busy.map((b) => b.handlerBusyShare)),
+        busyGapMs: med(busy.map((b) => b.medianGapMs)),
+        busyPeakRssMiB: med(busy.map((b) => b.peakRssMiB)),
       };
     });
     const rows: (string | number)[][] = medians.map((m) => [
       `${m.client} ${m.version}`,
-      Math.round(m.producePerSecond),
-      m.produceCpuPer1000.toFixed(3),
-      Math.round(m.consumePerSecond),
-      m.consumeCpuPer1000.toFixed(3),
+      f0(m.producePerSecond),
+      f3(m.produceCpuPer1000),
+      `${f0(m.producePeakRssMiB)} (${f0(m.produceRssBeforeMiB)})`,
+      f0(m.consumePerSecond),
+      f3(m.consumeCpuPer1000),
+      f0(m.consumePeakRssMiB),
       m.firstBatchSeconds.toFixed(1),
+      f0(m.busyPerSecond),
+      f2(m.busyShare),
+      f0(m.busyGapMs),
     ]);
-    const [base] = medians;
-    for (const other of base ? medians.slice(1) : []) {
+    // Ratios to kafkajs within each run (both measured minutes apart on the same machine), then their median.
+    const ratio = (id: ClientId, pick: (r: RunResult) => number | undefined) => {
+      const xs = byClient(id).flatMap((r) => {
+        const base = results.find((b) => b.run === r.run && b.client === 'kafkajs');
+        const [a, b] = [pick(r), base ? pick(base) : undefined];
+        return a !== undefined && b !== undefined && b > 0 ? [a / b] : [];
+      });
+      return xs.length > 0 ? median(xs) : Number.NaN;
+    };
+    const perRun = ids.includes('kafkajs') ? ids.filter((id) => id !== 'kafkajs') : [];
+    for (const id of perRun) {
       rows.push([
-        `ratio ${other.client} / ${base!.client}`,
-        (other.producePerSecond / base!.producePerSecond).toFixed(2),
-        (other.produceCpuPer1000 / base!.produceCpuPer1000).toFixed(2),
-        (other.consumePerSecond / base!.consumePerSecond).toFixed(2),
-        (other.consumeCpuPer1000 / base!.consumeCpuPer1000).toFixed(2),
+        `ratio ${clients.get(id)!.name} / kafkajs (median of per-run ratios)`,
+        f2(ratio(id, (r) => r.produce.perSecond)),
+        f2(ratio(id, (r) => r.produce.cpuPer1000)),
+        f2(ratio(id, (r) => r.produce.peakRssMiB)),
+        f2(ratio(id, (r) => r.consume.perSecond)),
+        f2(ratio(id, (r) => r.consume.cpuPer1000)),
+        f2(ratio(id, (r) => r.consume.peakRssMiB)),
+        '-',
+        f2(ratio(id, (r) => r.busy?.perSecond)),
+        '-',
         '-',
       ]);
     }
-    const notMeasured = 'reason' in confluent ? `\n\nNot measured: ${confluent.reason}.` : '';
+
+    const checks = new Map<ClientId, Check[]>();
+    if (process.env.KCCR_BENCH_CHECKS !== '0') {
+      const describeProducers = await describeProducersVia(brokers);
+      for (const id of ids.filter((i) => i !== 'kafkajs-gzip')) {
+        console.log(`checking ${clients.get(id)!.name}...`);
+        checks.set(id, await checkClient(clients.get(id)!, brokers, describeProducers));
+      }
+    }
+    const checked = [...checks.keys()];
+    const features = [...new Set([...checks.values()].flatMap((cs) => cs.map((c) => c.feature)))];
+    const checkTable = table(
+      ['feature', ...checked.map((id) => clients.get(id)!.name)],
+      features.map((f) => [
+        f,
+        ...checked.map((id) => {
+          const c = checks.get(id)!.find((x) => x.feature === f);
+          return c ? `${c.status}${c.detail ? `: ${c.detail}` : ''}`.replace(/\|/g, '/') : '-';
+        }),
+      ]),
+    );
+
+    const notMeasured = available.notMeasured.length > 0 ? `\n\nNot measured: ${available.notMeasured.map((n) => n.reason).join('; ')}.` : '';
     const md =
       `# Kafka clients: the extractor's produce path and the applier's consume path\n\n` +
-      `${MESSAGES} records per run (mean value ${valueBytes.toFixed(0)} B: INDEX envelopes of ~1 KB sources, Avro with the registry's framing; key ${keyBytes.toFixed(0)} B), ` +
+      `Node ${process.version}. ${MESSAGES} records per run (mean value ${valueBytes.toFixed(0)} B: INDEX envelopes of ~1 KB sources, Avro with the registry's framing; key ${keyBytes.toFixed(0)} B), ` +
       `3-partition topic configured like the extractor's. Produce: idempotent, acks=-1, no compression (the gzip row: KCCR_TOPIC_COMPRESSION=gzip), calls of ${SEND_SIZE} records for one partition at a time, ` +
-      `each cut into requests of at most ${DEFAULT_MAX_REQUEST_BYTES / 1024} KiB sent one at a time. Consume: fresh group from the beginning, eachBatch, ` +
-      `${CONCURRENCY} partitions concurrently, ${MAX_BYTES_PER_PARTITION / 1024 / 1024} MiB per partition fetch, commit every ${COMMIT_EVERY} records and at each batch's end; ` +
-      `msg/s from the first batch to the last commit. CPU: user + system of the whole process (all threads) per 1000 records. ` +
-      `Medians of ${RUNS} runs, clients interleaved.${notMeasured}\n\n` +
-      `${table(['client', 'produce msg/s', 'produce CPU s/1000', 'consume msg/s', 'consume CPU s/1000', 'first batch s'], rows)}\n\n` +
+      `each cut into requests of at most 768 KiB sent one at a time. Consume: fresh group from the beginning, batches, ` +
+      `${CONCURRENCY} partitions concurrently, ${SETTINGS.maxBytesPerPartition / 1024 / 1024} MiB per partition fetch, ${SETTINGS.maxBytes / 1024 / 1024} MiB per fetch, commit every ${COMMIT_EVERY} records and at each batch's end; ` +
+      `msg/s from the first batch to the last commit. Busy handler: the same consume, waiting ${BUSY_MS_PER_1000} ms per ${COMMIT_EVERY} records before each commit (handler busy: share of time each partition's handler worked; gap: median ms from a partition's batch returning to its next). ` +
+      `CPU: user + system of the measuring process (all threads) per 1000 records. Peak RSS: VmHWM of the measuring process, MiB (produce: with every record held, RSS before the client started in brackets; consume: under a heap ceiling of ${CONSUMER_HEAP_MIB || 'Node\'s default'} MiB). ` +
+      `Each measurement in a process of its own; medians of ${RUNS} runs, clients interleaved, order alternating. Ratios: to kafkajs in the same run, median over runs.${notMeasured}\n\n` +
+      `${table(['client', 'produce msg/s', 'produce CPU s/1000', 'produce peak RSS', 'consume msg/s', 'consume CPU s/1000', 'consume peak RSS', 'first batch s', 'busy msg/s', 'handler busy', 'gap ms'], rows)}\n\n` +
       `For scale, CPU s per 1000 records outside the client, the same whoever the client is: building the envelopes and encoding them with the registry adapter ${encodeCpu.toFixed(3)} ` +
-      `(the extractor also parses the search responses), decoding them ${decodeCpu.toFixed(3)} (the applier also builds and sends _bulk).\n`;
+      `(the extractor also parses the search responses), decoding them ${decodeCpu.toFixed(3)} (the applier also builds and sends _bulk).\n\n` +
+      `Settings: ${medians.map((m) => `${m.client}: ${m.settings}`).join('; ')}.\n` +
+      (checked.length > 0 ? `\n## What kccr needs besides speed (bench/kafka-clients-checks.ts)\n\n${checkTable}\n` : '');
     console.log(`\n${md}`);
     const json = {
       messages: MESSAGES,
       runs: RUNS,
       partitions: PARTITIONS,
       sendSize: SEND_SIZE,
+      busyMsPer1000: BUSY_MS_PER_1000,
+      settings: SETTINGS,
       meanValueBytes: valueBytes,
       meanKeyBytes: keyBytes,
       outsideClientCpuPer1000: { buildAndEncode: encodeCpu, decode: decodeCpu },
       node: process.version,
-      clients: clients.map((c) => ({ name: c.name, version: c.version })),
-      notMeasured: 'reason' in confluent ? [{ name: CONFLUENT, reason: confluent.reason }] : [],
+      clients: ids.map((id) => ({ id, name: clients.get(id)!.name, version: clients.get(id)!.version })),
+      notMeasured: available.notMeasured,
       medians,
       results,
+      checks: Object.fromEntries(checks),
     };
     console.log(`results: ${writeResults('kafka-clients', json, md)}`);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
     await adapter.close();
   }
 }
