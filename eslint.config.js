@@ -15,11 +15,12 @@ export default defineConfig(
     },
   },
   {
-    // Only the adapters may import the Kafka, registry and Elasticsearch clients.
-    files: ['services/**/*.ts'],
+    // Only the adapters may import the Kafka, registry and Elasticsearch clients (the stack scripts and tests go
+    // through the adapters too).
+    files: ['services/**/*.ts', 'deploy/**/*.ts', 'test/**/*.ts'],
     ignores: ['services/shared/adapters/**'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ['kafkajs', '@elastic/elasticsearch', '@kafkajs/confluent-schema-registry'] }],
+      'no-restricted-imports': ['error', { paths: ['@platformatic/kafka', 'kafkajs', '@elastic/elasticsearch', '@kafkajs/confluent-schema-registry'] }],
     },
   },
 );

@@ -1,7 +1,7 @@
 /**
  * What kccr needs of a Kafka client besides speed, tried against the running broker for each client of
- * `npm run bench -- kafka-clients`. kafkajs through kccr's adapter reads what each client wrote (what is on the wire)
- * and is the reference for offsets; the broker's DescribeProducers says whether a producer was idempotent.
+ * `npm run bench -- kafka-clients`. kccr's adapter reads what each client wrote (what is on the wire) and is the
+ * reference for offsets; the broker's DescribeProducers says whether a producer was idempotent.
  * Each check gives ok, missing (the client has no such call), differs (it works another way) or failed.
  */
 import { KafkaAdapter } from '../services/shared/adapters/kafka.js';
@@ -116,7 +116,7 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
       return { status: ids.length > 0 && r.every((p) => p.producerIds.length > 0) ? 'ok' : 'failed', detail: `producer ids with broker state: ${[...new Set(ids)].join(',') || 'none (not idempotent)'}` };
     });
 
-    // What is on the wire, as kafkajs reads it.
+    // What is on the wire, as the adapter reads it.
     const wireConsumer = reference.consumer(uniqueName('kccr-bench-wire'), SETTINGS);
     closers.push(() => wireConsumer.disconnect());
     const wire = await collecting(wireConsumer, topic);
@@ -126,11 +126,11 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
       const t = onWire('1');
       const e = onWire('2');
       const ok = t?.value === null && e?.value?.length === 0;
-      return { status: ok ? 'ok' : 'failed', detail: `tombstone reads as ${describeValue(t?.value)}, empty value as ${describeValue(e?.value)} (kafkajs)` };
+      return { status: ok ? 'ok' : 'failed', detail: `tombstone reads as ${describeValue(t?.value)}, empty value as ${describeValue(e?.value)} (adapter)` };
     });
     await attempt(checks, 'headers produced', async () => {
       const h = onWire('0')?.headers;
-      return { status: JSON.stringify(h) === JSON.stringify(CHUNK_HEADERS) ? 'ok' : 'failed', detail: `kafkajs reads ${JSON.stringify(h)}` };
+      return { status: JSON.stringify(h) === JSON.stringify(CHUNK_HEADERS) ? 'ok' : 'failed', detail: `the adapter reads ${JSON.stringify(h)}` };
     });
 
     // ---- consume with the client itself ----
@@ -196,7 +196,7 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
       const [past, future] = await Promise.all([admin.offsetsByTimestamp(topic, sentAt - 60_000), admin.offsetsByTimestamp(topic, Date.now() + 3_600_000)]);
       const [refPast, refFuture] = await Promise.all([reference.offsetsByTimestamp(topic, sentAt - 60_000), reference.offsetsByTimestamp(topic, Date.now() + 3_600_000)]);
       const same = JSON.stringify(past) === JSON.stringify(refPast) && JSON.stringify(future) === JSON.stringify(refFuture);
-      return { status: same ? 'ok' : 'differs', detail: `before: ${past.map((p) => p.offset).join(',')}, after the end: ${future.map((p) => p.offset).join(',')} (kafkajs: ${refFuture.map((p) => p.offset).join(',')})` };
+      return { status: same ? 'ok' : 'differs', detail: `before: ${past.map((p) => p.offset).join(',')}, after the end: ${future.map((p) => p.offset).join(',')} (adapter: ${refFuture.map((p) => p.offset).join(',')})` };
     });
     await attempt(checks, 'admin: fetch group offsets', async () => {
       if (!admin.groupOffsets) return { status: 'missing', detail: '' };

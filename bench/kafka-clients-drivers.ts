@@ -1,22 +1,20 @@
 /**
- * The Kafka clients that `npm run bench -- kafka-clients` compares, each wrapped in the shapes of kccr's adapter
+ * The Kafka clients that `npm run bench -- kafka-clients` measures, each wrapped in the shapes of kccr's adapter
  * (services/shared/adapters/kafka.ts): the same producer settings and byte chunking, the same batch handler, and the
  * admin calls the adapter makes. A wrapper leaves out what its client cannot do (the checks report it missing).
  *
- * - kafkajs: kccr's adapter itself, unchanged (and the same with KCCR_TOPIC_COMPRESSION=gzip);
- * - `@platformatic/kafka` 2.x (pure JavaScript, a dev dependency for this measurement): its consumer is a stream of
- *   single records, read here in pull mode and grouped into per-partition batches;
+ * - adapter: kccr's adapter itself, on `@platformatic/kafka` (and the same with KCCR_TOPIC_COMPRESSION=gzip);
  * - `@confluentinc/kafka-javascript` (librdkafka) through its KafkaJS-compatible API, when it is installed: npm cannot
  *   fetch its prebuilt binary here, so it is built from source (bench/kafka-clients.ts says how).
+ *
+ * kafkajs, which the adapter used before, is no longer a dependency and cannot be measured; its figures are in
+ * docs/performance.md.
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type * as PltNamespace from '@platformatic/kafka';
-import type { Admin as PltAdmin, Consumer as PltConsumer, Message as PltMessage, MessagesStream, Producer as PltProducer } from '@platformatic/kafka';
-import { Kafka as KafkaJs, logLevel as kafkajsLogLevel } from 'kafkajs';
-import { chunkByBytes, DEFAULT_MAX_REQUEST_BYTES, KafkaAdapter } from '../services/shared/adapters/kafka.js';
-import type { BatchControl, ConsumedBatch, ConsumedMessage, OutgoingMessage } from '../services/shared/adapters/kafka.js';
+import { KafkaAdapter } from '../services/shared/adapters/kafka.js';
+import type { BatchControl, ConsumedBatch, OutgoingMessage } from '../services/shared/adapters/kafka.js';
 import { ROOT } from './lib.js';
 
 export type BatchHandler = (batch: ConsumedBatch, control: BatchControl) => Promise<void>;
@@ -69,7 +67,7 @@ export interface ClientUnderTest {
   readonly settings: string;
 }
 
-export const CLIENT_IDS = ['kafkajs', 'kafkajs-gzip', 'platformatic', 'confluent'] as const;
+export const CLIENT_IDS = ['adapter', 'adapter-gzip', 'confluent'] as const;
 export type ClientId = (typeof CLIENT_IDS)[number];
 
 function packageVersion(name: string): string {
@@ -77,233 +75,29 @@ function packageVersion(name: string): string {
   return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-// ---- kafkajs, through kccr's adapter ----
-
-function kafkajsClient(brokers: readonly string[], gzip: boolean): ClientUnderTest {
-  const adapter = new KafkaAdapter({ brokers, clientId: 'kccr-bench' });
-  return {
-    name: gzip ? 'kafkajs (kccr adapter), gzip' : 'kafkajs (kccr adapter)',
-    version: packageVersion('kafkajs'),
-    settings: 'the adapter as the services use it',
-    producer: () => adapter.producer(gzip ? { compression: 'gzip' } : {}),
-    consumer: (groupId, s) => adapter.consumer(groupId, { maxBytesPerPartition: s.maxBytesPerPartition }),
-    admin: () => {
-      // The adapter has no group deletion; kafkajs' admin has.
-      const raw = new KafkaJs({ brokers: [...brokers], clientId: 'kccr-bench', logLevel: kafkajsLogLevel.WARN }).admin();
-      let rawConnected = false;
-      return {
-        createTopic: async (topic, partitions, configs) => void (await adapter.ensureTopic(topic, partitions, configs)),
-        topicConfig: (topic, names) => adapter.topicConfig(topic, names),
-        offsets: (topic) => adapter.offsets(topic),
-        offsetsByTimestamp: (topic, ts) => adapter.offsetsByTimestamp(topic, ts),
-        groupOffsets: (groupId, topic) => adapter.groupOffsets(groupId, topic),
-        groupState: (groupId) => adapter.groupState(groupId),
-        setGroupOffsets: (groupId, topic, partitions) => adapter.setGroupOffsets(groupId, topic, partitions),
-        deleteGroup: async (groupId) => {
-          if (!rawConnected) await raw.connect();
-          rawConnected = true;
-          await raw.deleteGroups([groupId]);
-        },
-        close: async () => {
-          if (rawConnected) await raw.disconnect();
-          await adapter.close();
-        },
-      };
-    },
-  };
-}
-
-// ---- @platformatic/kafka 2.x ----
-
-type PltModule = typeof PltNamespace;
+// ---- kccr's adapter (@platformatic/kafka) ----
 
 const PLATFORMATIC = '@platformatic/kafka';
 
-/** Record headers, which this client wants as Buffers, keys included. */
-function pltHeaders(headers: Record<string, string> | undefined): { headers?: Map<Buffer, Buffer> } {
-  return headers ? { headers: new Map(Object.entries(headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])) } : {};
-}
-
-class PlatformaticProducer implements BenchProducer {
-  private producer?: PltProducer;
-
-  constructor(
-    private readonly module: PltModule,
-    private readonly brokers: readonly string[],
-  ) {}
-
-  async connect(): Promise<void> {
-    if (this.producer) return;
-    // retries as the adapter's kafkajs retries; with fewer than 2 an idempotent producer of this client retries forever.
-    this.producer = new this.module.Producer({ clientId: 'kccr-bench', bootstrapBrokers: [...this.brokers], idempotent: true, acks: -1, connectTimeout: 5000, timeout: 30_000, retries: 5, retryDelay: 200 });
-    // What kafkajs' connect does ahead of the first send: the producer id.
-    await this.producer.initIdempotentProducer({});
-  }
-
-  async send(topic: string, messages: readonly OutgoingMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    await this.connect();
-    for (const chunk of chunkByBytes(messages, DEFAULT_MAX_REQUEST_BYTES)) {
-      await this.producer!.send({ messages: chunk.map((m) => ({ topic, key: Buffer.from(m.key), value: m.value as Buffer, partition: m.partition, ...pltHeaders(m.headers) })) });
-    }
-  }
-
-  async disconnect(): Promise<void> {
-    await this.producer?.close().catch(() => undefined);
-    this.producer = undefined;
-  }
-}
-
-/**
- * The adapter's consumer on @platformatic/kafka. Its consumer is one stream of single records for every assigned
- * partition, with no per-partition pause. Read in pull mode: the stream fetches ahead until its buffer holds
- * highWaterMark records (1024), and this wrapper reads from it while the records it holds for busy partitions stay
- * under maxBytes; each partition's records are handed over as one batch at a time, so a partition is never handled
- * twice at once, and up to partitionsConsumedConcurrently partitions at once.
- */
-class PlatformaticConsumer implements BenchConsumer {
-  private stream?: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
-  private topics: string[] = [];
-  private stopped = false;
-
-  constructor(
-    private readonly consumer: PltConsumer,
-    private readonly settings: ConsumerSettings,
-  ) {}
-
-  async subscribe(topics: readonly string[]): Promise<void> {
-    this.topics = [...topics];
-  }
-
-  async run(handler: BatchHandler, opts: { partitionsConsumedConcurrently: number }): Promise<void> {
-    const stream = await this.consumer.consume({
-      topics: this.topics,
-      mode: 'committed',
-      fallbackMode: 'earliest',
-      autocommit: false,
-      maxBytes: this.settings.maxBytes,
-      maxBytesPerPartition: this.settings.maxBytesPerPartition,
-      maxWaitTime: 250,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 2000,
-    });
-    this.stream = stream;
-    const pending = new Map<string, PltMessage<Buffer, Buffer, Buffer, Buffer>[]>();
-    const busy = new Set<string>();
-    let pendingBytes = 0;
-    const dispatch = () => {
-      for (const [key, messages] of pending) {
-        if (busy.size >= opts.partitionsConsumedConcurrently) break;
-        if (busy.has(key) || messages.length === 0) continue;
-        pending.delete(key);
-        busy.add(key);
-        const bytes = messages.reduce((n, m) => n + (m.value?.length ?? 0) + (m.key?.length ?? 0), 0);
-        const { topic, partition } = messages[0]!;
-        const batch: ConsumedBatch = {
-          topic,
-          partition,
-          highWatermark: '-1',
-          messages: messages.map((m) => pltConsumed(m)),
-        };
-        void handler(batch, {
-          heartbeat: async () => undefined,
-          isActive: () => !this.stopped,
-          resolve: () => undefined,
-          commit: (nextOffset) => this.commit(topic, partition, nextOffset),
-        })
-          .catch((e: unknown) => console.warn(`${PLATFORMATIC} handler: ${(e as Error).message}`))
-          .finally(() => {
-            busy.delete(key);
-            pendingBytes -= bytes;
-            read();
-          });
-      }
-    };
-    const read = () => {
-      if (this.stopped) return;
-      let m: PltMessage<Buffer, Buffer, Buffer, Buffer> | null;
-      while (pendingBytes < this.settings.maxBytes && (m = stream.read() as typeof m) !== null) {
-        const key = `${m.topic}:${m.partition}`;
-        const list = pending.get(key) ?? [];
-        list.push(m);
-        pending.set(key, list);
-        pendingBytes += (m.value?.length ?? 0) + (m.key?.length ?? 0);
-      }
-      dispatch();
-    };
-    stream.on('readable', read);
-    stream.on('error', (e) => console.warn(`${PLATFORMATIC} consumer: ${e.message}`));
-  }
-
-  async commit(topic: string, partition: number, nextOffset: string): Promise<void> {
-    await this.consumer.commit({ offsets: [{ topic, partition, offset: BigInt(nextOffset), leaderEpoch: -1 }] });
-  }
-
-  async disconnect(): Promise<void> {
-    this.stopped = true;
-    const stream = this.stream;
-    this.stream = undefined;
-    await stream?.close().catch(() => undefined);
-    await this.consumer.close(true).catch(() => undefined);
-  }
-}
-
-function pltConsumed(m: PltMessage<Buffer, Buffer, Buffer, Buffer>): ConsumedMessage {
-  const headers = m.headers.size > 0 ? { headers: Object.fromEntries([...m.headers].map(([k, v]) => [k.toString(), v.toString()])) } : {};
-  // A tombstone arrives as undefined, an empty value as an empty Buffer: kept apart, as kafkajs' null and empty.
-  return { topic: m.topic, partition: m.partition, offset: String(m.offset), key: m.key ?? null, value: m.value ?? null, timestamp: String(m.timestamp), ...headers };
-}
-
-function platformaticAdmin(module: PltModule, brokers: readonly string[]): BenchAdmin {
-  const admin: PltAdmin = new module.Admin({ clientId: 'kccr-bench', bootstrapBrokers: [...brokers], connectTimeout: 5000, timeout: 30_000, retries: 5, retryDelay: 200 });
-  const { ConfigResourceTypes } = module;
-  const listOffsets = async (topic: string, timestamp: bigint) => {
-    const meta = await admin.metadata({ topics: [topic] });
-    const count = meta.topics.get(topic)!.partitionsCount;
-    const r = await admin.listOffsets({ topics: [{ name: topic, partitions: Array.from({ length: count }, (_, p) => ({ partitionIndex: p, timestamp })) }] });
-    return r[0]!.partitions.sort((a, b) => a.partitionIndex - b.partitionIndex);
-  };
+function adapterClient(brokers: readonly string[], gzip: boolean): ClientUnderTest {
+  const adapter = new KafkaAdapter({ brokers, clientId: 'kccr-bench' });
   return {
-    createTopic: async (topic, partitions, configs) => {
-      await admin.createTopics({ topics: [topic], partitions, replicas: -1, configs: Object.entries(configs).map(([name, value]) => ({ name, value })) });
-    },
-    topicConfig: async (topic, names) => {
-      const r = await admin.describeConfigs({ resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configurationKeys: [...names] }] });
-      return Object.fromEntries((r[0]?.configs ?? []).map((c) => [c.name, c.value ?? '']));
-    },
-    offsets: async (topic) => {
-      // ListOffsets' special timestamps: -2 the earliest offset, -1 the next one.
-      const [low, high] = await Promise.all([listOffsets(topic, -2n), listOffsets(topic, -1n)]);
-      return high.map((p, i) => ({ partition: p.partitionIndex, low: String(low[i]!.offset), high: String(p.offset) }));
-    },
-    offsetsByTimestamp: async (topic, ts) => {
-      const [at, high] = await Promise.all([listOffsets(topic, BigInt(ts)), listOffsets(topic, -1n)]);
-      // No record at or after the time: -1, which the adapter reports as the partition's end.
-      return at.map((p, i) => ({ partition: p.partitionIndex, offset: String(p.offset < 0n ? high[i]!.offset : p.offset) }));
-    },
-    groupOffsets: async (groupId, topic) => {
-      const r = await admin.listConsumerGroupOffsets({ groups: [groupId] });
-      const t = r[0]?.topics.find((x) => x.name === topic);
-      return (t?.partitions ?? []).map((p) => ({ partition: p.partitionIndex, offset: String(p.committedOffset) }));
-    },
-    groupState: async (groupId) => (await admin.describeGroups({ groups: [groupId] })).get(groupId)?.state ?? 'Dead',
-    setGroupOffsets: async (groupId, topic, partitions) => {
-      await admin.alterConsumerGroupOffsets({ groupId, topics: [{ name: topic, partitionOffsets: partitions.map((p) => ({ partition: p.partition, offset: BigInt(p.offset) })) }] });
-    },
-    deleteGroup: async (groupId) => admin.deleteGroups({ groups: [groupId] }),
-    close: () => admin.close(),
-  };
-}
-
-async function platformaticClient(brokers: readonly string[]): Promise<ClientUnderTest> {
-  const module = (await import(PLATFORMATIC)) as PltModule;
-  return {
-    name: PLATFORMATIC,
-    version: packageVersion(PLATFORMATIC),
-    settings: 'idempotent producer (acks -1), consumer read in pull mode, stream highWaterMark 1024 records',
-    producer: () => new PlatformaticProducer(module, brokers),
-    consumer: (groupId, s) => new PlatformaticConsumer(new module.Consumer({ clientId: 'kccr-bench', bootstrapBrokers: [...brokers], groupId, connectTimeout: 5000, timeout: 30_000 }), s),
-    admin: () => platformaticAdmin(module, brokers),
+    name: gzip ? 'kccr adapter, gzip' : 'kccr adapter',
+    version: `${PLATFORMATIC} ${packageVersion(PLATFORMATIC)}`,
+    settings: 'the adapter as the services use it',
+    producer: () => adapter.producer(gzip ? { compression: 'gzip' } : {}),
+    consumer: (groupId, s) => adapter.consumer(groupId, { maxBytesPerPartition: s.maxBytesPerPartition }),
+    admin: () => ({
+      createTopic: async (topic, partitions, configs) => void (await adapter.ensureTopic(topic, partitions, configs)),
+      topicConfig: (topic, names) => adapter.topicConfig(topic, names),
+      offsets: (topic) => adapter.offsets(topic),
+      offsetsByTimestamp: (topic, ts) => adapter.offsetsByTimestamp(topic, ts),
+      groupOffsets: (groupId, topic) => adapter.groupOffsets(groupId, topic),
+      groupState: (groupId) => adapter.groupState(groupId),
+      setGroupOffsets: (groupId, topic, partitions) => adapter.setGroupOffsets(groupId, topic, partitions),
+      deleteGroup: (groupId) => adapter.deleteGroup(groupId),
+      close: () => adapter.close(),
+    }),
   };
 }
 
@@ -541,7 +335,7 @@ function confluentClient(module: CkjsModule, version: string, brokers: readonly 
           const state = (await (await ready()).describeGroups([groupId])).groups[0]?.state;
           return typeof state === 'number' ? (CKJS_GROUP_STATES[state] ?? String(state)) : (state ?? 'Dead');
         },
-        // No AlterConsumerGroupOffsets: as the adapter does with kafkajs, a short-lived member joins and commits.
+        // No AlterConsumerGroupOffsets: a short-lived member joins and commits.
         setGroupOffsets: async (groupId, topic, partitions) => {
           const member = new ConfluentConsumer(kafka.consumer(consumerConfig(groupId, { maxBytesPerPartition: 1024, maxBytes: 1024 * 1024 })));
           try {
@@ -570,16 +364,8 @@ function confluentClient(module: CkjsModule, version: string, brokers: readonly 
 
 /** The clients that can be measured here, and why any other cannot. */
 export async function availableClients(): Promise<{ ids: ClientId[]; notMeasured: { name: string; reason: string }[] }> {
-  const ids: ClientId[] = ['kafkajs', 'kafkajs-gzip'];
+  const ids: ClientId[] = ['adapter', 'adapter-gzip'];
   const notMeasured: { name: string; reason: string }[] = [];
-  try {
-    await import(PLATFORMATIC);
-    // 2.x loads on Node 20 but fails there at its first call (Promise.withResolvers); it needs Node 22.22 or 24.6.
-    if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') throw new Error(`it needs Node >= 22.22 or >= 24.6; this is ${process.version}`);
-    ids.push('platformatic');
-  } catch (e) {
-    notMeasured.push({ name: PLATFORMATIC, reason: `${PLATFORMATIC} does not load: ${(e as Error).message}` });
-  }
   const confluent = loadConfluent();
   if ('module' in confluent) ids.push('confluent');
   else notMeasured.push({ name: CONFLUENT, reason: confluent.reason });
@@ -589,11 +375,9 @@ export async function availableClients(): Promise<{ ids: ClientId[]; notMeasured
 /** One client, loading nothing of the others (each measurement runs in a process of its own). */
 export async function createClient(id: ClientId, brokers: readonly string[]): Promise<ClientUnderTest> {
   switch (id) {
-    case 'kafkajs':
-    case 'kafkajs-gzip':
-      return kafkajsClient(brokers, id === 'kafkajs-gzip');
-    case 'platformatic':
-      return platformaticClient(brokers);
+    case 'adapter':
+    case 'adapter-gzip':
+      return adapterClient(brokers, id === 'adapter-gzip');
     case 'confluent': {
       const confluent = loadConfluent();
       if ('reason' in confluent) throw new Error(confluent.reason);

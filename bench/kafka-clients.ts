@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- kafka-clients`: the Kafka clients that could carry kccr, on its two hot paths, plus what kccr
- * needs of them besides speed (bench/kafka-clients-checks.ts). The clients and their wrappers in kccr's shapes:
- * bench/kafka-clients-drivers.ts.
+ * `npm run bench -- kafka-clients`: kccr's Kafka adapter (on `@platformatic/kafka`) on its two hot paths, plus what
+ * kccr needs of it besides speed (bench/kafka-clients-checks.ts); `@confluentinc/kafka-javascript` beside it when
+ * installed. The clients and their wrappers in kccr's shapes: bench/kafka-clients-drivers.ts. (kafkajs, measured here
+ * before the adapter moved off it, is no longer a dependency: its figures stay in docs/performance.md.)
  *
  * - produce (the extractor's path): real INDEX envelopes (envelope.ts's indexEvent over ~1 KB sources) encoded with the
  *   schema registry adapter, sent in calls of 1000 records for one partition at a time (a page of one shard), with an
@@ -19,8 +20,8 @@
  * system, every thread, librdkafka's native threads too) and peak RSS (VmHWM) are the client's. The produce process
  * holds every record (read from a file the bench writes once): its RSS before the client started is given too. The
  * consuming processes run with the services' heap ceiling (--max-old-space-size=128). Runs
- * interleave the clients and alternate their order; medians over the runs, and ratios to kafkajs taken within each
- * run, then their median (the machine may be shared: ratios of one run are the fairer figure).
+ * interleave the clients and alternate their order; medians over the runs, and ratios to the adapter taken within
+ * each run, then their median (the machine may be shared: ratios of one run are the fairer figure).
  *   KCCR_BENCH_MESSAGES (default 200000), KCCR_BENCH_RUNS (default 3), KCCR_BENCH_CLIENTS (comma-separated ids of
  *   bench/kafka-clients-drivers.ts, default every one that loads), KCCR_BENCH_CHECKS=0 skips the checks,
  *   KCCR_BENCH_CONSUMER_HEAP_MIB (default 128, the services' ceiling; 0: Node's default).
@@ -405,7 +406,7 @@ export async function benchKafkaClients(): Promise<void> {
           };
           const consume = await consumeOnce('consume');
           // The busy handler tells how the client fetches, which compression does not change.
-          const busy = id === 'kafkajs-gzip' ? undefined : await consumeOnce('busy');
+          const busy = id === 'adapter-gzip' ? undefined : await consumeOnce('busy');
           results.push({ run, client: id, topic, produce, consume, ...(busy ? { busy } : {}) });
           console.log(
             `run ${run} ${name}: produce ${f0(produce.perSecond)} msg/s, ${f3(produce.cpuPer1000)} CPU s/1000, peak RSS ${f0(produce.peakRssMiB)} MiB (${f0(produce.rssBeforeMiB)} before); ` +
@@ -455,19 +456,19 @@ export async function benchKafkaClients(): Promise<void> {
       f2(m.busyShare),
       f0(m.busyGapMs),
     ]);
-    // Ratios to kafkajs within each run (both measured minutes apart on the same machine), then their median.
+    // Ratios to the adapter within each run (both measured minutes apart on the same machine), then their median.
     const ratio = (id: ClientId, pick: (r: RunResult) => number | undefined) => {
       const xs = byClient(id).flatMap((r) => {
-        const base = results.find((b) => b.run === r.run && b.client === 'kafkajs');
+        const base = results.find((b) => b.run === r.run && b.client === 'adapter');
         const [a, b] = [pick(r), base ? pick(base) : undefined];
         return a !== undefined && b !== undefined && b > 0 ? [a / b] : [];
       });
       return xs.length > 0 ? median(xs) : Number.NaN;
     };
-    const perRun = ids.includes('kafkajs') ? ids.filter((id) => id !== 'kafkajs') : [];
+    const perRun = ids.includes('adapter') ? ids.filter((id) => id !== 'adapter') : [];
     for (const id of perRun) {
       rows.push([
-        `ratio ${clients.get(id)!.name} / kafkajs (median of per-run ratios)`,
+        `ratio ${clients.get(id)!.name} / kccr adapter (median of per-run ratios)`,
         f2(ratio(id, (r) => r.produce.perSecond)),
         f2(ratio(id, (r) => r.produce.cpuPer1000)),
         f2(ratio(id, (r) => r.produce.peakRssMiB)),
@@ -484,7 +485,7 @@ export async function benchKafkaClients(): Promise<void> {
     const checks = new Map<ClientId, Check[]>();
     if (process.env.KCCR_BENCH_CHECKS !== '0') {
       const describeProducers = await describeProducersVia(brokers);
-      for (const id of ids.filter((i) => i !== 'kafkajs-gzip')) {
+      for (const id of ids.filter((i) => i !== 'adapter-gzip')) {
         console.log(`checking ${clients.get(id)!.name}...`);
         checks.set(id, await checkClient(clients.get(id)!, brokers, describeProducers));
       }
@@ -504,14 +505,14 @@ export async function benchKafkaClients(): Promise<void> {
 
     const notMeasured = available.notMeasured.length > 0 ? `\n\nNot measured: ${available.notMeasured.map((n) => n.reason).join('; ')}.` : '';
     const md =
-      `# Kafka clients: the extractor's produce path and the applier's consume path\n\n` +
+      `# Kafka client: the extractor's produce path and the applier's consume path\n\n` +
       `Node ${process.version}. ${MESSAGES} records per run (mean value ${valueBytes.toFixed(0)} B: INDEX envelopes of ~1 KB sources, Avro with the registry's framing; key ${keyBytes.toFixed(0)} B), ` +
       `3-partition topic configured like the extractor's. Produce: idempotent, acks=-1, no compression (the gzip row: KCCR_TOPIC_COMPRESSION=gzip), calls of ${SEND_SIZE} records for one partition at a time, ` +
       `each cut into requests of at most 768 KiB sent one at a time. Consume: fresh group from the beginning, batches, ` +
       `${CONCURRENCY} partitions concurrently, ${SETTINGS.maxBytesPerPartition / 1024 / 1024} MiB per partition fetch, ${SETTINGS.maxBytes / 1024 / 1024} MiB per fetch, commit every ${COMMIT_EVERY} records and at each batch's end; ` +
       `msg/s from the first batch to the last commit. Busy handler: the same consume, waiting ${BUSY_MS_PER_1000} ms per ${COMMIT_EVERY} records before each commit (handler busy: share of time each partition's handler worked; gap: median ms from a partition's batch returning to its next). ` +
       `CPU: user + system of the measuring process (all threads) per 1000 records. Peak RSS: VmHWM of the measuring process, MiB (produce: with every record held, RSS before the client started in brackets; consume: under a heap ceiling of ${CONSUMER_HEAP_MIB || 'Node\'s default'} MiB). ` +
-      `Each measurement in a process of its own; medians of ${RUNS} runs, clients interleaved, order alternating. Ratios: to kafkajs in the same run, median over runs.${notMeasured}\n\n` +
+      `Each measurement in a process of its own; medians of ${RUNS} runs, clients interleaved, order alternating. Ratios: to the adapter in the same run, median over runs.${notMeasured}\n\n` +
       `${table(['client', 'produce msg/s', 'produce CPU s/1000', 'produce peak RSS', 'consume msg/s', 'consume CPU s/1000', 'consume peak RSS', 'first batch s', 'busy msg/s', 'handler busy', 'gap ms'], rows)}\n\n` +
       `For scale, CPU s per 1000 records outside the client, the same whoever the client is: building the envelopes and encoding them with the registry adapter ${encodeCpu.toFixed(3)} ` +
       `(the extractor also parses the search responses), decoding them ${decodeCpu.toFixed(3)} (the applier also builds and sends _bulk).\n\n` +

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { KafkaAdapter } from '../../../services/shared/adapters/kafka.js';
 import type { StackConfig } from './config.js';
 import { stackPaths } from './config.js';
 import type { JavaHome } from './checks.js';
@@ -75,14 +75,11 @@ export function startKafka(config: StackConfig, libs: string, java: JavaHome): n
 
 /** Healthy when a client can fetch cluster metadata and a controller is elected. */
 export async function kafkaHealthy(config: StackConfig): Promise<boolean> {
-  const kafka = new Kafka({ brokers: [`127.0.0.1:${config.ports.kafka}`], logLevel: logLevel.NOTHING, retry: { retries: 0 }, connectionTimeout: 1000 });
-  const admin = kafka.admin();
+  const kafka = new KafkaAdapter({ brokers: [`127.0.0.1:${config.ports.kafka}`], clientId: 'kccr-stack' }, undefined, { retries: 0, connectTimeout: 1000 });
   try {
-    await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0 && cluster.controller !== null;
+    return await kafka.clusterReady();
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await kafka.close();
   }
 }
 

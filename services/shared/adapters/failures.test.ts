@@ -3,6 +3,7 @@
  * from error shapes the clients really throw.
  */
 import { errors } from '@elastic/elasticsearch';
+import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError, ResponseError, TimeoutError, UserError } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import { MAX_REASON_CHARS, reasonOf, toKccrError } from './elasticsearch.js';
 import { toKafkaError } from './kafka.js';
@@ -10,40 +11,38 @@ import { toRegistryError } from './registry.js';
 import { failureKind, KccrError } from '../errors.js';
 import { RetryTracker } from '../retry.js';
 
-/** A kafkajs error as the client builds it: name, type (the protocol error), retriable, cause. */
-function kafkaError(name: string, message: string, extra: { type?: string; retriable?: boolean; cause?: unknown } = {}) {
-  return Object.assign(new Error(message), { name, ...extra });
-}
-
 function esResponse(statusCode: number, type: string, reason: string) {
   return new errors.ResponseError({ body: { error: { type, reason }, status: statusCode }, statusCode, headers: {}, warnings: [], meta: {} as never });
 }
 
 describe('Kafka failures', () => {
   const kind = (e: unknown) => failureKind(toKafkaError(e, 'producing'));
+  /** A response with a protocol error, as the client builds it (API key 0 is Produce). */
+  const response = (code: number) => new ResponseError(0, 9, { '/responses/0/partitions/0': [code, null] }, {});
 
   it('are transient when a retry can fix them: connections, timeouts, leaders, coordinators, exhausted client retries', () => {
-    expect(kind(kafkaError('KafkaJSConnectionError', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092'))).toBe('transient');
-    expect(kind(kafkaError('KafkaJSRequestTimeoutError', 'Request Produce(key: 0, version: 7) timed out'))).toBe('transient');
-    expect(kind(kafkaError('KafkaJSProtocolError', 'There is no leader for this topic-partition', { type: 'LEADER_NOT_AVAILABLE', retriable: true }))).toBe('transient');
-    expect(kind(kafkaError('KafkaJSProtocolError', 'The coordinator is loading', { type: 'COORDINATOR_LOAD_IN_PROGRESS', retriable: true }))).toBe('transient');
-    const exhausted = kafkaError('KafkaJSNumberOfRetriesExceeded', 'Connection error', { cause: kafkaError('KafkaJSConnectionError', 'ECONNREFUSED') });
-    expect(kind(exhausted)).toBe('transient');
-    // What kafkajs calls non-retriable after a broker restart: a lock or a closed connection, fixed by trying again.
-    expect(kind(kafkaError('KafkaJSNonRetriableError', 'Connection closed', { cause: kafkaError('KafkaJSConnectionClosedError', 'Closed connection') }))).toBe('transient');
-    expect(kind(kafkaError('KafkaJSLockTimeout', 'Timeout while acquiring lock (1 waiting locks)'))).toBe('transient');
-    expect(kind(kafkaError('KafkaJSProtocolError', 'The broker received an out of order sequence number', { type: 'OUT_OF_ORDER_SEQUENCE_NUMBER', retriable: false }))).toBe('transient');
+    expect(kind(new NetworkError('Connection to 127.0.0.1:9092 failed.', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9092'), { code: 'ECONNREFUSED' }) }))).toBe('transient');
+    expect(kind(new TimeoutError('Request timed out'))).toBe('transient');
+    expect(kind(new ProtocolError('LEADER_NOT_AVAILABLE'))).toBe('transient');
+    expect(kind(response(14))).toBe('transient'); // COORDINATOR_LOAD_IN_PROGRESS
+    expect(kind(new MultipleErrors('produce failed 6 times.', [new NetworkError('Connection closed'), new TimeoutError('Request timed out')]))).toBe('transient');
+    expect(kind(new UserError('Cannot find broker with node id 1'))).toBe('transient');
+    // A producer whose broker lost its state: a new producer id fixes it.
+    expect(kind(new ProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER'))).toBe('transient');
+    expect(kind(new ProtocolError('UNKNOWN_TOPIC_OR_PARTITION'))).toBe('transient');
   });
 
   it('are for an operator when credentials or permissions are refused, wherever they are in the chain', () => {
-    expect(toKafkaError(kafkaError('KafkaJSSASLAuthenticationError', 'SASL SCRAM SHA256 authentication failed'), 'connecting').code).toBe('KAFKA_UNAUTHORIZED');
-    const wrapped = kafkaError('KafkaJSNonRetriableError', 'Not authorized', { cause: kafkaError('KafkaJSProtocolError', 'Not authorized to access topics', { type: 'TOPIC_AUTHORIZATION_FAILED' }) });
+    expect(toKafkaError(new AuthenticationError('SASL authentication failed.'), 'connecting').code).toBe('KAFKA_UNAUTHORIZED');
+    expect(toKafkaError(new ProtocolError('SASL_AUTHENTICATION_FAILED'), 'connecting').code).toBe('KAFKA_UNAUTHORIZED');
+    const wrapped = new MultipleErrors('metadata failed 1 times.', [new NetworkError('Connection failed', { cause: response(29) })]); // TOPIC_AUTHORIZATION_FAILED
     expect(kind(wrapped)).toBe('credentials');
   });
 
   it('are permanent only when the request itself is wrong', () => {
-    expect(toKafkaError(kafkaError('KafkaJSProtocolError', 'The request included a message larger than the max message size the server will accept', { type: 'MESSAGE_TOO_LARGE' }), 'producing').code).toBe('KAFKA_REJECTED');
-    expect(kind(kafkaError('KafkaJSProtocolError', 'Configuration is invalid', { type: 'INVALID_CONFIG' }))).toBe('permanent');
+    expect(toKafkaError(response(10), 'producing').code).toBe('KAFKA_REJECTED'); // MESSAGE_TOO_LARGE
+    expect(toKafkaError(response(10), 'producing').details).toEqual({ kafkaError: 'MESSAGE_TOO_LARGE' });
+    expect(kind(new ProtocolError('INVALID_CONFIG'))).toBe('permanent');
   });
 
   it('keep an error kccr already classified', () => {

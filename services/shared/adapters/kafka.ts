@@ -1,9 +1,9 @@
 /**
- * The only module that imports the Kafka client. Topics, a producer and a consumer in kccr's terms;
- * failures become KccrErrors with the catalogue's retriable flag.
+ * The only module that imports the Kafka client (@platformatic/kafka). Topics, a producer and a consumer in kccr's
+ * terms; failures become KccrErrors with the catalogue's retriable flag.
  */
-import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
-import type { Admin, Consumer, EachBatchPayload, IHeaders, KafkaConfig, Producer, SASLOptions } from 'kafkajs';
+import { Admin, ConfigResourceTypes, ConnectionPool, Consumer, IS_CONTROL, Producer } from '@platformatic/kafka';
+import type { ClusterMetadata, ConnectionOptions, SASLOptions } from '@platformatic/kafka';
 import { errorMessage, KccrError } from '../errors.js';
 import { backoffDelay, retry, TRANSIENT_BACKOFF } from '../retry.js';
 import type { Logger } from '../logger.js';
@@ -51,34 +51,36 @@ export interface BatchControl {
   commit(nextOffset: string): Promise<void>;
 }
 
-const KAFKA_LOG_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-};
+const SASL_MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
 
-function toKafkaConfig(conn: KafkaConnection, logger?: Logger): KafkaConfig {
-  return {
-    clientId: conn.clientId,
-    brokers: [...conn.brokers],
-    ...(conn.ssl ? { ssl: conn.ssl.ca ? { ca: [conn.ssl.ca] } : true } : {}),
-    ...(conn.sasl ? { sasl: { mechanism: conn.sasl.mechanism, username: conn.sasl.username, password: conn.sasl.password } as SASLOptions } : {}),
-    connectionTimeout: 5000,
+/** Settings a caller may change: a health probe wants one quick try. */
+export interface ClientTuning {
+  /** Tries of a request beyond the first, in the client (default 5). */
+  readonly retries?: number;
+  readonly connectTimeout?: number;
+}
+
+/** What every client of one adapter shares: brokers, TLS, SASL, timeouts and the client's own retries. */
+function clientOptions(conn: KafkaConnection, tuning: ClientTuning = {}) {
+  const connection: ConnectionOptions = {
+    connectTimeout: tuning.connectTimeout ?? 5000,
     requestTimeout: 30_000,
-    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
-    logLevel: logLevel.WARN,
-    logCreator: () => (entry) => {
-      if (!logger) return;
-      const level = KAFKA_LOG_LEVELS[entry.level] ?? 'info';
-      const { message, ...rest } = entry.log;
-      logger[level]({ kafka: entry.namespace, ...rest }, message);
+    ...(conn.ssl ? { tls: conn.ssl.ca ? { ca: [conn.ssl.ca] } : {} } : {}),
+    ...(conn.sasl ? { sasl: { mechanism: SASL_MECHANISMS[conn.sasl.mechanism], username: conn.sasl.username, password: conn.sasl.password } satisfies SASLOptions } : {}),
+  };
+  return {
+    connection,
+    base: {
+      clientId: conn.clientId,
+      bootstrapBrokers: [...conn.brokers],
+      ...connection,
+      // Each request is tried a few times by the client; beyond that the caller's own retry (forever, with backoff) takes over.
+      retries: tuning.retries ?? 5,
+      retryDelay: (_client: unknown, _op: string, attempt: number) => Math.min(200 * 2 ** (attempt - 1), 5000),
+      autocreateTopics: false,
     },
   };
 }
-
-/** The TOPIC config resource type of DescribeConfigs (kafkajs' ConfigResourceTypes.TOPIC, not an ESM export). */
-const TOPIC_RESOURCE = 2;
 
 /** Kafka error types no retry fixes: only an operator, by granting access or fixing credentials. */
 const KAFKA_CREDENTIAL_ERRORS = new Set([
@@ -109,74 +111,123 @@ const KAFKA_PERMANENT_ERRORS = new Set([
   'UNSUPPORTED_VERSION',
 ]);
 
+/** The client's own error codes that stand for refused credentials (a failed SASL exchange). */
+const CLIENT_CREDENTIAL_CODES = new Set(['PLT_KFK_AUTHENTICATION']);
+/** The client's own error codes for what the server or the client cannot do at all: no retry helps. */
+const CLIENT_PERMANENT_CODES = new Set(['PLT_KFK_UNSUPPORTED_COMPRESSION', 'PLT_KFK_UNSUPPORTED_API', 'PLT_KFK_UNSUPPORTED']);
+
 /**
  * An idempotent producer whose broker lost its state (a restart without the producer's id, an epoch moved on)
  * answers these for good; a new producer (a new producer id) sends again. Duplicates are harmless downstream.
  */
 const KAFKA_PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING', 'DUPLICATE_SEQUENCE_NUMBER']);
 
-/** The innermost error of a kafkajs error chain, and every `type` along it. */
-function kafkaErrorTypes(e: unknown): string[] {
-  const types: string[] = [];
-  for (let cur = e as { type?: string; name?: string; cause?: unknown } | undefined, depth = 0; cur && depth < 10; cur = cur.cause as typeof cur, depth++) {
-    if (cur.type) types.push(cur.type);
-    if (cur.name === 'KafkaJSSASLAuthenticationError') types.push('SASL_AUTHENTICATION_FAILED');
-  }
-  return types;
+interface ClientErrorShape {
+  name?: string;
+  code?: string;
+  /** The Kafka protocol error, e.g. TOPIC_AUTHORIZATION_FAILED. */
+  apiId?: string;
+  message?: string;
+  cause?: unknown;
+  /** MultipleErrors (an AggregateError): every attempt, or every partition's error of one response. */
+  errors?: unknown[];
+}
+
+/** Every Kafka protocol error id and client error code in an error tree (causes and aggregated errors). */
+function kafkaErrorTypes(e: unknown): { apiIds: string[]; codes: string[] } {
+  const apiIds: string[] = [];
+  const codes: string[] = [];
+  const seen = new Set<unknown>();
+  const visit = (cur: unknown, depth: number) => {
+    if (!cur || typeof cur !== 'object' || depth > 10 || seen.has(cur)) return;
+    seen.add(cur);
+    const err = cur as ClientErrorShape;
+    if (typeof err.apiId === 'string') apiIds.push(err.apiId);
+    if (typeof err.code === 'string') codes.push(err.code);
+    if (Array.isArray(err.errors)) for (const inner of err.errors) visit(inner, depth + 1);
+    visit(err.cause, depth + 1);
+  };
+  visit(e, 0);
+  return { apiIds, codes };
 }
 
 /**
  * The decision for every Kafka failure: refused credentials or permissions are an operator's to fix; a request
  * Kafka refuses as malformed (too large, invalid config) is permanent; everything else — connections refused or
  * reset, timeouts, brokers or leaders not available, coordinators loading, a producer whose broker restarted,
- * errors kafkajs itself gave up retrying — is transient.
+ * errors the client itself gave up retrying — is transient.
  */
 export function toKafkaError(e: unknown, what: string): KccrError {
   if (e instanceof KccrError) return e;
-  const err = e as { name?: string; message?: string; type?: string };
+  const err = e as ClientErrorShape;
   const message = `${what}: ${err.message ?? String(e)}`;
-  const types = kafkaErrorTypes(e);
-  const kafkaError = types[0] ?? err.name;
-  if (types.some((t) => KAFKA_CREDENTIAL_ERRORS.has(t))) return new KccrError('KAFKA_UNAUTHORIZED', message, { kafkaError }, { cause: e });
-  if (types.some((t) => KAFKA_PERMANENT_ERRORS.has(t))) return new KccrError('KAFKA_REJECTED', message, { kafkaError }, { cause: e });
-  return new KccrError('KAFKA_UNAVAILABLE', message, { kafkaError }, { cause: e });
+  const { apiIds, codes } = kafkaErrorTypes(e);
+  const kafkaError = apiIds[0] ?? codes.find((c) => c !== 'PLT_KFK_MULTIPLE' && c !== 'PLT_KFK_RESPONSE') ?? err.name;
+  const details = kafkaError ? { kafkaError } : {};
+  if (apiIds.some((t) => KAFKA_CREDENTIAL_ERRORS.has(t)) || codes.some((c) => CLIENT_CREDENTIAL_CODES.has(c))) return new KccrError('KAFKA_UNAUTHORIZED', message, details, { cause: e });
+  if (apiIds.some((t) => KAFKA_PERMANENT_ERRORS.has(t)) || codes.some((c) => CLIENT_PERMANENT_CODES.has(c))) return new KccrError('KAFKA_REJECTED', message, details, { cause: e });
+  return new KccrError('KAFKA_UNAVAILABLE', message, details, { cause: e });
+}
+
+function hasApiError(e: unknown, ids: ReadonlySet<string> | string): boolean {
+  const { apiIds } = kafkaErrorTypes(e);
+  return typeof ids === 'string' ? apiIds.includes(ids) : apiIds.some((t) => ids.has(t));
 }
 
 function producerStateLost(e: unknown): boolean {
-  return kafkaErrorTypes(e).some((t) => KAFKA_PRODUCER_STATE_ERRORS.has(t)) || /producer.*(fenced|epoch)|sequence/i.test(errorMessage(e));
+  return hasApiError(e, KAFKA_PRODUCER_STATE_ERRORS) || /producer.*(fenced|epoch)|sequence/i.test(errorMessage(e));
 }
 
+/** Group states as Kafka names them in DescribeGroups (this client may give them in upper snake case). */
+const GROUP_STATES: Record<string, string> = { PREPARING_REBALANCE: 'PreparingRebalance', COMPLETING_REBALANCE: 'CompletingRebalance', STABLE: 'Stable', DEAD: 'Dead', EMPTY: 'Empty' };
+
+/** ListOffsets' special timestamps: the earliest offset, and the next one to be written. */
+const EARLIEST = -2n;
+const LATEST = -1n;
+
 export class KafkaAdapter {
-  private readonly kafka: Kafka;
   private admin?: Admin;
+  private readonly options: ReturnType<typeof clientOptions>;
 
   constructor(
     readonly connection: KafkaConnection,
     private readonly logger?: Logger,
+    tuning?: ClientTuning,
   ) {
-    this.kafka = new Kafka(toKafkaConfig(connection, logger));
+    this.options = clientOptions(connection, tuning);
   }
 
-  private async adminClient(): Promise<Admin> {
-    if (!this.admin) {
-      const admin = this.kafka.admin();
-      try {
-        await admin.connect();
-      } catch (e) {
-        throw toKafkaError(e, `connecting to Kafka at ${this.connection.brokers.join(',')}`);
-      }
-      this.admin = admin;
-    }
+  private adminClient(): Admin {
+    this.admin ??= new Admin({ ...this.options.base });
     return this.admin;
   }
 
+  /** The topics of the cluster (internal ones aside). */
+  async listTopics(): Promise<string[]> {
+    try {
+      return await this.adminClient().listTopics();
+    } catch (e) {
+      throw toKafkaError(e, `listing the topics of Kafka at ${this.connection.brokers.join(',')}`);
+    }
+  }
+
+  /** Whether the cluster answers: it names its brokers and a controller. */
+  async clusterReady(): Promise<boolean> {
+    try {
+      const meta = await this.adminClient().metadata({ topics: [], forceUpdate: true });
+      return meta.brokers.size > 0 && meta.controllerId >= 0;
+    } catch (e) {
+      throw toKafkaError(e, `reading the metadata of Kafka at ${this.connection.brokers.join(',')}`);
+    }
+  }
+
   async partitionCount(topic: string): Promise<number | undefined> {
-    const admin = await this.adminClient();
+    const admin = this.adminClient();
     try {
       const topics = await admin.listTopics();
       if (!topics.includes(topic)) return undefined;
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
-      return meta.topics[0]?.partitions.length;
+      const meta = await admin.metadata({ topics: [topic], forceUpdate: true });
+      return meta.topics.get(topic)?.partitionsCount;
     } catch (e) {
       throw toKafkaError(e, `reading metadata of topic ${topic}`);
     }
@@ -194,38 +245,58 @@ export class KafkaAdapter {
       }
       return 'exists';
     }
-    const admin = await this.adminClient();
+    const admin = this.adminClient();
     try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic, numPartitions: partitions, replicationFactor: -1, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
-      });
+      await admin.createTopics({ topics: [topic], partitions, replicas: -1, configs: Object.entries(configs).map(([name, value]) => ({ name, value })) });
     } catch (e) {
       // Another process may have created it between our look and our create.
-      if ((e as { type?: string }).type === 'TOPIC_ALREADY_EXISTS' || /already exists/i.test(String((e as Error).message))) return this.ensureTopic(topic, partitions, configs);
+      if (hasApiError(e, 'TOPIC_ALREADY_EXISTS') || /already exists/i.test(errorMessage(e))) return this.ensureTopic(topic, partitions, configs);
       throw toKafkaError(e, `creating topic ${topic}`);
     }
+    await this.waitForLeaders(topic, partitions);
     return 'created';
+  }
+
+  /** A topic just created has no leaders for a moment; producing or fetching then fails. */
+  private async waitForLeaders(topic: string, partitions: number): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (let attempt = 1; Date.now() < deadline; attempt++) {
+      try {
+        const meta = await this.adminClient().metadata({ topics: [topic], forceUpdate: true });
+        const t = meta.topics.get(topic);
+        if (t && t.partitionsCount === partitions && t.partitions.every((p) => p && p.leader >= 0)) return;
+      } catch {
+        // not known yet
+      }
+      await sleep(Math.min(50 * attempt, 500));
+    }
   }
 
   /** The topic's effective configuration values asked for (its own, else the broker's default). */
   async topicConfig(topic: string, names: readonly string[]): Promise<Record<string, string>> {
-    const admin = await this.adminClient();
     try {
-      const r = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: TOPIC_RESOURCE, name: topic, configNames: [...names] }] });
-      return Object.fromEntries((r.resources[0]?.configEntries ?? []).map((e) => [e.configName, e.configValue]));
+      const r = await this.adminClient().describeConfigs({ includeSynonyms: false, resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configurationKeys: [...names] }] });
+      return Object.fromEntries((r[0]?.configs ?? []).map((c) => [c.name, c.value ?? '']));
     } catch (e) {
       throw toKafkaError(e, `reading the configuration of topic ${topic}`);
     }
   }
 
   async deleteTopics(topics: string[]): Promise<void> {
-    const admin = await this.adminClient();
     try {
-      await admin.deleteTopics({ topics });
+      await this.adminClient().deleteTopics({ topics });
     } catch (e) {
       throw toKafkaError(e, `deleting topics ${topics.join(',')}`);
     }
+  }
+
+  /** Per partition of a topic, the offset ListOffsets gives for `timestamp` (or a special one). */
+  private async listOffsets(topic: string, timestamp: bigint): Promise<{ partition: number; offset: bigint }[]> {
+    const admin = this.adminClient();
+    const meta = await admin.metadata({ topics: [topic] });
+    const count = meta.topics.get(topic)?.partitionsCount ?? 0;
+    const r = await admin.listOffsets({ topics: [{ name: topic, partitions: Array.from({ length: count }, (_, p) => ({ partitionIndex: p, timestamp })) }] });
+    return (r[0]?.partitions ?? []).map((p) => ({ partition: p.partitionIndex, offset: p.offset })).sort((a, b) => a.partition - b.partition);
   }
 
   /**
@@ -233,13 +304,14 @@ export class KafkaAdapter {
    * right after a topic is created, the client's metadata may not know its leaders yet.
    */
   async offsets(topic: string): Promise<{ partition: number; low: string; high: string }[]> {
-    const admin = await this.adminClient();
     return retry(
       async () => {
         try {
-          const r = await admin.fetchTopicOffsets(topic);
-          return r.map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition);
+          const [low, high] = await Promise.all([this.listOffsets(topic, EARLIEST), this.listOffsets(topic, LATEST)]);
+          const lows = new Map(low.map((p) => [p.partition, p.offset]));
+          return high.map((p) => ({ partition: p.partition, low: String(lows.get(p.partition) ?? 0n), high: String(p.offset) }));
         } catch (e) {
+          this.adminClient().clearMetadata();
           throw toKafkaError(e, `reading offsets of topic ${topic}`);
         }
       },
@@ -247,11 +319,12 @@ export class KafkaAdapter {
     );
   }
 
+  /** The group's committed offsets of one topic; -1 for a partition without one. */
   async groupOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: string }[]> {
-    const admin = await this.adminClient();
     try {
-      const r = await admin.fetchOffsets({ groupId, topics: [topic] });
-      return (r[0]?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset }));
+      const r = await this.adminClient().listConsumerGroupOffsets({ groups: [groupId] });
+      const t = r.find((g) => g.groupId === groupId)?.topics.find((x) => x.name === topic);
+      return (t?.partitions ?? []).map((p) => ({ partition: p.partitionIndex, offset: String(p.committedOffset) })).sort((a, b) => a.partition - b.partition);
     } catch (e) {
       throw toKafkaError(e, `reading offsets of group ${groupId}`);
     }
@@ -259,10 +332,11 @@ export class KafkaAdapter {
 
   /** Per partition, the offset of the first record at or after `timestamp` (epoch ms); the partition's end when none is. */
   async offsetsByTimestamp(topic: string, timestamp: number): Promise<{ partition: number; offset: string }[]> {
-    const admin = await this.adminClient();
     try {
-      const r = await admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
-      return r.map((p) => ({ partition: p.partition, offset: p.offset })).sort((a, b) => a.partition - b.partition);
+      const [at, high] = await Promise.all([this.listOffsets(topic, BigInt(timestamp)), this.listOffsets(topic, LATEST)]);
+      const highs = new Map(high.map((p) => [p.partition, p.offset]));
+      // No record at or after the time: -1, which is reported as the partition's end.
+      return at.map((p) => ({ partition: p.partition, offset: String(p.offset < 0n ? (highs.get(p.partition) ?? 0n) : p.offset) }));
     } catch (e) {
       throw toKafkaError(e, `reading offsets of topic ${topic} at ${new Date(timestamp).toISOString()}`);
     }
@@ -270,10 +344,10 @@ export class KafkaAdapter {
 
   /** The group's state as its coordinator tells it: Empty, Stable, PreparingRebalance, CompletingRebalance, Dead. */
   async groupState(groupId: string): Promise<string> {
-    const admin = await this.adminClient();
     try {
-      const r = await admin.describeGroups([groupId]);
-      return r.groups[0]?.state ?? 'Dead';
+      const r = await this.adminClient().describeGroups({ groups: [groupId] });
+      const state = r.get(groupId)?.state as string | undefined;
+      return state === undefined ? 'Dead' : (GROUP_STATES[state] ?? state);
     } catch (e) {
       throw toKafkaError(e, `describing group ${groupId}`);
     }
@@ -282,12 +356,8 @@ export class KafkaAdapter {
   /**
    * Sets a consumer group's committed offsets for these partitions of one topic; its other topics and partitions keep
    * theirs. Kafka takes this only while the group has no running member, so the caller stops its consumers first; a
-   * group with members is a retriable KAFKA_UNAVAILABLE (members may be on their way out).
-   *
-   * How: a short-lived member of the group joins (it is the only one), commits the offsets with its generation and
-   * leaves. kafkajs' admin.setOffsets does the same but commits from its first fetch, which covers only the
-   * partitions of the first broker to answer; committing explicitly covers every partition at once. The result is
-   * read back and compared.
+   * group with members is a retriable KAFKA_UNAVAILABLE (members may be on their way out). Done with
+   * OffsetCommit through the admin API (AlterConsumerGroupOffsets); the result is read back and compared.
    */
   async setGroupOffsets(groupId: string, topic: string, partitions: readonly { partition: number; offset: string }[]): Promise<void> {
     if (partitions.length === 0) return;
@@ -295,21 +365,10 @@ export class KafkaAdapter {
     if (state !== 'Empty' && state !== 'Dead') {
       throw new KccrError('KAFKA_UNAVAILABLE', `consumer group ${groupId} has running members (state ${state}); its offsets can only be set while every member is stopped`, { groupId, state });
     }
-    // A short fetch wait: leaving waits for the fetch in flight (kafkajs' default wait would add 5 s).
-    const consumer = this.kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 10_000, heartbeatInterval: 2000, maxWaitTimeInMs: 100, retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2000 } });
     try {
-      const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-      await consumer.connect();
-      await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      // Nothing is processed or resolved: the member is there only to commit.
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => undefined });
-      consumer.pause([{ topic }]);
-      await withTimeout(joined, 30_000, `joining group ${groupId}`);
-      await consumer.commitOffsets(partitions.map((p) => ({ topic, partition: p.partition, offset: p.offset })));
+      await this.adminClient().alterConsumerGroupOffsets({ groupId, topics: [{ name: topic, partitionOffsets: partitions.map((p) => ({ partition: p.partition, offset: BigInt(p.offset) })) }] });
     } catch (e) {
       throw toKafkaError(e, `setting offsets of group ${groupId} for ${topic}`);
-    } finally {
-      await consumer.disconnect().catch(() => undefined);
     }
     const now = new Map((await this.groupOffsets(groupId, topic)).map((p) => [p.partition, p.offset]));
     const wrong = partitions.filter((p) => now.get(p.partition) !== p.offset);
@@ -318,46 +377,56 @@ export class KafkaAdapter {
     }
   }
 
+  /** Deletes a consumer group without members (its committed offsets go with it). */
+  async deleteGroup(groupId: string): Promise<void> {
+    try {
+      await this.adminClient().deleteGroups({ groups: [groupId] });
+    } catch (e) {
+      throw toKafkaError(e, `deleting group ${groupId}`);
+    }
+  }
+
   producer(opts: { compression?: 'none' | 'gzip'; maxRequestBytes?: number } = {}): KafkaProducer {
+    const compression = opts.compression === 'gzip' ? 'gzip' : 'none';
     return new KafkaProducer(
-      () => this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
-      opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      // Idempotent, acks from all in-sync replicas, one request in flight. `retries` must stay >= 2: with fewer, this
+      // client's idempotent producer retries forever, and a send would never fail back to the caller.
+      () => new Producer({ ...this.options.base, retries: Math.max(2, this.options.base.retries), idempotent: true, acks: -1, compression, timeout: 30_000 }),
       opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     );
   }
 
   consumer(groupId: string, opts: { maxBytesPerPartition?: number; sessionTimeoutMs?: number } = {}): KafkaConsumer {
+    const sessionTimeout = opts.sessionTimeoutMs ?? 10_000;
     return new KafkaConsumer(
       groupId,
-      () =>
-        this.kafka.consumer({
-        groupId,
-        allowAutoTopicCreation: false,
-        // Short enough that a crashed member's partitions move on within seconds, long enough for one _bulk.
-        sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
+      {
+        base: this.options.base,
+        connection: this.options.connection,
+        // Short enough that a crashed member's partitions move on within seconds, long enough for one _bulk (the
+        // client heartbeats on its own timer, whatever the handlers do).
+        sessionTimeout,
         heartbeatInterval: 2000,
-        // Bounds memory whatever the backlog: at most this much is fetched per partition at a time.
+        rebalanceTimeout: Math.max(sessionTimeout, 30_000),
+        // Bounds memory whatever the backlog: at most this much is fetched ahead per partition.
         maxBytesPerPartition: opts.maxBytesPerPartition ?? 1024 * 1024,
         maxBytes: 10 * 1024 * 1024,
-        maxWaitTimeInMs: 250,
-        retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
-      }),
+        maxWaitTime: 250,
+      },
+      () => this.listTopics(),
       this.logger,
     );
   }
 
   async close(): Promise<void> {
-    await this.admin?.disconnect().catch(() => undefined);
+    const admin = this.admin;
     this.admin = undefined;
+    await admin?.close().catch(() => undefined);
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new KccrError('KAFKA_UNAVAILABLE', `${what} took more than ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
@@ -402,36 +471,40 @@ export function chunkByBytes<T extends { key: string; value: Buffer | null; head
   return chunks;
 }
 
-/** kafkajs headers (Buffers, strings, arrays of them) as strings; absent when there are none. */
-function headersOf(headers: IHeaders | undefined): { headers?: Record<string, string> } {
-  if (!headers) return {};
+/** Record headers as this client wants them: Buffers, names included. */
+function outgoingHeaders(headers: Record<string, string> | undefined): { headers?: Map<Buffer, Buffer> } {
+  return headers ? { headers: new Map(Object.entries(headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])) } : {};
+}
+
+/** Record headers as strings (the last value of a repeated name); absent when there are none. */
+function headersOf(headers: readonly [Buffer | null, Buffer | null][]): { headers?: Record<string, string> } {
+  if (headers.length === 0) return {};
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    const v = Array.isArray(value) ? value[value.length - 1] : value;
-    if (v !== undefined) out[name] = v.toString();
+  for (const [name, value] of headers) {
+    if (name !== null && value !== null) out[name.toString()] = value.toString();
   }
   return Object.keys(out).length > 0 ? { headers: out } : {};
 }
 
 export class KafkaProducer {
   private producer?: Producer;
-  private connected = false;
   /** Sends run one after the other: the records of one call are contiguous in each partition (chunks stay together). */
   private sending: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly create: () => Producer,
-    private readonly compression: CompressionTypes,
     private readonly maxRequestBytes: number,
   ) {}
 
+  /** Creates the producer and asks Kafka for its producer id, so that a Kafka out of reach shows here. */
   async connect(): Promise<void> {
-    if (this.connected) return;
-    this.producer ??= this.create();
+    if (this.producer) return;
+    const producer = this.create();
     try {
-      await this.producer.connect();
-      this.connected = true;
+      await producer.initIdempotentProducer({});
+      this.producer = producer;
     } catch (e) {
+      await producer.close().catch(() => undefined);
       throw toKafkaError(e, 'connecting the producer');
     }
   }
@@ -456,10 +529,7 @@ export class KafkaProducer {
     for (const chunk of chunkByBytes(messages, this.maxRequestBytes)) {
       try {
         await this.producer!.send({
-          topic,
-          acks: -1,
-          compression: this.compression,
-          messages: chunk.map((m) => ({ key: m.key, value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })),
+          messages: chunk.map((m) => ({ topic, key: Buffer.from(m.key), value: m.value as Buffer, partition: m.partition, ...outgoingHeaders(m.headers) })),
         });
       } catch (e) {
         if (producerStateLost(e)) await this.reset();
@@ -472,82 +542,134 @@ export class KafkaProducer {
   private async reset(): Promise<void> {
     const old = this.producer;
     this.producer = undefined;
-    this.connected = false;
-    await old?.disconnect().catch(() => undefined);
+    await old?.close().catch(() => undefined);
   }
 
   async disconnect(): Promise<void> {
-    if (!this.connected) return;
     await this.reset();
   }
 }
 
+interface ConsumerSettings {
+  readonly base: ReturnType<typeof clientOptions>['base'];
+  readonly connection: ConnectionOptions;
+  readonly sessionTimeout: number;
+  readonly heartbeatInterval: number;
+  readonly rebalanceTimeout: number;
+  readonly maxBytesPerPartition: number;
+  readonly maxBytes: number;
+  readonly maxWaitTime: number;
+}
+
+type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
+type FetchRequestTopic = Parameters<Consumer['fetch']>[0]['topics'][number];
+
+type BatchHandler = (batch: ConsumedBatch, control: BatchControl) => Promise<void>;
+
+/** One assigned partition of one membership: where to fetch, what is fetched ahead, whether a handler has it. */
+interface Part {
+  readonly topic: string;
+  readonly partition: number;
+  readonly key: string;
+  /** The next offset to fetch; undefined until the committed offset is known. */
+  position?: bigint;
+  /** Bumped whenever the position is set from outside the fetch (a seek, a batch left unfinished): a fetch asked at an older one is dropped. */
+  epoch: number;
+  /** Records fetched ahead of the handler, in offset order, and their bytes. */
+  buffer: ConsumedMessage[];
+  bytes: number;
+  highWatermark: string;
+  /** A fetch for this partition is in flight. */
+  fetching: boolean;
+  /** The batch a handler works on. */
+  running?: Promise<void>;
+  /** After a handler threw: not handed to it again before this time. */
+  notBefore: number;
+  /** Set once the partition left this membership's assignment (or the consumer stopped or restarted). */
+  revoked: boolean;
+}
+
+const partKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/** Bytes a consumed record holds in memory, for the fetch-ahead bound. */
+function recordBytes(m: ConsumedMessage): number {
+  let n = 64 + (m.key?.length ?? 0) + (m.value?.length ?? 0);
+  if (m.headers) for (const [k, v] of Object.entries(m.headers)) n += k.length + v.length;
+  return n;
+}
+
 /**
- * A consumer whose run never ends silently. kafkajs restarts a crashed consumer only for errors it deems retriable;
- * after any other crash (while not stopped) this one is built anew, subscribed and run again with the same handler,
- * with backoff, and its paused partitions paused again. Restarts are counted and logged.
+ * A consumer group member whose fetching kccr drives itself: the client (@platformatic/kafka) keeps the membership
+ * (join, sync, heartbeats on its own timer, rejoining on a rebalance) and answers fetch, commit and offset requests;
+ * this class keeps, per assigned partition, the fetch position, the records fetched ahead and whether a handler has
+ * it, which gives per-partition pause, resume and seek.
+ *
+ * - Fetching runs ahead of the handlers: a partition is fetched again while its handler works, as long as what it
+ *   holds fetched is below maxBytesPerPartition (total ≈ partitions × maxBytesPerPartition, plus the batches being
+ *   handled); a partition at the bound is not fetched (backpressure) until its handler takes the records.
+ * - Batches: all a partition holds fetched, in offset order, one batch of a partition at a time, up to
+ *   partitionsConsumedConcurrently partitions at once.
+ * - What a handler leaves unresolved is fetched again: after a batch, a partition whose last record was not resolved
+ *   (or committed) moves its fetch position back to the first record after the last resolved one, and drops what it
+ *   fetched ahead.
+ * - A rebalance: partitions that stay keep their position and records; new ones start at the group's committed
+ *   offset (else the beginning or the end, per fromBeginning); lost ones are dropped and their batches see isActive()
+ *   false.
+ * - A membership that dies (a rejoin that failed, heartbeats stalled) is built anew with backoff: the restarts are
+ *   counted and logged. Fetch failures (a broker down or hung) are retried with backoff, forever.
  */
 export class KafkaConsumer {
-  private consumer: Consumer;
-  private connected = false;
-  private stopped = false;
+  private client?: Consumer;
+  private pool?: ConnectionPool;
+  /** Which membership is current: events and fetches of an older one are ignored. */
+  private incarnation = 0;
   private topics: (string | RegExp)[] = [];
+  private subscribed: string[] = [];
   private fromBeginning = true;
-  private runArgs?: Parameters<KafkaConsumer['run']>;
+  private handler?: BatchHandler;
+  private concurrency = 1;
+  private stopped = false;
+  private readonly parts = new Map<string, Part>();
+  /** Paused partitions, kept across rebalances and restarts. */
   private readonly paused = new Map<string, Set<number>>();
+  /** Brokers with a fetch in flight (one at a time per broker), and those waiting out a failure. */
+  private readonly fetchingNodes = new Set<number>();
+  private readonly backingOff = new Map<number, NodeJS.Timeout>();
+  private fetchFailures = 0;
+  private readonly running = new Set<Promise<void>>();
   private restartTimer?: NodeJS.Timeout;
+  private wakeTimer?: NodeJS.Timeout;
+  /** Where the round-robin hand-out of batches goes on from. */
+  private cursor = 0;
   /** Crashes after which the consumer had to be built anew. */
   restarts = 0;
 
   constructor(
     readonly groupId: string,
-    private readonly create: () => Consumer,
+    private readonly settings: ConsumerSettings,
+    private readonly listTopics: () => Promise<string[]>,
     private readonly logger?: Logger,
-  ) {
-    this.consumer = this.build();
-  }
+  ) {}
 
-  private build(): Consumer {
-    const consumer = this.create();
-    consumer.on(consumer.events.CRASH, (event) => {
-      if (event.payload.restart || this.stopped || consumer !== this.consumer) return;
-      this.restarts++;
-      const delay = backoffDelay(Math.min(this.restarts, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
-      this.logger?.warn({ groupId: this.groupId, err: errorMessage(event.payload.error), restarts: this.restarts, retryInMs: delay }, 'Kafka consumer stopped; starting it again');
-      this.restartTimer = setTimeout(() => void this.restart(), delay);
-    });
-    return consumer;
-  }
-
-  private async restart(): Promise<void> {
-    this.restartTimer = undefined;
-    if (this.stopped || !this.runArgs) return;
-    await this.consumer.disconnect().catch(() => undefined);
-    this.consumer = this.build();
-    this.connected = false;
-    try {
-      await this.subscribe(this.topics, this.fromBeginning);
-      await this.run(...this.runArgs);
-    } catch (e) {
-      this.restarts++;
-      const delay = backoffDelay(Math.min(this.restarts, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
-      this.logger?.warn({ groupId: this.groupId, err: errorMessage(e), retryInMs: delay }, 'Kafka consumer could not start again; trying again');
-      if (!this.stopped) this.restartTimer = setTimeout(() => void this.restart(), delay);
-    }
-  }
-
+  /** The topics to follow (names, or patterns matched against the topics that exist now), from the beginning or the end when the group has no offset. */
   async subscribe(topics: readonly (string | RegExp)[], fromBeginning = true): Promise<void> {
     this.topics = [...topics];
     this.fromBeginning = fromBeginning;
     try {
-      if (!this.connected) {
-        await this.consumer.connect();
-        this.connected = true;
-      }
-      await this.consumer.subscribe({ topics: [...topics], fromBeginning });
+      this.subscribed = await this.resolveTopics();
     } catch (e) {
       throw toKafkaError(e, `subscribing to ${topics.join(',')}`);
     }
+  }
+
+  private async resolveTopics(): Promise<string[]> {
+    const existing = await this.listTopics();
+    const names = new Set<string>();
+    for (const t of this.topics) {
+      if (typeof t === 'string') names.add(t);
+      else for (const name of existing) if (t.test(name)) names.add(name);
+    }
+    return [...names].sort();
   }
 
   /**
@@ -555,76 +677,369 @@ export class KafkaConsumer {
    * the handler calls `control.commit` after the writes the batch stands for have succeeded (or `control.resolve`
    * when it keeps no committed position). What it has not resolved is fetched again.
    */
-  async run(handler: (batch: ConsumedBatch, control: BatchControl) => Promise<void>, opts: { partitionsConsumedConcurrently?: number } = {}): Promise<void> {
-    this.runArgs = [handler, opts];
-    const consumer = this.consumer;
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 1,
-      eachBatch: async (payload: EachBatchPayload) => {
-        const { batch } = payload;
-        let resolved = -1n;
-        const resolve = (offset: string) => {
-          if (BigInt(offset) <= resolved) return;
-          resolved = BigInt(offset);
-          payload.resolveOffset(offset);
-        };
-        await handler(
-          {
-            topic: batch.topic,
-            partition: batch.partition,
-            highWatermark: batch.highWatermark,
-            messages: batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, ...headersOf(m.headers) })),
-          },
-          {
-            heartbeat: () => payload.heartbeat(),
-            isActive: () => payload.isRunning() && !payload.isStale(),
-            resolve,
-            commit: async (nextOffset) => {
-              // The fetch position never moves back: records resolved past the commit (chunks held) are not read again.
-              resolve(String(BigInt(nextOffset) - 1n));
-              await this.commit(batch.topic, batch.partition, nextOffset);
-            },
-          },
-        );
+  async run(handler: BatchHandler, opts: { partitionsConsumedConcurrently?: number } = {}): Promise<void> {
+    this.handler = handler;
+    this.concurrency = Math.max(1, opts.partitionsConsumedConcurrently ?? 1);
+    await this.start();
+  }
+
+  /** Joins the group with a new client; a failure is handled as a crash (built anew with backoff). */
+  private async start(): Promise<void> {
+    if (this.stopped) return;
+    const incarnation = ++this.incarnation;
+    const { base, connection, sessionTimeout, heartbeatInterval, rebalanceTimeout, maxBytes, maxWaitTime } = this.settings;
+    const client = new Consumer({ ...base, groupId: this.groupId, autocommit: false, sessionTimeout, heartbeatInterval, rebalanceTimeout, maxBytes, maxWaitTime, minBytes: 1 });
+    // Fetches wait up to maxWaitTime at the broker: they get connections of their own, away from heartbeats and commits.
+    const pool = new ConnectionPool(base.clientId, { ...connection });
+    pool.on('failed', () => undefined);
+    this.client = client;
+    this.pool = pool;
+    client.on('error', (e: Error) => this.crashed(incarnation, e));
+    client.on('consumer:heartbeat:stalled', (p) => this.crashed(incarnation, p.lastError ?? new Error(`no heartbeat for ${p.stalledFor} ms`)));
+    client.on('consumer:group:join', () => void this.assigned(incarnation));
+    try {
+      if (this.topics.some((t) => typeof t !== 'string')) this.subscribed = await this.resolveTopics();
+      for (const topic of this.subscribed) client.topics.track(topic);
+      await client.joinGroup({ sessionTimeout, heartbeatInterval, rebalanceTimeout });
+    } catch (e) {
+      this.crashed(incarnation, e);
+    }
+  }
+
+  /** The membership died: drop it, and build a new one after a backoff. */
+  private crashed(incarnation: number, e: unknown): void {
+    if (incarnation !== this.incarnation || this.stopped) return;
+    this.incarnation++;
+    this.restarts++;
+    const delay = backoffDelay(Math.min(this.restarts, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
+    this.logger?.warn({ groupId: this.groupId, err: errorMessage(e), restarts: this.restarts, retryInMs: delay }, 'Kafka consumer stopped; starting it again');
+    this.dropParts(() => true);
+    void this.closeClient();
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void this.start();
+    }, delay);
+  }
+
+  private async closeClient(): Promise<void> {
+    const { client, pool } = this;
+    this.client = undefined;
+    this.pool = undefined;
+    for (const t of this.backingOff.values()) clearTimeout(t);
+    this.backingOff.clear();
+    this.fetchingNodes.clear();
+    await Promise.all([client?.close(true).catch(() => undefined), pool?.close().catch(() => undefined)]);
+  }
+
+  private dropParts(which: (p: Part) => boolean): void {
+    for (const [key, p] of this.parts) {
+      if (!which(p)) continue;
+      p.revoked = true;
+      p.buffer = [];
+      p.bytes = 0;
+      this.parts.delete(key);
+    }
+  }
+
+  /** The group gave this member its partitions (after a join or a rebalance). */
+  private async assigned(incarnation: number): Promise<void> {
+    const client = this.client;
+    if (incarnation !== this.incarnation || !client) return;
+    const wanted = new Map<string, { topic: string; partition: number }>();
+    for (const a of client.assignments ?? []) for (const partition of a.partitions) wanted.set(partKey(a.topic, partition), { topic: a.topic, partition });
+    this.dropParts((p) => !wanted.has(p.key));
+    const fresh: Part[] = [];
+    for (const [key, { topic, partition }] of wanted) {
+      if (this.parts.has(key)) continue;
+      const p: Part = { topic, partition, key, epoch: 0, buffer: [], bytes: 0, highWatermark: '-1', fetching: false, notBefore: 0, revoked: false };
+      this.parts.set(key, p);
+      fresh.push(p);
+    }
+    this.logger?.debug({ groupId: this.groupId, assigned: [...wanted.values()] }, 'Kafka consumer assigned partitions');
+    if (fresh.length > 0) await this.findPositions(incarnation, fresh);
+    this.pump();
+  }
+
+  /** The committed offsets of new partitions, else the beginning or the end; tried again until known (or the partition is gone). */
+  private async findPositions(incarnation: number, parts: Part[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const client = this.client;
+      const open = parts.filter((p) => !p.revoked && p.position === undefined);
+      if (open.length === 0 || incarnation !== this.incarnation || !client) return;
+      try {
+        const byTopic = new Map<string, number[]>();
+        for (const p of open) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
+        const committed = await client.listCommittedOffsets({ topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
+        const missing = open.filter((p) => (committed.get(p.topic)?.[p.partition] ?? -1n) < 0n);
+        const ends = missing.length
+          ? await client.listOffsets({ topics: [...new Set(missing.map((p) => p.topic))], partitions: Object.fromEntries([...new Set(missing.map((p) => p.topic))].map((t) => [t, missing.filter((p) => p.topic === t).map((p) => p.partition)])), timestamp: this.fromBeginning ? EARLIEST : LATEST })
+          : new Map<string, bigint[]>();
+        for (const p of open) {
+          const c = committed.get(p.topic)?.[p.partition] ?? -1n;
+          p.position = c >= 0n ? c : (ends.get(p.topic)?.[p.partition] ?? 0n);
+        }
+        return;
+      } catch (e) {
+        const delay = backoffDelay(Math.min(attempt, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
+        this.logger?.warn({ groupId: this.groupId, err: errorMessage(e), retryInMs: delay }, 'could not read the committed offsets of the assigned partitions; trying again');
+        await sleep(delay);
+      }
+    }
+  }
+
+  private isPaused(p: Part): boolean {
+    return this.paused.get(p.topic)?.has(p.partition) ?? false;
+  }
+
+  /** Starts what can start: fetches for partitions below their bound, batches for idle partitions with records. */
+  private pump(): void {
+    if (this.stopped || !this.client) return;
+    this.dispatch();
+    this.fetch();
+  }
+
+  private dispatch(): void {
+    const all = [...this.parts.values()];
+    if (all.length === 0) return;
+    const now = Date.now();
+    let wakeAt = Infinity;
+    for (let i = 0; i < all.length && this.running.size < this.concurrency; i++) {
+      const p = all[(this.cursor + i) % all.length]!;
+      if (p.running || p.buffer.length === 0 || this.isPaused(p)) continue;
+      if (p.notBefore > now) {
+        wakeAt = Math.min(wakeAt, p.notBefore);
+        continue;
+      }
+      this.cursor = (this.cursor + i + 1) % all.length;
+      this.handBatch(p);
+    }
+    if (wakeAt !== Infinity && !this.wakeTimer) {
+      this.wakeTimer = setTimeout(() => {
+        this.wakeTimer = undefined;
+        this.pump();
+      }, wakeAt - now);
+    }
+  }
+
+  private handBatch(p: Part): void {
+    const messages = p.buffer;
+    p.buffer = [];
+    p.bytes = 0;
+    const epoch = p.epoch;
+    const last = BigInt(messages[messages.length - 1]!.offset);
+    let resolved = BigInt(messages[0]!.offset) - 1n;
+    const owned = () => !p.revoked && this.parts.get(p.key) === p;
+    const resolve = (offset: string) => {
+      const o = BigInt(offset);
+      if (o > resolved) resolved = o;
+    };
+    const control: BatchControl = {
+      heartbeat: async () => undefined,
+      isActive: () => owned() && !this.stopped,
+      resolve,
+      commit: async (nextOffset) => {
+        // The fetch position never moves back: records resolved past the commit (chunks held) are not read again.
+        resolve(String(BigInt(nextOffset) - 1n));
+        if (!owned()) throw new KccrError('KAFKA_UNAVAILABLE', `committing offset ${nextOffset} of ${p.topic}[${p.partition}]: the partition is no longer assigned to this consumer`);
+        await this.commit(p.topic, p.partition, nextOffset);
       },
+    };
+    const batch: ConsumedBatch = { topic: p.topic, partition: p.partition, highWatermark: p.highWatermark, messages };
+    const run = (async () => {
+      try {
+        await this.handler!(batch, control);
+      } catch (e) {
+        // A handler that throws gets the same records again, after a pause.
+        p.notBefore = Date.now() + TRANSIENT_BACKOFF.initialMs * 2;
+        this.logger?.warn({ groupId: this.groupId, topic: p.topic, partition: p.partition, err: errorMessage(e) }, 'batch handler failed; the records are read again');
+      }
+    })();
+    p.running = run;
+    this.running.add(run);
+    void run.finally(() => {
+      p.running = undefined;
+      this.running.delete(run);
+      // What the handler left unresolved is read again, from the first record after the last resolved one.
+      if (owned() && p.epoch === epoch && resolved < last) {
+        p.position = resolved + 1n;
+        p.epoch++;
+        p.buffer = [];
+        p.bytes = 0;
+      }
+      this.pump();
     });
-    for (const [topic, partitions] of this.paused) consumer.pause([{ topic, partitions: [...partitions] }]);
+    // Fetching goes on for this partition while its handler works.
+    this.fetch();
+  }
+
+  private fetch(): void {
+    const client = this.client;
+    const pool = this.pool;
+    if (this.stopped || !client || !pool || this.backingOff.has(-1)) return;
+    const ready = [...this.parts.values()].filter((p) => p.position !== undefined && !p.fetching && !this.isPaused(p) && p.bytes < this.settings.maxBytesPerPartition / 2);
+    if (ready.length === 0) return;
+    const incarnation = this.incarnation;
+    client.metadata({ topics: [...new Set(ready.map((p) => p.topic))] }, (error, metadata) => {
+      if (incarnation !== this.incarnation || this.stopped) return;
+      if (error || !metadata) {
+        this.fetchFailed(-1, error);
+        return;
+      }
+      const byNode = new Map<number, Part[]>();
+      for (const p of ready) {
+        const leader = metadata.topics.get(p.topic)?.partitions[p.partition]?.leader;
+        if (leader === undefined || leader < 0 || this.fetchingNodes.has(leader) || this.backingOff.has(leader) || p.fetching || p.revoked) continue;
+        byNode.set(leader, [...(byNode.get(leader) ?? []), p]);
+      }
+      for (const [node, parts] of byNode) this.fetchFrom(client, pool, metadata, node, parts);
+    });
+  }
+
+  private fetchFrom(client: Consumer, pool: ConnectionPool, metadata: ClusterMetadata, node: number, parts: Part[]): void {
+    const incarnation = this.incarnation;
+    const topics = new Map<string, FetchRequestTopic>();
+    const asked = new Map<string, { part: Part; offset: bigint; epoch: number }>();
+    for (const p of parts) {
+      const topicId = metadata.topics.get(p.topic)!.id;
+      const t = topics.get(topicId) ?? { topicId, partitions: [] };
+      t.partitions.push({ partition: p.partition, fetchOffset: p.position!, partitionMaxBytes: Math.max(this.settings.maxBytesPerPartition - p.bytes, 64 * 1024), currentLeaderEpoch: -1, lastFetchedEpoch: -1 });
+      topics.set(topicId, t);
+      asked.set(p.key, { part: p, offset: p.position!, epoch: p.epoch });
+      p.fetching = true;
+    }
+    this.fetchingNodes.add(node);
+    const names = new Map([...metadata.topics].map(([name, t]) => [t.id, name]));
+    client.fetch({ node, topics: [...topics.values()], connectionPool: pool, maxWaitTime: this.settings.maxWaitTime, minBytes: 1, maxBytes: this.settings.maxBytes }, (error, response) => {
+      for (const { part } of asked.values()) part.fetching = false;
+      if (incarnation !== this.incarnation || this.stopped) return;
+      this.fetchingNodes.delete(node);
+      if (error) {
+        const outOfRange = (error as { response?: FetchResponse }).response;
+        if (outOfRange && hasApiError(error, 'OFFSET_OUT_OF_RANGE')) this.resetOutOfRange(outOfRange, names, asked);
+        else return this.fetchFailed(node, error);
+      } else if (response) {
+        this.fetchFailures = 0;
+        this.took(response, names, asked);
+      }
+      this.pump();
+    });
+  }
+
+  /** Records of a fetch response into the partitions' buffers, unless the partition moved meanwhile. */
+  private took(response: FetchResponse, names: Map<string, string>, asked: Map<string, { part: Part; offset: bigint; epoch: number }>): void {
+    for (const t of response.responses) {
+      const topic = names.get(t.topicId) ?? t.topicId;
+      for (const r of t.partitions) {
+        const a = asked.get(partKey(topic, r.partitionIndex));
+        if (!a || a.part.revoked || a.part.epoch !== a.epoch || a.part.position !== a.offset) continue;
+        const p = a.part;
+        p.highWatermark = String(r.highWatermark);
+        const batches = r.records ?? [];
+        for (const b of batches) {
+          const next = b.firstOffset + BigInt(b.lastOffsetDelta) + 1n;
+          if (next > p.position!) p.position = next;
+          if (b.attributes & IS_CONTROL) continue;
+          for (const rec of b.records) {
+            const offset = b.firstOffset + BigInt(rec.offsetDelta);
+            if (offset < a.offset) continue;
+            const m: ConsumedMessage = {
+              topic,
+              partition: p.partition,
+              offset: String(offset),
+              key: rec.key ?? null,
+              // A tombstone has no value (null), an empty value is an empty Buffer.
+              value: rec.value ?? null,
+              timestamp: String(b.firstTimestamp + rec.timestampDelta),
+              ...headersOf(rec.headers),
+            };
+            p.buffer.push(m);
+            p.bytes += recordBytes(m);
+          }
+        }
+      }
+    }
+  }
+
+  /** A position outside the log (records removed by retention or compaction): the beginning, or the end. */
+  private resetOutOfRange(response: FetchResponse, names: Map<string, string>, asked: Map<string, { part: Part; offset: bigint; epoch: number }>): void {
+    for (const t of response.responses) {
+      const topic = names.get(t.topicId) ?? t.topicId;
+      for (const r of t.partitions) {
+        const a = asked.get(partKey(topic, r.partitionIndex));
+        if (!a || r.errorCode === 0 || a.part.epoch !== a.epoch || a.part.position !== a.offset) continue;
+        const to = this.fromBeginning || a.offset < r.logStartOffset ? r.logStartOffset : r.highWatermark;
+        if (to < 0n) {
+          a.part.position = undefined;
+          void this.findPositions(this.incarnation, [a.part]).then(() => this.pump());
+          continue;
+        }
+        this.logger?.warn({ groupId: this.groupId, topic, partition: r.partitionIndex, from: String(a.offset), to: String(to) }, 'fetch position out of range; moving it');
+        a.part.position = to;
+        a.part.epoch++;
+      }
+    }
+  }
+
+  /** A broker down, hung or refusing: its partitions wait and are fetched again, forever, with backoff. */
+  private fetchFailed(node: number, error: unknown): void {
+    this.fetchFailures++;
+    this.client?.clearMetadata();
+    const delay = backoffDelay(Math.min(this.fetchFailures, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
+    const log = this.fetchFailures === 1 || this.fetchFailures % 10 === 0 ? 'warn' : 'debug';
+    this.logger?.[log]({ groupId: this.groupId, err: errorMessage(error), failures: this.fetchFailures, retryInMs: delay }, 'Kafka fetch failed; trying again');
+    const timer = setTimeout(() => {
+      this.backingOff.delete(node);
+      this.pump();
+    }, delay);
+    clearTimeout(this.backingOff.get(node));
+    this.backingOff.set(node, timer);
   }
 
   /** Commits `nextOffset` (the offset of the next message to read) for one partition. */
   async commit(topic: string, partition: number, nextOffset: string): Promise<void> {
+    const client = this.client;
     try {
-      await this.consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+      if (!client) throw new Error('the consumer is not a member of its group (restarting or stopped)');
+      await client.commit({ offsets: [{ topic, partition, offset: BigInt(nextOffset), leaderEpoch: -1 }] });
     } catch (e) {
       throw toKafkaError(e, `committing offset ${nextOffset} of ${topic}[${partition}]`);
     }
   }
 
+  /** Stops fetching these partitions and handing out their records, until resumed (kept across rebalances). */
   pause(topic: string, partitions: number[]): void {
     const set = this.paused.get(topic) ?? new Set<number>();
     for (const p of partitions) set.add(p);
     this.paused.set(topic, set);
-    this.consumer.pause([{ topic, partitions }]);
   }
 
   resume(topic: string, partitions: number[]): void {
     const set = this.paused.get(topic);
     for (const p of partitions) set?.delete(p);
     if (set?.size === 0) this.paused.delete(topic);
-    this.consumer.resume([{ topic, partitions }]);
+    this.pump();
   }
 
+  /** The next fetch of this partition starts at `offset`; what was fetched ahead is dropped. */
   seek(topic: string, partition: number, offset: string): void {
-    this.consumer.seek({ topic, partition, offset });
+    const p = this.parts.get(partKey(topic, partition));
+    if (!p) return;
+    p.position = BigInt(offset);
+    p.epoch++;
+    p.buffer = [];
+    p.bytes = 0;
+    this.pump();
   }
 
+  /** Lets the batches in flight finish (they see isActive() false and may still commit), then leaves the group. */
   async disconnect(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    if (!this.connected) return;
-    this.connected = false;
-    await this.consumer.disconnect().catch(() => undefined);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    await Promise.allSettled([...this.running]);
+    this.incarnation++;
+    this.dropParts(() => true);
+    await this.closeClient();
   }
 }
