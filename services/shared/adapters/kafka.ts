@@ -3,7 +3,7 @@
  * terms; failures become KccrErrors with the catalogue's retriable flag.
  */
 import { Admin, ConfigResourceTypes, ConnectionPool, Consumer, IS_CONTROL, Producer } from '@platformatic/kafka';
-import type { ClusterMetadata, ConnectionOptions, SASLOptions } from '@platformatic/kafka';
+import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka';
 import { errorMessage, KccrError } from '../errors.js';
 import { backoffDelay, retry, TRANSIENT_BACKOFF } from '../retry.js';
 import type { Logger } from '../logger.js';
@@ -589,6 +589,10 @@ interface Part {
   revoked: boolean;
 }
 
+/** Fetches of a broker or topic that failed are tried again after this (the client itself retries each request first). */
+const FETCH_BACKOFF = { initialMs: 250, maxMs: 5000 };
+const OFFSET_OUT_OF_RANGE = 1;
+
 const partKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
 /** Bytes a consumed record holds in memory, for the fetch-ahead bound. */
@@ -632,10 +636,11 @@ export class KafkaConsumer {
   private readonly parts = new Map<string, Part>();
   /** Paused partitions, kept across rebalances and restarts. */
   private readonly paused = new Map<string, Set<number>>();
-  /** Brokers with a fetch in flight (one at a time per broker), and those waiting out a failure. */
+  /** Brokers with a fetch in flight (one at a time per broker). */
   private readonly fetchingNodes = new Set<number>();
-  private readonly backingOff = new Map<number, NodeJS.Timeout>();
-  private fetchFailures = 0;
+  /** Brokers and topics waiting out failures: how many in a row, and until when. */
+  private readonly nodeWait = new Map<number, { failures: number; until: number }>();
+  private readonly topicWait = new Map<string, { failures: number; until: number }>();
   private readonly running = new Set<Promise<void>>();
   private restartTimer?: NodeJS.Timeout;
   private wakeTimer?: NodeJS.Timeout;
@@ -725,8 +730,8 @@ export class KafkaConsumer {
     const { client, pool } = this;
     this.client = undefined;
     this.pool = undefined;
-    for (const t of this.backingOff.values()) clearTimeout(t);
-    this.backingOff.clear();
+    this.nodeWait.clear();
+    this.topicWait.clear();
     this.fetchingNodes.clear();
     await Promise.all([client?.close(true).catch(() => undefined), pool?.close().catch(() => undefined)]);
   }
@@ -875,32 +880,42 @@ export class KafkaConsumer {
   private fetch(): void {
     const client = this.client;
     const pool = this.pool;
-    if (this.stopped || !client || !pool || this.backingOff.has(-1)) return;
-    const ready = [...this.parts.values()].filter((p) => p.position !== undefined && !p.fetching && !this.isPaused(p) && p.bytes < this.settings.maxBytesPerPartition / 2);
+    if (this.stopped || !client || !pool) return;
+    const now = Date.now();
+    const ready = [...this.parts.values()].filter((p) => p.position !== undefined && !p.fetching && !this.isPaused(p) && p.bytes < this.settings.maxBytesPerPartition / 2 && !((this.topicWait.get(p.topic)?.until ?? 0) > now));
     if (ready.length === 0) return;
     const incarnation = this.incarnation;
-    client.metadata({ topics: [...new Set(ready.map((p) => p.topic))] }, (error, metadata) => {
+    // Metadata per topic (cached by the client): a topic that cannot be read (deleted, no leader) waits alone.
+    void Promise.all(
+      [...new Set(ready.map((p) => p.topic))].map((topic) =>
+        client.metadata({ topics: [topic] }).then(
+          (m) => [topic, m.topics.get(topic)] as const,
+          (e: unknown) => {
+            if (incarnation === this.incarnation) this.topicFailed(topic, e);
+            return [topic, undefined] as const;
+          },
+        ),
+      ),
+    ).then((found) => {
       if (incarnation !== this.incarnation || this.stopped) return;
-      if (error || !metadata) {
-        this.fetchFailed(-1, error);
-        return;
-      }
+      const topics = new Map(found.filter((f) => f[1] !== undefined) as [string, NonNullable<(typeof found)[number][1]>][]);
       const byNode = new Map<number, Part[]>();
       for (const p of ready) {
-        const leader = metadata.topics.get(p.topic)?.partitions[p.partition]?.leader;
-        if (leader === undefined || leader < 0 || this.fetchingNodes.has(leader) || this.backingOff.has(leader) || p.fetching || p.revoked) continue;
+        const leader = topics.get(p.topic)?.partitions[p.partition]?.leader;
+        if (leader === undefined || leader < 0 || this.fetchingNodes.has(leader) || (this.nodeWait.get(leader)?.until ?? 0) > Date.now() || p.fetching || p.revoked) continue;
         byNode.set(leader, [...(byNode.get(leader) ?? []), p]);
       }
-      for (const [node, parts] of byNode) this.fetchFrom(client, pool, metadata, node, parts);
+      const ids = new Map([...topics].map(([name, t]) => [name, t.id]));
+      for (const [node, parts] of byNode) this.fetchFrom(client, pool, ids, node, parts);
     });
   }
 
-  private fetchFrom(client: Consumer, pool: ConnectionPool, metadata: ClusterMetadata, node: number, parts: Part[]): void {
+  private fetchFrom(client: Consumer, pool: ConnectionPool, ids: Map<string, string>, node: number, parts: Part[]): void {
     const incarnation = this.incarnation;
     const topics = new Map<string, FetchRequestTopic>();
     const asked = new Map<string, { part: Part; offset: bigint; epoch: number }>();
     for (const p of parts) {
-      const topicId = metadata.topics.get(p.topic)!.id;
+      const topicId = ids.get(p.topic)!;
       const t = topics.get(topicId) ?? { topicId, partitions: [] };
       t.partitions.push({ partition: p.partition, fetchOffset: p.position!, partitionMaxBytes: Math.max(this.settings.maxBytesPerPartition - p.bytes, 64 * 1024), currentLeaderEpoch: -1, lastFetchedEpoch: -1 });
       topics.set(topicId, t);
@@ -908,17 +923,17 @@ export class KafkaConsumer {
       p.fetching = true;
     }
     this.fetchingNodes.add(node);
-    const names = new Map([...metadata.topics].map(([name, t]) => [t.id, name]));
+    const names = new Map([...ids].map(([name, id]) => [id, name]));
     client.fetch({ node, topics: [...topics.values()], connectionPool: pool, maxWaitTime: this.settings.maxWaitTime, minBytes: 1, maxBytes: this.settings.maxBytes }, (error, response) => {
       for (const { part } of asked.values()) part.fetching = false;
       if (incarnation !== this.incarnation || this.stopped) return;
       this.fetchingNodes.delete(node);
       if (error) {
-        const outOfRange = (error as { response?: FetchResponse }).response;
-        if (outOfRange && hasApiError(error, 'OFFSET_OUT_OF_RANGE')) this.resetOutOfRange(outOfRange, names, asked);
-        else return this.fetchFailed(node, error);
+        const partial = (error as { response?: FetchResponse }).response;
+        if (partial?.responses) this.partitionErrors(partial, names, asked);
+        else this.nodeFailed(node, error);
       } else if (response) {
-        this.fetchFailures = 0;
+        this.nodeWait.delete(node);
         this.took(response, names, asked);
       }
       this.pump();
@@ -929,6 +944,7 @@ export class KafkaConsumer {
   private took(response: FetchResponse, names: Map<string, string>, asked: Map<string, { part: Part; offset: bigint; epoch: number }>): void {
     for (const t of response.responses) {
       const topic = names.get(t.topicId) ?? t.topicId;
+      this.topicWait.delete(topic);
       for (const r of t.partitions) {
         const a = asked.get(partKey(topic, r.partitionIndex));
         if (!a || a.part.revoked || a.part.epoch !== a.epoch || a.part.position !== a.offset) continue;
@@ -960,13 +976,20 @@ export class KafkaConsumer {
     }
   }
 
-  /** A position outside the log (records removed by retention or compaction): the beginning, or the end. */
-  private resetOutOfRange(response: FetchResponse, names: Map<string, string>, asked: Map<string, { part: Part; offset: bigint; epoch: number }>): void {
+  /**
+   * A fetch answered with errors for some partitions: a position outside the log (records removed by retention or
+   * compaction) moves to the beginning, or the end; a topic deleted, or a leader moved, waits and is tried again.
+   */
+  private partitionErrors(response: FetchResponse, names: Map<string, string>, asked: Map<string, { part: Part; offset: bigint; epoch: number }>): void {
     for (const t of response.responses) {
       const topic = names.get(t.topicId) ?? t.topicId;
       for (const r of t.partitions) {
         const a = asked.get(partKey(topic, r.partitionIndex));
         if (!a || r.errorCode === 0 || a.part.epoch !== a.epoch || a.part.position !== a.offset) continue;
+        if (r.errorCode !== OFFSET_OUT_OF_RANGE) {
+          this.topicFailed(topic, new Error(`fetching ${topic}[${r.partitionIndex}]: Kafka error code ${r.errorCode}`));
+          continue;
+        }
         const to = this.fromBeginning || a.offset < r.logStartOffset ? r.logStartOffset : r.highWatermark;
         if (to < 0n) {
           a.part.position = undefined;
@@ -981,18 +1004,28 @@ export class KafkaConsumer {
   }
 
   /** A broker down, hung or refusing: its partitions wait and are fetched again, forever, with backoff. */
-  private fetchFailed(node: number, error: unknown): void {
-    this.fetchFailures++;
+  private nodeFailed(node: number, error: unknown): void {
     this.client?.clearMetadata();
-    const delay = backoffDelay(Math.min(this.fetchFailures, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
-    const log = this.fetchFailures === 1 || this.fetchFailures % 10 === 0 ? 'warn' : 'debug';
-    this.logger?.[log]({ groupId: this.groupId, err: errorMessage(error), failures: this.fetchFailures, retryInMs: delay }, 'Kafka fetch failed; trying again');
-    const timer = setTimeout(() => {
-      this.backingOff.delete(node);
-      this.pump();
-    }, delay);
-    clearTimeout(this.backingOff.get(node));
-    this.backingOff.set(node, timer);
+    const failures = (this.nodeWait.get(node)?.failures ?? 0) + 1;
+    this.nodeWait.set(node, { failures, until: Date.now() + this.wait(failures) });
+    const log = failures === 1 || failures % 10 === 0 ? 'warn' : 'debug';
+    this.logger?.[log]({ groupId: this.groupId, node, err: errorMessage(error), failures }, 'Kafka fetch failed; trying again');
+  }
+
+  /** A topic whose metadata or partitions cannot be read now (deleted, leaders moving): it waits, the others go on. */
+  private topicFailed(topic: string, error: unknown): void {
+    this.client?.clearMetadata();
+    const failures = (this.topicWait.get(topic)?.failures ?? 0) + 1;
+    this.topicWait.set(topic, { failures, until: Date.now() + this.wait(failures) });
+    const log = failures === 1 || failures % 10 === 0 ? 'warn' : 'debug';
+    this.logger?.[log]({ groupId: this.groupId, topic, err: errorMessage(error), failures }, 'cannot fetch this topic now; trying again');
+  }
+
+  /** The backoff before fetching again, and a wake-up when it is over. */
+  private wait(failures: number): number {
+    const delay = backoffDelay(Math.min(failures, 8), FETCH_BACKOFF.initialMs, FETCH_BACKOFF.maxMs);
+    setTimeout(() => this.pump(), delay + 1).unref();
+    return delay;
   }
 
   /** Commits `nextOffset` (the offset of the next message to read) for one partition. */
