@@ -4,7 +4,7 @@
 #   node bin/kccr.js clusters list        (the CLI; kccr-setup registers the clusters with it)
 # With no command, the image runs the control service.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: all dependencies, compile services/ to dist/ -------------------
 FROM ${NODE_IMAGE} AS build

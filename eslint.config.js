@@ -1,8 +1,9 @@
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.stack/**', 'bench-results/**'] },
+export default defineConfig(
+  { ignores: ['dist/**', 'node_modules/**', '.stack*/**', '.tools/**', 'bench-results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

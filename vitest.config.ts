@@ -17,23 +17,25 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          // The stack is shared; files run one after another so that timings stay honest on 2 cores.
+          // The stack is shared; files run one after another (each in a fresh process), so that timings stay honest
+          // on 2 cores, and after the unit tests (groupOrder), never beside them.
           pool: 'forks',
-          poolOptions: { forks: { singleFork: true } },
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
         },
       },
       {
         test: {
           // Kills and restarts parts of the plain stack: nothing else may run meanwhile. test/run.ts runs it on its
-          // own after the other projects; a bare `vitest run` still runs it last (groupOrder), never beside them.
+          // own after the other projects; a bare `vitest run` still runs it after them (groupOrder), never beside them.
           name: 'faults',
           include: ['test/faults/**/*.test.ts'],
           environment: 'node',
           testTimeout: 600_000,
           hookTimeout: 360_000,
           pool: 'forks',
-          poolOptions: { forks: { singleFork: true } },
-          sequence: { groupOrder: 1 },
+          maxWorkers: 1,
+          sequence: { groupOrder: 2 },
         },
       },
       {
@@ -45,8 +47,8 @@ export default defineConfig({
           testTimeout: 900_000,
           hookTimeout: 360_000,
           pool: 'forks',
-          poolOptions: { forks: { singleFork: true } },
-          sequence: { groupOrder: 2 },
+          maxWorkers: 1,
+          sequence: { groupOrder: 3 },
         },
       },
     ],

@@ -327,7 +327,7 @@ export function envNumber(name: string, fallback: number): number {
 /** Sets the nice value of every thread of a process and of its descendants (Linux nice is per thread). */
 export function setNice(pid: number, nice: number): void {
   for (const p of processTree(pid)) {
-    let tids: string[] = [];
+    let tids: string[];
     try {
       tids = readdirSync(`/proc/${p}/task`);
     } catch {

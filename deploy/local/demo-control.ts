@@ -79,7 +79,7 @@ export class DemoControlClient {
       signal: signal ?? AbortSignal.timeout(30_000),
     });
     const text = await res.text();
-    let parsed: unknown = {};
+    let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : {};
     } catch {

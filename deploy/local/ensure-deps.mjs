@@ -10,8 +10,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const marker = join(root, 'node_modules', '.package-lock.json');
 const lock = join(root, 'package-lock.json');
 const major = Number(process.versions.node.split('.')[0]);
-if (major < 20) {
-  console.error(`kccr needs Node.js 20 or newer; this is ${process.version}. Install Node.js 20 LTS.`);
+if (major < 24) {
+  console.error(
+    `kccr needs Node.js 24 or newer; this is ${process.version}. Install Node.js 24 LTS, or run\n` +
+      '  source deploy/local/ensure-node.sh\n' +
+      'which fetches it into .tools/ (once) and puts it first on PATH in this shell; then try again.',
+  );
   process.exit(1);
 }
 const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs);

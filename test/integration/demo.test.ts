@@ -15,10 +15,13 @@ import { dirname, join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../services/control/principals.js';
 import { isAlive } from '../../deploy/local/lib/procs.js';
-import { waitFor } from '../support/stack.js';
+import { portOffset } from '../support/faults.js';
+import { loadStack, waitFor } from '../support/stack.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const STACK_DIR = dirname(process.env.KCCR_STACK_STATE ?? join(ROOT, '.stack', 'stack.json'));
+// The plain stack's ports, from its state: the demo must not reach a stack on other ports.
+const PORT_OFFSET = portOffset(loadStack('plain')) ?? '0';
 
 interface DemoRun {
   readonly child: ChildProcess;
@@ -30,7 +33,7 @@ function startDemo(env: Record<string, string>): DemoRun {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['KCCR_SECURE', 'KCCR_PORT_OFFSET'].includes(k)));
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'deploy', 'local', 'demo.ts')], {
     cwd: ROOT,
-    env: { ...base, KCCR_STACK_DIR: STACK_DIR, ...env },
+    env: { ...base, KCCR_STACK_DIR: STACK_DIR, KCCR_PORT_OFFSET: PORT_OFFSET, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const run: DemoRun = { child, output: '', exit: new Promise((res) => child.on('exit', (code) => res(code))) };

@@ -240,6 +240,12 @@ export async function stopPart(stack: LocalStack, part: PartName, graceMs = 30_0
   await stopByPidFile(pidPath(stack, part), graceMs);
 }
 
+/** The KCCR_PORT_OFFSET a stack was started with: the stacks npm test starts differ only by it, and the broker's port tells it. */
+export function portOffset(state: StackState): string | undefined {
+  const port = Number(state.kafka.brokers[0]?.split(':').pop());
+  return Number.isInteger(port) && port >= 9092 ? String(port - 9092) : undefined;
+}
+
 /** The settings `stack.ts up` needs to find this stack again: its folder, its mode and its ports. */
 export function stackEnv(stack: LocalStack): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
@@ -252,9 +258,8 @@ export function stackEnv(stack: LocalStack): NodeJS.ProcessEnv {
     ...(stack.state.esHeap ? { KCCR_ES_HEAP: stack.state.esHeap } : {}),
   };
   if (env.KCCR_PORT_OFFSET === undefined || env.KCCR_PORT_OFFSET === '') {
-    // The stacks npm test starts differ only by a port offset; the broker's port tells it.
-    const port = Number(stack.state.kafka.brokers[0]?.split(':').pop());
-    if (Number.isInteger(port) && port >= 9092) env.KCCR_PORT_OFFSET = String(port - 9092);
+    const offset = portOffset(stack.state);
+    if (offset !== undefined) env.KCCR_PORT_OFFSET = offset;
   }
   return env;
 }
