@@ -96,7 +96,7 @@ describe('delete reconciliation by counts', () => {
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.integer({ min: 0, max: 1000 }),
-        fc.constantFrom<BisectOptions>({ fanout: 2, leafDocs: 1 }, { fanout: 4, leafDocs: 8 }, { fanout: 16, leafDocs: 50 }),
+        fc.constantFrom<BisectOptions>({ fanout: 2, leafDocs: 1, listBelowDocs: 0 }, { fanout: 4, leafDocs: 8, listBelowDocs: 0 }, { fanout: 16, leafDocs: 50, listBelowDocs: 0 }),
         (ops, gAt, vAt, seed, opts) => {
           const m = buildModel(ops, gAt, vAt, (id) => (id * 7919 + seed) % 3 === 0);
           const { listed, counts } = bisect(m, opts);
@@ -117,7 +117,7 @@ describe('delete reconciliation by counts', () => {
 
   it('counts nothing more than the first level when nothing was deleted', () => {
     const ledger = new Map(Array.from({ length: 10_000 }, (_, i) => [i, i] as [number, number]));
-    const { listed, counts } = bisect({ leader: new Map(ledger), ledger, g: 9_999 }, { fanout: 16, leafDocs: 500 });
+    const { listed, counts } = bisect({ leader: new Map(ledger), ledger, g: 9_999 }, { fanout: 16, leafDocs: 500, listBelowDocs: 0 });
     expect(listed.size).toBe(0);
     expect(counts).toBe(16);
   });
@@ -128,7 +128,7 @@ describe('delete reconciliation by counts', () => {
     for (let i = 0; i < n; i++) ledger.set(i, i);
     const leader = new Map(ledger);
     leader.delete(654_321);
-    const { listed, counts } = bisect({ leader, ledger, g: n - 1 }, { fanout: 16, leafDocs: 500 });
+    const { listed, counts } = bisect({ leader, ledger, g: n - 1 }, { fanout: 16, leafDocs: 500, listBelowDocs: 0 });
     expect(listed.has(654_321)).toBe(true);
     expect(listed.size).toBeLessThanOrEqual(500);
     expect(counts).toBeLessThanOrEqual(16 * 4);

@@ -27,9 +27,11 @@ export interface BisectOptions {
   readonly fanout: number;
   /** A differing range holding at most this many follower documents is listed rather than split. */
   readonly leafDocs: number;
+  /** A shard whose follower holds at most this many documents is listed whole, without counting. */
+  readonly listBelowDocs: number;
 }
 
-export const DEFAULT_BISECT: BisectOptions = { fanout: 16, leafDocs: 500 };
+export const DEFAULT_BISECT: BisectOptions = { fanout: 32, leafDocs: 1000, listBelowDocs: 20_000 };
 
 /** Splits [from, to] into at most `parts` contiguous, non-empty ranges of near-equal width. */
 export function splitRange(r: SeqRange, parts: number): SeqRange[] {

@@ -161,7 +161,13 @@ export class Ledger {
     const results = await this.es.bulk(body);
     const refused = results.find((r) => classify(r) !== 'applied' && classify(r) !== 'skipped');
     if (refused) {
-      throw new KccrError('ES_UNAVAILABLE', `the follower refused a ledger entry of ${this.followerIndex} (${refused.status}${refused.error ? ` ${refused.error.type}: ${refused.error.reason}` : ''})`, { index: this.index });
+      const why = `${refused.status}${refused.error ? ` ${refused.error.type}: ${refused.error.reason}` : ''}`;
+      // Refused privileges are the operator's to fix (status FAILED, probed again); anything else passes by itself.
+      if (refused.status === 401) throw new KccrError('ES_UNAUTHENTICATED', `the follower refused the credentials for a write to ${this.index} (${why}); fix the applier's user or password`);
+      if (refused.status === 403 && refused.error?.type === 'security_exception') {
+        throw new KccrError('ES_FORBIDDEN', `the follower denied a write to ${this.index}, the ledger of ${this.followerIndex} (${why}); grant the applier's user write privileges on ${this.index} (the pattern .kccr-ledger-*) as on the follower index`);
+      }
+      throw new KccrError('ES_UNAVAILABLE', `the follower refused a ledger entry of ${this.followerIndex} for now (${why})`, { index: this.index });
     }
   }
 

@@ -39,7 +39,7 @@ function requestTopic(sent: ReconcileRequest[], events: string[]) {
 }
 
 function deps(over: Partial<ReconcilerDeps> & Pick<ReconcilerDeps, 'ledger' | 'producer'>): ReconcilerDeps {
-  return { logger: createLogger('test', 'silent'), pageSize: 10, minIntervalMs: 0, passTimeoutMs: 5000, backlog: async () => 0, bisect: { fanout: 4, leafDocs: 3 }, ...over };
+  return { logger: createLogger('test', 'silent'), pageSize: 10, minIntervalMs: 0, passTimeoutMs: 5000, backlog: async () => 0, bisect: { fanout: 4, leafDocs: 3, listBelowDocs: 0 }, ...over };
 }
 
 /** Plays the leader side: answers each counting request with the counts of `leader` (id -> _seq_no). */
@@ -93,7 +93,7 @@ describe('reconciliation passes', () => {
     await converse(r, sent, ledger, () => r.stats.passes > 0);
     await r.stop();
     expect(r.stats).toMatchObject({ passes: 1, idsSent: 0, rangesCounted: 4 });
-    expect(events).toEqual(['send', 'count']);
+    expect(events).toEqual(['count', 'send', 'count']);
   });
 
   it('ignore counts of another pass, and give a pass up and ask again when no answer comes', async () => {
@@ -107,8 +107,22 @@ describe('reconciliation passes', () => {
     await new Promise((res) => setTimeout(res, 550));
     await r.stop();
     expect(r.stats).toMatchObject({ passes: 0, abandoned: 1 });
-    expect(events).toEqual(['send', 'send']);
+    expect(events).toEqual(['count', 'send', 'count', 'send']);
     expect(new Set(sent.map((q) => q.passId)).size).toBe(2);
+  });
+
+  it('list a small shard whole, without asking for counts', async () => {
+    const events: string[] = [];
+    const sent: ReconcileRequest[] = [];
+    const ledger = new Map(Array.from({ length: 25 }, (_, i) => [`d${i}`, i] as [string, number]));
+    const r = new Reconciler(deps({ ledger: ledgerOf(ledger, events), producer: requestTopic(sent, events), bisect: { fanout: 4, leafDocs: 3, listBelowDocs: 100 } }), spec);
+    r.follow(() => ({ from: 0, to: 24 }));
+    r.request(1, 'test');
+    for (let i = 0; i < 100 && r.stats.passes === 0; i++) await new Promise((res) => setTimeout(res, 10));
+    await r.stop();
+    expect(r.stats).toMatchObject({ passes: 1, idsSent: 25, rangesCounted: 0 });
+    expect(sent.every((q) => q.ranges === undefined)).toBe(true);
+    expect(sent.flatMap((q) => q.ids!.map((i) => i.id))).toEqual([...ledger.keys()]);
   });
 
   it('wait while the leader side still has requests to check, then run', async () => {

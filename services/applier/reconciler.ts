@@ -142,7 +142,16 @@ export class Reconciler {
     const done = new Promise<void>((resolve) => (finished = resolve));
     const pass: Pass = { id: randomBytes(6).toString('hex'), shard, waiting: 0, listing: 0, sent: 0, progressAt: Date.now(), finished };
     this.passes.set(shard, pass);
-    await this.askCounts(pass, splitRange(span, this.opts.fanout));
+    // A small shard is listed whole: cheaper than the round trips of counting, and no wait for the partition.
+    const [held] = await this.deps.ledger.counts(shard, [span]);
+    if (held! <= this.opts.listBelowDocs) {
+      pass.listing++;
+      await this.listRange(pass, span);
+      pass.listing--;
+      this.settle(pass);
+    } else {
+      await this.askCounts(pass, splitRange(span, this.opts.fanout));
+    }
     let over = false;
     void done.then(() => (over = true));
     while (!over && !this.stopped) {

@@ -35,6 +35,9 @@ function errorOf(body: string): { code: string; message: string; retriable: bool
   return (JSON.parse(body) as { error: { code: string; message: string; retriable: boolean } }).error;
 }
 
+/** Each refused password costs a real scrypt (tens of milliseconds, two at a time): 20 of them on a busy machine. */
+const SCRYPT_TIMEOUT_MS = 30_000;
+
 describe('authentication and roles', () => {
   it('answers 429 to an address after 20 refused credentials in a minute, before checking any more; others go on', async () => {
     const wrong = { authorization: `Basic ${Buffer.from('intruder:guess').toString('base64')}` };
@@ -50,7 +53,7 @@ describe('authentication and roles', () => {
     // Another address, guessing another name: not held up (the name intruder is, from anywhere).
     const elsewhere = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: { authorization: `Basic ${Buffer.from('stranger:guess').toString('base64')}` }, remoteAddress: '10.9.9.10' });
     expect(elsewhere.statusCode).toBe(401);
-  });
+  }, SCRYPT_TIMEOUT_MS);
 
   it("limits guesses per user name too: a valid token every few guesses does not reset the password's count", async () => {
     const guess = (n: number) => ({ authorization: `Basic ${Buffer.from(`auditor:guess-${n}`).toString('base64')}` });
@@ -63,7 +66,7 @@ describe('authentication and roles', () => {
       if (i % 5 === 0) expect((await app.inject({ method: 'GET', url: '/openapi.json', headers: reader, remoteAddress: `10.20.0.${i}` })).statusCode).toBe(200);
     }
     expect(limited).toBe(true);
-  });
+  }, SCRYPT_TIMEOUT_MS);
 
   it("does not hold up bearer tokens from an address that guessed passwords", async () => {
     const wrong = { authorization: `Basic ${Buffer.from('someone:guess').toString('base64')}` };
@@ -72,7 +75,7 @@ describe('authentication and roles', () => {
     // Another client behind the same address, with its token.
     const token = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: reader, remoteAddress: '10.30.0.1' });
     expect(token.statusCode).toBe(200);
-  });
+  }, SCRYPT_TIMEOUT_MS);
 
   it('asks for credentials with 401 and WWW-Authenticate', async () => {
     const r = await app.inject({ method: 'GET', url: '/_kccr/replications' });

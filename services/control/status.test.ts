@@ -57,7 +57,7 @@ describe('replicationStatus', () => {
     expect(v.shards[0]).toMatchObject({ leader_checkpoint: 9, follower_checkpoint: 9, lag_operations: 0, lag_seconds: 0, applied: 5, offset: '12', high_watermark: '15' });
     expect(v.lag_seconds).toBe(0);
     expect(v).toMatchObject({ leader_alias: 'lc', remote_cluster: 'lc', leader_index: 'leader-01', follower_index: 'follower-01', requested_by: 'ops' });
-    expect(v.reconciliation).toEqual({ passes: 0, ids_checked: 0, deletes_published: 0, last_pass_ms: null, last_pass_at: null });
+    expect(v.reconciliation).toEqual({ passes: 0, passes_abandoned: 0, ranges_counted: 0, ids_listed: 0, ids_checked: 0, deletes_published: 0, last_pass_ms: null, last_pass_at: null });
   });
 
   it('shows the bytes of a chunked document being put together, and chunks dropped, only when there are any', () => {

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
+import { ledgerIndexName } from '../../services/applier/ledger.js';
 import type { ApplierStatus, ExtractorStatus } from '../../services/shared/replication.js';
 import { changeTopic, deadLetterTopic } from '../../services/shared/topics.js';
 import { startControl } from '../support/control.js';
@@ -248,7 +249,9 @@ describe('refused privileges (secure stack): FAILED, probed again, resumed by a 
     const leaderIndex = uniqueName('cred-leader');
     const followerIndex = uniqueName('cred-follower');
     const other = elsewhere ? [{ names: [`${uniqueName('cred-other')}-*`], privileges: ['write'] }] : [];
-    const user = new TestUser('follower', { cluster: FOLLOWER_CLUSTER_PRIVILEGES, indices: [{ names: [followerIndex], privileges: FOLLOWER_WITHOUT_WRITE }, ...other] }, secrets);
+    // The applier writes the follower index and its ledger (docs/deletes.md): the same privileges on both.
+    const names = [followerIndex, ledgerIndexName(followerIndex)];
+    const user = new TestUser('follower', { cluster: FOLLOWER_CLUSTER_PRIVILEGES, indices: [{ names, privileges: FOLLOWER_WITHOUT_WRITE }, ...other] }, secrets);
     users.push(user);
     await user.ready();
 
@@ -292,7 +295,7 @@ describe('refused privileges (secure stack): FAILED, probed again, resumed by a 
     });
 
     const granted = Date.now();
-    user.grant({ cluster: FOLLOWER_CLUSTER_PRIVILEGES, indices: [{ names: [followerIndex], privileges: [...FOLLOWER_WITHOUT_WRITE, 'write'] }, ...other] });
+    user.grant({ cluster: FOLLOWER_CLUSTER_PRIVILEGES, indices: [{ names, privileges: [...FOLLOWER_WITHOUT_WRITE, 'write'] }, ...other] });
     await user.holds(followerIndex, ['write']);
     const effectiveAfter = Date.now() - granted;
     await waitForDocuments(h.follower, followerIndex, docs, 60_000);

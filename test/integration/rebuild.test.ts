@@ -141,7 +141,8 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     expect((await h.follower.request<{ count: number }>('GET', `/${follower}/_count`)).body.count).toBe(oldCount);
     // The old index is kept (kccr never deletes it) and is an ordinary index now.
     expect(await h.follower.indexExists(follower)).toBe(true);
-  });
+    // A replication, a rebuild and three waits for identical indices: more than the default 120 s on a loaded machine.
+  }, 300_000);
 
   it('takes the alias given, and new_index (through kccr rebuild)', async () => {
     const { leader, follower } = await replicate(1);
