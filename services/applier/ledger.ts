@@ -145,7 +145,12 @@ export class Ledger {
         const hits = page.hits.hits;
         if (hits.length === 0) break;
         const cp = snapshotCheckpoints.get(shard);
-        await this.write(hits.map((h) => ({ shard, seqNo: leaderSeqOf(h._version, h._seq_no, cp), id: h._id, routing: h._routing ?? null, version: leaderSeqOf(h._version, h._seq_no, cp) + 1, deleted: false })));
+        await this.write(
+          hits.map((h) => {
+            const seqNo = leaderSeqOf(h._version, h._seq_no, cp);
+            return { shard, seqNo, id: h._id, routing: h._routing ?? null, version: seqNo + 1, deleted: false };
+          }),
+        );
         built += hits.length;
         after = hits[hits.length - 1]!.sort;
         if (hits.length < BACKFILL_PAGE) break;
