@@ -60,5 +60,10 @@ describe('refusal', () => {
     expect(failureKind(refusal({ status: 429, error: { type: 'es_rejected_execution_exception', reason: 'queue full' } }))).toBe('transient');
     expect(refusal({ status: 503 }).message).toBe('the follower refused a write for now (503)');
     expect(refusal({ status: 403, error: { type: 'security_exception', reason: 'denied' } }).message).toMatch(/^the follower denied a write \(403 security_exception: denied\)/);
+    // The same refusals on a ledger write name the ledger and the privilege it needs.
+    const ledger = { index: '.kccr-ledger-f', of: 'f' };
+    expect(refusal({ status: 403, error: { type: 'security_exception', reason: 'denied' } }, ledger).message).toMatch(/^the follower denied a write to \.kccr-ledger-f, the ledger of f \(403 security_exception: denied\); grant .* on \.kccr-ledger-f \(the pattern \.kccr-ledger-\*\)/);
+    expect(failureKind(refusal({ status: 401 }, ledger))).toBe('credentials');
+    expect(refusal({ status: 503 }, ledger).details).toEqual({ index: '.kccr-ledger-f' });
   });
 });

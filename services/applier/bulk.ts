@@ -77,11 +77,13 @@ export function classify(result: Pick<BulkItemResult, 'action' | 'status' | 'err
  * (401, or 403 with a security exception) are an operator's to fix and probed again every minute; anything else
  * (429, 5xx, a block: a write-blocked index also answers 403) lifts by itself and is retried with backoff.
  */
-export function refusal(r: { status: number; error?: { type: string; reason: string } }): KccrError {
+export function refusal(r: { status: number; error?: { type: string; reason: string } }, ledger?: { index: string; of: string }): KccrError {
   const why = ` (${r.status}${r.error ? ` ${r.error.type}: ${r.error.reason}` : ''})`;
-  if (r.status === 401) return new KccrError('ES_UNAUTHENTICATED', `the follower refused the credentials for a write${why}; fix the applier's user or password`);
-  if (r.status === 403 && r.error?.type === 'security_exception') return new KccrError('ES_FORBIDDEN', `the follower denied a write${why}; grant the applier's user write privileges on the follower index`);
-  return new KccrError('ES_UNAVAILABLE', `the follower refused a write for now${why}`);
+  const target = ledger ? ` to ${ledger.index}, the ledger of ${ledger.of}` : '';
+  const grant = ledger ? `${ledger.index} (the pattern .kccr-ledger-*) as on the follower index` : 'the follower index';
+  if (r.status === 401) return new KccrError('ES_UNAUTHENTICATED', `the follower refused the credentials for a write${target}${why}; fix the applier's user or password`);
+  if (r.status === 403 && r.error?.type === 'security_exception') return new KccrError('ES_FORBIDDEN', `the follower denied a write${target}${why}; grant the applier's user write privileges on ${grant}`);
+  return new KccrError('ES_UNAVAILABLE', `the follower refused a write${target} for now${why}`, ledger ? { index: ledger.index } : undefined);
 }
 
 /** Filters leader settings down to what a new follower index should take, with the follower's own on top. */

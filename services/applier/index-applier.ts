@@ -67,7 +67,7 @@ export class IndexApplier {
   private readonly shards = new Map<number, ShardState>();
   private indexReady = false;
   /** The follower index and its ledger being made ready (shared by the partitions that need them at once). */
-  private preparing?: Promise<void>;
+  private preparing?: Promise<IndexMetadata | undefined>;
   private ledgerReady?: Promise<void>;
   /** Per partition, the failure it is backing off on (it is paused meanwhile). */
   private readonly retrying = new Map<number, RetryTracker>();
@@ -387,19 +387,25 @@ export class IndexApplier {
     return { reason: `no answer from the follower for ${Math.round((now - since) / 1000)} s`, since, attempts: 0 };
   }
 
-  private async ensureIndex(): Promise<void> {
-    if (this.indexReady) return;
-    this.preparing ??= this.prepareIndex().finally(() => (this.preparing = undefined));
-    await this.preparing;
+  /**
+   * The follower index and its ledger, once, whichever partition gets there first (the others wait for the same
+   * work: a ledger decided while another partition is still creating the index would be built from it). Returns the
+   * metadata the index was created with, when this call created it.
+   */
+  private async ensureIndex(meta?: IndexMetadata): Promise<IndexMetadata | undefined> {
+    if (this.indexReady) return undefined;
+    this.preparing ??= this.prepareIndex(meta).finally(() => (this.preparing = undefined));
+    return this.preparing;
   }
 
-  private async prepareIndex(): Promise<void> {
-    const meta = this.deps.metadata.get(this.topic);
+  private async prepareIndex(given: IndexMetadata | undefined): Promise<IndexMetadata | undefined> {
+    const meta = given ?? this.deps.metadata.get(this.topic);
     if (!meta) throw new KccrError('ES_UNAVAILABLE', `waiting for the leader's metadata of ${this.spec.leaderIndex} (the extractor publishes it)`);
     const created = await ensureFollowerIndex(this.deps.es, this.spec.followerIndex, meta, this.spec.followerSettings, this.deps.config.gcDeletes);
     if (created) this.log.info('created the follower index');
     await this.prepareLedger(created);
     this.indexReady = true;
+    return created ? meta : undefined;
   }
 
   /** The ledger, before the first write: new with a new follower index, else built once from its documents. */
@@ -432,14 +438,8 @@ export class IndexApplier {
   }
 
   private async applyMetadata(meta: IndexMetadata): Promise<void> {
-    if (!this.indexReady && !(await this.deps.es.indexExists(this.spec.followerIndex))) {
-      const created = await ensureFollowerIndex(this.deps.es, this.spec.followerIndex, meta, this.spec.followerSettings, this.deps.config.gcDeletes);
-      await this.prepareLedger(created);
-      this.indexReady = true;
-      return;
-    }
-    if (!this.indexReady) await this.prepareLedger(false);
-    this.indexReady = true;
+    // A follower index created now is created with these mappings; an existing one takes them.
+    if ((await this.ensureIndex(meta)) === meta) return;
     await applyMetadata(this.deps.es, this.spec.followerIndex, meta);
   }
 

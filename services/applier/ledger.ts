@@ -14,7 +14,7 @@ import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import type { ChangeEnvelope } from '../shared/envelope.js';
 import { KccrError } from '../shared/errors.js';
 import type { SeqRange } from './bisect.js';
-import { classify } from './bulk.js';
+import { classify, refusal } from './bulk.js';
 
 const PREFIX = '.kccr-ledger-';
 const MAX_INDEX_NAME_BYTES = 255;
@@ -145,7 +145,12 @@ export class Ledger {
         const hits = page.hits.hits;
         if (hits.length === 0) break;
         const cp = snapshotCheckpoints.get(shard);
-        await this.write(hits.map((h) => ({ shard, seqNo: leaderSeqOf(h._version, h._seq_no, cp), id: h._id, routing: h._routing ?? null, version: leaderSeqOf(h._version, h._seq_no, cp) + 1, deleted: false })));
+        await this.write(
+          hits.map((h) => {
+            const seqNo = leaderSeqOf(h._version, h._seq_no, cp);
+            return { shard, seqNo, id: h._id, routing: h._routing ?? null, version: seqNo + 1, deleted: false };
+          }),
+        );
         built += hits.length;
         after = hits[hits.length - 1]!.sort;
         if (hits.length < BACKFILL_PAGE) break;
@@ -159,16 +164,9 @@ export class Ledger {
     const body = ledgerBulk(this.index, entries);
     if (!body) return;
     const results = await this.es.bulk(body);
+    // Refused privileges are the operator's to fix (status FAILED, probed again); anything else passes by itself.
     const refused = results.find((r) => classify(r) !== 'applied' && classify(r) !== 'skipped');
-    if (refused) {
-      const why = `${refused.status}${refused.error ? ` ${refused.error.type}: ${refused.error.reason}` : ''}`;
-      // Refused privileges are the operator's to fix (status FAILED, probed again); anything else passes by itself.
-      if (refused.status === 401) throw new KccrError('ES_UNAUTHENTICATED', `the follower refused the credentials for a write to ${this.index} (${why}); fix the applier's user or password`);
-      if (refused.status === 403 && refused.error?.type === 'security_exception') {
-        throw new KccrError('ES_FORBIDDEN', `the follower denied a write to ${this.index}, the ledger of ${this.followerIndex} (${why}); grant the applier's user write privileges on ${this.index} (the pattern .kccr-ledger-*) as on the follower index`);
-      }
-      throw new KccrError('ES_UNAVAILABLE', `the follower refused a ledger entry of ${this.followerIndex} for now (${why})`, { index: this.index });
-    }
+    if (refused) throw refusal(refused, { index: this.index, of: this.followerIndex });
   }
 
   /** The entries of one shard per range, after a refresh: what the follower holds as of now. */

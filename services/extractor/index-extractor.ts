@@ -637,6 +637,7 @@ export class IndexExtractor {
    */
   private async countRanges(req: ReconcileRequest, stats: ShardStats): Promise<number> {
     const ranges = req.ranges!;
+    const started = Date.now();
     const cursor = this.cursorOf(req.shard);
     const above = ranges.find((r) => r.to > cursor);
     if (above) throw new KccrError('BAD_REQUEST', `reconcile request for shard ${req.shard} of ${this.leaderIndex} counts up to ${above.to}, above what is published (${cursor})`);
@@ -650,7 +651,7 @@ export class IndexExtractor {
     await this.deps.producer.send(this.topic, await this.encode([checkpointEvent(this.origin(req.shard, stats.historyUuid), checkpoint, now)], req.shard));
     this.reconcileStats.requests++;
     this.reconcileStats.counts += ranges.length;
-    this.reconcileStats.lastMs = Date.now() - now;
+    this.reconcileStats.lastMs = Date.now() - started;
     return 0;
   }
 

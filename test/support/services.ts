@@ -107,8 +107,9 @@ export class ServiceProcess {
 export function serviceArgs(name: ServiceName): string[] {
   // Extra Node options for profiling (e.g. --cpu-prof, which NODE_OPTIONS does not take).
   const extra = (process.env.KCCR_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  // The heap ceiling the README, `npm run start:*` and the image give the services.
-  if (process.env.KCCR_SERVICE_RUNTIME === 'dist') return ['--max-old-space-size=128', ...extra, join(ROOT, 'dist', 'services', name, 'main.js')];
+  // The heap ceiling the README, `npm run start:*` and the image give the services (KCCR_SERVICE_HEAP_MIB to try others).
+  const heap = process.env.KCCR_SERVICE_HEAP_MIB ?? '128';
+  if (process.env.KCCR_SERVICE_RUNTIME === 'dist') return [`--max-old-space-size=${heap}`, ...extra, join(ROOT, 'dist', 'services', name, 'main.js')];
   return [...extra, '--import', 'tsx', join(ROOT, 'services', name, 'main.ts')];
 }
 

@@ -139,8 +139,8 @@ export class ElasticsearchAdapter {
   async shardStats(index: string): Promise<ShardStats[]> {
     type Copy = {
       routing: { primary: boolean; node: string; state: string };
-      seq_no: { global_checkpoint: number; local_checkpoint: number; max_seq_no: number };
-      commit: { user_data: { history_uuid?: string } };
+      seq_no?: { global_checkpoint: number; local_checkpoint: number; max_seq_no: number };
+      commit?: { user_data: { history_uuid?: string } };
       retention_leases?: { primary_term?: number };
       docs: { count: number };
       indexing: { delete_total: number; index_total: number };
@@ -153,8 +153,10 @@ export class ElasticsearchAdapter {
     if (!entry) throw new KccrError('ES_NOT_FOUND', `index ${index} not found on ${this.url}`, { index });
     const out: ShardStats[] = [];
     for (const [shard, copies] of Object.entries(entry.shards)) {
-      const primary = copies.find((c) => c.routing.primary);
-      if (!primary) throw new KccrError('ES_UNAVAILABLE', `shard ${shard} of ${index} has no started primary`, { index, shard });
+      // While a primary relocates, its target is listed as a primary too, initializing and without sequence numbers
+      // yet: the copy that serves (started, or relocating away) is the one read.
+      const primary = copies.find((c) => c.routing.primary && (c.routing.state === 'STARTED' || c.routing.state === 'RELOCATING') && c.seq_no && c.commit);
+      if (!primary?.seq_no || !primary.commit) throw new KccrError('ES_UNAVAILABLE', `shard ${shard} of ${index} has no started primary`, { index, shard });
       out.push({
         shard: Number(shard),
         globalCheckpoint: primary.seq_no.global_checkpoint,
