@@ -22,9 +22,10 @@ RUN npm run build
 # ---- runtime: production dependencies, the compiled code and the schemas ----
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
-# A heap ceiling keeps each service near 150 MiB resident under load (measured: README, Performance); raise it
-# with NODE_OPTIONS if documents of many megabytes are the norm.
-ENV NODE_OPTIONS=--max-old-space-size=128
+# A heap ceiling keeps each service near 200 MiB resident under load, and young-generation room of 16 MiB keeps
+# garbage collection cheap (measured: docs/performance.md); raise them with NODE_OPTIONS if documents of many
+# megabytes are the norm.
+ENV NODE_OPTIONS="--max-old-space-size=128 --max-semi-space-size=16"
 WORKDIR /app
 
 # package.json also carries "type": "module", which Node needs to load dist/ as ESM.
