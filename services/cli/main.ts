@@ -35,8 +35,8 @@ replication (the control service's API):
 clusters:
   kccr clusters list
   kccr clusters show <name>
-  kccr clusters add <name> <url> [--username <user> (--password-env <VAR> | --password-file <path>)]
-                                 [--api-key-env <VAR> | --api-key-file <path>] [--cluster-ca-file <path>]
+  kccr clusters add <name> <url> [--username <user> (--password-env KCCR_SECRET_<VAR> | --password-file <path under the secrets dir>)]
+                                 [--api-key-env KCCR_SECRET_<VAR> | --api-key-file <path>] [--cluster-ca-file <path>]
       credentials are references resolved by the control service: variables of its environment or files on its host
   kccr clusters remove <name>
 

@@ -3,8 +3,8 @@
  * follower by these names (the announcement's `remote_cluster`). Credentials are never stored: an entry names the
  * environment variable or the file that holds them, and they are read each time the control service connects.
  */
-import { readFileSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
 import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import type { KafkaAdapter } from '../shared/adapters/kafka.js';
 import type { EsConnection } from '../shared/config.js';
@@ -42,35 +42,57 @@ export interface ClusterRequest {
 export interface ReferenceContext {
   /** The control service's environment, where *_env references are looked up. */
   readonly env: NodeJS.ProcessEnv;
-  /** When set, every file reference must lie under it. */
-  readonly secretsDir?: string;
+  /** Every file reference must lie under it, symbolic links followed (KCCR_CONTROL_SECRETS_DIR). */
+  readonly secretsDir: string;
 }
 
-/** Variables that hold the control service's own secrets: a registered cluster may not send them elsewhere. */
-const OWN_SECRETS = /^KCCR_(CONTROL|KAFKA)_/;
+/** Where file references must lie when KCCR_CONTROL_SECRETS_DIR is not set: the control service's own folder. */
+export function defaultSecretsDir(cwd = process.cwd()): string {
+  return join(cwd, 'secrets');
+}
+
+/**
+ * The only variables a registration may name: a registered URL receives what they hold, so the control service's
+ * own settings and the host's other variables (cloud keys, tokens) are out of reach.
+ */
+export const SECRET_ENV = /^KCCR_SECRET_[A-Za-z0-9_]+$/;
+
+/**
+ * The file behind a reference, if it is a regular file under the secrets directory once every symbolic link is
+ * followed; undefined otherwise. Why it is refused (missing, outside, a link out, unreadable) is not told: an
+ * answer that differs would tell a caller which files exist on the control service's host.
+ */
+function secretFile(path: string, secretsDir: string): string | undefined {
+  if (!isAbsolute(path)) return undefined;
+  try {
+    const real = realpathSync(path);
+    const rel = relative(realpathSync(secretsDir), real);
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || !statSync(real).isFile()) return undefined;
+    return readFileSync(real, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function fileProblem(field: string, path: string, secretsDir: string): string {
+  return isAbsolute(path)
+    ? `${field}: ${path} is not a readable file under KCCR_CONTROL_SECRETS_DIR (${secretsDir}); put the file there (links that lead out of it are refused)`
+    : `${field}: expected an absolute path under KCCR_CONTROL_SECRETS_DIR (${secretsDir}), received ${JSON.stringify(path)}`;
+}
 
 function checkFile(field: string, path: string, ctx: ReferenceContext, problems: string[]): void {
-  if (!isAbsolute(path)) {
-    problems.push(`${field}: expected an absolute path on the control service's host, received ${JSON.stringify(path)}`);
-    return;
-  }
-  if (ctx.secretsDir !== undefined) {
-    const rel = relative(ctx.secretsDir, resolve(path));
-    if (rel.startsWith('..') || isAbsolute(rel)) {
-      problems.push(`${field}: ${path} is outside KCCR_CONTROL_SECRETS_DIR (${ctx.secretsDir}); put the file there`);
-      return;
-    }
-  }
-  try {
-    readFileSync(path);
-  } catch (e) {
-    problems.push(`${field}: the control service cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  if (secretFile(path, ctx.secretsDir) === undefined) problems.push(fileProblem(field, path, ctx.secretsDir));
+}
+
+function envProblem(field: string, name: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (!SECRET_ENV.test(name)) return `${field}: expected the name of a variable starting with KCCR_SECRET_ (only those are read for registered clusters), received ${JSON.stringify(name)}`;
+  if (env[name] === undefined || env[name] === '') return `${field}: ${name} is not set in the control service's environment; set it there and restart the control service, or use a file`;
+  return undefined;
 }
 
 function checkEnv(field: string, name: string, ctx: ReferenceContext, problems: string[]): void {
-  if (OWN_SECRETS.test(name)) problems.push(`${field}: ${name} is one of the control service's own settings (KCCR_CONTROL_*, KCCR_KAFKA_*); use a variable of its own`);
-  else if (ctx.env[name] === undefined || ctx.env[name] === '') problems.push(`${field}: ${name} is not set in the control service's environment; set it there and restart the control service, or use a file`);
+  const problem = envProblem(field, name, ctx.env);
+  if (problem) problems.push(problem);
 }
 
 /**
@@ -138,21 +160,23 @@ export function clusterView(e: ClusterEntry) {
   };
 }
 
-/** Reads the references of an entry now; a reference that no longer resolves is the control service's configuration problem. */
-export function resolveConnection(e: ClusterEntry, env: NodeJS.ProcessEnv): EsConnection {
-  const fail = (what: string, why: string) =>
-    new KccrError('CONFIG_INVALID', `cluster ${e.name}: ${what} ${why}; fix the control service's environment or register the cluster again`, { cluster: e.name });
+/**
+ * Reads the references of an entry now, under the same rules as a registration: an entry in kccr._clusters that
+ * breaks them (written around the API, or registered before the rules) is refused, never connected to.
+ */
+export function resolveConnection(e: ClusterEntry, ctx: ReferenceContext): EsConnection {
+  const fail = (why: string) => new KccrError('CONFIG_INVALID', `cluster ${e.name}: ${why}; fix the control service's environment or register the cluster again`, { cluster: e.name });
+  const urlProblems = checkClusterRequest({ url: e.url }, ctx);
+  if (urlProblems.length) throw fail(urlProblems.join('; '));
   const file = (field: string, path: string) => {
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (err) {
-      throw fail(`${field} ${path}`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-    }
+    const text = secretFile(path, ctx.secretsDir);
+    if (text === undefined) throw fail(fileProblem(field, path, ctx.secretsDir));
+    return text;
   };
   const variable = (field: string, name: string) => {
-    const v = env[name];
-    if (v === undefined || v === '') throw fail(`${field} ${name}`, 'is not set');
-    return v;
+    const problem = envProblem(field, name, ctx.env);
+    if (problem) throw fail(problem);
+    return ctx.env[name]!;
   };
   const password = e.passwordEnv !== undefined ? variable('password_env', e.passwordEnv) : e.passwordFile !== undefined ? file('password_file', e.passwordFile).trim() : undefined;
   const apiKey = e.apiKeyEnv !== undefined ? variable('api_key_env', e.apiKeyEnv) : e.apiKeyFile !== undefined ? file('api_key_file', e.apiKeyFile).trim() : undefined;
@@ -171,7 +195,7 @@ export class ClusterRegistry {
 
   constructor(
     kafka: KafkaAdapter,
-    private readonly env: NodeJS.ProcessEnv,
+    private readonly refs: ReferenceContext,
     logger?: Logger,
   ) {
     this.table = new CompactedTable<ClusterEntry>(kafka, CLUSTERS_TOPIC, logger);
@@ -224,7 +248,7 @@ export class ClusterRegistry {
   async withClient<T>(name: string, fn: (es: ElasticsearchAdapter) => Promise<T>): Promise<T> {
     const entry = this.get(name);
     if (!entry) throw new KccrError('NOT_FOUND', `cluster ${name} is not registered; register it with PUT /_kccr/clusters/${name} (kccr clusters add ${name} --url ...)`);
-    const es = new ElasticsearchAdapter(resolveConnection(entry, this.env), { requestTimeoutMs: 15_000 });
+    const es = new ElasticsearchAdapter(resolveConnection(entry, this.refs), { requestTimeoutMs: 15_000 });
     try {
       return await fn(es);
     } finally {

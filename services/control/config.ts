@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { EnvReader, readClusterName, readKafkaSettings } from '../shared/config.js';
 import type { KafkaSettings } from '../shared/config.js';
+import { defaultSecretsDir } from './clusters.js';
 import { parsePrincipals } from './principals.js';
 import type { Principal } from './principals.js';
 
@@ -23,7 +24,7 @@ export interface ControlConfig {
   /** index.gc_deletes of follower indices restored from a snapshot (the applier's setting, for those it creates). */
   readonly gcDeletes: string;
   /** When set, file references of registered clusters (password_file, api_key_file, ca_file) must lie under it. */
-  readonly secretsDir?: string;
+  readonly secretsDir: string;
   readonly kafka: KafkaSettings;
   readonly bodyLimit: number;
 }
@@ -78,7 +79,8 @@ export function readControlConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     followerCluster: readClusterName(r, 'KCCR_CONTROL_FOLLOWER_CLUSTER', 'follower'),
     snapshotRepository: r.string('KCCR_CONTROL_SNAPSHOT_REPOSITORY', 'kccr-shared'),
     gcDeletes: r.string('KCCR_FOLLOWER_GC_DELETES', '24h'),
-    ...(secretsDirRaw !== undefined ? { secretsDir: resolve(secretsDirRaw) } : {}),
+    // File references of registered clusters are read only from here (default: `secrets` in the working directory).
+    secretsDir: secretsDirRaw !== undefined ? resolve(secretsDirRaw) : defaultSecretsDir(),
     kafka: readKafkaSettings(r),
     bodyLimit: r.int('KCCR_CONTROL_BODY_LIMIT', 1024 * 1024, 1024, 64 * 1024 * 1024),
   });

@@ -2,7 +2,7 @@
 import type { KafkaAdapter } from '../shared/adapters/kafka.js';
 import type { Logger } from '../shared/logger.js';
 import type { AuthSettings } from './auth.js';
-import { ClusterRegistry } from './clusters.js';
+import { ClusterRegistry, defaultSecretsDir } from './clusters.js';
 import { ReplicationService } from './replications.js';
 import { StatusBoard } from './status-board.js';
 import { ReplicationStore } from './store.js';
@@ -31,7 +31,8 @@ export interface ControlDeps {
   readonly followerCluster: string;
   /** Where *_env references of registered clusters are looked up. */
   readonly env: NodeJS.ProcessEnv;
-  readonly secretsDir?: string;
+  /** Where file references of registered clusters must lie. */
+  readonly secretsDir: string;
   readonly bodyLimit?: number;
   readonly logger?: Logger;
 }
@@ -49,6 +50,7 @@ export function createControlState(
     auth: AuthSettings;
     followerCluster: string;
     env?: NodeJS.ProcessEnv;
+    /** Default: `secrets` in the working directory. */
     secretsDir?: string;
     bodyLimit?: number;
     logger?: Logger;
@@ -60,8 +62,9 @@ export function createControlState(
   },
 ): ControlState {
   const env = opts.env ?? process.env;
+  const secretsDir = opts.secretsDir ?? defaultSecretsDir();
   const store = new ReplicationStore(kafka, opts.logger);
-  const clusters = new ClusterRegistry(kafka, env, opts.logger);
+  const clusters = new ClusterRegistry(kafka, { env, secretsDir }, opts.logger);
   const board = new StatusBoard(kafka, opts.logger);
   const bootstrapStatus = new CompactedTable<BootstrapStatus>(kafka, CONTROL_TOPICS.status, opts.logger);
   const bootstrapper = new SnapshotBootstrapper({
@@ -97,7 +100,7 @@ export function createControlState(
     auth: opts.auth,
     followerCluster: opts.followerCluster,
     env,
-    ...(opts.secretsDir !== undefined ? { secretsDir: opts.secretsDir } : {}),
+    secretsDir,
     ...(opts.bodyLimit !== undefined ? { bodyLimit: opts.bodyLimit } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
   };

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     snapshotRepository: config.snapshotRepository,
     gcDeletes: config.gcDeletes,
     env: process.env,
-    ...(config.secretsDir !== undefined ? { secretsDir: config.secretsDir } : {}),
+    secretsDir: config.secretsDir,
     bodyLimit: config.bodyLimit,
     logger,
   });

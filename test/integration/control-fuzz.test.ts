@@ -43,7 +43,7 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
   const leaderCluster = `fz-${id}-lc`;
   const followerCluster = `fz-${id}-fc`;
   const leaderIndex = `fzl-${id}`;
-  const env = { ...process.env, KCCR_FUZZ_SET: 'value-that-must-never-be-echoed' };
+  const env = { ...process.env, KCCR_SECRET_FUZZ_SET: 'value-that-must-never-be-echoed' };
   let control: Control;
   const leader = new ElasticsearchAdapter(esConnection(stack, 'leader'));
 
@@ -99,8 +99,8 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
     ca_file: fc.constantFrom('/nonexistent/ca.crt', 'relative/ca.crt', '/'),
     password_file: fc.constantFrom('/nonexistent/pw', 'pw', '/etc'),
     api_key_file: fc.constantFrom('/nonexistent/key', 'key'),
-    password_env: fc.constantFrom('KCCR_FUZZ_SET', 'KCCR_FUZZ_UNSET', 'KCCR_CONTROL_USERS_FILE', '1BAD', ''),
-    api_key_env: fc.constantFrom('KCCR_FUZZ_SET', 'KCCR_FUZZ_UNSET', 'KCCR_KAFKA_SASL_PASSWORD'),
+    password_env: fc.constantFrom('KCCR_SECRET_FUZZ_SET', 'KCCR_SECRET_FUZZ_UNSET', 'KCCR_CONTROL_USERS_FILE', '1BAD', ''),
+    api_key_env: fc.constantFrom('KCCR_SECRET_FUZZ_SET', 'KCCR_SECRET_FUZZ_UNSET', 'KCCR_KAFKA_SASL_PASSWORD'),
     username: fc.oneof(fc.constantFrom('reader', 'a:b', ''), fc.string({ maxLength: 10 })),
     leader_alias: clusterNameArb,
     remote_cluster: clusterNameArb,

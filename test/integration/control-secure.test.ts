@@ -22,7 +22,7 @@ describe('control service (secure stack, credentials by reference)', () => {
       [h.names.leaderCluster, leader, 'kccr-extractor'],
       [h.names.followerCluster, follower, 'kccr-applier'],
     ] as const) {
-      const r = await control.call('PUT', `/_kccr/clusters/${name}`, { url: cluster.url, ca_file: cluster.caFile, username: user, password_file: cluster.users[user]!.passwordFile });
+      const r = await control.call('PUT', `/_kccr/clusters/${name}`, { url: cluster.url, ca_file: control.secret(cluster.caFile!), username: user, password_file: control.secret(cluster.users[user]!.passwordFile) });
       expect(r.status, JSON.stringify(r.body)).toBe(200);
     }
   });
@@ -72,7 +72,7 @@ describe('control service (secure stack, credentials by reference)', () => {
     const wrong = uniqueName('sec-wrong');
     const { leader, follower } = h.stack.clusters;
     // A real user with another user's password: Elasticsearch refuses it.
-    expect((await control.call('PUT', `/_kccr/clusters/${wrong}`, { url: leader.url, ca_file: leader.caFile, username: 'kccr-extractor', password_file: follower.users['kccr-applier']!.passwordFile })).status).toBe(200);
+    expect((await control.call('PUT', `/_kccr/clusters/${wrong}`, { url: leader.url, ca_file: control.secret(leader.caFile!), username: 'kccr-extractor', password_file: control.secret(follower.users['kccr-applier']!.passwordFile) })).status).toBe(200);
     const r = await control.call<{ error: { code: string; message: string } }>('PUT', `/_plugins/_replication/${uniqueName('sec-f')}/_start`, { leader_alias: wrong, leader_index: 'anything' });
     expect(r.status).toBe(502);
     expect(r.body.error.code).toBe('ES_UNAUTHENTICATED');

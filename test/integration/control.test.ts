@@ -3,6 +3,8 @@
  * writes to Kafka: the announcement's calls verbatim (host and port aside), the lifecycle, the refusals, the roles,
  * and a restart of the control service that loses nothing.
  */
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReplicationSpec } from '../../services/shared/replication.js';
 import { adminHeaders, forgetClusters, readerHeaders, registerPlainClusters, startControl } from '../support/control.js';
@@ -25,7 +27,7 @@ interface StatusBody {
 describe('control service (plain stack, real extractor and applier)', () => {
   let h: Harness;
   let control: Control;
-  const env = { ...process.env, KCCR_TEST_SECRET_REF: 'not-a-real-password' };
+  const env = { ...process.env, KCCR_SECRET_TEST_REF: 'not-a-real-password' };
 
   beforeAll(async () => {
     h = await startHarness(loadStack('plain'), 'control');
@@ -65,20 +67,35 @@ describe('control service (plain stack, real extractor and applier)', () => {
 
   it('registers clusters with credential references and never shows their values', async () => {
     const name = uniqueName('ref');
-    const put = await control.call('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, username: 'reader', password_env: 'KCCR_TEST_SECRET_REF' });
+    const put = await control.call('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, username: 'reader', password_env: 'KCCR_SECRET_TEST_REF' });
     expect(put.status).toBe(200);
-    expect(put.body).toMatchObject({ acknowledged: true, created: true, cluster: { name, username: 'reader', password_env: 'KCCR_TEST_SECRET_REF' } });
+    expect(put.body).toMatchObject({ acknowledged: true, created: true, cluster: { name, username: 'reader', password_env: 'KCCR_SECRET_TEST_REF' } });
     const got = await control.call('GET', `/_kccr/clusters/${name}`, undefined, readerHeaders);
     expect(got.status).toBe(200);
     expect(JSON.stringify(got.body)).not.toContain('not-a-real-password');
     const list = await control.call<{ clusters: { name: string }[] }>('GET', '/_kccr/clusters');
     expect(list.body.clusters.map((c) => c.name)).toEqual(expect.arrayContaining([name, h.names.leaderCluster, h.names.followerCluster]));
 
-    const unresolvable = await control.call('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, username: 'reader', password_env: 'KCCR_TEST_NOT_SET', ca_file: '/nonexistent/ca.crt' });
+    const unresolvable = await control.call('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, username: 'reader', password_env: 'KCCR_SECRET_TEST_NOT_SET', ca_file: '/nonexistent/ca.crt' });
     expect(unresolvable.status).toBe(400);
-    expect(JSON.stringify(unresolvable.body)).toMatch(/KCCR_TEST_NOT_SET is not set.*|ca_file/);
+    expect(JSON.stringify(unresolvable.body)).toMatch(/KCCR_SECRET_TEST_NOT_SET is not set.*|ca_file/);
     const ownSecret = await control.call('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, api_key_env: 'KCCR_KAFKA_SASL_PASSWORD' });
     expect(ownSecret.status).toBe(400);
+    expect(JSON.stringify(ownSecret.body)).toMatch(/api_key_env: expected the name of a variable starting with KCCR_SECRET_/);
+    // A host file outside the secrets directory, directly or through a link inside it: refused, the same answer as a
+    // missing file (nothing tells which files exist), and nothing is sent anywhere.
+    const hostFile = join(control.secretsDir, '..', `${name}-host.key`);
+    writeFileSync(hostFile, '-----BEGIN PRIVATE KEY-----\n');
+    symlinkSync(hostFile, join(control.secretsDir, 'link-out'));
+    try {
+      for (const path of [hostFile, join(control.secretsDir, 'link-out'), join(control.secretsDir, 'missing')]) {
+        const r = await control.call<{ error: { message: string } }>('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, username: 'x', password_file: path });
+        expect(r.status).toBe(400);
+        expect(r.body.error.message).toBe(`cluster ${name} is not registered: password_file: ${path} is not a readable file under KCCR_CONTROL_SECRETS_DIR (${control.secretsDir}); put the file there (links that lead out of it are refused)`);
+      }
+    } finally {
+      rmSync(hostFile, { force: true });
+    }
 
     expect((await control.call('DELETE', `/_kccr/clusters/${name}`)).status).toBe(200);
     expect((await control.call('GET', `/_kccr/clusters/${name}`)).status).toBe(404);
@@ -104,7 +121,8 @@ describe('control service (plain stack, real extractor and applier)', () => {
 
     const syncing = await waitFor('SYNCING with the leader checkpoint applied', async () => {
       const s = await status(follower);
-      return s.status === 'SYNCING' && s.shards[0]?.lag_operations === 0 ? s : undefined;
+      // The extractor's report may still be of the checkpoint before the two writes: wait for the one after them.
+      return s.status === 'SYNCING' && s.shards[0]?.lag_operations === 0 && (s.shards[0]?.leader_checkpoint ?? -1) >= 2 ? s : undefined;
     });
     expect(syncing).toMatchObject({ leader_alias: h.names.leaderCluster, leader_index: leader, follower_index: follower, requested_by: 'ops-admin' });
     expect(syncing.shards).toHaveLength(1);

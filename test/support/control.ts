@@ -3,6 +3,9 @@
  * with an admin (basic auth) and a read-only principal (token), and the stack's clusters registered by the names
  * the extractor and applier processes of a harness use.
  */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import { buildApp } from '../../services/control/app.js';
@@ -34,12 +37,28 @@ export interface Control {
   readonly kafka: KafkaAdapter;
   /** inject as the admin, JSON body; returns status and parsed body. */
   call<T = Record<string, unknown>>(method: InjectOptions['method'], url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
+  /** This control service's KCCR_CONTROL_SECRETS_DIR: copies of the stack's CA and password files, by their names. */
+  readonly secretsDir: string;
+  /** Where the copy of one of the stack's CA or password files lies in the secrets directory. */
+  secret(stackFile: string): string;
   close(): Promise<void>;
+}
+
+/** A secrets directory as an operator would lay it out: the stack's CA and password files copied in. */
+function secretsOf(stack: StackState): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kccr-control-secrets-'));
+  for (const cluster of Object.values(stack.clusters)) {
+    if (cluster.caFile) copyFileSync(cluster.caFile, join(dir, `${basename(cluster.caFile)}`));
+    for (const user of Object.values(cluster.users ?? {})) copyFileSync(user.passwordFile, join(dir, basename(user.passwordFile)));
+  }
+  return dir;
 }
 
 export async function startControl(stack: StackState, opts: { followerCluster: string; env?: NodeJS.ProcessEnv; app?: AppOptions; snapshotRepository?: string }): Promise<Control> {
   const kafka = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-control-test' });
+  const secretsDir = secretsOf(stack);
   const state = createControlState(kafka, {
+    secretsDir,
     auth: { mode: 'users', principals: PRINCIPALS },
     followerCluster: opts.followerCluster,
     env: opts.env ?? process.env,
@@ -56,10 +75,13 @@ export async function startControl(stack: StackState, opts: { followerCluster: s
       const r = await app.inject({ method, url, headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
       return { status: r.statusCode, body: (r.body ? JSON.parse(r.body) : {}) as never };
     },
+    secretsDir,
+    secret: (stackFile) => join(secretsDir, basename(stackFile)),
     async close() {
       await app.close();
       await state.close();
       await kafka.close();
+      rmSync(secretsDir, { recursive: true, force: true });
     },
   };
 }

@@ -75,7 +75,7 @@ export function clusterRoutes(deps: ControlDeps) {
       },
       handler: async (request) => {
         const { name } = request.params;
-        const problems = checkClusterRequest(request.body, { env: deps.env, ...(deps.secretsDir !== undefined ? { secretsDir: deps.secretsDir } : {}) });
+        const problems = checkClusterRequest(request.body, { env: deps.env, secretsDir: deps.secretsDir });
         if (problems.length) throw new KccrError('BAD_REQUEST', `cluster ${name} is not registered: ${problems.join('; ')}`, { problems });
         const previous = deps.clusters.get(name);
         const entry = toEntry(name, request.body, principalOf(request).name, previous, Date.now());
