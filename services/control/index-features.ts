@@ -1,6 +1,6 @@
 /**
  * Index features that decide whether a leader index can be replicated exactly, checked when a replication starts
- * (docs/index-features.md). kccr copies documents from `_source`, so what the leader keeps of it is what the follower
+ * (docs/design/index-features.md). kccr copies documents from `_source`, so what the leader keeps of it is what the follower
  * can get: nothing (disabled: refused), a part (includes/excludes: refused unless accepted), or a source rebuilt from
  * the indexed fields (synthetic: accepted, the follower gets the same mapping). Pure: the leader's mappings and
  * settings are arguments.

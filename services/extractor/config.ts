@@ -30,7 +30,7 @@ export interface ExtractorConfig {
   /** Envelopes larger than this are published as ordered chunks of this size (any document size is carried). */
   readonly chunkBytes: number;
   readonly visibilityMaxWaitMs: number;
-  /** After a failover (a new primary term), the changes of this long before are published again (docs/multi-node.md). */
+  /** After a failover (a new primary term), the changes of this long before are published again (docs/design/multi-node.md). */
   readonly failoverRereadMs: number;
   /** The ceiling of the backoff between retries of a transient failure (Kafka, registry or leader unreachable). */
   readonly retryMaxMs: number;

@@ -539,7 +539,7 @@ export class IndexExtractor {
       const size = this.pageSize.get(s.shard) ?? config.batchSize;
       let raw: Buffer;
       try {
-        // The primary's copy is asked first (any in-sync copy would do: see docs/multi-node.md); status shows it.
+        // The primary's copy is asked first (any in-sync copy would do: see docs/design/multi-node.md); status shows it.
         raw = await es.searchRaw(this.leaderIndex, windowQuery(from, to, size, after), { preference: `_shards:${s.shard}|_prefer_nodes:${s.primaryNode}` }, this.abort.signal);
         this.readFrom.set(s.shard, s.primaryNode);
       } catch (e) {

@@ -1,6 +1,6 @@
 /**
  * How a leader index keeps its documents' `_source`, read from its mappings and settings: the control service checks
- * it at a start (docs/index-features.md), the extractor again while it runs. Pure.
+ * it at a start (docs/design/index-features.md), the extractor again while it runs. Pure.
  */
 import type { IndexMeta } from './adapters/elasticsearch.js';
 

@@ -151,7 +151,7 @@ export interface ExtractorShardStatus {
   readonly primaryTerm?: number;
   /** The node (id) the last window was read from: the primary's, preferred for the search. */
   readonly readFrom?: string;
-  /** Failovers seen, each followed by a read again of the recent changes (see docs/multi-node.md). */
+  /** Failovers seen, each followed by a read again of the recent changes (see docs/design/multi-node.md). */
   readonly failovers?: number;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Refused privileges against the secure stack, as docs/faults.md promises: an extractor or applier whose user lacks
+ * Refused privileges against the secure stack, as docs/operations/faults.md promises: an extractor or applier whose user lacks
  * a privilege it needs shows FAILED with the refusal as the reason, is probed again every KCCR_FAILED_PROBE_MS
  * (2 s in tests), and resumes once the privilege is granted, without a restart of any kccr process, with the
  * follower holding exactly the leader's documents and nothing dead-lettered.
@@ -249,7 +249,7 @@ describe('refused privileges (secure stack): FAILED, probed again, resumed by a 
     const leaderIndex = uniqueName('cred-leader');
     const followerIndex = uniqueName('cred-follower');
     const other = elsewhere ? [{ names: [`${uniqueName('cred-other')}-*`], privileges: ['write'] }] : [];
-    // The applier writes the follower index and its ledger (docs/deletes.md): the same privileges on both.
+    // The applier writes the follower index and its ledger (docs/design/reconciliation.md): the same privileges on both.
     const names = [followerIndex, ledgerIndexName(followerIndex)];
     const user = new TestUser('follower', { cluster: FOLLOWER_CLUSTER_PRIVILEGES, indices: [{ names, privileges: FOLLOWER_WITHOUT_WRITE }, ...other] }, secrets);
     users.push(user);

@@ -1,5 +1,5 @@
 /**
- * Index features that cannot be replicated exactly (docs/index-features.md), against the real plain stack with real
+ * Index features that cannot be replicated exactly (docs/design/index-features.md), against the real plain stack with real
  * extractor and applier processes: each is refused at _start with a 400 that says why and what to do, and shows
  * the same reason in the auto-follow stats of a rule that matches it; a partial _source is replicated once accepted
  * (the follower holds what the leader's _source keeps), and a synthetic _source as the leader rebuilds it.

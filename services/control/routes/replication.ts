@@ -56,7 +56,7 @@ const startBody = {
     bootstrap: { type: 'string', enum: ['snapshot', 'scan', 'none'], description: 'how the follower gets the documents that predate the start; scan (the default) streams them through the topic' },
     accept_partial_source: {
       type: 'boolean',
-      description: 'replicate a leader index whose _source has includes/excludes: the follower then holds what the leader\'s _source keeps (refused without it); see docs/index-features.md',
+      description: 'replicate a leader index whose _source has includes/excludes: the follower then holds what the leader\'s _source keeps (refused without it); see docs/design/index-features.md',
     },
     follower_cluster: { ...clusterName, description: 'the follower cluster; by default KCCR_CONTROL_FOLLOWER_CLUSTER' },
   },
