@@ -4,7 +4,7 @@
  *
  *   tsx deploy/local/stack.ts up | down [--purge] | status [--json] | fetch
  *
- * Settings come from KCCR_* environment variables (README, "Local stack").
+ * Settings come from KCCR_* environment variables (docs/reference/settings.md, "Local stack").
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

@@ -22,7 +22,7 @@ export interface ExtractorConfig {
   /**
    * How operations up to the global checkpoint are made visible to search: `refresh` forces a refresh of the
    * leader index when a shard advanced; `scheduled` waits for the leader's own scheduled refreshes (forcing one
-   * only after visibilityMaxWaitMs). See README, "Visibility on the leader".
+   * only after visibilityMaxWaitMs). See docs/design/visibility.md.
    */
   readonly visibility: 'refresh' | 'scheduled';
   /** The data topics' max.message.bytes, set when kccr creates them: at least a chunk and its headers. */

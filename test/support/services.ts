@@ -25,7 +25,7 @@ export interface ServiceOptions {
   readonly applierEnv?: Record<string, string>;
 }
 
-/** The environment a service needs to reach this stack, as its README documents. */
+/** The environment a service needs to reach this stack, as docs/reference/settings.md documents it. */
 export function serviceEnv(stack: StackState, name: ServiceName, opts: ServiceOptions): Record<string, string> {
   const env: Record<string, string> = {
     KCCR_KAFKA_BROKERS: stack.kafka.brokers.join(','),
@@ -107,7 +107,7 @@ export class ServiceProcess {
 export function serviceArgs(name: ServiceName): string[] {
   // Extra Node options for profiling (e.g. --cpu-prof, which NODE_OPTIONS does not take).
   const extra = (process.env.KCCR_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  // The heap ceiling the README, `npm run start:*` and the image give the services (KCCR_SERVICE_HEAP_MIB to try others).
+  // The heap ceiling docs/operations/running.md, `npm run start:*` and the image give the services (KCCR_SERVICE_HEAP_MIB to try others).
   const heap = process.env.KCCR_SERVICE_HEAP_MIB ?? '128';
   if (process.env.KCCR_SERVICE_RUNTIME === 'dist') return [`--max-old-space-size=${heap}`, '--max-semi-space-size=16', ...extra, join(ROOT, 'dist', 'services', name, 'main.js')];
   return [...extra, '--import', 'tsx', join(ROOT, 'services', name, 'main.ts')];
