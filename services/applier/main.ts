@@ -208,7 +208,7 @@ export class ApplierService {
           // One follower index never stops the others: what is not resolved is fetched again after a backoff
           // (transient), or this partition is paused with the reason in its status and probed again later.
           if (failureKind(e) !== 'permanent') {
-            // The partition pauses (kafkajs fetches the others meanwhile) and is read again from what is committed.
+            // The partition pauses (the consumer fetches the others meanwhile) and is read again from what is committed.
             const delay = applier.retryDelay(batch.partition, e);
             this.logger.warn({ topic: batch.topic, partition: batch.partition, err: errorMessage(e), retryInMs: delay }, 'batch failed; the partition waits and is read again');
             consumer.pause(batch.topic, [batch.partition]);
