@@ -1,5 +1,7 @@
 import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRegistryUrl } from '../shared/config.js';
 import type { EsConnection, KafkaSettings } from '../shared/config.js';
+import { DEFAULT_BISECT } from './bisect.js';
+import type { BisectOptions } from './bisect.js';
 
 export interface ApplierConfig {
   /** The follower cluster's name in kccr: one consumer group per follower cluster. */
@@ -21,6 +23,8 @@ export interface ApplierConfig {
   readonly reconcileMinIntervalMs: number;
   /** A reconciliation pass without an answer from the leader side for this long is given up and asked for again. */
   readonly reconcilePassTimeoutMs: number;
+  /** The delete bisection: parts per split, ranges listed rather than split, shards listed whole. */
+  readonly reconcileBisect: BisectOptions;
   readonly retryMaxMs: number;
   /** How often an index that failed on something only an operator fixes (credentials, permissions) is probed again. */
   readonly failedProbeMs: number;
@@ -54,6 +58,11 @@ export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     reconcilePageSize: r.int('KCCR_RECONCILE_PAGE_SIZE', 5000, 10, 10_000),
     reconcileMinIntervalMs: r.int('KCCR_RECONCILE_MIN_INTERVAL_MS', 2000, 0, 3_600_000),
     reconcilePassTimeoutMs: r.int('KCCR_RECONCILE_PASS_TIMEOUT_MS', 20_000, 1000, 3_600_000),
+    reconcileBisect: {
+      fanout: r.int('KCCR_RECONCILE_FANOUT', DEFAULT_BISECT.fanout, 2, 256),
+      leafDocs: r.int('KCCR_RECONCILE_LEAF_DOCS', DEFAULT_BISECT.leafDocs, 1, 1_000_000),
+      listBelowDocs: r.int('KCCR_RECONCILE_LIST_BELOW_DOCS', DEFAULT_BISECT.listBelowDocs, 0, 10_000_000),
+    },
     retryMaxMs: r.int('KCCR_APPLIER_RETRY_MAX_MS', r.int('KCCR_RETRY_MAX_MS', 30_000, 100, 600_000), 100, 600_000),
     failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
     statusIntervalMs: r.int('KCCR_STATUS_INTERVAL_MS', 2000, 100, 600_000),

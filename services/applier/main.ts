@@ -157,7 +157,7 @@ export class ApplierService {
       };
       const ledger = new Ledger(this.deps.es, spec.followerIndex, this.config.gcDeletes);
       const reconciler = new Reconciler(
-        { ledger, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs, passTimeoutMs: this.config.reconcilePassTimeoutMs, backlog },
+        { ledger, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs, passTimeoutMs: this.config.reconcilePassTimeoutMs, backlog, bisect: this.config.reconcileBisect },
         spec,
       );
       // The position request this follower index last applied, as its status row says: a restarted applier does
