@@ -14,6 +14,7 @@ import { benchDeletes } from './deletes.js';
 import { benchSustained } from './sustained.js';
 import { benchKafkaClients } from './kafka-clients.js';
 import { benchLarge } from './large.js';
+import { benchLedger } from './ledger.js';
 import { benchReconcile } from './reconcile.js';
 import { benchVisibility } from './visibility.js';
 import { writeResults } from './lib.js';
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   reconcile: benchReconcile,
   'kafka-clients': benchKafkaClients,
   large: benchLarge,
+  ledger: benchLedger,
 };
 
 /** The services run as users run them: the compiled build (KCCR_SERVICE_RUNTIME=tsx runs the sources instead). */
@@ -54,6 +56,7 @@ const SUITE: { name: string; scenario: string; env?: Record<string, string> }[] 
   { name: 'visibility', scenario: 'visibility' },
   { name: 'Kafka clients', scenario: 'kafka-clients' },
   { name: 'large documents', scenario: 'large' },
+  { name: 'delete ledger', scenario: 'ledger' },
 ];
 
 async function suite(): Promise<void> {

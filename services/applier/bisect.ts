@@ -31,7 +31,7 @@ export interface BisectOptions {
   readonly listBelowDocs: number;
 }
 
-export const DEFAULT_BISECT: BisectOptions = { fanout: 32, leafDocs: 1000, listBelowDocs: 20_000 };
+export const DEFAULT_BISECT: BisectOptions = { fanout: 32, leafDocs: 64, listBelowDocs: 1000 };
 
 /** Splits [from, to] into at most `parts` contiguous, non-empty ranges of near-equal width. */
 export function splitRange(r: SeqRange, parts: number): SeqRange[] {
