@@ -165,7 +165,7 @@ export class Ledger {
     if (!body) return;
     const results = await this.es.bulk(body);
     // Refused privileges are the operator's to fix (status FAILED, probed again); anything else passes by itself.
-    const refused = results.find((r) => classify(r) !== 'applied' && classify(r) !== 'skipped');
+    const refused = results.find((r) => !['applied', 'skipped'].includes(classify(r)));
     if (refused) throw refusal(refused, { index: this.index, of: this.followerIndex });
   }
 

@@ -55,7 +55,7 @@ export function defaultSecretsDir(cwd = process.cwd()): string {
  * The only variables a registration may name: a registered URL receives what they hold, so the control service's
  * own settings and the host's other variables (cloud keys, tokens) are out of reach.
  */
-export const SECRET_ENV = /^KCCR_SECRET_[A-Za-z0-9_]+$/;
+const SECRET_ENV = /^KCCR_SECRET_[A-Za-z0-9_]+$/;
 
 /**
  * The file behind a reference, if it is a regular file under the secrets directory once every symbolic link is

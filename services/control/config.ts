@@ -23,7 +23,7 @@ export interface ControlConfig {
   readonly snapshotRepository: string;
   /** index.gc_deletes of follower indices restored from a snapshot (the applier's setting, for those it creates). */
   readonly gcDeletes: string;
-  /** When set, file references of registered clusters (password_file, api_key_file, ca_file) must lie under it. */
+  /** File references of registered clusters (password_file, api_key_file, ca_file) must lie under it. */
   readonly secretsDir: string;
   readonly kafka: KafkaSettings;
   readonly bodyLimit: number;
