@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['services/**/*.test.ts', 'deploy/**/*.test.ts'],
+          include: ['services/**/*.test.ts', 'deploy/**/*.test.ts', 'test/support/**/*.test.ts'],
           environment: 'node',
         },
       },

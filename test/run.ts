@@ -11,8 +11,9 @@
  *   extra arguments go to vitest, in both runs (for example a file filter); with --project, one run with exactly them
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { failuresOf, type JsonReport } from './support/report.js';
 
 const root = resolve(import.meta.dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
@@ -39,6 +40,21 @@ function matches(projects: string[], args: string[]): Promise<boolean> {
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('exit', (code) => res(code === 0 && out.trim().length > 0));
   });
+}
+
+/** Where each vitest run writes its JSON report, read back for the summary of failures at the end. */
+const reportsDir = join(root, '.test-reports');
+
+/** Vitest arguments that keep the usual console output and also write a JSON report named after the run. */
+function reporting(run: string): string[] {
+  return ['--reporter=default', '--reporter=json', `--outputFile.json=${join(reportsDir, `${run.replace(/\W+/g, '-')}.json`)}`];
+}
+
+function printFailures(run: string): void {
+  const file = join(reportsDir, `${run.replace(/\W+/g, '-')}.json`);
+  if (!existsSync(file)) return console.log(`test: ${run}: no report was written (vitest stopped before its end; see above)`);
+  const lines = failuresOf(JSON.parse(readFileSync(file, 'utf8')) as JsonReport, root);
+  for (const line of lines) console.log(`test: ${run}: FAILED ${line}`);
 }
 
 async function ensureUp(name: keyof typeof STACKS): Promise<boolean> {
@@ -78,16 +94,19 @@ async function main(): Promise<number> {
     const wanted = async (projects: string[]) => args.length === 0 || (await matches(projects, args));
     const runMain = args.length === 0 || (await matches(mainProjects, args)) || (!(await matches(faultProjects, args)) && !(await matches(multiProjects, args)));
     const results: [string, number][] = [];
-    if (runMain) results.push(['unit and integration', await exec(vitest, ['run', ...mainProjects, ...args], env)]);
+    rmSync(reportsDir, { recursive: true, force: true });
+    mkdirSync(reportsDir, { recursive: true });
+    if (runMain) results.push(['unit and integration', await exec(vitest, ['run', ...mainProjects, ...reporting('unit and integration'), ...args], env)]);
     if (skipFaults) console.log('test: KCCR_FAULTS=0: the faults project was skipped (it is part of the full suite)');
-    else if (await wanted(faultProjects)) results.push(['faults', await exec(vitest, ['run', ...faultProjects, ...args], env)]);
+    else if (await wanted(faultProjects)) results.push(['faults', await exec(vitest, ['run', ...faultProjects, ...reporting('faults'), ...args], env)]);
     if (skipMulti) console.log('test: KCCR_MULTINODE=0: the multinode project was skipped (it is part of the full suite)');
     else if (await wanted(multiProjects)) {
       // The multi-node stack gets the machine: the stacks this run started are stopped first.
       for (const name of started.splice(0)) await exec(tsx, ['deploy/local/stack.ts', 'down'], STACKS[name]);
       if (await ensureUp('multinode')) started.push('multinode');
-      results.push(['multinode', await exec(vitest, ['run', ...multiProjects, ...args], { KCCR_STACK_STATE: join(STACKS.multinode.KCCR_STACK_DIR, 'stack.json') })]);
+      results.push(['multinode', await exec(vitest, ['run', ...multiProjects, ...reporting('multinode'), ...args], { KCCR_STACK_STATE: join(STACKS.multinode.KCCR_STACK_DIR, 'stack.json') })]);
     }
+    for (const [run, code] of results) if (code !== 0) printFailures(run);
     if (results.length > 1) console.log(`test: ${results.map(([n, c]) => `${n} ${c === 0 ? 'passed' : `failed (exit ${c})`}`).join('; ')}`);
     return results.find(([, c]) => c !== 0)?.[1] ?? 0;
   } finally {
