@@ -5,6 +5,8 @@
  */
 import { KccrError } from '../shared/errors.js';
 import type { ReplicationSpec } from '../shared/replication.js';
+import { CLUSTER_NAME } from '../shared/replication.js';
+import { normalizeSettings } from './settings.js';
 import { indexName } from './schemas.js';
 
 export const LEADER_INDEX_PLACEHOLDER = '{{leader_index}}';
@@ -43,9 +45,9 @@ export function ruleKey(rule: Pick<AutofollowRule, 'followerCluster' | 'leaderCl
 }
 
 /** Elasticsearch's rules for index names (schemas.ts). */
-const INDEX = new RegExp(indexName.pattern);
+const INDEX = new RegExp(indexName.pattern, 'u');
 /** The same with `*` allowed: a wildcard pattern. */
-const PATTERN = new RegExp(indexName.pattern.replace('*', ''));
+const PATTERN = new RegExp(indexName.pattern.replace('*', ''), 'u');
 
 function patternProblem(p: string): string | undefined {
   if (p.startsWith('-')) return `${JSON.stringify(p)} starts with -; exclusions go in exclude_patterns`;
@@ -92,6 +94,36 @@ export function checkFollowerIndexPattern(pattern: string): string {
     throw new KccrError('BAD_REQUEST', `follower_index_pattern ${JSON.stringify(pattern)} does not make valid index names: outside ${LEADER_INDEX_PLACEHOLDER}, lower case, none of \\ / * ? " < > | , # : or space, not starting with - _ or +`);
   }
   return pattern;
+}
+
+/**
+ * A row of `kccr._autofollow` as the rules API would have written it (table.ts refuses it otherwise: the engine never
+ * starts a replication from a row something else wrote). The same checks as the API, and the key must be the rule's.
+ */
+export function parseAutofollowRule(key: string, value: unknown): AutofollowRule {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new KccrError('BAD_REQUEST', `auto-follow rule ${JSON.stringify(key)} refused: not a JSON object`);
+  const r = value as Record<string, unknown>;
+  const problems: string[] = [];
+  const check = (what: string, fn: () => unknown) => {
+    try {
+      if (fn() === false) problems.push(what);
+    } catch (e) {
+      problems.push(e instanceof Error ? e.message : what);
+    }
+  };
+  const texts = (v: unknown): v is string[] => Array.isArray(v) && v.length <= 1000 && v.every((x) => typeof x === 'string');
+  for (const field of ['followerCluster', 'leaderCluster'] as const) check(`${field} must be a cluster name`, () => typeof r[field] === 'string' && CLUSTER_NAME.test(r[field] as string));
+  check('name must be a rule name', () => typeof r.name === 'string' && RULE_NAME.test(r.name));
+  check('patterns must be a list of index patterns', () => texts(r.patterns) && r.patterns.length > 0 && parsePatterns(r.patterns.join(','), 'patterns').length > 0);
+  check('excludePatterns must be a list of index patterns', () => texts(r.excludePatterns) && checkExcludePatterns(r.excludePatterns).length >= 0);
+  check('followerIndexPattern must be a text', () => typeof r.followerIndexPattern === 'string' && checkFollowerIndexPattern(r.followerIndexPattern).length > 0);
+  check('followerSettings must be flat index settings', () => r.followerSettings === undefined || (typeof r.followerSettings === 'object' && r.followerSettings !== null && normalizeSettings(r.followerSettings as Record<string, unknown>) !== undefined));
+  check('acceptPartialSource must be true or false', () => r.acceptPartialSource === undefined || typeof r.acceptPartialSource === 'boolean');
+  for (const field of ['createdBy', 'updatedBy'] as const) check(`${field} must be a text`, () => typeof r[field] === 'string' && (r[field] as string).length > 0);
+  for (const field of ['createdAt', 'updatedAt'] as const) check(`${field} must be a time`, () => Number.isSafeInteger(r[field]) && (r[field] as number) >= 0);
+  if (problems.length === 0 && key !== autofollowKey(r.followerCluster as string, r.leaderCluster as string, r.name as string)) problems.push(`the key must be ${JSON.stringify(autofollowKey(r.followerCluster as string, r.leaderCluster as string, r.name as string))}`);
+  if (problems.length) throw new KccrError('BAD_REQUEST', `auto-follow rule ${JSON.stringify(key.slice(0, 300))} refused: ${problems.join('; ')}`);
+  return value as AutofollowRule;
 }
 
 export function followerIndexName(pattern: string, leaderIndex: string): string {

@@ -6,7 +6,7 @@ import type { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
-import { ruleKey } from './autofollow-rules.js';
+import { parseAutofollowRule, ruleKey } from './autofollow-rules.js';
 import type { AutofollowRule } from './autofollow-rules.js';
 
 export const AUTOFOLLOW_TOPIC = CONTROL_TOPICS.autofollow;
@@ -15,7 +15,7 @@ export class AutofollowStore {
   readonly table: CompactedTable<AutofollowRule>;
 
   constructor(kafka: KafkaAdapter, logger?: Logger) {
-    this.table = new CompactedTable<AutofollowRule>(kafka, AUTOFOLLOW_TOPIC, logger);
+    this.table = new CompactedTable<AutofollowRule>(kafka, AUTOFOLLOW_TOPIC, logger, parseAutofollowRule);
   }
 
   open(): Promise<void> {

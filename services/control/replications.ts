@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { KccrError } from '../shared/errors.js';
 import type { BootstrapCheckpoints, BootstrapMode, PositionRequest, PositionTarget, ReplicationSpec, ReplicationState } from '../shared/replication.js';
+import { replicationKey } from '../shared/replication.js';
 import { changeTopic } from '../shared/topics.js';
 import { readCheckpoints, requireRepository, snapshotName } from './bootstrap.js';
 import type { SnapshotBootstrapper } from './bootstrap.js';
@@ -188,8 +189,15 @@ export class ReplicationService {
 
   require(followerCluster: string, followerIndex: string): ReplicationSpec {
     const spec = this.store.get(followerCluster, followerIndex);
-    if (!spec) throw new KccrError('NOT_FOUND', `${followerIndex} is not a kccr follower index on follower cluster ${followerCluster}; start it with PUT .../${followerIndex}/_start`, { followerCluster, followerIndex });
-    return spec;
+    if (spec) return spec;
+    const refused = this.store.refused().find((r) => r.key === replicationKey(followerCluster, followerIndex));
+    if (refused) {
+      throw new KccrError('NOT_FOUND', `${followerIndex} on follower cluster ${followerCluster} has a row in kccr._replications that kccr refused (${refused.reason}): nothing acts on it; start the replication again with PUT .../${followerIndex}/_start`, {
+        followerCluster,
+        followerIndex,
+      });
+    }
+    throw new KccrError('NOT_FOUND', `${followerIndex} is not a kccr follower index on follower cluster ${followerCluster}; start it with PUT .../${followerIndex}/_start`, { followerCluster, followerIndex });
   }
 
   status(followerCluster: string, followerIndex: string): StatusView {

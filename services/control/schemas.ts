@@ -4,6 +4,7 @@
  * A `description` on a pattern is what a 400 says when a value does not match it.
  */
 import { CLUSTER_NAME } from '../shared/replication.js';
+import { INDEX_NAME } from '../shared/rows.js';
 
 export const clusterName = {
   type: 'string',
@@ -11,13 +12,13 @@ export const clusterName = {
   description: 'a cluster name: lower-case letters, digits, _ and -, starting with a letter or digit, at most 64 characters',
 } as const;
 
-/** Elasticsearch's rules for index names (lower case; none of \ / * ? " < > | , # : or space; not starting with - _ +; not . or ..). */
+/** Elasticsearch's rules for index names (rows.ts). */
 export const indexName = {
   type: 'string',
   minLength: 1,
   maxLength: 255,
-  pattern: String.raw`^(?!\.\.?$)(?![-_+])[^\u0000-\u001f\u007fA-Z\\/*?"<>|,#: ]+$`,
-  description: 'an index name: lower case, at most 255 bytes, none of \\ / * ? " < > | , # : or space, not starting with - _ or +, not . or ..',
+  pattern: INDEX_NAME.source,
+  description: 'an index name: lower case (no upper-case letter of any script), at most 255 bytes, none of \\ / * ? " < > | , # : or space, not starting with - _ or +, not . or ..',
 } as const;
 
 export const envName = {

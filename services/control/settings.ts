@@ -5,9 +5,8 @@
  * `PUT /<index>/_settings` takes under `index`.
  */
 import { KccrError } from '../shared/errors.js';
+import { FIXED_SETTINGS } from '../shared/rows.js';
 
-/** Settings a follower cannot choose: the follower has the leader's shard count (partition = shard). */
-const FIXED = ['number_of_shards', 'number_of_routing_shards'];
 
 /** No index setting is nested deeper than this (index.routing.allocation.include._name is 5). */
 const MAX_DEPTH = 16;
@@ -31,7 +30,7 @@ export function normalizeSettings(settings: Record<string, unknown>): Record<str
   for (const [key, value] of flat) {
     const name = key.startsWith('index.') ? key.slice('index.'.length) : key;
     if (name === '' || name === 'index' || name.split('.').some((part) => part === '')) throw new KccrError('BAD_REQUEST', `settings: ${JSON.stringify(key)} is not a setting name`);
-    if (FIXED.includes(name)) throw new KccrError('BAD_REQUEST', `settings: index.${name} cannot be set on a follower index: it always has the leader's shard count`);
+    if (FIXED_SETTINGS.includes(name)) throw new KccrError('BAD_REQUEST', `settings: index.${name} cannot be set on a follower index: it always has the leader's shard count`);
     if (out.has(name)) throw new KccrError('BAD_REQUEST', `settings: index.${name} is given twice`);
     out.set(name, value);
   }

@@ -8,6 +8,8 @@ import type { Logger } from '../shared/logger.js';
 import type { BootstrapCheckpoints, BootstrapMode, PartialSource, PositionRequest, RebuildInfo, ReplicationSpec, ReplicationState } from '../shared/replication.js';
 import { CLUSTER_NAME, replicationKey } from '../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
+import type { RefusedRow } from '../shared/table.js';
+import { parseReplicationSpec } from '../shared/rows.js';
 
 export interface StartRequest {
   readonly followerCluster: string;
@@ -33,7 +35,7 @@ export class ReplicationStore {
   readonly table: CompactedTable<ReplicationSpec>;
 
   constructor(kafka: KafkaAdapter, logger?: Logger) {
-    this.table = new CompactedTable<ReplicationSpec>(kafka, CONTROL_TOPICS.replications, logger);
+    this.table = new CompactedTable<ReplicationSpec>(kafka, CONTROL_TOPICS.replications, logger, parseReplicationSpec);
   }
 
   open(): Promise<void> {
@@ -42,6 +44,11 @@ export class ReplicationStore {
 
   get(followerCluster: string, followerIndex: string): ReplicationSpec | undefined {
     return this.table.get(replicationKey(followerCluster, followerIndex));
+  }
+
+  /** Rows of the table that did not pass its rules (rows.ts): not listed, not acted on. */
+  refused(): RefusedRow[] {
+    return this.table.refused();
   }
 
   list(): ReplicationSpec[] {

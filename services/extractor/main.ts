@@ -14,6 +14,7 @@ import { parseReconcileRequest, RECONCILE_TOPIC, reconcileGroup } from '../share
 import { abortableSleep, backoffDelay, retry, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
+import { parseReplicationSpec } from '../shared/rows.js';
 import { readExtractorConfig } from './config.js';
 import type { ExtractorConfig } from './config.js';
 import { IndexExtractor } from './index-extractor.js';
@@ -40,7 +41,7 @@ export class ExtractorService {
       metadata: new CompactedTable<IndexMetadata>(kafka, CONTROL_TOPICS.metadata, logger),
       logger,
     };
-    this.replications = new CompactedTable<ReplicationSpec>(kafka, CONTROL_TOPICS.replications, logger);
+    this.replications = new CompactedTable<ReplicationSpec>(kafka, CONTROL_TOPICS.replications, logger, parseReplicationSpec);
     this.reconcileConsumer = kafka.consumer(reconcileGroup(config.leaderCluster));
   }
 

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { KafkaAdapter, KafkaConsumer, KafkaProducer } from './adapters/kafka.js';
-import { KccrError } from './errors.js';
+import { errorMessage, KccrError } from './errors.js';
 import { retry } from './retry.js';
 import type { Logger } from './logger.js';
 
@@ -25,8 +25,26 @@ export const CONTROL_TOPICS = {
   autofollow: 'kccr._autofollow',
 } as const;
 
+/**
+ * Checks a row read from the table and returns it typed, or throws saying what is wrong (rows.ts): a row that does
+ * not pass is refused, as if absent, and reported.
+ */
+export type RowParser<T> = (key: string, value: unknown) => T;
+
+/** A row the parser refused: what was wrong, and where it is in the topic. */
+export interface RefusedRow {
+  readonly key: string;
+  readonly reason: string;
+  readonly offset: string;
+  readonly at: number;
+}
+
+/** At most this many refused rows are kept for reports (the newest); the log has them all. */
+const MAX_REFUSED = 100;
+
 export class CompactedTable<T> extends EventEmitter<{ change: [key: string, value: T | undefined] }> {
   private readonly rows = new Map<string, T>();
+  private readonly refusedRows = new Map<string, RefusedRow>();
   private consumer?: KafkaConsumer;
   private producer?: KafkaProducer;
   private readyPromise?: Promise<void>;
@@ -35,8 +53,14 @@ export class CompactedTable<T> extends EventEmitter<{ change: [key: string, valu
     private readonly kafka: KafkaAdapter,
     readonly topic: string,
     private readonly logger?: Logger,
+    private readonly parse?: RowParser<T>,
   ) {
     super();
+  }
+
+  /** The rows refused since this reader opened, by key (a later valid row of the key clears it). */
+  refused(): RefusedRow[] {
+    return [...this.refusedRows.values()];
   }
 
   /** Creates the topic when missing, starts following it and resolves once the existing rows are loaded. */
@@ -65,24 +89,40 @@ export class CompactedTable<T> extends EventEmitter<{ change: [key: string, valu
     await this.consumer.run(async (batch, control) => {
       for (const m of batch.messages) {
         control.resolve(m.offset);
+        // Before anything that skips a row: a refused or keyless last row must not keep open() waiting. (The rows
+        // of this batch are all handled before whoever awaits open() runs.)
+        if (BigInt(m.offset) + 1n >= high) caughtUp();
         const key = m.key?.toString('utf8');
         if (key === undefined) continue;
         let value: T | undefined;
         if (m.value !== null && m.value.length > 0) {
           try {
-            value = JSON.parse(m.value.toString('utf8')) as T;
-          } catch {
-            this.logger?.warn({ topic: this.topic, key, offset: m.offset }, 'skipping a row that is not JSON');
+            const json: unknown = JSON.parse(m.value.toString('utf8'));
+            value = this.parse ? this.parse(key, json) : (json as T);
+          } catch (e) {
+            this.refuse(key, m.offset, e instanceof SyntaxError ? 'not JSON' : errorMessage(e));
             continue;
           }
         }
+        this.refusedRows.delete(key);
         if (value === undefined) this.rows.delete(key);
         else this.rows.set(key, value);
         this.emit('change', key, value);
-        if (BigInt(m.offset) + 1n >= high) caughtUp();
       }
     });
     await loaded;
+  }
+
+  /**
+   * A row that does not pass is never acted on: the key reads as absent (a valid row it replaces is gone too — its
+   * writer meant to change it, and what it wrote cannot be trusted), and the refusal is logged and kept for reports.
+   */
+  private refuse(key: string, offset: string, reason: string): void {
+    this.logger?.error({ topic: this.topic, key, offset, reason }, 'refused a row of a control table: it is not acted on; write it again through the control API');
+    this.refusedRows.delete(key);
+    this.refusedRows.set(key, { key, reason, offset, at: Date.now() });
+    if (this.refusedRows.size > MAX_REFUSED) this.refusedRows.delete(this.refusedRows.keys().next().value!);
+    if (this.rows.delete(key)) this.emit('change', key, undefined);
   }
 
   get(key: string): T | undefined {

@@ -30,7 +30,21 @@ export function kccrRoutes(deps: ControlDeps) {
         summary: 'Every replication kccr knows, stopped ones included, with its current status',
         tags: ['replication'],
         querystring: query({ state: { type: 'string', enum: ['active', 'paused', 'stopped'] }, follower_cluster: clusterName, leader_cluster: clusterName }),
-        response: { 200: { type: 'object', required: ['replications'], properties: { replications: { type: 'array', items: replicationItem } } }, ...errorResponses },
+        response: {
+          200: {
+            type: 'object',
+            required: ['replications'],
+            properties: {
+              replications: { type: 'array', items: replicationItem },
+              refused_rows: {
+                type: 'array',
+                description: 'Rows of kccr._replications that do not pass the rules of this API (written to Kafka by something else than the control service): never acted on; write them again through the API',
+                items: { type: 'object', required: ['key', 'reason', 'offset'], properties: { key: { type: 'string' }, reason: { type: 'string' }, offset: { type: 'string' } } },
+              },
+            },
+          },
+          ...errorResponses,
+        },
       },
       handler: async (request) => {
         const { state, follower_cluster, leader_cluster } = request.query;
@@ -57,7 +71,8 @@ export function kccrRoutes(deps: ControlDeps) {
               updated_at: new Date(s.updatedAt).toISOString(),
             };
           });
-        return { replications };
+        const refused = deps.replications.store.refused().map((r) => ({ key: r.key, reason: r.reason, offset: r.offset }));
+        return { replications, ...(refused.length ? { refused_rows: refused } : {}) };
       },
     });
 
