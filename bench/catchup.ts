@@ -23,6 +23,7 @@ import { changeTopic } from '../services/shared/topics.js';
 import { applierStatus, extractorStatus, startHarness, startReplication } from '../test/support/replication.js';
 import type { Harness } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
+import { dropOrphanLedgers } from '../test/support/ledgers.js';
 import type { CpuPinning } from './lib.js';
 import { busyFractions, cpuSeconds, cpuTimes, defaultServiceEnv, documentOfAbout1KB, envNumber, pidOfStackPart, rssSampler, seededRandom, table, writeResults } from './lib.js';
 import { pinForBench } from './sustained.js';
@@ -355,6 +356,7 @@ export async function benchCatchup(): Promise<void> {
       await h.kafka.deleteTopics([changeTopic(h.names.leaderCluster, leaderIndex)]).catch(() => undefined);
       await h.leader.deleteIndex(leaderIndex).catch(() => undefined);
       for (const index of followerIndices) await h.follower.deleteIndex(index).catch(() => undefined);
+      await dropOrphanLedgers(h.follower).catch(() => undefined);
       await h.close();
     }
     pinning?.restore();

@@ -40,7 +40,7 @@ function batch(partition: number, from: number, random: () => number): PendingWr
 async function run(es: ElasticsearchAdapter, withLedger: boolean, followerPid: number): Promise<{ seconds: number; cpu: number }> {
   const index = uniqueName('bench-ledger');
   await es.createIndex(index, { settings: { index: { number_of_shards: PARTITIONS, number_of_replicas: 0 } } });
-  const ledger = new Ledger(es, index, '24h');
+  const ledger = new Ledger(es, index, '24h', Date.now());
   if (withLedger) await ledger.ensure(true, new Map());
   const random = seededRandom(7);
   const c0 = cpuSeconds(followerPid);

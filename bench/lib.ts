@@ -10,6 +10,7 @@ import { parseMgetResponse } from '../services/shared/raw-hits.js';
 import type { RawHit } from '../services/shared/raw-hits.js';
 import { changeTopic } from '../services/shared/topics.js';
 import { waitFor } from '../test/support/stack.js';
+import { dropOrphanLedgers } from '../test/support/ledgers.js';
 import type { Harness } from '../test/support/replication.js';
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
 
@@ -352,6 +353,7 @@ export async function closeBenchHarness(h: Harness, leaderIndices: readonly stri
   await h.kafka.deleteTopics(leaderIndices.map((i) => changeTopic(h.names.leaderCluster, i))).catch(() => undefined);
   for (const i of leaderIndices) await h.leader.deleteIndex(i).catch(() => undefined);
   for (const i of followerIndices) await h.follower.deleteIndex(i).catch(() => undefined);
+  await dropOrphanLedgers(h.follower).catch(() => undefined);
   await h.close();
 }
 

@@ -32,6 +32,7 @@ import { changeTopic } from '../services/shared/topics.js';
 import { applierStatus, extractorStatus, startHarness, startReplication } from '../test/support/replication.js';
 import type { Harness } from '../test/support/replication.js';
 import { esConnection, loadStack, uniqueName, waitFor } from '../test/support/stack.js';
+import { dropOrphanLedgers } from '../test/support/ledgers.js';
 import type { StackState } from '../deploy/local/lib/state.js';
 import {
   busyFractions,
@@ -533,6 +534,7 @@ async function runOnce(stack: StackState, pinning: CpuPinning | undefined, mode:
     }
     await leader.deleteIndex(leaderIndex).catch(() => undefined);
     await follower.deleteIndex(followerIndex).catch(() => undefined);
+    await dropOrphanLedgers(follower).catch(() => undefined);
     await Promise.all([leader.close(), follower.close()]);
   }
 }

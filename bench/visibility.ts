@@ -15,6 +15,7 @@ import { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.
 import { startHarness, startReplication } from '../test/support/replication.js';
 import type { Harness } from '../test/support/replication.js';
 import { esConnection, loadStack, uniqueName } from '../test/support/stack.js';
+import { dropOrphanLedgers } from '../test/support/ledgers.js';
 import { cpuSeconds, documentOfAbout1KB, fixedRateLoad, foundOnFollower, median, percentile, pidOfStackPart, table, writeResults } from './lib.js';
 
 type Mode = 'none' | 'refresh' | 'refresh-1s' | 'scheduled';
@@ -120,6 +121,7 @@ async function runOnce(mode: Mode, round: number): Promise<RunResult> {
   await h?.close();
   await leader.deleteIndex(leaderIndex);
   await follower.deleteIndex(followerIndex);
+  await dropOrphanLedgers(follower).catch(() => undefined);
   await Promise.all([leader.close(), follower.close()]);
   return {
     mode,

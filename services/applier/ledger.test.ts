@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KccrError } from '../shared/errors.js';
 import { parseReconcileRequest } from '../shared/replication.js';
-import { leaderSeqOf, ledgerBulk, ledgerId, ledgerIndexName } from './ledger.js';
+import { batchesOf } from './main.js';
+import { leaderSeqOf, ledgerBulk, ledgerId, ledgerIndexName, ledgerRetires } from './ledger.js';
 
 describe('ledger', () => {
   it('is a hidden-style index named after the follower, a digest when the name would pass 255 bytes', () => {
@@ -9,6 +10,25 @@ describe('ledger', () => {
     const long = ledgerIndexName('x'.repeat(250));
     expect(long).toMatch(/^\.kccr-ledger-[0-9a-f]{64}$/);
     expect(Buffer.byteLength(long)).toBeLessThanOrEqual(255);
+  });
+
+  it("is dropped with its stopped replication, unless a later replication of the index claimed it", () => {
+    expect(ledgerRetires({ kccr: 'ledger', follower: 'f', complete: true, replication: 100 }, 100)).toBe(true);
+    expect(ledgerRetires({ kccr: 'ledger', follower: 'f', complete: true, replication: 200 }, 100)).toBe(false);
+    // Written by an earlier kccr (no owner recorded), or without a mapping: the stopped replication's.
+    expect(ledgerRetires({ kccr: 'ledger', follower: 'f', complete: true }, 100)).toBe(true);
+    expect(ledgerRetires(undefined, 100)).toBe(true);
+  });
+
+  it('groups index names so that each comma-joined group stays within the bytes given', () => {
+    const names = Array.from({ length: 50 }, (_, i) => ledgerIndexName(`follower-${i}`));
+    const batches = batchesOf(names, 200);
+    expect(batches.flat()).toEqual(names);
+    expect(batches.length).toBeGreaterThan(1);
+    for (const b of batches) expect(Buffer.byteLength(b.map(encodeURIComponent).join(','))).toBeLessThanOrEqual(200);
+    // A name longer than the bound goes alone rather than being lost.
+    expect(batchesOf(['a', 'x'.repeat(300), 'b'], 100)).toEqual([['a'], ['x'.repeat(300)], ['b']]);
+    expect(batchesOf([], 100)).toEqual([]);
   });
 
   it('keys entries by shard and id, a digest for ids that would pass 512 bytes', () => {

@@ -61,8 +61,26 @@ function rangeQuery(shard: number, r: SeqRange): unknown {
   return { bool: { filter: [{ term: { s: shard } }, { range: { q: { gte: r.from, lte: r.to } } }] } };
 }
 
-interface LedgerMapping {
-  readonly [index: string]: { mappings?: { _meta?: { complete?: boolean } } };
+/** What a ledger's mapping says of it: whose it is, and whether it holds every document of its follower index. */
+export interface LedgerMeta {
+  readonly kccr?: string;
+  readonly follower?: string;
+  readonly complete?: boolean;
+  /** The `createdAt` of the replication that uses it (absent in ledgers of earlier versions). */
+  readonly replication?: number;
+}
+
+export interface LedgerMappings {
+  readonly [index: string]: { mappings?: { _meta?: LedgerMeta } };
+}
+
+/**
+ * Whether a stopped replication's ledger may be dropped: it is that replication's, or of no known one. A ledger
+ * a later replication of the same follower index claimed (started again soon after the stop, perhaps by another
+ * applier of the cluster that read the change first) is that replication's now, and stays.
+ */
+export function ledgerRetires(meta: LedgerMeta | undefined, stoppedCreatedAt: number): boolean {
+  return meta?.replication === undefined || meta.replication === stoppedCreatedAt;
 }
 
 /**
@@ -78,12 +96,21 @@ export function leaderSeqOf(version: number, followerSeqNo: number, snapshotChec
 export class Ledger {
   readonly index: string;
 
+  /**
+   * @param replication the `createdAt` of the replication using it, recorded in the ledger's mapping, so that the
+   *   drop of a stopped replication's ledger never takes one a later replication of the same index uses.
+   */
   constructor(
     private readonly es: ElasticsearchAdapter,
     readonly followerIndex: string,
     private readonly gcDeletes: string,
+    private readonly replication: number,
   ) {
     this.index = ledgerIndexName(followerIndex);
+  }
+
+  private meta(complete: boolean): LedgerMeta {
+    return { kccr: 'ledger', follower: this.followerIndex, complete, replication: this.replication };
   }
 
   private async create(complete: boolean): Promise<void> {
@@ -93,7 +120,7 @@ export class Ledger {
         settings: { index: { number_of_shards: 1, auto_expand_replicas: '0-1', hidden: true, refresh_interval: '-1', gc_deletes: this.gcDeletes } },
         mappings: {
           dynamic: 'strict',
-          _meta: { kccr: 'ledger', follower: this.followerIndex, complete },
+          _meta: this.meta(complete),
           properties: {
             s: { type: 'integer' },
             q: { type: 'long' },
@@ -118,12 +145,21 @@ export class Ledger {
       await this.create(true);
       return undefined;
     }
-    const r = await this.es.request<LedgerMapping>('GET', `/${encodeURIComponent(this.index)}/_mapping`, { ignore: [404] });
-    if (r.status === 200 && Object.values(r.body)[0]?.mappings?._meta?.complete === true) return undefined;
+    const r = await this.es.request<LedgerMappings>('GET', `/${encodeURIComponent(this.index)}/_mapping`, { ignore: [404] });
+    const meta = r.status === 200 ? Object.values(r.body)[0]?.mappings?._meta : undefined;
+    if (meta?.complete === true) {
+      // A complete ledger of an earlier replication of this index (started again where it stopped): claimed.
+      if (meta.replication !== this.replication) await this.putMeta(true);
+      return undefined;
+    }
     if (r.status === 404) await this.create(false);
     const built = await this.backfill(snapshotCheckpoints);
-    await this.es.request('PUT', `/${encodeURIComponent(this.index)}/_mapping`, { body: { _meta: { kccr: 'ledger', follower: this.followerIndex, complete: true } } });
+    await this.putMeta(true);
     return { built };
+  }
+
+  private async putMeta(complete: boolean): Promise<void> {
+    await this.es.request('PUT', `/${encodeURIComponent(this.index)}/_mapping`, { body: { _meta: this.meta(complete) } });
   }
 
   private async backfill(snapshotCheckpoints: ReadonlyMap<number, number>): Promise<number> {

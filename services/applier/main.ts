@@ -14,15 +14,18 @@ import type { RetryingView } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { AppliedPosition, ApplierStatus, PositionRequest, ReplicationSpec } from '../shared/replication.js';
 import { applierGroupId, applierStatusKey, RECONCILE_TOPIC, reconcileGroup, silentAfterMs } from '../shared/replication.js';
+import { groupBySize } from '../shared/grouping.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
+import { parseReplicationSpec } from '../shared/rows.js';
 import { changeTopic, deadLetterTopic } from '../shared/topics.js';
 import { readApplierConfig } from './config.js';
 import type { ApplierConfig } from './config.js';
 import { IndexApplier } from './index-applier.js';
 import type { ApplierDeps } from './index-applier.js';
 import { describeTarget, pendingPosition, resolveTarget } from './positions.js';
-import { Ledger } from './ledger.js';
+import { Ledger, ledgerIndexName, ledgerRetires } from './ledger.js';
+import type { LedgerMappings } from './ledger.js';
 import { Reconciler } from './reconciler.js';
 
 interface Followed {
@@ -35,6 +38,18 @@ interface Followed {
   position?: AppliedPosition;
   /** Why the pending position request could not be applied yet (it is tried again). */
   positionProblem?: string;
+}
+
+/** The length of the index names of one DELETE request (comma-separated), well below any proxy's URL limit. */
+const DROP_URL_BYTES = 2000;
+
+function retiredKey(s: ReplicationSpec): string {
+  return `${s.followerIndex}\u0000${s.createdAt}`;
+}
+
+/** Names grouped so that each group, joined by commas, stays within `maxBytes` (a longer name goes alone). */
+export function batchesOf(names: readonly string[], maxBytes: number): string[][] {
+  return groupBySize(names, (name) => Buffer.byteLength(encodeURIComponent(name)) + 1, maxBytes);
 }
 
 /** How long a position request waits for the consumer group to empty (other appliers of the cluster leaving). */
@@ -60,6 +75,8 @@ export class ApplierService {
   /** Restarts of the consumers this service has replaced (the current one counts its own). */
   private consumerRestarts = 0;
   private stopping = false;
+  /** Stopped replications whose ledger this applier dropped (a stop is final: a start again is a new replication). */
+  private readonly retiredLedgers = new Set<string>();
 
   constructor(readonly config: ApplierConfig) {
     this.logger = createLogger('applier').child({ followerCluster: config.followerCluster });
@@ -72,7 +89,7 @@ export class ApplierService {
       metadata: new CompactedTable<IndexMetadata>(this.kafka, CONTROL_TOPICS.metadata, this.logger),
       logger: this.logger,
     };
-    this.replications = new CompactedTable<ReplicationSpec>(this.kafka, CONTROL_TOPICS.replications, this.logger);
+    this.replications = new CompactedTable<ReplicationSpec>(this.kafka, CONTROL_TOPICS.replications, this.logger, parseReplicationSpec);
     this.status = new CompactedTable<ApplierStatus>(this.kafka, CONTROL_TOPICS.status, this.logger);
   }
 
@@ -155,7 +172,7 @@ export class ApplierService {
         const [high, committed] = await Promise.all([this.kafka.offsets(RECONCILE_TOPIC), this.kafka.groupOffsets(reconcileGroup(spec.leaderCluster), RECONCILE_TOPIC)]);
         return groupLag(high, committed).reduce((n, l) => n + (l.behind ?? 0), 0);
       };
-      const ledger = new Ledger(this.deps.es, spec.followerIndex, this.config.gcDeletes);
+      const ledger = new Ledger(this.deps.es, spec.followerIndex, this.config.gcDeletes, spec.createdAt);
       const reconciler = new Reconciler(
         { ledger, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs, passTimeoutMs: this.config.reconcilePassTimeoutMs, backlog, bisect: this.config.reconcileBisect },
         spec,
@@ -171,20 +188,60 @@ export class ApplierService {
     });
     const active = [...this.followed.entries()].filter(([, f]) => f.spec.state === 'active').map(([t]) => t).sort();
     const key = active.join(',');
-    if (key === this.subscribed && pending.length === 0) return;
-    // Disconnecting lets the batches in flight finish and commit; the group is then empty (when this applier is its
-    // only member), which is what setting its offsets needs.
-    this.consumerRestarts += this.consumer?.restarts ?? 0;
-    await this.consumer?.disconnect();
-    this.consumer = undefined;
-    this.subscribed = '';
     const unapplied: string[] = [];
-    for (const { f, request } of pending) {
-      if (!(await this.applyPosition(f, request))) unapplied.push(f.spec.followerIndex);
+    if (key !== this.subscribed || pending.length > 0) {
+      // Disconnecting lets the batches in flight finish and commit; the group is then empty (when this applier is
+      // its only member), which is what setting its offsets needs.
+      this.consumerRestarts += this.consumer?.restarts ?? 0;
+      await this.consumer?.disconnect();
+      this.consumer = undefined;
+      this.subscribed = '';
+      for (const { f, request } of pending) {
+        if (!(await this.applyPosition(f, request))) unapplied.push(f.spec.followerIndex);
+      }
+      await this.consume(active);
     }
-    await this.consume(active);
+    // After the consumer: nothing of this applier writes a stopped replication's ledger any more.
+    const retired = await this.dropRetiredLedgers();
     // Tried again with backoff (the failed sync is); meanwhile every replication consumes, from where it was.
     if (unapplied.length > 0) throw new KccrError('KAFKA_UNAVAILABLE', `position requests of ${unapplied.join(', ')} are not applied yet`);
+    if (!retired) throw new KccrError('ES_UNAVAILABLE', 'the ledgers of stopped replications are not dropped yet');
+  }
+
+  /**
+   * Drops the ledger of every replication of this follower cluster that is stopped (by an operator, by a rebuild
+   * that replaced its index, or by a failed bootstrap): its follower index is an ordinary index now, and nothing
+   * reads the ledger again (a replication started again into that index builds a new one from its documents).
+   * Called once the consumer no longer reads the stopped topics, so no write of this applier can bring a dropped
+   * ledger back; an applier started later drops those stopped meanwhile. One request per batch of names (an absent
+   * one is no error). Returns false when the follower refused or did not answer: the sync is tried again.
+   */
+  private async dropRetiredLedgers(): Promise<boolean> {
+    const due = this.replications
+      .entries()
+      .map(([, s]) => s)
+      .filter((s) => s.followerCluster === this.config.followerCluster && s.state === 'stopped' && !this.retiredLedgers.has(retiredKey(s)));
+    if (due.length === 0) return true;
+    for (const f of this.followed.values()) if (f.spec.state === 'stopped') await f.reconciler.stop();
+    const dropped: string[] = [];
+    try {
+      const byLedger = new Map(due.map((s) => [ledgerIndexName(s.followerIndex), s]));
+      for (const batch of batchesOf([...byLedger.keys()], DROP_URL_BYTES)) {
+        // Those present, with whose they are: one request for the batch.
+        const path = `/${batch.map(encodeURIComponent).join(',')}/_mapping`;
+        const r = await this.deps.es.request<LedgerMappings>('GET', path, { query: { ignore_unavailable: 'true', expand_wildcards: 'open,closed,hidden' }, ignore: [404] });
+        const present = r.status === 200 ? Object.entries(r.body) : [];
+        const drop = present.filter(([name, m]) => ledgerRetires(m.mappings?._meta, byLedger.get(name)?.createdAt ?? Number.NaN)).map(([name]) => name);
+        await this.deps.es.deleteIndices(drop);
+        dropped.push(...drop);
+      }
+    } catch (e) {
+      this.logger.warn({ ledgers: due.length, err: errorMessage(e) }, 'could not drop the ledgers of stopped replications; trying again');
+      return false;
+    }
+    for (const s of due) this.retiredLedgers.add(retiredKey(s));
+    if (dropped.length > 0) this.logger.info({ ledgers: dropped }, 'dropped the ledgers of stopped replications');
+    return true;
   }
 
   private async consume(active: readonly string[]): Promise<void> {

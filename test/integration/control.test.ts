@@ -6,6 +6,7 @@
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ledgerIndexName } from '../../services/applier/ledger.js';
 import type { ReplicationSpec } from '../../services/shared/replication.js';
 import { adminHeaders, forgetClusters, readerHeaders, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
@@ -150,8 +151,13 @@ describe('control service (plain stack, real extractor and applier)', () => {
     const stop = await control.app.inject({ method: 'POST', url: `/_opendistro/_replication/${follower}/_stop?pretty`, headers: { ...adminHeaders, 'Content-type': 'application/json' }, payload: '{}' });
     expect(stop.statusCode).toBe(200);
     expect(JSON.parse(stop.body)).toEqual({ acknowledged: true });
+    expect(await h.follower.indexExists(ledgerIndexName(follower))).toBe(true);
     expect((await status(follower)).status).toBe('STOPPED');
     await waitFor('the applier to let go of the follower index', async () => (h.status.get(`applier/${h.names.followerCluster}/${follower}`) as { state?: string } | undefined)?.state === 'stopped');
+    // Its ledger goes with the replication; the follower index stays, and so does the ledger of the one still followed.
+    await waitFor('the ledger of the stopped replication to be dropped', async () => !(await h.follower.indexExists(ledgerIndexName(follower))));
+    expect(await h.follower.indexExists(follower)).toBe(true);
+    expect(await h.follower.indexExists(ledgerIndexName(canary))).toBe(true);
 
     // Failover: the follower index takes writes; later leader changes do not reach it.
     const written = await h.follower.request('PUT', `/${follower}/_doc/3`, { body: { value: 'written on the follower' }, query: { refresh: 'true' } });

@@ -4,6 +4,8 @@
  * applied once only across a restart of the applier.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ledgerIndexName } from '../../services/applier/ledger.js';
+import type { LedgerMappings } from '../../services/applier/ledger.js';
 import type { ApplierStatus } from '../../services/shared/replication.js';
 import { runCli } from '../../services/cli/main.js';
 import { verifyIndex } from '../../services/verifier/verify.js';
@@ -231,6 +233,28 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
       return st && st.shards.reduce((n, x) => n + x.applied, 0) >= 2 ? st : undefined;
     });
     expect(s.shards.reduce((n, x) => n + x.applied + x.skipped, 0)).toBeLessThan(10);
+  });
+
+  it('a replication stopped while the applier is down loses its ledger when the applier is back; started again, it gets one built from its documents, and deletes still reach it', async () => {
+    const docs = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`l${i}`, { n: i }]));
+    const { leader, follower } = await replicate(docs);
+    const ledger = ledgerIndexName(follower);
+    expect(await h.follower.indexExists(ledger)).toBe(true);
+    expect((await h.applier.stop()).code).toBe(0);
+    expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
+    h.applier.start();
+    await waitFor('the restarted applier to drop the stopped replication\'s ledger', async () => !(await h.follower.indexExists(ledger)), 60_000);
+    expect(await h.follower.indexExists(follower)).toBe(true);
+
+    // Deleted on the leader while stopped: only reconciliation can find it, through the new ledger.
+    await h.leader.bulk(bulkLines(leader, [{ id: 'l1', delete: true }, { id: 'l30', source: { n: 30 } }]), { refresh: 'true' });
+    const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const again = control.state.deps.replications.store.get(h.names.followerCluster, follower)!;
+    await identical(leader, follower);
+    expect(Object.keys(await documents(h.follower, follower))).toHaveLength(30);
+    const meta = (await h.follower.request<LedgerMappings>('GET', `/${ledger}/_mapping`)).body[ledger]?.mappings?._meta;
+    expect(meta).toMatchObject({ complete: true, follower, replication: again.createdAt });
   });
 
   it('refuses to move a stopped replication (409)', async () => {

@@ -4,6 +4,7 @@
  * as it was and no longer written. Also the refusals.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ledgerIndexName } from '../../services/applier/ledger.js';
 import { runCli } from '../../services/cli/main.js';
 import { verifyIndex } from '../../services/verifier/verify.js';
 import { ADMIN, closeControlledHarness, startControlledHarness } from '../support/control.js';
@@ -139,8 +140,11 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     expect((await h.follower.request('GET', `/${follower}/_doc/during-1`, { ignore: [404] })).status).toBe(404);
     await h.follower.refresh(follower);
     expect((await h.follower.request<{ count: number }>('GET', `/${follower}/_count`)).body.count).toBe(oldCount);
-    // The old index is kept (kccr never deletes it) and is an ordinary index now.
+    // The old index is kept (kccr never deletes it) and is an ordinary index now: its ledger is dropped, the new
+    // index has its own.
     expect(await h.follower.indexExists(follower)).toBe(true);
+    await waitFor('the old index\'s ledger to be dropped', async () => !(await h.follower.indexExists(ledgerIndexName(follower))));
+    expect(await h.follower.indexExists(ledgerIndexName(rebuilt))).toBe(true);
     // A replication, a rebuild and three waits for identical indices: more than the default 120 s on a loaded machine.
   }, 300_000);
 

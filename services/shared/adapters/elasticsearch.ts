@@ -124,6 +124,12 @@ export class ElasticsearchAdapter {
     await this.request('DELETE', `/${encodeURIComponent(index)}`, { ignore: [404] });
   }
 
+  /** Deletes these indices (concrete names, hidden ones too) in one request; those absent are no error. */
+  async deleteIndices(indices: readonly string[]): Promise<void> {
+    if (indices.length === 0) return;
+    await this.request('DELETE', `/${indices.map(encodeURIComponent).join(',')}`, { query: { ignore_unavailable: 'true', expand_wildcards: 'open,closed,hidden' }, ignore: [404] });
+  }
+
   async indexMeta(index: string): Promise<IndexMeta> {
     const r = await this.request<Record<string, { settings: { index: Record<string, unknown> }; mappings: Record<string, unknown>; aliases: Record<string, unknown> }>>(
       'GET',

@@ -7,6 +7,7 @@ import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka';
 import { errorMessage, KccrError } from '../errors.js';
 import { backoffDelay, retry, TRANSIENT_BACKOFF } from '../retry.js';
 import type { Logger } from '../logger.js';
+import { groupBySize } from '../grouping.js';
 
 export interface KafkaConnection {
   readonly brokers: readonly string[];
@@ -454,21 +455,8 @@ export function groupLag(
 
 /** Cuts messages, in order, into groups of at most `maxBytes` (a single larger message forms its own group). */
 export function chunkByBytes<T extends { key: string; value: Buffer | null; headers?: Record<string, string> }>(messages: readonly T[], maxBytes: number): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  let bytes = 0;
-  for (const m of messages) {
-    const size = Buffer.byteLength(m.key) + (m.value?.length ?? 0) + RECORD_OVERHEAD + Object.entries(m.headers ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
-    if (current.length > 0 && bytes + size > maxBytes) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(m);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
+  const size = (m: T) => Buffer.byteLength(m.key) + (m.value?.length ?? 0) + RECORD_OVERHEAD + Object.entries(m.headers ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
+  return groupBySize(messages, size, maxBytes);
 }
 
 /** Record headers as this client wants them: Buffers, names included. */
