@@ -2,6 +2,8 @@
  * The foundation against the real stack: Elasticsearch leader and follower, the schema registry and Kafka,
  * in plain mode and in secure mode (HTTPS, file-realm users with least privilege).
  */
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
@@ -10,7 +12,7 @@ import { SchemaRegistryAdapter } from '../../services/shared/adapters/registry.j
 import { envelopeSchema, indexEvent, validateEnvelope } from '../../services/shared/envelope.js';
 import { KccrError } from '../../services/shared/errors.js';
 import { changeTopic, valueSubject } from '../../services/shared/topics.js';
-import { esConnection, loadStack, uniqueName, waitFor } from '../support/stack.js';
+import { esConnection, loadStack, stackStateFile, uniqueName, waitFor } from '../support/stack.js';
 import type { StackKind } from '../support/stack.js';
 
 describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
@@ -39,6 +41,25 @@ describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
     for (const s of stats) {
       expect(s.globalCheckpoint).toBe(s.maxSeqNo);
       expect(s.historyUuid).toMatch(/\S{10,}/);
+    }
+  });
+
+  // Started by root, Elasticsearch runs as its own user, who owns only what it writes; what root writes is root's.
+  it.runIf(process.getuid?.() === 0)('lays out each node so that its user cannot plant what root writes through', () => {
+    const dir = dirname(stackStateFile(kind));
+    const esUid = statSync(join(dir, 'es', 'leader', 'data')).uid;
+    expect(esUid).not.toBe(0);
+    for (const role of ['leader', 'follower']) {
+      const node = join(dir, 'es', role);
+      expect({ uid: statSync(node).uid, mode: statSync(node).mode & 0o777 }).toEqual({ uid: 0, mode: 0o750 });
+      expect({ uid: statSync(join(node, 'config')).uid, mode: statSync(join(node, 'config')).mode & 0o777 }).toEqual({ uid: 0, mode: 0o750 });
+      expect(statSync(join(node, 'config', 'elasticsearch.yml')).mode & 0o777).toBe(0o640);
+      for (const sub of ['data', 'logs', 'tmp']) expect({ uid: statSync(join(node, sub)).uid, mode: statSync(join(node, sub)).mode & 0o777 }, `${role}/${sub}`).toEqual({ uid: esUid, mode: 0o750 });
+    }
+    expect(statSync(join(dir, 'snapshots')).mode & 0o777).toBe(0o750);
+    if (stack.mode === 'secure') {
+      expect(statSync(join(dir, 'secrets')).mode & 0o777).toBe(0o700);
+      for (const role of ['leader', 'follower'] as const) for (const u of Object.values(stack.clusters[role].users)) expect(statSync(u.passwordFile).mode & 0o777).toBe(0o600);
     }
   });
 

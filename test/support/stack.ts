@@ -12,11 +12,13 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
 
 export type StackKind = 'plain' | 'secure';
 
+/** Where the stack.json of a stack is (its folder holds the stack's processes' files). */
+export function stackStateFile(kind: StackKind): string {
+  return kind === 'plain' ? (process.env.KCCR_STACK_STATE ?? join(ROOT, '.stack', 'stack.json')) : (process.env.KCCR_SECURE_STACK_STATE ?? join(ROOT, '.stack-secure', 'stack.json'));
+}
+
 export function loadStack(kind: StackKind): StackState {
-  const file =
-    kind === 'plain'
-      ? (process.env.KCCR_STACK_STATE ?? join(ROOT, '.stack', 'stack.json'))
-      : (process.env.KCCR_SECURE_STACK_STATE ?? join(ROOT, '.stack-secure', 'stack.json'));
+  const file = stackStateFile(kind);
   if (!existsSync(file)) {
     throw new Error(`no ${kind} stack state at ${file}: run the suite with \`npm test\`, which starts the stacks, or start one with \`npm run stack:up\``);
   }

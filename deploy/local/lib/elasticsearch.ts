@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ownedDir, writeFileNoFollow } from './files.js';
 import type { StackConfig } from './config.js';
 import { NODE_PORT_STEP, stackPaths } from './config.js';
 import type { CertPaths } from './certs.js';
@@ -160,20 +161,28 @@ export interface PreparedNode {
 }
 
 /**
- * Lays out one node's folder (config, data, logs, tmp), owned by the Elasticsearch user, and in secure mode its
- * certificates, roles and file-realm users (made on node 1; the other nodes get copies of its files).
+ * Lays out one node's folder, and in secure mode its certificates, roles and file-realm users (made on node 1; the
+ * other nodes get copies of its files). When the launcher is root, Elasticsearch runs as its own user, who owns
+ * only what it writes (data, logs, tmp, the snapshots folder, all 0750); the node folder and its config are root's,
+ * readable by that user's group, so that nothing it could plant there is ever written through by root (files.ts).
  */
 export function prepareNode(config: StackConfig, node: EsNode, esHome: string, java: JavaHome, certs: CertPaths | undefined): PreparedNode {
   const p = stackPaths(config);
   const { role, dir } = node;
   const conf = join(dir, 'config');
   const owner = ensureUser(config.esUser);
-  for (const sub of ['data', 'logs', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
-  mkdirSync(p.snapshots, { recursive: true });
+  const root = owner ? { uid: 0, gid: owner.gid } : undefined;
+  mkdirSync(dirname(dir), { recursive: true });
+  ownedDir(dir, 0o750, root, 'adopt');
+  for (const sub of ['data', 'logs', 'tmp']) ownedDir(join(dir, sub), 0o750, owner, 'adopt');
+  ownedDir(p.snapshots, 0o750, owner, 'adopt');
+  // A config folder root does not own (an earlier layout gave it to the Elasticsearch user) is made again.
+  ownedDir(conf, 0o750, root, 'remake');
   if (!existsSync(join(conf, 'log4j2.properties'))) cpSync(join(esHome, 'config'), conf, { recursive: true });
-  writeFileSync(join(conf, 'elasticsearch.yml'), elasticsearchYml(config, node, clusterNodes(config, role)));
-  writeFileSync(join(conf, 'jvm.options'), jvmOptions(join(esHome, 'config'), dir));
-  writeFileSync(join(conf, 'jvm.options.d', 'heap.options'), `-Xms${config.heaps.es}\n-Xmx${config.heaps.es}\n`);
+  const write = (file: string, text: string) => writeFileNoFollow(join(conf, file), text, 0o640, root);
+  write('elasticsearch.yml', elasticsearchYml(config, node, clusterNodes(config, role)));
+  write('jvm.options', jvmOptions(join(esHome, 'config'), dir));
+  write(join('jvm.options.d', 'heap.options'), `-Xms${config.heaps.es}\n-Xmx${config.heaps.es}\n`);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: dir,
@@ -182,18 +191,19 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
     ES_JAVA_HOME: java.home,
     ES_TMPDIR: join(dir, 'tmp'),
   };
+  // Elasticsearch makes its keystore on first start when there is none, which needs a config folder it can write:
+  // made here instead, by root.
+  if (!existsSync(join(conf, 'elasticsearch.keystore'))) run(join(esHome, 'bin', 'elasticsearch-keystore'), ['create'], { env, what: 'creating the keystore' });
 
   if (config.secure && certs) {
-    mkdirSync(join(conf, 'certs'), { recursive: true });
-    cpSync(certs.ca, join(conf, 'certs', 'ca.crt'));
-    cpSync(certs.cert, join(conf, 'certs', 'node.crt'));
-    cpSync(certs.key, join(conf, 'certs', 'node.key'));
-    cpSync(join(config.root, 'deploy/local/elasticsearch/roles.yml'), join(conf, 'roles.yml'));
+    ownedDir(join(conf, 'certs'), 0o750, root, 'remake');
+    for (const [from, to] of [[certs.ca, 'ca.crt'], [certs.cert, 'node.crt'], [certs.key, 'node.key']] as const) write(join('certs', to), readFileSync(from, 'utf8'));
+    write('roles.yml', readFileSync(join(config.root, 'deploy/local/elasticsearch/roles.yml'), 'utf8'));
     mkdirSync(p.secrets, { recursive: true, mode: 0o700 });
     if (node.number > 1) {
       // The same file realm on every node: the first node's users (prepared before) are copied.
       const first = join(clusterNodes(config, role)[0]!.dir, 'config');
-      for (const f of ['users', 'users_roles']) cpSync(join(first, f), join(conf, f));
+      for (const f of ['users', 'users_roles']) write(f, readFileSync(join(first, f), 'utf8'));
     }
     const users = readFileSync(join(conf, 'users'), 'utf8');
     for (const user of node.number > 1 ? [] : USERS[role]) {
@@ -202,14 +212,15 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
       const password = randomPassword();
       const tool = join(esHome, 'bin', 'elasticsearch-users');
       if (users.includes(`${user.name}:`)) run(tool, ['userdel', user.name], { env, what: `removing stale user ${user.name}` });
-      run(tool, ['useradd', user.name, '-p', password, '-r', user.roles.join(',')], { env, what: `adding the ${role} user ${user.name}` });
-      writeFileSync(file, password, { mode: 0o600 });
+      // The password goes in on stdin (asked twice), never on a command line another user could read in ps.
+      run(tool, ['useradd', user.name, '-r', user.roles.join(',')], { env, input: `${password}\n${password}\n`, what: `adding the ${role} user ${user.name}` });
+      writeFileNoFollow(file, password, 0o600);
     }
   }
-  if (owner) {
-    run('chown', ['-R', `${owner.uid}:${owner.gid}`, dir, p.snapshots], { what: `handing ${dir} to ${config.esUser}` });
-    chmodSync(conf, 0o750);
-  }
+  // Everything in the config folder: root's, readable by the Elasticsearch user's group, by no one else (the folder
+  // is root's, so nothing in it is a link someone else planted).
+  if (root) run('chown', ['-R', '--no-dereference', `0:${root.gid}`, conf], { what: `giving ${conf} to root, readable by ${config.esUser}` });
+  run('chmod', ['-R', 'u+rwX,g+rX,g-w,o-rwx', conf], { what: `closing ${conf} to other users` });
   return { node, env, owner };
 }
 
