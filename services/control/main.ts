@@ -6,6 +6,7 @@
 import { isEntryPoint } from '../shared/entry.js';
 import { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { errorMessage, KccrError } from '../shared/errors.js';
+import { readProcessSettings } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { installShutdown } from '../shared/shutdown.js';
 import { buildApp } from './app.js';
@@ -13,8 +14,9 @@ import { readControlConfig } from './config.js';
 import { createControlState } from './deps.js';
 
 async function main(): Promise<void> {
+  const settings = readProcessSettings();
   const config = readControlConfig();
-  const logger = createLogger('control');
+  const logger = createLogger('control', settings.logLevel);
   const kafka = new KafkaAdapter({ ...config.kafka, clientId: 'kccr-control' }, logger);
   const state = createControlState(kafka, {
     auth: config.auth,
@@ -34,7 +36,7 @@ async function main(): Promise<void> {
     await app.close();
     await state.close();
     await kafka.close();
-  });
+  }, settings.shutdownTimeoutMs);
   const address = await app.listen({ host: config.host, port: config.port });
   logger.info({ address, auth: config.auth.mode, followerCluster: config.followerCluster, https: config.tls !== undefined }, 'control service listening');
   state.deps.autofollow.start();

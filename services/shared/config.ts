@@ -107,6 +107,23 @@ export class EnvReader {
   }
 }
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** What every service process reads before anything else: how much it logs and how long a stop may take. */
+export interface ProcessSettings {
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly shutdownTimeoutMs: number;
+}
+
+/** KCCR_LOG_LEVEL and KCCR_SHUTDOWN_TIMEOUT_MS, checked (a CONFIG_INVALID error lists what is wrong). */
+export function readProcessSettings(env: NodeJS.ProcessEnv = process.env): ProcessSettings {
+  const r = new EnvReader(env);
+  return r.done({
+    logLevel: r.oneOf('KCCR_LOG_LEVEL', LOG_LEVELS, 'info'),
+    shutdownTimeoutMs: r.int('KCCR_SHUTDOWN_TIMEOUT_MS', 20_000, 1000, 3_600_000),
+  });
+}
+
 /** How to reach one Elasticsearch cluster. Credentials stay out of logs and status output. */
 export interface EsConnection {
   readonly url: string;

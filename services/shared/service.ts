@@ -1,5 +1,7 @@
 import { errorMessage, failureKind, KccrError } from './errors.js';
 import { abortableSleep, backoffDelay, OPERATOR_PROBE_MS, TRANSIENT_BACKOFF } from './retry.js';
+import { readProcessSettings } from './config.js';
+import type { ProcessSettings } from './config.js';
 import { installShutdown } from './shutdown.js';
 
 export interface Service {
@@ -13,13 +15,15 @@ export interface Service {
  */
 export async function runService(name: string, create: () => Service): Promise<void> {
   let service: Service;
+  let settings: ProcessSettings;
   try {
+    settings = readProcessSettings();
     service = create();
   } catch (e) {
     process.stderr.write(`${name}: ${errorMessage(e)}\n`);
     process.exit(e instanceof KccrError && e.code === 'CONFIG_INVALID' ? 2 : 1);
   }
-  installShutdown(name, () => service.stop());
+  installShutdown(name, () => service.stop(), settings.shutdownTimeoutMs);
   for (let attempt = 1; ; attempt++) {
     try {
       await service.start();

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EnvReader, readEsConnection } from './config.js';
+import { EnvReader, readEsConnection, readProcessSettings } from './config.js';
 import { KccrError } from './errors.js';
 import { backoffDelay, retry } from './retry.js';
 import { changeTopic, valueSubject } from './topics.js';
@@ -41,6 +41,26 @@ describe('EnvReader', () => {
     } catch (e) {
       expect((e as Error).message).not.toContain('zzz');
     }
+  });
+});
+
+describe('process settings', () => {
+  it('reads the log level and the stop bound, defaults when unset', () => {
+    expect(readProcessSettings({})).toEqual({ logLevel: 'info', shutdownTimeoutMs: 20_000 });
+    expect(readProcessSettings({ KCCR_LOG_LEVEL: 'debug', KCCR_SHUTDOWN_TIMEOUT_MS: '5000' })).toEqual({ logLevel: 'debug', shutdownTimeoutMs: 5000 });
+  });
+
+  it('refuses a stop bound that is not milliseconds (20s once made every stop exit at once) and an unknown level, naming both', () => {
+    let caught: unknown;
+    try {
+      readProcessSettings({ KCCR_LOG_LEVEL: 'loud', KCCR_SHUTDOWN_TIMEOUT_MS: '20s' });
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(KccrError);
+    expect((caught as KccrError).code).toBe('CONFIG_INVALID');
+    expect((caught as Error).message).toMatch(/KCCR_SHUTDOWN_TIMEOUT_MS: expected a whole number from 1000 to 3600000, received "20s"/);
+    expect((caught as Error).message).toMatch(/KCCR_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, received "loud"/);
   });
 });
 

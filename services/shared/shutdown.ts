@@ -2,7 +2,7 @@
  * Graceful stop on SIGTERM / SIGINT within a bounded time: `stop` finishes the batch in flight and commits;
  * if it has not returned by the deadline the process exits anyway (the next start resumes from committed state).
  */
-export function installShutdown(service: string, stop: () => Promise<void>, deadlineMs = Number(process.env.KCCR_SHUTDOWN_TIMEOUT_MS ?? 20_000)): void {
+export function installShutdown(service: string, stop: () => Promise<void>, deadlineMs: number): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return;
