@@ -1,4 +1,5 @@
-import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRegistryUrl } from '../shared/config.js';
+import type { RegistryConnection } from '../shared/adapters/registry.js';
+import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRegistryConnection } from '../shared/config.js';
 import type { EsConnection, KafkaSettings } from '../shared/config.js';
 import { DEFAULT_BISECT } from './bisect.js';
 import type { BisectOptions } from './bisect.js';
@@ -8,7 +9,7 @@ export interface ApplierConfig {
   readonly followerCluster: string;
   readonly follower: EsConnection;
   readonly kafka: KafkaSettings;
-  readonly registryUrl: string;
+  readonly registry: RegistryConnection;
   /** Writes per _bulk request. */
   readonly batchSize: number;
   /** Bytes fetched per partition at a time: with the concurrency, the bound on buffered data. */
@@ -49,7 +50,7 @@ export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     followerCluster: readClusterName(r, 'KCCR_FOLLOWER_CLUSTER', 'follower'),
     follower: readEsConnection(r, 'KCCR_FOLLOWER_', 'http://127.0.0.1:9201'),
     kafka: readKafkaSettings(r),
-    registryUrl: readRegistryUrl(r),
+    registry: readRegistryConnection(r),
     batchSize: r.int('KCCR_APPLIER_BATCH_SIZE', 1000, 1, 10_000),
     maxBytesPerPartition: r.int('KCCR_APPLIER_MAX_BYTES_PER_PARTITION', 2 * 1024 * 1024, 64 * 1024, 64 * 1024 * 1024),
     concurrency: r.int('KCCR_APPLIER_CONCURRENCY', 4, 1, 64),

@@ -84,7 +84,7 @@ export class ApplierService {
     this.deps = {
       config,
       es: new ElasticsearchAdapter(config.follower),
-      registry: new SchemaRegistryAdapter({ url: config.registryUrl }),
+      registry: new SchemaRegistryAdapter(config.registry),
       producer: this.kafka.producer(),
       metadata: new CompactedTable<IndexMetadata>(this.kafka, CONTROL_TOPICS.metadata, this.logger),
       logger: this.logger,

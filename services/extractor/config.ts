@@ -1,4 +1,5 @@
-import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRegistryUrl } from '../shared/config.js';
+import type { RegistryConnection } from '../shared/adapters/registry.js';
+import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRegistryConnection } from '../shared/config.js';
 import type { EsConnection, KafkaSettings } from '../shared/config.js';
 import { CHUNK_OVERHEAD_BYTES } from '../shared/chunks.js';
 
@@ -7,7 +8,7 @@ export interface ExtractorConfig {
   readonly leaderCluster: string;
   readonly leader: EsConnection;
   readonly kafka: KafkaSettings;
-  readonly registryUrl: string;
+  readonly registry: RegistryConnection;
   /** Documents per search page and per produce call. */
   readonly batchSize: number;
   /** Poll delay while changes flow, and the ceiling it grows to (doubling) while the index is idle. */
@@ -47,7 +48,7 @@ export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Reado
     leaderCluster: readClusterName(r, 'KCCR_LEADER_CLUSTER', 'leader'),
     leader: readEsConnection(r, 'KCCR_LEADER_', 'http://127.0.0.1:9200'),
     kafka: readKafkaSettings(r),
-    registryUrl: readRegistryUrl(r),
+    registry: readRegistryConnection(r),
     batchSize: r.int('KCCR_EXTRACTOR_BATCH_SIZE', 1000, 1, 10_000),
     minPollMs: r.int('KCCR_EXTRACTOR_MIN_POLL_MS', 500, 10, 60_000),
     maxPollMs: r.int('KCCR_EXTRACTOR_MAX_POLL_MS', 5000, 10, 600_000),

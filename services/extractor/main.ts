@@ -35,7 +35,7 @@ export class ExtractorService {
       es: new ElasticsearchAdapter(config.leader),
       kafka,
       producer: kafka.producer({ compression: config.compression }),
-      registry: new SchemaRegistryAdapter({ url: config.registryUrl }),
+      registry: new SchemaRegistryAdapter(config.registry),
       cursors: new CompactedTable<ExtractorCursor | { digest: string; indexUuid: string }>(kafka, CONTROL_TOPICS.cursors, logger),
       status: new CompactedTable<ExtractorStatus>(kafka, CONTROL_TOPICS.status, logger),
       metadata: new CompactedTable<IndexMetadata>(kafka, CONTROL_TOPICS.metadata, logger),

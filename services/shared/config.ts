@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { RegistryConnection } from './adapters/registry.js';
 import { KccrError } from './errors.js';
 
 /**
@@ -172,10 +173,18 @@ export function readKafkaSettings(r: EnvReader): KafkaSettings {
   return { brokers, ...(tls ? { ssl: ca ? { ca } : {} } : {}), ...(sasl ? { sasl } : {}) };
 }
 
-export function readRegistryUrl(r: EnvReader): string {
+/** The schema registry: its URL, and basic credentials and a CA when it asks for them. */
+export function readRegistryConnection(r: EnvReader): RegistryConnection {
   const url = r.string('KCCR_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7');
   if (!/^https?:\/\/[^/]+/.test(url)) r.problem(`KCCR_REGISTRY_URL: expected an http:// or https:// URL, received ${JSON.stringify(url)}`);
-  return url;
+  // Credentials in a URL end up in logs and process listings: they go in their own settings.
+  else if (/^https?:\/\/[^/]*@/.test(url)) r.problem('KCCR_REGISTRY_URL: holds credentials (user:password@); give them as KCCR_REGISTRY_USERNAME and KCCR_REGISTRY_PASSWORD (or _FILE) instead');
+  const username = r.string('KCCR_REGISTRY_USERNAME');
+  const password = r.secret('KCCR_REGISTRY_PASSWORD');
+  if ((username === undefined) !== (password === undefined)) r.problem('KCCR_REGISTRY_USERNAME and KCCR_REGISTRY_PASSWORD (or _FILE): give both or neither');
+  const ca = r.fileContents('KCCR_REGISTRY_CA_FILE');
+  if (ca !== undefined && !url.startsWith('https://')) r.problem('KCCR_REGISTRY_CA_FILE: set, but KCCR_REGISTRY_URL is not https://');
+  return { url, ...(username !== undefined && password !== undefined ? { username, password } : {}), ...(ca !== undefined ? { ca } : {}) };
 }
 
 export function readClusterName(r: EnvReader, name: string, fallback: string): string {

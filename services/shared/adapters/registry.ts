@@ -3,6 +3,8 @@
  * subject with BACKWARD compatibility and encodes / decodes with the registry's wire format
  * (magic byte 0, 4-byte schema id, Avro body).
  */
+import type { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { KccrError } from '../errors.js';
 
@@ -10,6 +12,8 @@ export interface RegistryConnection {
   readonly url: string;
   readonly username?: string;
   readonly password?: string;
+  /** PEM of the CA that signed the registry's certificate (an https:// URL); the system's CAs otherwise. */
+  readonly ca?: string;
   /** Every request to the registry ends within this many milliseconds (a hung registry behaves like a down one). */
   readonly timeoutMs?: number;
 }
@@ -54,6 +58,8 @@ export class SchemaRegistryAdapter {
     this.registry = new SchemaRegistry({
       host: connection.url,
       ...(connection.username ? { auth: { username: connection.username, password: connection.password ?? '' } } : {}),
+      // The client takes an http.Agent; an https one is what it hands to the https requests of an https:// URL.
+      ...(connection.ca ? { agent: new HttpsAgent({ ca: connection.ca, keepAlive: true }) as unknown as HttpAgent } : {}),
       // kccr's callers retry (forever, with backoff, saying so in status); the client tries each call once more.
       retry: { retries: 1 },
       middlewares: [timeoutMiddleware(connection.timeoutMs ?? REGISTRY_TIMEOUT_MS)],
