@@ -8,7 +8,7 @@ import { KccrError } from '../shared/errors.js';
 import type { ReplicationSpec } from '../shared/replication.js';
 import { ruleKey } from './autofollow-rules.js';
 import type { AutofollowRule } from './autofollow-rules.js';
-import { AutofollowEngine, readAutofollowConfig } from './autofollow.js';
+import { AutofollowEngine, leaderIndexLister, readAutofollowConfig } from './autofollow.js';
 import { unreplicable } from './index-features.js';
 import type { StartCommand } from './replications.js';
 
@@ -205,5 +205,24 @@ describe('readAutofollowConfig', () => {
     expect(readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: 'eu, us' })).toMatchObject({ followerClusters: ['eu', 'us'] });
     expect(() => readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: 'eu,US West' })).toThrow(/KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: expected comma-separated cluster names.*"US West"/);
     expect(() => readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: 'soon', KCCR_CONTROL_AUTOFOLLOW_RETRY_MS: '-1' })).toThrow(/KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: expected a whole number.*\n.*KCCR_CONTROL_AUTOFOLLOW_RETRY_MS/);
+  });
+});
+
+describe('listing leader indices', () => {
+  it('keeps open, plain indices with names Elasticsearch would make, and nothing else the leader answers', async () => {
+    const body = {
+      indices: [
+        { name: 'logs-a', attributes: ['open'] },
+        { name: 'logs-hidden', attributes: ['open', 'hidden'] },
+        { name: 'logs-closed', attributes: ['closed'] },
+        { name: '.ds-logs-x-000001', attributes: ['open', 'hidden'], data_stream: 'logs-x' },
+        { name: 'logs-../../_security', attributes: ['open'] },
+        { name: 'Logs-B', attributes: ['open'] },
+      ],
+    };
+    const es = { request: () => Promise.resolve({ status: 200, body }) };
+    const clusters = { withClient: <T>(_cluster: string, fn: (client: typeof es) => Promise<T>) => fn(es) };
+    const list = leaderIndexLister(clusters as unknown as Parameters<typeof leaderIndexLister>[0]);
+    expect(await list('lc', ['logs-*'])).toEqual(['logs-a']);
   });
 });

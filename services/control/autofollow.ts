@@ -11,6 +11,7 @@ import { errorMessage, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ReplicationSpec } from '../shared/replication.js';
 import { CLUSTER_NAME } from '../shared/replication.js';
+import { isIndexName } from '../shared/rows.js';
 import { planRun, ruleKey } from './autofollow-rules.js';
 import type { AutofollowRule } from './autofollow-rules.js';
 import type { ClusterRegistry } from './clusters.js';
@@ -71,7 +72,10 @@ export function leaderIndexLister(clusters: ClusterRegistry): LeaderIndexLister 
       const r = await es.request<{ indices?: ResolvedIndex[] }>('GET', path, { query: { expand_wildcards: 'open', ignore_unavailable: true } });
       return (r.body.indices ?? [])
         .filter((i) => i.data_stream === undefined && (i.attributes ?? []).includes('open') && !(i.attributes ?? []).some((a) => NOT_FOLLOWED.includes(a)))
-        .map((i) => i.name);
+        .map((i) => i.name)
+        // Names from the leader are checked like names from a request: a cluster (or something in its place)
+        // answering with a name Elasticsearch would never make starts nothing.
+        .filter((name) => isIndexName(name));
     });
 }
 
