@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { KccrError } from '../shared/errors.js';
 import type { ApplierStatus, ReplicationSpec } from '../shared/replication.js';
-import { checkPositionAllowed, parsePositionTarget, positionView } from './offsets.js';
+import { checkPositionAllowed, parsePositionTarget } from './offsets.js';
+import { positionView } from './progress-views.js';
 
 const NOW = Date.parse('2025-06-01T12:00:00Z');
 

@@ -8,10 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { groupLag } from '../shared/adapters/kafka.js';
 import type { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { KccrError } from '../shared/errors.js';
-import type { ApplierStatus, PositionTarget, ReplicationSpec } from '../shared/replication.js';
+import type { PositionTarget, ReplicationSpec } from '../shared/replication.js';
 import { applierGroupId, applierStatusKey } from '../shared/replication.js';
 import { changeTopic } from '../shared/topics.js';
 import type { ReplicationService } from './replications.js';
+import { positionView } from './progress-views.js';
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2}))?$/;
 const EXPECTED = '"earliest", "latest", an ISO-8601 time with a zone (2025-01-31T12:00:00Z) or a date (2025-01-31, UTC midnight), or epoch milliseconds';
@@ -47,36 +48,6 @@ export function parsePositionTarget(value: unknown, now: number): PositionTarget
     throw new KccrError('BAD_REQUEST', `to: ${new Date(ms).toISOString()} is in the future (the control service's time is ${new Date(now).toISOString()}); use "latest" to skip to the end`);
   }
   return ms;
-}
-
-export function targetText(to: PositionTarget): string | number {
-  return typeof to === 'number' ? new Date(to).toISOString() : to;
-}
-
-export interface PositionView {
-  readonly request_id: string;
-  /** earliest, latest, or the time as ISO-8601. */
-  readonly to: string;
-  readonly requested_at: string;
-  readonly requested_by: string;
-  /** When the applier set the offsets; null while it has not. */
-  readonly applied_at: string | null;
-  readonly offsets: readonly { readonly partition: number; readonly offset: string }[];
-}
-
-/** The spec's latest position request and whether the applier has applied it (from its status row). */
-export function positionView(spec: ReplicationSpec, applier: ApplierStatus | undefined): PositionView | undefined {
-  const p = spec.position;
-  if (!p) return undefined;
-  const applied = applier?.position?.requestId === p.requestId ? applier.position : undefined;
-  return {
-    request_id: p.requestId,
-    to: String(targetText(p.to)),
-    requested_at: new Date(p.requestedAt).toISOString(),
-    requested_by: p.requestedBy,
-    applied_at: applied ? new Date(applied.appliedAt).toISOString() : null,
-    offsets: applied?.offsets ?? [],
-  };
 }
 
 /** The checks every position change makes: a replication the applier follows, with no rebuild under way. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ApplierStatus, ReplicationSpec } from '../shared/replication.js';
-import { aliasActions, catchUpDecision, chooseAlias, defaultRebuildIndex, rebuildReason, rebuildView } from './rebuild.js';
+import { rebuildReason, rebuildView } from './progress-views.js';
+import { aliasActions, catchUpDecision, chooseAlias, defaultRebuildIndex } from './rebuild.js';
 import { replicationStatus } from './status.js';
 
 describe('defaultRebuildIndex', () => {

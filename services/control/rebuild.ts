@@ -19,9 +19,10 @@ import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import type { KafkaAdapter } from '../shared/adapters/kafka.js';
 import { errorMessage, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { ApplierStatus, ReplicationSpec } from '../shared/replication.js';
+import type { ReplicationSpec } from '../shared/replication.js';
 import { applierGroupId, applierStatusKey, extractorStatusKey, replicationKey } from '../shared/replication.js';
 import { changeTopic } from '../shared/topics.js';
+import { rebuildView } from './progress-views.js';
 import type { ReplicationService } from './replications.js';
 
 /** `<index>-rebuilt-<yyyymmddhhmmss>` (UTC). */
@@ -70,45 +71,6 @@ export function catchUpDecision(input: CatchUpInput): { caughtUp: boolean; waiti
     if (a < l.globalCheckpoint) return { caughtUp: false, waitingFor: `shard ${l.shard}: leader checkpoint ${a} applied of ${l.globalCheckpoint} when the rebuild started` };
   }
   return { caughtUp: true };
-}
-
-export interface RebuildView {
-  readonly from: string;
-  readonly alias: string;
-  readonly started_at: string;
-  /** Offsets of the topic applied since the start, of the topic's end (over all partitions), as the applier reports. */
-  readonly offsets_done: number;
-  readonly offsets_total: number | null;
-  readonly percent: number | null;
-  readonly caught_up_at: string | null;
-  readonly alias_moved_at: string | null;
-}
-
-/** A rebuild's progress from its spec and the new index's applier status row. */
-export function rebuildView(spec: ReplicationSpec, applier: ApplierStatus | undefined): RebuildView | undefined {
-  const r = spec.rebuild;
-  if (!r) return undefined;
-  const taken = applier !== undefined && spec.position !== undefined && applier.position?.requestId === spec.position.requestId;
-  const shards = taken ? applier.shards : [];
-  const done = shards.reduce((n, s) => n + Number(s.offset), 0);
-  const total = shards.length > 0 ? shards.reduce((n, s) => n + Math.max(Number(s.highWatermark), Number(s.offset)), 0) : null;
-  const finished = r.aliasMovedAt !== undefined;
-  return {
-    from: r.from,
-    alias: r.alias,
-    started_at: new Date(r.startedAt).toISOString(),
-    offsets_done: finished && total !== null ? Math.max(done, total) : done,
-    offsets_total: total,
-    percent: finished ? 100 : total ? Math.min(100, Math.floor((done / total) * 1000) / 10) : null,
-    caught_up_at: r.caughtUpAt !== undefined ? new Date(r.caughtUpAt).toISOString() : null,
-    alias_moved_at: r.aliasMovedAt !== undefined ? new Date(r.aliasMovedAt).toISOString() : null,
-  };
-}
-
-/** The `reason` a rebuilding replication's status gives while it has not caught up. */
-export function rebuildReason(v: RebuildView): string {
-  const progress = v.offsets_total === null ? 'waiting for the applier to start on it' : `${v.offsets_done} of ${v.offsets_total} offsets applied${v.percent !== null ? ` (${v.percent}%)` : ''}`;
-  return `rebuilding from ${v.from}: ${progress}; the alias ${v.alias} moves here once caught up`;
 }
 
 /** The alias's properties on the old index carried over to the new one (filter, routing, write index, hidden). */

@@ -17,10 +17,8 @@
  */
 import type { ApplierShardStatus, ApplierStatus, BootstrapStatus, ExtractorShardStatus, ExtractorStatus, ReplicationSpec } from '../shared/replication.js';
 import { applierStatusKey, bootstrapStatusKey, extractorStatusKey, silentAfterMs } from '../shared/replication.js';
-import { positionView } from './offsets.js';
-import type { PositionView } from './offsets.js';
-import { rebuildReason, rebuildView } from './rebuild.js';
-import type { RebuildView } from './rebuild.js';
+import { positionView, rebuildReason, rebuildView } from './progress-views.js';
+import type { PositionView, RebuildView } from './progress-views.js';
 
 export type ReplicationStatusName = 'BOOTSTRAPPING' | 'SYNCING' | 'RETRYING' | 'STALE' | 'PAUSED' | 'STOPPED' | 'FAILED';
 
