@@ -13,8 +13,8 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          // After the run: the ledgers of follower indices the tests deleted are dropped (test/support/ledgers.ts).
-          globalSetup: ['test/support/ledgers.ts'],
+          // After the run: what it made (indices, topics) and the ledgers of deleted follower indices go (test/support/cleanup.ts).
+          globalSetup: ['test/support/cleanup.ts'],
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
           testTimeout: 120_000,
@@ -31,8 +31,8 @@ export default defineConfig({
           // Kills and restarts parts of the plain stack: nothing else may run meanwhile. test/run.ts runs it on its
           // own after the other projects; a bare `vitest run` still runs it after them (groupOrder), never beside them.
           name: 'faults',
-          // After the run: the ledgers of follower indices the tests deleted are dropped (test/support/ledgers.ts).
-          globalSetup: ['test/support/ledgers.ts'],
+          // After the run: what it made (indices, topics) and the ledgers of deleted follower indices go (test/support/cleanup.ts).
+          globalSetup: ['test/support/cleanup.ts'],
           include: ['test/faults/**/*.test.ts'],
           environment: 'node',
           testTimeout: 600_000,
@@ -46,8 +46,8 @@ export default defineConfig({
         test: {
           // Kills, restarts and moves nodes of the multi-node stack (.stack-multi): run on its own (test/run.ts).
           name: 'multinode',
-          // After the run: the ledgers of follower indices the tests deleted are dropped (test/support/ledgers.ts).
-          globalSetup: ['test/support/ledgers.ts'],
+          // After the run: what it made (indices, topics) and the ledgers of deleted follower indices go (test/support/cleanup.ts).
+          globalSetup: ['test/support/cleanup.ts'],
           include: ['test/multinode/**/*.test.ts'],
           environment: 'node',
           testTimeout: 900_000,

@@ -23,7 +23,7 @@ import { changeTopic } from '../services/shared/topics.js';
 import { applierStatus, extractorStatus, startHarness, startReplication } from '../test/support/replication.js';
 import type { Harness } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
-import { dropOrphanLedgers } from '../test/support/ledgers.js';
+import { dropOrphanLedgers } from '../test/support/cleanup.js';
 import type { CpuPinning } from './lib.js';
 import { busyFractions, cpuSeconds, cpuTimes, defaultServiceEnv, documentOfAbout1KB, envNumber, pidOfStackPart, rssSampler, seededRandom, table, writeResults } from './lib.js';
 import { pinForBench } from './sustained.js';

@@ -10,7 +10,7 @@ import { parseMgetResponse } from '../services/shared/raw-hits.js';
 import type { RawHit } from '../services/shared/raw-hits.js';
 import { changeTopic } from '../services/shared/topics.js';
 import { waitFor } from '../test/support/stack.js';
-import { dropOrphanLedgers } from '../test/support/ledgers.js';
+import { dropOrphanLedgers } from '../test/support/cleanup.js';
 import type { Harness } from '../test/support/replication.js';
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
 

@@ -32,7 +32,7 @@ import { changeTopic } from '../services/shared/topics.js';
 import { applierStatus, extractorStatus, startHarness, startReplication } from '../test/support/replication.js';
 import type { Harness } from '../test/support/replication.js';
 import { esConnection, loadStack, uniqueName, waitFor } from '../test/support/stack.js';
-import { dropOrphanLedgers } from '../test/support/ledgers.js';
+import { dropOrphanLedgers } from '../test/support/cleanup.js';
 import type { StackState } from '../deploy/local/lib/state.js';
 import {
   busyFractions,

@@ -15,7 +15,7 @@ import { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.
 import { startHarness, startReplication } from '../test/support/replication.js';
 import type { Harness } from '../test/support/replication.js';
 import { esConnection, loadStack, uniqueName } from '../test/support/stack.js';
-import { dropOrphanLedgers } from '../test/support/ledgers.js';
+import { dropOrphanLedgers } from '../test/support/cleanup.js';
 import { cpuSeconds, documentOfAbout1KB, fixedRateLoad, foundOnFollower, median, percentile, pidOfStackPart, table, writeResults } from './lib.js';
 
 type Mode = 'none' | 'refresh' | 'refresh-1s' | 'scheduled';
