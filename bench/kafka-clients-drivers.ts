@@ -8,7 +8,7 @@
  *   fetch its prebuilt binary here, so it is built from source (bench/kafka-clients.ts says how).
  *
  * kafkajs, which the adapter used before, is no longer a dependency and cannot be measured; its figures are in
- * docs/performance.md.
+ * docs/performance/kafka-client.md.
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';

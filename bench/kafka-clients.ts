@@ -2,7 +2,7 @@
  * `npm run bench -- kafka-clients`: kccr's Kafka adapter (on `@platformatic/kafka`) on its two hot paths, plus what
  * kccr needs of it besides speed (bench/kafka-clients-checks.ts); `@confluentinc/kafka-javascript` beside it when
  * installed. The clients and their wrappers in kccr's shapes: bench/kafka-clients-drivers.ts. (kafkajs, measured here
- * before the adapter moved off it, is no longer a dependency: its figures stay in docs/performance.md.)
+ * before the adapter moved off it, is no longer a dependency: its figures stay in docs/performance/kafka-client.md.)
  *
  * - produce (the extractor's path): real INDEX envelopes (envelope.ts's indexEvent over ~1 KB sources) encoded with the
  *   schema registry adapter, sent in calls of 1000 records for one partition at a time (a page of one shard), with an
