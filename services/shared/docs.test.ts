@@ -1,9 +1,10 @@
 /**
  * The reference pages keep up with the code: every error code of the catalogue is in docs/reference/errors.md with
  * its status, retriability and kind (and nothing else is), and every KCCR_* setting the code reads is in
- * docs/reference/settings.md. Pure file reads.
+ * docs/reference/settings.md, and every relative link in the Markdown files leads to a file that exists. Pure file
+ * reads.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -141,5 +142,33 @@ describe('docs/reference/settings.md', () => {
     const compose = [...read('docker-compose.yml').matchAll(/\$\{(KCCR_[A-Z0-9_]+)/g)].map((m) => m[1]!);
     expect(compose.length).toBeGreaterThan(0);
     expect(compose.filter((n) => !documented.has(n))).toEqual([]);
+  });
+});
+
+// ---- links ----------------------------------------------------------------------------------------------------------
+
+/** The Markdown files of the repository that readers open (not dependencies, stacks or results). */
+function markdownFiles(dir = ''): string[] {
+  const skip = new Set(['node_modules', 'bench-results', 'dist', '.git', '.tools', '.scratch', '.test-reports']);
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
+    const path = dir ? `${dir}/${e.name}` : e.name;
+    if (e.isDirectory()) return skip.has(e.name) || e.name.startsWith('.stack') ? [] : markdownFiles(path);
+    return e.name.endsWith('.md') ? [path] : [];
+  });
+}
+
+describe('links between the docs', () => {
+  it('lead to files that exist', () => {
+    const files = markdownFiles();
+    expect(files).toContain('docs/reference/settings.md');
+    const broken: string[] = [];
+    for (const file of files) {
+      for (const m of read(file).matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!.split('#')[0]!;
+        if (!target || /^[a-z]+:/.test(target)) continue;
+        if (!existsSync(join(ROOT, file, '..', target))) broken.push(`${file} -> ${m[1]}`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
