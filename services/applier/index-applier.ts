@@ -25,6 +25,7 @@ import { entryOf } from './ledger.js';
 import type { Ledger } from './ledger.js';
 import type { Reconciler } from './reconciler.js';
 import type { SeqRange } from './bisect.js';
+import { coveredByBootstrap, ofIncarnation } from './rules.js';
 
 export interface ApplierDeps {
   readonly config: ApplierConfig;
@@ -260,29 +261,14 @@ export class IndexApplier {
     await this.deadLetter(id, body, partition, offset, reason, 'size');
   }
 
-  /**
-   * Whether a record belongs to the leader index incarnation this replication follows: the one its spec was bound
-   * to at the start. A spec without one (written before binding existed) follows the incarnation of the last
-   * METADATA record read in the partition (before any: the metadata table).
-   */
+  /** The incarnation rule (rules.ts), with the METADATA records of the partition telling the current one. */
   private ofThisIncarnation(e: ChangeEnvelope, shard: ShardState): boolean {
-    const bound = this.spec.leaderIndexUuid;
-    if (bound !== undefined) return e.origin.indexUuid === bound;
-    if (e.op === 'METADATA') shard.indexUuid = e.origin.indexUuid;
-    const current = shard.indexUuid ?? this.deps.metadata.get(this.topic)?.indexUuid;
-    return current === undefined || e.origin.indexUuid === current;
+    if (this.spec.leaderIndexUuid === undefined && e.op === 'METADATA') shard.indexUuid = e.origin.indexUuid;
+    return ofIncarnation(e.origin, this.spec.leaderIndexUuid, shard.indexUuid ?? this.deps.metadata.get(this.topic)?.indexUuid);
   }
 
-  /**
-   * A change the bootstrap already gave the follower (snapshot) or left out on purpose (none): at or below the
-   * checkpoint read at the start, in the same shard history. A topic that an earlier replication filled holds such
-   * records; they are read, not written again.
-   */
   private coveredByBootstrap(e: ChangeEnvelope): boolean {
-    const cp = this.spec.bootstrapCheckpoints;
-    if (!cp || e.origin.indexUuid !== cp.indexUuid) return false;
-    const s = cp.shards.find((x) => x.shard === e.origin.shard);
-    return s !== undefined && s.historyUuid === e.origin.historyUuid && e.origin.seqNo <= s.globalCheckpoint;
+    return coveredByBootstrap(e.origin, this.spec.bootstrapCheckpoints);
   }
 
   private async decode(m: ConsumedMessage, partition: number): Promise<ChangeEnvelope | undefined> {
