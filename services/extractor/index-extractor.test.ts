@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextPageSize, nextPollDelay, PAGE_TARGET_BYTES, portableSettings, refreshedTwiceSince, windowQuery } from './index-extractor.js';
+import { nextPageSize, nextPollDelay, PAGE_TARGET_BYTES, portableSettings, refreshedTwiceSince, visibilityStep, windowQuery } from './index-extractor.js';
 
 describe('extractor core', () => {
   it('polls fast while changes flow and backs off to the ceiling while idle', () => {
@@ -42,5 +42,37 @@ describe('nextPageSize', () => {
     expect(nextPageSize(2, 1, PAGE_TARGET_BYTES * 6, 1000)).toBe(1);
     expect(nextPageSize(1, 1, 1024, 1000)).toBe(2);
     expect(nextPageSize(800, 800, 800 * 1024, 1000)).toBe(1000);
+  });
+});
+
+describe('the visibility schedule of a shard', () => {
+  const reading = (globalCheckpoint: number, refreshes: number, observedAt: number) => ({ stats: { globalCheckpoint, refreshTotals: { n1: refreshes, n2: refreshes + 10 } }, observedAt });
+
+  it('queues a reading, and takes it once every copy has refreshed twice since', () => {
+    const first = visibilityStep([], reading(5, 0, 1000), 1000, -1, 5000);
+    expect(first).toEqual({ force: false, queue: [reading(5, 0, 1000)] });
+    const once = visibilityStep(first.queue, reading(5, 1, 1200), 1200, -1, 5000);
+    expect(once.window).toBeUndefined();
+    const twice = visibilityStep(once.queue, reading(5, 2, 1400), 1400, -1, 5000);
+    expect(twice).toEqual({ window: reading(5, 0, 1000), force: false, queue: [] });
+  });
+
+  it('takes the latest ready reading with those before it, and queues the new one above it', () => {
+    const queue = [reading(5, 0, 1000), reading(9, 1, 1100), reading(12, 3, 1200)];
+    const step = visibilityStep(queue, reading(15, 3, 1300), 1300, 4, 5000);
+    expect(step.window).toEqual(reading(9, 1, 1100));
+    expect(step.queue).toEqual([reading(12, 3, 1200), reading(15, 3, 1300)]);
+  });
+
+  it('forces a refresh once the oldest reading has waited too long (an idle shard refreshes no more)', () => {
+    const queue = [reading(5, 0, 1000), reading(7, 0, 2000)];
+    expect(visibilityStep(queue, reading(7, 0, 3000), 5999, 4, 5000).window).toBeUndefined();
+    expect(visibilityStep(queue, reading(7, 0, 3000), 6000, 4, 5000)).toEqual({ window: reading(7, 0, 2000), force: true, queue: [] });
+  });
+
+  it('queues nothing that the cursor, the queue or the window taken already covers', () => {
+    expect(visibilityStep([], reading(4, 0, 1000), 1000, 4, 5000).queue).toEqual([]);
+    expect(visibilityStep([reading(6, 0, 900)], reading(6, 1, 1000), 1000, 4, 5000).queue).toEqual([reading(6, 0, 900)]);
+    expect(visibilityStep([reading(6, 0, 900)], reading(6, 2, 1000), 1000, 4, 5000)).toEqual({ window: reading(6, 0, 900), force: false, queue: [] });
   });
 });

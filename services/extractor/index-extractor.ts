@@ -60,6 +60,42 @@ export function refreshedTwiceSince(before: Readonly<Record<string, number>>, no
   return nodes.every((node) => before[node] !== undefined && now[node]! >= before[node]! + 2);
 }
 
+/** A reading of a shard's stats, waiting until what it covers is visible to search on every copy. */
+export interface Reading<S> {
+  readonly stats: S;
+  readonly observedAt: number;
+}
+
+/**
+ * One shard's step of the visibility schedule, a pure function of its queue of readings, the shard's reading now,
+ * the time and the cursor: the latest queued reading that every copy has refreshed twice since is ready (those before
+ * it go with it); when none is and the oldest has waited `maxWaitMs`, the latest is taken and a refresh is forced.
+ * A reading whose checkpoint is above the last queued one (or the cursor, or the window taken) is queued.
+ */
+export function visibilityStep<S extends { readonly globalCheckpoint: number; readonly refreshTotals: Readonly<Record<string, number>> }>(
+  queue: readonly Reading<S>[],
+  reading: Reading<S>,
+  nowMs: number,
+  cursor: number,
+  maxWaitMs: number,
+): { readonly window?: Reading<S>; readonly force: boolean; readonly queue: Reading<S>[] } {
+  const now = reading.stats;
+  let ready = -1;
+  queue.forEach((p, i) => {
+    if (refreshedTwiceSince(p.stats.refreshTotals, now.refreshTotals)) ready = i;
+  });
+  let force = false;
+  if (ready < 0 && queue.length > 0 && nowMs - queue[0]!.observedAt >= maxWaitMs) {
+    force = true;
+    ready = queue.length - 1;
+  }
+  const window = ready >= 0 ? queue[ready] : undefined;
+  const rest = queue.slice(ready + 1);
+  const last = rest.at(-1)?.stats.globalCheckpoint ?? Math.max(cursor, window?.stats.globalCheckpoint ?? -1);
+  if (now.globalCheckpoint > last) rest.push(reading);
+  return { ...(window ? { window } : {}), force, queue: rest };
+}
+
 /** Settings that describe this physical index rather than the data; the follower gets its own. */
 const VOLATILE_SETTINGS = ['uuid', 'creation_date', 'provided_name', 'version', 'history', 'resize', 'routing', 'blocks', 'verified_before_close', 'shrink', 'lifecycle'];
 
@@ -344,22 +380,10 @@ export class IndexExtractor {
     const windows: { s: ShardStats; at: number }[] = [];
     let force = false;
     for (const s of stats) {
-      const queue = this.pending.get(s.shard) ?? [];
-      let ready = -1;
-      queue.forEach((p, i) => {
-        if (refreshedTwiceSince(p.stats.refreshTotals, s.refreshTotals)) ready = i;
-      });
-      if (ready < 0 && queue.length > 0 && now - queue[0]!.observedAt >= config.visibilityMaxWaitMs) {
-        force = true;
-        ready = queue.length - 1;
-      }
-      if (ready >= 0) {
-        windows.push({ s: queue[ready]!.stats, at: queue[ready]!.observedAt });
-        queue.splice(0, ready + 1);
-      }
-      const last = queue.at(-1)?.stats.globalCheckpoint ?? Math.max(this.cursorOf(s.shard), ready >= 0 ? windows.at(-1)!.s.globalCheckpoint : -1);
-      if (s.globalCheckpoint > last) queue.push({ stats: s, observedAt });
-      if (queue.length > 0) this.pending.set(s.shard, queue);
+      const step = visibilityStep(this.pending.get(s.shard) ?? [], { stats: s, observedAt }, now, this.cursorOf(s.shard), config.visibilityMaxWaitMs);
+      if (step.window) windows.push({ s: step.window.stats, at: step.window.observedAt });
+      force ||= step.force;
+      if (step.queue.length > 0) this.pending.set(s.shard, step.queue);
       else this.pending.delete(s.shard);
     }
     if (windows.length > 0) {
