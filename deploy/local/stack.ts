@@ -16,7 +16,7 @@ import { ensureCertificates } from './lib/certs.js';
 import type { ClusterRole } from './lib/elasticsearch.js';
 import { clusterNodes, nodeHealthy, nodeUrl, prepareNode, registerSnapshotRepository, startNode, waitForCluster } from './lib/elasticsearch.js';
 import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
-import { KAFKA_PART, kafkaConfigCurrent, kafkaHealthy, startKafka, waitForKafka } from './lib/kafka.js';
+import { KAFKA_PART, kafkaConfigCurrent, kafkaHealthy, secureKafkaSetUp, startKafka, waitForKafka } from './lib/kafka.js';
 import { isAlive, pidFile, readPid, stopByPidFile } from './lib/procs.js';
 import { fetchRegistry, REGISTRY_FALLBACK_VERSION, REGISTRY_PART, registryDataDir, registryHealthy, registryJavaMajor, registryStorage, startRegistry, waitForRegistry } from './lib/registry.js';
 import { readState, writeState } from './lib/state.js';
@@ -124,12 +124,28 @@ async function up(config: StackConfig): Promise<void> {
     kafkaStarting = waitForKafka(config);
     waits.push(timed('kafka', kafkaStarting));
   }
+  // Secure mode: the ACLs and the control tables, made as kccr-admin once Kafka answers (every start: both are
+  // idempotent), before the registry or any service connects with a principal that needs them.
+  const kafkaReady = config.secure
+    ? (kafkaStarting ?? waitForKafka(config)).then(async (ms) => {
+        await secureKafkaSetUp(config).catch((e: unknown) => {
+          throw new Error(`kafka: setting up its ACLs and control tables as kccr-admin failed: ${e instanceof Error ? e.message : String(e)}`);
+        });
+        return ms;
+      })
+    : kafkaStarting;
+  if (config.secure) {
+    // A Kafka that did not start is reported once, by its own wait above.
+    waits.push(kafkaReady!.then(() => log('  kafka: ACLs and control tables in place'), (e: unknown) => {
+      if (kafkaStarting === undefined || (e instanceof Error && e.message.startsWith('kafka: setting up'))) throw e;
+    }));
+  }
   if (toStart.some((p) => p.name === 'registry')) {
     // With KafkaSQL the registry keeps its schemas in the stack's Kafka and does not start without it: it starts once
     // Kafka answers (at once when Kafka was already running), and its start-up timeout counts from then.
     const kafkaFirst =
       registryStorage(f.registryJar) === 'kafkasql'
-        ? (kafkaStarting ?? waitForKafka(config)).catch(() => {
+        ? (kafkaReady ?? waitForKafka(config)).catch(() => {
             throw new Error('schema registry: not started, because Kafka, which holds its schemas, is not healthy');
           })
         : Promise.resolve(0);

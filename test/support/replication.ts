@@ -13,7 +13,8 @@ import { CompactedTable, CONTROL_TOPICS } from '../../services/shared/table.js';
 import type { StackState } from '../../deploy/local/lib/state.js';
 import { startService } from './services.js';
 import type { ServiceOptions, ServiceProcess } from './services.js';
-import { esConnection, uniqueName, waitFor } from './stack.js';
+import { esConnection, kafkaConnection, uniqueName, waitFor } from './stack.js';
+import { clusterAcls } from '../../deploy/local/lib/kafka-acls.js';
 
 export interface Harness {
   readonly stack: StackState;
@@ -30,7 +31,11 @@ export interface Harness {
 
 export async function startHarness(stack: StackState, label: string, opts: Partial<ServiceOptions> = {}): Promise<Harness> {
   const names = { leaderCluster: uniqueName('lc'), followerCluster: uniqueName('fc') };
-  const kafka = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-test' });
+  // The tests read and write topics directly: as kccr-admin in secure mode.
+  const kafka = new KafkaAdapter(kafkaConnection(stack, 'kccr-test'));
+  // Secure mode: this test's cluster names get their change topics, dead letters and groups, as an operator grants
+  // them for each registered cluster (deploy/local/lib/kafka-acls.ts).
+  if (stack.mode === 'secure') await kafka.createAcls(clusterAcls(names));
   const store = new ReplicationStore(kafka);
   const status = new CompactedTable<ExtractorStatus | ApplierStatus>(kafka, CONTROL_TOPICS.status);
   await Promise.all([store.open(), status.open()]);

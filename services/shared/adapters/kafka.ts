@@ -2,7 +2,7 @@
  * The only module that imports the Kafka client (@platformatic/kafka). Topics, a producer and a consumer in kccr's
  * terms; failures become KccrErrors with the catalogue's retriable flag.
  */
-import { Admin, ConfigResourceTypes, ConnectionPool, Consumer, IS_CONTROL, Producer } from '@platformatic/kafka';
+import { AclOperations, AclPermissionTypes, Admin, ConfigResourceTypes, ConnectionPool, Consumer, IS_CONTROL, Producer, ResourcePatternTypes, ResourceTypes } from '@platformatic/kafka';
 import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka';
 import { errorMessage, KccrError } from '../errors.js';
 import { backoffDelay, retry, TRANSIENT_BACKOFF } from '../retry.js';
@@ -50,6 +50,21 @@ export interface BatchControl {
   /** Marks messages before `nextOffset` done and commits `nextOffset` for the group. */
   commit(nextOffset: string): Promise<void>;
 }
+
+/**
+ * One Kafka ACL in kccr's terms: `principal` (`User:<name>`) may (`allow`) or may not (`deny`, which wins over any
+ * allow) do `operations` on the topics or groups named `name` exactly (`literal`) or starting with it (`prefixed`).
+ */
+export interface KafkaAcl {
+  readonly principal: string;
+  readonly resource: 'topic' | 'group' | 'cluster';
+  readonly pattern: 'literal' | 'prefixed';
+  readonly name: string;
+  readonly operations: readonly KafkaAclOperation[];
+  readonly permission: 'allow' | 'deny';
+}
+
+export type KafkaAclOperation = 'all' | 'read' | 'write' | 'create' | 'delete' | 'alter' | 'describe' | 'describe_configs' | 'alter_configs' | 'idempotent_write';
 
 const SASL_MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
 
@@ -374,6 +389,31 @@ export class KafkaAdapter {
     const wrong = partitions.filter((p) => now.get(p.partition) !== p.offset);
     if (wrong.length > 0) {
       throw new KccrError('KAFKA_UNAVAILABLE', `group ${groupId} did not take the offsets of ${topic} for partitions ${wrong.map((p) => p.partition).join(', ')}`, { groupId, topic });
+    }
+  }
+
+  /**
+   * Adds ACLs (an ACL Kafka already holds is left as it is, so this may run at every start). Needs a principal with
+   * Alter on the cluster; refused otherwise with KAFKA_UNAUTHORIZED.
+   */
+  async createAcls(acls: readonly KafkaAcl[]): Promise<void> {
+    if (acls.length === 0) return;
+    const resource = { topic: ResourceTypes.TOPIC, group: ResourceTypes.GROUP, cluster: ResourceTypes.CLUSTER } as const;
+    const creations = acls.flatMap((a) =>
+      a.operations.map((op) => ({
+        resourceType: resource[a.resource],
+        resourceName: a.name,
+        resourcePatternType: a.pattern === 'prefixed' ? ResourcePatternTypes.PREFIXED : ResourcePatternTypes.LITERAL,
+        principal: a.principal,
+        host: '*',
+        operation: AclOperations[op.toUpperCase() as Uppercase<KafkaAclOperation>],
+        permissionType: a.permission === 'deny' ? AclPermissionTypes.DENY : AclPermissionTypes.ALLOW,
+      })),
+    );
+    try {
+      await this.adminClient().createAcls({ creations });
+    } catch (e) {
+      throw toKafkaError(e, `creating ${creations.length} ACLs`);
     }
   }
 
