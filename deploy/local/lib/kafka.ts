@@ -173,9 +173,9 @@ export function startKafka(config: StackConfig, libs: string, java: JavaHome): n
   mkdirSync(p.kafkaData, { recursive: true });
   const formatted = existsSync(join(p.kafkaData, 'meta.properties'));
   if (config.secure) prepareSecureKafka(config, formatted);
+  writeFileSync(p.kafkaConfig, serverProperties(config));
   // Secure mode: it holds the broker's password.
-  writeFileSync(p.kafkaConfig, serverProperties(config), { mode: 0o600 });
-  chmodSync(p.kafkaConfig, 0o600);
+  if (config.secure) chmodSync(p.kafkaConfig, 0o600);
   const classpath = join(libs, '*');
   const log4j = `-Dlog4j.configuration=file:${join(config.root, 'deploy/local/kafka/log4j.properties')}`;
   if (!formatted) formatStorage(config, java, [log4j, '-cp', classpath]);
