@@ -3,6 +3,7 @@
  * fetched from Maven Central and run as local processes on 127.0.0.1.
  *
  *   tsx deploy/local/stack.ts up | down [--purge] | status [--json] | fetch
+ *   tsx deploy/local/stack.ts grant-kafka <leader cluster> <follower cluster>   (secure mode: a cluster pair's Kafka ACLs)
  *
  * Settings come from KCCR_* environment variables (docs/reference/settings.md, "Local stack").
  */
@@ -16,7 +17,9 @@ import { ensureCertificates } from './lib/certs.js';
 import type { ClusterRole } from './lib/elasticsearch.js';
 import { clusterNodes, nodeHealthy, nodeUrl, prepareNode, registerSnapshotRepository, startNode, waitForCluster } from './lib/elasticsearch.js';
 import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
-import { KAFKA_PART, kafkaConfigCurrent, kafkaHealthy, secureKafkaSetUp, startKafka, waitForKafka } from './lib/kafka.js';
+import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
+import { KAFKA_PART, kafkaAdminConnection, kafkaConfigCurrent, kafkaHealthy, secureKafkaSetUp, startKafka, waitForKafka } from './lib/kafka.js';
+import { clusterAcls } from './lib/kafka-acls.js';
 import { isAlive, pidFile, readPid, stopByPidFile } from './lib/procs.js';
 import { fetchRegistry, REGISTRY_FALLBACK_VERSION, REGISTRY_PART, registryDataDir, registryHealthy, registryJavaMajor, registryStorage, startRegistry, waitForRegistry } from './lib/registry.js';
 import { readState, writeState } from './lib/state.js';
@@ -212,6 +215,27 @@ async function status(config: StackConfig, json: boolean): Promise<boolean> {
   return allHealthy;
 }
 
+/**
+ * Secure mode: the Kafka ACLs of one leader cluster's extractor and one follower cluster's applier (change topics, dead
+ * letters, groups), as kccr-admin, for running kccr's services under cluster names of one's own.
+ */
+async function grantKafka(config: StackConfig, names: readonly string[]): Promise<number> {
+  const [leaderCluster, followerCluster] = names;
+  if (!config.secure || !leaderCluster || !followerCluster || names.length !== 2) {
+    process.stderr.write('usage: KCCR_SECURE=1 stack.ts grant-kafka <leader cluster> <follower cluster>\n');
+    return 2;
+  }
+  const kafka = new KafkaAdapter(kafkaAdminConnection(config, 'kccr-stack'));
+  try {
+    const acls = clusterAcls({ leaderCluster, followerCluster });
+    await kafka.createAcls(acls);
+    for (const a of acls) log(`${a.principal} may ${a.operations.join(', ')} on ${a.resource} ${a.name}${a.pattern === 'prefixed' ? '*' : ''}`);
+  } finally {
+    await kafka.close();
+  }
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   let config: StackConfig;
@@ -236,8 +260,10 @@ async function main(argv: string[]): Promise<number> {
     case 'fetch':
       fetchAll(config);
       return 0;
+    case 'grant-kafka':
+      return grantKafka(config, rest);
     default:
-      process.stderr.write('usage: stack.ts up | down [--purge] | status [--json] | fetch\n');
+      process.stderr.write('usage: stack.ts up | down [--purge] | status [--json] | fetch | grant-kafka <leader cluster> <follower cluster>\n');
       return 2;
   }
 }
