@@ -109,6 +109,11 @@ async function up(config: StackConfig): Promise<void> {
   }
   const toStart = partsOf(config).filter((p) => running(config, p) === undefined);
   if (!toStart.some((p) => p.name === 'kafka') && !kafkaConfigCurrent(config)) {
+    // Secure mode cannot go on with a Kafka of another configuration: one started before Kafka was secured listens in
+    // PLAINTEXT, and the set-up below would wait for SASL_SSL in vain.
+    if (config.secure) {
+      throw new Error(`kafka: running with another configuration than the secure mode's (${stackPaths(config).kafkaConfig}; a stack started before Kafka was secured has PLAINTEXT and no ACLs): run \`npm run stack:down\`, then \`npm run stack:up\` (with \`stack:down -- --purge\` when it asks for it)`);
+    }
     log(`kafka: running with an older configuration than this version writes (${stackPaths(config).kafkaConfig}); it takes the new one when it restarts (\`npm run stack:down\` then \`npm run stack:up\`)`);
   }
   await preflight(config, Object.assign({}, ...toStart.map((p) => p.ports(config))) as Record<string, number>);

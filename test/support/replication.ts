@@ -35,7 +35,7 @@ export async function startHarness(stack: StackState, label: string, opts: Parti
   const kafka = new KafkaAdapter(kafkaConnection(stack, 'kccr-test'));
   // Secure mode: this test's cluster names get their change topics, dead letters and groups, as an operator grants
   // them for each registered cluster (deploy/local/lib/kafka-acls.ts).
-  if (stack.mode === 'secure') await kafka.createAcls(clusterAcls(names));
+  if (stack.kafka.sasl) await kafka.createAcls(clusterAcls(names));
   const store = new ReplicationStore(kafka);
   const status = new CompactedTable<ExtractorStatus | ApplierStatus>(kafka, CONTROL_TOPICS.status);
   await Promise.all([store.open(), status.open()]);
