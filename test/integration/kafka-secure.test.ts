@@ -11,13 +11,17 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import type { KafkaConnection } from '../../services/shared/adapters/kafka.js';
+import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
+import { ReplicationStore } from '../../services/control/store.js';
 import { KccrError } from '../../services/shared/errors.js';
-import { RECONCILE_TOPIC } from '../../services/shared/replication.js';
-import { CONTROL_TOPICS } from '../../services/shared/table.js';
+import type { ExtractorStatus } from '../../services/shared/replication.js';
+import { extractorStatusKey, RECONCILE_TOPIC } from '../../services/shared/replication.js';
+import { CompactedTable, CONTROL_TOPICS } from '../../services/shared/table.js';
 import { changeTopic } from '../../services/shared/topics.js';
 import { clusterAcls } from '../../deploy/local/lib/kafka-acls.js';
 import type { StackState } from '../../deploy/local/lib/state.js';
-import { kafkaConnection, loadStack, uniqueName } from '../support/stack.js';
+import { startService } from '../support/services.js';
+import { esConnection, kafkaConnection, loadStack, uniqueName, waitFor } from '../support/stack.js';
 
 /** The refusal a call ended with, as kccr's adapter classifies it. */
 async function refusal(p: Promise<unknown>): Promise<KccrError> {
@@ -120,6 +124,40 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
       await producer.send(RECONCILE_TOPIC, [{ key: uniqueName('ksec-nobody'), value: null, partition: 0 }]);
     } finally {
       await producer.disconnect();
+    }
+  });
+
+  it('an extractor whose leader cluster has no grant yet shows FAILED with the refusal, and goes on once it is granted', async () => {
+    const ungranted = { leaderCluster: uniqueName('ksec-ng-lc'), followerCluster: uniqueName('ksec-ng-fc') };
+    const leaderIndex = uniqueName('ksec-ng-leader');
+    const admin = as('kccr-admin');
+    const store = new ReplicationStore(admin);
+    const status = new CompactedTable<ExtractorStatus>(admin, CONTROL_TOPICS.status);
+    const leader = new ElasticsearchAdapter(esConnection(stack, 'leader'));
+    await Promise.all([store.open(), status.open()]);
+    const extractor = startService(stack, 'extractor', ungranted, 'kafka-secure');
+    try {
+      await leader.createIndex(leaderIndex, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
+      await leader.request('POST', `/${leaderIndex}/_doc/1`, { body: { value: 'data1' }, query: { refresh: 'true' } });
+      await store.start({ followerCluster: ungranted.followerCluster, followerIndex: uniqueName('ksec-ng-follower'), leaderCluster: ungranted.leaderCluster, leaderIndex, requestedBy: 'test' });
+      const topic = changeTopic(ungranted.leaderCluster, leaderIndex);
+      const failed = await waitFor('the extractor to report failed', async () => {
+        const row = status.get(extractorStatusKey(ungranted.leaderCluster, leaderIndex));
+        return row?.state === 'failed' ? row : undefined;
+      });
+      expect(failed.reason).toMatch(/creating topic kccr\..*TOPIC_AUTHORIZATION_FAILED/);
+      expect(await admin.partitionCount(topic)).toBeUndefined();
+      // The operator's grant: probed again (every 2 s in tests), the extraction goes on without a restart.
+      await admin.createAcls(clusterAcls(ungranted));
+      await waitFor('the document in the change topic', async () => (await admin.partitionCount(topic)) === 1 && (await admin.offsets(topic))[0]!.high !== '0', 60_000, 500);
+      expect(status.get(extractorStatusKey(ungranted.leaderCluster, leaderIndex))?.state).not.toBe('failed');
+      expect(extractor.starts).toBe(1);
+    } finally {
+      await extractor.stop();
+      for (const spec of store.list()) if (spec.followerCluster === ungranted.followerCluster) await store.setState(spec.followerCluster, spec.followerIndex, 'stopped', 'test cleanup');
+      await Promise.all([store.close(), status.close()]);
+      await leader.deleteIndex(leaderIndex);
+      await leader.close();
     }
   });
 

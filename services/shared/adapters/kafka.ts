@@ -175,8 +175,11 @@ function kafkaErrorTypes(e: unknown): { apiIds: string[]; codes: string[] } {
 export function toKafkaError(e: unknown, what: string): KccrError {
   if (e instanceof KccrError) return e;
   const err = e as ClientErrorShape;
-  const message = `${what}: ${err.message ?? String(e)}`;
   const { apiIds, codes } = kafkaErrorTypes(e);
+  // The client's top message is often generic ("Creating topics failed."): the Kafka error it wraps says why, and is
+  // what an operator looks up (TOPIC_AUTHORIZATION_FAILED: grant an ACL).
+  const said = err.message ?? String(e);
+  const message = `${what}: ${said}${apiIds[0] && !said.includes(apiIds[0]) ? ` (${apiIds[0]})` : ''}`;
   const kafkaError = apiIds[0] ?? codes.find((c) => c !== 'PLT_KFK_MULTIPLE' && c !== 'PLT_KFK_RESPONSE') ?? err.name;
   const details = kafkaError ? { kafkaError } : {};
   if (apiIds.some((t) => KAFKA_CREDENTIAL_ERRORS.has(t)) || codes.some((c) => CLIENT_CREDENTIAL_CODES.has(c))) return new KccrError('KAFKA_UNAUTHORIZED', message, details, { cause: e });
