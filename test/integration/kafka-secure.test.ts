@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
-import type { KafkaConnection } from '../../services/shared/adapters/kafka.js';
+import type { KafkaAcl, KafkaConnection } from '../../services/shared/adapters/kafka.js';
 import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
 import { ReplicationStore } from '../../services/control/store.js';
 import { KccrError } from '../../services/shared/errors.js';
@@ -37,6 +37,8 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
   let stack: StackState;
   const names = { leaderCluster: uniqueName('ksec-lc'), followerCluster: uniqueName('ksec-fc') };
   const adapters: KafkaAdapter[] = [];
+  /** This test's grants, removed at the end (nothing uses its cluster names afterwards). */
+  const grants: KafkaAcl[] = [];
   const as = (user: string, tuning?: { retries: number; connectTimeout: number }) => {
     const a = new KafkaAdapter(kafkaConnection(stack, `kccr-test-${user}`, user), undefined, tuning);
     adapters.push(a);
@@ -52,9 +54,11 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
     stack = loadStack('secure');
     expect(stack.kafka.sasl?.mechanism, 'the secure stack names its Kafka SASL mechanism in stack.json').toBe('scram-sha-512');
     // This test's cluster names, granted as an operator grants a registered cluster's.
-    await as('kccr-admin').createAcls(clusterAcls(names));
+    grants.push(...clusterAcls(names));
+    await as('kccr-admin').createAcls(grants);
   });
   afterAll(async () => {
+    if (stack) await as('kccr-admin').deleteAcls(grants);
     await Promise.all(adapters.map((a) => a.close()));
   });
 
@@ -148,6 +152,7 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
       expect(failed.reason).toMatch(/creating topic kccr\..*TOPIC_AUTHORIZATION_FAILED/);
       expect(await admin.partitionCount(topic)).toBeUndefined();
       // The operator's grant: probed again (every 2 s in tests), the extraction goes on without a restart.
+      grants.push(...clusterAcls(ungranted));
       await admin.createAcls(clusterAcls(ungranted));
       await waitFor('the document in the change topic', async () => (await admin.partitionCount(topic)) === 1 && (await admin.offsets(topic))[0]!.high !== '0', 60_000, 500);
       expect(status.get(extractorStatusKey(ungranted.leaderCluster, leaderIndex))?.state).not.toBe('failed');

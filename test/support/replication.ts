@@ -35,7 +35,8 @@ export async function startHarness(stack: StackState, label: string, opts: Parti
   const kafka = new KafkaAdapter(kafkaConnection(stack, 'kccr-test'));
   // Secure mode: this test's cluster names get their change topics, dead letters and groups, as an operator grants
   // them for each registered cluster (deploy/local/lib/kafka-acls.ts).
-  if (stack.kafka.sasl) await kafka.createAcls(clusterAcls(names));
+  const grants = stack.kafka.sasl ? clusterAcls(names) : [];
+  await kafka.createAcls(grants);
   const store = new ReplicationStore(kafka);
   const status = new CompactedTable<ExtractorStatus | ApplierStatus>(kafka, CONTROL_TOPICS.status);
   await Promise.all([store.open(), status.open()]);
@@ -60,6 +61,8 @@ export async function startHarness(stack: StackState, label: string, opts: Parti
         if (spec.followerCluster === names.followerCluster && spec.state !== 'stopped') await store.setState(spec.followerCluster, spec.followerIndex, 'stopped', 'test cleanup');
       }
       await Promise.all([store.close(), status.close()]);
+      // Nothing uses this test's cluster names any more: its grants go, so that a long-lived stack does not gather them.
+      await kafka.deleteAcls(grants);
       await kafka.close();
       await Promise.all([leader.close(), follower.close()]);
     },

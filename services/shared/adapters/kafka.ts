@@ -196,6 +196,22 @@ function producerStateLost(e: unknown): boolean {
   return hasApiError(e, KAFKA_PRODUCER_STATE_ERRORS) || /producer.*(fenced|epoch)|sequence/i.test(errorMessage(e));
 }
 
+/** One Kafka ACL entry per operation, as the protocol carries them. */
+function aclEntries(acls: readonly KafkaAcl[]) {
+  const resource = { topic: ResourceTypes.TOPIC, group: ResourceTypes.GROUP, cluster: ResourceTypes.CLUSTER } as const;
+  return acls.flatMap((a) =>
+    a.operations.map((op) => ({
+      resourceType: resource[a.resource],
+      resourceName: a.name,
+      resourcePatternType: a.pattern === 'prefixed' ? ResourcePatternTypes.PREFIXED : ResourcePatternTypes.LITERAL,
+      principal: a.principal,
+      host: '*',
+      operation: AclOperations[op.toUpperCase() as Uppercase<KafkaAclOperation>],
+      permissionType: a.permission === 'deny' ? AclPermissionTypes.DENY : AclPermissionTypes.ALLOW,
+    })),
+  );
+}
+
 /** Group states as Kafka names them in DescribeGroups (this client may give them in upper snake case). */
 const GROUP_STATES: Record<string, string> = { PREPARING_REBALANCE: 'PreparingRebalance', COMPLETING_REBALANCE: 'CompletingRebalance', STABLE: 'Stable', DEAD: 'Dead', EMPTY: 'Empty' };
 
@@ -401,22 +417,22 @@ export class KafkaAdapter {
    */
   async createAcls(acls: readonly KafkaAcl[]): Promise<void> {
     if (acls.length === 0) return;
-    const resource = { topic: ResourceTypes.TOPIC, group: ResourceTypes.GROUP, cluster: ResourceTypes.CLUSTER } as const;
-    const creations = acls.flatMap((a) =>
-      a.operations.map((op) => ({
-        resourceType: resource[a.resource],
-        resourceName: a.name,
-        resourcePatternType: a.pattern === 'prefixed' ? ResourcePatternTypes.PREFIXED : ResourcePatternTypes.LITERAL,
-        principal: a.principal,
-        host: '*',
-        operation: AclOperations[op.toUpperCase() as Uppercase<KafkaAclOperation>],
-        permissionType: a.permission === 'deny' ? AclPermissionTypes.DENY : AclPermissionTypes.ALLOW,
-      })),
-    );
+    const creations = aclEntries(acls);
     try {
       await this.adminClient().createAcls({ creations });
     } catch (e) {
       throw toKafkaError(e, `creating ${creations.length} ACLs`);
+    }
+  }
+
+  /** Removes exactly these ACLs (those Kafka does not hold are ignored). */
+  async deleteAcls(acls: readonly KafkaAcl[]): Promise<void> {
+    if (acls.length === 0) return;
+    const filters = aclEntries(acls);
+    try {
+      await this.adminClient().deleteAcls({ filters });
+    } catch (e) {
+      throw toKafkaError(e, `deleting ${filters.length} ACLs`);
     }
   }
 
