@@ -3,6 +3,7 @@
  * fetched from Maven Central and run as local processes on 127.0.0.1.
  *
  *   tsx deploy/local/stack.ts up | down [--purge] | status [--json] | fetch
+ *   tsx deploy/local/stack.ts grant-kafka <leader cluster> <follower cluster>   (secure mode: a cluster pair's Kafka ACLs)
  *
  * Settings come from KCCR_* environment variables (docs/reference/settings.md, "Local stack").
  */
@@ -16,7 +17,9 @@ import { ensureCertificates } from './lib/certs.js';
 import type { ClusterRole } from './lib/elasticsearch.js';
 import { clusterNodes, nodeHealthy, nodeUrl, prepareNode, registerSnapshotRepository, startNode, waitForCluster } from './lib/elasticsearch.js';
 import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
-import { KAFKA_PART, kafkaConfigCurrent, kafkaHealthy, startKafka, waitForKafka } from './lib/kafka.js';
+import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
+import { KAFKA_PART, kafkaAdminConnection, kafkaConfigCurrent, kafkaHealthy, secureKafkaSetUp, startKafka, waitForKafka } from './lib/kafka.js';
+import { clusterAcls } from './lib/kafka-acls.js';
 import { isAlive, pidFile, readPid, stopByPidFile } from './lib/procs.js';
 import { fetchRegistry, REGISTRY_FALLBACK_VERSION, REGISTRY_PART, registryDataDir, registryHealthy, registryJavaMajor, registryStorage, startRegistry, waitForRegistry } from './lib/registry.js';
 import { readState, writeState } from './lib/state.js';
@@ -106,6 +109,11 @@ async function up(config: StackConfig): Promise<void> {
   }
   const toStart = partsOf(config).filter((p) => running(config, p) === undefined);
   if (!toStart.some((p) => p.name === 'kafka') && !kafkaConfigCurrent(config)) {
+    // Secure mode cannot go on with a Kafka of another configuration: one started before Kafka was secured listens in
+    // PLAINTEXT, and the set-up below would wait for SASL_SSL in vain.
+    if (config.secure) {
+      throw new Error(`kafka: running with another configuration than the secure mode's (${stackPaths(config).kafkaConfig}; a stack started before Kafka was secured has PLAINTEXT and no ACLs): run \`npm run stack:down\`, then \`npm run stack:up\` (with \`stack:down -- --purge\` when it asks for it)`);
+    }
     log(`kafka: running with an older configuration than this version writes (${stackPaths(config).kafkaConfig}); it takes the new one when it restarts (\`npm run stack:down\` then \`npm run stack:up\`)`);
   }
   await preflight(config, Object.assign({}, ...toStart.map((p) => p.ports(config))) as Record<string, number>);
@@ -124,12 +132,28 @@ async function up(config: StackConfig): Promise<void> {
     kafkaStarting = waitForKafka(config);
     waits.push(timed('kafka', kafkaStarting));
   }
+  // Secure mode: the ACLs and the control tables, made as kccr-admin once Kafka answers (every start: both are
+  // idempotent), before the registry or any service connects with a principal that needs them.
+  const kafkaReady = config.secure
+    ? (kafkaStarting ?? waitForKafka(config)).then(async (ms) => {
+        await secureKafkaSetUp(config).catch((e: unknown) => {
+          throw new Error(`kafka: setting up its ACLs and control tables as kccr-admin failed: ${e instanceof Error ? e.message : String(e)}`);
+        });
+        return ms;
+      })
+    : kafkaStarting;
+  if (config.secure) {
+    // A Kafka that did not start is reported once, by its own wait above.
+    waits.push(kafkaReady!.then(() => log('  kafka: ACLs and control tables in place'), (e: unknown) => {
+      if (kafkaStarting === undefined || (e instanceof Error && e.message.startsWith('kafka: setting up'))) throw e;
+    }));
+  }
   if (toStart.some((p) => p.name === 'registry')) {
     // With KafkaSQL the registry keeps its schemas in the stack's Kafka and does not start without it: it starts once
     // Kafka answers (at once when Kafka was already running), and its start-up timeout counts from then.
     const kafkaFirst =
       registryStorage(f.registryJar) === 'kafkasql'
-        ? (kafkaStarting ?? waitForKafka(config)).catch(() => {
+        ? (kafkaReady ?? waitForKafka(config)).catch(() => {
             throw new Error('schema registry: not started, because Kafka, which holds its schemas, is not healthy');
           })
         : Promise.resolve(0);
@@ -196,6 +220,27 @@ async function status(config: StackConfig, json: boolean): Promise<boolean> {
   return allHealthy;
 }
 
+/**
+ * Secure mode: the Kafka ACLs of one leader cluster's extractor and one follower cluster's applier (change topics, dead
+ * letters, groups), as kccr-admin, for running kccr's services under cluster names of one's own.
+ */
+async function grantKafka(config: StackConfig, names: readonly string[]): Promise<number> {
+  const [leaderCluster, followerCluster] = names;
+  if (!config.secure || !leaderCluster || !followerCluster || names.length !== 2) {
+    process.stderr.write('usage: KCCR_SECURE=1 stack.ts grant-kafka <leader cluster> <follower cluster>\n');
+    return 2;
+  }
+  const kafka = new KafkaAdapter(kafkaAdminConnection(config, 'kccr-stack'));
+  try {
+    const acls = clusterAcls({ leaderCluster, followerCluster });
+    await kafka.createAcls(acls);
+    for (const a of acls) log(`${a.principal} may ${a.operations.join(', ')} on ${a.resource} ${a.name}${a.pattern === 'prefixed' ? '*' : ''}`);
+  } finally {
+    await kafka.close();
+  }
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   let config: StackConfig;
@@ -220,8 +265,10 @@ async function main(argv: string[]): Promise<number> {
     case 'fetch':
       fetchAll(config);
       return 0;
+    case 'grant-kafka':
+      return grantKafka(config, rest);
     default:
-      process.stderr.write('usage: stack.ts up | down [--purge] | status [--json] | fetch\n');
+      process.stderr.write('usage: stack.ts up | down [--purge] | status [--json] | fetch | grant-kafka <leader cluster> <follower cluster>\n');
       return 2;
   }
 }

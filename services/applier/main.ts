@@ -13,7 +13,7 @@ import { abortableSleep, backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '.
 import type { RetryingView } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { AppliedPosition, ApplierStatus, PositionRequest, ReplicationSpec } from '../shared/replication.js';
-import { applierGroupId, applierStatusKey, RECONCILE_TOPIC, reconcileGroup, silentAfterMs } from '../shared/replication.js';
+import { applierGroupId, applierStatusKey, RECONCILE_TOPIC, RECONCILE_TOPIC_CONFIGS, reconcileGroup, silentAfterMs } from '../shared/replication.js';
 import { groupBySize } from '../shared/grouping.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
@@ -97,7 +97,7 @@ export class ApplierService {
     await Promise.all([this.replications.open(), this.status.open(), this.deps.metadata.open()]);
     // Bounded in time and in size: a flood of dead letters cannot fill Kafka's disk.
     await this.kafka.ensureTopic(deadLetterTopic(this.config.followerCluster), 1, { 'retention.ms': String(30 * 24 * 3600 * 1000), 'retention.bytes': String(this.config.deadLetterRetentionBytes), 'max.message.bytes': String(this.config.maxMessageBytes) });
-    await this.kafka.ensureTopic(RECONCILE_TOPIC, 1, { 'retention.ms': String(24 * 3600 * 1000) });
+    await this.kafka.ensureTopic(RECONCILE_TOPIC, 1, { ...RECONCILE_TOPIC_CONFIGS });
     this.replications.on('change', () => this.scheduleSync());
     this.scheduleSync();
     await this.syncing;

@@ -10,7 +10,7 @@ import type { IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, isRetriable } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { BootstrapCheckpoints, ExtractorCursor, ExtractorStatus, ReconcileRequest, ReplicationSpec } from '../shared/replication.js';
-import { parseReconcileRequest, RECONCILE_TOPIC, reconcileGroup } from '../shared/replication.js';
+import { parseReconcileRequest, RECONCILE_TOPIC, RECONCILE_TOPIC_CONFIGS, reconcileGroup } from '../shared/replication.js';
 import { abortableSleep, backoffDelay, retry, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
@@ -48,7 +48,7 @@ export class ExtractorService {
   async start(): Promise<void> {
     const { kafka, cursors, status, logger } = this.deps;
     await Promise.all([cursors.open(), status.open(), this.deps.metadata.open(), this.replications.open()]);
-    await kafka.ensureTopic(RECONCILE_TOPIC, 1, { 'retention.ms': String(24 * 3600 * 1000) });
+    await kafka.ensureTopic(RECONCILE_TOPIC, 1, { ...RECONCILE_TOPIC_CONFIGS });
     this.replications.on('change', () => this.sync());
     this.sync();
     await this.reconcileConsumer.subscribe([RECONCILE_TOPIC], false);

@@ -289,6 +289,8 @@ export function parseReconcileRequest(value: Buffer): ReconcileRequest {
 }
 
 export const RECONCILE_TOPIC = 'kccr._reconcile';
+/** How the reconcile topic is created (both sides create it when missing): requests are kept a day. */
+export const RECONCILE_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'retention.ms': String(24 * 3600 * 1000) };
 
 /** The consumer group through which a leader cluster's extractor reads reconciliation requests. */
 export function reconcileGroup(leaderCluster: string): string {

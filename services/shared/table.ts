@@ -25,6 +25,9 @@ export const CONTROL_TOPICS = {
   autofollow: 'kccr._autofollow',
 } as const;
 
+/** How every control table is created: compacted, rows compactable at once, segments rolled hourly. */
+export const TABLE_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': '3600000' };
+
 /**
  * Checks a row read from the table and returns it typed, or throws saying what is wrong (rows.ts): a row that does
  * not pass is refused, as if absent, and reported.
@@ -75,7 +78,7 @@ export class CompactedTable<T> extends EventEmitter<{ change: [key: string, valu
     // (a service's start is retried with backoff above this).
     const high = await retry(
       async () => {
-        await this.kafka.ensureTopic(this.topic, 1, { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': '3600000' });
+        await this.kafka.ensureTopic(this.topic, 1, { ...TABLE_TOPIC_CONFIGS });
         return BigInt((await this.kafka.offsets(this.topic))[0]?.high ?? '0');
       },
       { attempts: 8, initialMs: 250, maxMs: 4000 },

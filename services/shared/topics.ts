@@ -20,6 +20,14 @@ export function changeTopic(leaderCluster: string, leaderIndex: string): string 
   return name;
 }
 
+/**
+ * What every change topic of one leader cluster starts with: `kccr.<cluster>.`. Kafka ACLs give a leader cluster's
+ * extractor its topics with this prefix (a cluster name never starts with `_`, so it never covers a `kccr._*` table).
+ */
+export function changeTopicPrefix(leaderCluster: string): string {
+  return `${PREFIX}.${escapePart(leaderCluster)}.`;
+}
+
 export function valueSubject(topic: string): string {
   return `${topic}-value`;
 }

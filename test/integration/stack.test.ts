@@ -12,7 +12,7 @@ import { SchemaRegistryAdapter } from '../../services/shared/adapters/registry.j
 import { envelopeSchema, indexEvent, validateEnvelope } from '../../services/shared/envelope.js';
 import { KccrError } from '../../services/shared/errors.js';
 import { changeTopic, valueSubject } from '../../services/shared/topics.js';
-import { esConnection, loadStack, stackStateFile, uniqueName, waitFor } from '../support/stack.js';
+import { esConnection, kafkaConnection, loadStack, stackStateFile, uniqueName, waitFor } from '../support/stack.js';
 import type { StackKind } from '../support/stack.js';
 
 describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
@@ -64,7 +64,7 @@ describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
   });
 
   it('registers the envelope schema, produces an Avro record with the registry wire format, consumes and decodes it', async () => {
-    const kafka = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-test' });
+    const kafka = new KafkaAdapter(kafkaConnection(stack, 'kccr-test'));
     const registry = new SchemaRegistryAdapter({ url: stack.registry.url });
     closers.push(() => kafka.close());
     const topic = changeTopic('test', uniqueName('stack-avro'));

@@ -13,7 +13,7 @@ import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import { batchesOf } from '../../services/applier/main.js';
 import type { LedgerMappings } from '../../services/applier/ledger.js';
 import type { StackState } from '../../deploy/local/lib/state.js';
-import { esConnection, loadStack } from './stack.js';
+import { esConnection, kafkaConnection, loadStack } from './stack.js';
 
 const HIDDEN_TOO = { expand_wildcards: 'open,closed,hidden' } as const;
 
@@ -73,7 +73,7 @@ async function cleanStack(stack: StackState, since: number): Promise<string[]> {
       await es.close();
     }
   }
-  const kafka = new KafkaAdapter({ brokers: [...stack.kafka.brokers], clientId: 'kccr-test-cleanup' });
+  const kafka = new KafkaAdapter(kafkaConnection(stack, 'kccr-test-cleanup'));
   try {
     const topics = madeSince(await kafka.listTopics(), since);
     if (topics.length > 0) await kafka.deleteTopics(topics);

@@ -17,7 +17,7 @@ import type { StackState } from '../../deploy/local/lib/state.js';
 import { startHarness } from './replication.js';
 import type { Harness } from './replication.js';
 import type { ServiceOptions } from './services.js';
-import { esConnection, loadStack } from './stack.js';
+import { esConnection, kafkaConnection, loadStack } from './stack.js';
 
 export const ADMIN = { name: 'ops-admin', password: 'ops-admin-password' } as const;
 export const READER_TOKEN = 'kccr_reader-token-for-tests';
@@ -55,7 +55,8 @@ function secretsOf(stack: StackState): string {
 }
 
 export async function startControl(stack: StackState, opts: { followerCluster: string; env?: NodeJS.ProcessEnv; app?: AppOptions; snapshotRepository?: string }): Promise<Control> {
-  const kafka = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-control-test' });
+  // As the control service runs: with its own principal in secure mode.
+  const kafka = new KafkaAdapter(kafkaConnection(stack, 'kccr-control-test', 'kccr-control'));
   const secretsDir = secretsOf(stack);
   const state = createControlState(kafka, {
     secretsDir,

@@ -13,7 +13,8 @@ import { CompactedTable, CONTROL_TOPICS } from '../../services/shared/table.js';
 import type { StackState } from '../../deploy/local/lib/state.js';
 import { startService } from './services.js';
 import type { ServiceOptions, ServiceProcess } from './services.js';
-import { esConnection, uniqueName, waitFor } from './stack.js';
+import { esConnection, kafkaConnection, uniqueName, waitFor } from './stack.js';
+import { clusterAcls } from '../../deploy/local/lib/kafka-acls.js';
 
 export interface Harness {
   readonly stack: StackState;
@@ -30,7 +31,12 @@ export interface Harness {
 
 export async function startHarness(stack: StackState, label: string, opts: Partial<ServiceOptions> = {}): Promise<Harness> {
   const names = { leaderCluster: uniqueName('lc'), followerCluster: uniqueName('fc') };
-  const kafka = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-test' });
+  // The tests read and write topics directly: as kccr-admin in secure mode.
+  const kafka = new KafkaAdapter(kafkaConnection(stack, 'kccr-test'));
+  // Secure mode: this test's cluster names get their change topics, dead letters and groups, as an operator grants
+  // them for each registered cluster (deploy/local/lib/kafka-acls.ts).
+  const grants = stack.kafka.sasl ? clusterAcls(names) : [];
+  await kafka.createAcls(grants);
   const store = new ReplicationStore(kafka);
   const status = new CompactedTable<ExtractorStatus | ApplierStatus>(kafka, CONTROL_TOPICS.status);
   await Promise.all([store.open(), status.open()]);
@@ -55,6 +61,8 @@ export async function startHarness(stack: StackState, label: string, opts: Parti
         if (spec.followerCluster === names.followerCluster && spec.state !== 'stopped') await store.setState(spec.followerCluster, spec.followerIndex, 'stopped', 'test cleanup');
       }
       await Promise.all([store.close(), status.close()]);
+      // Nothing uses this test's cluster names any more: its grants go, so that a long-lived stack does not gather them.
+      await kafka.deleteAcls(grants);
       await kafka.close();
       await Promise.all([leader.close(), follower.close()]);
     },

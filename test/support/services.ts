@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { StackState } from '../../deploy/local/lib/state.js';
+import { kafkaEnv } from './stack.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const LOGS = join(ROOT, '.stack', 'test-logs');
@@ -19,6 +20,9 @@ export interface ServiceOptions {
   /** The users the services run as in secure mode (least privilege). */
   readonly leaderUser?: string;
   readonly followerUser?: string;
+  /** The Kafka principals they run as in secure mode (default kccr-extractor and kccr-applier). */
+  readonly extractorKafkaUser?: string;
+  readonly applierKafkaUser?: string;
   readonly env?: Record<string, string>;
   /** Settings for one service only, over `env` (e.g. pointing one of them through a proxy). */
   readonly extractorEnv?: Record<string, string>;
@@ -27,8 +31,10 @@ export interface ServiceOptions {
 
 /** The environment a service needs to reach this stack, as docs/reference/settings.md documents it. */
 export function serviceEnv(stack: StackState, name: ServiceName, opts: ServiceOptions): Record<string, string> {
+  const kafkaUser = name === 'extractor' ? (opts.extractorKafkaUser ?? 'kccr-extractor') : (opts.applierKafkaUser ?? 'kccr-applier');
   const env: Record<string, string> = {
-    KCCR_KAFKA_BROKERS: stack.kafka.brokers.join(','),
+    // Each service with its own Kafka principal in secure mode (docs/operations/security.md, Kafka principals).
+    ...kafkaEnv(stack, kafkaUser),
     KCCR_REGISTRY_URL: stack.registry.url,
     KCCR_LEADER_CLUSTER: opts.leaderCluster,
     KCCR_FOLLOWER_CLUSTER: opts.followerCluster,

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { KafkaConnection } from '../../services/shared/adapters/kafka.js';
 import type { EsConnection } from '../../services/shared/config.js';
 import type { StackState } from '../../deploy/local/lib/state.js';
 
@@ -40,6 +41,37 @@ export function esConnection(stack: StackState, role: 'leader' | 'follower', use
     username: name,
     password: readFileSync(u.passwordFile, 'utf8').trim(),
   };
+}
+
+/**
+ * Connection to the stack's Kafka as one principal (secure mode: TLS with the stack's CA, SCRAM-SHA-512; by default
+ * kccr-admin, the super user that tests use to read and write topics directly) or anonymous (plain mode).
+ */
+export function kafkaConnection(stack: StackState, clientId: string, user = 'kccr-admin'): KafkaConnection {
+  const { brokers, tls, sasl } = stack.kafka;
+  if (stack.mode === 'plain' || !sasl) return { brokers, clientId };
+  const u = sasl.users[user];
+  if (!u) throw new Error(`the stack's Kafka has no user ${user}; it has ${Object.keys(sasl.users).join(', ')}`);
+  return {
+    brokers,
+    clientId,
+    ...(tls ? { ssl: { ca: readFileSync(tls.caFile, 'utf8') } } : {}),
+    sasl: { mechanism: sasl.mechanism, username: user, password: readFileSync(u.passwordFile, 'utf8').trim() },
+  };
+}
+
+/** The KCCR_KAFKA_* settings of a kccr service connecting as `user` (none beyond the brokers in plain mode). */
+export function kafkaEnv(stack: StackState, user: string): Record<string, string> {
+  const { brokers, tls, sasl } = stack.kafka;
+  const env: Record<string, string> = { KCCR_KAFKA_BROKERS: brokers.join(',') };
+  if (stack.mode === 'plain' || !sasl) return env;
+  const u = sasl.users[user];
+  if (!u) throw new Error(`the stack's Kafka has no user ${user}; it has ${Object.keys(sasl.users).join(', ')}`);
+  if (tls) env.KCCR_KAFKA_CA_FILE = tls.caFile;
+  env.KCCR_KAFKA_SASL_MECHANISM = sasl.mechanism;
+  env.KCCR_KAFKA_SASL_USERNAME = user;
+  env.KCCR_KAFKA_SASL_PASSWORD_FILE = u.passwordFile;
+  return env;
 }
 
 /** A name no other test (or earlier run) uses: indices, topics and groups are never shared between tests. */

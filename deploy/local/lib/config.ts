@@ -179,6 +179,8 @@ export function stackPaths(config: StackConfig) {
     dist: join(d, 'dist'),
     kafkaData: join(d, 'kafka', 'data'),
     kafkaConfig: join(d, 'kafka', 'server.properties'),
+    /** A Kafka user's password in secure mode (mode 600). */
+    kafkaPassword: (user: string) => join(d, 'secrets', `kafka-${user}.password`),
     snapshots: join(d, 'snapshots'),
     cluster: (name: string) => join(d, 'es', name),
   };

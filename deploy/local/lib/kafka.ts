@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KafkaAdapter } from '../../../services/shared/adapters/kafka.js';
+import type { KafkaConnection } from '../../../services/shared/adapters/kafka.js';
+import { RECONCILE_TOPIC, RECONCILE_TOPIC_CONFIGS } from '../../../services/shared/replication.js';
+import { CONTROL_TOPICS, TABLE_TOPIC_CONFIGS } from '../../../services/shared/table.js';
+import { KAFKA_USERS, stackAcls } from './kafka-acls.js';
 import type { StackConfig } from './config.js';
 import { stackPaths } from './config.js';
 import type { JavaHome } from './checks.js';
@@ -9,21 +13,87 @@ import { isAlive, pidFile, readPid, run, startDetached, waitUntil } from './proc
 
 export const KAFKA_PART = 'kafka';
 
-function serverProperties(config: StackConfig): string {
+/** Where a Kafka user's password lives in secure mode (mode 600, like the Elasticsearch users'). */
+export function kafkaPasswordFile(config: StackConfig, user: string): string {
+  return stackPaths(config).kafkaPassword(user);
+}
+
+/** The broker's TLS key and certificate in one PEM file (Kafka's PEM keystore), made from the stack's certificates. */
+function kafkaKeystore(config: StackConfig): string {
+  return join(config.stackDir, 'kafka', 'broker-keystore.pem');
+}
+
+/** The users formatted into the storage (a marker beside it): a storage formatted without them cannot take SCRAM. */
+function scramMarker(config: StackConfig): string {
+  return join(config.stackDir, 'kafka', 'scram-users');
+}
+
+const BROKER_USER = 'kccr-broker';
+
+function password(config: StackConfig, user: string): string {
+  return readFileSync(kafkaPasswordFile(config, user), 'utf8').trim();
+}
+
+/**
+ * Secure mode: every listener speaks SASL over TLS (the stack's CA and server certificate). Clients (CLIENT, and
+ * PROXIED for a proxy in between) authenticate with SCRAM-SHA-512, whose credentials live in the metadata log. The
+ * controller listener takes PLAIN with one user, the broker itself, listed in this file: KRaft cannot offer SCRAM
+ * there, because the controller serves the very metadata log that SCRAM credentials are read from, so the broker's
+ * first connection to its controller could not be checked. PLAIN's password travels inside TLS, the listener is bound
+ * to 127.0.0.1, and no anonymous principal exists anywhere: every connection has authenticated as someone. Only
+ * kccr-admin and the broker are super users; everyone else has what deploy/local/lib/kafka-acls.ts grants.
+ */
+function secureListenerLines(config: StackConfig): string[] {
   const p = stackPaths(config);
   const { kafka, kafkaController, kafkaProxied, kafkaProxy } = config.ports;
+  const broker = password(config, BROKER_USER);
+  const scram = 'org.apache.kafka.common.security.scram.ScramLoginModule required';
   return [
-    'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${kafkaController}`,
+    `listeners=CLIENT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxied},CONTROLLER://127.0.0.1:${kafkaController}`,
+    `advertised.listeners=CLIENT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxy}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=CLIENT',
+    'listener.security.protocol.map=CONTROLLER:SASL_SSL,CLIENT:SASL_SSL,PROXIED:SASL_SSL',
+    'sasl.enabled.mechanisms=SCRAM-SHA-512',
+    'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
+    'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
+    'sasl.mechanism.controller.protocol=PLAIN',
+    // The client side of the broker's own connections (inter-broker, and to the controller); the server side of SCRAM
+    // reads the metadata log, of PLAIN the user_<name> entries.
+    `listener.name.client.scram-sha-512.sasl.jaas.config=${scram} username="${BROKER_USER}" password="${broker}";`,
+    `listener.name.proxied.scram-sha-512.sasl.jaas.config=${scram};`,
+    `listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${BROKER_USER}" password="${broker}" user_${BROKER_USER}="${broker}";`,
+    'ssl.keystore.type=PEM',
+    `ssl.keystore.location=${kafkaKeystore(config)}`,
+    'ssl.truststore.type=PEM',
+    `ssl.truststore.location=${join(p.certs, 'ca.crt')}`,
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'allow.everyone.if.no.acl.found=false',
+    `super.users=${KAFKA_USERS.filter((u) => u.superUser).map((u) => `User:${u.name}`).join(';')}`,
+  ];
+}
+
+function plainListenerLines(config: StackConfig): string[] {
+  const { kafka, kafkaController, kafkaProxied, kafkaProxy } = config.ports;
+  return [
     `listeners=PLAINTEXT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxied},CONTROLLER://127.0.0.1:${kafkaController}`,
     // PROXIED advertises the proxy's port, not its own: a client that bootstraps through a proxy on that port is sent
     // back to it by the metadata, so every request of that client crosses the proxy (the fault tests stall it there).
     `advertised.listeners=PLAINTEXT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxy}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    // PROXIED speaks what PLAINTEXT speaks (the local stack's Kafka is plaintext in both modes).
+    // PROXIED speaks what PLAINTEXT speaks.
     'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT',
+  ];
+}
+
+function serverProperties(config: StackConfig): string {
+  const p = stackPaths(config);
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${config.ports.kafkaController}`,
+    ...(config.secure ? secureListenerLines(config) : plainListenerLines(config)),
     `log.dirs=${p.kafkaData}`,
     'num.partitions=1',
     // Topics are created by kccr with the partition count of the leader index; a typo must not create one.
@@ -46,7 +116,11 @@ function serverProperties(config: StackConfig): string {
  */
 export function kafkaConfigCurrent(config: StackConfig): boolean {
   const file = stackPaths(config).kafkaConfig;
-  return existsSync(file) && readFileSync(file, 'utf8') === serverProperties(config);
+  try {
+    return existsSync(file) && readFileSync(file, 'utf8') === serverProperties(config);
+  } catch {
+    return false; // a secure stack's password files are gone
+  }
 }
 
 /** A base64url UUID, the form KRaft expects for a cluster id. */
@@ -54,17 +128,57 @@ function clusterId(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/**
+ * Secure mode: a password per Kafka user (kept when there is one), and the broker's PEM keystore. A storage
+ * formatted without these users (a plain stack's, or an older secure stack's) cannot be given them here: SCRAM users
+ * are formatted into the storage, so that the broker can check its very first connection.
+ */
+function prepareSecureKafka(config: StackConfig, formatted: boolean): void {
+  const p = stackPaths(config);
+  mkdirSync(p.secrets, { recursive: true, mode: 0o700 });
+  if (formatted) {
+    const marker = existsSync(scramMarker(config)) ? readFileSync(scramMarker(config), 'utf8').split('\n') : [];
+    const missing = KAFKA_USERS.filter((u) => !marker.includes(u.name) || !existsSync(kafkaPasswordFile(config, u.name)));
+    if (missing.length > 0) {
+      throw new Error(`kafka: the storage in ${p.kafkaData} was formatted without the secure mode's users (${missing.map((u) => u.name).join(', ')}): it was made by a plain stack or an older version. \`npm run stack:down -- --purge\` (with this KCCR_STACK_DIR) deletes it, with the stack's data; then start again`);
+    }
+  }
+  for (const u of KAFKA_USERS) {
+    const file = kafkaPasswordFile(config, u.name);
+    if (!existsSync(file)) writeFileSync(file, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  }
+  writeFileSync(kafkaKeystore(config), `${readFileSync(join(p.certs, 'node.key'), 'utf8')}${readFileSync(join(p.certs, 'node.crt'), 'utf8')}`, { mode: 0o600 });
+  chmodSync(kafkaKeystore(config), 0o600);
+}
+
+/**
+ * Formats the KRaft storage; in secure mode with every SCRAM user. The java launcher reads the whole command from an
+ * argument file (mode 600, deleted at once), so that no password is on a command line that `ps` shows.
+ */
+function formatStorage(config: StackConfig, java: JavaHome, args: readonly string[]): void {
+  const p = stackPaths(config);
+  const scram = config.secure ? KAFKA_USERS.flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.name},password=${password(config, u.name)}]`]) : [];
+  const argFile = join(config.stackDir, 'kafka', 'format.args');
+  writeFileSync(argFile, [...args, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', p.kafkaConfig, ...scram].join('\n'), { mode: 0o600 });
+  try {
+    run(java.java, [`@${argFile}`], { what: 'formatting the Kafka KRaft storage' });
+  } finally {
+    rmSync(argFile, { force: true });
+  }
+  if (config.secure) writeFileSync(scramMarker(config), KAFKA_USERS.map((u) => u.name).join('\n'));
+}
+
 export function startKafka(config: StackConfig, libs: string, java: JavaHome): number {
   const p = stackPaths(config);
   mkdirSync(p.kafkaData, { recursive: true });
+  const formatted = existsSync(join(p.kafkaData, 'meta.properties'));
+  if (config.secure) prepareSecureKafka(config, formatted);
   writeFileSync(p.kafkaConfig, serverProperties(config));
+  // Secure mode: it holds the broker's password.
+  if (config.secure) chmodSync(p.kafkaConfig, 0o600);
   const classpath = join(libs, '*');
   const log4j = `-Dlog4j.configuration=file:${join(config.root, 'deploy/local/kafka/log4j.properties')}`;
-  if (!existsSync(join(p.kafkaData, 'meta.properties'))) {
-    run(java.java, [log4j, '-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', p.kafkaConfig], {
-      what: 'formatting the Kafka KRaft storage',
-    });
-  }
+  if (!formatted) formatStorage(config, java, [log4j, '-cp', classpath]);
   return startDetached({
     command: java.java,
     args: [`-Xms${config.heaps.kafka}`, `-Xmx${config.heaps.kafka}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', log4j, '-cp', classpath, 'kafka.Kafka', p.kafkaConfig],
@@ -73,9 +187,37 @@ export function startKafka(config: StackConfig, libs: string, java: JavaHome): n
   });
 }
 
+/** How the stack's own tools reach Kafka: plain, or in secure mode over TLS as kccr-admin. */
+export function kafkaAdminConnection(config: StackConfig, clientId: string): KafkaConnection {
+  const brokers = [`127.0.0.1:${config.ports.kafka}`];
+  if (!config.secure) return { brokers, clientId };
+  return {
+    brokers,
+    clientId,
+    ssl: { ca: readFileSync(join(stackPaths(config).certs, 'ca.crt'), 'utf8') },
+    sasl: { mechanism: 'scram-sha-512', username: 'kccr-admin', password: password(config, 'kccr-admin') },
+  };
+}
+
+/**
+ * Secure mode, once Kafka answers: the ACLs that do not depend on cluster names, and every control table created by
+ * kccr-admin (with the configurations the services would give them), so that a service needs Create only on the
+ * tables it owns, whichever starts first. Both are idempotent.
+ */
+export async function secureKafkaSetUp(config: StackConfig): Promise<void> {
+  const kafka = new KafkaAdapter(kafkaAdminConnection(config, 'kccr-stack'));
+  try {
+    await kafka.createAcls(stackAcls());
+    for (const topic of Object.values(CONTROL_TOPICS)) await kafka.ensureTopic(topic, 1, { ...TABLE_TOPIC_CONFIGS });
+    await kafka.ensureTopic(RECONCILE_TOPIC, 1, { ...RECONCILE_TOPIC_CONFIGS });
+  } finally {
+    await kafka.close();
+  }
+}
+
 /** Healthy when a client can fetch cluster metadata and a controller is elected. */
 export async function kafkaHealthy(config: StackConfig): Promise<boolean> {
-  const kafka = new KafkaAdapter({ brokers: [`127.0.0.1:${config.ports.kafka}`], clientId: 'kccr-stack' }, undefined, { retries: 0, connectTimeout: 1000 });
+  const kafka = new KafkaAdapter(kafkaAdminConnection(config, 'kccr-stack'), undefined, { retries: 0, connectTimeout: 1000 });
   try {
     return await kafka.clusterReady();
   } finally {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StackConfig } from './config.js';
 import { stackPaths } from './config.js';
@@ -73,9 +73,39 @@ export const REGISTRY_JOURNAL_TOPIC = 'kccr._registry';
 export const REGISTRY_SNAPSHOTS_TOPIC = 'kccr._registry-snapshots';
 export const REGISTRY_EVENTS_TOPIC = 'kccr._registry-events';
 
-/** The 2.x fallback's H2 database; `stack:down --purge` deletes it. */
+/** The registry's working folder: the 2.x fallback's H2 database, or 3.x's secure-mode Kafka settings; `stack:down --purge` deletes it. */
 export function registryDataDir(config: StackConfig): string {
   return join(config.stackDir, 'registry');
+}
+
+/** The Kafka principal the registry's KafkaSQL storage connects as in secure mode. */
+export const REGISTRY_KAFKA_USER = 'kccr-registry';
+
+/**
+ * Secure mode: the KafkaSQL clients (producer, consumer, admin: Apicurio passes `apicurio.kafka.common.*` to all three)
+ * connect over TLS with SCRAM-SHA-512 as {@link REGISTRY_KAFKA_USER}. Written to `config/application.properties` in
+ * the registry's working folder (mode 600), which Quarkus reads at start: a `-D` option would show the password to
+ * anyone who lists processes. Apicurio's own `apicurio.kafkasql.security.sasl.*` settings are for OAuth only.
+ */
+function writeSecureKafkaSettings(config: StackConfig): void {
+  const p = stackPaths(config);
+  const dir = join(registryDataDir(config), 'config');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const password = readFileSync(p.kafkaPassword(REGISTRY_KAFKA_USER), 'utf8').trim();
+  const file = join(dir, 'application.properties');
+  writeFileSync(
+    file,
+    [
+      'apicurio.kafka.common.security.protocol=SASL_SSL',
+      'apicurio.kafka.common.sasl.mechanism=SCRAM-SHA-512',
+      `apicurio.kafka.common.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${REGISTRY_KAFKA_USER}" password="${password}";`,
+      'apicurio.kafka.common.ssl.truststore.type=PEM',
+      `apicurio.kafka.common.ssl.truststore.location=${join(p.certs, 'ca.crt')}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  chmodSync(file, 0o600);
 }
 
 function storageArgs(config: StackConfig, storage: RegistryStorage): string[] {
@@ -85,7 +115,7 @@ function storageArgs(config: StackConfig, storage: RegistryStorage): string[] {
   }
   return [
     '-Dapicurio.storage.kind=kafkasql',
-    // The stack's Kafka is plaintext in both modes (its listener takes no TLS or SASL), so the secure stack needs nothing more.
+    // Secure mode: TLS and SCRAM from config/application.properties in the working folder (writeSecureKafkaSettings).
     `-Dapicurio.kafkasql.bootstrap.servers=127.0.0.1:${config.ports.kafka}`,
     `-Dapicurio.kafkasql.topic=${REGISTRY_JOURNAL_TOPIC}`,
     `-Dapicurio.kafkasql.snapshots.topic=${REGISTRY_SNAPSHOTS_TOPIC}`,
@@ -102,6 +132,8 @@ export function startRegistry(config: StackConfig, runJar: string, java: JavaHom
   const p = stackPaths(config);
   const storage = registryStorage(runJar);
   const v2 = storage === 'h2-file';
+  const secureKafka = config.secure && storage === 'kafkasql';
+  if (secureKafka) writeSecureKafkaSettings(config);
   return startDetached({
     command: java.java,
     args: [
@@ -119,6 +151,8 @@ export function startRegistry(config: StackConfig, runJar: string, java: JavaHom
       '-jar',
       runJar,
     ],
+    // Quarkus reads config/application.properties from its working folder.
+    ...(secureKafka ? { cwd: registryDataDir(config) } : {}),
     logFile: join(p.logs, 'registry.log'),
     pidFile: pidFile(p.pids, REGISTRY_PART),
   });

@@ -4,6 +4,7 @@ import type { StackConfig } from './config.js';
 import { stackPaths } from './config.js';
 import type { ClusterRole } from './elasticsearch.js';
 import { clusterNodes, clusterUrl, nodeUrl, passwordFile, SNAPSHOT_REPOSITORY, USERS } from './elasticsearch.js';
+import { KAFKA_USERS } from './kafka-acls.js';
 import { registryUrl } from './registry.js';
 
 /**
@@ -22,6 +23,16 @@ export interface StackState {
      * stack.json written before the listener existed.
      */
     readonly proxied?: { readonly listenerPort: number; readonly advertisedPort: number };
+    /** Secure mode: every listener is TLS with the stack's CA (`KCCR_KAFKA_CA_FILE`). */
+    readonly tls?: { readonly caFile: string };
+    /**
+     * Secure mode: SASL with this mechanism, one principal per kccr part (`KCCR_KAFKA_SASL_USERNAME`, and the password
+     * file for `KCCR_KAFKA_SASL_PASSWORD_FILE`); what each may do is in docs/operations/security.md.
+     */
+    readonly sasl?: {
+      readonly mechanism: 'scram-sha-512';
+      readonly users: Record<string, { readonly passwordFile: string; readonly superUser: boolean; readonly purpose: string }>;
+    };
   };
   readonly registry: { readonly url: string };
   /** Each Elasticsearch node's heap (KCCR_ES_HEAP), so that a node started again gets the same. */
@@ -55,7 +66,16 @@ export function describeStack(config: StackConfig): StackState {
     mode: config.secure ? 'secure' : 'plain',
     esVersion: config.esVersion,
     kafkaVersion: config.kafkaVersion,
-    kafka: { brokers: [`127.0.0.1:${config.ports.kafka}`], proxied: { listenerPort: config.ports.kafkaProxied, advertisedPort: config.ports.kafkaProxy } },
+    kafka: {
+      brokers: [`127.0.0.1:${config.ports.kafka}`],
+      proxied: { listenerPort: config.ports.kafkaProxied, advertisedPort: config.ports.kafkaProxy },
+      ...(config.secure
+        ? {
+            tls: { caFile: join(p.certs, 'ca.crt') },
+            sasl: { mechanism: 'scram-sha-512' as const, users: Object.fromEntries(KAFKA_USERS.map((u) => [u.name, { passwordFile: p.kafkaPassword(u.name), superUser: u.superUser, purpose: u.purpose }])) },
+          }
+        : {}),
+    },
     registry: { url: registryUrl(config) },
     esHeap: config.heaps.es,
     snapshotRepository: { name: SNAPSHOT_REPOSITORY, path: p.snapshots },

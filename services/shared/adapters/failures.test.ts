@@ -42,6 +42,8 @@ describe('Kafka failures', () => {
   it('are permanent only when the request itself is wrong', () => {
     expect(toKafkaError(response(10), 'producing').code).toBe('KAFKA_REJECTED'); // MESSAGE_TOO_LARGE
     expect(toKafkaError(response(10), 'producing').details).toEqual({ kafkaError: 'MESSAGE_TOO_LARGE' });
+    // The Kafka error is named in the message too: the client's own message may not say it.
+    expect(toKafkaError(response(10), 'producing').message).toMatch(/^producing: .*\(MESSAGE_TOO_LARGE\)$/);
     expect(kind(new ProtocolError('INVALID_CONFIG'))).toBe('permanent');
   });
 

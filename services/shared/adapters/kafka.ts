@@ -2,7 +2,7 @@
  * The only module that imports the Kafka client (@platformatic/kafka). Topics, a producer and a consumer in kccr's
  * terms; failures become KccrErrors with the catalogue's retriable flag.
  */
-import { Admin, ConfigResourceTypes, ConnectionPool, Consumer, IS_CONTROL, Producer } from '@platformatic/kafka';
+import { AclOperations, AclPermissionTypes, Admin, ConfigResourceTypes, ConnectionPool, Consumer, IS_CONTROL, Producer, ResourcePatternTypes, ResourceTypes } from '@platformatic/kafka';
 import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka';
 import { errorMessage, KccrError } from '../errors.js';
 import { backoffDelay, retry, TRANSIENT_BACKOFF } from '../retry.js';
@@ -51,6 +51,21 @@ export interface BatchControl {
   /** Marks messages before `nextOffset` done and commits `nextOffset` for the group. */
   commit(nextOffset: string): Promise<void>;
 }
+
+/**
+ * One Kafka ACL in kccr's terms: `principal` (`User:<name>`) may (`allow`) or may not (`deny`, which wins over any
+ * allow) do `operations` on the topics or groups named `name` exactly (`literal`) or starting with it (`prefixed`).
+ */
+export interface KafkaAcl {
+  readonly principal: string;
+  readonly resource: 'topic' | 'group' | 'cluster';
+  readonly pattern: 'literal' | 'prefixed';
+  readonly name: string;
+  readonly operations: readonly KafkaAclOperation[];
+  readonly permission: 'allow' | 'deny';
+}
+
+export type KafkaAclOperation = 'all' | 'read' | 'write' | 'create' | 'delete' | 'alter' | 'describe' | 'describe_configs' | 'alter_configs' | 'idempotent_write';
 
 const SASL_MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
 
@@ -161,8 +176,11 @@ function kafkaErrorTypes(e: unknown): { apiIds: string[]; codes: string[] } {
 export function toKafkaError(e: unknown, what: string): KccrError {
   if (e instanceof KccrError) return e;
   const err = e as ClientErrorShape;
-  const message = `${what}: ${err.message ?? String(e)}`;
   const { apiIds, codes } = kafkaErrorTypes(e);
+  // The client's top message is often generic ("Creating topics failed."): the Kafka error it wraps says why, and is
+  // what an operator looks up (TOPIC_AUTHORIZATION_FAILED: grant an ACL).
+  const said = err.message ?? String(e);
+  const message = `${what}: ${said}${apiIds[0] && !said.includes(apiIds[0]) ? ` (${apiIds[0]})` : ''}`;
   const kafkaError = apiIds[0] ?? codes.find((c) => c !== 'PLT_KFK_MULTIPLE' && c !== 'PLT_KFK_RESPONSE') ?? err.name;
   const details = kafkaError ? { kafkaError } : {};
   if (apiIds.some((t) => KAFKA_CREDENTIAL_ERRORS.has(t)) || codes.some((c) => CLIENT_CREDENTIAL_CODES.has(c))) return new KccrError('KAFKA_UNAUTHORIZED', message, details, { cause: e });
@@ -177,6 +195,22 @@ function hasApiError(e: unknown, ids: ReadonlySet<string> | string): boolean {
 
 function producerStateLost(e: unknown): boolean {
   return hasApiError(e, KAFKA_PRODUCER_STATE_ERRORS) || /producer.*(fenced|epoch)|sequence/i.test(errorMessage(e));
+}
+
+/** One Kafka ACL entry per operation, as the protocol carries them. */
+function aclEntries(acls: readonly KafkaAcl[]) {
+  const resource = { topic: ResourceTypes.TOPIC, group: ResourceTypes.GROUP, cluster: ResourceTypes.CLUSTER } as const;
+  return acls.flatMap((a) =>
+    a.operations.map((op) => ({
+      resourceType: resource[a.resource],
+      resourceName: a.name,
+      resourcePatternType: a.pattern === 'prefixed' ? ResourcePatternTypes.PREFIXED : ResourcePatternTypes.LITERAL,
+      principal: a.principal,
+      host: '*',
+      operation: AclOperations[op.toUpperCase() as Uppercase<KafkaAclOperation>],
+      permissionType: a.permission === 'deny' ? AclPermissionTypes.DENY : AclPermissionTypes.ALLOW,
+    })),
+  );
 }
 
 /** Group states as Kafka names them in DescribeGroups (this client may give them in upper snake case). */
@@ -375,6 +409,31 @@ export class KafkaAdapter {
     const wrong = partitions.filter((p) => now.get(p.partition) !== p.offset);
     if (wrong.length > 0) {
       throw new KccrError('KAFKA_UNAVAILABLE', `group ${groupId} did not take the offsets of ${topic} for partitions ${wrong.map((p) => p.partition).join(', ')}`, { groupId, topic });
+    }
+  }
+
+  /**
+   * Adds ACLs (an ACL Kafka already holds is left as it is, so this may run at every start). Needs a principal with
+   * Alter on the cluster; refused otherwise with KAFKA_UNAUTHORIZED.
+   */
+  async createAcls(acls: readonly KafkaAcl[]): Promise<void> {
+    if (acls.length === 0) return;
+    const creations = aclEntries(acls);
+    try {
+      await this.adminClient().createAcls({ creations });
+    } catch (e) {
+      throw toKafkaError(e, `creating ${creations.length} ACLs`);
+    }
+  }
+
+  /** Removes exactly these ACLs (those Kafka does not hold are ignored). */
+  async deleteAcls(acls: readonly KafkaAcl[]): Promise<void> {
+    if (acls.length === 0) return;
+    const filters = aclEntries(acls);
+    try {
+      await this.adminClient().deleteAcls({ filters });
+    } catch (e) {
+      throw toKafkaError(e, `deleting ${filters.length} ACLs`);
     }
   }
 
