@@ -175,7 +175,9 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
     });
     // The broker's settings hold its own password (PLAIN on the controller listener, SCRAM between brokers).
     const serverProperties = join(dirname(users['kccr-admin']!.passwordFile), '..', 'kafka', 'server.properties');
-    expect(statSync(serverProperties).mode & 0o777).toBe(0o600);
+    // Root's, readable by the group of the user Kafka runs as (the launcher as root), else its owner's alone.
+    expect(statSync(serverProperties).mode & 0o777).toBe(process.getuid?.() === 0 ? 0o640 : 0o600);
+    if (process.getuid?.() === 0) expect(statSync(serverProperties).uid).toBe(0);
     expect(readFileSync(serverProperties, 'utf8')).not.toMatch(/ANONYMOUS|allow\.everyone\.if\.no\.acl\.found=true|PLAINTEXT/);
     // What `ps` shows of every process on this machine (the stack's Kafka and registry among them).
     for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {

@@ -2,7 +2,7 @@
  * The foundation against the real stack: Elasticsearch leader and follower, the schema registry and Kafka,
  * in plain mode and in secure mode (HTTPS, file-realm users with least privilege).
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
@@ -57,6 +57,19 @@ describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
       for (const sub of ['data', 'logs', 'tmp']) expect({ uid: statSync(join(node, sub)).uid, mode: statSync(join(node, sub)).mode & 0o777 }, `${role}/${sub}`).toEqual({ uid: esUid, mode: 0o750 });
     }
     expect(statSync(join(dir, 'snapshots')).mode & 0o777).toBe(0o750);
+    // No part runs as root; Kafka's user owns its data and nothing else of its folder.
+    for (const part of ['elasticsearch-leader', 'elasticsearch-follower', 'kafka', 'registry']) {
+      const pid = readFileSync(join(dir, 'pids', `${part}.pid`), 'utf8').trim();
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+      expect(uid, part).not.toBe(0);
+    }
+    const kafkaUid = statSync(join(dir, 'kafka', 'data')).uid;
+    expect({ uid: kafkaUid === 0, mode: statSync(join(dir, 'kafka', 'data')).mode & 0o777 }).toEqual({ uid: false, mode: 0o750 });
+    expect({ uid: statSync(join(dir, 'kafka')).uid, mode: statSync(join(dir, 'kafka')).mode & 0o777 }).toEqual({ uid: 0, mode: 0o750 });
+    expect({ uid: statSync(join(dir, 'kafka', 'server.properties')).uid, mode: statSync(join(dir, 'kafka', 'server.properties')).mode & 0o777 }).toEqual({
+      uid: 0,
+      mode: stack.mode === 'secure' ? 0o640 : 0o644, // secure: it holds the broker's password
+    });
     if (stack.mode === 'secure') {
       expect(statSync(join(dir, 'secrets')).mode & 0o777).toBe(0o700);
       for (const role of ['leader', 'follower'] as const) for (const u of Object.values(stack.clusters[role].users)) expect(statSync(u.passwordFile).mode & 0o777).toBe(0o600);

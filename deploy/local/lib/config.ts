@@ -37,6 +37,9 @@ export interface StackConfig {
    */
   readonly nodes: { readonly leader: number; readonly follower: number };
   readonly esUser: string;
+  /** The unprivileged users Kafka and the registry run as when the launcher is root. */
+  readonly kafkaUser: string;
+  readonly registryUser: string;
   readonly timeoutsMs: { readonly kafka: number; readonly registry: number; readonly es: number };
 }
 
@@ -141,6 +144,8 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     },
     nodes: { leader: count('KCCR_LEADER_NODES', 1, 5), follower: count('KCCR_FOLLOWER_NODES', 1, 5) },
     esUser: str('KCCR_ES_USER', 'kccr-es', /^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
+    kafkaUser: str('KCCR_KAFKA_USER', 'kccr-kafka', /^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
+    registryUser: str('KCCR_REGISTRY_USER', 'kccr-registry', /^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
     timeoutsMs: {
       kafka: seconds('KCCR_KAFKA_START_TIMEOUT', 90),
       registry: seconds('KCCR_REGISTRY_START_TIMEOUT', 120),

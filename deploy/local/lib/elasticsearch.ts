@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ownedDir, writeFileNoFollow } from './files.js';
+import { asUser, ensureSystemUser } from './users.js';
 import type { StackConfig } from './config.js';
 import { NODE_PORT_STEP, stackPaths } from './config.js';
 import type { CertPaths } from './certs.js';
@@ -129,27 +130,6 @@ function jvmOptions(distConfig: string, dir: string): string {
     .replaceAll('HeapDumpPath=data', `HeapDumpPath=${join(dir, 'data')}`);
 }
 
-function ensureUser(name: string): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined; // not root: Elasticsearch runs as the current user
-  const id = () => {
-    try {
-      const uid = Number(run('id', ['-u', name], { what: 'id' }).stdout.trim());
-      const gid = Number(run('id', ['-g', name], { what: 'id' }).stdout.trim());
-      return { uid, gid };
-    } catch {
-      return undefined;
-    }
-  };
-  const found = id();
-  if (found) return found;
-  run('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name], {
-    what: `creating the user ${name} (Elasticsearch refuses to run as root)`,
-  });
-  const made = id();
-  if (!made) throw new Error(`user ${name} was created but cannot be looked up`);
-  return made;
-}
-
 function randomPassword(): string {
   return randomBytes(18).toString('base64url');
 }
@@ -170,7 +150,7 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
   const p = stackPaths(config);
   const { role, dir } = node;
   const conf = join(dir, 'config');
-  const owner = ensureUser(config.esUser);
+  const owner = ensureSystemUser(config.esUser, 'Elasticsearch refuses to run as root');
   const root = owner ? { uid: 0, gid: owner.gid } : undefined;
   mkdirSync(dirname(dir), { recursive: true });
   ownedDir(dir, 0o750, root, 'adopt');
@@ -227,11 +207,8 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
 export function startNode(config: StackConfig, esHome: string, prepared: PreparedNode): number {
   const p = stackPaths(config);
   const es = join(esHome, 'bin', 'elasticsearch');
-  const asUser = prepared.owner
-    ? { command: 'setpriv', args: [`--reuid=${prepared.owner.uid}`, `--regid=${prepared.owner.gid}`, '--init-groups', es] }
-    : { command: es, args: [] as string[] };
   return startDetached({
-    ...asUser,
+    ...asUser(prepared.owner, es, []),
     env: prepared.env,
     cwd: prepared.node.dir,
     logFile: join(p.logs, `${prepared.node.part}.log`),

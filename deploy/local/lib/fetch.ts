@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { StackConfig } from './config.js';
 import { stackPaths } from './config.js';
 import { requireCommand } from './checks.js';
@@ -26,15 +26,45 @@ function mvn(args: string[], what: string, cwd?: string): void {
   run('mvn', ['-B', '-q', ...args], { what, cwd });
 }
 
-/** Kafka broker jars (KRaft), resolved from Maven Central into the cache. Returns the folder of jars. */
+/** A tree of files made again at `to`: hard links (no copy) where both are on one file system, copies elsewhere. */
+function linkTree(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    const [a, b] = [join(from, e.name), join(to, e.name)];
+    if (e.isDirectory()) linkTree(a, b);
+    else if (e.isFile()) {
+      try {
+        linkSync(a, b);
+      } catch {
+        copyFileSync(a, b);
+      }
+    }
+  }
+}
+
+/**
+ * A fetched folder of the cache, placed under the stack folder: the cache may sit in a home folder (root's is 0700)
+ * that the unprivileged users the parts run as cannot enter.
+ */
+function inStack(config: StackConfig, cachedDir: string, name: string): string {
+  return cached(join(stackPaths(config).dist, name), (tmp) => linkTree(cachedDir, tmp));
+}
+
+/** Kafka broker jars (KRaft), resolved from Maven Central into the cache. Returns the folder of jars, in the stack. */
 export function fetchKafka(config: StackConfig): string {
-  const dir = cached(join(config.cacheDir, `kafka-${config.kafkaVersion}`), (tmp) => {
+  const name = `kafka-${config.kafkaVersion}`;
+  const dir = cached(join(config.cacheDir, name), (tmp) => {
     mvn(
       ['-f', join(config.root, 'deploy/local/kafka/pom.xml'), 'dependency:copy-dependencies', `-Dkafka.version=${config.kafkaVersion}`, `-DoutputDirectory=${join(tmp, 'libs')}`],
       `fetching Apache Kafka ${config.kafkaVersion} from Maven Central`,
     );
   });
-  return join(dir, 'libs');
+  return join(inStack(config, dir, name), 'libs');
+}
+
+/** The registry's unpacked application folder of the cache, placed under the stack folder (see inStack). */
+export function registryInStack(config: StackConfig, unpacked: string): string {
+  return inStack(config, unpacked, basename(unpacked));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KafkaAdapter } from '../../../services/shared/adapters/kafka.js';
 import type { KafkaConnection } from '../../../services/shared/adapters/kafka.js';
@@ -9,7 +9,10 @@ import { KAFKA_USERS, stackAcls } from './kafka-acls.js';
 import type { StackConfig } from './config.js';
 import { stackPaths } from './config.js';
 import type { JavaHome } from './checks.js';
+import { ownedDir, writeFileNoFollow } from './files.js';
+import type { Owner } from './files.js';
 import { isAlive, pidFile, readPid, run, startDetached, waitUntil } from './procs.js';
+import { asUser, ensureSystemUser } from './users.js';
 
 export const KAFKA_PART = 'kafka';
 
@@ -21,6 +24,11 @@ export function kafkaPasswordFile(config: StackConfig, user: string): string {
 /** The broker's TLS key and certificate in one PEM file (Kafka's PEM keystore), made from the stack's certificates. */
 function kafkaKeystore(config: StackConfig): string {
   return join(config.stackDir, 'kafka', 'broker-keystore.pem');
+}
+
+/** The stack's CA, beside the broker's files (the certificates' own folder is root's alone). */
+function kafkaTruststore(config: StackConfig): string {
+  return join(config.stackDir, 'kafka', 'ca.crt');
 }
 
 /** The users formatted into the storage (a marker beside it): a storage formatted without them cannot take SCRAM. */
@@ -44,7 +52,6 @@ function password(config: StackConfig, user: string): string {
  * kccr-admin and the broker are super users; everyone else has what deploy/local/lib/kafka-acls.ts grants.
  */
 function secureListenerLines(config: StackConfig): string[] {
-  const p = stackPaths(config);
   const { kafka, kafkaController, kafkaProxied, kafkaProxy } = config.ports;
   const broker = password(config, BROKER_USER);
   const scram = 'org.apache.kafka.common.security.scram.ScramLoginModule required';
@@ -66,7 +73,7 @@ function secureListenerLines(config: StackConfig): string[] {
     'ssl.keystore.type=PEM',
     `ssl.keystore.location=${kafkaKeystore(config)}`,
     'ssl.truststore.type=PEM',
-    `ssl.truststore.location=${join(p.certs, 'ca.crt')}`,
+    `ssl.truststore.location=${kafkaTruststore(config)}`,
     'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
     'allow.everyone.if.no.acl.found=false',
     `super.users=${KAFKA_USERS.filter((u) => u.superUser).map((u) => `User:${u.name}`).join(';')}`,
@@ -123,6 +130,11 @@ export function kafkaConfigCurrent(config: StackConfig): boolean {
   }
 }
 
+/** A file holding a secret: root's and readable by Kafka's group when Kafka runs as its own user, else 600. */
+function secretMode(root: Owner | undefined): number {
+  return root ? 0o640 : 0o600;
+}
+
 /** A base64url UUID, the form KRaft expects for a cluster id. */
 function clusterId(): string {
   return randomBytes(16).toString('base64url');
@@ -133,7 +145,7 @@ function clusterId(): string {
  * formatted without these users (a plain stack's, or an older secure stack's) cannot be given them here: SCRAM users
  * are formatted into the storage, so that the broker can check its very first connection.
  */
-function prepareSecureKafka(config: StackConfig, formatted: boolean): void {
+function prepareSecureKafka(config: StackConfig, formatted: boolean, root: Owner | undefined): void {
   const p = stackPaths(config);
   mkdirSync(p.secrets, { recursive: true, mode: 0o700 });
   if (formatted) {
@@ -145,43 +157,59 @@ function prepareSecureKafka(config: StackConfig, formatted: boolean): void {
   }
   for (const u of KAFKA_USERS) {
     const file = kafkaPasswordFile(config, u.name);
-    if (!existsSync(file)) writeFileSync(file, randomBytes(18).toString('base64url'), { mode: 0o600 });
+    if (!existsSync(file)) writeFileNoFollow(file, randomBytes(18).toString('base64url'), 0o600);
   }
-  writeFileSync(kafkaKeystore(config), `${readFileSync(join(p.certs, 'node.key'), 'utf8')}${readFileSync(join(p.certs, 'node.crt'), 'utf8')}`, { mode: 0o600 });
-  chmodSync(kafkaKeystore(config), 0o600);
+  // Root's, readable by Kafka's user only.
+  writeFileNoFollow(kafkaKeystore(config), `${readFileSync(join(p.certs, 'node.key'), 'utf8')}${readFileSync(join(p.certs, 'node.crt'), 'utf8')}`, secretMode(root), root);
+  writeFileNoFollow(kafkaTruststore(config), readFileSync(join(p.certs, 'ca.crt'), 'utf8'), 0o640, root);
 }
 
 /**
- * Formats the KRaft storage; in secure mode with every SCRAM user. The java launcher reads the whole command from an
- * argument file (mode 600, deleted at once), so that no password is on a command line that `ps` shows.
+ * Formats the KRaft storage, as Kafka's user; in secure mode with every SCRAM user. The java launcher reads the whole
+ * command from an argument file (mode 600, that user's, deleted at once), so that no password is on a command line
+ * that `ps` shows.
  */
-function formatStorage(config: StackConfig, java: JavaHome, args: readonly string[]): void {
+function formatStorage(config: StackConfig, java: JavaHome, args: readonly string[], owner: Owner | undefined): void {
   const p = stackPaths(config);
   const scram = config.secure ? KAFKA_USERS.flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.name},password=${password(config, u.name)}]`]) : [];
   const argFile = join(config.stackDir, 'kafka', 'format.args');
-  writeFileSync(argFile, [...args, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', p.kafkaConfig, ...scram].join('\n'), { mode: 0o600 });
+  writeFileNoFollow(argFile, [...args, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', p.kafkaConfig, ...scram].join('\n'), 0o600, owner);
   try {
-    run(java.java, [`@${argFile}`], { what: 'formatting the Kafka KRaft storage' });
+    const cmd = asUser(owner, java.java, [`@${argFile}`]);
+    run(cmd.command, cmd.args, { cwd: join(config.stackDir, 'kafka'), what: 'formatting the Kafka KRaft storage' });
   } finally {
     rmSync(argFile, { force: true });
   }
-  if (config.secure) writeFileSync(scramMarker(config), KAFKA_USERS.map((u) => u.name).join('\n'));
+  if (config.secure) writeFileNoFollow(scramMarker(config), KAFKA_USERS.map((u) => u.name).join('\n'), 0o644);
 }
 
+/**
+ * Starts the broker. When the launcher is root, Kafka runs as its own user (KCCR_KAFKA_USER), which owns its data
+ * folder (0750) and nothing else; its folder and configuration are root's, readable by that user's group (files.ts).
+ */
 export function startKafka(config: StackConfig, libs: string, java: JavaHome): number {
   const p = stackPaths(config);
-  mkdirSync(p.kafkaData, { recursive: true });
+  const owner = ensureSystemUser(config.kafkaUser, 'Kafka runs as an unprivileged user');
+  const root = owner ? { uid: 0, gid: owner.gid } : undefined;
+  const dir = join(config.stackDir, 'kafka');
+  mkdirSync(config.stackDir, { recursive: true });
+  ownedDir(dir, 0o750, root, 'adopt');
+  // Data Kafka wrote as root (an earlier layout) becomes its user's: a folder only root could write holds no link
+  // planted by anyone else.
+  if (owner && existsSync(p.kafkaData) && lstatSync(p.kafkaData).uid === 0) run('chown', ['-R', '--no-dereference', `${owner.uid}:${owner.gid}`, p.kafkaData], { what: `giving ${p.kafkaData} to ${config.kafkaUser}` });
+  ownedDir(p.kafkaData, 0o750, owner, 'adopt');
   const formatted = existsSync(join(p.kafkaData, 'meta.properties'));
-  if (config.secure) prepareSecureKafka(config, formatted);
-  writeFileSync(p.kafkaConfig, serverProperties(config));
+  if (config.secure) prepareSecureKafka(config, formatted, root);
   // Secure mode: it holds the broker's password.
-  if (config.secure) chmodSync(p.kafkaConfig, 0o600);
+  writeFileNoFollow(p.kafkaConfig, serverProperties(config), config.secure ? secretMode(root) : 0o644, root);
+  const log4jFile = join(dir, 'log4j.properties');
+  writeFileNoFollow(log4jFile, readFileSync(join(config.root, 'deploy/local/kafka/log4j.properties'), 'utf8'), 0o644, root);
   const classpath = join(libs, '*');
-  const log4j = `-Dlog4j.configuration=file:${join(config.root, 'deploy/local/kafka/log4j.properties')}`;
-  if (!formatted) formatStorage(config, java, [log4j, '-cp', classpath]);
+  const log4j = `-Dlog4j.configuration=file:${log4jFile}`;
+  if (!formatted) formatStorage(config, java, [log4j, '-cp', classpath], owner);
   return startDetached({
-    command: java.java,
-    args: [`-Xms${config.heaps.kafka}`, `-Xmx${config.heaps.kafka}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', log4j, '-cp', classpath, 'kafka.Kafka', p.kafkaConfig],
+    ...asUser(owner, java.java, [`-Xms${config.heaps.kafka}`, `-Xmx${config.heaps.kafka}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', log4j, '-cp', classpath, 'kafka.Kafka', p.kafkaConfig]),
+    cwd: dir,
     logFile: join(p.logs, 'kafka.log'),
     pidFile: pidFile(p.pids, KAFKA_PART),
   });

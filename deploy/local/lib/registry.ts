@@ -1,11 +1,15 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StackConfig } from './config.js';
 import { stackPaths } from './config.js';
 import type { JavaHome } from './checks.js';
 import { requireCommand } from './checks.js';
 import { httpJson } from './http.js';
+import { registryInStack } from './fetch.js';
+import { ownedDir, writeFileNoFollow } from './files.js';
+import type { Owner } from './files.js';
 import { isAlive, pidFile, readPid, run, startDetached, waitUntil } from './procs.js';
+import { asUser, ensureSystemUser } from './users.js';
 
 export const REGISTRY_PART = 'registry';
 
@@ -32,15 +36,16 @@ export function registryJavaMajor(version: string): number {
 export function fetchRegistry(config: StackConfig, version: string): string {
   const dir = join(config.cacheDir, 'registry');
   const unpacked = join(dir, `apicurio-registry-app-${version}`);
-  const runJar = isV2(version) ? join(unpacked, `apicurio-registry-app-${version}-runner.jar`) : join(unpacked, 'quarkus-run.jar');
-  if (existsSync(runJar)) return runJar;
+  const jarIn = (folder: string) => (isV2(version) ? join(folder, `apicurio-registry-app-${version}-runner.jar`) : join(folder, 'quarkus-run.jar'));
+  const runJar = jarIn(unpacked);
+  if (existsSync(runJar)) return jarIn(registryInStack(config, unpacked));
   requireCommand('mvn', 'install Apache Maven 3.8+; the stack fetches the schema registry with it');
   mkdirSync(dir, { recursive: true });
   run('mvn', ['-B', '-q', '-f', join(config.root, 'deploy/local/registry/pom.xml'), 'package', `-Dapicurio.version=${version}`, `-Dregistry.dir=${dir}`], {
     what: `fetching Apicurio Registry ${version} from Maven Central`,
   });
   if (!existsSync(runJar)) throw new Error(`fetching Apicurio Registry gave no ${runJar}; delete ${dir} and run again`);
-  return runJar;
+  return jarIn(registryInStack(config, unpacked));
 }
 
 /**
@@ -78,6 +83,11 @@ export function registryDataDir(config: StackConfig): string {
   return join(config.stackDir, 'registry');
 }
 
+/** The 2.x fallback's H2 database: the one folder the registry's user writes. */
+function registryH2Dir(config: StackConfig): string {
+  return join(registryDataDir(config), 'h2');
+}
+
 /** The Kafka principal the registry's KafkaSQL storage connects as in secure mode. */
 export const REGISTRY_KAFKA_USER = 'kccr-registry';
 
@@ -87,32 +97,31 @@ export const REGISTRY_KAFKA_USER = 'kccr-registry';
  * the registry's working folder (mode 600), which Quarkus reads at start: a `-D` option would show the password to
  * anyone who lists processes. Apicurio's own `apicurio.kafkasql.security.sasl.*` settings are for OAuth only.
  */
-function writeSecureKafkaSettings(config: StackConfig): void {
+function writeSecureKafkaSettings(config: StackConfig, root: Owner | undefined): void {
   const p = stackPaths(config);
   const dir = join(registryDataDir(config), 'config');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  ownedDir(dir, 0o750, root, 'remake');
   const password = readFileSync(p.kafkaPassword(REGISTRY_KAFKA_USER), 'utf8').trim();
-  const file = join(dir, 'application.properties');
-  writeFileSync(
-    file,
+  // The stack's CA beside it: the certificates' own folder is root's alone.
+  const ca = join(dir, 'ca.crt');
+  writeFileNoFollow(ca, readFileSync(join(p.certs, 'ca.crt'), 'utf8'), 0o640, root);
+  writeFileNoFollow(
+    join(dir, 'application.properties'),
     [
       'apicurio.kafka.common.security.protocol=SASL_SSL',
       'apicurio.kafka.common.sasl.mechanism=SCRAM-SHA-512',
       `apicurio.kafka.common.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${REGISTRY_KAFKA_USER}" password="${password}";`,
       'apicurio.kafka.common.ssl.truststore.type=PEM',
-      `apicurio.kafka.common.ssl.truststore.location=${join(p.certs, 'ca.crt')}`,
+      `apicurio.kafka.common.ssl.truststore.location=${ca}`,
       '',
     ].join('\n'),
-    { mode: 0o600 },
+    0o640,
+    root,
   );
-  chmodSync(file, 0o600);
 }
 
 function storageArgs(config: StackConfig, storage: RegistryStorage): string[] {
-  if (storage === 'h2-file') {
-    mkdirSync(registryDataDir(config), { recursive: true });
-    return [`-Dquarkus.datasource.jdbc.url=jdbc:h2:file:${join(registryDataDir(config), 'registry-v2')};WRITE_DELAY=0`];
-  }
+  if (storage === 'h2-file') return [`-Dquarkus.datasource.jdbc.url=jdbc:h2:file:${join(registryH2Dir(config), 'registry-v2')};WRITE_DELAY=0`];
   return [
     '-Dapicurio.storage.kind=kafkasql',
     // Secure mode: TLS and SCRAM from config/application.properties in the working folder (writeSecureKafkaSettings).
@@ -128,15 +137,31 @@ function storageArgs(config: StackConfig, storage: RegistryStorage): string[] {
   ];
 }
 
+/**
+ * Starts the registry. When the launcher is root it runs as its own user (KCCR_REGISTRY_USER): its working folder is
+ * root's, readable by that user's group; only the 2.x fallback's H2 database (in a folder of its own) is that user's.
+ */
 export function startRegistry(config: StackConfig, runJar: string, java: JavaHome): number {
   const p = stackPaths(config);
   const storage = registryStorage(runJar);
   const v2 = storage === 'h2-file';
+  const owner = ensureSystemUser(config.registryUser, 'the schema registry runs as an unprivileged user');
+  const root = owner ? { uid: 0, gid: owner.gid } : undefined;
+  mkdirSync(config.stackDir, { recursive: true });
+  ownedDir(registryDataDir(config), 0o750, root, 'adopt');
+  if (v2) {
+    ownedDir(registryH2Dir(config), 0o750, owner, 'adopt');
+    // An earlier layout kept the database in the working folder itself.
+    for (const f of ['registry-v2.mv.db', 'registry-v2.trace.db']) {
+      const old = join(registryDataDir(config), f);
+      if (existsSync(old) && !existsSync(join(registryH2Dir(config), f))) run('mv', ['--no-clobber', old, registryH2Dir(config)], { what: `moving ${f} to ${registryH2Dir(config)}` });
+    }
+    if (owner) run('chown', ['-R', '--no-dereference', `${owner.uid}:${owner.gid}`, registryH2Dir(config)], { what: `giving ${registryH2Dir(config)} to ${config.registryUser}` });
+  }
   const secureKafka = config.secure && storage === 'kafkasql';
-  if (secureKafka) writeSecureKafkaSettings(config);
+  if (secureKafka) writeSecureKafkaSettings(config, root);
   return startDetached({
-    command: java.java,
-    args: [
+    ...asUser(owner, java.java, [
       `-Xmx${config.heaps.registry}`,
       '-XX:+UseSerialGC',
       '-XX:TieredStopAtLevel=1',
@@ -150,9 +175,9 @@ export function startRegistry(config: StackConfig, runJar: string, java: JavaHom
       ...storageArgs(config, storage),
       '-jar',
       runJar,
-    ],
+    ]),
     // Quarkus reads config/application.properties from its working folder.
-    ...(secureKafka ? { cwd: registryDataDir(config) } : {}),
+    cwd: registryDataDir(config),
     logFile: join(p.logs, 'registry.log'),
     pidFile: pidFile(p.pids, REGISTRY_PART),
   });
