@@ -1,7 +1,9 @@
 /**
  * A randomized run: concurrent writers index, update and delete random ids (some with custom routing) on a
  * 3-shard leader for at least 60 s, while the extractor and the applier are each killed with SIGKILL and started
- * again. Once the writers stop, the verifier must find the follower identical within a bounded time.
+ * again. Once the writers stop, the verifier must find the follower identical within a bounded time. In the plain
+ * stack, and in the secure one (HTTPS clusters with least-privilege users, Kafka over SASL_SSL with each service's
+ * own principal and ACLs).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyIndex } from '../../services/verifier/verify.js';
@@ -10,19 +12,20 @@ import { bulkLines, startHarness, startReplication, applierStatus } from '../sup
 import type { Harness } from '../support/replication.js';
 import { rng, routingOf } from '../support/load.js';
 import { loadStack, uniqueName, waitFor } from '../support/stack.js';
+import type { StackKind } from '../support/stack.js';
 
 const RUN_MS = Number(process.env.KCCR_CHAOS_MS ?? 60_000);
 const WRITERS = 4;
 const ID_SPACE = 3000;
 
-describe('randomized replication with crashes', () => {
+describe.each<StackKind>(['plain', 'secure'])('randomized replication with crashes (%s stack)', (kind) => {
   let h: Harness;
   const leaderIndex = uniqueName('chaos-leader');
   const followerIndex = uniqueName('chaos-follower');
   const seed = Number(process.env.KCCR_CHAOS_SEED ?? Date.now() % 1_000_000);
 
   beforeAll(async () => {
-    h = await startHarness(loadStack('plain'), 'chaos');
+    h = await startHarness(loadStack(kind), `chaos-${kind}`);
   });
   afterAll(async () => {
     await h?.close();
@@ -92,7 +95,7 @@ describe('randomized replication with crashes', () => {
       2000,
     );
     const convergedMs = Date.now() - writesEnded;
-    console.log(`chaos: seed ${seed}, ${JSON.stringify(counts)}, converged ${convergedMs} ms after the last write; ${last!.shards.map((s) => `shard ${s.shard}: ${s.leaderCount} docs`).join(', ')}`);
+    console.log(`chaos (${kind}): seed ${seed}, ${JSON.stringify(counts)}, converged ${convergedMs} ms after the last write; ${last!.shards.map((s) => `shard ${s.shard}: ${s.leaderCount} docs`).join(', ')}`);
     expect(last!.shards).toHaveLength(3);
     expect(last!.shards.reduce((n, s) => n + s.leaderCount, 0)).toBeGreaterThan(100);
 
