@@ -13,7 +13,7 @@
  * time with the extractor moved to CPU 0: the leader side (leader, extractor) and the follower side (follower, Kafka,
  * applier) each on one core, as when the two sides run on their own machines; the raw load stays as it is.
  */
-import type { StatusView } from '../services/control/status.js';
+import type { StatusView } from '../services/control/status/status.js';
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
 import { forgetClusters, registerPlainClusters, startControl } from '../test/support/control.js';
 import { startHarness } from '../test/support/replication.js';

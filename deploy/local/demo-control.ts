@@ -5,7 +5,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { newToken, sha256Hex } from '../../services/control/principals.js';
+import { newToken, sha256Hex } from '../../services/control/http/principals.js';
 
 export const DEMO_PRINCIPAL = 'demo-admin';
 

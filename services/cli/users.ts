@@ -2,7 +2,7 @@
  * `kccr users ...`: entries for the control service's users file (KCCR_CONTROL_USERS_FILE), which holds hashes
  * only (salted scrypt for passwords, SHA-256 for random tokens). Works offline: no control service is needed.
  */
-import { hashPassword, newToken, sha256Hex } from '../control/principals.js';
+import { hashPassword, newToken, sha256Hex } from '../control/http/principals.js';
 import { CliError, EXIT } from './client.js';
 import type { SecretIo } from './secret-input.js';
 import { readNewSecret } from './secret-input.js';

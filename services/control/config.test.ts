@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renameReplacement } from './bootstrap.js';
+import { renameReplacement } from './replication/bootstrap.js';
 import { readControlConfig } from './config.js';
 
 describe('control settings', () => {

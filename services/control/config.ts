@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { EnvReader, readClusterName, readKafkaSettings } from '../shared/config.js';
 import type { KafkaSettings } from '../shared/config.js';
-import { defaultSecretsDir } from './clusters.js';
-import { parsePrincipals } from './principals.js';
-import type { Principal } from './principals.js';
+import { defaultSecretsDir } from './clusters/clusters.js';
+import { parsePrincipals } from './http/principals.js';
+import type { Principal } from './http/principals.js';
 
 export interface ControlConfig {
   readonly host: string;

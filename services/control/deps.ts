@@ -1,20 +1,20 @@
 /** What the control app needs, made from one Kafka connection; main.ts and the tests build it the same way. */
 import type { KafkaAdapter } from '../shared/adapters/kafka.js';
 import type { Logger } from '../shared/logger.js';
-import type { AuthSettings } from './auth.js';
-import { ClusterRegistry, defaultSecretsDir } from './clusters.js';
-import { ReplicationService } from './replications.js';
-import { StatusBoard } from './status-board.js';
-import { ReplicationStore } from './store.js';
-import { SnapshotBootstrapper } from './bootstrap.js';
+import type { AuthSettings } from './http/auth.js';
+import { ClusterRegistry, defaultSecretsDir } from './clusters/clusters.js';
+import { ReplicationService } from './replication/replications.js';
+import { StatusBoard } from './status/status-board.js';
+import { ReplicationStore } from './replication/store.js';
+import { SnapshotBootstrapper } from './replication/bootstrap.js';
 import type { BootstrapStatus } from '../shared/replication.js';
 import { applierGroupId } from '../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
-import { AutofollowEngine, leaderIndexLister, readAutofollowConfig } from './autofollow.js';
-import type { AutofollowConfig } from './autofollow.js';
-import { AutofollowStore } from './autofollow-store.js';
-import { OffsetsService } from './offsets.js';
-import { RebuildService } from './rebuild.js';
+import { AutofollowEngine, leaderIndexLister, readAutofollowConfig } from './autofollow/autofollow.js';
+import type { AutofollowConfig } from './autofollow/autofollow.js';
+import { AutofollowStore } from './autofollow/autofollow-store.js';
+import { OffsetsService } from './positions/offsets.js';
+import { RebuildService } from './rebuild/rebuild.js';
 
 export interface ControlDeps {
   readonly replications: ReplicationService;

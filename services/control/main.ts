@@ -9,7 +9,7 @@ import { errorMessage, KccrError } from '../shared/errors.js';
 import { readProcessSettings } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 import { installShutdown } from '../shared/shutdown.js';
-import { buildApp } from './app.js';
+import { buildApp } from './http/app.js';
 import { readControlConfig } from './config.js';
 import { createControlState } from './deps.js';
 

@@ -71,7 +71,7 @@ const THIS_FILE = 'services/shared/docs.test.ts';
 
 /**
  * Variables whose name the user chooses after a fixed prefix: registered clusters name their secrets by variables
- * `KCCR_SECRET_<NAME>` of the control service (services/control/clusters.ts). The prefix is documented, not each
+ * `KCCR_SECRET_<NAME>` of the control service (services/control/clusters/clusters.ts). The prefix is documented, not each
  * name (those in the code are examples and test fixtures).
  */
 const USER_NAMED_PREFIXES = ['KCCR_SECRET_'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAutofollowRule } from '../control/autofollow-rules.js';
+import { parseAutofollowRule } from '../control/autofollow/autofollow-rules.js';
 import { KccrError } from './errors.js';
 import type { ReplicationSpec } from './replication.js';
 import { isIndexName, parseReplicationSpec } from './rows.js';

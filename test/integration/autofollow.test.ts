@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
 import type { ReplicationSpec } from '../../services/shared/replication.js';
-import type { AutofollowStats, RuleStats } from '../../services/control/autofollow.js';
+import type { AutofollowStats, RuleStats } from '../../services/control/autofollow/autofollow.js';
 import { kccr } from '../support/cli.js';
 import { ADMIN, autofollowEnv, forgetClusters, readerHeaders, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';

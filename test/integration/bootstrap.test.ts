@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyIndex } from '../../services/verifier/verify.js';
-import type { StatusView } from '../../services/control/status.js';
+import type { StatusView } from '../../services/control/status/status.js';
 import { closeControlledHarness, startControl, startControlledHarness } from '../support/control.js';
 import type { Control } from '../support/control.js';
 import { applierStatus, bulkLines, documents, extractorStatus } from '../support/replication.js';

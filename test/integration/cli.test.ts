@@ -188,7 +188,7 @@ describe('kccr CLI against a listening control service', () => {
     const auth = readControlConfig({ KCCR_CONTROL_USERS_FILE: users }).auth;
     expect(auth).toMatchObject({ mode: 'users', principals: [{ name: 'ops', role: 'read' }, { name: 'ci', role: 'admin' }] });
     // The entry made by the CLI lets that password in, and no other.
-    const { Authenticator } = await import('../../services/control/principals.js');
+    const { Authenticator } = await import('../../services/control/http/principals.js');
     if (auth.mode !== 'users') throw new Error('expected users from the file');
     const authenticator = new Authenticator(auth.principals);
     const basic = (pw: string) => `Basic ${Buffer.from(`ops:${pw}`).toString('base64')}`;

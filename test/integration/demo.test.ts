@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../services/control/principals.js';
+import { sha256Hex } from '../../services/control/http/principals.js';
 import { isAlive } from '../../deploy/local/lib/procs.js';
 import { portOffset } from '../support/faults.js';
 import { loadStack, waitFor } from '../support/stack.js';

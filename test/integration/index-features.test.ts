@@ -5,7 +5,7 @@
  * (the follower holds what the leader's _source keeps), and a synthetic _source as the leader rebuilds it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AutofollowStats } from '../../services/control/autofollow.js';
+import type { AutofollowStats } from '../../services/control/autofollow/autofollow.js';
 import type { ReplicationSpec } from '../../services/shared/replication.js';
 import { kccr } from '../support/cli.js';
 import { ADMIN, autofollowEnv, closeControlledHarness, readerHeaders, registerPlainClusters, startControl } from '../support/control.js';

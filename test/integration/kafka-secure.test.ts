@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import type { KafkaAcl, KafkaConnection } from '../../services/shared/adapters/kafka.js';
 import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
-import { ReplicationStore } from '../../services/control/store.js';
+import { ReplicationStore } from '../../services/control/replication/store.js';
 import { KccrError } from '../../services/shared/errors.js';
 import type { ExtractorStatus } from '../../services/shared/replication.js';
 import { extractorStatusKey, RECONCILE_TOPIC } from '../../services/shared/replication.js';

@@ -6,7 +6,7 @@ import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsear
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import type { ConsumedMessage } from '../../services/shared/adapters/kafka.js';
 import { deadLetterTopic } from '../../services/shared/topics.js';
-import { ReplicationStore } from '../../services/control/store.js';
+import { ReplicationStore } from '../../services/control/replication/store.js';
 import type { ApplierStatus, ExtractorStatus } from '../../services/shared/replication.js';
 import { applierStatusKey, extractorStatusKey } from '../../services/shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../../services/shared/table.js';

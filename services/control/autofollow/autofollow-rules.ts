@@ -1,0 +1,195 @@
+/**
+ * Auto-follow rules, the pure part: what a rule is, how its patterns are checked and matched against leader index
+ * names, how the follower index is named, and which leader indices a run of a rule should start. No I/O here; the
+ * engine (autofollow.ts) lists the leader indices and starts replications.
+ */
+import { KccrError } from '../../shared/errors.js';
+import type { ReplicationSpec } from '../../shared/replication.js';
+import { CLUSTER_NAME } from '../../shared/replication.js';
+import { normalizeSettings } from '../replication/settings.js';
+import { indexName } from '../http/schemas.js';
+
+export const LEADER_INDEX_PLACEHOLDER = '{{leader_index}}';
+
+/** Rule names: what the OpenSearch examples use (my-replication-rule), and safe inside a table key. */
+export const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export interface AutofollowRule {
+  readonly followerCluster: string;
+  readonly leaderCluster: string;
+  readonly name: string;
+  /** Wildcard patterns (`*` only, as Elasticsearch index patterns); a leader index matching any of them is followed. */
+  readonly patterns: readonly string[];
+  /** A leader index matching any of these is never followed by this rule. */
+  readonly excludePatterns: readonly string[];
+  /** The follower index name, with `{{leader_index}}` replaced by the leader index name. */
+  readonly followerIndexPattern: string;
+  /** Follower index settings, already normalized (settings.ts), handed to every start. */
+  readonly followerSettings?: Record<string, unknown>;
+  /** Handed to every start: matching leader indices that keep only part of _source are replicated, not refused. */
+  readonly acceptPartialSource?: boolean;
+  /** Accepted for compatibility with the OpenSearch plugin and shown back; kccr's services use their own users. */
+  readonly useRoles?: { readonly leaderClusterRole: string; readonly followerClusterRole: string };
+  readonly createdBy: string;
+  readonly updatedBy: string;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export function autofollowKey(followerCluster: string, leaderCluster: string, name: string): string {
+  return `${followerCluster}/${leaderCluster}/${name}`;
+}
+
+export function ruleKey(rule: Pick<AutofollowRule, 'followerCluster' | 'leaderCluster' | 'name'>): string {
+  return autofollowKey(rule.followerCluster, rule.leaderCluster, rule.name);
+}
+
+/** Elasticsearch's rules for index names (schemas.ts). */
+const INDEX = new RegExp(indexName.pattern, 'u');
+/** The same with `*` allowed: a wildcard pattern. */
+const PATTERN = new RegExp(indexName.pattern.replace('*', ''), 'u');
+
+function patternProblem(p: string): string | undefined {
+  if (p.startsWith('-')) return `${JSON.stringify(p)} starts with -; exclusions go in exclude_patterns`;
+  if (Buffer.byteLength(p, 'utf8') > 255) return `${JSON.stringify(p)} is longer than 255 bytes`;
+  if (!PATTERN.test(p)) return `${JSON.stringify(p)} is not an index pattern: lower case, * as the only wildcard, none of \\ / ? " < > | # : or space, not starting with _ or +`;
+  return undefined;
+}
+
+/** Checks and splits `pattern` ("logs-*,metrics-*"); every problem is named at once. */
+export function parsePatterns(text: string, field = 'pattern'): string[] {
+  const parts = text.split(',').map((p) => p.trim());
+  const problems: string[] = [];
+  if (parts.some((p) => p === '')) problems.push(`${field} ${JSON.stringify(text)} has an empty element; give comma-separated patterns such as "logs-*,metrics-*"`);
+  for (const p of parts) {
+    if (p === '') continue;
+    const problem = patternProblem(p);
+    if (problem) problems.push(`${field}: ${problem}`);
+  }
+  if (problems.length) throw new KccrError('BAD_REQUEST', problems.join('; '));
+  return [...new Set(parts)];
+}
+
+/** Checks exclude_patterns (one pattern per element; a comma inside an element is refused). */
+export function checkExcludePatterns(list: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const p of list) {
+    const problem = p.trim() === '' ? 'an element is empty' : p.includes(',') ? `${JSON.stringify(p)} holds a comma; give one pattern per element` : patternProblem(p.trim());
+    if (problem) problems.push(`exclude_patterns: ${problem}`);
+  }
+  if (problems.length) throw new KccrError('BAD_REQUEST', problems.join('; '));
+  return [...new Set(list.map((p) => p.trim()))];
+}
+
+/**
+ * Checks follower_index_pattern: it must hold `{{leader_index}}` (otherwise every matching leader index would get the
+ * same follower index), and what surrounds it must make a valid index name.
+ */
+export function checkFollowerIndexPattern(pattern: string): string {
+  if (!pattern.includes(LEADER_INDEX_PLACEHOLDER)) {
+    throw new KccrError('BAD_REQUEST', `follower_index_pattern ${JSON.stringify(pattern)} lacks ${LEADER_INDEX_PLACEHOLDER}; without it every matching leader index would be given the same follower index`);
+  }
+  const sample = followerIndexName(pattern, 'x');
+  if (!INDEX.test(sample) || Buffer.byteLength(sample, 'utf8') > 255) {
+    throw new KccrError('BAD_REQUEST', `follower_index_pattern ${JSON.stringify(pattern)} does not make valid index names: outside ${LEADER_INDEX_PLACEHOLDER}, lower case, none of \\ / * ? " < > | , # : or space, not starting with - _ or +`);
+  }
+  return pattern;
+}
+
+/**
+ * A row of `kccr._autofollow` as the rules API would have written it (table.ts refuses it otherwise: the engine never
+ * starts a replication from a row something else wrote). The same checks as the API, and the key must be the rule's.
+ */
+export function parseAutofollowRule(key: string, value: unknown): AutofollowRule {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new KccrError('BAD_REQUEST', `auto-follow rule ${JSON.stringify(key)} refused: not a JSON object`);
+  const r = value as Record<string, unknown>;
+  const problems: string[] = [];
+  const check = (what: string, fn: () => unknown) => {
+    try {
+      if (fn() === false) problems.push(what);
+    } catch (e) {
+      problems.push(e instanceof Error ? e.message : what);
+    }
+  };
+  const texts = (v: unknown): v is string[] => Array.isArray(v) && v.length <= 1000 && v.every((x) => typeof x === 'string');
+  for (const field of ['followerCluster', 'leaderCluster'] as const) check(`${field} must be a cluster name`, () => typeof r[field] === 'string' && CLUSTER_NAME.test(r[field] as string));
+  check('name must be a rule name', () => typeof r.name === 'string' && RULE_NAME.test(r.name));
+  check('patterns must be a list of index patterns', () => texts(r.patterns) && r.patterns.length > 0 && parsePatterns(r.patterns.join(','), 'patterns').length > 0);
+  check('excludePatterns must be a list of index patterns', () => texts(r.excludePatterns) && checkExcludePatterns(r.excludePatterns).length >= 0);
+  check('followerIndexPattern must be a text', () => typeof r.followerIndexPattern === 'string' && checkFollowerIndexPattern(r.followerIndexPattern).length > 0);
+  check('followerSettings must be flat index settings', () => r.followerSettings === undefined || (typeof r.followerSettings === 'object' && r.followerSettings !== null && normalizeSettings(r.followerSettings as Record<string, unknown>) !== undefined));
+  check('acceptPartialSource must be true or false', () => r.acceptPartialSource === undefined || typeof r.acceptPartialSource === 'boolean');
+  for (const field of ['createdBy', 'updatedBy'] as const) check(`${field} must be a text`, () => typeof r[field] === 'string' && (r[field] as string).length > 0);
+  for (const field of ['createdAt', 'updatedAt'] as const) check(`${field} must be a time`, () => Number.isSafeInteger(r[field]) && (r[field] as number) >= 0);
+  if (problems.length === 0 && key !== autofollowKey(r.followerCluster as string, r.leaderCluster as string, r.name as string)) problems.push(`the key must be ${JSON.stringify(autofollowKey(r.followerCluster as string, r.leaderCluster as string, r.name as string))}`);
+  if (problems.length) throw new KccrError('BAD_REQUEST', `auto-follow rule ${JSON.stringify(key.slice(0, 300))} refused: ${problems.join('; ')}`);
+  return value as AutofollowRule;
+}
+
+export function followerIndexName(pattern: string, leaderIndex: string): string {
+  return pattern.split(LEADER_INDEX_PLACEHOLDER).join(leaderIndex);
+}
+
+/** `*` matches any run of characters (none included); everything else matches itself. */
+export function wildcardMatch(pattern: string, name: string): boolean {
+  const parts = pattern.split('*');
+  if (parts.length === 1) return pattern === name;
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  if (name.length < first.length + last.length || !name.startsWith(first) || !name.endsWith(last)) return false;
+  let at = first.length;
+  const end = name.length - last.length;
+  for (const middle of parts.slice(1, -1)) {
+    const found = name.indexOf(middle, at);
+    if (found < 0 || found + middle.length > end) return false;
+    at = found + middle.length;
+  }
+  return true;
+}
+
+export function matchesRule(name: string, patterns: readonly string[], excludes: readonly string[]): boolean {
+  return patterns.some((p) => wildcardMatch(p, name)) && !excludes.some((p) => wildcardMatch(p, name));
+}
+
+export interface Candidate {
+  readonly leaderIndex: string;
+  readonly followerIndex: string;
+}
+
+export interface Plan {
+  /** Leader indices to start, with their follower index names. */
+  readonly start: readonly Candidate[];
+  /** Matching leader indices that are followed already (by this rule or otherwise). */
+  readonly followed: readonly string[];
+  /** Matching leader indices whose follower index name would be invalid (too long). */
+  readonly invalid: readonly (Candidate & { readonly reason: string })[];
+}
+
+/**
+ * Which of the listed leader indices a run of `rule` starts. Skipped: names that do not match (or match an exclude),
+ * leader indices already replicated into the rule's follower cluster (a spec that is not stopped, under any follower
+ * name), and follower indices that have a spec in any state — a stopped one is an index someone failed over to, which
+ * a rule must not take back.
+ */
+export function planRun(rule: AutofollowRule, leaderIndices: readonly string[], specs: readonly ReplicationSpec[]): Plan {
+  const onFollower = specs.filter((s) => s.followerCluster === rule.followerCluster);
+  const replicated = new Set(onFollower.filter((s) => s.state !== 'stopped' && s.leaderCluster === rule.leaderCluster).map((s) => s.leaderIndex));
+  const taken = new Set(onFollower.map((s) => s.followerIndex));
+  const start: Candidate[] = [];
+  const followed: string[] = [];
+  const invalid: (Candidate & { reason: string })[] = [];
+  for (const leaderIndex of [...new Set(leaderIndices)].sort()) {
+    if (!matchesRule(leaderIndex, rule.patterns, rule.excludePatterns)) continue;
+    const followerIndex = followerIndexName(rule.followerIndexPattern, leaderIndex);
+    if (replicated.has(leaderIndex) || taken.has(followerIndex)) {
+      followed.push(leaderIndex);
+      continue;
+    }
+    if (Buffer.byteLength(followerIndex, 'utf8') > 255) {
+      invalid.push({ leaderIndex, followerIndex, reason: `follower index name ${followerIndex} is longer than 255 bytes, the most Elasticsearch allows` });
+      continue;
+    }
+    start.push({ leaderIndex, followerIndex });
+  }
+  return { start, followed, invalid };
+}

@@ -1,0 +1,357 @@
+/**
+ * The auto-follow engine: every KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS, and right after a rule is added, each rule lists
+ * its leader cluster's open, non-hidden, non-system indices that match its patterns and starts replicating the ones
+ * not followed yet, through ReplicationService.start (the same checks as PUT .../_start). A failed start is
+ * remembered per rule and leader index and tried again after KCCR_CONTROL_AUTOFOLLOW_RETRY_MS, not every run; a
+ * failure of one rule or index never stops the others. The counters are the plugin's autofollow_stats, kept in
+ * memory since the engine started (as the plugin keeps them per task).
+ */
+import { EnvReader } from '../../shared/config.js';
+import { errorMessage, KccrError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { ReplicationSpec } from '../../shared/replication.js';
+import { CLUSTER_NAME } from '../../shared/replication.js';
+import { isIndexName } from '../../shared/rows.js';
+import { planRun, ruleKey } from './autofollow-rules.js';
+import type { AutofollowRule } from './autofollow-rules.js';
+import type { ClusterRegistry } from '../clusters/clusters.js';
+import type { StartCommand } from '../replication/replications.js';
+
+export interface AutofollowConfig {
+  /** Between the end of one run over every rule and the start of the next. */
+  readonly intervalMs: number;
+  /** How long a leader index whose start failed waits before a rule tries it again. */
+  readonly retryFailedMs: number;
+  /** Only the rules of these follower clusters are run (and reported); all when unset. */
+  readonly followerClusters?: readonly string[];
+}
+
+export function readAutofollowConfig(env: NodeJS.ProcessEnv = process.env): Readonly<AutofollowConfig> {
+  const r = new EnvReader(env);
+  const scope = env.KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS ? r.list('KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS', []) : [];
+  for (const name of scope) {
+    if (!CLUSTER_NAME.test(name)) r.problem(`KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: expected comma-separated cluster names (lower-case letters, digits, _ and -), received ${JSON.stringify(name)}`);
+  }
+  return r.done({
+    intervalMs: r.int('KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS', 10_000, 100, 86_400_000),
+    retryFailedMs: r.int('KCCR_CONTROL_AUTOFOLLOW_RETRY_MS', 300_000, 0, 7 * 86_400_000),
+    ...(scope.length ? { followerClusters: scope } : {}),
+  });
+}
+
+/** Lists the leader cluster's open, non-hidden, non-system concrete indices matching any of the patterns. */
+export type LeaderIndexLister = (leaderCluster: string, patterns: readonly string[]) => Promise<string[]>;
+
+export interface RuleSource {
+  list(): AutofollowRule[];
+  get(key: string): AutofollowRule | undefined;
+}
+
+export interface ReplicationStarter {
+  list(): ReplicationSpec[];
+  start(cmd: StartCommand): Promise<unknown>;
+}
+
+interface ResolvedIndex {
+  readonly name: string;
+  readonly attributes?: readonly string[];
+  readonly data_stream?: string;
+}
+
+const NOT_FOLLOWED = ['hidden', 'system', 'closed', 'frozen'];
+
+/**
+ * `GET /_resolve/index/<patterns>?expand_wildcards=open`: wildcards expand to open, non-hidden indices only; a name
+ * without a wildcard resolves even when hidden or closed, hence the attribute check. Data stream backing indices
+ * are left out (a data stream is not an index kccr follows). Needs view_index_metadata on the matching indices.
+ */
+export function leaderIndexLister(clusters: ClusterRegistry): LeaderIndexLister {
+  return (leaderCluster, patterns) =>
+    clusters.withClient(leaderCluster, async (es) => {
+      const path = `/_resolve/index/${patterns.map((p) => encodeURIComponent(p)).join(',')}`;
+      const r = await es.request<{ indices?: ResolvedIndex[] }>('GET', path, { query: { expand_wildcards: 'open', ignore_unavailable: true } });
+      return (r.body.indices ?? [])
+        .filter((i) => i.data_stream === undefined && (i.attributes ?? []).includes('open') && !(i.attributes ?? []).some((a) => NOT_FOLLOWED.includes(a)))
+        .map((i) => i.name)
+        // Names from the leader are checked like names from a request: a cluster (or something in its place)
+        // answering with a name Elasticsearch would never make starts nothing.
+        .filter((name) => isIndexName(name));
+    });
+}
+
+interface Failure {
+  readonly leaderIndex: string;
+  readonly followerIndex: string;
+  readonly code: string;
+  readonly reason: string;
+  readonly failedAt: number;
+  readonly attempts: number;
+  readonly retryAt: number;
+}
+
+/** What the engine remembers of one rule; a rule deleted and added again starts afresh (another createdAt). */
+interface RuleRun {
+  readonly createdAt: number;
+  updatedAt: number;
+  successes: number;
+  failures: number;
+  leaderFailures: number;
+  lastLeaderError?: string;
+  executions: number;
+  lastExecutionTime: number;
+  readonly failed: Map<string, Failure>;
+}
+
+export interface RuleStats {
+  readonly name: string;
+  readonly pattern: string;
+  readonly num_success_start_replication: number;
+  readonly num_failed_start_replication: number;
+  readonly num_failed_leader_calls: number;
+  readonly failed_indices: string[];
+  /** Epoch milliseconds when the rule's last run ended; 0 before its first run. */
+  readonly last_execution_time: number;
+  // kccr's additions to the plugin's shape:
+  readonly leader_alias: string;
+  readonly follower_cluster: string;
+  readonly executions: number;
+  readonly failures: { leader_index: string; follower_index: string; code: string; reason: string; attempts: number; failed_at: string; retry_at: string }[];
+  readonly last_leader_error?: string;
+}
+
+export interface AutofollowStats {
+  readonly num_success_start_replication: number;
+  readonly num_failed_start_replication: number;
+  readonly num_failed_leader_calls: number;
+  readonly failed_indices: string[];
+  readonly autofollow_stats: RuleStats[];
+}
+
+export interface AutofollowEngineOptions extends AutofollowConfig {
+  readonly rules: RuleSource;
+  readonly replications: ReplicationStarter;
+  readonly listLeaderIndices: LeaderIndexLister;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+export class AutofollowEngine {
+  private readonly runs = new Map<string, RuleRun>();
+  private running = false;
+  /** Set by stop(): a run in progress starts no further replication. */
+  private stopping = false;
+  private timer?: NodeJS.Timeout;
+  private current?: Promise<void>;
+  private again = false;
+  private completed = 0;
+  private lastCycleEnd = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: AutofollowEngineOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  get intervalMs(): number {
+    return this.opts.intervalMs;
+  }
+
+  /** Runs completed over every rule since the engine was made. */
+  get cycles(): number {
+    return this.completed;
+  }
+
+  /** Epoch milliseconds when the last run over every rule ended; 0 before the first. */
+  get lastCycleAt(): number {
+    return this.lastCycleEnd;
+  }
+
+  /** Starts the periodic runs, the first one now (rules loaded from Kafka may have indices waiting). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.stopping = false;
+    // A run still finishing after a stop() that was not awaited schedules the next one itself.
+    if (this.current) this.again = true;
+    else this.schedule(0);
+  }
+
+  /** Stops the periodic runs and waits for a run in progress (it stops before its next start of a replication). */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.current;
+  }
+
+  /** Asks for a run as soon as possible (after a rule was added); a run in progress is followed by another. */
+  trigger(): void {
+    if (!this.running) return;
+    if (this.current) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => void this.cycle(), ms);
+    this.timer.unref();
+  }
+
+  private async cycle(): Promise<void> {
+    this.timer = undefined;
+    this.current = this.runOnce().catch((e: unknown) => {
+      // runOnce counts what fails per rule; this is a bug, and the timer must go on regardless.
+      this.opts.logger?.error({ err: errorMessage(e) }, 'auto-follow run failed unexpectedly');
+    });
+    await this.current;
+    this.current = undefined;
+    if (!this.running) return;
+    const soon = this.again;
+    this.again = false;
+    this.schedule(soon ? 0 : this.opts.intervalMs);
+  }
+
+  /** The rules this engine runs: all, or those of its follower clusters. */
+  private rules(): AutofollowRule[] {
+    const scope = this.opts.followerClusters;
+    const all = this.opts.rules.list();
+    return scope ? all.filter((r) => scope.includes(r.followerCluster)) : all;
+  }
+
+  /** One run over every rule. Never throws: each rule's failures are counted and logged. */
+  async runOnce(): Promise<void> {
+    const rules = this.rules();
+    const keys = new Set(rules.map(ruleKey));
+    for (const key of this.runs.keys()) if (!keys.has(key)) this.runs.delete(key);
+    for (const rule of rules) {
+      if (this.stopping) break;
+      try {
+        await this.runRule(rule);
+      } catch (e) {
+        // A bug in one rule's run must not stop the others.
+        this.opts.logger?.error({ rule: ruleKey(rule), err: errorMessage(e) }, 'auto-follow run of a rule failed unexpectedly');
+      }
+    }
+    this.completed++;
+    this.lastCycleEnd = this.now();
+  }
+
+  private runOf(rule: AutofollowRule): RuleRun {
+    const key = ruleKey(rule);
+    let run = this.runs.get(key);
+    if (!run || run.createdAt !== rule.createdAt) {
+      run = { createdAt: rule.createdAt, updatedAt: rule.updatedAt, successes: 0, failures: 0, leaderFailures: 0, executions: 0, lastExecutionTime: 0, failed: new Map() };
+      this.runs.set(key, run);
+    } else if (run.updatedAt !== rule.updatedAt) {
+      // A changed rule (pattern, settings, follower name) deserves a fresh try of what failed before.
+      run.updatedAt = rule.updatedAt;
+      run.failed.clear();
+    }
+    return run;
+  }
+
+  private async runRule(rule: AutofollowRule): Promise<void> {
+    const key = ruleKey(rule);
+    const run = this.runOf(rule);
+    const log = this.opts.logger?.child({ rule: rule.name, leaderCluster: rule.leaderCluster, followerCluster: rule.followerCluster });
+    try {
+      let names: string[];
+      try {
+        names = await this.opts.listLeaderIndices(rule.leaderCluster, rule.patterns);
+      } catch (e) {
+        run.leaderFailures++;
+        const message = errorMessage(e);
+        // Logged when it changes, not on every run while a cluster is down.
+        if (message !== run.lastLeaderError) log?.warn({ err: message }, 'auto-follow could not list the leader indices');
+        run.lastLeaderError = message;
+        return;
+      }
+      run.lastLeaderError = undefined;
+      const plan = planRun(rule, names, this.opts.replications.list());
+      // Forget failures of indices that are gone from the leader or followed now (by hand, say).
+      const present = new Set(names);
+      const followed = new Set(plan.followed);
+      for (const leaderIndex of run.failed.keys()) if (!present.has(leaderIndex) || followed.has(leaderIndex)) run.failed.delete(leaderIndex);
+
+      for (const c of plan.invalid) this.recordFailure(run, c.leaderIndex, c.followerIndex, new KccrError('BAD_REQUEST', c.reason), log);
+      for (const c of plan.start) {
+        const failed = run.failed.get(c.leaderIndex);
+        if (failed && failed.retryAt > this.now()) continue;
+        // The rule may have been deleted or changed while this run went on; a stopped engine starts nothing more.
+        if (this.stopping || this.opts.rules.get(key)?.updatedAt !== rule.updatedAt) return;
+        try {
+          await this.opts.replications.start({
+            followerCluster: rule.followerCluster,
+            followerIndex: c.followerIndex,
+            leaderCluster: rule.leaderCluster,
+            leaderIndex: c.leaderIndex,
+            ...(rule.followerSettings && Object.keys(rule.followerSettings).length ? { settings: rule.followerSettings } : {}),
+            ...(rule.acceptPartialSource ? { acceptPartialSource: true } : {}),
+            requestedBy: `autofollow:${rule.name}`,
+          });
+          run.successes++;
+          run.failed.delete(c.leaderIndex);
+          log?.info({ leaderIndex: c.leaderIndex, followerIndex: c.followerIndex }, 'auto-follow started a replication');
+        } catch (e) {
+          this.recordFailure(run, c.leaderIndex, c.followerIndex, e, log);
+        }
+      }
+    } finally {
+      run.executions++;
+      run.lastExecutionTime = this.now();
+    }
+  }
+
+  private recordFailure(run: RuleRun, leaderIndex: string, followerIndex: string, e: unknown, log: Logger | undefined): void {
+    const previous = run.failed.get(leaderIndex);
+    if (previous && previous.retryAt > this.now()) return;
+    const now = this.now();
+    const code = e instanceof KccrError ? e.code : 'INTERNAL';
+    const reason = errorMessage(e);
+    run.failures++;
+    run.failed.set(leaderIndex, { leaderIndex, followerIndex, code, reason, failedAt: now, attempts: (previous?.attempts ?? 0) + 1, retryAt: now + this.opts.retryFailedMs });
+    log?.warn({ leaderIndex, followerIndex, code, err: reason, retryInMs: this.opts.retryFailedMs }, 'auto-follow could not start a replication');
+  }
+
+  /** The plugin's autofollow_stats over the rules this engine runs (as they are now), with kccr's details per rule. */
+  stats(): AutofollowStats {
+    const perRule: RuleStats[] = this.rules().map((rule) => {
+      const run = this.runs.get(ruleKey(rule));
+      const current = run && run.createdAt === rule.createdAt ? run : undefined;
+      const failed = [...(current?.failed.values() ?? [])].sort((a, b) => a.leaderIndex.localeCompare(b.leaderIndex));
+      return {
+        name: rule.name,
+        pattern: rule.patterns.join(','),
+        num_success_start_replication: current?.successes ?? 0,
+        num_failed_start_replication: current?.failures ?? 0,
+        num_failed_leader_calls: current?.leaderFailures ?? 0,
+        failed_indices: failed.map((f) => f.leaderIndex),
+        last_execution_time: current?.lastExecutionTime ?? 0,
+        leader_alias: rule.leaderCluster,
+        follower_cluster: rule.followerCluster,
+        executions: current?.executions ?? 0,
+        failures: failed.map((f) => ({
+          leader_index: f.leaderIndex,
+          follower_index: f.followerIndex,
+          code: f.code,
+          reason: f.reason,
+          attempts: f.attempts,
+          failed_at: new Date(f.failedAt).toISOString(),
+          retry_at: new Date(f.retryAt).toISOString(),
+        })),
+        ...(current?.lastLeaderError !== undefined ? { last_leader_error: current.lastLeaderError } : {}),
+      };
+    });
+    const sum = (f: (s: RuleStats) => number) => perRule.reduce((acc, s) => acc + f(s), 0);
+    return {
+      num_success_start_replication: sum((s) => s.num_success_start_replication),
+      num_failed_start_replication: sum((s) => s.num_failed_start_replication),
+      num_failed_leader_calls: sum((s) => s.num_failed_leader_calls),
+      failed_indices: [...new Set(perRule.flatMap((s) => s.failed_indices))].sort(),
+      autofollow_stats: perRule,
+    };
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Index features that decide whether a leader index can be replicated exactly, checked when a replication starts
+ * (docs/design/index-features.md). kccr copies documents from `_source`, so what the leader keeps of it is what the follower
+ * can get: nothing (disabled: refused), a part (includes/excludes: refused unless accepted), or a source rebuilt from
+ * the indexed fields (synthetic: accepted, the follower gets the same mapping). Pure: the leader's mappings and
+ * settings are arguments.
+ */
+import type { IndexMeta } from '../../shared/adapters/elasticsearch.js';
+import { leaderSource } from '../../shared/leader-source.js';
+import type { LeaderSource } from '../../shared/leader-source.js';
+import type { PartialSource, ReplicationSpec } from '../../shared/replication.js';
+
+export type { LeaderSource, SourceMode } from '../../shared/leader-source.js';
+
+/** What a start may accept knowingly. */
+export interface Acceptance {
+  /** accept_partial_source: replicate a leader index that keeps only part of _source; the follower holds that part. */
+  readonly partialSource?: boolean;
+}
+
+/** How to accept a partial source, in each of the places a start comes from. */
+const ACCEPT_PARTIAL = 'start it with "accept_partial_source": true (kccr start --accept-partial-source; in an auto-follow rule, "accept_partial_source": true or kccr autofollow add --accept-partial-source)';
+
+function describePartial(p: PartialSource): string {
+  const list = (fields: readonly string[]) => fields.map((f) => JSON.stringify(f)).join(', ');
+  return [p.includes.length ? `includes: ${list(p.includes)}` : '', p.excludes.length ? `excludes: ${list(p.excludes)}` : ''].filter(Boolean).join('; ');
+}
+
+function partialOf(source: LeaderSource): PartialSource | undefined {
+  return source.includes.length || source.excludes.length ? { includes: source.includes, excludes: source.excludes } : undefined;
+}
+
+/**
+ * A name that resolves to another index: an alias of it (the follower index gets the leader index's aliases), or a
+ * data stream, whose backing indices are concrete indices (hidden, so auto-follow rules leave them out).
+ */
+function aliasOrDataStream(requested: string, meta: Pick<IndexMeta, 'name' | 'aliases'>): string {
+  const concrete = `leader_index ${JSON.stringify(meta.name)}`;
+  if (requested in meta.aliases) {
+    return `leader index ${requested} is an alias (it resolves to ${meta.name}); replicate the concrete index (${concrete}): the follower index gets the leader index's aliases`;
+  }
+  return `leader index ${requested} is a data stream or an alias (it resolves to ${meta.name}); replicate the concrete index (${concrete}): a data stream's backing indices are each replicated on their own, started one by one (auto-follow rules do not follow them)`;
+}
+
+/**
+ * Why a leader index cannot be replicated exactly, refused at the start rather than discovered later; undefined
+ * when it can (or the caller accepted what it would lose). Without `_source`, or with parts of it left out, the
+ * follower would hold less than the leader indexed. An alias or a data stream name stands for other indices (and a
+ * data stream rolls over to new ones): the concrete index is what a replication follows.
+ */
+export function unreplicable(requested: string, meta: Pick<IndexMeta, 'name' | 'mappings' | 'settings' | 'aliases'>, accept: Acceptance = {}): string | undefined {
+  if (meta.name !== requested) return aliasOrDataStream(requested, meta);
+  const source = leaderSource(meta);
+  if (source.mode === 'disabled') {
+    return `leader index ${requested} has _source disabled; kccr copies documents from _source and cannot replicate it: index the data into a leader index that keeps _source (stored or synthetic) and replicate that one`;
+  }
+  const partial = partialOf(source);
+  if (partial && !accept.partialSource) {
+    return `leader index ${requested} keeps only part of _source (_source ${describePartial(partial)}); kccr copies documents from _source, so the follower would hold less than the leader indexed. To replicate it knowingly (the follower then holds what the leader's _source keeps), ${ACCEPT_PARTIAL}`;
+  }
+  return undefined;
+}
+
+/** What the spec of an accepted start records of the leader's source: the follower's documents are not all the leader indexed, as indexed. */
+export function sourceRecord(meta: Pick<IndexMeta, 'mappings' | 'settings'>): Pick<ReplicationSpec, 'partialSource' | 'syntheticSource'> {
+  const source = leaderSource(meta);
+  const partial = partialOf(source);
+  return { ...(partial ? { partialSource: partial } : {}), ...(source.mode === 'synthetic' ? { syntheticSource: true } : {}) };
+}
+
+/** What a start tells its caller about the follower's documents, when they are not the leader's as indexed. */
+export function sourceNotes(spec: Pick<ReplicationSpec, 'leaderIndex' | 'partialSource' | 'syntheticSource'>): string[] {
+  const notes: string[] = [];
+  if (spec.partialSource) {
+    notes.push(
+      `partial _source accepted: the follower holds what leader index ${spec.leaderIndex}'s _source keeps (${describePartial(spec.partialSource)}); fields it leaves out are neither in the follower's documents nor searchable there`,
+    );
+  }
+  if (spec.syntheticSource) {
+    notes.push(
+      `leader index ${spec.leaderIndex} has synthetic _source: the follower gets the same mapping and the documents as the leader rebuilds them; the values are kept, while key order, array order and duplicates, and number and date formatting are as the leader's synthetic _source gives them, not as they were indexed`,
+    );
+  }
+  return notes;
+}
