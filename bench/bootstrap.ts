@@ -31,7 +31,13 @@ const SCAN_SPLIT = 'scan, extractor on the leader CPU';
 const MODES = ['raw _bulk', 'scan', SCAN_SPLIT, 'plain snapshot + restore', 'snapshot', 'raw _bulk'] as const;
 const isScan = (m: string) => m === 'scan' || m === SCAN_SPLIT;
 /** KCCR_BENCH_MODES: a comma-separated subset of raw, scan, split, plain, snapshot (default: all). */
-const MODE_KEYS: Record<string, string> = { 'raw _bulk': 'raw', scan: 'scan', [SCAN_SPLIT]: 'split', 'plain snapshot + restore': 'plain', snapshot: 'snapshot' };
+const MODE_KEYS: Record<string, string> = {
+  'raw _bulk': 'raw',
+  scan: 'scan',
+  [SCAN_SPLIT]: 'split',
+  'plain snapshot + restore': 'plain',
+  snapshot: 'snapshot',
+};
 const wanted = (m: string) => !process.env.KCCR_BENCH_MODES || process.env.KCCR_BENCH_MODES.split(',').includes(MODE_KEYS[m] ?? m);
 type Mode = (typeof MODES)[number];
 
@@ -66,7 +72,13 @@ export async function benchBootstrap(): Promise<void> {
   // reads the topic the first filled, without reading the leader): the split scan gets its own copy.
   const splitLeaderIndex = uniqueName('bench-boot-split');
   const results: { mode: Mode; round: number; seconds: number; syncingSeconds: number; docsPerSecond: number; cpu: Record<string, number> }[] = [];
-  const pids = { leader: pidOfStackPart('elasticsearch-leader'), follower: pidOfStackPart('elasticsearch-follower'), kafka: pidOfStackPart('kafka'), extractor: h.extractor.pid!, applier: h.applier.pid! };
+  const pids = {
+    leader: pidOfStackPart('elasticsearch-leader'),
+    follower: pidOfStackPart('elasticsearch-follower'),
+    kafka: pidOfStackPart('kafka'),
+    extractor: h.extractor.pid!,
+    applier: h.applier.pid!,
+  };
   const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
   let loadSeconds = 0;
   try {
@@ -94,7 +106,10 @@ export async function benchBootstrap(): Promise<void> {
           await waitFor('the raw load to be visible', () => sameCounts(h.follower, followerIndex, leaderCounts), 600_000, 500);
         } else if (mode === 'plain snapshot + restore') {
           const name = `bench-plain-${Date.now()}`;
-          await h.leader.request('PUT', `/_snapshot/${repository}/${name}`, { query: { wait_for_completion: true }, body: { indices: leaderIndex, include_global_state: false } });
+          await h.leader.request('PUT', `/_snapshot/${repository}/${name}`, {
+            query: { wait_for_completion: true },
+            body: { indices: leaderIndex, include_global_state: false },
+          });
           await h.follower.request('POST', `/_snapshot/${repository}/${name}/_restore`, {
             query: { wait_for_completion: true },
             body: { indices: leaderIndex, include_global_state: false, include_aliases: false, rename_pattern: '(.+)', rename_replacement: followerIndex },
@@ -102,12 +117,21 @@ export async function benchBootstrap(): Promise<void> {
           await waitFor('the restored index to be complete', () => sameCounts(h.follower, followerIndex, leaderCounts), 600_000, 500);
         } else {
           const bootstrap = isScan(mode) ? 'scan' : mode;
-          const r = await control.call('PUT', `/_plugins/_replication/${followerIndex}/_start`, { leader_alias: h.names.leaderCluster, leader_index: mode === SCAN_SPLIT ? splitLeaderIndex : leaderIndex, bootstrap });
+          const r = await control.call('PUT', `/_plugins/_replication/${followerIndex}/_start`, {
+            leader_alias: h.names.leaderCluster,
+            leader_index: mode === SCAN_SPLIT ? splitLeaderIndex : leaderIndex,
+            bootstrap,
+          });
           if (r.status !== 200) throw new Error(`start ${mode}: ${r.status} ${JSON.stringify(r.body)}`);
           // A scan indexes: wait on the primaries' indexing totals (no refresh), then compare the counts. A refresh
           // forced every poll would cut the follower's segments small and cost it more than the bootstrap does.
           const written = isScan(mode) ? () => indexedAtLeast(h.follower, followerIndex, DOCS) : async () => true;
-          await waitFor(`${mode} bootstrap of ${DOCS} documents on the follower`, async () => (await written()) && sameCounts(h.follower, followerIndex, leaderCounts), 1_800_000, 200);
+          await waitFor(
+            `${mode} bootstrap of ${DOCS} documents on the follower`,
+            async () => (await written()) && sameCounts(h.follower, followerIndex, leaderCounts),
+            1_800_000,
+            200,
+          );
           documentsAt = Date.now();
           await waitFor(
             `${mode} bootstrap to be reported done`,
@@ -146,10 +170,22 @@ export async function benchBootstrap(): Promise<void> {
   };
   const cpuOf = (m: Mode) => {
     const mine = results.filter((r) => r.mode === m);
-    return Object.keys(pids).map((k) => median(mine.map((r) => r.cpu[k]!)).toFixed(1)).join(' / ');
+    return Object.keys(pids)
+      .map((k) => median(mine.map((r) => r.cpu[k]!)).toFixed(1))
+      .join(' / ');
   };
   const syncingOf = (m: Mode) => median(results.filter((r) => r.mode === m).map((r) => r.syncingSeconds));
-  const rows = [...new Set(MODES)].filter((m) => results.some((r) => r.mode === m)).map((m) => [m, DOCS, secondsOf(m).toFixed(1), isScan(m) || m === 'snapshot' ? syncingOf(m).toFixed(1) : '-', (DOCS / secondsOf(m)).toFixed(0), ratio(m), cpuOf(m)]);
+  const rows = [...new Set(MODES)]
+    .filter((m) => results.some((r) => r.mode === m))
+    .map((m) => [
+      m,
+      DOCS,
+      secondsOf(m).toFixed(1),
+      isScan(m) || m === 'snapshot' ? syncingOf(m).toFixed(1) : '-',
+      (DOCS / secondsOf(m)).toFixed(0),
+      ratio(m),
+      cpuOf(m),
+    ]);
   const md = `# Bootstrap\n\n${DOCS} documents of ~1 KB (loaded into the leader in ${loadSeconds.toFixed(1)} s), 3 shards, from the start to every document on the follower; medians of ${ROUNDS} round(s). scan and snapshot are kccr's bootstraps (\`_start\` with \`bootstrap\`; timed to the same per-shard counts on the follower, the ratios' basis, and to status SYNCING with lag 0); raw \`_bulk\` (same documents, 3 bulks of 1000 in flight; first and last in each round, the faster of the two is the limit) and a plain snapshot + restore by hand are their limits. ${pinning ? `Leader JVM on CPU 0, everything else on CPU 1; "${SCAN_SPLIT}": the same scan with the extractor moved to CPU 0 (the leader side on one core, the follower side on the other, as the two sides run on their own machines when deployed).` : 'CPUs not pinned.'}\n\n${table(['mode', 'documents', 'seconds to every document on the follower', 'seconds to SYNCING, lag 0', 'documents/s', 'against its limit', 'CPU s: leader / follower / Kafka / extractor / applier'], rows)}\n`;
   console.log(`\n${md}`);
   console.log(`results: ${writeResults('bootstrap', { docs: DOCS, rounds: ROUNDS, loadSeconds, results }, md)}`);

@@ -25,7 +25,19 @@ import type { Harness } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
 import { dropOrphanLedgers } from '../test/support/cleanup.js';
 import type { CpuPinning } from './lib.js';
-import { busyFractions, cpuSeconds, cpuTimes, defaultServiceEnv, documentOfAbout1KB, envNumber, pidOfStackPart, rssSampler, seededRandom, table, writeResults } from './lib.js';
+import {
+  busyFractions,
+  cpuSeconds,
+  cpuTimes,
+  defaultServiceEnv,
+  documentOfAbout1KB,
+  envNumber,
+  pidOfStackPart,
+  rssSampler,
+  seededRandom,
+  table,
+  writeResults,
+} from './lib.js';
 import { pinForBench } from './sustained.js';
 
 const DOCS = envNumber('KCCR_BENCH_DOCS', 500_000);
@@ -171,9 +183,20 @@ interface DrainResult {
 }
 
 /** Starts the (stopped) applier with `placement` and times it until `followerIndex` holds the leader's documents. */
-async function drain(h: Harness, followerIndex: string, leaderCounts: readonly number[], placement: Placement, pinning: CpuPinning | undefined): Promise<DrainResult> {
+async function drain(
+  h: Harness,
+  followerIndex: string,
+  leaderCounts: readonly number[],
+  placement: Placement,
+  pinning: CpuPinning | undefined,
+): Promise<DrainResult> {
   const pids = { follower: pidOfStackPart('elasticsearch-follower'), kafka: pidOfStackPart('kafka') };
-  const snapshot = () => ({ follower: cpuSeconds(pids.follower), kafka: cpuSeconds(pids.kafka), extractor: h.extractor.pid ? cpuSeconds(h.extractor.pid) : 0, cpus: cpuTimes() });
+  const snapshot = () => ({
+    follower: cpuSeconds(pids.follower),
+    kafka: cpuSeconds(pids.kafka),
+    extractor: h.extractor.pid ? cpuSeconds(h.extractor.pid) : 0,
+    cpus: cpuTimes(),
+  });
   const c0 = snapshot();
   const t0 = Date.now();
   h.applier.start();
@@ -249,7 +272,12 @@ export async function benchCatchup(): Promise<void> {
     await h.leader.createIndex(leaderIndex, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
     await startReplication(h, leaderIndex, followerIndex);
     const hh = h;
-    await waitFor('the follower index and the applier syncing', async () => (await hh.follower.indexExists(followerIndex)) && applierStatus(hh, followerIndex)?.state === 'syncing', 120_000, 500);
+    await waitFor(
+      'the follower index and the applier syncing',
+      async () => (await hh.follower.indexExists(followerIndex)) && applierStatus(hh, followerIndex)?.state === 'syncing',
+      120_000,
+      500,
+    );
     const stop = await h.applier.stop();
     console.log(`applier stopped (SIGTERM) in ${stop.ms} ms, exit code ${stop.code}`);
 
@@ -264,7 +292,11 @@ export async function benchCatchup(): Promise<void> {
       'the extractor to publish every document',
       async () => {
         const s = extractorStatus(hh, leaderIndex);
-        return s && s.shards.length === leaderStats.length && leaderStats.every((l) => (s.shards.find((x) => x.shard === l.shard)?.cursor ?? -1) >= l.globalCheckpoint) ? Date.now() : false;
+        return s &&
+          s.shards.length === leaderStats.length &&
+          leaderStats.every((l) => (s.shards.find((x) => x.shard === l.shard)?.cursor ?? -1) >= l.globalCheckpoint)
+          ? Date.now()
+          : false;
       },
       1_800_000,
       250,
@@ -280,7 +312,9 @@ export async function benchCatchup(): Promise<void> {
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
     const pct = (v: number | undefined) => (v === undefined ? '-' : `${Math.round(v * 100)}%`);
     // KCCR_BENCH_PLACEMENTS=split (or shared) runs one placement only.
-    const placements = (pinning ? ['shared', 'split'] : ['shared']).filter((p) => !process.env.KCCR_BENCH_PLACEMENTS || process.env.KCCR_BENCH_PLACEMENTS.split(',').includes(p)) as Placement[];
+    const placements = (pinning ? ['shared', 'split'] : ['shared']).filter(
+      (p) => !process.env.KCCR_BENCH_PLACEMENTS || process.env.KCCR_BENCH_PLACEMENTS.split(',').includes(p),
+    ) as Placement[];
     const raws: RawResult[] = [];
     const drains: DrainResult[] = [];
     const rows: string[][] = [];
@@ -319,7 +353,18 @@ export async function benchCatchup(): Promise<void> {
       const rawSteady = mean(rawBy(best).map((r) => r.steadyDocsPerSecond));
       limits.push(`${placement}: ${best} in flight, ${rawRate.toFixed(0)} docs/s, steady ${rawSteady.toFixed(0)}`);
       rows.push(
-        ...mine.map((r) => [`${placement}: raw _bulk of 1000, ${r.inflight} in flight (${r.when} the drain)`, r.seconds.toFixed(1), r.docsPerSecond.toFixed(0), r.steadyDocsPerSecond.toFixed(0), '-', '-', r.followerCpuSeconds.toFixed(1), '-', '-', `${pct(r.busy.cpu0)} / ${pct(r.busy.cpu1)}`]),
+        ...mine.map((r) => [
+          `${placement}: raw _bulk of 1000, ${r.inflight} in flight (${r.when} the drain)`,
+          r.seconds.toFixed(1),
+          r.docsPerSecond.toFixed(0),
+          r.steadyDocsPerSecond.toFixed(0),
+          '-',
+          '-',
+          r.followerCpuSeconds.toFixed(1),
+          '-',
+          '-',
+          `${pct(r.busy.cpu0)} / ${pct(r.busy.cpu1)}`,
+        ]),
         [
           `${placement}: applier drain (from its start)`,
           d.seconds.toFixed(1),
@@ -338,9 +383,23 @@ export async function benchCatchup(): Promise<void> {
     const md = [
       '# Applier catch-up',
       '',
-      `${DOCS} documents of ~1 KB written to a 3-shard leader while the applier was stopped (the extractor publishing); then the applier started (services at their default settings${process.env.KCCR_BENCH_SERVICE_ENV ? ` plus ${process.env.KCCR_BENCH_SERVICE_ENV}` : ''}). Raw: the same documents with plain \`_bulk\` of 1000 into an empty 3-shard follower index, with 3 and 1 requests in flight, before and after each drain; ratios against the mean of the faster of the two (${limits.join('; ')}). ${pinning ? 'Leader ES JVM on CPU 0; follower ES, Kafka, registry and the extractor on CPU 1. shared: the applier and the raw load\'s client on CPU 1 too (the follower\'s core); split: both on CPU 0 (the leader is idle by then), as the applier runs on its own machine or container when deployed — the split drain reads the same records from the topic\'s start into a new follower index.' : 'CPUs not pinned.'}`,
+      `${DOCS} documents of ~1 KB written to a 3-shard leader while the applier was stopped (the extractor publishing); then the applier started (services at their default settings${process.env.KCCR_BENCH_SERVICE_ENV ? ` plus ${process.env.KCCR_BENCH_SERVICE_ENV}` : ''}). Raw: the same documents with plain \`_bulk\` of 1000 into an empty 3-shard follower index, with 3 and 1 requests in flight, before and after each drain; ratios against the mean of the faster of the two (${limits.join('; ')}). ${pinning ? "Leader ES JVM on CPU 0; follower ES, Kafka, registry and the extractor on CPU 1. shared: the applier and the raw load's client on CPU 1 too (the follower's core); split: both on CPU 0 (the leader is idle by then), as the applier runs on its own machine or container when deployed — the split drain reads the same records from the topic's start into a new follower index." : 'CPUs not pinned.'}`,
       '',
-      table(['load', 'seconds', 'docs/s', 'steady docs/s (10-90%)', 'ratio to raw', 'steady ratio', 'follower CPU s', 'applier / Kafka CPU s', 'applier peak RSS MiB', 'cpu0 / cpu1 busy'], rows),
+      table(
+        [
+          'load',
+          'seconds',
+          'docs/s',
+          'steady docs/s (10-90%)',
+          'ratio to raw',
+          'steady ratio',
+          'follower CPU s',
+          'applier / Kafka CPU s',
+          'applier peak RSS MiB',
+          'cpu0 / cpu1 busy',
+        ],
+        rows,
+      ),
       '',
       `${first.placement === 'shared' ? 'Shared' : 'Split'} drain: first document on the follower ${first.firstAppliedSeconds.toFixed(1)} s after the applier started; every document ${first.seconds.toFixed(1)} s; status offsets == high watermarks ${first.statusSeconds.toFixed(1)} s. ` +
         `Before it: the leader took the documents in ${leaderLoad.seconds.toFixed(1)} s (${(DOCS / leaderLoad.seconds).toFixed(0)} docs/s, ${leaderCpu.toFixed(1)} leader CPU s), the extractor had published them ${((published - l0) / 1000).toFixed(1)} s after the load began (${extractorCpu.toFixed(1)} CPU s); ${topicRecords} records in the topic.`,

@@ -7,7 +7,17 @@
 import type { ApplierStatus, ExtractorStatus } from '../services/shared/replication.js';
 import { bulkLines, startHarness, startReplication } from '../test/support/replication.js';
 import { loadStack, uniqueName } from '../test/support/stack.js';
-import { closeBenchHarness, cpuSeconds, foundOnFollower, waitForFollowerCount, documentOfAbout1KB, percentile, pidOfStackPart, table, writeResults } from './lib.js';
+import {
+  closeBenchHarness,
+  cpuSeconds,
+  foundOnFollower,
+  waitForFollowerCount,
+  documentOfAbout1KB,
+  percentile,
+  pidOfStackPart,
+  table,
+  writeResults,
+} from './lib.js';
 
 const SIZES = (process.env.KCCR_BENCH_SIZES ?? '10000,100000').split(',').map(Number);
 const DELETES = Number(process.env.KCCR_BENCH_DELETES ?? 100);
@@ -33,7 +43,12 @@ async function runSize(size: number): Promise<SizeResult> {
   try {
     await h.leader.createIndex(leaderIndex, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
     for (let i = 0; i < size; i += 1000) {
-      await h.leader.bulk(bulkLines(leaderIndex, Array.from({ length: Math.min(1000, size - i) }, (_, k) => ({ id: `d${i + k}`, source: documentOfAbout1KB(i + k, Math.random) }))));
+      await h.leader.bulk(
+        bulkLines(
+          leaderIndex,
+          Array.from({ length: Math.min(1000, size - i) }, (_, k) => ({ id: `d${i + k}`, source: documentOfAbout1KB(i + k, Math.random) })),
+        ),
+      );
     }
     await startReplication(h, leaderIndex, followerIndex);
     await waitForFollowerCount(h, followerIndex, size, 600_000);
@@ -97,7 +112,18 @@ export async function benchDeletes(): Promise<void> {
     console.log(JSON.stringify(r));
   }
   const md = `# Delete propagation\n\n${DELETES} deletes, one every 200 ms, on a replicated 3-shard index of ~1 KB documents.\n\n${table(
-    ['documents', 'deletes', 'p50 ms', 'p99 ms', 'max ms', 'passes (one per shard per trigger)', 'last pass ms', 'ids checked on leader', 'leader CPU s during deletes', 'phase s'],
+    [
+      'documents',
+      'deletes',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'passes (one per shard per trigger)',
+      'last pass ms',
+      'ids checked on leader',
+      'leader CPU s during deletes',
+      'phase s',
+    ],
     results.map((r) => [r.size, r.deletes, r.p50, r.p99, r.max, r.passes, r.lastPassMs ?? '-', r.idsChecked, r.leaderCpuSeconds, r.seconds]),
   )}\n`;
   console.log(`\n${md}`);

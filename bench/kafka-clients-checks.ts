@@ -86,7 +86,10 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
     await attempt(checks, 'admin: describe topic configs', async () => {
       if (!admin.topicConfig) return { status: 'missing', detail: 'no DescribeConfigs (kccr reads max.message.bytes before producing chunked envelopes)' };
       const cfg = await admin.topicConfig(topic, ['max.message.bytes', 'cleanup.policy']);
-      return { status: cfg['max.message.bytes'] === TOPIC_CONFIG['max.message.bytes'] && cfg['cleanup.policy'] === 'compact' ? 'ok' : 'failed', detail: JSON.stringify(cfg) };
+      return {
+        status: cfg['max.message.bytes'] === TOPIC_CONFIG['max.message.bytes'] && cfg['cleanup.policy'] === 'compact' ? 'ok' : 'failed',
+        detail: JSON.stringify(cfg),
+      };
     });
 
     // ---- produce: a chunk with headers, a tombstone, an empty value; plain records on the other partitions ----
@@ -113,7 +116,10 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
       if (!describeProducers) return { status: 'failed', detail: 'DescribeProducers unavailable (needs @platformatic/kafka)' };
       const r = await describeProducers(topic, [0, 1, 2]);
       const ids = r.flatMap((p) => p.producerIds);
-      return { status: ids.length > 0 && r.every((p) => p.producerIds.length > 0) ? 'ok' : 'failed', detail: `producer ids with broker state: ${[...new Set(ids)].join(',') || 'none (not idempotent)'}` };
+      return {
+        status: ids.length > 0 && r.every((p) => p.producerIds.length > 0) ? 'ok' : 'failed',
+        detail: `producer ids with broker state: ${[...new Set(ids)].join(',') || 'none (not idempotent)'}`,
+      };
     });
 
     // What is on the wire, as the adapter reads it.
@@ -142,7 +148,10 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
     await attempt(checks, 'tombstone consumed as null', async () => {
       const t = read(0, '1');
       const e = read(0, '2');
-      return { status: t?.value === null && e?.value?.length === 0 ? 'ok' : 'failed', detail: `tombstone read as ${describeValue(t?.value)}, empty value as ${describeValue(e?.value)} (after the wrapper)` };
+      return {
+        status: t?.value === null && e?.value?.length === 0 ? 'ok' : 'failed',
+        detail: `tombstone read as ${describeValue(t?.value)}, empty value as ${describeValue(e?.value)} (after the wrapper)`,
+      };
     });
     await attempt(checks, 'headers consumed', async () => {
       const h = read(0, '0')?.headers;
@@ -151,7 +160,8 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
 
     // ---- per-partition pause and resume, as the applier pauses an index whose follower fails ----
     await attempt(checks, 'pause / resume one partition', async () => {
-      if (!consumer.pause || !consumer.resume) return { status: 'missing', detail: 'no per-partition pause: the consumer is one stream for all assigned partitions' };
+      if (!consumer.pause || !consumer.resume)
+        return { status: 'missing', detail: 'no per-partition pause: the consumer is one stream for all assigned partitions' };
       consumer.pause(topic, [0]);
       await sleep(500);
       const before = mine.seen.length;
@@ -164,7 +174,10 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
       const whilePaused = mine.seen.slice(before).filter((m) => m.partition === 0).length;
       consumer.resume(topic, [0]);
       await waitUntil('the resumed partition', () => mine.seen.slice(before).some((m) => m.partition === 0), 15_000);
-      return { status: whilePaused === 0 ? 'ok' : 'failed', detail: `${whilePaused} records of the paused partition handed over while paused; delivered after resume` };
+      return {
+        status: whilePaused === 0 ? 'ok' : 'failed',
+        detail: `${whilePaused} records of the paused partition handed over while paused; delivered after resume`,
+      };
     });
 
     // ---- commit a chosen offset per partition while a member of the group ----
@@ -189,14 +202,23 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
     await attempt(checks, 'admin: topic start and end offsets', async () => {
       if (!admin.offsets) return { status: 'missing', detail: '' };
       const [mineOffsets, ref] = await Promise.all([admin.offsets(topic), reference.offsets(topic)]);
-      return { status: JSON.stringify(mineOffsets) === JSON.stringify(ref) ? 'ok' : 'failed', detail: mineOffsets.map((p) => `${p.partition}:${p.low}-${p.high}`).join(',') };
+      return {
+        status: JSON.stringify(mineOffsets) === JSON.stringify(ref) ? 'ok' : 'failed',
+        detail: mineOffsets.map((p) => `${p.partition}:${p.low}-${p.high}`).join(','),
+      };
     });
     await attempt(checks, 'admin: offsets by timestamp', async () => {
       if (!admin.offsetsByTimestamp) return { status: 'missing', detail: '' };
       const [past, future] = await Promise.all([admin.offsetsByTimestamp(topic, sentAt - 60_000), admin.offsetsByTimestamp(topic, Date.now() + 3_600_000)]);
-      const [refPast, refFuture] = await Promise.all([reference.offsetsByTimestamp(topic, sentAt - 60_000), reference.offsetsByTimestamp(topic, Date.now() + 3_600_000)]);
+      const [refPast, refFuture] = await Promise.all([
+        reference.offsetsByTimestamp(topic, sentAt - 60_000),
+        reference.offsetsByTimestamp(topic, Date.now() + 3_600_000),
+      ]);
       const same = JSON.stringify(past) === JSON.stringify(refPast) && JSON.stringify(future) === JSON.stringify(refFuture);
-      return { status: same ? 'ok' : 'differs', detail: `before: ${past.map((p) => p.offset).join(',')}, after the end: ${future.map((p) => p.offset).join(',')} (adapter: ${refFuture.map((p) => p.offset).join(',')})` };
+      return {
+        status: same ? 'ok' : 'differs',
+        detail: `before: ${past.map((p) => p.offset).join(',')}, after the end: ${future.map((p) => p.offset).join(',')} (adapter: ${refFuture.map((p) => p.offset).join(',')})`,
+      };
     });
     await attempt(checks, 'admin: fetch group offsets', async () => {
       if (!admin.groupOffsets) return { status: 'missing', detail: '' };
@@ -217,7 +239,10 @@ export async function checkClient(client: ClientUnderTest, brokers: readonly str
         { partition: 2, offset: '2' },
       ]);
       const got = (await reference.groupOffsets(group, topic)).map((p) => `${p.partition}:${p.offset}`).join(',');
-      return { status: got === '0:0,1:3,2:2' ? 'ok' : 'failed', detail: `now ${got} (asked 0:0, 2:2, partition 1 untouched) in ${((Date.now() - t0) / 1000).toFixed(1)} s` };
+      return {
+        status: got === '0:0,1:3,2:2' ? 'ok' : 'failed',
+        detail: `now ${got} (asked 0:0, 2:2, partition 1 untouched) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      };
     });
     await attempt(checks, 'admin: delete a group', async () => {
       if (!admin.deleteGroup) return { status: 'missing', detail: '' };

@@ -129,7 +129,11 @@ interface CkjsConsumer {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   subscribe(subscription: { topics: string[] }): Promise<void>;
-  run(config: { eachBatchAutoResolve: boolean; partitionsConsumedConcurrently: number; eachBatch: (payload: CkjsEachBatchPayload) => Promise<void> }): Promise<void>;
+  run(config: {
+    eachBatchAutoResolve: boolean;
+    partitionsConsumedConcurrently: number;
+    eachBatch: (payload: CkjsEachBatchPayload) => Promise<void>;
+  }): Promise<void>;
   commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void>;
   pause(topics: { topic: string; partitions: number[] }[]): void;
   resume(topics: { topic: string; partitions: number[] }[]): void;
@@ -206,7 +210,10 @@ class ConfluentProducer implements BenchProducer {
     await this.connect();
     // One call for the whole send: librdkafka cuts its requests to batch.size and message.max.bytes itself (cutting
     // them here as for kafkajs costs ~40% of the rate: every request then waits for its acknowledgement alone).
-    await this.producer.send({ topic, messages: messages.map((m) => ({ key: m.key, value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })) });
+    await this.producer.send({
+      topic,
+      messages: messages.map((m) => ({ key: m.key, value: m.value, partition: m.partition, ...(m.headers ? { headers: m.headers } : {}) })),
+    });
   }
 
   async disconnect(): Promise<void> {
@@ -241,7 +248,15 @@ class ConfluentConsumer implements BenchConsumer {
             topic: batch.topic,
             partition: batch.partition,
             highWatermark: batch.highWatermark,
-            messages: batch.messages.map((m) => ({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp, ...ckjsHeaders(m.headers) })),
+            messages: batch.messages.map((m) => ({
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: m.offset,
+              key: m.key,
+              value: m.value,
+              timestamp: m.timestamp,
+              ...ckjsHeaders(m.headers),
+            })),
           },
           {
             heartbeat: () => payload.heartbeat(),
@@ -287,7 +302,14 @@ const CKJS_GROUP_STATES = ['Unknown', 'PreparingRebalance', 'CompletingRebalance
 function confluentClient(module: CkjsModule, version: string, brokers: readonly string[]): ClientUnderTest {
   const { Kafka, logLevel } = module.KafkaJS;
   const kafka = new Kafka({
-    kafkaJS: { clientId: 'kccr-bench', brokers: [...brokers], connectionTimeout: 5000, requestTimeout: 30_000, retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 }, logLevel: logLevel.WARN },
+    kafkaJS: {
+      clientId: 'kccr-bench',
+      brokers: [...brokers],
+      connectionTimeout: 5000,
+      requestTimeout: 30_000,
+      retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
+      logLevel: logLevel.WARN,
+    },
   });
   const consumerConfig = (groupId: string, s: ConsumerSettings, extra: Record<string, unknown> = {}) => ({
     kafkaJS: {
@@ -314,7 +336,10 @@ function confluentClient(module: CkjsModule, version: string, brokers: readonly 
     version,
     settings:
       "KafkaJS-compatible API; idempotent producer (acks -1), one send call per page (librdkafka batches it); eachBatch of up to 1000 records; librdkafka's fetch-ahead queue bounded to maxBytes (queued.max.messages.kbytes, fetch.queue.backoff.ms 10)",
-    producer: () => new ConfluentProducer(kafka.producer({ kafkaJS: { idempotent: true, maxInFlightRequests: 1, acks: -1, compression: 'none', allowAutoTopicCreation: false } })),
+    producer: () =>
+      new ConfluentProducer(
+        kafka.producer({ kafkaJS: { idempotent: true, maxInFlightRequests: 1, acks: -1, compression: 'none', allowAutoTopicCreation: false } }),
+      ),
     consumer: (groupId, s) => new ConfluentConsumer(kafka.consumer(consumerConfig(groupId, s))),
     admin: () => {
       const admin = kafka.admin();
@@ -325,12 +350,21 @@ function confluentClient(module: CkjsModule, version: string, brokers: readonly 
       };
       return {
         createTopic: async (topic, partitions, configs) => {
-          await (await ready()).createTopics({ topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }] });
+          await (
+            await ready()
+          ).createTopics({ topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }] });
         },
         // No topicConfig: neither its KafkaJS admin nor its node-rdkafka admin has DescribeConfigs.
-        offsets: async (topic) => (await (await ready()).fetchTopicOffsets(topic)).map((p) => ({ partition: p.partition, low: p.low, high: p.high })).sort((a, b) => a.partition - b.partition),
-        offsetsByTimestamp: async (topic, ts) => (await (await ready()).fetchTopicOffsetsByTimestamp(topic, ts)).map((p) => ({ partition: p.partition, offset: p.offset })).sort((a, b) => a.partition - b.partition),
-        groupOffsets: async (groupId, topic) => ((await (await ready()).fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset })),
+        offsets: async (topic) =>
+          (await (await ready()).fetchTopicOffsets(topic))
+            .map((p) => ({ partition: p.partition, low: p.low, high: p.high }))
+            .sort((a, b) => a.partition - b.partition),
+        offsetsByTimestamp: async (topic, ts) =>
+          (await (await ready()).fetchTopicOffsetsByTimestamp(topic, ts))
+            .map((p) => ({ partition: p.partition, offset: p.offset }))
+            .sort((a, b) => a.partition - b.partition),
+        groupOffsets: async (groupId, topic) =>
+          ((await (await ready()).fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset })),
         groupState: async (groupId) => {
           const state = (await (await ready()).describeGroups([groupId])).groups[0]?.state;
           return typeof state === 'number' ? (CKJS_GROUP_STATES[state] ?? String(state)) : (state ?? 'Dead');
@@ -341,7 +375,10 @@ function confluentClient(module: CkjsModule, version: string, brokers: readonly 
           try {
             await member.subscribe([topic]);
             await member.run(async () => undefined, { partitionsConsumedConcurrently: 1 });
-            member.pause(topic, partitions.map((p) => p.partition));
+            member.pause(
+              topic,
+              partitions.map((p) => p.partition),
+            );
             const t0 = Date.now();
             while (!member.assigned()) {
               if (Date.now() - t0 > 30_000) throw new Error(`no assignment in group ${groupId} after 30 s`);

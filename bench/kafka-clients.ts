@@ -109,7 +109,15 @@ function procStatusMiB(field: 'VmRSS' | 'VmHWM'): number {
 
 function measure(messages: number, wallMs: number, cpu: NodeJS.CpuUsage, rssBeforeMiB: number): Measure {
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  return { messages, seconds: wallMs / 1000, perSecond: messages / (wallMs / 1000), cpuSeconds, cpuPer1000: (cpuSeconds / messages) * 1000, rssBeforeMiB, peakRssMiB: procStatusMiB('VmHWM') };
+  return {
+    messages,
+    seconds: wallMs / 1000,
+    perSecond: messages / (wallMs / 1000),
+    cpuSeconds,
+    cpuPer1000: (cpuSeconds / messages) * 1000,
+    rssBeforeMiB,
+    peakRssMiB: procStatusMiB('VmHWM'),
+  };
 }
 
 // ---- the records, built once and handed to each producing process in a file ----
@@ -119,7 +127,13 @@ async function buildSends(registry: SchemaRegistryAdapter, total: number): Promi
   const schemaId = await registry.register('kccr-bench-kafka-clients-value', envelopeSchema());
   const uuid = () => randomBytes(16).toString('base64url').slice(0, 22);
   const indexUuid = uuid();
-  const bases: OriginBase[] = Array.from({ length: PARTITIONS }, (_, shard) => ({ cluster: 'kccr-leader', index: 'bench-clients', indexUuid, historyUuid: uuid(), shard }));
+  const bases: OriginBase[] = Array.from({ length: PARTITIONS }, (_, shard) => ({
+    cluster: 'kccr-leader',
+    index: 'bench-clients',
+    indexUuid,
+    historyUuid: uuid(),
+    shard,
+  }));
   const seqNos = new Array<number>(PARTITIONS).fill(0);
   const sends: OutgoingMessage[][] = [];
   for (let i = 0, k = 0; i < total; k++) {
@@ -270,7 +284,10 @@ async function childConsume(task: ChildTask, waitMsPer1000: number): Promise<Con
       finished,
       new Promise<never>((_, reject) => {
         const seen = () => [...next.values()].reduce((n, o) => n + o, 0n);
-        timer = setTimeout(() => reject(new Error(`${client.name}: consumed ${seen()} of ${total} records of ${task.topic} in ${CONSUME_TIMEOUT_MS / 1000} s`)), CONSUME_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`${client.name}: consumed ${seen()} of ${total} records of ${task.topic} in ${CONSUME_TIMEOUT_MS / 1000} s`)),
+          CONSUME_TIMEOUT_MS,
+        );
       }),
     ]).finally(() => clearTimeout(timer));
     const t1 = performance.now();
@@ -411,7 +428,9 @@ export async function benchKafkaClients(): Promise<void> {
           console.log(
             `run ${run} ${name}: produce ${f0(produce.perSecond)} msg/s, ${f3(produce.cpuPer1000)} CPU s/1000, peak RSS ${f0(produce.peakRssMiB)} MiB (${f0(produce.rssBeforeMiB)} before); ` +
               `consume ${f0(consume.perSecond)} msg/s, ${f3(consume.cpuPer1000)} CPU s/1000, peak RSS ${f0(consume.peakRssMiB)} MiB (first batch after ${consume.firstBatchSeconds.toFixed(1)} s, ${consume.batches} batches, ${consume.commits} commits)` +
-              (busy ? `; busy handler ${f0(busy.perSecond)} msg/s, handler busy ${f2(busy.handlerBusyShare)}, median gap ${f0(busy.medianGapMs)} ms, peak RSS ${f0(busy.peakRssMiB)} MiB` : ''),
+              (busy
+                ? `; busy handler ${f0(busy.perSecond)} msg/s, handler busy ${f2(busy.handlerBusyShare)}, median gap ${f0(busy.medianGapMs)} ms, peak RSS ${f0(busy.peakRssMiB)} MiB`
+                : ''),
           );
         } finally {
           await adapter.deleteTopics([topic]).catch(() => undefined);
@@ -511,7 +530,7 @@ export async function benchKafkaClients(): Promise<void> {
       `each cut into requests of at most 768 KiB sent one at a time. Consume: fresh group from the beginning, batches, ` +
       `${CONCURRENCY} partitions concurrently, ${SETTINGS.maxBytesPerPartition / 1024 / 1024} MiB per partition fetch, ${SETTINGS.maxBytes / 1024 / 1024} MiB per fetch, commit every ${COMMIT_EVERY} records and at each batch's end; ` +
       `msg/s from the first batch to the last commit. Busy handler: the same consume, waiting ${BUSY_MS_PER_1000} ms per ${COMMIT_EVERY} records before each commit (handler busy: share of time each partition's handler worked; gap: median ms from a partition's batch returning to its next). ` +
-      `CPU: user + system of the measuring process (all threads) per 1000 records. Peak RSS: VmHWM of the measuring process, MiB (produce: with every record held, RSS before the client started in brackets; consume: under a heap ceiling of ${CONSUMER_HEAP_MIB || 'Node\'s default'} MiB). ` +
+      `CPU: user + system of the measuring process (all threads) per 1000 records. Peak RSS: VmHWM of the measuring process, MiB (produce: with every record held, RSS before the client started in brackets; consume: under a heap ceiling of ${CONSUMER_HEAP_MIB || "Node's default"} MiB). ` +
       `Each measurement in a process of its own; medians of ${RUNS} runs, clients interleaved, order alternating. Ratios: to the adapter in the same run, median over runs.${notMeasured}\n\n` +
       `${table(['client', 'produce msg/s', 'produce CPU s/1000', 'produce peak RSS', 'consume msg/s', 'consume CPU s/1000', 'consume peak RSS', 'first batch s', 'busy msg/s', 'handler busy', 'gap ms'], rows)}\n\n` +
       `For scale, CPU s per 1000 records outside the client, the same whoever the client is: building the envelopes and encoding them with the registry adapter ${encodeCpu.toFixed(3)} ` +

@@ -21,7 +21,14 @@ const ROUNDS = envNumber('KCCR_BENCH_ROUNDS', 3);
 const DOCS_50 = envNumber('KCCR_BENCH_DOCS_50', 6);
 
 function document(bytes: number, n: number): Buffer {
-  return Buffer.from(JSON.stringify({ n, blob: randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64').slice(0, bytes) }));
+  return Buffer.from(
+    JSON.stringify({
+      n,
+      blob: randomBytes(Math.ceil((bytes * 3) / 4))
+        .toString('base64')
+        .slice(0, bytes),
+    }),
+  );
 }
 
 async function put(es: ElasticsearchAdapter, index: string, id: string, body: Buffer): Promise<number> {
@@ -35,7 +42,9 @@ async function arrived(es: ElasticsearchAdapter, index: string, id: string, n: n
   await waitFor(
     `${id} with n=${n} on the follower`,
     async () => {
-      const r = await es.request<{ found?: boolean; _source?: { n?: number } }>('GET', `/${index}/_doc/${id}`, { query: { _source_includes: 'n' }, ignore: [404] }).catch(() => undefined);
+      const r = await es
+        .request<{ found?: boolean; _source?: { n?: number } }>('GET', `/${index}/_doc/${id}`, { query: { _source_includes: 'n' }, ignore: [404] })
+        .catch(() => undefined);
       return r?.body._source?.n === n;
     },
     timeoutMs,
@@ -92,7 +101,10 @@ export async function benchLarge(): Promise<void> {
     '',
     table(
       ['round', 'leader write ms', 'replication ms', 'direct write to the follower ms', 'replication / direct'],
-      [...rounds.map((r) => [r.round, r.leaderMs, r.replicationMs, r.directMs, r.replicationMs / r.directMs]), ['median', med('leaderMs'), med('replicationMs'), med('directMs'), med('replicationMs') / med('directMs')]],
+      [
+        ...rounds.map((r) => [r.round, r.leaderMs, r.replicationMs, r.directMs, r.replicationMs / r.directMs]),
+        ['median', med('leaderMs'), med('replicationMs'), med('directMs'), med('replicationMs') / med('directMs')],
+      ],
     ),
     '',
     `## ${DOCS_50} documents of 50 MB back to back`,

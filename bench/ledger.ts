@@ -79,7 +79,14 @@ export async function benchLedger(): Promise<void> {
     await es.close();
   }
   const ratios = rows.map((r) => Number(r[5]));
-  rows.push(['median', median(alone.map((x) => x.seconds)), median(alone.map((x) => x.cpu)), median(ledgered.map((x) => x.seconds)), median(ledgered.map((x) => x.cpu)), median(ratios)]);
+  rows.push([
+    'median',
+    median(alone.map((x) => x.seconds)),
+    median(alone.map((x) => x.cpu)),
+    median(ledgered.map((x) => x.seconds)),
+    median(ledgered.map((x) => x.cpu)),
+    median(ratios),
+  ]);
   const md = [
     `${DOCS} documents of ~1 KB into a 3-shard follower index, bulks of ${BATCH} with external versions, ${PARTITIONS} partitions in parallel; ${ROUNDS} rounds alternated.`,
     '',

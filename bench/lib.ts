@@ -84,7 +84,13 @@ export interface LoadResult {
  * Writes `perSecond` operations to `index` in bulks of `bulkSize`, paced, for `seconds`; `op(i)` gives each
  * operation's bulk lines. Returns what the leader acknowledged and the bulk latencies.
  */
-export async function fixedRateLoad(es: ElasticsearchAdapter, perSecond: number, seconds: number, bulkSize: number, lines: (i: number) => string): Promise<LoadResult> {
+export async function fixedRateLoad(
+  es: ElasticsearchAdapter,
+  perSecond: number,
+  seconds: number,
+  bulkSize: number,
+  lines: (i: number) => string,
+): Promise<LoadResult> {
   const start = Date.now();
   const interval = (bulkSize / perSecond) * 1000;
   const latencies: number[] = [];
@@ -252,7 +258,13 @@ export interface ChartSeries {
 }
 
 /** A line chart as a self-contained SVG (one polyline per series, axes with ticks, legend); no dependency. */
-export function svgLineChart(title: string, xLabel: string, yLabel: string, series: readonly ChartSeries[], opts: { width?: number; height?: number; xMax?: number } = {}): string {
+export function svgLineChart(
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  series: readonly ChartSeries[],
+  opts: { width?: number; height?: number; xMax?: number } = {},
+): string {
   const width = opts.width ?? 800;
   const height = opts.height ?? 420;
   const m = { left: 70, right: 20, top: 40, bottom: 70 };
@@ -260,7 +272,7 @@ export function svgLineChart(title: string, xLabel: string, yLabel: string, seri
   const niceMax = (v: number) => {
     if (!(v > 0)) return 1;
     const p = 10 ** Math.floor(Math.log10(v));
-    return ([1, 2, 2.5, 5, 10].map((k) => k * p).find((c) => c >= v) ?? 10 * p);
+    return [1, 2, 2.5, 5, 10].map((k) => k * p).find((c) => c >= v) ?? 10 * p;
   };
   const xMax = opts.xMax ?? niceMax(Math.max(0, ...all.map((p) => p[0])));
   const yMax = niceMax(Math.max(0, ...all.map((p) => p[1])));
@@ -289,11 +301,16 @@ export function svgLineChart(title: string, xLabel: string, yLabel: string, seri
   parts.push(`<text x="16" y="${m.top + ph / 2}" text-anchor="middle" transform="rotate(-90 16 ${m.top + ph / 2})">${esc(yLabel)}</text>`);
   series.forEach((s, i) => {
     const color = colors[i % colors.length]!;
-    const pts = [...s.points].sort((a, b) => a[0] - b[0]).map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
+    const pts = [...s.points]
+      .sort((a, b) => a[0] - b[0])
+      .map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
+      .join(' ');
     if (pts) parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts}"/>`);
     const lx = m.left + i * 150;
     const ly = height - 14;
-    parts.push(`<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="3"/><text x="${lx + 25}" y="${ly}">${esc(s.name)}</text>`);
+    parts.push(
+      `<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="3"/><text x="${lx + 25}" y="${ly}">${esc(s.name)}</text>`,
+    );
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
@@ -363,7 +380,11 @@ export async function closeBenchHarness(h: Harness, leaderIndices: readonly stri
  */
 export async function foundOnFollower(es: ElasticsearchAdapter, index: string, ids: Iterable<string>): Promise<RawHit[]> {
   return es
-    .mgetRaw(index, [...ids].map((id) => ({ id, routing: null })), { _source: false })
+    .mgetRaw(
+      index,
+      [...ids].map((id) => ({ id, routing: null })),
+      { _source: false },
+    )
     .then(parseMgetResponse)
     .catch(() => []);
 }

@@ -18,7 +18,21 @@ import type { Harness } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
 import { bulkAll } from './catchup.js';
 import type { CpuPinning } from './lib.js';
-import { busyFractions, closeBenchHarness, foundOnFollower, waitForFollowerCount, cpuSeconds, cpuTimes, defaultServiceEnv, documentOfAbout1KB, median, pidOfStackPart, setNice, table, writeResults } from './lib.js';
+import {
+  busyFractions,
+  closeBenchHarness,
+  foundOnFollower,
+  waitForFollowerCount,
+  cpuSeconds,
+  cpuTimes,
+  defaultServiceEnv,
+  documentOfAbout1KB,
+  median,
+  pidOfStackPart,
+  setNice,
+  table,
+  writeResults,
+} from './lib.js';
 import { pinForBench } from './sustained.js';
 
 const SIZES = (process.env.KCCR_BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
@@ -93,7 +107,8 @@ async function gone(es: ElasticsearchAdapter, index: string, id: string): Promis
 
 /** Deletes `id` on the leader and times the pass it sets off over its shard. */
 async function onePass(h: Harness, leaderIndex: string, followerIndex: string, id: string): Promise<PassResult> {
-  const shard = (await h.leader.search<{ hits: { hits: { _shard?: string }[] } }>(leaderIndex, { query: { ids: { values: [id] } } }, { explain: true })).hits.hits[0]?._shard;
+  const shard = (await h.leader.search<{ hits: { hits: { _shard?: string }[] } }>(leaderIndex, { query: { ids: { values: [id] } } }, { explain: true })).hits
+    .hits[0]?._shard;
   const shardNo = Number(/\[(\d+)\]$/.exec(shard ?? '')?.[1] ?? Number.NaN);
   const shardIds = (await h.follower.shardStats(followerIndex)).find((s) => s.shard === shardNo)?.docs ?? Number.NaN;
   const before = extractorStatus(h, leaderIndex)?.reconcile;
@@ -104,7 +119,8 @@ async function onePass(h: Harness, leaderIndex: string, followerIndex: string, i
   const b0 = cpuTimes();
   const t0 = Date.now();
   await h.leader.request('DELETE', `/${leaderIndex}/_doc/${encodeURIComponent(id)}`);
-  const deleteSeconds = (await waitFor(`${id} gone on the follower`, async () => ((await gone(h.follower, followerIndex, id)) ? Date.now() : false), 600_000, 100)) - t0;
+  const deleteSeconds =
+    (await waitFor(`${id} gone on the follower`, async () => ((await gone(h.follower, followerIndex, id)) ? Date.now() : false), 600_000, 100)) - t0;
   const applier = await waitFor(
     'the pass in the applier status',
     async () => {
@@ -161,7 +177,8 @@ async function runSize(size: number, pinning: CpuPinning | undefined): Promise<S
     // Passes back to back for at least BUSY_SECONDS, so that the rate during them rests on several samples.
     const t0 = Date.now();
     const passes: PassResult[] = [];
-    for (let victim = 2; passes.length === 0 || Date.now() - t0 < BUSY_SECONDS * 1000; victim++) passes.push(await onePass(h, leaderIndex, followerIndex, `d${victim}`));
+    for (let victim = 2; passes.length === 0 || Date.now() - t0 < BUSY_SECONDS * 1000; victim++)
+      passes.push(await onePass(h, leaderIndex, followerIndex, `d${victim}`));
     const t1 = Date.now();
     const pass: PassResult = {
       ...passes[0]!,
@@ -206,14 +223,64 @@ export async function benchReconcile(): Promise<void> {
     `A 3-shard leader of ~1 KB documents, replicated; one delete sets off one pass over its shard (docs/design/reconciliation.md: leader and follower ledger counted per _seq_no range, differing ranges split by 32 and counted again, narrow ones listed (a shard of up to 20,000 documents listed whole) and their ids checked on the leader; at most KCCR_RECONCILE_IDS_PER_SECOND = ${limit} ids/s). Quiet: nothing else runs. Busy: the leader takes a second, unreplicated index as fast as it can (4 bulks of 500 in flight, the generator at nice -10), ${BASELINE_SECONDS} s before, then while passes run back to back (one delete after another) for at least ${BUSY_SECONDS} s: median pass, leader CPU summed over the window, the rate during the window against before it (medians of one-second samples). ${pinning ? 'Leader JVM on CPU 0, everything else on CPU 1.' : 'CPUs not pinned.'}`,
     '',
     table(
-      ['documents', 'ids in the shard', 'leader', 'delete on follower s', 'pass started after s', 'pass s', 'ranges counted', 'ids checked', 'leader counts / ids got', 'leader CPU s', 'extractor / applier CPU s', 'cpu0 / cpu1 busy', 'leader docs/s before / during pass', 'rate ratio'],
+      [
+        'documents',
+        'ids in the shard',
+        'leader',
+        'delete on follower s',
+        'pass started after s',
+        'pass s',
+        'ranges counted',
+        'ids checked',
+        'leader counts / ids got',
+        'leader CPU s',
+        'extractor / applier CPU s',
+        'cpu0 / cpu1 busy',
+        'leader docs/s before / during pass',
+        'rate ratio',
+      ],
       results.flatMap((r) => [
-        [r.size, r.quiet.shardIds, 'quiet', r.quiet.deleteSeconds.toFixed(1), r.quiet.triggerSeconds.toFixed(1), r.quiet.passSeconds.toFixed(2), r.quiet.rangesCounted, r.quiet.idsChecked, `${r.quiet.counts} / ${r.quiet.gets}`, r.quiet.leaderCpuSeconds.toFixed(1), `${r.quiet.extractorCpuSeconds.toFixed(1)} / ${r.quiet.applierCpuSeconds.toFixed(1)}`, `${pct(r.quiet.busy.cpu0)} / ${pct(r.quiet.busy.cpu1)}`, '-', '-'],
-        [r.size, r.busy.shardIds, `busy (${r.busy.passes ?? 1} passes, ${(r.busy.windowSeconds ?? 0).toFixed(0)} s)`, r.busy.deleteSeconds.toFixed(1), r.busy.triggerSeconds.toFixed(1), r.busy.passSeconds.toFixed(2), r.busy.rangesCounted, r.busy.idsChecked, `${r.busy.counts} / ${r.busy.gets}`, r.busy.leaderCpuSeconds.toFixed(1), `${r.busy.extractorCpuSeconds.toFixed(1)} / ${r.busy.applierCpuSeconds.toFixed(1)}`, `${pct(r.busy.busy.cpu0)} / ${pct(r.busy.busy.cpu1)}`, `${r.busy.rateBefore.toFixed(0)} / ${r.busy.rateDuring.toFixed(0)}`, r.busy.ratio.toFixed(3)],
+        [
+          r.size,
+          r.quiet.shardIds,
+          'quiet',
+          r.quiet.deleteSeconds.toFixed(1),
+          r.quiet.triggerSeconds.toFixed(1),
+          r.quiet.passSeconds.toFixed(2),
+          r.quiet.rangesCounted,
+          r.quiet.idsChecked,
+          `${r.quiet.counts} / ${r.quiet.gets}`,
+          r.quiet.leaderCpuSeconds.toFixed(1),
+          `${r.quiet.extractorCpuSeconds.toFixed(1)} / ${r.quiet.applierCpuSeconds.toFixed(1)}`,
+          `${pct(r.quiet.busy.cpu0)} / ${pct(r.quiet.busy.cpu1)}`,
+          '-',
+          '-',
+        ],
+        [
+          r.size,
+          r.busy.shardIds,
+          `busy (${r.busy.passes ?? 1} passes, ${(r.busy.windowSeconds ?? 0).toFixed(0)} s)`,
+          r.busy.deleteSeconds.toFixed(1),
+          r.busy.triggerSeconds.toFixed(1),
+          r.busy.passSeconds.toFixed(2),
+          r.busy.rangesCounted,
+          r.busy.idsChecked,
+          `${r.busy.counts} / ${r.busy.gets}`,
+          r.busy.leaderCpuSeconds.toFixed(1),
+          `${r.busy.extractorCpuSeconds.toFixed(1)} / ${r.busy.applierCpuSeconds.toFixed(1)}`,
+          `${pct(r.busy.busy.cpu0)} / ${pct(r.busy.busy.cpu1)}`,
+          `${r.busy.rateBefore.toFixed(0)} / ${r.busy.rateDuring.toFixed(0)}`,
+          r.busy.ratio.toFixed(3),
+        ],
       ]),
     ),
     '',
-    results.map((r) => `${r.size} documents: loaded into the leader in ${r.loadSeconds.toFixed(1)} s, on the follower ${r.replicateSeconds.toFixed(1)} s after replication started.`).join(' '),
+    results
+      .map(
+        (r) =>
+          `${r.size} documents: loaded into the leader in ${r.loadSeconds.toFixed(1)} s, on the follower ${r.replicateSeconds.toFixed(1)} s after replication started.`,
+      )
+      .join(' '),
     '',
   ].join('\n');
   console.log(`\n${md}`);

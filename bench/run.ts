@@ -68,7 +68,10 @@ async function suite(): Promise<void> {
   for (const step of SUITE) {
     console.log(`\n===== ${step.name} =====`);
     const code = await new Promise<number | null>((res) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), step.scenario], { stdio: 'inherit', env: { ...process.env, ...step.env } });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), step.scenario], {
+        stdio: 'inherit',
+        env: { ...process.env, ...step.env },
+      });
       child.on('exit', (c) => res(c));
     });
     if (code !== 0) failed.push(step.name);

@@ -378,7 +378,18 @@ interface RunResult {
   rssSeries: Record<string, [number, number][]>;
   /** Busy share of each CPU during the load. */
   busy: Record<string, number>;
-  lag: (Omit<LagResult, 'points' | 'lags'> & { p50: number; p99: number; max: number; probes: number; firstHalfP50: number; secondHalfP50: number; firstHalfP99: number; secondHalfP99: number }) | null;
+  lag:
+    | (Omit<LagResult, 'points' | 'lags'> & {
+        p50: number;
+        p99: number;
+        max: number;
+        probes: number;
+        firstHalfP50: number;
+        secondHalfP50: number;
+        firstHalfP99: number;
+        secondHalfP99: number;
+      })
+    | null;
   lagPoints: [number, number][];
   deletes: (Omit<DeleteResult, 'latencies'> & { measured: number; p50: number; p99: number; max: number }) | null;
   reconcilePasses: number | null;
@@ -418,7 +429,14 @@ function cpuAll(p: ReturnType<typeof pids>, h: Harness | undefined) {
   };
 }
 
-async function runOnce(stack: StackState, pinning: CpuPinning | undefined, mode: Mode, round: number, target: number | 'max', seconds: number): Promise<RunResult> {
+async function runOnce(
+  stack: StackState,
+  pinning: CpuPinning | undefined,
+  mode: Mode,
+  round: number,
+  target: number | 'max',
+  seconds: number,
+): Promise<RunResult> {
   const leader = new ElasticsearchAdapter(esConnection(stack, 'leader'));
   const follower = new ElasticsearchAdapter(esConnection(stack, 'follower'));
   const leaderIndex = uniqueName(`bench-sus-${mode === 'none' ? 'n' : 'r'}`);
@@ -432,7 +450,11 @@ async function runOnce(stack: StackState, pinning: CpuPinning | undefined, mode:
     for (let i = 0; i < SEED_DOCS; i += 1000) {
       const batch = mix.build(Math.min(1000, SEED_DOCS - i), true);
       const items = await leader.bulk(batch.body);
-      mix.acked(batch, items.map((it) => it.status), Date.now() - 60_000);
+      mix.acked(
+        batch,
+        items.map((it) => it.status),
+        Date.now() - 60_000,
+      );
     }
     await leader.refresh(leaderIndex);
     if (mode === 'replication') {
@@ -562,7 +584,24 @@ const pct = (v: number | undefined) => (v === undefined ? '-' : `${Math.round(v 
 
 function perRunTable(runs: readonly RunResult[]): string {
   return table(
-    ['round', 'mode', 'target', 'ops/s', 'bulk p50/p99 ms', 'leader CPU s', 'refreshes (forced)', 'cpu0/cpu1 busy', 'lag p50/p99/max ms', 'lag 1st/2nd half p50 ms', 'probes (censored)', 'delete p50/p99 ms', 'deletes measured/sampled (never seen, censored)', 'extractor CPU s / peak MiB', 'applier CPU s / peak MiB', 'follower / kafka / generator CPU s'],
+    [
+      'round',
+      'mode',
+      'target',
+      'ops/s',
+      'bulk p50/p99 ms',
+      'leader CPU s',
+      'refreshes (forced)',
+      'cpu0/cpu1 busy',
+      'lag p50/p99/max ms',
+      'lag 1st/2nd half p50 ms',
+      'probes (censored)',
+      'delete p50/p99 ms',
+      'deletes measured/sampled (never seen, censored)',
+      'extractor CPU s / peak MiB',
+      'applier CPU s / peak MiB',
+      'follower / kafka / generator CPU s',
+    ],
     runs.map((r) => [
       r.round,
       r.mode,
@@ -586,7 +625,13 @@ function perRunTable(runs: readonly RunResult[]): string {
 
 function lagChart(title: string, series: { name: string; points: [number, number][] }[]): string {
   // The last probe may be acknowledged a moment after the load's end: the x axis ends with the load.
-  return svgLineChart(title, 'seconds since the load started (probe acknowledged on the leader)', 'lag to the follower, ms', series.map((s) => ({ name: s.name, points: s.points.filter((p) => p[0] <= SECONDS) })), { xMax: SECONDS });
+  return svgLineChart(
+    title,
+    'seconds since the load started (probe acknowledged on the leader)',
+    'lag to the follower, ms',
+    series.map((s) => ({ name: s.name, points: s.points.filter((p) => p[0] <= SECONDS) })),
+    { xMax: SECONDS },
+  );
 }
 
 async function benchRounds(stack: StackState, pinning: CpuPinning | undefined): Promise<void> {
@@ -602,7 +647,12 @@ async function benchRounds(stack: StackState, pinning: CpuPinning | undefined): 
     }
   }
   const by = (m: Mode) => runs.filter((r) => r.mode === m);
-  const med = (m: Mode, f: (r: RunResult) => number | null | undefined) => median(by(m).map(f).filter((v): v is number => v !== null && v !== undefined && !Number.isNaN(v)));
+  const med = (m: Mode, f: (r: RunResult) => number | null | undefined) =>
+    median(
+      by(m)
+        .map(f)
+        .filter((v): v is number => v !== null && v !== undefined && !Number.isNaN(v)),
+    );
   const roundRatio = (f: (r: RunResult) => number) =>
     median(
       Array.from({ length: ROUNDS }, (_, i) => {
@@ -640,19 +690,61 @@ async function benchRounds(stack: StackState, pinning: CpuPinning | undefined): 
   const allLags = by('replication').flatMap((r) => r.lagPoints.map((p) => p[1]));
   const replRows = [
     ['end-to-end lag p50 / p99 / max, ms (median of runs)', `${fmt(rep((r) => r.lag?.p50))} / ${fmt(rep((r) => r.lag?.p99))} / ${fmt(rep((r) => r.lag?.max))}`],
-    ['end-to-end lag p50 / p99 / max, ms (all probes pooled)', `${fmt(percentile(allLags, 50))} / ${fmt(percentile(allLags, 99))} / ${fmt(Math.max(...allLags))}`],
+    [
+      'end-to-end lag p50 / p99 / max, ms (all probes pooled)',
+      `${fmt(percentile(allLags, 50))} / ${fmt(percentile(allLags, 99))} / ${fmt(Math.max(...allLags))}`,
+    ],
     ['probes per run (never seen)', `${fmt(rep((r) => r.lag?.probes))} (${fmt(rep((r) => r.lag?.censored))})`],
     ['delete propagation p50 / p99 / max, ms', `${fmt(rep((r) => r.deletes?.p50))} / ${fmt(rep((r) => r.deletes?.p99))} / ${fmt(rep((r) => r.deletes?.max))}`],
-    ['followed deletes measured / sampled per run (never seen on the follower, still there at the end)', `${fmt(rep((r) => r.deletes?.measured))} / ${fmt(rep((r) => r.deletes?.sampled))} (${fmt(rep((r) => r.deletes?.neverSeen))}, ${fmt(rep((r) => r.deletes?.censored))})`],
-    ['reconciliation passes / ids checked on the leader / deletes published, per run', `${fmt(rep((r) => r.reconcilePasses))} / ${fmt(rep((r) => r.reconcileIdsChecked))} / ${fmt(rep((r) => r.reconcileDeletesPublished))}`],
-    ['extractor CPU s / RSS at load start MiB / peak RSS MiB', `${fmt(rep((r) => r.extractorCpuSeconds), 1)} / ${fmt(rep((r) => r.extractorRssAtStartMiB))} / ${fmt(rep((r) => r.extractorPeakRssMiB))} (max ${fmt(Math.max(...by('replication').map((r) => r.extractorPeakRssMiB ?? 0)))})`],
-    ['applier CPU s / RSS at load start MiB / peak RSS MiB', `${fmt(rep((r) => r.applierCpuSeconds), 1)} / ${fmt(rep((r) => r.applierRssAtStartMiB))} / ${fmt(rep((r) => r.applierPeakRssMiB))} (max ${fmt(Math.max(...by('replication').map((r) => r.applierPeakRssMiB ?? 0)))})`],
-    ['follower ES / Kafka / registry CPU s', `${fmt(rep((r) => r.followerCpuSeconds), 1)} / ${fmt(rep((r) => r.kafkaCpuSeconds), 1)} / ${fmt(rep((r) => r.registryCpuSeconds), 1)}`],
+    [
+      'followed deletes measured / sampled per run (never seen on the follower, still there at the end)',
+      `${fmt(rep((r) => r.deletes?.measured))} / ${fmt(rep((r) => r.deletes?.sampled))} (${fmt(rep((r) => r.deletes?.neverSeen))}, ${fmt(rep((r) => r.deletes?.censored))})`,
+    ],
+    [
+      'reconciliation passes / ids checked on the leader / deletes published, per run',
+      `${fmt(rep((r) => r.reconcilePasses))} / ${fmt(rep((r) => r.reconcileIdsChecked))} / ${fmt(rep((r) => r.reconcileDeletesPublished))}`,
+    ],
+    [
+      'extractor CPU s / RSS at load start MiB / peak RSS MiB',
+      `${fmt(
+        rep((r) => r.extractorCpuSeconds),
+        1,
+      )} / ${fmt(rep((r) => r.extractorRssAtStartMiB))} / ${fmt(rep((r) => r.extractorPeakRssMiB))} (max ${fmt(Math.max(...by('replication').map((r) => r.extractorPeakRssMiB ?? 0)))})`,
+    ],
+    [
+      'applier CPU s / RSS at load start MiB / peak RSS MiB',
+      `${fmt(
+        rep((r) => r.applierCpuSeconds),
+        1,
+      )} / ${fmt(rep((r) => r.applierRssAtStartMiB))} / ${fmt(rep((r) => r.applierPeakRssMiB))} (max ${fmt(Math.max(...by('replication').map((r) => r.applierPeakRssMiB ?? 0)))})`,
+    ],
+    [
+      'follower ES / Kafka / registry CPU s',
+      `${fmt(
+        rep((r) => r.followerCpuSeconds),
+        1,
+      )} / ${fmt(
+        rep((r) => r.kafkaCpuSeconds),
+        1,
+      )} / ${fmt(
+        rep((r) => r.registryCpuSeconds),
+        1,
+      )}`,
+    ],
     [
       'CPU ms per 1,000 replicated operations: extractor / applier / Kafka / follower ES (raw _bulk: the leader alone taking the same operations)',
       `${fmt(rep(perKOpsOf((r) => r.extractorCpuSeconds)))} / ${fmt(rep(perKOpsOf((r) => r.applierCpuSeconds)))} / ${fmt(rep(perKOpsOf((r) => r.kafkaCpuSeconds)))} / ${fmt(rep(perKOpsOf((r) => r.followerCpuSeconds)))} (raw ${fmt(med('none', perKOps))})`,
     ],
-    ['load generator (this process) CPU s, with / without replication', `${fmt(rep((r) => r.generatorCpuSeconds), 1)} / ${fmt(med('none', (r) => r.generatorCpuSeconds), 1)}`],
+    [
+      'load generator (this process) CPU s, with / without replication',
+      `${fmt(
+        rep((r) => r.generatorCpuSeconds),
+        1,
+      )} / ${fmt(
+        med('none', (r) => r.generatorCpuSeconds),
+        1,
+      )}`,
+    ],
   ];
   const lagP99 = rep((r) => r.lag?.p99);
   const delP99 = rep((r) => r.deletes?.p99);
@@ -662,7 +754,12 @@ async function benchRounds(stack: StackState, pinning: CpuPinning | undefined): 
     ['(b) end-to-end lag p99', '<= 1500 ms', fmt(lagP99), lagP99 <= 1500 ? 'met' : 'not met'],
     ['(c) delete propagation p99', '<= 3000 ms', fmt(delP99), delP99 <= 3000 ? 'met' : 'not met'],
     ['(d) peak RSS of the extractor and the applier', '<= 200 MB each', `${fmt(rssMax)} MiB`, rssMax * 1.048576 <= 200 ? 'met' : 'not met'],
-    ['(e) follower-side CPU per operation (follower ES + applier) / raw _bulk', '<= 3', followerSideRatio.toFixed(2), followerSideRatio <= 3 ? 'met' : 'not met'],
+    [
+      '(e) follower-side CPU per operation (follower ES + applier) / raw _bulk',
+      '<= 3',
+      followerSideRatio.toFixed(2),
+      followerSideRatio <= 3 ? 'met' : 'not met',
+    ],
     ['(f) leader CPU per operation with / without replication', '<= 1.3', leaderCpuPerOpRatio.toFixed(2), leaderCpuPerOpRatio <= 1.3 ? 'met' : 'not met'],
   ];
   const load = MAX ? `as fast as the leader takes it (${INFLIGHT} bulks of ${MAX_BULK} in flight)` : `${RATE} operations/s (bulks of ${BULK})`;
@@ -673,7 +770,24 @@ async function benchRounds(stack: StackState, pinning: CpuPinning | undefined): 
     '',
     '## Leader',
     '',
-    table(['mode', 'leader ops/s', 'rate ratio', 'bulk p50 ms', 'bulk p99 ms', 'p99 ratio', 'leader CPU s', 'CPU ratio', 'leader CPU ms per 1000 ops', 'ratio', 'leader refreshes', 'forced by kccr', 'cpu0 / cpu1 busy'], leaderRows),
+    table(
+      [
+        'mode',
+        'leader ops/s',
+        'rate ratio',
+        'bulk p50 ms',
+        'bulk p99 ms',
+        'p99 ratio',
+        'leader CPU s',
+        'CPU ratio',
+        'leader CPU ms per 1000 ops',
+        'ratio',
+        'leader refreshes',
+        'forced by kccr',
+        'cpu0 / cpu1 busy',
+      ],
+      leaderRows,
+    ),
     '',
     '## Replication',
     '',
@@ -691,8 +805,30 @@ async function benchRounds(stack: StackState, pinning: CpuPinning | undefined): 
     '',
   ].join('\n');
   console.log(`\n${md}`);
-  const dir = writeResults(MAX ? 'sustained-max' : 'sustained', { max: MAX, rate: RATE, seconds: SECONDS, rounds: ROUNDS, seedDocs: SEED_DOCS, bulk: MAX ? MAX_BULK : BULK, pinned: Boolean(pinning), pinning: pinning?.log, generatorNice: GENERATOR_NICE, serviceEnv: defaultServiceEnv(), runs }, md);
-  writeFileSync(join(dir, 'lag.svg'), lagChart(`Probe lag, ${MAX ? 'max throughput' : `${RATE} ops/s`}, one line per round`, by('replication').map((r) => ({ name: `round ${r.round}`, points: r.lagPoints }))));
+  const dir = writeResults(
+    MAX ? 'sustained-max' : 'sustained',
+    {
+      max: MAX,
+      rate: RATE,
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      seedDocs: SEED_DOCS,
+      bulk: MAX ? MAX_BULK : BULK,
+      pinned: Boolean(pinning),
+      pinning: pinning?.log,
+      generatorNice: GENERATOR_NICE,
+      serviceEnv: defaultServiceEnv(),
+      runs,
+    },
+    md,
+  );
+  writeFileSync(
+    join(dir, 'lag.svg'),
+    lagChart(
+      `Probe lag, ${MAX ? 'max throughput' : `${RATE} ops/s`}, one line per round`,
+      by('replication').map((r) => ({ name: `round ${r.round}`, points: r.lagPoints })),
+    ),
+  );
   console.log(`results: ${dir}`);
 }
 
@@ -734,7 +870,19 @@ async function benchFindMax(stack: StackState, pinning: CpuPinning | undefined):
   const rows = [
     ...runs
       .filter((r) => r.mode === 'none')
-      .map((r) => ['leader alone, max', fmt(r.leaderRate, 1), '-', '-', '-', '-', `${r.bulkP50} / ${r.bulkP99}`, fmt(r.leaderCpuSeconds, 1), `${pct(r.busy.cpu0)} / ${pct(r.busy.cpu1)}`, '-', '-']),
+      .map((r) => [
+        'leader alone, max',
+        fmt(r.leaderRate, 1),
+        '-',
+        '-',
+        '-',
+        '-',
+        `${r.bulkP50} / ${r.bulkP99}`,
+        fmt(r.leaderCpuSeconds, 1),
+        `${pct(r.busy.cpu0)} / ${pct(r.busy.cpu1)}`,
+        '-',
+        '-',
+      ]),
     ...stepRuns.map((r) => [
       `replication at ${r.target}/s`,
       fmt(r.leaderRate, 1),
@@ -754,7 +902,22 @@ async function benchFindMax(stack: StackState, pinning: CpuPinning | undefined):
     '',
     `3-shard leader seeded with ${SEED_DOCS} documents of ~1 KB; 80% new documents, 15% updates, 5% deletes; runs of ${SECONDS} s. The leader alone as fast as it takes it (${INFLIGHT} bulks of ${MAX_BULK} in flight) before and after the steps; steps with replication at a fixed rate (bulks of ${BULK}). Bounded: probe lag p99 <= 5 s, every probe seen, second-half median lag <= 1.5 x first-half + 500 ms. Services at their default settings${process.env.KCCR_BENCH_SERVICE_ENV ? ` plus ${process.env.KCCR_BENCH_SERVICE_ENV}` : ''}. ${pinning ? 'Leader ES JVM on CPU 0; everything else on CPU 1.' : 'CPUs not pinned.'}${GENERATOR_NICE !== 0 ? ` The load generator runs at nice ${GENERATOR_NICE}.` : ''}`,
     '',
-    table(['run', 'leader ops/s', 'lag p50/p99/max ms', 'lag 1st/2nd half p50 ms', 'probes (censored)', 'bounded', 'bulk p50/p99 ms', 'leader CPU s', 'cpu0/cpu1 busy', 'extractor / applier CPU s', 'delete p50/p99 ms'], rows),
+    table(
+      [
+        'run',
+        'leader ops/s',
+        'lag p50/p99/max ms',
+        'lag 1st/2nd half p50 ms',
+        'probes (censored)',
+        'bounded',
+        'bulk p50/p99 ms',
+        'leader CPU s',
+        'cpu0/cpu1 busy',
+        'extractor / applier CPU s',
+        'delete p50/p99 ms',
+      ],
+      rows,
+    ),
     '',
     `Leader alone at full speed: ${fmt(leaderMax, 1)} ops/s (mean of ${alone.length}). Highest bounded rate: ${best ? `${fmt(best.leaderRate, 1)} ops/s (step ${best.target}/s), ${(best.leaderRate / leaderMax).toFixed(3)} of the leader alone` : 'none of the steps'}.`,
     '',
@@ -762,8 +925,29 @@ async function benchFindMax(stack: StackState, pinning: CpuPinning | undefined):
     '',
   ].join('\n');
   console.log(`\n${md}`);
-  const dir = writeResults('sustained-findmax', { seconds: SECONDS, steps, seedDocs: SEED_DOCS, pinned: Boolean(pinning), pinning: pinning?.log, generatorNice: GENERATOR_NICE, serviceEnv: defaultServiceEnv(), leaderMax, highestBounded: best?.leaderRate ?? null, runs }, md);
-  writeFileSync(join(dir, 'lag.svg'), lagChart('Probe lag per fixed rate with replication', stepRuns.map((r) => ({ name: `${r.target} ops/s`, points: r.lagPoints }))));
+  const dir = writeResults(
+    'sustained-findmax',
+    {
+      seconds: SECONDS,
+      steps,
+      seedDocs: SEED_DOCS,
+      pinned: Boolean(pinning),
+      pinning: pinning?.log,
+      generatorNice: GENERATOR_NICE,
+      serviceEnv: defaultServiceEnv(),
+      leaderMax,
+      highestBounded: best?.leaderRate ?? null,
+      runs,
+    },
+    md,
+  );
+  writeFileSync(
+    join(dir, 'lag.svg'),
+    lagChart(
+      'Probe lag per fixed rate with replication',
+      stepRuns.map((r) => ({ name: `${r.target} ops/s`, points: r.lagPoints })),
+    ),
+  );
   console.log(`results: ${dir}`);
 }
 

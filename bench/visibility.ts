@@ -101,7 +101,14 @@ async function runOnce(mode: Mode, round: number): Promise<RunResult> {
   let h: Harness | undefined;
   if (mode !== 'none') {
     // The services' defaults, not the tests' fast polling: this measures what users get.
-    const env = { ...MODE_ENV[mode], KCCR_LOG_LEVEL: 'warn', KCCR_STATUS_INTERVAL_MS: '2000', KCCR_EXTRACTOR_MIN_POLL_MS: MODE_ENV[mode].KCCR_EXTRACTOR_MIN_POLL_MS ?? '500', KCCR_EXTRACTOR_MAX_POLL_MS: '5000', KCCR_EXTRACTOR_IDLE_CHECKPOINT_MS: '5000' };
+    const env = {
+      ...MODE_ENV[mode],
+      KCCR_LOG_LEVEL: 'warn',
+      KCCR_STATUS_INTERVAL_MS: '2000',
+      KCCR_EXTRACTOR_MIN_POLL_MS: MODE_ENV[mode].KCCR_EXTRACTOR_MIN_POLL_MS ?? '500',
+      KCCR_EXTRACTOR_MAX_POLL_MS: '5000',
+      KCCR_EXTRACTOR_IDLE_CHECKPOINT_MS: '5000',
+    };
     h = await startHarness(stack, `bench-visibility-${mode}`, { env });
     await startReplication(h, leaderIndex, followerIndex);
   }
@@ -112,12 +119,20 @@ async function runOnce(mode: Mode, round: number): Promise<RunResult> {
   const refresh0 = await refreshCount(leader, leaderIndex);
   const cpu0 = cpuSeconds(leaderPid);
   const ex0 = h?.extractor.pid ? cpuSeconds(h.extractor.pid) : 0;
-  const load = await fixedRateLoad(leader, RATE, SECONDS, 100, (i) => `{"index":{"_index":"${leaderIndex}","_id":"d${i}"}}\n${JSON.stringify(documentOfAbout1KB(i, random))}\n`);
+  const load = await fixedRateLoad(
+    leader,
+    RATE,
+    SECONDS,
+    100,
+    (i) => `{"index":{"_index":"${leaderIndex}","_id":"d${i}"}}\n${JSON.stringify(documentOfAbout1KB(i, random))}\n`,
+  );
   const cpu1 = cpuSeconds(leaderPid);
   const ex1 = h?.extractor.pid ? cpuSeconds(h.extractor.pid) : 0;
   const refresh1 = await refreshCount(leader, leaderIndex);
   const lags = probes ? await probes.stop() : [];
-  const status = h ? (h.status.entries().find(([k]) => k.startsWith('extractor/') && k.endsWith(`/${leaderIndex}`))?.[1] as { forcedRefreshes?: number } | undefined) : undefined;
+  const status = h
+    ? (h.status.entries().find(([k]) => k.startsWith('extractor/') && k.endsWith(`/${leaderIndex}`))?.[1] as { forcedRefreshes?: number } | undefined)
+    : undefined;
   await h?.close();
   await leader.deleteIndex(leaderIndex);
   await follower.deleteIndex(followerIndex);
@@ -150,7 +165,12 @@ export async function benchVisibility(): Promise<void> {
     }
   }
   const by = (m: Mode) => runs.filter((r) => r.mode === m);
-  const med = (m: Mode, f: (r: RunResult) => number | null) => median(by(m).map(f).filter((v): v is number => v !== null));
+  const med = (m: Mode, f: (r: RunResult) => number | null) =>
+    median(
+      by(m)
+        .map(f)
+        .filter((v): v is number => v !== null),
+    );
   const baseCpu = med('none', (r) => r.leaderCpuSeconds);
   const baseRate = med('none', (r) => r.leaderRate);
   const rows = MODES.map((m) => [
@@ -167,7 +187,20 @@ export async function benchVisibility(): Promise<void> {
     m === 'none' ? '-' : med(m, (r) => r.lagP99),
     m === 'none' ? '-' : med(m, (r) => r.lagMax),
   ]);
-  const headers = ['mode', 'leader docs/s', 'rate ratio', 'leader CPU s', 'CPU ratio', 'leader refreshes', 'forced by kccr', 'extractor CPU s', 'bulk p99 ms', 'lag p50 ms', 'lag p99 ms', 'lag max ms'];
+  const headers = [
+    'mode',
+    'leader docs/s',
+    'rate ratio',
+    'leader CPU s',
+    'CPU ratio',
+    'leader refreshes',
+    'forced by kccr',
+    'extractor CPU s',
+    'bulk p99 ms',
+    'lag p50 ms',
+    'lag p99 ms',
+    'lag max ms',
+  ];
   const md = `# Visibility strategies on the leader\n\n${RATE} docs/s of ~1 KB for ${SECONDS} s on a 3-shard leader, ${ROUNDS} rounds, medians; ratios against no replication in the same rounds.\n\n${table(headers, rows)}\n`;
   console.log(`\n${md}`);
   console.log(`results: ${writeResults('visibility', { rate: RATE, seconds: SECONDS, rounds: ROUNDS, runs }, md)}`);

@@ -92,7 +92,8 @@ async function main(): Promise<number> {
     const skipMulti = process.env.KCCR_MULTINODE === '0';
     // A filter may match files of some runs only: the others are skipped then (when it matches none, vitest says so).
     const wanted = async (projects: string[]) => args.length === 0 || (await matches(projects, args));
-    const runMain = args.length === 0 || (await matches(mainProjects, args)) || (!(await matches(faultProjects, args)) && !(await matches(multiProjects, args)));
+    const runMain =
+      args.length === 0 || (await matches(mainProjects, args)) || (!(await matches(faultProjects, args)) && !(await matches(multiProjects, args)));
     const results: [string, number][] = [];
     rmSync(reportsDir, { recursive: true, force: true });
     mkdirSync(reportsDir, { recursive: true });
@@ -104,7 +105,12 @@ async function main(): Promise<number> {
       // The multi-node stack gets the machine: the stacks this run started are stopped first.
       for (const name of started.splice(0)) await exec(tsx, ['deploy/local/stack.ts', 'down'], STACKS[name]);
       if (await ensureUp('multinode')) started.push('multinode');
-      results.push(['multinode', await exec(vitest, ['run', ...multiProjects, ...reporting('multinode'), ...args], { KCCR_STACK_STATE: join(STACKS.multinode.KCCR_STACK_DIR, 'stack.json') })]);
+      results.push([
+        'multinode',
+        await exec(vitest, ['run', ...multiProjects, ...reporting('multinode'), ...args], {
+          KCCR_STACK_STATE: join(STACKS.multinode.KCCR_STACK_DIR, 'stack.json'),
+        }),
+      ]);
     }
     for (const [run, code] of results) if (code !== 0) printFailures(run);
     if (results.length > 1) console.log(`test: ${results.map(([n, c]) => `${n} ${c === 0 ? 'passed' : `failed (exit ${c})`}`).join('; ')}`);

@@ -93,7 +93,11 @@ export class DemoControlClient {
     const r = await this.request<T>(method, path, body);
     if (r.status >= 200 && r.status < 300) return r.body;
     const err = (r.body as { error?: { code?: string; message?: string } }).error;
-    throw new ControlApiError(r.status, err?.code ?? 'HTTP', `${method} ${path} answered ${r.status}${err ? ` ${err.code}: ${err.message}` : `: ${JSON.stringify(r.body)}`}`);
+    throw new ControlApiError(
+      r.status,
+      err?.code ?? 'HTTP',
+      `${method} ${path} answered ${r.status}${err ? ` ${err.code}: ${err.message}` : `: ${JSON.stringify(r.body)}`}`,
+    );
   }
 
   /** True once GET /_kccr/health answers ok (no authentication needed there). */

@@ -39,7 +39,7 @@ export class LeaderWriter {
   /** A fresh index (3 shards, no replicas: the stack's clusters have one node each) with `count` documents. */
   async createIndex(count: number): Promise<void> {
     await this.es.createIndex(this.index, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } }, mappings: SAMPLE_MAPPINGS });
-    for (let done = 0; done < count; ) {
+    for (let done = 0; done < count;) {
       const n = Math.min(1000, count - done);
       const lines: string[] = [];
       for (let i = 0; i < n; i++) lines.push(...this.createLines());
@@ -87,7 +87,13 @@ export class LeaderWriter {
     const routing = n % 4 === 0 ? customer : null;
     this.docs.set(id, routing);
     this.ids.push(id);
-    const source = { title: `demo document ${n}`, customer, amount: Math.round(this.random() * 100_000) / 100, revision: 1, updated_at: new Date().toISOString() };
+    const source = {
+      title: `demo document ${n}`,
+      customer,
+      amount: Math.round(this.random() * 100_000) / 100,
+      revision: 1,
+      updated_at: new Date().toISOString(),
+    };
     return [JSON.stringify({ create: this.meta(id, routing) }), JSON.stringify(source)];
   }
 

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { caughtUp, emptyCounts, LiveBlock, statusLines } from './demo-status.js';
 import type { DemoStatus } from './demo-status.js';
 
-function status(over: Partial<DemoStatus> = {}, shards: { shard: number; leader: number | null; follower: number | null; lag?: number | null }[] = []): DemoStatus {
+function status(
+  over: Partial<DemoStatus> = {},
+  shards: { shard: number; leader: number | null; follower: number | null; lag?: number | null }[] = [],
+): DemoStatus {
   return {
     status: 'SYNCING',
     leader_alias: 'demo-leader',
@@ -31,7 +34,14 @@ function status(over: Partial<DemoStatus> = {}, shards: { shard: number; leader:
 describe('demo status lines', () => {
   it('show the lag per shard in a table of at most 80 columns', () => {
     const counts = { ...emptyCounts(), created: 1234, updated: 2345, deleted: 345, routed: 980 };
-    const lines = statusLines('   12 s / 30 s', status({ lag_operations: 42, lag_seconds: 0.4 }, [{ shard: 0, leader: 1520, follower: 1498, lag: 22 }, { shard: 1, leader: 10, follower: 10 }]), counts);
+    const lines = statusLines(
+      '   12 s / 30 s',
+      status({ lag_operations: 42, lag_seconds: 0.4 }, [
+        { shard: 0, leader: 1520, follower: 1498, lag: 22 },
+        { shard: 1, leader: 10, follower: 10 },
+      ]),
+      counts,
+    );
     expect(lines[0]).toBe('   12 s / 30 s   SYNCING   lag 42 ops, 0.4 s');
     expect(lines[1]).toBe('  leader writes: 1,234 created, 2,345 updated, 345 deleted (25% routed)');
     expect(lines[2]).toBe('  follower: 2,400 applied, 0 skipped, 0 dead-lettered');
@@ -43,7 +53,11 @@ describe('demo status lines', () => {
 
   it('say so when there is no answer or no shard yet, and show the reason', () => {
     expect(statusLines('x', undefined, emptyCounts())).toEqual(['x   status: (no answer yet)', '  leader writes: 0 created, 0 updated, 0 deleted']);
-    const lines = statusLines('x', status({ status: 'BOOTSTRAPPING', reason: 'waiting for the applier of the follower cluster to report', lag_operations: null, lag_seconds: null }), emptyCounts());
+    const lines = statusLines(
+      'x',
+      status({ status: 'BOOTSTRAPPING', reason: 'waiting for the applier of the follower cluster to report', lag_operations: null, lag_seconds: null }),
+      emptyCounts(),
+    );
     expect(lines[0]).toBe('x   BOOTSTRAPPING   lag - ops, -');
     expect(lines).toContain('  waiting for the applier of the follower cluster to report');
     expect(lines.at(-1)).toMatch(/no shard reported yet/);
@@ -56,11 +70,35 @@ describe('caught up', () => {
     [1, 50],
   ]);
   it('needs SYNCING, lag 0, and every shard at the leader checkpoints the demo saw', () => {
-    expect(caughtUp(status({}, [{ shard: 0, leader: 100, follower: 100 }, { shard: 1, leader: 50, follower: 50 }]), target)).toBe(true);
+    expect(
+      caughtUp(
+        status({}, [
+          { shard: 0, leader: 100, follower: 100 },
+          { shard: 1, leader: 50, follower: 50 },
+        ]),
+        target,
+      ),
+    ).toBe(true);
     // The extractor's row is older than the end of the writes: lag 0 against a stale leader checkpoint.
-    expect(caughtUp(status({}, [{ shard: 0, leader: 90, follower: 90 }, { shard: 1, leader: 50, follower: 50 }]), target)).toBe(false);
+    expect(
+      caughtUp(
+        status({}, [
+          { shard: 0, leader: 90, follower: 90 },
+          { shard: 1, leader: 50, follower: 50 },
+        ]),
+        target,
+      ),
+    ).toBe(false);
     expect(caughtUp(status({}, [{ shard: 0, leader: 100, follower: 100 }]), target)).toBe(false);
-    expect(caughtUp(status({ status: 'BOOTSTRAPPING' }, [{ shard: 0, leader: 100, follower: 100 }, { shard: 1, leader: 50, follower: 50 }]), target)).toBe(false);
+    expect(
+      caughtUp(
+        status({ status: 'BOOTSTRAPPING' }, [
+          { shard: 0, leader: 100, follower: 100 },
+          { shard: 1, leader: 50, follower: 50 },
+        ]),
+        target,
+      ),
+    ).toBe(false);
     expect(caughtUp(undefined, target)).toBe(false);
   });
 });

@@ -32,7 +32,8 @@ function n(v: number): string {
 /** The heading line: the phase, the replication's status and its lag. */
 function heading(phase: string, s: DemoStatus | undefined): string {
   if (!s) return `${phase}   status: (no answer yet)`;
-  const state = s.bootstrap_progress && s.status === 'BOOTSTRAPPING' && s.bootstrap_progress.percent !== null ? `${s.status} ${s.bootstrap_progress.percent}%` : s.status;
+  const state =
+    s.bootstrap_progress && s.status === 'BOOTSTRAPPING' && s.bootstrap_progress.percent !== null ? `${s.status} ${s.bootstrap_progress.percent}%` : s.status;
   return `${phase}   ${state}   lag ${num(s.lag_operations)} ops, ${seconds(s.lag_seconds)}`;
 }
 

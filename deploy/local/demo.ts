@@ -162,7 +162,9 @@ class Demo {
     const control = new DemoControlClient(url, creds.token);
     this.startService('control', serviceEnv.control, paths);
     await this.waitHealthy(control);
-    out(`  control    pid ${this.pidOf('control')}  ${url}${port !== this.settings.port ? ` (port ${this.settings.port} was taken)` : ''}, admin token in ${rel(creds.tokenFile)}`);
+    out(
+      `  control    pid ${this.pidOf('control')}  ${url}${port !== this.settings.port ? ` (port ${this.settings.port} was taken)` : ''}, admin token in ${rel(creds.tokenFile)}`,
+    );
 
     const { leader, follower } = this.clusters(stack);
     await this.freshStart(control, leader, follower, stack);
@@ -173,7 +175,10 @@ class Demo {
     out(`  logs       ${rel(join(paths.logs, 'demo-<service>.log'))}`);
 
     step(3, 'register the clusters with the control service');
-    for (const [name, role] of [[NAMES.leaderCluster, 'leader'], [NAMES.followerCluster, 'follower']] as const) {
+    for (const [name, role] of [
+      [NAMES.leaderCluster, 'leader'],
+      [NAMES.followerCluster, 'follower'],
+    ] as const) {
       const r = await control.call<{ created: boolean }>('PUT', `/_kccr/clusters/${name}`, { url: stack.clusters[role].url });
       out(`  PUT /_kccr/clusters/${name} {"url": "${stack.clusters[role].url}"}   ${r.created ? 'registered' : 'already registered'}`);
     }
@@ -200,7 +205,9 @@ class Demo {
     for (const line of verdict) out(`  ${line}`);
 
     const seconds = Math.round((Date.now() - t0) / 1000);
-    out(`\nThe follower index ${NAMES.followerIndex} on ${stack.clusters.follower.url} is identical to ${NAMES.leaderIndex} on ${stack.clusters.leader.url} (demo took ${seconds} s).`);
+    out(
+      `\nThe follower index ${NAMES.followerIndex} on ${stack.clusters.follower.url} is identical to ${NAMES.leaderIndex} on ${stack.clusters.leader.url} (demo took ${seconds} s).`,
+    );
     this.printNext(paths, creds, port, stack);
   }
 
@@ -217,16 +224,23 @@ class Demo {
   private async stackUp(config: StackConfig): Promise<StackState> {
     if ((await this.stackScript(['up'], false)) !== 0) {
       this.check();
-      throw new DemoFailure('the local stack did not come up (see the messages above)', 'Fix what they name and run `npm run demo` again; `npm run stack:status` shows each part.');
+      throw new DemoFailure(
+        'the local stack did not come up (see the messages above)',
+        'Fix what they name and run `npm run demo` again; `npm run stack:status` shows each part.',
+      );
     }
     this.check();
     if ((await this.stackScript(['status'], true)) !== 0) {
       this.check();
-      throw new DemoFailure('the local stack is up but not healthy', 'See `npm run stack:status` and the logs under .stack/logs; `npm run stack:down` then `npm run demo` starts it anew.');
+      throw new DemoFailure(
+        'the local stack is up but not healthy',
+        'See `npm run stack:status` and the logs under .stack/logs; `npm run stack:down` then `npm run demo` starts it anew.',
+      );
     }
     const state = readState(stackPaths(config).state);
     if (!state) throw new DemoFailure(`no stack state in ${stackPaths(config).state} after \`stack up\``);
-    if (state.mode !== 'plain') throw new DemoFailure(`the stack in ${config.stackDir} runs in ${state.mode} mode; the demo needs plain mode`, 'Run `npm run stack:down` first.');
+    if (state.mode !== 'plain')
+      throw new DemoFailure(`the stack in ${config.stackDir} runs in ${state.mode} mode; the demo needs plain mode`, 'Run `npm run stack:down` first.');
     return state;
   }
 
@@ -299,7 +313,10 @@ class Demo {
       this.check();
       if (Date.now() > deadline) {
         const s = this.services.get('control')!;
-        throw new DemoFailure(`the control service did not answer ${control.baseUrl}/_kccr/health within 60 s`, `Last lines of ${rel(s.logFile)}:\n${indent(s.tail())}`);
+        throw new DemoFailure(
+          `the control service did not answer ${control.baseUrl}/_kccr/health within 60 s`,
+          `Last lines of ${rel(s.logFile)}:\n${indent(s.tail())}`,
+        );
       }
       await this.sleep(250);
     }
@@ -317,11 +334,14 @@ class Demo {
    * indices are deleted, and the previous run's topic and extractor cursors go (see demo-reset.ts).
    */
   private async freshStart(control: DemoControlClient, leader: ElasticsearchAdapter, follower: ElasticsearchAdapter, stack: StackState): Promise<void> {
-    const { replications } = await control.call<{ replications: { follower_cluster: string; follower_index: string; leader_cluster: string; leader_index: string; state: string }[] }>(
-      'GET',
-      `/_kccr/replications?follower_cluster=${NAMES.followerCluster}`,
+    const { replications } = await control.call<{
+      replications: { follower_cluster: string; follower_index: string; leader_cluster: string; leader_index: string; state: string }[];
+    }>('GET', `/_kccr/replications?follower_cluster=${NAMES.followerCluster}`);
+    const ours = replications.filter(
+      (r) =>
+        r.state !== 'stopped' &&
+        (r.follower_index === NAMES.followerIndex || (r.leader_cluster === NAMES.leaderCluster && r.leader_index === NAMES.leaderIndex)),
     );
-    const ours = replications.filter((r) => r.state !== 'stopped' && (r.follower_index === NAMES.followerIndex || (r.leader_cluster === NAMES.leaderCluster && r.leader_index === NAMES.leaderIndex)));
     for (const r of ours) {
       await control.call('POST', `/_plugins/_replication/${encodeURIComponent(r.follower_index)}/_stop?follower_cluster=${r.follower_cluster}`, {});
       out(`  stopped the previous demo replication (POST /_plugins/_replication/${r.follower_index}/_stop)`);
@@ -430,13 +450,35 @@ class Demo {
     const logs = rel(paths.logs);
     const api = `http://127.0.0.1:${port}`;
     // Only the settings that differ from the services' defaults (the local stack's default ports).
-    const set = (pairs: [string, string, string][]) => pairs.filter(([, value, fallback]) => value !== fallback).map(([k, v]) => `${k}=${v} `).join('');
+    const set = (pairs: [string, string, string][]) =>
+      pairs
+        .filter(([, value, fallback]) => value !== fallback)
+        .map(([k, v]) => `${k}=${v} `)
+        .join('');
     const kafka: [string, string, string][] = [['KCCR_KAFKA_BROKERS', stack.kafka.brokers.join(','), '127.0.0.1:9092']];
     const registry: [string, string, string] = ['KCCR_REGISTRY_URL', stack.registry.url, 'http://127.0.0.1:8081/apis/ccompat/v7'];
-    const extractor = set([['KCCR_LEADER_CLUSTER', NAMES.leaderCluster, ''], ['KCCR_LEADER_URL', stack.clusters.leader.url, 'http://127.0.0.1:9200'], ...kafka, registry]);
-    const applier = set([['KCCR_FOLLOWER_CLUSTER', NAMES.followerCluster, ''], ['KCCR_FOLLOWER_URL', stack.clusters.follower.url, 'http://127.0.0.1:9201'], ...kafka, registry]);
-    const controlEnv = set([['KCCR_CONTROL_USERS_FILE', rel(creds.usersFile), ''], ['KCCR_CONTROL_FOLLOWER_CLUSTER', NAMES.followerCluster, ''], ['KCCR_CONTROL_PORT', String(port), '8090'], ...kafka]);
-    const verifier = set([['KCCR_LEADER_URL', stack.clusters.leader.url, 'http://127.0.0.1:9200'], ['KCCR_FOLLOWER_URL', stack.clusters.follower.url, 'http://127.0.0.1:9201']]);
+    const extractor = set([
+      ['KCCR_LEADER_CLUSTER', NAMES.leaderCluster, ''],
+      ['KCCR_LEADER_URL', stack.clusters.leader.url, 'http://127.0.0.1:9200'],
+      ...kafka,
+      registry,
+    ]);
+    const applier = set([
+      ['KCCR_FOLLOWER_CLUSTER', NAMES.followerCluster, ''],
+      ['KCCR_FOLLOWER_URL', stack.clusters.follower.url, 'http://127.0.0.1:9201'],
+      ...kafka,
+      registry,
+    ]);
+    const controlEnv = set([
+      ['KCCR_CONTROL_USERS_FILE', rel(creds.usersFile), ''],
+      ['KCCR_CONTROL_FOLLOWER_CLUSTER', NAMES.followerCluster, ''],
+      ['KCCR_CONTROL_PORT', String(port), '8090'],
+      ...kafka,
+    ]);
+    const verifier = set([
+      ['KCCR_LEADER_URL', stack.clusters.leader.url, 'http://127.0.0.1:9200'],
+      ['KCCR_FOLLOWER_URL', stack.clusters.follower.url, 'http://127.0.0.1:9201'],
+    ]);
     const status = `${api}/_plugins/_replication/${NAMES.followerIndex}`;
     out(`
 Logs of the services: ${logs}/demo-control.log, demo-extractor.log, demo-applier.log
@@ -473,7 +515,9 @@ A new \`npm run demo\` starts afresh.`);
       if (!r) continue;
       const ok = !r.killed && r.info.code === 0;
       clean &&= ok;
-      out(`  ${s.name.padEnd(9)} ${r.killed ? `did not stop within 25 s: killed` : r.info.signal ? `ended by ${r.info.signal}` : `exited with code ${r.info.code}`} after ${(r.ms / 1000).toFixed(1)} s`);
+      out(
+        `  ${s.name.padEnd(9)} ${r.killed ? `did not stop within 25 s: killed` : r.info.signal ? `ended by ${r.info.signal}` : `exited with code ${r.info.code}`} after ${(r.ms / 1000).toFixed(1)} s`,
+      );
     }
     return clean;
   }

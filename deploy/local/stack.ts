@@ -21,7 +21,17 @@ import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import { KAFKA_PART, kafkaAdminConnection, kafkaConfigCurrent, kafkaHealthy, secureKafkaSetUp, startKafka, waitForKafka } from './lib/kafka.js';
 import { clusterAcls } from './lib/kafka-acls.js';
 import { isAlive, pidFile, readPid, stopByPidFile } from './lib/procs.js';
-import { fetchRegistry, REGISTRY_FALLBACK_VERSION, REGISTRY_PART, registryDataDir, registryHealthy, registryJavaMajor, registryStorage, startRegistry, waitForRegistry } from './lib/registry.js';
+import {
+  fetchRegistry,
+  REGISTRY_FALLBACK_VERSION,
+  REGISTRY_PART,
+  registryDataDir,
+  registryHealthy,
+  registryJavaMajor,
+  registryStorage,
+  startRegistry,
+  waitForRegistry,
+} from './lib/registry.js';
 import { readState, writeState } from './lib/state.js';
 
 const ROLES: readonly ClusterRole[] = ['leader', 'follower'];
@@ -52,18 +62,20 @@ const PARTS: readonly Part[] = [
     ports: (c) => ({ 'schema registry': c.ports.registry, 'schema registry management': c.ports.registryManagement }),
   },
   // Every node of each cluster is a part of its own (node 1 is `elasticsearch-<role>`, the cluster's address).
-  ...(['leader-1', 'leader-2', 'leader-3', 'leader-4', 'leader-5', 'follower-1', 'follower-2', 'follower-3', 'follower-4', 'follower-5'] as const).map((id): Part => {
-    const [role, k] = id.split('-') as [ClusterRole, string];
-    const node = (c: StackConfig) => clusterNodes(c, role)[Number(k) - 1];
-    return {
-      name: Number(k) === 1 ? `elasticsearch-${role}` : `elasticsearch-${role}-${k}`,
-      pidName: Number(k) === 1 ? `elasticsearch-${role}` : `elasticsearch-${role}-${k}`,
-      present: (c) => node(c) !== undefined,
-      endpoint: (c) => nodeUrl(c, node(c)!),
-      healthy: (c) => nodeHealthy(c, node(c)!),
-      ports: (c) => ({ [`Elasticsearch ${id} HTTP`]: node(c)!.http, [`Elasticsearch ${id} transport`]: node(c)!.transport }),
-    };
-  }),
+  ...(['leader-1', 'leader-2', 'leader-3', 'leader-4', 'leader-5', 'follower-1', 'follower-2', 'follower-3', 'follower-4', 'follower-5'] as const).map(
+    (id): Part => {
+      const [role, k] = id.split('-') as [ClusterRole, string];
+      const node = (c: StackConfig) => clusterNodes(c, role)[Number(k) - 1];
+      return {
+        name: Number(k) === 1 ? `elasticsearch-${role}` : `elasticsearch-${role}-${k}`,
+        pidName: Number(k) === 1 ? `elasticsearch-${role}` : `elasticsearch-${role}-${k}`,
+        present: (c) => node(c) !== undefined,
+        endpoint: (c) => nodeUrl(c, node(c)!),
+        healthy: (c) => nodeHealthy(c, node(c)!),
+        ports: (c) => ({ [`Elasticsearch ${id} HTTP`]: node(c)!.http, [`Elasticsearch ${id} transport`]: node(c)!.transport }),
+      };
+    },
+  ),
 ];
 
 function partsOf(config: StackConfig): Part[] {
@@ -112,9 +124,13 @@ async function up(config: StackConfig): Promise<void> {
     // Secure mode cannot go on with a Kafka of another configuration: one started before Kafka was secured listens in
     // PLAINTEXT, and the set-up below would wait for SASL_SSL in vain.
     if (config.secure) {
-      throw new Error(`kafka: running with another configuration than the secure mode's (${stackPaths(config).kafkaConfig}; a stack started before Kafka was secured has PLAINTEXT and no ACLs): run \`npm run stack:down\`, then \`npm run stack:up\` (with \`stack:down -- --purge\` when it asks for it)`);
+      throw new Error(
+        `kafka: running with another configuration than the secure mode's (${stackPaths(config).kafkaConfig}; a stack started before Kafka was secured has PLAINTEXT and no ACLs): run \`npm run stack:down\`, then \`npm run stack:up\` (with \`stack:down -- --purge\` when it asks for it)`,
+      );
     }
-    log(`kafka: running with an older configuration than this version writes (${stackPaths(config).kafkaConfig}); it takes the new one when it restarts (\`npm run stack:down\` then \`npm run stack:up\`)`);
+    log(
+      `kafka: running with an older configuration than this version writes (${stackPaths(config).kafkaConfig}); it takes the new one when it restarts (\`npm run stack:down\` then \`npm run stack:up\`)`,
+    );
   }
   await preflight(config, Object.assign({}, ...toStart.map((p) => p.ports(config))) as Record<string, number>);
   const paths = stackPaths(config);
@@ -124,8 +140,7 @@ async function up(config: StackConfig): Promise<void> {
 
   const t0 = Date.now();
   const waits: Promise<unknown>[] = [];
-  const timed = (name: string, p: Promise<number>) =>
-    p.then((ms) => log(`  ${name} healthy after ${(ms / 1000).toFixed(1)} s`));
+  const timed = (name: string, p: Promise<number>) => p.then((ms) => log(`  ${name} healthy after ${(ms / 1000).toFixed(1)} s`));
   let kafkaStarting: Promise<number> | undefined;
   if (toStart.some((p) => p.name === 'kafka')) {
     startKafka(config, f.kafkaLibs, f.java17);
@@ -144,9 +159,14 @@ async function up(config: StackConfig): Promise<void> {
     : kafkaStarting;
   if (config.secure) {
     // A Kafka that did not start is reported once, by its own wait above.
-    waits.push(kafkaReady!.then(() => log('  kafka: ACLs and control tables in place'), (e: unknown) => {
-      if (kafkaStarting === undefined || (e instanceof Error && e.message.startsWith('kafka: setting up'))) throw e;
-    }));
+    waits.push(
+      kafkaReady!.then(
+        () => log('  kafka: ACLs and control tables in place'),
+        (e: unknown) => {
+          if (kafkaStarting === undefined || (e instanceof Error && e.message.startsWith('kafka: setting up'))) throw e;
+        },
+      ),
+    );
   }
   if (toStart.some((p) => p.name === 'registry')) {
     // With KafkaSQL the registry keeps its schemas in the stack's Kafka and does not start without it: it starts once
@@ -174,7 +194,9 @@ async function up(config: StackConfig): Promise<void> {
   const results = await Promise.allSettled(waits);
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed.length) {
-    throw new Error(`${failed.map((r) => (r.reason as Error).message).join('\n\n')}\n\nThe parts that did start are still running: \`npm run stack:down\` stops them.`);
+    throw new Error(
+      `${failed.map((r) => (r.reason as Error).message).join('\n\n')}\n\nThe parts that did start are still running: \`npm run stack:down\` stops them.`,
+    );
   }
   for (const role of ROLES) await registerSnapshotRepository(config, role);
   writeState(config);
@@ -193,7 +215,16 @@ async function down(config: StackConfig, purge: boolean): Promise<void> {
     }),
   );
   if (purge) {
-    for (const d of [join(config.stackDir, 'kafka'), registryDataDir(config), join(config.stackDir, 'es'), paths.snapshots, paths.secrets, paths.certs, paths.logs, paths.state]) {
+    for (const d of [
+      join(config.stackDir, 'kafka'),
+      registryDataDir(config),
+      join(config.stackDir, 'es'),
+      paths.snapshots,
+      paths.secrets,
+      paths.certs,
+      paths.logs,
+      paths.state,
+    ]) {
       rmSync(d, { recursive: true, force: true });
     }
     log(`purged data, logs and secrets under ${config.stackDir}`);

@@ -96,7 +96,11 @@ describe('delete reconciliation by counts', () => {
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.double({ min: 0, max: 1, noNaN: true }),
         fc.integer({ min: 0, max: 1000 }),
-        fc.constantFrom<BisectOptions>({ fanout: 2, leafDocs: 1, listBelowDocs: 0 }, { fanout: 4, leafDocs: 8, listBelowDocs: 0 }, { fanout: 16, leafDocs: 50, listBelowDocs: 0 }),
+        fc.constantFrom<BisectOptions>(
+          { fanout: 2, leafDocs: 1, listBelowDocs: 0 },
+          { fanout: 4, leafDocs: 8, listBelowDocs: 0 },
+          { fanout: 16, leafDocs: 50, listBelowDocs: 0 },
+        ),
         (ops, gAt, vAt, seed, opts) => {
           const m = buildModel(ops, gAt, vAt, (id) => (id * 7919 + seed) % 3 === 0);
           const { listed, counts } = bisect(m, opts);

@@ -46,23 +46,35 @@ describe('classify', () => {
 
 describe('follower settings', () => {
   it('keeps the leader shard count, applies overrides, and sets gc_deletes', () => {
-    const s = followerSettings({ number_of_shards: '3', number_of_replicas: '1', refresh_interval: '1s' }, { 'index.number_of_replicas': 0, number_of_shards: 7 }, '24h');
+    const s = followerSettings(
+      { number_of_shards: '3', number_of_replicas: '1', refresh_interval: '1s' },
+      { 'index.number_of_replicas': 0, number_of_shards: 7 },
+      '24h',
+    );
     expect(s).toEqual({ number_of_shards: '3', number_of_replicas: 0, refresh_interval: '1s', gc_deletes: '24h' });
   });
 });
 
 describe('refusal', () => {
   it('leaves refused credentials or privileges to an operator, and waits out everything else', () => {
-    expect(failureKind(refusal({ status: 403, error: { type: 'security_exception', reason: 'action [indices:data/write/bulk[s]] is unauthorized' } }))).toBe('credentials');
+    expect(failureKind(refusal({ status: 403, error: { type: 'security_exception', reason: 'action [indices:data/write/bulk[s]] is unauthorized' } }))).toBe(
+      'credentials',
+    );
     expect(failureKind(refusal({ status: 401, error: { type: 'security_exception', reason: 'unable to authenticate' } }))).toBe('credentials');
     // A write-blocked index answers 403 too: a block, not a permission.
-    expect(failureKind(refusal({ status: 403, error: { type: 'cluster_block_exception', reason: 'index [f] blocked by: [FORBIDDEN/8/index write (api)]' } }))).toBe('transient');
+    expect(
+      failureKind(refusal({ status: 403, error: { type: 'cluster_block_exception', reason: 'index [f] blocked by: [FORBIDDEN/8/index write (api)]' } })),
+    ).toBe('transient');
     expect(failureKind(refusal({ status: 429, error: { type: 'es_rejected_execution_exception', reason: 'queue full' } }))).toBe('transient');
     expect(refusal({ status: 503 }).message).toBe('the follower refused a write for now (503)');
-    expect(refusal({ status: 403, error: { type: 'security_exception', reason: 'denied' } }).message).toMatch(/^the follower denied a write \(403 security_exception: denied\)/);
+    expect(refusal({ status: 403, error: { type: 'security_exception', reason: 'denied' } }).message).toMatch(
+      /^the follower denied a write \(403 security_exception: denied\)/,
+    );
     // The same refusals on a ledger write name the ledger and the privilege it needs.
     const ledger = { index: '.kccr-ledger-f', of: 'f' };
-    expect(refusal({ status: 403, error: { type: 'security_exception', reason: 'denied' } }, ledger).message).toMatch(/^the follower denied a write to \.kccr-ledger-f, the ledger of f \(403 security_exception: denied\); grant .* on \.kccr-ledger-f \(the pattern \.kccr-ledger-\*\)/);
+    expect(refusal({ status: 403, error: { type: 'security_exception', reason: 'denied' } }, ledger).message).toMatch(
+      /^the follower denied a write to \.kccr-ledger-f, the ledger of f \(403 security_exception: denied\); grant .* on \.kccr-ledger-f \(the pattern \.kccr-ledger-\*\)/,
+    );
     expect(failureKind(refusal({ status: 401 }, ledger))).toBe('credentials');
     expect(refusal({ status: 503 }, ledger).details).toEqual({ index: '.kccr-ledger-f' });
   });

@@ -68,7 +68,8 @@ export function classify(result: Pick<BulkItemResult, 'action' | 'status' | 'err
   if (status === 404 && result.action === 'delete' && (!result.error || result.error.type === 'not_found')) return 'applied';
   if (status === 409) return 'skipped';
   if (status === 429 || status >= 500 || status === 401 || status === 403) return 'retry';
-  if (result.error?.type === 'index_not_found_exception' || result.error?.type === 'index_closed_exception' || result.error?.type === 'cluster_block_exception') return 'retry';
+  if (result.error?.type === 'index_not_found_exception' || result.error?.type === 'index_closed_exception' || result.error?.type === 'cluster_block_exception')
+    return 'retry';
   return 'dead-letter';
 }
 
@@ -81,8 +82,10 @@ export function refusal(r: { status: number; error?: { type: string; reason: str
   const why = ` (${r.status}${r.error ? ` ${r.error.type}: ${r.error.reason}` : ''})`;
   const target = ledger ? ` to ${ledger.index}, the ledger of ${ledger.of}` : '';
   const grant = ledger ? `${ledger.index} (the pattern .kccr-ledger-*) as on the follower index` : 'the follower index';
-  if (r.status === 401) return new KccrError('ES_UNAUTHENTICATED', `the follower refused the credentials for a write${target}${why}; fix the applier's user or password`);
-  if (r.status === 403 && r.error?.type === 'security_exception') return new KccrError('ES_FORBIDDEN', `the follower denied a write${target}${why}; grant the applier's user write privileges on ${grant}`);
+  if (r.status === 401)
+    return new KccrError('ES_UNAUTHENTICATED', `the follower refused the credentials for a write${target}${why}; fix the applier's user or password`);
+  if (r.status === 403 && r.error?.type === 'security_exception')
+    return new KccrError('ES_FORBIDDEN', `the follower denied a write${target}${why}; grant the applier's user write privileges on ${grant}`);
   return new KccrError('ES_UNAVAILABLE', `the follower refused a write${target} for now${why}`, ledger ? { index: ledger.index } : undefined);
 }
 

@@ -45,7 +45,8 @@ export interface ApplierConfig {
 export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonly<ApplierConfig> {
   const r = new EnvReader(env);
   const gcDeletes = r.string('KCCR_FOLLOWER_GC_DELETES', '24h');
-  if (!/^\d+(ms|s|m|h|d)$/.test(gcDeletes)) r.problem(`KCCR_FOLLOWER_GC_DELETES: expected a time value such as 24h or 7d, received ${JSON.stringify(gcDeletes)}`);
+  if (!/^\d+(ms|s|m|h|d)$/.test(gcDeletes))
+    r.problem(`KCCR_FOLLOWER_GC_DELETES: expected a time value such as 24h or 7d, received ${JSON.stringify(gcDeletes)}`);
   return r.done({
     followerCluster: readClusterName(r, 'KCCR_FOLLOWER_CLUSTER', 'follower'),
     follower: readEsConnection(r, 'KCCR_FOLLOWER_', 'http://127.0.0.1:9201'),

@@ -63,7 +63,10 @@ class Follower {
     const lines = body.toString('utf8').split('\n');
     const results: { action: 'index' | 'delete'; status: number }[] = [];
     for (let i = 0; i < lines.length && lines[i] !== ''; i++) {
-      const meta = JSON.parse(lines[i]!) as { index?: { _id: string; version: number; version_type: string }; delete?: { _id: string; version: number; version_type: string } };
+      const meta = JSON.parse(lines[i]!) as {
+        index?: { _id: string; version: number; version_type: string };
+        delete?: { _id: string; version: number; version_type: string };
+      };
       const action = meta.index ? 'index' : 'delete';
       const m = (meta.index ?? meta.delete)!;
       expect(m.version_type).toBe('external');

@@ -116,7 +116,21 @@ export class IndexApplier {
   private shard(partition: number): ShardState {
     let s = this.shards.get(partition);
     if (!s) {
-      s = { appliedCheckpoint: -1, appliedObservedAt: null, offset: '0', highWatermark: '0', applied: 0, skipped: 0, deadLettered: 0, otherIncarnation: 0, lastAppliedAt: null, lastDeleteTotal: null, reconcileDue: false, reconcileAfter: null, chunks: new ChunkAssembler(this.deps.config.maxReassemblyBytes, this.deps.config.maxDocumentBytes) };
+      s = {
+        appliedCheckpoint: -1,
+        appliedObservedAt: null,
+        offset: '0',
+        highWatermark: '0',
+        applied: 0,
+        skipped: 0,
+        deadLettered: 0,
+        otherIncarnation: 0,
+        lastAppliedAt: null,
+        lastDeleteTotal: null,
+        reconcileDue: false,
+        reconcileAfter: null,
+        chunks: new ChunkAssembler(this.deps.config.maxReassemblyBytes, this.deps.config.maxDocumentBytes),
+      };
       this.shards.set(partition, s);
     }
     return s;
@@ -197,7 +211,14 @@ export class IndexApplier {
       }
       const sourceBytes = envelope.source?.length ?? 0;
       if (sourceBytes > this.deps.config.maxDocumentBytes) {
-        await this.deadLetterOversize(envelope.id, sourceBytes, { id: envelope.id, op: envelope.op, version: envelope.version, ...envelope.origin }, batch.partition, m.offset, 'document');
+        await this.deadLetterOversize(
+          envelope.id,
+          sourceBytes,
+          { id: envelope.id, op: envelope.op, version: envelope.version, ...envelope.origin },
+          batch.partition,
+          m.offset,
+          'document',
+        );
         shard.deadLettered++;
         done(m.offset);
         continue;
@@ -238,11 +259,26 @@ export class IndexApplier {
         return 'done';
       case 'too-large':
         shard.deadLettered++;
-        await this.deadLetterOversize(a.info.origin?.id ?? m.key?.toString() ?? '', a.info.sourceBytes, a.info.origin, partition, m.offset, a.limit, a.info.totalBytes);
+        await this.deadLetterOversize(
+          a.info.origin?.id ?? m.key?.toString() ?? '',
+          a.info.sourceBytes,
+          a.info.origin,
+          partition,
+          m.offset,
+          a.limit,
+          a.info.totalBytes,
+        );
         return 'done';
       case 'corrupt':
         shard.deadLettered++;
-        await this.deadLetter(a.info.origin?.id ?? '', Buffer.from(JSON.stringify({ origin: a.info.origin ?? null, bytes: a.info.totalBytes })), partition, m.offset, `the chunks of this document do not make the value their digest names (${a.info.digest}); replay the partition to read them again`, 'chunks');
+        await this.deadLetter(
+          a.info.origin?.id ?? '',
+          Buffer.from(JSON.stringify({ origin: a.info.origin ?? null, bytes: a.info.totalBytes })),
+          partition,
+          m.offset,
+          `the chunks of this document do not make the value their digest names (${a.info.digest}); replay the partition to read them again`,
+          'chunks',
+        );
         return 'done';
     }
   }
@@ -251,7 +287,15 @@ export class IndexApplier {
    * A document not applied because of its size: the dead letter says which (id, origin), how large, and which
    * limit; the document itself stays in the topic, where a replay with a higher limit applies it.
    */
-  private async deadLetterOversize(id: string, sourceBytes: number, origin: object | undefined, partition: number, offset: string, limit: 'reassembly' | 'document', recordBytes?: number): Promise<void> {
+  private async deadLetterOversize(
+    id: string,
+    sourceBytes: number,
+    origin: object | undefined,
+    partition: number,
+    offset: string,
+    limit: 'reassembly' | 'document',
+    recordBytes?: number,
+  ): Promise<void> {
     const { maxDocumentBytes, maxReassemblyBytes } = this.deps.config;
     const reason =
       limit === 'document'
@@ -487,12 +531,15 @@ export class IndexApplier {
   /** A source with raw newlines cannot sit on one _bulk line: it goes as its own request, bytes unchanged. */
   private async writeSingle(w: PendingWrite): Promise<{ outcome: ReturnType<typeof classify>; status: number; error?: { type: string; reason: string } }> {
     const e = w.envelope;
-    const r = await this.deps.es
-      .request<{ error?: { type: string; reason: string } }>('PUT', `/${encodeURIComponent(this.spec.followerIndex)}/_doc/${encodeURIComponent(e.id)}`, {
+    const r = await this.deps.es.request<{ error?: { type: string; reason: string } }>(
+      'PUT',
+      `/${encodeURIComponent(this.spec.followerIndex)}/_doc/${encodeURIComponent(e.id)}`,
+      {
         query: { version: e.version, version_type: 'external', ...(e.routing !== null ? { routing: e.routing } : {}) },
         rawBody: e.source!,
         ignore: [400, 409],
-      });
+      },
+    );
     const error = r.body.error ? { type: r.body.error.type, reason: r.body.error.reason } : undefined;
     return { outcome: classify({ action: 'index', status: r.status, ...(error ? { error } : {}) }), status: r.status, ...(error ? { error } : {}) };
   }
@@ -506,7 +553,19 @@ export class IndexApplier {
     const sourceBytes = e.source?.length ?? 0;
     const fits = sourceBytes + DEAD_LETTER_ENVELOPE_BYTES <= this.deps.config.maxMessageBytes;
     const source = fits ? (e.source?.toString('utf8') ?? null) : null;
-    const body = Buffer.from(JSON.stringify({ op: e.op, id: e.id, routing: e.routing, version: e.version, origin: e.origin, source, ...(fits ? {} : { sourceBytes, sourceOmitted: `larger than the dead-letter topic takes; it is at offset ${w.offset} of partition ${partition} of ${this.topic}` }) }));
+    const body = Buffer.from(
+      JSON.stringify({
+        op: e.op,
+        id: e.id,
+        routing: e.routing,
+        version: e.version,
+        origin: e.origin,
+        source,
+        ...(fits
+          ? {}
+          : { sourceBytes, sourceOmitted: `larger than the dead-letter topic takes; it is at offset ${w.offset} of partition ${partition} of ${this.topic}` }),
+      }),
+    );
     await this.deadLetter(e.id, body, partition, w.offset, reason, 'write');
   }
 
@@ -517,7 +576,14 @@ export class IndexApplier {
         key,
         value,
         partition: 0,
-        headers: { 'kccr.reason': reason.slice(0, 2000), 'kccr.stage': stage, 'kccr.topic': this.topic, 'kccr.partition': String(partition), 'kccr.offset': offset, 'kccr.follower-index': this.spec.followerIndex },
+        headers: {
+          'kccr.reason': reason.slice(0, 2000),
+          'kccr.stage': stage,
+          'kccr.topic': this.topic,
+          'kccr.partition': String(partition),
+          'kccr.offset': offset,
+          'kccr.follower-index': this.spec.followerIndex,
+        },
       },
     ]);
   }

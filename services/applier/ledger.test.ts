@@ -12,7 +12,7 @@ describe('ledger', () => {
     expect(Buffer.byteLength(long)).toBeLessThanOrEqual(255);
   });
 
-  it("is dropped with its stopped replication, unless a later replication of the index claimed it", () => {
+  it('is dropped with its stopped replication, unless a later replication of the index claimed it', () => {
     expect(ledgerRetires({ kccr: 'ledger', follower: 'f', complete: true, replication: 100 }, 100)).toBe(true);
     expect(ledgerRetires({ kccr: 'ledger', follower: 'f', complete: true, replication: 200 }, 100)).toBe(false);
     // Written by an earlier kccr (no owner recorded), or without a mapping: the stopped replication's.
@@ -43,7 +43,12 @@ describe('ledger', () => {
       { shard: 1, seqNo: 41, id: 'a', routing: 'r', version: 42, deleted: false },
       { shard: 1, seqNo: 50, id: 'b', routing: null, version: 51, deleted: true },
     ]);
-    expect(body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown)).toEqual([
+    expect(
+      body
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as unknown),
+    ).toEqual([
       { index: { _index: '.kccr-ledger-f', _id: '1:a', version: 42, version_type: 'external' } },
       { s: 1, q: 41, i: 'a', r: 'r' },
       { delete: { _index: '.kccr-ledger-f', _id: '1:b', version: 51, version_type: 'external' } },

@@ -165,8 +165,12 @@ export class Ledger {
   private async backfill(snapshotCheckpoints: ReadonlyMap<number, number>): Promise<number> {
     type Hit = { _id: string; _routing?: string; _seq_no: number; _version: number; sort: number[] };
     const shards = Number(
-      (await this.es.request<Record<string, { settings: { index: { number_of_shards: string } } }>>('GET', `/${encodeURIComponent(this.followerIndex)}/_settings/index.number_of_shards`)).body[this.followerIndex]?.settings.index
-        .number_of_shards ?? 1,
+      (
+        await this.es.request<Record<string, { settings: { index: { number_of_shards: string } } }>>(
+          'GET',
+          `/${encodeURIComponent(this.followerIndex)}/_settings/index.number_of_shards`,
+        )
+      ).body[this.followerIndex]?.settings.index.number_of_shards ?? 1,
     );
     await this.es.refresh(this.followerIndex);
     let built = 0;
@@ -175,7 +179,15 @@ export class Ledger {
       for (;;) {
         const page = await this.es.search<{ hits: { hits: Hit[] } }>(
           this.followerIndex,
-          { size: BACKFILL_PAGE, _source: false, version: true, seq_no_primary_term: true, sort: [{ _seq_no: 'asc' }], track_total_hits: false, ...(after ? { search_after: after } : {}) },
+          {
+            size: BACKFILL_PAGE,
+            _source: false,
+            version: true,
+            seq_no_primary_term: true,
+            sort: [{ _seq_no: 'asc' }],
+            track_total_hits: false,
+            ...(after ? { search_after: after } : {}),
+          },
           { preference: `_shards:${shard}` },
         );
         const hits = page.hits.hits;
@@ -208,7 +220,10 @@ export class Ledger {
   /** The entries of one shard per range, after a refresh: what the follower holds as of now. */
   async counts(shard: number, ranges: readonly SeqRange[]): Promise<number[]> {
     await this.es.refresh(this.index);
-    return this.es.counts(this.index, ranges.map((r) => rangeQuery(shard, r)));
+    return this.es.counts(
+      this.index,
+      ranges.map((r) => rangeQuery(shard, r)),
+    );
   }
 
   /** The documents of one shard whose leader _seq_no is in the range, page by page. */

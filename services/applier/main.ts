@@ -96,7 +96,11 @@ export class ApplierService {
   async start(): Promise<void> {
     await Promise.all([this.replications.open(), this.status.open(), this.deps.metadata.open()]);
     // Bounded in time and in size: a flood of dead letters cannot fill Kafka's disk.
-    await this.kafka.ensureTopic(deadLetterTopic(this.config.followerCluster), 1, { 'retention.ms': String(30 * 24 * 3600 * 1000), 'retention.bytes': String(this.config.deadLetterRetentionBytes), 'max.message.bytes': String(this.config.maxMessageBytes) });
+    await this.kafka.ensureTopic(deadLetterTopic(this.config.followerCluster), 1, {
+      'retention.ms': String(30 * 24 * 3600 * 1000),
+      'retention.bytes': String(this.config.deadLetterRetentionBytes),
+      'max.message.bytes': String(this.config.maxMessageBytes),
+    });
     await this.kafka.ensureTopic(RECONCILE_TOPIC, 1, { ...RECONCILE_TOPIC_CONFIGS });
     this.replications.on('change', () => this.scheduleSync());
     this.scheduleSync();
@@ -156,7 +160,11 @@ export class ApplierService {
           f.applier.updateSpec(spec);
           // A failed index had its partitions paused; an operator's new word gives them another chance.
           const shards = this.deps.metadata.get(topic)?.shards ?? 0;
-          if (wasFailed && shards > 0) this.consumer?.resume(topic, Array.from({ length: shards }, (_, i) => i));
+          if (wasFailed && shards > 0)
+            this.consumer?.resume(
+              topic,
+              Array.from({ length: shards }, (_, i) => i),
+            );
           await this.writeStatus(this.statusOf(f));
         }
         continue;
@@ -169,24 +177,45 @@ export class ApplierService {
     for (const [topic, spec] of wanted) {
       if (this.followed.has(topic)) continue;
       const backlog = async () => {
-        const [high, committed] = await Promise.all([this.kafka.offsets(RECONCILE_TOPIC), this.kafka.groupOffsets(reconcileGroup(spec.leaderCluster), RECONCILE_TOPIC)]);
+        const [high, committed] = await Promise.all([
+          this.kafka.offsets(RECONCILE_TOPIC),
+          this.kafka.groupOffsets(reconcileGroup(spec.leaderCluster), RECONCILE_TOPIC),
+        ]);
         return groupLag(high, committed).reduce((n, l) => n + (l.behind ?? 0), 0);
       };
       const ledger = new Ledger(this.deps.es, spec.followerIndex, this.config.gcDeletes, spec.createdAt);
       const reconciler = new Reconciler(
-        { ledger, producer: this.deps.producer, logger: this.logger, pageSize: this.config.reconcilePageSize, minIntervalMs: this.config.reconcileMinIntervalMs, passTimeoutMs: this.config.reconcilePassTimeoutMs, backlog, bisect: this.config.reconcileBisect },
+        {
+          ledger,
+          producer: this.deps.producer,
+          logger: this.logger,
+          pageSize: this.config.reconcilePageSize,
+          minIntervalMs: this.config.reconcileMinIntervalMs,
+          passTimeoutMs: this.config.reconcilePassTimeoutMs,
+          backlog,
+          bisect: this.config.reconcileBisect,
+        },
         spec,
       );
       // The position request this follower index last applied, as its status row says: a restarted applier does
       // not apply it again.
       const position = this.status.get(applierStatusKey(spec.followerCluster, spec.followerIndex))?.position;
-      this.followed.set(topic, { spec, applier: new IndexApplier(this.deps, spec, topic, reconciler, ledger), reconciler, ledger, ...(position ? { position } : {}) });
+      this.followed.set(topic, {
+        spec,
+        applier: new IndexApplier(this.deps, spec, topic, reconciler, ledger),
+        reconciler,
+        ledger,
+        ...(position ? { position } : {}),
+      });
     }
     const pending = [...this.followed.values()].flatMap((f) => {
       const request = pendingPosition(f.spec, f.position);
       return request ? [{ f, request }] : [];
     });
-    const active = [...this.followed.entries()].filter(([, f]) => f.spec.state === 'active').map(([t]) => t).sort();
+    const active = [...this.followed.entries()]
+      .filter(([, f]) => f.spec.state === 'active')
+      .map(([t]) => t)
+      .sort();
     const key = active.join(',');
     const unapplied: string[] = [];
     if (key !== this.subscribed || pending.length > 0) {
@@ -229,7 +258,10 @@ export class ApplierService {
       for (const batch of batchesOf([...byLedger.keys()], DROP_URL_BYTES)) {
         // Those present, with whose they are: one request for the batch.
         const path = `/${batch.map(encodeURIComponent).join(',')}/_mapping`;
-        const r = await this.deps.es.request<LedgerMappings>('GET', path, { query: { ignore_unavailable: 'true', expand_wildcards: 'open,closed,hidden' }, ignore: [404] });
+        const r = await this.deps.es.request<LedgerMappings>('GET', path, {
+          query: { ignore_unavailable: 'true', expand_wildcards: 'open,closed,hidden' },
+          ignore: [404],
+        });
         const present = r.status === 200 ? Object.entries(r.body) : [];
         const drop = present.filter(([name, m]) => ledgerRetires(m.mappings?._meta, byLedger.get(name)?.createdAt ?? Number.NaN)).map(([name]) => name);
         await this.deps.es.deleteIndices(drop);
@@ -267,14 +299,20 @@ export class ApplierService {
           if (failureKind(e) !== 'permanent') {
             // The partition pauses (the consumer fetches the others meanwhile) and is read again from what is committed.
             const delay = applier.retryDelay(batch.partition, e);
-            this.logger.warn({ topic: batch.topic, partition: batch.partition, err: errorMessage(e), retryInMs: delay }, 'batch failed; the partition waits and is read again');
+            this.logger.warn(
+              { topic: batch.topic, partition: batch.partition, err: errorMessage(e), retryInMs: delay },
+              'batch failed; the partition waits and is read again',
+            );
             consumer.pause(batch.topic, [batch.partition]);
             this.later(delay, () => {
               if (this.consumer === consumer && f.applier === applier && !applier.failed) consumer.resume(batch.topic, [batch.partition]);
             });
             return;
           }
-          this.logger.error({ topic: batch.topic, partition: batch.partition, err: errorMessage(e), probeInMs: this.config.failedProbeMs }, 'replication of this index failed; probing again later');
+          this.logger.error(
+            { topic: batch.topic, partition: batch.partition, err: errorMessage(e), probeInMs: this.config.failedProbeMs },
+            'replication of this index failed; probing again later',
+          );
           applier.fail(errorMessage(e));
           consumer.pause(batch.topic, [batch.partition]);
           this.later(this.config.failedProbeMs, () => {

@@ -20,12 +20,22 @@ describe('targetOffsets', () => {
   });
 
   it('a time is the first record at or after it, kept within the partition, the end when no record is that late', () => {
-    expect(targetOffsets(1000, bounds, [{ partition: 0, offset: '5' }, { partition: 1, offset: '-1' }])).toEqual([
+    expect(
+      targetOffsets(1000, bounds, [
+        { partition: 0, offset: '5' },
+        { partition: 1, offset: '-1' },
+      ]),
+    ).toEqual([
       { partition: 0, offset: '5' },
       { partition: 1, offset: '10' },
     ]);
     // Compaction or retention removed the records before it: the partition's start.
-    expect(targetOffsets(1000, bounds, [{ partition: 0, offset: '0' }, { partition: 1, offset: '1' }])).toEqual([
+    expect(
+      targetOffsets(1000, bounds, [
+        { partition: 0, offset: '0' },
+        { partition: 1, offset: '1' },
+      ]),
+    ).toEqual([
       { partition: 0, offset: '0' },
       { partition: 1, offset: '3' },
     ]);

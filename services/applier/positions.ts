@@ -20,7 +20,11 @@ export interface PartitionBounds {
  * The offset of every partition for a target: its first offset, its end, or (a time) the first record at or after
  * it, kept within the partition's bounds (a time before the oldest record kept is the start; after the newest, the end).
  */
-export function targetOffsets(to: PositionTarget, bounds: readonly PartitionBounds[], byTime: readonly { partition: number; offset: string }[] = []): { partition: number; offset: string }[] {
+export function targetOffsets(
+  to: PositionTarget,
+  bounds: readonly PartitionBounds[],
+  byTime: readonly { partition: number; offset: string }[] = [],
+): { partition: number; offset: string }[] {
   return [...bounds]
     .sort((a, b) => a.partition - b.partition)
     .map((b) => {
@@ -49,7 +53,11 @@ export function describeTarget(to: PositionTarget): string {
 }
 
 /** Reads where a target lies in the topic now. */
-export async function resolveTarget(kafka: Pick<KafkaAdapter, 'offsets' | 'offsetsByTimestamp'>, topic: string, to: PositionTarget): Promise<{ partition: number; offset: string }[]> {
+export async function resolveTarget(
+  kafka: Pick<KafkaAdapter, 'offsets' | 'offsetsByTimestamp'>,
+  topic: string,
+  to: PositionTarget,
+): Promise<{ partition: number; offset: string }[]> {
   const bounds = await kafka.offsets(topic);
   const byTime = typeof to === 'number' ? await kafka.offsetsByTimestamp(topic, to) : [];
   return targetOffsets(to, bounds, byTime);

@@ -39,7 +39,15 @@ function requestTopic(sent: ReconcileRequest[], events: string[]) {
 }
 
 function deps(over: Partial<ReconcilerDeps> & Pick<ReconcilerDeps, 'ledger' | 'producer'>): ReconcilerDeps {
-  return { logger: createLogger('test', 'silent'), pageSize: 10, minIntervalMs: 0, passTimeoutMs: 5000, backlog: async () => 0, bisect: { fanout: 4, leafDocs: 3, listBelowDocs: 0 }, ...over };
+  return {
+    logger: createLogger('test', 'silent'),
+    pageSize: 10,
+    minIntervalMs: 0,
+    passTimeoutMs: 5000,
+    backlog: async () => 0,
+    bisect: { fanout: 4, leafDocs: 3, listBelowDocs: 0 },
+    ...over,
+  };
 }
 
 /** Plays the leader side: answers each counting request with the counts of `leader` (id -> _seq_no). */
@@ -115,7 +123,10 @@ describe('reconciliation passes', () => {
     const events: string[] = [];
     const sent: ReconcileRequest[] = [];
     const ledger = new Map(Array.from({ length: 25 }, (_, i) => [`d${i}`, i] as [string, number]));
-    const r = new Reconciler(deps({ ledger: ledgerOf(ledger, events), producer: requestTopic(sent, events), bisect: { fanout: 4, leafDocs: 3, listBelowDocs: 100 } }), spec);
+    const r = new Reconciler(
+      deps({ ledger: ledgerOf(ledger, events), producer: requestTopic(sent, events), bisect: { fanout: 4, leafDocs: 3, listBelowDocs: 100 } }),
+      spec,
+    );
     r.follow(() => ({ from: 0, to: 24 }));
     r.request(1, 'test');
     for (let i = 0; i < 100 && r.stats.passes === 0; i++) await new Promise((res) => setTimeout(res, 10));

@@ -114,7 +114,9 @@ export class Reconciler {
       return;
     }
     const run = this.pass(shard, why)
-      .catch((e: unknown) => this.deps.logger.warn({ followerIndex: this.spec.followerIndex, shard, err: errorMessage(e) }, 'reconciliation pass failed; the next one covers it'))
+      .catch((e: unknown) =>
+        this.deps.logger.warn({ followerIndex: this.spec.followerIndex, shard, err: errorMessage(e) }, 'reconciliation pass failed; the next one covers it'),
+      )
       .finally(() => {
         this.passes.delete(shard);
         this.running.delete(shard);
@@ -133,7 +135,11 @@ export class Reconciler {
         return 0;
       });
       if (pending === 0) break;
-      if (waited % 30_000 === 0) this.deps.logger.debug({ followerIndex: index, shard, pending, waitedMs: waited }, 'reconciliation pass waits for the leader side to check earlier requests');
+      if (waited % 30_000 === 0)
+        this.deps.logger.debug(
+          { followerIndex: index, shard, pending, waitedMs: waited },
+          'reconciliation pass waits for the leader side to check earlier requests',
+        );
       await new Promise((r) => setTimeout(r, BACKLOG_POLL_MS));
     }
     const span = this.span(shard);
@@ -159,7 +165,10 @@ export class Reconciler {
       if (silent >= this.deps.passTimeoutMs) {
         this.stats.abandoned++;
         this.again.add(shard);
-        this.deps.logger.warn({ followerIndex: index, shard, waitingFor: pass.waiting }, `reconciliation pass had no answer from the leader side for ${this.deps.passTimeoutMs} ms; asking again`);
+        this.deps.logger.warn(
+          { followerIndex: index, shard, waitingFor: pass.waiting },
+          `reconciliation pass had no answer from the leader side for ${this.deps.passTimeoutMs} ms; asking again`,
+        );
         return;
       }
       let timer: NodeJS.Timeout | undefined;
@@ -187,7 +196,9 @@ export class Reconciler {
   }
 
   private async send(req: ReconcileRequest): Promise<void> {
-    await this.deps.producer.send(RECONCILE_TOPIC, [{ key: `${req.leaderCluster}/${req.leaderIndex}/${req.shard}`, value: Buffer.from(JSON.stringify(req)), partition: 0 }]);
+    await this.deps.producer.send(RECONCILE_TOPIC, [
+      { key: `${req.leaderCluster}/${req.leaderIndex}/${req.shard}`, value: Buffer.from(JSON.stringify(req)), partition: 0 },
+    ]);
   }
 
   /**
@@ -229,7 +240,10 @@ export class Reconciler {
         pass.sent += ids.length;
       }
     } catch (e) {
-      this.deps.logger.warn({ followerIndex: this.spec.followerIndex, shard: pass.shard, range, err: errorMessage(e) }, 'reconciliation could not list a range; the next pass covers it');
+      this.deps.logger.warn(
+        { followerIndex: this.spec.followerIndex, shard: pass.shard, range, err: errorMessage(e) },
+        'reconciliation could not list a range; the next pass covers it',
+      );
     }
   }
 

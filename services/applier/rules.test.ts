@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { BootstrapCheckpoints } from '../shared/replication.js';
 import { coveredByBootstrap, ofIncarnation } from './rules.js';
 
-const origin = (over: Partial<{ indexUuid: string; historyUuid: string; shard: number; seqNo: number }> = {}) => ({ indexUuid: 'u1', historyUuid: 'h1', shard: 0, seqNo: 10, ...over });
+const origin = (over: Partial<{ indexUuid: string; historyUuid: string; shard: number; seqNo: number }> = {}) => ({
+  indexUuid: 'u1',
+  historyUuid: 'h1',
+  shard: 0,
+  seqNo: 10,
+  ...over,
+});
 
 describe('the incarnation a replication follows', () => {
   it('is the one bound at the start, whatever the partition says', () => {
@@ -18,7 +24,14 @@ describe('the incarnation a replication follows', () => {
 });
 
 describe('what the bootstrap covered', () => {
-  const cp: BootstrapCheckpoints = { indexUuid: 'u1', shards: [{ shard: 0, historyUuid: 'h1', globalCheckpoint: 10 }, { shard: 1, historyUuid: 'h9', globalCheckpoint: -1 }], readAt: 1 };
+  const cp: BootstrapCheckpoints = {
+    indexUuid: 'u1',
+    shards: [
+      { shard: 0, historyUuid: 'h1', globalCheckpoint: 10 },
+      { shard: 1, historyUuid: 'h9', globalCheckpoint: -1 },
+    ],
+    readAt: 1,
+  };
 
   it('is every change at or below the checkpoint read at the start, in the same index, shard and history', () => {
     expect(coveredByBootstrap(origin({ seqNo: 10 }), cp)).toBe(true);

@@ -49,7 +49,8 @@ export class ControlClient {
     } catch {
       throw new CliError(`--url ${JSON.stringify(opts.url)} is not a URL; give the control service's address, for example http://127.0.0.1:8090`, EXIT.usage);
     }
-    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new CliError(`--url must start with http:// or https://, received ${JSON.stringify(opts.url)}`, EXIT.usage);
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:')
+      throw new CliError(`--url must start with http:// or https://, received ${JSON.stringify(opts.url)}`, EXIT.usage);
   }
 
   get url(): string {
@@ -70,12 +71,16 @@ export class ControlClient {
     if (payload) Object.assign(headers, { 'content-type': 'application/json', 'content-length': payload.length });
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = send(target, { method, headers, ...(this.opts.ca && target.protocol === 'https:' ? { ca: this.opts.ca } : {}), timeout: this.opts.timeoutMs ?? 60_000 }, (res: IncomingMessage) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
+      const req = send(
+        target,
+        { method, headers, ...(this.opts.ca && target.protocol === 'https:' ? { ca: this.opts.ca } : {}), timeout: this.opts.timeoutMs ?? 60_000 },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${(this.opts.timeoutMs ?? 60_000) / 1000} s`), { code: 'ETIMEDOUT' })));
       req.on('error', reject);
       req.end(payload);
@@ -86,7 +91,10 @@ export class ControlClient {
     try {
       parsed = text === '' ? {} : JSON.parse(text);
     } catch {
-      throw new CliError(`${this.url} answered ${status} with something that is not JSON; is --url the kccr control service?`, status >= 400 ? exitCodeForStatus(status) : EXIT.failed);
+      throw new CliError(
+        `${this.url} answered ${status} with something that is not JSON; is --url the kccr control service?`,
+        status >= 400 ? exitCodeForStatus(status) : EXIT.failed,
+      );
     }
     if (status >= 200 && status < 300) return parsed as T;
     const err = (parsed as ApiError).error;
@@ -106,6 +114,10 @@ export class ControlClient {
     const hint = tls
       ? 'the TLS certificate was not accepted: give the CA that signed it with --ca-file'
       : `is the control service running there? Set --url or KCCR_CONTROL_URL`;
-    return new CliError(`cannot reach the control service at ${this.url}: ${e.message}${code && !e.message.includes(code) ? ` (${code})` : ''}; ${hint}`, EXIT.unreachable, code || undefined);
+    return new CliError(
+      `cannot reach the control service at ${this.url}: ${e.message}${code && !e.message.includes(code) ? ` (${code})` : ''}; ${hint}`,
+      EXIT.unreachable,
+      code || undefined,
+    );
   }
 }

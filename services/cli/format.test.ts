@@ -25,7 +25,19 @@ describe('CLI output', () => {
       lag_operations: 3,
       lag_seconds: 12.5,
       shards: [
-        { shard: 0, leader_checkpoint: 5, leader_max_seq_no: 5, follower_checkpoint: 2, lag_operations: 3, lag_seconds: 12.5, applied: 3, skipped: 0, dead_lettered: 1, offset: '4', high_watermark: '9' },
+        {
+          shard: 0,
+          leader_checkpoint: 5,
+          leader_max_seq_no: 5,
+          follower_checkpoint: 2,
+          lag_operations: 3,
+          lag_seconds: 12.5,
+          applied: 3,
+          skipped: 0,
+          dead_lettered: 1,
+          offset: '4',
+          high_watermark: '9',
+        },
       ],
     });
     expect(lines[0]).toBe('follower-01 on follower <- leader-cluster:leader-01');

@@ -2,7 +2,12 @@
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((row) => row.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ').trimEnd());
+  return [header, ...rows].map((row) =>
+    row
+      .map((c, i) => (c ?? '').padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 export function num(v: number | null | undefined): string {
@@ -63,7 +68,8 @@ export function statusText(s: Status): string[] {
   if (s.partial_source) lines.push(`partial _source accepted: the follower holds what the leader's _source keeps (${sourceFilter(s.partial_source)})`);
   if (s.synthetic_source) lines.push("synthetic _source: the follower holds the documents as the leader's synthetic _source rebuilds them");
   if (s.retrying) lines.push(`retrying (${s.retrying.side}): since ${s.retrying.since}, ${s.retrying.attempts} attempts`);
-  if (s.restarts && (s.restarts.extractor > 0 || s.restarts.applier > 0)) lines.push(`restarted after ending unexpectedly: extractor ${s.restarts.extractor}, applier ${s.restarts.applier}`);
+  if (s.restarts && (s.restarts.extractor > 0 || s.restarts.applier > 0))
+    lines.push(`restarted after ending unexpectedly: extractor ${s.restarts.extractor}, applier ${s.restarts.applier}`);
   if (s.requested_by || s.updated_at) lines.push(`last change: ${s.updated_at ?? '-'} by ${s.requested_by ?? '-'}`);
   lines.push('');
   if (s.shards.length === 0) {
@@ -108,7 +114,15 @@ export function replicationsText(items: readonly ReplicationItem[]): string[] {
   if (items.length === 0) return ['no replications'];
   return table(
     ['follower', 'leader', 'status', 'lag ops', 'lag', 'requested by', 'updated'],
-    items.map((r) => [`${r.follower_cluster}:${r.follower_index}`, `${r.leader_cluster}:${r.leader_index}`, r.status, num(r.lag_operations), seconds(r.lag_seconds), r.requested_by, r.updated_at]),
+    items.map((r) => [
+      `${r.follower_cluster}:${r.follower_index}`,
+      `${r.leader_cluster}:${r.leader_index}`,
+      r.status,
+      num(r.lag_operations),
+      seconds(r.lag_seconds),
+      r.requested_by,
+      r.updated_at,
+    ]),
   );
 }
 

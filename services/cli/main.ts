@@ -121,7 +121,10 @@ const COMMANDS: Record<string, { options: string[]; positionals: readonly [numbe
   'users hash-password': { options: ['name', 'role'], positionals: [0, 0] },
   'users new-token': { options: ['name', 'role'], positionals: [0, 0] },
   'autofollow list': { options: ['follower-cluster', 'leader-cluster'], positionals: [0, 0] },
-  'autofollow add': { options: ['leader-cluster', 'pattern', 'exclude', 'follower-pattern', 'follower-cluster', 'settings', 'accept-partial-source'], positionals: [1, 1] },
+  'autofollow add': {
+    options: ['leader-cluster', 'pattern', 'exclude', 'follower-pattern', 'follower-cluster', 'settings', 'accept-partial-source'],
+    positionals: [1, 1],
+  },
   'autofollow remove': { options: ['leader-cluster', 'follower-cluster'], positionals: [1, 1] },
 };
 
@@ -144,7 +147,10 @@ function parse(argv: readonly string[]): Parsed | 'help' {
   let values: Values;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true }) as { values: Values; positionals: string[] });
+    ({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true }) as {
+      values: Values;
+      positionals: string[];
+    });
   } catch (e) {
     throw usage((e as Error).message);
   }
@@ -162,7 +168,14 @@ function parse(argv: readonly string[]): Parsed | 'help' {
   const args = positionals.slice(command.split(' ').length);
   const [min, max] = spec.positionals;
   if (args.length < min || args.length > max) {
-    const expected = command === 'clusters add' ? '<name> and <url>' : command.startsWith('autofollow ') && min === 1 ? 'the rule name' : min === 1 ? 'one argument' : 'no arguments';
+    const expected =
+      command === 'clusters add'
+        ? '<name> and <url>'
+        : command.startsWith('autofollow ') && min === 1
+          ? 'the rule name'
+          : min === 1
+            ? 'one argument'
+            : 'no arguments';
     throw usage(`kccr ${command} takes ${expected}; received ${args.length === 0 ? 'none' : args.map((a) => JSON.stringify(a)).join(' ')}`);
   }
   const misplaced = Object.keys(values).filter((k) => !GLOBAL.includes(k) && !spec.options.includes(k));
@@ -227,7 +240,8 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
       const leaderIndex = values['leader-index'];
       const missing = [leaderCluster === undefined && '--leader-cluster', leaderIndex === undefined && '--leader-index'].filter(Boolean);
       if (missing.length) throw usage(`kccr start needs ${missing.join(' and ')}`);
-      if (values.bootstrap !== undefined && !['scan', 'snapshot', 'none'].includes(values.bootstrap)) throw usage(`--bootstrap must be scan, snapshot or none; received ${JSON.stringify(values.bootstrap)}`);
+      if (values.bootstrap !== undefined && !['scan', 'snapshot', 'none'].includes(values.bootstrap))
+        throw usage(`--bootstrap must be scan, snapshot or none; received ${JSON.stringify(values.bootstrap)}`);
       const settings = jsonOption('settings', values.settings);
       const body = {
         leader_alias: leaderCluster,
@@ -238,14 +252,22 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
         ...(fc !== undefined ? { follower_cluster: fc } : {}),
       };
       const answer = await client.call<{ notes?: string[] }>('PUT', `/_plugins/_replication/${encodeURIComponent(args[0]!)}/_start`, body);
-      print(answer, () => [`started: ${args[0]} follows ${leaderCluster}:${leaderIndex}${fc ? ` on ${fc}` : ''}`, ...(answer.notes ?? []).map((n) => `note: ${n}`), `watch it with: kccr status ${args[0]}`]);
+      print(answer, () => [
+        `started: ${args[0]} follows ${leaderCluster}:${leaderIndex}${fc ? ` on ${fc}` : ''}`,
+        ...(answer.notes ?? []).map((n) => `note: ${n}`),
+        `watch it with: kccr status ${args[0]}`,
+      ]);
       return EXIT.ok;
     }
     case 'stop':
     case 'pause':
     case 'resume': {
       const answer = await client.call('POST', indexPath(args[0]!, `_${p.command}`, fc), {});
-      const done = { stop: 'stopped: the follower index is an ordinary writable index now', pause: 'paused: changes wait in Kafka until resume', resume: 'resumed' }[p.command];
+      const done = {
+        stop: 'stopped: the follower index is an ordinary writable index now',
+        pause: 'paused: changes wait in Kafka until resume',
+        resume: 'resumed',
+      }[p.command];
       print(answer, () => [`${args[0]}: ${done}`]);
       return EXIT.ok;
     }
@@ -262,7 +284,8 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
       return answer.status === 'FAILED' ? EXIT.failed : EXIT.ok;
     }
     case 'replications': {
-      if (values.state !== undefined && !['active', 'paused', 'stopped'].includes(values.state)) throw usage(`--state must be active, paused or stopped; received ${JSON.stringify(values.state)}`);
+      if (values.state !== undefined && !['active', 'paused', 'stopped'].includes(values.state))
+        throw usage(`--state must be active, paused or stopped; received ${JSON.stringify(values.state)}`);
       const q = new URLSearchParams();
       if (values.state) q.set('state', values.state);
       if (fc) q.set('follower_cluster', fc);
@@ -279,7 +302,10 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
       return EXIT.ok;
     }
     case 'rebuild': {
-      const body = { ...(values.alias !== undefined ? { alias: values.alias } : {}), ...(values['new-index'] !== undefined ? { new_index: values['new-index'] } : {}) };
+      const body = {
+        ...(values.alias !== undefined ? { alias: values.alias } : {}),
+        ...(values['new-index'] !== undefined ? { new_index: values['new-index'] } : {}),
+      };
       const answer = await client.call<{ new_index: string; alias: string; old_index: string }>('POST', indexPath(args[0]!, '_rebuild', fc), body);
       print(answer, () => [
         `rebuilding ${answer.old_index} into ${answer.new_index} from the start of the topic; ${answer.old_index} is no longer followed and is kept as it is`,
@@ -329,7 +355,10 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
       const missing = [values['leader-cluster'] === undefined && '--leader-cluster', values.pattern === undefined && '--pattern'].filter(Boolean);
       if (missing.length) throw usage(`kccr autofollow add needs ${missing.join(' and ')}`);
       const settings = jsonOption('settings', values.settings);
-      const exclude = values.exclude?.split(',').map((x) => x.trim()).filter(Boolean);
+      const exclude = values.exclude
+        ?.split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
       const body = {
         leader_alias: values['leader-cluster'],
         name: args[0],
@@ -341,12 +370,19 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
         ...(fc !== undefined ? { follower_cluster: fc } : {}),
       };
       const answer = await client.call('POST', '/_plugins/_replication/_autofollow', body);
-      print(answer, () => [`auto-follow rule ${args[0]}: ${values['leader-cluster']} indices matching ${values.pattern}${exclude?.length ? ` except ${exclude.join(',')}` : ''} are followed${fc ? ` on ${fc}` : ''}`, 'watch it with: kccr autofollow list']);
+      print(answer, () => [
+        `auto-follow rule ${args[0]}: ${values['leader-cluster']} indices matching ${values.pattern}${exclude?.length ? ` except ${exclude.join(',')}` : ''} are followed${fc ? ` on ${fc}` : ''}`,
+        'watch it with: kccr autofollow list',
+      ]);
       return EXIT.ok;
     }
     case 'autofollow remove': {
       if (values['leader-cluster'] === undefined) throw usage('kccr autofollow remove needs --leader-cluster');
-      const answer = await client.call('DELETE', '/_plugins/_replication/_autofollow', { leader_alias: values['leader-cluster'], name: args[0], ...(fc !== undefined ? { follower_cluster: fc } : {}) });
+      const answer = await client.call('DELETE', '/_plugins/_replication/_autofollow', {
+        leader_alias: values['leader-cluster'],
+        name: args[0],
+        ...(fc !== undefined ? { follower_cluster: fc } : {}),
+      });
       print(answer, () => [`removed auto-follow rule ${args[0]} (replications it started go on)`]);
       return EXIT.ok;
     }
@@ -381,7 +417,16 @@ function autofollowText(rules: readonly AutofollowItem[], stats: readonly Autofo
     ['name', 'leader', 'follower cluster', 'pattern', 'exclude', 'follower index', 'started', 'failed'],
     rules.map((r) => {
       const s = statsOf(r);
-      return [r.name, r.leader_alias, r.follower_cluster, r.pattern, r.exclude_patterns.join(',') || '-', r.follower_index_pattern, String(s?.num_success_start_replication ?? 0), s?.failed_indices.length ? s.failed_indices.join(',') : '-'];
+      return [
+        r.name,
+        r.leader_alias,
+        r.follower_cluster,
+        r.pattern,
+        r.exclude_patterns.join(',') || '-',
+        r.follower_index_pattern,
+        String(s?.num_success_start_replication ?? 0),
+        s?.failed_indices.length ? s.failed_indices.join(',') : '-',
+      ];
     }),
   );
   // Why an index was not started (a refused index feature, say) is what the operator has to act on.
@@ -400,7 +445,16 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
       return EXIT.ok;
     }
     if (parsed.command.startsWith('users ')) {
-      return await runUsers({ sub: parsed.command.split(' ')[1], ...(parsed.values.name !== undefined ? { name: parsed.values.name } : {}), ...(parsed.values.role !== undefined ? { role: parsed.values.role } : {}), json }, io, io.out);
+      return await runUsers(
+        {
+          sub: parsed.command.split(' ')[1],
+          ...(parsed.values.name !== undefined ? { name: parsed.values.name } : {}),
+          ...(parsed.values.role !== undefined ? { role: parsed.values.role } : {}),
+          json,
+        },
+        io,
+        io.out,
+      );
     }
     const client = new ControlClient(clientOptions(parsed.values, env));
     return await run(parsed, client, io);
@@ -420,6 +474,5 @@ export function processIo(): CliIo {
     stderr: process.stderr,
   };
 }
-
 
 if (isEntryPoint(import.meta.url)) process.exitCode = await runCli(process.argv.slice(2), process.env, processIo());

@@ -4,7 +4,9 @@ import { readControlConfig } from './config.js';
 
 describe('control settings', () => {
   it('refuse authentication off on an address other machines reach', () => {
-    expect(() => readControlConfig({ KCCR_CONTROL_AUTH: 'none', KCCR_CONTROL_HOST: '0.0.0.0' })).toThrow(/KCCR_CONTROL_AUTH=none: refused with KCCR_CONTROL_HOST=0\.0\.0\.0.*only on a loopback address/);
+    expect(() => readControlConfig({ KCCR_CONTROL_AUTH: 'none', KCCR_CONTROL_HOST: '0.0.0.0' })).toThrow(
+      /KCCR_CONTROL_AUTH=none: refused with KCCR_CONTROL_HOST=0\.0\.0\.0.*only on a loopback address/,
+    );
     expect(readControlConfig({ KCCR_CONTROL_AUTH: 'none', KCCR_CONTROL_HOST: '127.0.0.1' }).auth).toEqual({ mode: 'none' });
     expect(readControlConfig({ KCCR_CONTROL_AUTH: 'none' }).auth).toEqual({ mode: 'none' });
   });

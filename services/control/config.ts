@@ -46,13 +46,17 @@ export function readControlConfig(env: NodeJS.ProcessEnv = process.env): Readonl
 
   const mode = r.oneOf('KCCR_CONTROL_AUTH', ['users', 'none'] as const, 'users');
   if (mode === 'none' && !LOOPBACK.includes(host)) {
-    r.problem(`KCCR_CONTROL_AUTH=none: refused with KCCR_CONTROL_HOST=${host}, which other machines can reach; authentication may be off only on a loopback address (${LOOPBACK.join(', ')}); give KCCR_CONTROL_USERS_FILE instead`);
+    r.problem(
+      `KCCR_CONTROL_AUTH=none: refused with KCCR_CONTROL_HOST=${host}, which other machines can reach; authentication may be off only on a loopback address (${LOOPBACK.join(', ')}); give KCCR_CONTROL_USERS_FILE instead`,
+    );
   }
   let auth: ControlConfig['auth'] = { mode: 'none' };
   if (mode === 'users') {
     const file = r.string('KCCR_CONTROL_USERS_FILE');
     if (file === undefined) {
-      r.problem('KCCR_CONTROL_USERS_FILE: expected the JSON file of users (create entries with `kccr users hash-password`), but it is not set; for a local demo only, KCCR_CONTROL_AUTH=none turns authentication off');
+      r.problem(
+        'KCCR_CONTROL_USERS_FILE: expected the JSON file of users (create entries with `kccr users hash-password`), but it is not set; for a local demo only, KCCR_CONTROL_AUTH=none turns authentication off',
+      );
     } else {
       let text: string | undefined;
       try {
@@ -69,7 +73,8 @@ export function readControlConfig(env: NodeJS.ProcessEnv = process.env): Readonl
   }
 
   const secretsDirRaw = r.string('KCCR_CONTROL_SECRETS_DIR');
-  if (secretsDirRaw !== undefined && !isAbsolute(secretsDirRaw)) r.problem(`KCCR_CONTROL_SECRETS_DIR: expected an absolute path, received ${JSON.stringify(secretsDirRaw)}`);
+  if (secretsDirRaw !== undefined && !isAbsolute(secretsDirRaw))
+    r.problem(`KCCR_CONTROL_SECRETS_DIR: expected an absolute path, received ${JSON.stringify(secretsDirRaw)}`);
 
   return r.done({
     host,

@@ -30,13 +30,17 @@ async function main(): Promise<void> {
   });
   await state.open();
   const app = buildApp(state.deps, config.tls ? { https: config.tls } : {});
-  installShutdown('control', async () => {
-    // Auto-follow starts nothing more; requests in flight finish; then the tables let go of Kafka.
-    await state.deps.autofollow.stop();
-    await app.close();
-    await state.close();
-    await kafka.close();
-  }, settings.shutdownTimeoutMs);
+  installShutdown(
+    'control',
+    async () => {
+      // Auto-follow starts nothing more; requests in flight finish; then the tables let go of Kafka.
+      await state.deps.autofollow.stop();
+      await app.close();
+      await state.close();
+      await kafka.close();
+    },
+    settings.shutdownTimeoutMs,
+  );
   const address = await app.listen({ host: config.host, port: config.port });
   logger.info({ address, auth: config.auth.mode, followerCluster: config.followerCluster, https: config.tls !== undefined }, 'control service listening');
   state.deps.autofollow.start();

@@ -65,7 +65,9 @@ export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Reado
     failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
   };
   if (config.chunkBytes + CHUNK_OVERHEAD_BYTES > config.maxMessageBytes) {
-    r.problem(`KCCR_CHUNK_BYTES (${config.chunkBytes}) and a chunk's headers (${CHUNK_OVERHEAD_BYTES}) must fit in KCCR_TOPIC_MAX_MESSAGE_BYTES (${config.maxMessageBytes}); lower the first or raise the second`);
+    r.problem(
+      `KCCR_CHUNK_BYTES (${config.chunkBytes}) and a chunk's headers (${CHUNK_OVERHEAD_BYTES}) must fit in KCCR_TOPIC_MAX_MESSAGE_BYTES (${config.maxMessageBytes}); lower the first or raise the second`,
+    );
   }
   return r.done(config);
 }

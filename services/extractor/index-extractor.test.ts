@@ -30,7 +30,10 @@ describe('extractor core', () => {
   });
 
   it('leaves settings of the physical leader index behind', () => {
-    expect(portableSettings({ uuid: 'x', creation_date: '1', provided_name: 'p', version: {}, number_of_shards: '2', analysis: {} })).toEqual({ number_of_shards: '2', analysis: {} });
+    expect(portableSettings({ uuid: 'x', creation_date: '1', provided_name: 'p', version: {}, number_of_shards: '2', analysis: {} })).toEqual({
+      number_of_shards: '2',
+      analysis: {},
+    });
   });
 });
 
@@ -46,7 +49,10 @@ describe('nextPageSize', () => {
 });
 
 describe('the visibility schedule of a shard', () => {
-  const reading = (globalCheckpoint: number, refreshes: number, observedAt: number) => ({ stats: { globalCheckpoint, refreshTotals: { n1: refreshes, n2: refreshes + 10 } }, observedAt });
+  const reading = (globalCheckpoint: number, refreshes: number, observedAt: number) => ({
+    stats: { globalCheckpoint, refreshTotals: { n1: refreshes, n2: refreshes + 10 } },
+    observedAt,
+  });
 
   it('queues a reading, and takes it once every copy has refreshed twice since', () => {
     const first = visibilityStep([], reading(5, 0, 1000), 1000, -1, 5000);

@@ -97,7 +97,19 @@ export function visibilityStep<S extends { readonly globalCheckpoint: number; re
 }
 
 /** Settings that describe this physical index rather than the data; the follower gets its own. */
-const VOLATILE_SETTINGS = ['uuid', 'creation_date', 'provided_name', 'version', 'history', 'resize', 'routing', 'blocks', 'verified_before_close', 'shrink', 'lifecycle'];
+const VOLATILE_SETTINGS = [
+  'uuid',
+  'creation_date',
+  'provided_name',
+  'version',
+  'history',
+  'resize',
+  'routing',
+  'blocks',
+  'verified_before_close',
+  'shrink',
+  'lifecycle',
+];
 
 export function portableSettings(settings: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(settings).filter(([k]) => !VOLATILE_SETTINGS.includes(k)));
@@ -280,7 +292,11 @@ export class IndexExtractor {
     const { es, kafka, cursors, config } = this.deps;
     const meta = await es.indexMeta(this.leaderIndex);
     // Envelopes above chunkBytes go as chunks: the topic must take a chunk and its headers (checked when it exists).
-    const made = await kafka.ensureTopic(this.topic, meta.shards, { 'cleanup.policy': 'compact', 'compression.type': 'producer', 'max.message.bytes': String(config.maxMessageBytes) });
+    const made = await kafka.ensureTopic(this.topic, meta.shards, {
+      'cleanup.policy': 'compact',
+      'compression.type': 'producer',
+      'max.message.bytes': String(config.maxMessageBytes),
+    });
     if (made === 'exists') await this.checkTopicTakesChunks();
     this.schemaCheckedAt = 0;
     await this.checkSchema();
@@ -289,11 +305,18 @@ export class IndexExtractor {
       if (c && 'cursor' in c) {
         if (c.indexUuid !== meta.uuid && this.restartedSince(c.updatedAt)) {
           // The leader index is new and replication of it was started again since: its history starts over.
-          this.log.warn({ shard, was: c.indexUuid, now: meta.uuid }, 'leader index has a new UUID and replication was started again: starting its history over');
+          this.log.warn(
+            { shard, was: c.indexUuid, now: meta.uuid },
+            'leader index has a new UUID and replication was started again: starting its history over',
+          );
           continue;
         }
         if (c.indexUuid !== meta.uuid) {
-          throw new KccrError('HISTORY_CHANGED', `leader index ${this.leaderIndex} has a new UUID (${c.indexUuid} -> ${meta.uuid}): it was deleted and created again, or restored. Replication of it stopped; start it again to bootstrap the follower anew.`, { was: c.indexUuid, now: meta.uuid });
+          throw new KccrError(
+            'HISTORY_CHANGED',
+            `leader index ${this.leaderIndex} has a new UUID (${c.indexUuid} -> ${meta.uuid}): it was deleted and created again, or restored. Replication of it stopped; start it again to bootstrap the follower anew.`,
+            { was: c.indexUuid, now: meta.uuid },
+          );
         }
         this.cursors.set(shard, c);
       }
@@ -304,7 +327,13 @@ export class IndexExtractor {
       const from = start?.indexUuid === meta.uuid ? start.shards.find((x) => x.shard === shard) : undefined;
       if (from) {
         // The follower gets everything up to here from a snapshot (or wants no history): start after it.
-        this.cursors.set(shard, { indexUuid: meta.uuid, historyUuid: from.historyUuid, cursor: from.globalCheckpoint, updatedAt: Date.now(), historyFrom: from.globalCheckpoint });
+        this.cursors.set(shard, {
+          indexUuid: meta.uuid,
+          historyUuid: from.historyUuid,
+          cursor: from.globalCheckpoint,
+          updatedAt: Date.now(),
+          historyFrom: from.globalCheckpoint,
+        });
       } else {
         this.scan ??= { targets: undefined, total: 0, docs: 0, bytes: 0, startedAt: Date.now(), finishedAt: null };
       }
@@ -405,13 +434,20 @@ export class IndexExtractor {
   private checkHistory(s: ShardStats): void {
     const c = this.cursors.get(s.shard);
     if (c && c.historyUuid && s.historyUuid && c.historyUuid !== s.historyUuid) {
-      throw new KccrError('HISTORY_CHANGED', `shard ${s.shard} of leader index ${this.leaderIndex} has a new history (${c.historyUuid} -> ${s.historyUuid}): it was restored or recreated. Replication of it stopped; start it again to bootstrap the follower anew.`, { shard: s.shard });
+      throw new KccrError(
+        'HISTORY_CHANGED',
+        `shard ${s.shard} of leader index ${this.leaderIndex} has a new history (${c.historyUuid} -> ${s.historyUuid}): it was restored or recreated. Replication of it stopped; start it again to bootstrap the follower anew.`,
+        { shard: s.shard },
+      );
     }
     // A global checkpoint below the cursor in the same history is a promoted replica that has not yet learnt how far
     // the old primary had got: everything up to the cursor was on every in-sync copy, so it stays. Nothing is read
     // until the checkpoint passes the cursor again (moments later).
     if (s.globalCheckpoint < this.cursorOf(s.shard)) {
-      this.log.info({ shard: s.shard, cursor: this.cursorOf(s.shard), globalCheckpoint: s.globalCheckpoint }, 'global checkpoint below the cursor (a new primary catching up); waiting');
+      this.log.info(
+        { shard: s.shard, cursor: this.cursorOf(s.shard), globalCheckpoint: s.globalCheckpoint },
+        'global checkpoint below the cursor (a new primary catching up); waiting',
+      );
     }
   }
 
@@ -432,7 +468,10 @@ export class IndexExtractor {
     await this.deps.es.refresh(this.leaderIndex);
     this.forcedRefreshes++;
     const docs = await this.publishRange(s, from, cursor, () => 'INDEX');
-    this.log.warn({ shard: s.shard, term: s.primaryTerm, was: known, from, to: cursor, docs }, 'new primary term (failover): published the recent changes again');
+    this.log.warn(
+      { shard: s.shard, term: s.primaryTerm, was: known, from, to: cursor, docs },
+      'new primary term (failover): published the recent changes again',
+    );
   }
 
   /**
@@ -494,13 +533,18 @@ export class IndexExtractor {
     const { es, cursors, producer, config } = this.deps;
     const meta = await es.indexMeta(this.leaderIndex);
     if (meta.uuid !== this.base?.indexUuid) {
-      throw new KccrError('HISTORY_CHANGED', `leader index ${this.leaderIndex} has a new UUID (${this.base?.indexUuid} -> ${meta.uuid}): it was deleted and created again, or restored. Replication of it stopped; start it again to bootstrap the follower anew.`);
+      throw new KccrError(
+        'HISTORY_CHANGED',
+        `leader index ${this.leaderIndex} has a new UUID (${this.base?.indexUuid} -> ${meta.uuid}): it was deleted and created again, or restored. Replication of it stopped; start it again to bootstrap the follower anew.`,
+      );
     }
     if (leaderSource(meta).mode === 'disabled') {
       throw new KccrError('ES_REJECTED', `leader index ${this.leaderIndex} has _source disabled; kccr copies documents from _source and cannot replicate it`);
     }
     const settings = portableSettings(meta.settings);
-    const digest = createHash('sha256').update(JSON.stringify({ settings, mappings: meta.mappings, aliases: meta.aliases })).digest('hex');
+    const digest = createHash('sha256')
+      .update(JSON.stringify({ settings, mappings: meta.mappings, aliases: meta.aliases }))
+      .digest('hex');
     if (digest === this.metadataDigest) return;
     const metadata: IndexMetadata = { indexUuid: meta.uuid, shards: meta.shards, settings, mappings: meta.mappings, aliases: meta.aliases, digest };
     const now = Date.now();
@@ -564,7 +608,12 @@ export class IndexExtractor {
       let raw: Buffer;
       try {
         // The primary's copy is asked first (any in-sync copy would do: see docs/design/multi-node.md); status shows it.
-        raw = await es.searchRaw(this.leaderIndex, windowQuery(from, to, size, after), { preference: `_shards:${s.shard}|_prefer_nodes:${s.primaryNode}` }, this.abort.signal);
+        raw = await es.searchRaw(
+          this.leaderIndex,
+          windowQuery(from, to, size, after),
+          { preference: `_shards:${s.shard}|_prefer_nodes:${s.primaryNode}` },
+          this.abort.signal,
+        );
         this.readFrom.set(s.shard, s.primaryNode);
       } catch (e) {
         // A page of large documents the leader cannot build within its memory limits (429): ask for fewer.
@@ -584,7 +633,12 @@ export class IndexExtractor {
       const readAt = Date.now();
       const events = hits.map((h) => {
         if (!h.source) throw new KccrError('ES_REJECTED', `document ${h.id} of ${this.leaderIndex} came back without _source`);
-        return indexEvent(base, { id: h.id, routing: h.routing, source: h.source, seqNo: h.seqNo, primaryTerm: h.primaryTerm }, readAt, opOf(h.seqNo, h.source.length));
+        return indexEvent(
+          base,
+          { id: h.id, routing: h.routing, source: h.source, seqNo: h.seqNo, primaryTerm: h.primaryTerm },
+          readAt,
+          opOf(h.seqNo, h.source.length),
+        );
       });
       await producer.send(this.topic, await this.encode(events, s.shard));
       this.progressAt = Date.now();
@@ -600,13 +654,23 @@ export class IndexExtractor {
   private async publishCheckpoint(s: ShardStats, observedAt: number): Promise<void> {
     const { producer, cursors, config } = this.deps;
     const g = s.globalCheckpoint;
-    const event = checkpointEvent(this.origin(s.shard, s.historyUuid), { globalCheckpoint: g, maxSeqNo: s.maxSeqNo, observedAt, docCount: s.docs, deleteTotal: s.deleteTotal, counts: null }, Date.now());
+    const event = checkpointEvent(
+      this.origin(s.shard, s.historyUuid),
+      { globalCheckpoint: g, maxSeqNo: s.maxSeqNo, observedAt, docCount: s.docs, deleteTotal: s.deleteTotal, counts: null },
+      Date.now(),
+    );
     await producer.send(this.topic, await this.encode([event], s.shard));
     this.progressAt = Date.now();
     this.lastCheckpointAt.set(s.shard, Date.now());
     if (g !== this.cursorOf(s.shard) || !this.cursors.has(s.shard)) {
       const historyFrom = this.cursors.get(s.shard)?.historyFrom;
-      const next: ExtractorCursor = { indexUuid: this.base!.indexUuid, historyUuid: s.historyUuid, cursor: g, updatedAt: Date.now(), ...(historyFrom !== undefined ? { historyFrom } : {}) };
+      const next: ExtractorCursor = {
+        indexUuid: this.base!.indexUuid,
+        historyUuid: s.historyUuid,
+        cursor: g,
+        updatedAt: Date.now(),
+        ...(historyFrom !== undefined ? { historyFrom } : {}),
+      };
       // The cursor moves only after everything up to G (and the checkpoint) is acknowledged by Kafka.
       await cursors.put(cursorKey(config.leaderCluster, this.leaderIndex, s.shard), next);
       this.noteCursor(s.shard, this.cursorOf(s.shard), g);
@@ -664,14 +728,25 @@ export class IndexExtractor {
     const started = Date.now();
     const cursor = this.cursorOf(req.shard);
     const above = ranges.find((r) => r.to > cursor);
-    if (above) throw new KccrError('BAD_REQUEST', `reconcile request for shard ${req.shard} of ${this.leaderIndex} counts up to ${above.to}, above what is published (${cursor})`);
+    if (above)
+      throw new KccrError(
+        'BAD_REQUEST',
+        `reconcile request for shard ${req.shard} of ${this.leaderIndex} counts up to ${above.to}, above what is published (${cursor})`,
+      );
     const counts = await this.deps.es.counts(
       this.leaderIndex,
       ranges.map((r) => ({ range: { _seq_no: { gte: r.from, lte: r.to } } })),
       `_shards:${req.shard}|_prefer_nodes:${stats.primaryNode}`,
     );
     const now = Date.now();
-    const checkpoint = { globalCheckpoint: cursor, maxSeqNo: stats.maxSeqNo, observedAt: now, docCount: null, deleteTotal: null, counts: { passId: req.passId, ranges: ranges.map((r, i) => ({ from: r.from, to: r.to, count: counts[i]! })) } };
+    const checkpoint = {
+      globalCheckpoint: cursor,
+      maxSeqNo: stats.maxSeqNo,
+      observedAt: now,
+      docCount: null,
+      deleteTotal: null,
+      counts: { passId: req.passId, ranges: ranges.map((r, i) => ({ from: r.from, to: r.to, count: counts[i]! })) },
+    };
     await this.deps.producer.send(this.topic, await this.encode([checkpointEvent(this.origin(req.shard, stats.historyUuid), checkpoint, now)], req.shard));
     this.reconcileStats.requests++;
     this.reconcileStats.counts += ranges.length;
@@ -680,7 +755,11 @@ export class IndexExtractor {
   }
 
   /** The ids of `ids` (all held by one follower shard) that the leader shard no longer has. */
-  private async missing(shard: number, ids: NonNullable<ReconcileRequest['ids']>, work: { counts: number; gets: number }): Promise<NonNullable<ReconcileRequest['ids']>> {
+  private async missing(
+    shard: number,
+    ids: NonNullable<ReconcileRequest['ids']>,
+    work: { counts: number; gets: number },
+  ): Promise<NonNullable<ReconcileRequest['ids']>> {
     if (ids.length === 0) return [];
     if (ids.length > RECONCILE_GET_GROUP) {
       work.counts++;
@@ -710,7 +789,11 @@ export class IndexExtractor {
     const now = Date.now();
     const stuckMs = this.cycleStartedAt !== undefined ? now - this.progressAt : 0;
     const stuck = this.state === 'running' && stuckMs > silentAfterMs(config.statusIntervalMs);
-    const retrying = this.retrying.view() ?? (stuck ? { reason: `no answer from the leader, Kafka or the registry for ${Math.round(stuckMs / 1000)} s`, since: this.progressAt, attempts: 0 } : undefined);
+    const retrying =
+      this.retrying.view() ??
+      (stuck
+        ? { reason: `no answer from the leader, Kafka or the registry for ${Math.round(stuckMs / 1000)} s`, since: this.progressAt, attempts: 0 }
+        : undefined);
     const state = stuck ? 'retrying' : this.state;
     const reason = stuck ? retrying!.reason : this.reason;
     const s: ExtractorStatus = {
@@ -725,7 +808,18 @@ export class IndexExtractor {
       shards: [...this.shardStatus.values()].sort((a, b) => a.shard - b.shard),
       reconcile: { ...this.reconcileStats },
       forcedRefreshes: this.forcedRefreshes,
-      ...(this.scan ? { bootstrap: { mode: 'scan' as const, docs: this.scan.docs, total: this.scan.total, bytes: this.scan.bytes, startedAt: this.scan.startedAt, finishedAt: this.scan.finishedAt } } : {}),
+      ...(this.scan
+        ? {
+            bootstrap: {
+              mode: 'scan' as const,
+              docs: this.scan.docs,
+              total: this.scan.total,
+              bytes: this.scan.bytes,
+              startedAt: this.scan.startedAt,
+              finishedAt: this.scan.finishedAt,
+            },
+          }
+        : {}),
       restarts: this.restarts,
       reportIntervalMs: config.statusIntervalMs,
       updatedAt: now,

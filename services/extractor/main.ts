@@ -91,7 +91,10 @@ export class ExtractorService {
     if (rest.some((c) => c.indexUuid !== first!.indexUuid)) return undefined;
     return {
       ...first!,
-      shards: first!.shards.map((sh) => ({ ...sh, globalCheckpoint: Math.min(sh.globalCheckpoint, ...rest.map((c) => c.shards.find((x) => x.shard === sh.shard)?.globalCheckpoint ?? -1)) })),
+      shards: first!.shards.map((sh) => ({
+        ...sh,
+        globalCheckpoint: Math.min(sh.globalCheckpoint, ...rest.map((c) => c.shards.find((x) => x.shard === sh.shard)?.globalCheckpoint ?? -1)),
+      })),
     };
   }
 
@@ -134,7 +137,10 @@ export class ExtractorService {
       if (this.stopping || this.extractors.get(index)?.extractor !== extractor) return;
       const restarts = extractor.restarts + 1;
       const delay = backoffDelay(Math.min(restarts, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
-      this.deps.logger.error({ index, restarts, err: e === undefined ? 'ended' : errorMessage(e), restartInMs: delay }, 'extraction of this index ended unexpectedly; starting it again');
+      this.deps.logger.error(
+        { index, restarts, err: e === undefined ? 'ended' : errorMessage(e), restartInMs: delay },
+        'extraction of this index ended unexpectedly; starting it again',
+      );
       this.extractors.delete(index);
       setTimeout(() => {
         if (this.stopping || this.extractors.has(index) || !this.wanted().has(index)) return;

@@ -3,7 +3,10 @@
  * schemas/change-envelope.avsc and never copied by hand. Covers what kccr's schemas use: records, enums,
  * nullable unions, arrays, maps and primitives (long as number: _seq_no values stay below 2^53).
  */
-type AvroType = string | AvroType[] | { type: string; name?: string; fields?: AvroField[]; symbols?: string[]; items?: AvroType; values?: AvroType; doc?: string; logicalType?: string };
+type AvroType =
+  | string
+  | AvroType[]
+  | { type: string; name?: string; fields?: AvroField[]; symbols?: string[]; items?: AvroType; values?: AvroType; doc?: string; logicalType?: string };
 interface AvroField {
   name: string;
   type: AvroType;
@@ -50,7 +53,9 @@ export function generateTypes(schema: AvroType, header: string): string {
         if (!seen.has(name)) {
           seen.add(name);
           const symbols = required(t.symbols, 'enum symbols');
-          decls.push(`${doc(t.doc)}export type ${name} = ${symbols.map((s) => `'${s}'`).join(' | ')};\nexport const ${name}Symbols = [${symbols.map((s) => `'${s}'`).join(', ')}] as const;\n`);
+          decls.push(
+            `${doc(t.doc)}export type ${name} = ${symbols.map((s) => `'${s}'`).join(' | ')};\nexport const ${name}Symbols = [${symbols.map((s) => `'${s}'`).join(', ')}] as const;\n`,
+          );
         }
         return name;
       }

@@ -28,7 +28,15 @@ export const CHUNK_OVERHEAD_BYTES = 4096;
 /** What the headers say of the document a chunked record carries. */
 export interface ChunkedDocument {
   readonly sourceBytes: number;
-  readonly origin: { readonly id: string; readonly op: string; readonly shard: number; readonly seqNo: number; readonly version: number; readonly cluster: string; readonly index: string };
+  readonly origin: {
+    readonly id: string;
+    readonly op: string;
+    readonly shard: number;
+    readonly seqNo: number;
+    readonly version: number;
+    readonly cluster: string;
+    readonly index: string;
+  };
 }
 
 export interface ChunkRecord {
@@ -80,7 +88,9 @@ export function chunkInfo(headers: { readonly [name: string]: string | undefined
   const totalBytes = Number(headers?.[CHUNK_BYTES_HEADER]);
   const sourceBytes = Number(headers?.[SOURCE_BYTES_HEADER] ?? '0');
   if (!m || !/^[0-9a-f]{64}$/.test(digest) || !Number.isSafeInteger(totalBytes) || totalBytes <= 0 || Number(m[2]) < 2 || Number(m[1]) >= Number(m[2])) {
-    throw new Error(`malformed chunk headers: ${CHUNK_HEADER}=${place} ${CHUNK_DIGEST_HEADER}=${digest} ${CHUNK_BYTES_HEADER}=${headers?.[CHUNK_BYTES_HEADER]}`);
+    throw new Error(
+      `malformed chunk headers: ${CHUNK_HEADER}=${place} ${CHUNK_DIGEST_HEADER}=${digest} ${CHUNK_BYTES_HEADER}=${headers?.[CHUNK_BYTES_HEADER]}`,
+    );
   }
   let origin: ChunkedDocument['origin'] | undefined;
   try {
@@ -145,7 +155,14 @@ export class ChunkAssembler {
       if (info.index === info.count - 1) this.refused = undefined;
       return { kind: 'skip' };
     }
-    if (!cur || cur.lastOffset !== undefined || cur.digest !== info.digest || cur.next !== info.index || cur.count !== info.count || cur.bytes + value.length > cur.value.length) {
+    if (
+      !cur ||
+      cur.lastOffset !== undefined ||
+      cur.digest !== info.digest ||
+      cur.next !== info.index ||
+      cur.count !== info.count ||
+      cur.bytes + value.length > cur.value.length
+    ) {
       this.cut();
       this.droppedChunks++;
       return { kind: 'skip' };

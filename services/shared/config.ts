@@ -51,7 +51,10 @@ export class EnvReader {
   list(name: string, fallback: readonly string[]): string[] {
     const v = this.raw(name);
     if (v === undefined) return [...fallback];
-    const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     if (items.length === 0) this.problems.push(`${name}: expected a comma-separated list, received ${JSON.stringify(v)}`);
     return items;
   }
@@ -138,9 +141,11 @@ export interface EsConnection {
 export function readEsConnection(r: EnvReader, prefix: string, fallbackUrl?: string): EsConnection {
   const url = fallbackUrl ? r.string(`${prefix}URL`, fallbackUrl) : r.required(`${prefix}URL`, 'the cluster URL, for example https://127.0.0.1:9200');
   // One URL, or several nodes of the cluster separated by commas (requests go round them).
-  if (url && !url.split(',').every((u) => /^https?:\/\/[^/]+/.test(u.trim()))) r.problem(`${prefix}URL: expected an http:// or https:// URL (or several, comma-separated), received ${JSON.stringify(url)}`);
+  if (url && !url.split(',').every((u) => /^https?:\/\/[^/]+/.test(u.trim())))
+    r.problem(`${prefix}URL: expected an http:// or https:// URL (or several, comma-separated), received ${JSON.stringify(url)}`);
   // Credentials in a URL end up in logs and error messages: they go in the USERNAME / PASSWORD settings.
-  if (url && url.split(',').some((u) => /^https?:\/\/[^/@]*@/.test(u.trim()))) r.problem(`${prefix}URL: credentials inside the URL are refused; give ${prefix}USERNAME and ${prefix}PASSWORD_FILE (or ${prefix}API_KEY_FILE) instead`);
+  if (url && url.split(',').some((u) => /^https?:\/\/[^/@]*@/.test(u.trim())))
+    r.problem(`${prefix}URL: credentials inside the URL are refused; give ${prefix}USERNAME and ${prefix}PASSWORD_FILE (or ${prefix}API_KEY_FILE) instead`);
   const username = r.string(`${prefix}USERNAME`);
   const password = r.secret(`${prefix}PASSWORD`);
   const apiKey = r.secret(`${prefix}API_KEY`);
@@ -164,7 +169,8 @@ export function readKafkaSettings(r: EnvReader): KafkaSettings {
   const mechanism = r.string('KCCR_KAFKA_SASL_MECHANISM');
   let sasl: KafkaSettings['sasl'];
   if (mechanism !== undefined) {
-    if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism)) r.problem(`KCCR_KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, received ${JSON.stringify(mechanism)}`);
+    if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism))
+      r.problem(`KCCR_KAFKA_SASL_MECHANISM: expected plain, scram-sha-256 or scram-sha-512, received ${JSON.stringify(mechanism)}`);
     const username = r.required('KCCR_KAFKA_SASL_USERNAME', 'the SASL user name');
     const password = r.secret('KCCR_KAFKA_SASL_PASSWORD');
     if (password === undefined) r.problem('KCCR_KAFKA_SASL_PASSWORD (or _FILE): expected the SASL password, but it is not set');
@@ -178,7 +184,8 @@ export function readRegistryConnection(r: EnvReader): RegistryConnection {
   const url = r.string('KCCR_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7');
   if (!/^https?:\/\/[^/]+/.test(url)) r.problem(`KCCR_REGISTRY_URL: expected an http:// or https:// URL, received ${JSON.stringify(url)}`);
   // Credentials in a URL end up in logs and process listings: they go in their own settings.
-  else if (/^https?:\/\/[^/]*@/.test(url)) r.problem('KCCR_REGISTRY_URL: holds credentials (user:password@); give them as KCCR_REGISTRY_USERNAME and KCCR_REGISTRY_PASSWORD (or _FILE) instead');
+  else if (/^https?:\/\/[^/]*@/.test(url))
+    r.problem('KCCR_REGISTRY_URL: holds credentials (user:password@); give them as KCCR_REGISTRY_USERNAME and KCCR_REGISTRY_PASSWORD (or _FILE) instead');
   const username = r.string('KCCR_REGISTRY_USERNAME');
   const password = r.secret('KCCR_REGISTRY_PASSWORD');
   if ((username === undefined) !== (password === undefined)) r.problem('KCCR_REGISTRY_USERNAME and KCCR_REGISTRY_PASSWORD (or _FILE): give both or neither');
@@ -189,6 +196,7 @@ export function readRegistryConnection(r: EnvReader): RegistryConnection {
 
 export function readClusterName(r: EnvReader, name: string, fallback: string): string {
   const v = r.string(name, fallback);
-  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(v)) r.problem(`${name}: expected a cluster name of lower-case letters, digits, _ and - (at most 64), received ${JSON.stringify(v)}`);
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(v))
+    r.problem(`${name}: expected a cluster name of lower-case letters, digits, _ and - (at most 64), received ${JSON.stringify(v)}`);
   return v;
 }

@@ -58,7 +58,9 @@ describe('docs/reference/errors.md', () => {
   });
 
   it('reads the table it means to read', () => {
-    expect(errorRows('| `CONFLICT` | 409 | no | permanent | a | b |\n| code | HTTP status |')).toEqual([{ code: 'CONFLICT', status: 409, retriable: false, kind: 'permanent' }]);
+    expect(errorRows('| `CONFLICT` | 409 | no | permanent | a | b |\n| code | HTTP status |')).toEqual([
+      { code: 'CONFLICT', status: 409, retriable: false, kind: 'permanent' },
+    ]);
   });
 });
 
@@ -122,7 +124,16 @@ describe('docs/reference/settings.md', () => {
 
   it('finds the settings where the code reads them', () => {
     // A scan that found nothing would pass everything below.
-    for (const name of ['KCCR_KAFKA_BROKERS', 'KCCR_EXTRACTOR_BATCH_SIZE', 'KCCR_APPLIER_CONCURRENCY', 'KCCR_CONTROL_USERS_FILE', 'KCCR_STACK_DIR', 'KCCR_BENCH_RATE', 'KCCR_DEMO_SECONDS', 'KCCR_NODE_VERSION']) {
+    for (const name of [
+      'KCCR_KAFKA_BROKERS',
+      'KCCR_EXTRACTOR_BATCH_SIZE',
+      'KCCR_APPLIER_CONCURRENCY',
+      'KCCR_CONTROL_USERS_FILE',
+      'KCCR_STACK_DIR',
+      'KCCR_BENCH_RATE',
+      'KCCR_DEMO_SECONDS',
+      'KCCR_NODE_VERSION',
+    ]) {
       expect(inScope).toContain(name);
     }
     expect(inScope).toContain('KCCR_FOLLOWER_API_KEY_FILE'); // assembled: readEsConnection(r, 'KCCR_FOLLOWER_')

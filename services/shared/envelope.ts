@@ -66,7 +66,15 @@ function origin(base: OriginBase, seqNo: number, primaryTerm: number, readAt: nu
 
 /** A document as it now is on the leader; the follower writes it with external version _seq_no + 1. */
 export function indexEvent(base: OriginBase, doc: DocumentRead, readAt: number, op: 'INDEX' | 'READ' = 'INDEX'): ChangeEnvelope {
-  return { op, id: doc.id, routing: doc.routing, source: doc.source, version: doc.seqNo + 1, origin: origin(base, doc.seqNo, doc.primaryTerm, readAt), checkpoint: null };
+  return {
+    op,
+    id: doc.id,
+    routing: doc.routing,
+    source: doc.source,
+    version: doc.seqNo + 1,
+    origin: origin(base, doc.seqNo, doc.primaryTerm, readAt),
+    checkpoint: null,
+  };
 }
 
 /**
@@ -78,12 +86,28 @@ export function deleteEvent(base: OriginBase, id: string, routing: string | null
 }
 
 export function checkpointEvent(base: OriginBase, checkpoint: Checkpoint, readAt: number): ChangeEnvelope {
-  return { op: 'CHECKPOINT', id: CHECKPOINT_KEY, routing: null, source: null, version: checkpoint.globalCheckpoint + 1, origin: origin(base, checkpoint.globalCheckpoint, 0, readAt), checkpoint };
+  return {
+    op: 'CHECKPOINT',
+    id: CHECKPOINT_KEY,
+    routing: null,
+    source: null,
+    version: checkpoint.globalCheckpoint + 1,
+    origin: origin(base, checkpoint.globalCheckpoint, 0, readAt),
+    checkpoint,
+  };
 }
 
 /** The leader index's metadata, published to every partition before documents that may need it. */
 export function metadataEvent(base: OriginBase, meta: IndexMetadata, seqNo: number, readAt: number): ChangeEnvelope {
-  return { op: 'METADATA', id: METADATA_KEY, routing: null, source: Buffer.from(JSON.stringify(meta)), version: seqNo + 1, origin: origin(base, seqNo, 0, readAt), checkpoint: null };
+  return {
+    op: 'METADATA',
+    id: METADATA_KEY,
+    routing: null,
+    source: Buffer.from(JSON.stringify(meta)),
+    version: seqNo + 1,
+    origin: origin(base, seqNo, 0, readAt),
+    checkpoint: null,
+  };
 }
 
 export function readMetadata(e: ChangeEnvelope): IndexMetadata {

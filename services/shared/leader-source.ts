@@ -46,7 +46,12 @@ function strings(v: unknown): string[] {
  * disabled: a follower cannot be given what the leader never kept.
  */
 export function leaderSource(meta: Pick<IndexMeta, 'mappings' | 'settings'>): LeaderSource {
-  const mapping = ((meta.mappings as { _source?: Record<string, unknown> })._source ?? {}) as { enabled?: unknown; mode?: unknown; includes?: unknown; excludes?: unknown };
+  const mapping = ((meta.mappings as { _source?: Record<string, unknown> })._source ?? {}) as {
+    enabled?: unknown;
+    mode?: unknown;
+    includes?: unknown;
+    excludes?: unknown;
+  };
   const declared = [lower(setting(meta.settings, 'mapping.source.mode')), lower(mapping.mode)];
   const defaultMode: SourceMode = SYNTHETIC_BY_DEFAULT.includes(lower(setting(meta.settings, 'mode')) ?? '') ? 'synthetic' : 'stored';
   const explicit = declared.find((m): m is SourceMode => m === 'stored' || m === 'synthetic' || m === 'disabled');

@@ -4,7 +4,9 @@ import { parseMgetResponse, parseSearchResponse } from './raw-hits.js';
 
 /** A search response around raw hit texts, as Elasticsearch writes it (sources copied in raw). */
 function searchBody(hits: string[], extra = ''): Buffer {
-  return Buffer.from(`{"took":3,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},${extra}"hits":{"max_score":null,"hits":[${hits.join(',')}]}}`);
+  return Buffer.from(
+    `{"took":3,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},${extra}"hits":{"max_score":null,"hits":[${hits.join(',')}]}}`,
+  );
 }
 
 function hit(id: string, source: string, more = ''): string {
@@ -64,7 +66,9 @@ describe('parseSearchResponse', () => {
   });
 
   it('returns no hits for an empty page, and reads pit_id and the total', () => {
-    const body = Buffer.from('{"pit_id":"46ToAwMDaWR5BXV1aWQy==","took":1,"timed_out":false,"hits":{"total":{"value":0,"relation":"eq"},"max_score":null,"hits":[]}}');
+    const body = Buffer.from(
+      '{"pit_id":"46ToAwMDaWR5BXV1aWQy==","took":1,"timed_out":false,"hits":{"total":{"value":0,"relation":"eq"},"max_score":null,"hits":[]}}',
+    );
     expect(parseSearchResponse(body)).toEqual({ hits: [], pitId: '46ToAwMDaWR5BXV1aWQy==', total: 0, timedOut: false, shards: null });
     expect(parseSearchResponse(Buffer.from('{"hits":{"total":5,"hits":[]}}')).total).toBe(5);
   });
@@ -96,7 +100,12 @@ describe('parseSearchResponse', () => {
 
   it('fails with ES_REJECTED on a truncated or malformed response', () => {
     const full = searchBody([hit('a', '{"x":"y"}')]);
-    for (const broken of [full.subarray(0, full.length - 5), Buffer.from('{"hits":{"hits":[{"_id":"a",}]}}'), Buffer.from('{"hits":{"hits":[{"_id":"a"}]}} x'), Buffer.from('')]) {
+    for (const broken of [
+      full.subarray(0, full.length - 5),
+      Buffer.from('{"hits":{"hits":[{"_id":"a",}]}}'),
+      Buffer.from('{"hits":{"hits":[{"_id":"a"}]}} x'),
+      Buffer.from(''),
+    ]) {
       expect(() => parseSearchResponse(broken)).toThrow(KccrError);
     }
     const err = (() => {

@@ -170,11 +170,25 @@ export interface ExtractorStatus {
   readonly reportIntervalMs?: number;
   readonly indexUuid?: string;
   readonly shards: readonly ExtractorShardStatus[];
-  readonly reconcile: { readonly requests: number; readonly idsChecked: number; readonly counts?: number; readonly gets?: number; readonly deletesPublished: number; readonly lastMs: number | null };
+  readonly reconcile: {
+    readonly requests: number;
+    readonly idsChecked: number;
+    readonly counts?: number;
+    readonly gets?: number;
+    readonly deletesPublished: number;
+    readonly lastMs: number | null;
+  };
   /** Refreshes of the leader index that kccr forced (the cost of the visibility strategy). */
   readonly forcedRefreshes?: number;
   /** A scan bootstrap: documents up to the first checkpoints read, published as READ events. */
-  readonly bootstrap?: { readonly mode: 'scan'; readonly docs: number; readonly total: number; readonly bytes: number; readonly startedAt: number; readonly finishedAt: number | null };
+  readonly bootstrap?: {
+    readonly mode: 'scan';
+    readonly docs: number;
+    readonly total: number;
+    readonly bytes: number;
+    readonly startedAt: number;
+    readonly finishedAt: number | null;
+  };
   readonly updatedAt: number;
 }
 
@@ -212,7 +226,14 @@ export interface ApplierStatus {
   readonly reportIntervalMs?: number;
   readonly shards: readonly ApplierShardStatus[];
   /** Delete reconciliation passes of this follower index: how many, ids sent, and the last pass's duration. */
-  readonly reconcile?: { readonly passes: number; readonly abandoned?: number; readonly rangesCounted?: number; readonly idsSent: number; readonly lastPassMs: number | null; readonly lastPassAt: number | null };
+  readonly reconcile?: {
+    readonly passes: number;
+    readonly abandoned?: number;
+    readonly rangesCounted?: number;
+    readonly idsSent: number;
+    readonly lastPassMs: number | null;
+    readonly lastPassAt: number | null;
+  };
   /** The last position request applied (the spec's `position.requestId`) and the offsets it set, per partition. */
   readonly position?: AppliedPosition;
   readonly updatedAt: number;
@@ -277,11 +298,20 @@ export function parseReconcileRequest(value: Buffer): ReconcileRequest {
   const { ids, ranges } = r;
   if ((ids === undefined) === (ranges === undefined)) problems.push('exactly one of ids and ranges is needed');
   if (ids !== undefined) {
-    const ok = Array.isArray(ids) && ids.length <= MAX_RECONCILE_IDS && ids.every((d: { id?: unknown; routing?: unknown }) => typeof d?.id === 'string' && (d.routing === null || typeof d.routing === 'string'));
+    const ok =
+      Array.isArray(ids) &&
+      ids.length <= MAX_RECONCILE_IDS &&
+      ids.every((d: { id?: unknown; routing?: unknown }) => typeof d?.id === 'string' && (d.routing === null || typeof d.routing === 'string'));
     if (!ok) problems.push(`ids must be at most ${MAX_RECONCILE_IDS} of {id, routing}`);
   }
   if (ranges !== undefined) {
-    const ok = Array.isArray(ranges) && ranges.length <= MAX_RECONCILE_RANGES && ranges.every((x: { from?: unknown; to?: unknown }) => Number.isSafeInteger(x?.from) && Number.isSafeInteger(x?.to) && (x.from as number) >= 0 && (x.from as number) <= (x.to as number));
+    const ok =
+      Array.isArray(ranges) &&
+      ranges.length <= MAX_RECONCILE_RANGES &&
+      ranges.every(
+        (x: { from?: unknown; to?: unknown }) =>
+          Number.isSafeInteger(x?.from) && Number.isSafeInteger(x?.to) && (x.from as number) >= 0 && (x.from as number) <= (x.to as number),
+      );
     if (!ok) problems.push(`ranges must be at most ${MAX_RECONCILE_RANGES} of {from, to}, 0 <= from <= to`);
   }
   if (problems.length) throw new KccrError('BAD_REQUEST', `reconcile request refused: ${problems.join('; ')}`);

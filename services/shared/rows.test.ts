@@ -14,7 +14,12 @@ const spec: ReplicationSpec = {
   bootstrap: 'snapshot',
   followerSettings: { number_of_replicas: 0, 'routing.allocation.include._name': 'a,b' },
   partialSource: { includes: ['a.*'], excludes: [] },
-  bootstrapCheckpoints: { indexUuid: 'Xk2_-9aQ', shards: [{ shard: 0, historyUuid: 'h-1', globalCheckpoint: -1 }], snapshot: { repository: 'r', name: 's' }, readAt: 1 },
+  bootstrapCheckpoints: {
+    indexUuid: 'Xk2_-9aQ',
+    shards: [{ shard: 0, historyUuid: 'h-1', globalCheckpoint: -1 }],
+    snapshot: { repository: 'r', name: 's' },
+    readAt: 1,
+  },
   position: { requestId: 'req-1', to: 'earliest', requestedAt: 2, requestedBy: 'ops' },
   rebuild: { from: 'orders-old', alias: 'orders-read', startedAt: 3, leaderCheckpoints: [{ shard: 0, globalCheckpoint: 10 }], caughtUpAt: 4 },
   requestedBy: 'ops',
@@ -39,12 +44,24 @@ describe('replication rows read from kccr._replications', () => {
     expect(parseReplicationSpec(key, spec)).toBe(spec);
     const newer = { ...spec, comesLater: { x: 1 } };
     expect(parseReplicationSpec(key, newer)).toBe(newer);
-    const minimal = { followerCluster: 'dc-b', followerIndex: 'orders-copy', leaderCluster: 'dc-a', leaderIndex: 'orders', state: 'stopped', bootstrap: 'scan', requestedBy: 'kccr', createdAt: 0, updatedAt: 0 };
+    const minimal = {
+      followerCluster: 'dc-b',
+      followerIndex: 'orders-copy',
+      leaderCluster: 'dc-a',
+      leaderIndex: 'orders',
+      state: 'stopped',
+      bootstrap: 'scan',
+      requestedBy: 'kccr',
+      createdAt: 0,
+      updatedAt: 0,
+    };
     expect(parseReplicationSpec(key, minimal)).toBe(minimal);
   });
 
   it('refuses what the API would refuse, naming every problem', () => {
-    expect(refusal(key, { ...spec, followerSettings: { number_of_shards: 3 } })).toMatch(/followerSettings must be flat index settings without number_of_shards/);
+    expect(refusal(key, { ...spec, followerSettings: { number_of_shards: 3 } })).toMatch(
+      /followerSettings must be flat index settings without number_of_shards/,
+    );
     expect(refusal(key, { ...spec, followerSettings: { index: { number_of_replicas: 1 } } })).toMatch(/followerSettings/);
     expect(refusal(key, { ...spec, followerIndex: 'Orders' })).toMatch(/followerIndex must be an index name/);
     expect(refusal(key, { ...spec, leaderIndex: '../x' })).toMatch(/leaderIndex must be an index name/);
@@ -52,7 +69,9 @@ describe('replication rows read from kccr._replications', () => {
     expect(refusal(key, { ...spec, state: 'running' })).toMatch(/state must be one of bootstrapping, active, paused, stopped/);
     expect(refusal(key, { ...spec, position: { ...spec.position, to: 'yesterday' } })).toMatch(/position must be/);
     expect(refusal(key, { ...spec, rebuild: { ...spec.rebuild, alias: 'A/B' } })).toMatch(/rebuild must be/);
-    expect(refusal(key, { ...spec, bootstrapCheckpoints: { ...spec.bootstrapCheckpoints, shards: [{ shard: -1, historyUuid: 'h', globalCheckpoint: 0 }] } })).toMatch(/bootstrapCheckpoints must be/);
+    expect(
+      refusal(key, { ...spec, bootstrapCheckpoints: { ...spec.bootstrapCheckpoints, shards: [{ shard: -1, historyUuid: 'h', globalCheckpoint: 0 }] } }),
+    ).toMatch(/bootstrapCheckpoints must be/);
     expect(refusal(key, { ...spec, createdAt: '1' })).toMatch(/createdAt must be a time/);
     const both = refusal(key, { ...spec, state: 'x', bootstrap: 'y' });
     expect(both).toMatch(/state must be/);
@@ -68,7 +87,8 @@ describe('replication rows read from kccr._replications', () => {
 
   it('knows index names as Elasticsearch does', () => {
     for (const ok of ['a', 'orders-2026.11', '.hidden', 'é']) expect(isIndexName(ok), ok).toBe(true);
-    for (const bad of ['', '.', '..', '-a', '_a', '+a', 'A', 'a b', 'a,b', 'a*', 'a#', 'a:b', 'x'.repeat(256), 'a\u0000', 'É', 'straße-Ä', 'ǅ', 'Ⅻ']) expect(isIndexName(bad), JSON.stringify(bad)).toBe(false);
+    for (const bad of ['', '.', '..', '-a', '_a', '+a', 'A', 'a b', 'a,b', 'a*', 'a#', 'a:b', 'x'.repeat(256), 'a\u0000', 'É', 'straße-Ä', 'ǅ', 'Ⅻ'])
+      expect(isIndexName(bad), JSON.stringify(bad)).toBe(false);
   });
 });
 

@@ -90,7 +90,14 @@ function isRebuild(v: unknown): boolean {
   if (!isObject(v)) return false;
   const checkpoint = (c: unknown) => isObject(c) && isCount(c.shard) && isCheckpoint(c.globalCheckpoint);
   const time = (t: unknown) => t === undefined || isTime(t);
-  return isIndexName(v.from) && isIndexName(v.alias) && isTime(v.startedAt) && arrayOf(v.leaderCheckpoints, checkpoint, 1024) && time(v.caughtUpAt) && time(v.aliasMovedAt);
+  return (
+    isIndexName(v.from) &&
+    isIndexName(v.alias) &&
+    isTime(v.startedAt) &&
+    arrayOf(v.leaderCheckpoints, checkpoint, 1024) &&
+    time(v.caughtUpAt) &&
+    time(v.aliasMovedAt)
+  );
 }
 
 /**
@@ -120,7 +127,9 @@ export function parseReplicationSpec(key: string, value: unknown): ReplicationSp
   c.optional('rebuild', isRebuild, '{from, alias, startedAt, leaderCheckpoints}');
   c.optional('rebuiltInto', isIndexName, 'an index name');
   if (c.problems.length === 0 && key !== replicationKey(value.followerCluster as string, value.followerIndex as string)) {
-    c.problems.push(`the key must be ${JSON.stringify(replicationKey(value.followerCluster as string, value.followerIndex as string))}, the follower cluster and index the row names`);
+    c.problems.push(
+      `the key must be ${JSON.stringify(replicationKey(value.followerCluster as string, value.followerIndex as string))}, the follower cluster and index the row names`,
+    );
   }
   if (c.problems.length) throw new KccrError('BAD_REQUEST', `replication ${JSON.stringify(key.slice(0, 300))} refused: ${c.problems.join('; ')}`);
   return value as unknown as ReplicationSpec;

@@ -118,7 +118,9 @@ describe('topics', () => {
     expect(changeTopic('c', 'logs.2024')).toBe('kccr.c.logs.2e.2024');
     expect(changeTopic('c', 'a+b')).not.toBe(changeTopic('c', 'a.b'));
     expect(valueSubject('t')).toBe('t-value');
-    expect(() => changeTopic('c', 'x'.repeat(300))).toThrow(/its topic name would be 307 characters .* above the 249 Kafka allows; register the leader cluster under a shorter name/);
+    expect(() => changeTopic('c', 'x'.repeat(300))).toThrow(
+      /its topic name would be 307 characters .* above the 249 Kafka allows; register the leader cluster under a shorter name/,
+    );
     // A bad request (400 at _start), not an internal error.
     expect(() => changeTopic('c', 'x'.repeat(300))).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }));
   });

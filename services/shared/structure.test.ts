@@ -20,7 +20,8 @@ function modules(dir: string): string[] {
 /** Relative imports and re-exports of a module, as absolute paths of .ts files. */
 export function importsOf(file: string, source: string): string[] {
   const found: string[] = [];
-  for (const m of source.matchAll(/^(?:import|export)\b[^'";]*?\bfrom\s+'(\.{1,2}\/[^']+)'/gm)) found.push(resolve(dirname(file), m[1]!.replace(/\.js$/, '.ts')));
+  for (const m of source.matchAll(/^(?:import|export)\b[^'";]*?\bfrom\s+'(\.{1,2}\/[^']+)'/gm))
+    found.push(resolve(dirname(file), m[1]!.replace(/\.js$/, '.ts')));
   return found;
 }
 

@@ -121,7 +121,10 @@ export class CompactedTable<T> extends EventEmitter<{ change: [key: string, valu
    * writer meant to change it, and what it wrote cannot be trusted), and the refusal is logged and kept for reports.
    */
   private refuse(key: string, offset: string, reason: string): void {
-    this.logger?.error({ topic: this.topic, key, offset, reason }, 'refused a row of a control table: it is not acted on; write it again through the control API');
+    this.logger?.error(
+      { topic: this.topic, key, offset, reason },
+      'refused a row of a control table: it is not acted on; write it again through the control API',
+    );
     this.refusedRows.delete(key);
     this.refusedRows.set(key, { key, reason, offset, at: Date.now() });
     if (this.refusedRows.size > MAX_REFUSED) this.refusedRows.delete(this.refusedRows.keys().next().value!);

@@ -15,7 +15,11 @@ function escapePart(s: string): string {
 export function changeTopic(leaderCluster: string, leaderIndex: string): string {
   const name = `${PREFIX}.${escapePart(leaderCluster)}.${escapePart(leaderIndex)}`;
   if (name.length > MAX_TOPIC) {
-    throw new KccrError('BAD_REQUEST', `leader index ${leaderIndex} of cluster ${leaderCluster} cannot be replicated: its topic name would be ${name.length} characters (${PREFIX}.<cluster>.<index>, escaped), above the ${MAX_TOPIC} Kafka allows; register the leader cluster under a shorter name, or replicate an index with a shorter name`, { topicLength: name.length });
+    throw new KccrError(
+      'BAD_REQUEST',
+      `leader index ${leaderIndex} of cluster ${leaderCluster} cannot be replicated: its topic name would be ${name.length} characters (${PREFIX}.<cluster>.<index>, escaped), above the ${MAX_TOPIC} Kafka allows; register the leader cluster under a shorter name, or replicate an index with a shorter name`,
+      { topicLength: name.length },
+    );
   }
   return name;
 }

@@ -85,7 +85,16 @@ export async function runVerify(argv: readonly string[], env: NodeJS.ProcessEnv,
       refreshFollower: args.refresh,
       onDifference: printer.add,
     });
-    if (args.json) out.log(JSON.stringify({ leader: { url: leader.url, index: args.leaderIndex }, follower: { url: follower.url, index: args.followerIndex }, ...result, verdict: verdict(result), printed: printer.printed }));
+    if (args.json)
+      out.log(
+        JSON.stringify({
+          leader: { url: leader.url, index: args.leaderIndex },
+          follower: { url: follower.url, index: args.followerIndex },
+          ...result,
+          verdict: verdict(result),
+          printed: printer.printed,
+        }),
+      );
     else printSummary(result, printer.printed.length, args.maxPrint, out);
     return result.identical ? EXIT.identical : EXIT.differences;
   } catch (e) {
@@ -160,10 +169,18 @@ function printSummary(result: VerifyResult, printed: number, maxPrint: number, o
   const header = ['shard', 'leader docs', 'follower docs', 'missing', 'extra', 'different'];
   const rows = result.shards.map((s) => [s.shard, s.leaderCount, s.followerCount, s.missing, s.extra, s.different].map(String));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) out.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const row of [header, ...rows])
+    out.log(
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
   const uneven = result.shards.filter((s) => s.leaderCount !== s.followerCount).map((s) => s.shard);
   if (result.identical && uneven.length > 0) {
-    out.log(`note: document counts differ on shard ${uneven.join(', ')} although every document matched: the leader has changes not yet refreshed, or writes go on`);
+    out.log(
+      `note: document counts differ on shard ${uneven.join(', ')} although every document matched: the leader has changes not yet refreshed, or writes go on`,
+    );
   }
   out.log(`verdict: ${verdict(result)}`);
 }
@@ -181,11 +198,11 @@ function token(s: string): string {
 function hint(e: unknown, leaderUrl: string, followerUrl: string): string {
   if (!(e instanceof KccrError)) return '';
   const prefix = e.details.url === followerUrl ? 'KCCR_FOLLOWER_' : e.details.url === leaderUrl ? 'KCCR_LEADER_' : undefined;
-  if (e.code === 'ES_NOT_FOUND' && e.details.role) return `. Check --${String(e.details.role)}-index, and ${String(e.details.role) === 'leader' ? 'KCCR_LEADER_URL' : 'KCCR_FOLLOWER_URL'} if it points at the wrong cluster.`;
+  if (e.code === 'ES_NOT_FOUND' && e.details.role)
+    return `. Check --${String(e.details.role)}-index, and ${String(e.details.role) === 'leader' ? 'KCCR_LEADER_URL' : 'KCCR_FOLLOWER_URL'} if it points at the wrong cluster.`;
   if (e.code === 'ES_UNAVAILABLE' && prefix) return `. Check that the cluster is up and that ${prefix}URL points at it.`;
   if ((e.code === 'ES_UNAUTHENTICATED' || e.code === 'ES_FORBIDDEN') && prefix) return ` (${prefix}USERNAME / ${prefix}PASSWORD / ${prefix}API_KEY)`;
   return '';
 }
-
 
 if (isEntryPoint(import.meta.url)) process.exitCode = await runVerify(process.argv.slice(2), process.env, console);

@@ -88,7 +88,8 @@ export async function verifyIndex(leader: VerifyCluster, follower: VerifyCluster
   const L: Side = { es: leader, index: opts.leaderIndex, role: 'leader' };
   const F: Side = { es: follower, index: opts.followerIndex, role: 'follower' };
   const batch = opts.batchSize ?? 1000;
-  if (!Number.isInteger(batch) || batch < 1 || batch > 10_000) throw new KccrError('BAD_REQUEST', `batch size must be a whole number from 1 to 10000, received ${batch}`);
+  if (!Number.isInteger(batch) || batch < 1 || batch > 10_000)
+    throw new KccrError('BAD_REQUEST', `batch size must be a whole number from 1 to 10000, received ${batch}`);
   const [leaderShards, followerShards] = await Promise.all([shardCount(L), shardCount(F)]);
   if (leaderShards !== followerShards) {
     throw new KccrError(
@@ -153,7 +154,8 @@ async function followerToLeader(L: Side, F: Side, shard: number, batch: number, 
 /** Why the follower's copy does not match a leader document that exists, or null when it matches. */
 export function judge(leaderDoc: RawHit, copy: RawHit): { kind: 'missing' | 'different'; detail: string } | null {
   if (!copy.found) return { kind: 'missing', detail: `on the leader (seq_no ${leaderDoc.seqNo}), not on the follower` };
-  if (copy.routing !== leaderDoc.routing) return { kind: 'different', detail: `_routing differs: leader ${JSON.stringify(leaderDoc.routing)}, follower ${JSON.stringify(copy.routing)}` };
+  if (copy.routing !== leaderDoc.routing)
+    return { kind: 'different', detail: `_routing differs: leader ${JSON.stringify(leaderDoc.routing)}, follower ${JSON.stringify(copy.routing)}` };
   const a = leaderDoc.source;
   const b = copy.source;
   if (a === b || (a !== null && b !== null && a.equals(b))) return null;
@@ -182,7 +184,10 @@ async function* shardPages(side: Side, shard: number, batch: number, withSource:
       const page = parseSearchResponse(await side.es.searchRaw(side.index, body, { preference: `_shards:${shard}`, allow_partial_search_results: false }));
       // `_shards:N` beyond the index's shards searches nothing and says so only here.
       if (page.timedOut || page.shards?.total !== 1 || page.shards.failed > 0) {
-        throw new KccrError('ES_UNAVAILABLE', `the search of shard ${shard} of the ${side.role} index ${side.index} on ${side.es.url} was incomplete (${JSON.stringify({ timedOut: page.timedOut, shards: page.shards })})`);
+        throw new KccrError(
+          'ES_UNAVAILABLE',
+          `the search of shard ${shard} of the ${side.role} index ${side.index} on ${side.es.url} was incomplete (${JSON.stringify({ timedOut: page.timedOut, shards: page.shards })})`,
+        );
       }
       return page.hits;
     }, RETRY);
@@ -207,14 +212,22 @@ async function shardCount(side: Side): Promise<number> {
   type Settings = Record<string, { settings?: { index?: { number_of_shards?: string } } }>;
   const r = await side.es.request<Settings>('GET', `/${encodeURIComponent(side.index)}/_settings/index.number_of_shards`, { ignore: [404] });
   if (r.status === 404) {
-    throw new KccrError('ES_NOT_FOUND', `the ${side.role} index ${JSON.stringify(side.index)} does not exist on ${side.es.url}`, { role: side.role, index: side.index, url: side.es.url });
+    throw new KccrError('ES_NOT_FOUND', `the ${side.role} index ${JSON.stringify(side.index)} does not exist on ${side.es.url}`, {
+      role: side.role,
+      index: side.index,
+      url: side.es.url,
+    });
   }
   const names = Object.keys(r.body);
   if (names.length !== 1) {
-    throw new KccrError('BAD_REQUEST', `the ${side.role} index name ${JSON.stringify(side.index)} matches ${names.length} indices on ${side.es.url} (${names.slice(0, 5).join(', ') || 'none'}): name exactly one index`, {
-      role: side.role,
-      index: side.index,
-    });
+    throw new KccrError(
+      'BAD_REQUEST',
+      `the ${side.role} index name ${JSON.stringify(side.index)} matches ${names.length} indices on ${side.es.url} (${names.slice(0, 5).join(', ') || 'none'}): name exactly one index`,
+      {
+        role: side.role,
+        index: side.index,
+      },
+    );
   }
   const shards = Number(r.body[names[0]!]?.settings?.index?.number_of_shards);
   if (!Number.isInteger(shards) || shards < 1) throw new KccrError('INTERNAL', `${side.es.url} did not report the number of shards of ${names[0]}`);

@@ -131,11 +131,31 @@ describe('fault harness', () => {
       const settings = { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } };
       await leader.createIndex(leaderIndex, settings);
       await follower.createIndex(followerIndex, settings);
-      const same = Array.from({ length: 20 }, (_, i) => ({ id: `same-${i}`, ...(i % 3 === 0 ? { routing: 'r1' } : {}), source: { n: i, nested: { a: 1, b: [1, 2] } } }));
-      await leader.bulk(bulkLines(leaderIndex, [...same, { id: 'missing', source: { n: 1 } }, { id: 'changed', source: { n: 1 } }, { id: 'rerouted', routing: 'r1', source: { n: 1 } }]), { refresh: 'true' });
+      const same = Array.from({ length: 20 }, (_, i) => ({
+        id: `same-${i}`,
+        ...(i % 3 === 0 ? { routing: 'r1' } : {}),
+        source: { n: i, nested: { a: 1, b: [1, 2] } },
+      }));
+      await leader.bulk(
+        bulkLines(leaderIndex, [
+          ...same,
+          { id: 'missing', source: { n: 1 } },
+          { id: 'changed', source: { n: 1 } },
+          { id: 'rerouted', routing: 'r1', source: { n: 1 } },
+        ]),
+        { refresh: 'true' },
+      );
       // The same documents with their keys in another order are the same documents.
       const reordered = same.map((d) => ({ ...d, source: { nested: { b: [1, 2], a: 1 }, n: d.source.n } }));
-      await follower.bulk(bulkLines(followerIndex, [...reordered, { id: 'extra', source: { n: 1 } }, { id: 'changed', source: { n: 2 } }, { id: 'rerouted', routing: 'r2', source: { n: 1 } }]), { refresh: 'true' });
+      await follower.bulk(
+        bulkLines(followerIndex, [
+          ...reordered,
+          { id: 'extra', source: { n: 1 } },
+          { id: 'changed', source: { n: 2 } },
+          { id: 'rerouted', routing: 'r2', source: { n: 1 } },
+        ]),
+        { refresh: 'true' },
+      );
 
       const c = await compareIndices(leader, follower, leaderIndex, followerIndex);
       expect({ missing: c.missing, extra: c.extra, different: [...c.different].sort(), leaderCount: c.leaderCount, followerCount: c.followerCount }).toEqual({
@@ -165,7 +185,9 @@ describe('replication under infrastructure faults', () => {
     const proxied = stack.kafka.proxied;
     if (!proxied) throw new Error(`${STATE_FILE} names no proxied Kafka listener: run \`npm run stack:up\` (it rewrites stack.json) and restart Kafka`);
     if (!(await tcpOpen(proxied.listenerPort))) {
-      throw new Error(`Kafka does not listen on its proxied listener (port ${proxied.listenerPort}); it was started by an older stack: restart it (\`npm run stack:down && npm run stack:up\`)`);
+      throw new Error(
+        `Kafka does not listen on its proxied listener (port ${proxied.listenerPort}); it was started by an older stack: restart it (\`npm run stack:down && npm run stack:up\`)`,
+      );
     }
     kafkaProxy = await startProxy('127.0.0.1', proxied.listenerPort, proxied.advertisedPort);
     const follower = new URL(stack.clusters.follower.url);
@@ -220,7 +242,8 @@ describe('replication under infrastructure faults', () => {
   it('follower index write-blocked 60 s', { timeout: 450_000 }, async () => {
     await runScenario(ctx, 'follower index write-blocked 60 s', (s: Scenario) =>
       s.fault('write block', async () => {
-        const block = (value: boolean | null) => ctx.h.follower.request('PUT', `/${encodeURIComponent(s.followerIndex)}/_settings`, { body: { index: { blocks: { write: value } } } });
+        const block = (value: boolean | null) =>
+          ctx.h.follower.request('PUT', `/${encodeURIComponent(s.followerIndex)}/_settings`, { body: { index: { blocks: { write: value } } } });
         await block(true);
         try {
           await sleep(60_000);
@@ -232,9 +255,7 @@ describe('replication under infrastructure faults', () => {
   });
 
   it('leader Elasticsearch SIGKILL + restart', { timeout: 480_000 }, async () => {
-    await runScenario(ctx, 'leader Elasticsearch SIGKILL + restart', (s: Scenario) =>
-      s.fault('leader kill', () => s.killAndRestart('elasticsearch-leader')),
-    );
+    await runScenario(ctx, 'leader Elasticsearch SIGKILL + restart', (s: Scenario) => s.fault('leader kill', () => s.killAndRestart('elasticsearch-leader')));
   });
 
   it('follower Elasticsearch SIGKILL + restart', { timeout: 480_000 }, async () => {
@@ -244,15 +265,11 @@ describe('replication under infrastructure faults', () => {
   });
 
   it('Kafka SIGKILL + restart', { timeout: 480_000 }, async () => {
-    await runScenario(ctx, 'Kafka SIGKILL + restart', (s: Scenario) =>
-      s.fault('kafka kill', () => s.killAndRestart('kafka')),
-    );
+    await runScenario(ctx, 'Kafka SIGKILL + restart', (s: Scenario) => s.fault('kafka kill', () => s.killAndRestart('kafka')));
   });
 
   it('Kafka down 60 s', { timeout: 540_000 }, async () => {
-    await runScenario(ctx, 'Kafka down 60 s', (s: Scenario) =>
-      s.fault('kafka down', () => s.killAndRestart('kafka', 60_000)),
-    );
+    await runScenario(ctx, 'Kafka down 60 s', (s: Scenario) => s.fault('kafka down', () => s.killAndRestart('kafka', 60_000)));
   });
 
   it('registry SIGKILL + restart, then the applier and the extractor restarted', { timeout: 480_000 }, async () => {

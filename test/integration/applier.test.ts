@@ -24,8 +24,18 @@ describe('data plane behaviour', () => {
     const follower = uniqueName('dlq-follower');
     // The leader maps nothing (it takes any value); a follower index made by hand maps `value` as integer.
     await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } }, mappings: { dynamic: false } });
-    await h.follower.createIndex(follower, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } }, mappings: { properties: { value: { type: 'integer' } } } });
-    await h.leader.bulk(bulkLines(leader, [{ id: 'ok-1', source: { value: 1 } }, { id: 'bad', source: { value: 'abc' } }, { id: 'ok-2', source: { value: 2 } }]), { refresh: 'true' });
+    await h.follower.createIndex(follower, {
+      settings: { index: { number_of_shards: 1, number_of_replicas: 0 } },
+      mappings: { properties: { value: { type: 'integer' } } },
+    });
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 'ok-1', source: { value: 1 } },
+        { id: 'bad', source: { value: 'abc' } },
+        { id: 'ok-2', source: { value: 2 } },
+      ]),
+      { refresh: 'true' },
+    );
     await startReplication(h, leader, follower);
     await waitForDocuments(h.follower, follower, { 'ok-1': { value: 1 }, 'ok-2': { value: 2 } });
     const status = await waitFor('the dead letter to be counted', async () => {
@@ -56,7 +66,12 @@ describe('data plane behaviour', () => {
     await waitForDocuments(h.follower, follower, { 1: { v: 1 } });
 
     await h.follower.request('POST', `/${follower}/_close`);
-    await h.leader.bulk(bulkLines(leader, Array.from({ length: 50 }, (_, i) => ({ id: `n${i}`, source: { v: i } }))));
+    await h.leader.bulk(
+      bulkLines(
+        leader,
+        Array.from({ length: 50 }, (_, i) => ({ id: `n${i}`, source: { v: i } })),
+      ),
+    );
     const paused = await waitFor('the applier to report that it is retrying', async () => {
       const s = applierStatus(h, follower);
       return s?.state === 'retrying' ? s : undefined;
@@ -73,7 +88,10 @@ describe('data plane behaviour', () => {
     const leader = uniqueName('map-leader');
     const follower = uniqueName('map-follower');
     // Strict mappings: a document with an unmapped field fails, so order is observable.
-    await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 2, number_of_replicas: 0 } }, mappings: { dynamic: 'strict', properties: { a: { type: 'keyword' } } } });
+    await h.leader.createIndex(leader, {
+      settings: { index: { number_of_shards: 2, number_of_replicas: 0 } },
+      mappings: { dynamic: 'strict', properties: { a: { type: 'keyword' } } },
+    });
     await h.leader.request('PUT', `/${leader}/_doc/1`, { body: { a: 'x' } });
     await startReplication(h, leader, follower);
     await waitForDocuments(h.follower, follower, { 1: { a: 'x' } });

@@ -52,7 +52,9 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
     }
     // The harness stops this test's replications; then this test's clusters leave the registry and its indices go.
     await h?.close();
-    if (control && h) for (const s of control.state.deps.replications.list()) if (s.followerCluster === h.names.followerCluster) created.push({ cluster: 'follower', index: s.followerIndex });
+    if (control && h)
+      for (const s of control.state.deps.replications.list())
+        if (s.followerCluster === h.names.followerCluster) created.push({ cluster: 'follower', index: s.followerIndex });
     if (control) await forgetClusters(control, h ? [h.names.leaderCluster, h.names.followerCluster] : []);
     if (h) {
       const es = { leader: new ElasticsearchAdapter(esConnection(h.stack, 'leader')), follower: new ElasticsearchAdapter(esConnection(h.stack, 'follower')) };
@@ -63,7 +65,8 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
 
   const engine = () => control.state.deps.autofollow;
   const spec = (followerIndex: string): ReplicationSpec | undefined => control.state.deps.replications.store.get(h.names.followerCluster, followerIndex);
-  const specsOfLeader = (leaderIndex: string) => control.state.deps.replications.list().filter((s) => s.followerCluster === h.names.followerCluster && s.leaderIndex === leaderIndex);
+  const specsOfLeader = (leaderIndex: string) =>
+    control.state.deps.replications.list().filter((s) => s.followerCluster === h.names.followerCluster && s.leaderIndex === leaderIndex);
 
   async function addRule(body: Record<string, unknown>, prefix = '/_plugins/_replication') {
     const r = await control.call(`POST`, `${prefix}/_autofollow`, body);
@@ -76,7 +79,14 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
     await h.leader.createIndex(index, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
     created.push({ cluster: 'leader', index });
     const entries = Object.entries(docs);
-    if (entries.length) await h.leader.bulk(bulkLines(index, entries.map(([id, source]) => ({ id, source }))), { refresh: 'true' });
+    if (entries.length)
+      await h.leader.bulk(
+        bulkLines(
+          index,
+          entries.map(([id, source]) => ({ id, source })),
+        ),
+        { refresh: 'true' },
+      );
   }
 
   /** Waits until the engine has completed `n` more runs over every rule than now. */
@@ -91,13 +101,25 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
     return r.body;
   }
 
-  const ruleStats = async (name: string): Promise<RuleStats | undefined> => (await stats()).autofollow_stats.find((s) => s.name === name && s.follower_cluster === h.names.followerCluster);
+  const ruleStats = async (name: string): Promise<RuleStats | undefined> =>
+    (await stats()).autofollow_stats.find((s) => s.name === name && s.follower_cluster === h.names.followerCluster);
 
   it('follows a new matching leader index with its documents within 30 s, and not an excluded one', async () => {
     const prefix = uniqueName('af-new');
     const name = `rule-${prefix}`;
-    await addRule({ leader_alias: h.names.leaderCluster, name, pattern: `${prefix}-*`, exclude_patterns: [`${prefix}-skip*`], use_roles: { leader_cluster_role: 'all_access', follower_cluster_role: 'all_access' } });
-    const listed = await control.call<{ rules: RuleView[] }>('GET', `/_plugins/_replication/_autofollow?follower_cluster=${h.names.followerCluster}`, undefined, readerHeaders);
+    await addRule({
+      leader_alias: h.names.leaderCluster,
+      name,
+      pattern: `${prefix}-*`,
+      exclude_patterns: [`${prefix}-skip*`],
+      use_roles: { leader_cluster_role: 'all_access', follower_cluster_role: 'all_access' },
+    });
+    const listed = await control.call<{ rules: RuleView[] }>(
+      'GET',
+      `/_plugins/_replication/_autofollow?follower_cluster=${h.names.followerCluster}`,
+      undefined,
+      readerHeaders,
+    );
     expect(listed.body.rules.find((r) => r.name === name)).toMatchObject({
       leader_alias: h.names.leaderCluster,
       follower_cluster: h.names.followerCluster,
@@ -118,7 +140,9 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
     await waitForDocuments(h.follower, index, { 1: { v: 1 }, 2: { v: 2 }, 3: { v: 3 } }, 30_000);
     const docsMs = Date.now() - t0;
     const startMs = started.createdAt - t0;
-    console.log(`auto-follow: replication started ${startMs} ms and documents on the follower ${docsMs} ms after the leader index was created (engine interval ${INTERVAL_MS} ms)`);
+    console.log(
+      `auto-follow: replication started ${startMs} ms and documents on the follower ${docsMs} ms after the leader index was created (engine interval ${INTERVAL_MS} ms)`,
+    );
     expect(docsMs).toBeLessThan(30_000);
     expect(started).toMatchObject({ leaderCluster: h.names.leaderCluster, leaderIndex: index, state: 'active', requestedBy: `autofollow:${name}` });
 
@@ -163,7 +187,13 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
   it('names follower indices after follower_index_pattern', async () => {
     const prefix = uniqueName('af-copy');
     const name = `rule-${prefix}`;
-    await addRule({ leader_alias: h.names.leaderCluster, name, pattern: `${prefix}-*`, follower_index_pattern: '{{leader_index}}-copy', settings: { index: { number_of_replicas: 0 } } });
+    await addRule({
+      leader_alias: h.names.leaderCluster,
+      name,
+      pattern: `${prefix}-*`,
+      follower_index_pattern: '{{leader_index}}-copy',
+      settings: { index: { number_of_replicas: 0 } },
+    });
     const index = `${prefix}-x`;
     await leaderIndex(index, { a: { v: 'copy' } });
     await waitForDocuments(h.follower, `${index}-copy`, { a: { v: 'copy' } }, 30_000);
@@ -185,7 +215,10 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
     expect(del.body).toEqual({ acknowledged: true });
     const listed = await control.call<{ rules: RuleView[] }>('GET', `/_plugins/_replication/_autofollow?leader_alias=${h.names.leaderCluster}`);
     expect(listed.body.rules.map((r) => r.name)).not.toContain(name);
-    const again = await control.call<{ error: { code: string; message: string } }>('DELETE', '/_plugins/_replication/_autofollow', { leader_alias: h.names.leaderCluster, name });
+    const again = await control.call<{ error: { code: string; message: string } }>('DELETE', '/_plugins/_replication/_autofollow', {
+      leader_alias: h.names.leaderCluster,
+      name,
+    });
     expect(again.status).toBe(404);
     expect(again.body.error.message).toContain(`no auto-follow rule ${name}`);
 
@@ -204,8 +237,17 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
   it('keeps its rules across a restart of the control service, and the new instance acts on them', async () => {
     const prefix = uniqueName('af-restart');
     const name = `rule-${prefix}`;
-    await addRule({ leader_alias: h.names.leaderCluster, name, pattern: `${prefix}-*`, exclude_patterns: [`${prefix}-skip*`], follower_index_pattern: '{{leader_index}}-r' });
-    const mine = async (c: Control) => (await c.call<{ rules: RuleView[] }>('GET', `/_plugins/_replication/_autofollow?follower_cluster=${h.names.followerCluster}`)).body.rules.find((r) => r.name === name);
+    await addRule({
+      leader_alias: h.names.leaderCluster,
+      name,
+      pattern: `${prefix}-*`,
+      exclude_patterns: [`${prefix}-skip*`],
+      follower_index_pattern: '{{leader_index}}-r',
+    });
+    const mine = async (c: Control) =>
+      (await c.call<{ rules: RuleView[] }>('GET', `/_plugins/_replication/_autofollow?follower_cluster=${h.names.followerCluster}`)).body.rules.find(
+        (r) => r.name === name,
+      );
     const before = await mine(control);
     expect(before).toBeDefined();
 
@@ -270,7 +312,8 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
   it('refuses bad rules clearly and replaces a rule of the same name', async () => {
     const prefix = uniqueName('af-bad');
     const name = `rule-${prefix}`;
-    const post = (body: Record<string, unknown>) => control.call<{ error: { code: string; message: string } }>('POST', '/_plugins/_replication/_autofollow', body);
+    const post = (body: Record<string, unknown>) =>
+      control.call<{ error: { code: string; message: string } }>('POST', '/_plugins/_replication/_autofollow', body);
 
     const unknown = await post({ leader_alias: 'no-such-cluster', name, pattern: `${prefix}-*` });
     expect(unknown.status).toBe(404);
@@ -284,12 +327,19 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
     expect(noPlaceholder.body.error.message).toMatch(/lacks \{\{leader_index\}\}/);
     const shards = await post({ leader_alias: h.names.leaderCluster, name, pattern: `${prefix}-*`, settings: { index: { number_of_shards: 2 } } });
     expect(shards.status).toBe(400);
-    const read = await control.call('POST', '/_plugins/_replication/_autofollow', { leader_alias: h.names.leaderCluster, name, pattern: `${prefix}-*` }, readerHeaders);
+    const read = await control.call(
+      'POST',
+      '/_plugins/_replication/_autofollow',
+      { leader_alias: h.names.leaderCluster, name, pattern: `${prefix}-*` },
+      readerHeaders,
+    );
     expect(read.status).toBe(403);
 
     await addRule({ leader_alias: h.names.leaderCluster, name, pattern: `${prefix}-a*` });
     await addRule({ leader_alias: h.names.leaderCluster, name, pattern: `${prefix}-b*,${prefix}-c*` });
-    const listed = (await control.call<{ rules: RuleView[] }>('GET', `/_plugins/_replication/_autofollow?follower_cluster=${h.names.followerCluster}`)).body.rules.filter((r) => r.name === name);
+    const listed = (
+      await control.call<{ rules: RuleView[] }>('GET', `/_plugins/_replication/_autofollow?follower_cluster=${h.names.followerCluster}`)
+    ).body.rules.filter((r) => r.name === name);
     expect(listed).toHaveLength(1);
     expect(listed[0]!.pattern).toBe(`${prefix}-b*,${prefix}-c*`);
     expect(Date.parse(listed[0]!.updated_at)).toBeGreaterThan(Date.parse(listed[0]!.created_at));
@@ -302,7 +352,22 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
     const name = `rule-${prefix}`;
     const lc = h.names.leaderCluster;
 
-    const add = await kccr(['autofollow', 'add', name, '--leader-cluster', lc, '--pattern', `${prefix}-*`, '--exclude', `${prefix}-skip*,${prefix}-tmp*`, '--follower-pattern', '{{leader_index}}-copy'], env);
+    const add = await kccr(
+      [
+        'autofollow',
+        'add',
+        name,
+        '--leader-cluster',
+        lc,
+        '--pattern',
+        `${prefix}-*`,
+        '--exclude',
+        `${prefix}-skip*,${prefix}-tmp*`,
+        '--follower-pattern',
+        '{{leader_index}}-copy',
+      ],
+      env,
+    );
     expect(add.code, add.stderr).toBe(0);
     expect(add.stdout).toContain(`auto-follow rule ${name}`);
     rules.push({ leader: lc, name });
@@ -313,7 +378,11 @@ describe('auto-follow (plain stack, real extractor and applier)', () => {
     const list = await kccr(['autofollow', 'list', '--leader-cluster', lc], env);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(/name\s+leader\s+follower cluster\s+pattern\s+exclude\s+follower index\s+started\s+failed/);
-    expect(list.stdout).toMatch(new RegExp(`${name}\\s+${lc}\\s+${h.names.followerCluster}\\s+${prefix}-\\*\\s+${prefix}-skip\\*,${prefix}-tmp\\*\\s+\\{\\{leader_index\\}\\}-copy\\s+\\d+\\s+-`));
+    expect(list.stdout).toMatch(
+      new RegExp(
+        `${name}\\s+${lc}\\s+${h.names.followerCluster}\\s+${prefix}-\\*\\s+${prefix}-skip\\*,${prefix}-tmp\\*\\s+\\{\\{leader_index\\}\\}-copy\\s+\\d+\\s+-`,
+      ),
+    );
     const json = await kccr(['autofollow', 'list', '--json', '--follower-cluster', h.names.followerCluster], env);
     expect((JSON.parse(json.stdout) as { rules: RuleView[] }).rules.map((r) => r.name)).toContain(name);
 

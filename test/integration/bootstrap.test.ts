@@ -30,13 +30,23 @@ describe('bootstrap modes', () => {
     const index = uniqueName(prefix);
     await h.leader.createIndex(index, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
     for (let i = 0; i < DOCS; i += 1000) {
-      await h.leader.bulk(bulkLines(index, Array.from({ length: 1000 }, (_, k) => ({ id: `d${i + k}`, ...((i + k) % 4 === 0 ? { routing: `r${(i + k) % 9}` } : {}), source: { n: i + k, text: `document ${i + k}` } }))));
+      await h.leader.bulk(
+        bulkLines(
+          index,
+          Array.from({ length: 1000 }, (_, k) => ({
+            id: `d${i + k}`,
+            ...((i + k) % 4 === 0 ? { routing: `r${(i + k) % 9}` } : {}),
+            source: { n: i + k, text: `document ${i + k}` },
+          })),
+        ),
+      );
     }
     await h.leader.refresh(index);
     return index;
   }
 
-  const status = async (follower: string) => (await control.call<StatusView>('GET', `/_plugins/_replication/${follower}/_status?follower_cluster=${h.names.followerCluster}`)).body;
+  const status = async (follower: string) =>
+    (await control.call<StatusView>('GET', `/_plugins/_replication/${follower}/_status?follower_cluster=${h.names.followerCluster}`)).body;
 
   async function waitIdentical(leaderIndex: string, followerIndex: string): Promise<number> {
     const t0 = Date.now();
@@ -57,7 +67,11 @@ describe('bootstrap modes', () => {
   it('scan: streams every document through the topic and reports its progress', async () => {
     const leader = await leaderWithDocuments('boot-scan');
     const follower = uniqueName('boot-scan-f');
-    const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'scan' });
+    const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, {
+      leader_alias: h.names.leaderCluster,
+      leader_index: leader,
+      bootstrap: 'scan',
+    });
     expect(r.status).toBe(200);
     await waitIdentical(leader, follower);
     const s = await status(follower);
@@ -70,10 +84,20 @@ describe('bootstrap modes', () => {
   it('snapshot: restores the leader on the follower, then replicates only what came after', async () => {
     const leader = await leaderWithDocuments('boot-snap');
     const follower = uniqueName('boot-snap-f');
-    const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'snapshot' });
+    const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, {
+      leader_alias: h.names.leaderCluster,
+      leader_index: leader,
+      bootstrap: 'snapshot',
+    });
     expect(r.status).toBe(200);
     // Changes during the bootstrap: the snapshot may or may not hold them; the topic does.
-    await h.leader.bulk(bulkLines(leader, [{ id: 'd1', source: { n: -1, text: 'changed during bootstrap' } }, { id: 'new-1', source: { n: -2 } }, { id: 'd2', delete: true }]));
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 'd1', source: { n: -1, text: 'changed during bootstrap' } },
+        { id: 'new-1', source: { n: -2 } },
+        { id: 'd2', delete: true },
+      ]),
+    );
     await waitIdentical(leader, follower);
     const s = await status(follower);
     expect(s.bootstrap).toBe('snapshot');
@@ -81,10 +105,15 @@ describe('bootstrap modes', () => {
     expect(s.bootstrap_progress!.bytes_total).toBeGreaterThan(0);
     // The bootstrap's snapshot is deleted once restored: no copy of the index stays in the repository.
     const repository = loadStack('plain').snapshotRepository.name;
-    await waitFor('the bootstrap snapshot deleted', async () => {
-      const snaps = (await h.leader.request<{ snapshots: { indices: string[] }[] }>('GET', `/_snapshot/${repository}/_all`)).body.snapshots;
-      return !snaps.some((x) => x.indices.includes(leader));
-    }, 30_000, 500);
+    await waitFor(
+      'the bootstrap snapshot deleted',
+      async () => {
+        const snaps = (await h.leader.request<{ snapshots: { indices: string[] }[] }>('GET', `/_snapshot/${repository}/_all`)).body.snapshots;
+        return !snaps.some((x) => x.indices.includes(leader));
+      },
+      30_000,
+      500,
+    );
     // The extractor did not stream the documents that the snapshot carried.
     const published = extractorStatus(h, leader)!.shards.reduce((n, x) => n + x.published, 0);
     expect(published).toBeLessThan(100);
@@ -97,14 +126,29 @@ describe('bootstrap modes', () => {
   it('snapshot of a leader index replicated before (its topic full): reads the topic from its start, writes only what came after the start', async () => {
     const leader = await leaderWithDocuments('boot-again');
     const first = uniqueName('boot-again-scan');
-    expect((await control.call('PUT', `/_plugins/_replication/${first}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader })).status).toBe(200);
+    expect((await control.call('PUT', `/_plugins/_replication/${first}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader })).status).toBe(
+      200,
+    );
     await waitIdentical(leader, first);
     expect((await control.call('POST', `/_plugins/_replication/${first}/_stop`, {})).status).toBe(200);
     const second = uniqueName('boot-again-snap');
-    expect((await control.call('PUT', `/_plugins/_replication/${second}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'snapshot' })).status).toBe(200);
+    expect(
+      (
+        await control.call('PUT', `/_plugins/_replication/${second}/_start`, {
+          leader_alias: h.names.leaderCluster,
+          leader_index: leader,
+          bootstrap: 'snapshot',
+        })
+      ).status,
+    ).toBe(200);
     const spec = control.state.deps.replications.store.get(h.names.followerCluster, second)!;
     expect(spec.position?.to).toBe('earliest');
-    await h.leader.bulk(bulkLines(leader, [{ id: 'd5', source: { n: -5, text: 'changed after the start' } }, { id: 'd6', delete: true }]));
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 'd5', source: { n: -5, text: 'changed after the start' } },
+        { id: 'd6', delete: true },
+      ]),
+    );
     await waitIdentical(leader, second);
     // The topic holds every document from the first replication's scan; the snapshot carried them, so the applier
     // wrote only the changes since the start (it reads the earlier records, at or below the start's checkpoints,
@@ -121,18 +165,38 @@ describe('bootstrap modes', () => {
   it('scan of a leader index first replicated with a snapshot: the extractor publishes the documents its topic lacked', async () => {
     const leader = await leaderWithDocuments('boot-fill');
     const first = uniqueName('boot-fill-snap');
-    expect((await control.call('PUT', `/_plugins/_replication/${first}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'snapshot' })).status).toBe(200);
+    expect(
+      (
+        await control.call('PUT', `/_plugins/_replication/${first}/_start`, {
+          leader_alias: h.names.leaderCluster,
+          leader_index: leader,
+          bootstrap: 'snapshot',
+        })
+      ).status,
+    ).toBe(200);
     await waitIdentical(leader, first);
     // The topic holds only what followed the snapshot's checkpoints.
     expect(extractorStatus(h, leader)!.shards.reduce((n, x) => n + x.published, 0)).toBeLessThan(100);
     expect((await control.call('POST', `/_plugins/_replication/${first}/_stop`, {})).status).toBe(200);
-    await h.leader.bulk(bulkLines(leader, [{ id: 'd7', source: { n: -7, text: 'changed while stopped' } }, { id: 'd8', delete: true }]), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 'd7', source: { n: -7, text: 'changed while stopped' } },
+        { id: 'd8', delete: true },
+      ]),
+      { refresh: 'true' },
+    );
     const second = uniqueName('boot-fill-scan');
-    expect((await control.call('PUT', `/_plugins/_replication/${second}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'scan' })).status).toBe(200);
+    expect(
+      (await control.call('PUT', `/_plugins/_replication/${second}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'scan' }))
+        .status,
+    ).toBe(200);
     await waitIdentical(leader, second);
     expect(Object.keys(await documents(h.follower, second))).toHaveLength(DOCS - 1);
     // The documents below the snapshot's checkpoint were published (status rows come every few hundred ms).
-    await waitFor('the extractor to report the documents it published', async () => (extractorStatus(h, leader)?.shards.reduce((n, x) => n + x.published, 0) ?? 0) >= DOCS - 1);
+    await waitFor(
+      'the extractor to report the documents it published',
+      async () => (extractorStatus(h, leader)?.shards.reduce((n, x) => n + x.published, 0) ?? 0) >= DOCS - 1,
+    );
   });
 
   it('none: replicates only changes made after the start', async () => {
@@ -140,9 +204,17 @@ describe('bootstrap modes', () => {
     await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
     await h.leader.bulk(bulkLines(leader, [{ id: 'old', source: { v: 'before' } }]), { refresh: 'true' });
     const follower = uniqueName('boot-none-f');
-    expect((await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'none' })).status).toBe(200);
+    expect(
+      (await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'none' }))
+        .status,
+    ).toBe(200);
     await h.leader.request('PUT', `/${leader}/_doc/new`, { body: { v: 'after' } });
-    await waitFor('the new document on the follower', async () => JSON.stringify(await documents(h.follower, follower)) === JSON.stringify({ new: { v: 'after' } }), 60_000, 500);
+    await waitFor(
+      'the new document on the follower',
+      async () => JSON.stringify(await documents(h.follower, follower)) === JSON.stringify({ new: { v: 'after' } }),
+      60_000,
+      500,
+    );
   });
 
   it('refuses a snapshot bootstrap without a shared repository, saying what to do', async () => {
@@ -150,7 +222,11 @@ describe('bootstrap modes', () => {
     try {
       const leader = uniqueName('boot-norepo');
       await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
-      const r = await other.call<{ error: { code: string; message: string } }>('PUT', `/_plugins/_replication/${uniqueName('boot-norepo-f')}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, bootstrap: 'snapshot' });
+      const r = await other.call<{ error: { code: string; message: string } }>('PUT', `/_plugins/_replication/${uniqueName('boot-norepo-f')}/_start`, {
+        leader_alias: h.names.leaderCluster,
+        leader_index: leader,
+        bootstrap: 'snapshot',
+      });
       expect(r.status).toBe(400);
       expect(r.body.error.message).toMatch(/snapshot repository named no-such-repository.*register it there or choose bootstrap "scan"/);
     } finally {

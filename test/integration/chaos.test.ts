@@ -51,7 +51,11 @@ describe.each<StackKind>(['plain', 'secure'])('randomized replication with crash
           const routing = routingOf(id);
           return kind === 'delete'
             ? { id: `doc-${id}`, delete: true, ...(routing ? { routing } : {}) }
-            : { id: `doc-${id}`, ...(routing ? { routing } : {}), source: { n: Math.floor(random() * 1e9), writer: `w${w}`, text: `${kind} ${random().toString(36)}`, at: Date.now() } };
+            : {
+                id: `doc-${id}`,
+                ...(routing ? { routing } : {}),
+                source: { n: Math.floor(random() * 1e9), writer: `w${w}`, text: `${kind} ${random().toString(36)}`, at: Date.now() },
+              };
         });
         await h.leader.bulk(bulkLines(leaderIndex, ops));
         counts.batches++;
@@ -95,7 +99,9 @@ describe.each<StackKind>(['plain', 'secure'])('randomized replication with crash
       2000,
     );
     const convergedMs = Date.now() - writesEnded;
-    console.log(`chaos (${kind}): seed ${seed}, ${JSON.stringify(counts)}, converged ${convergedMs} ms after the last write; ${last!.shards.map((s) => `shard ${s.shard}: ${s.leaderCount} docs`).join(', ')}`);
+    console.log(
+      `chaos (${kind}): seed ${seed}, ${JSON.stringify(counts)}, converged ${convergedMs} ms after the last write; ${last!.shards.map((s) => `shard ${s.shard}: ${s.leaderCount} docs`).join(', ')}`,
+    );
     expect(last!.shards).toHaveLength(3);
     expect(last!.shards.reduce((n, s) => n + s.leaderCount, 0)).toBeGreaterThan(100);
 

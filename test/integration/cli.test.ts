@@ -55,12 +55,20 @@ describe('kccr CLI against a listening control service', () => {
     }
     const clusters = await kccr(['clusters', 'list', '--json'], admin);
     expect(clusters.code).toBe(0);
-    expect((JSON.parse(clusters.stdout) as { clusters: { name: string }[] }).clusters.map((c) => c.name)).toEqual(expect.arrayContaining([h.names.leaderCluster, h.names.followerCluster]));
+    expect((JSON.parse(clusters.stdout) as { clusters: { name: string }[] }).clusters.map((c) => c.name)).toEqual(
+      expect.arrayContaining([h.names.leaderCluster, h.names.followerCluster]),
+    );
 
     const leader = uniqueName('cli-leader');
     const follower = uniqueName('cli-follower');
     await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 2, number_of_replicas: 0 } } });
-    await h.leader.bulk(bulkLines(leader, [{ id: '1', source: { v: 1 } }, { id: '2', source: { v: 2 } }]), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: '1', source: { v: 1 } },
+        { id: '2', source: { v: 2 } },
+      ]),
+      { refresh: 'true' },
+    );
 
     const start = await kccr(['start', follower, '--leader-cluster', h.names.leaderCluster, '--leader-index', leader, '--bootstrap', 'scan'], admin);
     expect(start.code, start.stderr).toBe(0);
@@ -101,7 +109,10 @@ describe('kccr CLI against a listening control service', () => {
     expect((await kccr(['status', follower], admin)).stdout).toContain('status: STOPPED');
 
     // verify, mounted from the verifier: the stopped follower holds exactly the leader's documents.
-    const verify = await kccr(['verify', '--leader-index', leader, '--follower-index', follower], { KCCR_LEADER_URL: h.stack.clusters.leader.url, KCCR_FOLLOWER_URL: h.stack.clusters.follower.url });
+    const verify = await kccr(['verify', '--leader-index', leader, '--follower-index', follower], {
+      KCCR_LEADER_URL: h.stack.clusters.leader.url,
+      KCCR_FOLLOWER_URL: h.stack.clusters.follower.url,
+    });
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(verify.stdout).toContain('verdict: identical');
   });
@@ -154,8 +165,31 @@ describe('kccr CLI against a listening control service', () => {
   it('talks HTTPS with --ca-file, and says so when the certificate is not trusted', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kccr-cli-tls-'));
     const { execFileSync } = await import('node:child_process');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-    const tls = await startControl(h.stack, { followerCluster: h.names.followerCluster, app: { https: { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') } } });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const tls = await startControl(h.stack, {
+      followerCluster: h.names.followerCluster,
+      app: { https: { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') } },
+    });
     try {
       const httpsUrl = await tls.app.listen({ host: '127.0.0.1', port: 0 });
       expect(httpsUrl).toMatch(/^https:/);
@@ -186,7 +220,13 @@ describe('kccr CLI against a listening control service', () => {
     writeFileSync(users, JSON.stringify([JSON.parse(r.stdout), { ...entry, name: 'ci', role: 'admin' }]));
     const { readControlConfig } = await import('../../services/control/config.js');
     const auth = readControlConfig({ KCCR_CONTROL_USERS_FILE: users }).auth;
-    expect(auth).toMatchObject({ mode: 'users', principals: [{ name: 'ops', role: 'read' }, { name: 'ci', role: 'admin' }] });
+    expect(auth).toMatchObject({
+      mode: 'users',
+      principals: [
+        { name: 'ops', role: 'read' },
+        { name: 'ci', role: 'admin' },
+      ],
+    });
     // The entry made by the CLI lets that password in, and no other.
     const { Authenticator } = await import('../../services/control/http/principals.js');
     if (auth.mode !== 'users') throw new Error('expected users from the file');

@@ -91,11 +91,25 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
     },
     { weight: 1, arbitrary: fc.constantFrom('', '.', '..', '-a', '_a', 'A', 'a*b', 'a/b', 'a b', 'a,b', 'x'.repeat(300), 'é'.repeat(200), '%', 'a\u0000b') },
   );
-  const leaderIndexArb = fc.oneof({ weight: 4, arbitrary: fc.constant(leaderIndex) }, { weight: 1, arbitrary: fc.constant(`fzl-${id}-missing`) }, { weight: 1, arbitrary: indexNameArb });
+  const leaderIndexArb = fc.oneof(
+    { weight: 4, arbitrary: fc.constant(leaderIndex) },
+    { weight: 1, arbitrary: fc.constant(`fzl-${id}-missing`) },
+    { weight: 1, arbitrary: indexNameArb },
+  );
 
   /** Values for fields whose meaning matters (never a URL or file outside this machine's test set-up). */
   const byName: Record<string, fc.Arbitrary<unknown>> = {
-    url: fc.constantFrom(stack.clusters.leader.url, stack.clusters.follower.url, stack.clusters.leader.url, stack.clusters.follower.url, 'ftp://127.0.0.1', 'not a url', 'http://', 'http://user:pw@127.0.0.1:9200', `${stack.clusters.leader.url}/?x=1`),
+    url: fc.constantFrom(
+      stack.clusters.leader.url,
+      stack.clusters.follower.url,
+      stack.clusters.leader.url,
+      stack.clusters.follower.url,
+      'ftp://127.0.0.1',
+      'not a url',
+      'http://',
+      'http://user:pw@127.0.0.1:9200',
+      `${stack.clusters.leader.url}/?x=1`,
+    ),
     ca_file: fc.constantFrom('/nonexistent/ca.crt', 'relative/ca.crt', '/'),
     password_file: fc.constantFrom('/nonexistent/pw', 'pw', '/etc'),
     api_key_file: fc.constantFrom('/nonexistent/key', 'key'),
@@ -124,7 +138,10 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
     switch (type) {
       case 'object': {
         const props = schema.properties ?? {};
-        if (Object.keys(props).length === 0) return schema.additionalProperties === false ? fc.constant({}) : fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 });
+        if (Object.keys(props).length === 0)
+          return schema.additionalProperties === false
+            ? fc.constant({})
+            : fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 });
         const model = Object.fromEntries(Object.entries(props).map(([k, s]) => [k, fromSchema(s, k)]));
         return fc.record(model, { requiredKeys: (schema.required ?? []).filter((k) => k in model) });
       }
@@ -156,7 +173,12 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
         }),
       },
       { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }).map(json) },
-      { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 40 }), fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/xml')).map(([payload, contentType]) => ({ payload, contentType })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(fc.string({ maxLength: 40 }), fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/xml'))
+          .map(([payload, contentType]) => ({ payload, contentType })),
+      },
       { weight: 1, arbitrary: fc.constant({}) },
     );
   }
@@ -167,10 +189,21 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
       openSearch: fc.boolean(),
       cluster: clusterNameArb,
       index: leaderIndexArb,
-      extra: fc.record({ bootstrap: fc.constantFrom('scan', 'snapshot', 'none'), settings: byName.settings!, follower_cluster: clusterNameArb, use_roles: fc.constant({ leader_cluster_role: 'r', follower_cluster_role: 'w' }) }, { requiredKeys: [] }),
+      extra: fc.record(
+        {
+          bootstrap: fc.constantFrom('scan', 'snapshot', 'none'),
+          settings: byName.settings!,
+          follower_cluster: clusterNameArb,
+          use_roles: fc.constant({ leader_cluster_role: 'r', follower_cluster_role: 'w' }),
+        },
+        { requiredKeys: [] },
+      ),
     })
     .map(({ openSearch, cluster, index, extra }) => ({
-      payload: JSON.stringify({ ...(openSearch ? { leader_alias: cluster, leader_index: index } : { remote_cluster: cluster, remote_index: index }), ...extra }),
+      payload: JSON.stringify({
+        ...(openSearch ? { leader_alias: cluster, leader_index: index } : { remote_cluster: cluster, remote_index: index }),
+        ...extra,
+      }),
       contentType: 'application/json',
     }));
 
@@ -186,7 +219,11 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
       fc.oneof({ weight: 9, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })) }),
     );
     const schema = op.requestBody?.content['application/json'].schema;
-    const body = path.endsWith('/_start') ? fc.oneof({ weight: 2, arbitrary: startBodyArb }, { weight: 1, arbitrary: bodyArb(schema) }) : schema ? bodyArb(schema) : fc.constant({});
+    const body = path.endsWith('/_start')
+      ? fc.oneof({ weight: 2, arbitrary: startBodyArb }, { weight: 1, arbitrary: bodyArb(schema) })
+      : schema
+        ? bodyArb(schema)
+        : fc.constant({});
     return fc.tuple(params, query, body, fc.boolean()).map(([p, [q, extra], b, encode]) => {
       const url = path.replace(/\{(\w+)\}/g, (_, name: string) => {
         const v = String(p[name] ?? '');

@@ -22,7 +22,12 @@ describe('control service (secure stack, credentials by reference)', () => {
       [h.names.leaderCluster, leader, 'kccr-extractor'],
       [h.names.followerCluster, follower, 'kccr-applier'],
     ] as const) {
-      const r = await control.call('PUT', `/_kccr/clusters/${name}`, { url: cluster.url, ca_file: control.secret(cluster.caFile!), username: user, password_file: control.secret(cluster.users[user]!.passwordFile) });
+      const r = await control.call('PUT', `/_kccr/clusters/${name}`, {
+        url: cluster.url,
+        ca_file: control.secret(cluster.caFile!),
+        username: user,
+        password_file: control.secret(cluster.users[user]!.passwordFile),
+      });
       expect(r.status, JSON.stringify(r.body)).toBe(200);
     }
   });
@@ -45,7 +50,10 @@ describe('control service (secure stack, credentials by reference)', () => {
     });
     expect(r.statusCode, r.body).toBe(200);
     await waitForDocuments(h.follower, follower, { 1: { value: 'data1' } });
-    await waitFor('SYNCING', async () => (await control.call<{ status: string }>('GET', `/_plugins/_replication/${follower}/_status`)).body.status === 'SYNCING');
+    await waitFor(
+      'SYNCING',
+      async () => (await control.call<{ status: string }>('GET', `/_plugins/_replication/${follower}/_status`)).body.status === 'SYNCING',
+    );
 
     const shown = JSON.stringify((await control.call('GET', '/_kccr/clusters')).body);
     for (const role of ['leader', 'follower'] as const) {
@@ -58,7 +66,10 @@ describe('control service (secure stack, credentials by reference)', () => {
   });
 
   it('checks the leader and follower indices through those users', async () => {
-    const missing = await control.call('PUT', `/_plugins/_replication/${uniqueName('sec-f')}/_start`, { leader_alias: h.names.leaderCluster, leader_index: uniqueName('sec-missing') });
+    const missing = await control.call('PUT', `/_plugins/_replication/${uniqueName('sec-f')}/_start`, {
+      leader_alias: h.names.leaderCluster,
+      leader_index: uniqueName('sec-missing'),
+    });
     expect(missing.status).toBe(404);
     const occupied = uniqueName('sec-occupied');
     await h.follower.createIndex(occupied, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
@@ -72,8 +83,20 @@ describe('control service (secure stack, credentials by reference)', () => {
     const wrong = uniqueName('sec-wrong');
     const { leader, follower } = h.stack.clusters;
     // A real user with another user's password: Elasticsearch refuses it.
-    expect((await control.call('PUT', `/_kccr/clusters/${wrong}`, { url: leader.url, ca_file: control.secret(leader.caFile!), username: 'kccr-extractor', password_file: control.secret(follower.users['kccr-applier']!.passwordFile) })).status).toBe(200);
-    const r = await control.call<{ error: { code: string; message: string } }>('PUT', `/_plugins/_replication/${uniqueName('sec-f')}/_start`, { leader_alias: wrong, leader_index: 'anything' });
+    expect(
+      (
+        await control.call('PUT', `/_kccr/clusters/${wrong}`, {
+          url: leader.url,
+          ca_file: control.secret(leader.caFile!),
+          username: 'kccr-extractor',
+          password_file: control.secret(follower.users['kccr-applier']!.passwordFile),
+        })
+      ).status,
+    ).toBe(200);
+    const r = await control.call<{ error: { code: string; message: string } }>('PUT', `/_plugins/_replication/${uniqueName('sec-f')}/_start`, {
+      leader_alias: wrong,
+      leader_index: 'anything',
+    });
     expect(r.status).toBe(502);
     expect(r.body.error.code).toBe('ES_UNAUTHENTICATED');
     expect(r.body.error.message).toMatch(/refused the credentials/);

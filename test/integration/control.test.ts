@@ -22,7 +22,15 @@ interface StatusBody {
   follower_index: string;
   requested_by: string;
   lag_seconds: number | null;
-  shards: { shard: number; leader_checkpoint: number | null; follower_checkpoint: number | null; lag_operations: number | null; lag_seconds: number | null; applied: number; dead_lettered: number }[];
+  shards: {
+    shard: number;
+    leader_checkpoint: number | null;
+    follower_checkpoint: number | null;
+    lag_operations: number | null;
+    lag_seconds: number | null;
+    applied: number;
+    dead_lettered: number;
+  }[];
 }
 
 describe('control service (plain stack, real extractor and applier)', () => {
@@ -62,13 +70,24 @@ describe('control service (plain stack, real extractor and applier)', () => {
     const index = uniqueName('ctl-leader');
     await h.leader.createIndex(index, { settings: { index: { number_of_shards: shards, number_of_replicas: 0 } } });
     const entries = Object.entries(docs);
-    if (entries.length) await h.leader.bulk(bulkLines(index, entries.map(([id, source]) => ({ id, source }))), { refresh: 'true' });
+    if (entries.length)
+      await h.leader.bulk(
+        bulkLines(
+          index,
+          entries.map(([id, source]) => ({ id, source })),
+        ),
+        { refresh: 'true' },
+      );
     return index;
   }
 
   it('registers clusters with credential references and never shows their values', async () => {
     const name = uniqueName('ref');
-    const put = await control.call('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, username: 'reader', password_env: 'KCCR_SECRET_TEST_REF' });
+    const put = await control.call('PUT', `/_kccr/clusters/${name}`, {
+      url: h.stack.clusters.leader.url,
+      username: 'reader',
+      password_env: 'KCCR_SECRET_TEST_REF',
+    });
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ acknowledged: true, created: true, cluster: { name, username: 'reader', password_env: 'KCCR_SECRET_TEST_REF' } });
     const got = await control.call('GET', `/_kccr/clusters/${name}`, undefined, readerHeaders);
@@ -77,7 +96,12 @@ describe('control service (plain stack, real extractor and applier)', () => {
     const list = await control.call<{ clusters: { name: string }[] }>('GET', '/_kccr/clusters');
     expect(list.body.clusters.map((c) => c.name)).toEqual(expect.arrayContaining([name, h.names.leaderCluster, h.names.followerCluster]));
 
-    const unresolvable = await control.call('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, username: 'reader', password_env: 'KCCR_SECRET_TEST_NOT_SET', ca_file: '/nonexistent/ca.crt' });
+    const unresolvable = await control.call('PUT', `/_kccr/clusters/${name}`, {
+      url: h.stack.clusters.leader.url,
+      username: 'reader',
+      password_env: 'KCCR_SECRET_TEST_NOT_SET',
+      ca_file: '/nonexistent/ca.crt',
+    });
     expect(unresolvable.status).toBe(400);
     expect(JSON.stringify(unresolvable.body)).toMatch(/KCCR_SECRET_TEST_NOT_SET is not set.*|ca_file/);
     const ownSecret = await control.call('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, api_key_env: 'KCCR_KAFKA_SASL_PASSWORD' });
@@ -90,9 +114,15 @@ describe('control service (plain stack, real extractor and applier)', () => {
     symlinkSync(hostFile, join(control.secretsDir, 'link-out'));
     try {
       for (const path of [hostFile, join(control.secretsDir, 'link-out'), join(control.secretsDir, 'missing')]) {
-        const r = await control.call<{ error: { message: string } }>('PUT', `/_kccr/clusters/${name}`, { url: h.stack.clusters.leader.url, username: 'x', password_file: path });
+        const r = await control.call<{ error: { message: string } }>('PUT', `/_kccr/clusters/${name}`, {
+          url: h.stack.clusters.leader.url,
+          username: 'x',
+          password_file: path,
+        });
         expect(r.status).toBe(400);
-        expect(r.body.error.message).toBe(`cluster ${name} is not registered: password_file: ${path} is not a readable file under KCCR_CONTROL_SECRETS_DIR (${control.secretsDir}); put the file there (links that lead out of it are refused)`);
+        expect(r.body.error.message).toBe(
+          `cluster ${name} is not registered: password_file: ${path} is not a readable file under KCCR_CONTROL_SECRETS_DIR (${control.secretsDir}); put the file there (links that lead out of it are refused)`,
+        );
       }
     } finally {
       rmSync(hostFile, { force: true });
@@ -113,7 +143,9 @@ describe('control service (plain stack, real extractor and applier)', () => {
     expect(started.status).toBe(200);
     expect(started.body).toEqual({ acknowledged: true });
     expect(started.text).toContain('\n  "acknowledged": true');
-    expect((await control.call('PUT', `/_plugins/_replication/${canary}/_start`, { leader_alias: h.names.leaderCluster, leader_index: canaryLeader })).status).toBe(200);
+    expect(
+      (await control.call('PUT', `/_plugins/_replication/${canary}/_start`, { leader_alias: h.names.leaderCluster, leader_index: canaryLeader })).status,
+    ).toBe(200);
 
     await waitForDocuments(h.follower, follower, { 1: { value: 'data1' } });
     await h.leader.request('POST', `/${leader}/_doc/1`, { body: { value: 'data1-modified' } });
@@ -136,11 +168,19 @@ describe('control service (plain stack, real extractor and applier)', () => {
     // Pause, write 20 documents, see the extractor publish them while the follower does not move, resume: all arrive.
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_pause`, {})).body).toEqual({ acknowledged: true });
     expect((await status(follower)).status).toBe('PAUSED');
-    await waitFor('the applier to confirm the pause', async () => (h.status.get(`applier/${h.names.followerCluster}/${follower}`) as { state?: string } | undefined)?.state === 'paused');
+    await waitFor(
+      'the applier to confirm the pause',
+      async () => (h.status.get(`applier/${h.names.followerCluster}/${follower}`) as { state?: string } | undefined)?.state === 'paused',
+    );
     const before = await extractorStatus(h, leader);
     const checkpointBefore = before?.shards[0]?.globalCheckpoint ?? -1;
     const twenty = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`p${i}`, { n: i }]));
-    await h.leader.bulk(bulkLines(leader, Object.entries(twenty).map(([id, source]) => ({ id, source }))));
+    await h.leader.bulk(
+      bulkLines(
+        leader,
+        Object.entries(twenty).map(([id, source]) => ({ id, source })),
+      ),
+    );
     await waitFor('the extractor to publish the 20 documents', async () => (extractorStatus(h, leader)?.shards[0]?.cursor ?? -1) >= checkpointBefore + 20);
     expect(Object.keys(await documents(h.follower, follower)).sort()).toEqual(['1', '2']);
     expect((await control.call('POST', `/_opendistro/_replication/${follower}/_resume`, {})).body).toEqual({ acknowledged: true });
@@ -148,12 +188,20 @@ describe('control service (plain stack, real extractor and applier)', () => {
     await waitFor('SYNCING again after resume', async () => (await status(follower)).status === 'SYNCING');
 
     // The announcement's stop: POST .../_stop?pretty with {}.
-    const stop = await control.app.inject({ method: 'POST', url: `/_opendistro/_replication/${follower}/_stop?pretty`, headers: { ...adminHeaders, 'Content-type': 'application/json' }, payload: '{}' });
+    const stop = await control.app.inject({
+      method: 'POST',
+      url: `/_opendistro/_replication/${follower}/_stop?pretty`,
+      headers: { ...adminHeaders, 'Content-type': 'application/json' },
+      payload: '{}',
+    });
     expect(stop.statusCode).toBe(200);
     expect(JSON.parse(stop.body)).toEqual({ acknowledged: true });
     expect(await h.follower.indexExists(ledgerIndexName(follower))).toBe(true);
     expect((await status(follower)).status).toBe('STOPPED');
-    await waitFor('the applier to let go of the follower index', async () => (h.status.get(`applier/${h.names.followerCluster}/${follower}`) as { state?: string } | undefined)?.state === 'stopped');
+    await waitFor(
+      'the applier to let go of the follower index',
+      async () => (h.status.get(`applier/${h.names.followerCluster}/${follower}`) as { state?: string } | undefined)?.state === 'stopped',
+    );
     // Its ledger goes with the replication; the follower index stays, and so does the ledger of the one still followed.
     await waitFor('the ledger of the stopped replication to be dropped', async () => !(await h.follower.indexExists(ledgerIndexName(follower))));
     expect(await h.follower.indexExists(follower)).toBe(true);
@@ -170,8 +218,18 @@ describe('control service (plain stack, real extractor and applier)', () => {
     expect(after['3']).toEqual({ value: 'written on the follower' });
 
     // Stopped replications stay listed; a stopped one cannot be paused.
-    const listed = await control.call<{ replications: { follower_index: string; state: string; status: string }[] }>('GET', `/_kccr/replications?follower_cluster=${h.names.followerCluster}`, undefined, readerHeaders);
-    expect(listed.body.replications).toEqual(expect.arrayContaining([expect.objectContaining({ follower_index: follower, state: 'stopped', status: 'STOPPED' }), expect.objectContaining({ follower_index: canary, state: 'active' })]));
+    const listed = await control.call<{ replications: { follower_index: string; state: string; status: string }[] }>(
+      'GET',
+      `/_kccr/replications?follower_cluster=${h.names.followerCluster}`,
+      undefined,
+      readerHeaders,
+    );
+    expect(listed.body.replications).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ follower_index: follower, state: 'stopped', status: 'STOPPED' }),
+        expect.objectContaining({ follower_index: canary, state: 'active' }),
+      ]),
+    );
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_pause`, {})).status).toBe(409);
   });
 
@@ -212,7 +270,10 @@ describe('control service (plain stack, real extractor and applier)', () => {
     expect(notThere.body).toMatchObject({ error: { code: 'ES_NOT_FOUND' } });
     expect((notThere.body.error as { message: string }).message).toContain(`leader index ${missing} does not exist on leader cluster ${h.names.leaderCluster}`);
 
-    const unknownCluster = await control.call('PUT', `/_plugins/_replication/${uniqueName('ctl-f')}/_start`, { leader_alias: 'no-such-cluster', leader_index: leader });
+    const unknownCluster = await control.call('PUT', `/_plugins/_replication/${uniqueName('ctl-f')}/_start`, {
+      leader_alias: 'no-such-cluster',
+      leader_index: leader,
+    });
     expect(unknownCluster.status).toBe(404);
     expect(JSON.stringify(unknownCluster.body)).toMatch(/leader cluster no-such-cluster is not registered/);
 
@@ -238,7 +299,10 @@ describe('control service (plain stack, real extractor and applier)', () => {
     const noSource = uniqueName('ctl-nosource');
     await h.leader.createIndex(noSource, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } }, mappings: { _source: { enabled: false } } });
     const partial = uniqueName('ctl-partial');
-    await h.leader.createIndex(partial, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } }, mappings: { _source: { excludes: ['secret'] } } });
+    await h.leader.createIndex(partial, {
+      settings: { index: { number_of_shards: 1, number_of_replicas: 0 } },
+      mappings: { _source: { excludes: ['secret'] } },
+    });
     const concrete = await leaderIndex({ a: { v: 1 } });
     const alias = uniqueName('ctl-alias');
     await h.leader.request('POST', '/_aliases', { body: { actions: [{ add: { index: concrete, alias } }] } });
@@ -258,14 +322,30 @@ describe('control service (plain stack, real extractor and applier)', () => {
   it('applies _update settings to the follower index and keeps them in the spec', async () => {
     const leader = await leaderIndex({ x: { v: 1 } });
     const follower = uniqueName('ctl-update');
-    expect((await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, settings: { index: { number_of_replicas: 0 } }, bootstrap: 'scan' })).status).toBe(200);
-    expect(control.state.deps.replications.store.get(h.names.followerCluster, follower)).toMatchObject({ bootstrap: 'scan', followerSettings: { number_of_replicas: 0 }, requestedBy: 'ops-admin' });
+    expect(
+      (
+        await control.call('PUT', `/_plugins/_replication/${follower}/_start`, {
+          leader_alias: h.names.leaderCluster,
+          leader_index: leader,
+          settings: { index: { number_of_replicas: 0 } },
+          bootstrap: 'scan',
+        })
+      ).status,
+    ).toBe(200);
+    expect(control.state.deps.replications.store.get(h.names.followerCluster, follower)).toMatchObject({
+      bootstrap: 'scan',
+      followerSettings: { number_of_replicas: 0 },
+      requestedBy: 'ops-admin',
+    });
     await waitForDocuments(h.follower, follower, { x: { v: 1 } });
     const update = await control.call('PUT', `/_plugins/_replication/${follower}/_update`, { settings: { 'index.refresh_interval': '7s' } });
     expect(update.status, JSON.stringify(update.body)).toBe(200);
     const meta = await h.follower.indexMeta(follower);
     expect(meta.settings.refresh_interval).toBe('7s');
-    expect(control.state.deps.replications.store.get(h.names.followerCluster, follower)?.followerSettings).toEqual({ number_of_replicas: 0, refresh_interval: '7s' });
+    expect(control.state.deps.replications.store.get(h.names.followerCluster, follower)?.followerSettings).toEqual({
+      number_of_replicas: 0,
+      refresh_interval: '7s',
+    });
     const refused = await control.call('PUT', `/_plugins/_replication/${follower}/_update`, { settings: { 'index.no_such_setting': 1 } });
     expect(refused.status).toBe(400);
     expect((await control.call('PUT', `/_plugins/_replication/${follower}/_update`, { settings: { number_of_shards: 3 } })).status).toBe(400);
@@ -280,13 +360,20 @@ describe('control service (plain stack, real extractor and applier)', () => {
     const follower = uniqueName('ctl-restart');
     expect((await announcementStart(follower, leader)).status).toBe(200);
     await waitForDocuments(h.follower, follower, { r1: { v: 1 } });
-    const mine = (specs: ReplicationSpec[]) => specs.filter((s) => s.followerCluster === h.names.followerCluster).map((s) => `${s.followerIndex}:${s.state}`).sort();
+    const mine = (specs: ReplicationSpec[]) =>
+      specs
+        .filter((s) => s.followerCluster === h.names.followerCluster)
+        .map((s) => `${s.followerIndex}:${s.state}`)
+        .sort();
     const before = mine(control.state.deps.replications.list());
 
     await control.close();
     control = await startControl(h.stack, { followerCluster: h.names.followerCluster, env });
     expect(mine(control.state.deps.replications.list())).toEqual(before);
-    const listed = await control.call<{ replications: { follower_index: string; state: string }[] }>('GET', `/_kccr/replications?follower_cluster=${h.names.followerCluster}`);
+    const listed = await control.call<{ replications: { follower_index: string; state: string }[] }>(
+      'GET',
+      `/_kccr/replications?follower_cluster=${h.names.followerCluster}`,
+    );
     expect(listed.body.replications.map((r) => `${r.follower_index}:${r.state}`).sort()).toEqual(before);
     expect((await control.call('GET', `/_kccr/clusters/${h.names.leaderCluster}`)).status).toBe(200);
 
@@ -321,9 +408,17 @@ describe('control service (plain stack, real extractor and applier)', () => {
     await h.leader.request('POST', '/leader-01/_doc/2', { body: { value: 'data2' } });
     await waitForDocuments(h.follower, 'follower-01', { 1: { value: 'data1-modified' }, 2: { value: 'data2' } });
 
-    const stop = await control.app.inject({ method: 'POST', url: '/_opendistro/_replication/follower-01/_stop?pretty', headers: { ...adminHeaders, 'Content-type': 'application/json' }, payload: '{}' });
+    const stop = await control.app.inject({
+      method: 'POST',
+      url: '/_opendistro/_replication/follower-01/_stop?pretty',
+      headers: { ...adminHeaders, 'Content-type': 'application/json' },
+      payload: '{}',
+    });
     expect(stop.statusCode).toBe(200);
-    await waitFor('the applier to let go of follower-01', async () => (h.status.get(`applier/${h.names.followerCluster}/follower-01`) as { state?: string } | undefined)?.state === 'stopped');
+    await waitFor(
+      'the applier to let go of follower-01',
+      async () => (h.status.get(`applier/${h.names.followerCluster}/follower-01`) as { state?: string } | undefined)?.state === 'stopped',
+    );
     const written = await h.follower.request('PUT', '/follower-01/_doc/3', { body: { value: 'failover write' }, query: { refresh: 'true' } });
     expect(written.status).toBe(201);
   });

@@ -80,13 +80,19 @@ class TestUser {
     const stack = loadStack('secure');
     this.es = new ElasticsearchAdapter({ ...esConnection(stack, stackRole), username: this.name, password: this.password });
     this.grant(descriptor);
-    rewrite(join(realmDir(stackRole), 'users'), (lines) => [...lines.filter((l) => !l.startsWith(`${this.name}:`)), `${this.name}:${pbkdf2Hash(this.password)}`]);
+    rewrite(join(realmDir(stackRole), 'users'), (lines) => [
+      ...lines.filter((l) => !l.startsWith(`${this.name}:`)),
+      `${this.name}:${pbkdf2Hash(this.password)}`,
+    ]);
     rewrite(join(realmDir(stackRole), 'users_roles'), (lines) => [...lines.filter((l) => !l.startsWith(`${this.role}:`)), `${this.role}:${this.name}`]);
   }
 
   /** Sets the role's privileges (JSON is YAML: one line per role in roles.yml). */
   grant(descriptor: RoleDescriptor): void {
-    rewrite(join(realmDir(this.stackRole), 'roles.yml'), (lines) => [...lines.filter((l) => !l.startsWith(`${this.role}:`)), `${this.role}: ${JSON.stringify(descriptor)}`]);
+    rewrite(join(realmDir(this.stackRole), 'roles.yml'), (lines) => [
+      ...lines.filter((l) => !l.startsWith(`${this.role}:`)),
+      `${this.role}: ${JSON.stringify(descriptor)}`,
+    ]);
   }
 
   /** Waits until the cluster has loaded the user and its role. */
@@ -102,7 +108,9 @@ class TestUser {
     await waitFor(
       `${this.name} to hold ${privileges.join(', ')} on ${index}`,
       async () => {
-        const r = await this.es.request<{ has_all_requested: boolean }>('POST', '/_security/user/_has_privileges', { body: { index: [{ names: [index], privileges }] } });
+        const r = await this.es.request<{ has_all_requested: boolean }>('POST', '/_security/user/_has_privileges', {
+          body: { index: [{ names: [index], privileges }] },
+        });
         return r.body.has_all_requested;
       },
       30_000,
@@ -126,7 +134,13 @@ class TestUser {
 
 // What the stack's least-privilege roles grant (deploy/local/elasticsearch/roles.yml), on this test's indices only.
 const LEADER_CLUSTER_PRIVILEGES = ['monitor'];
-const FOLLOWER_CLUSTER_PRIVILEGES = ['monitor', 'cluster:admin/snapshot/restore', 'cluster:admin/snapshot/get', 'cluster:admin/snapshot/status', 'cluster:admin/repository/get'];
+const FOLLOWER_CLUSTER_PRIVILEGES = [
+  'monitor',
+  'cluster:admin/snapshot/restore',
+  'cluster:admin/snapshot/get',
+  'cluster:admin/snapshot/status',
+  'cluster:admin/repository/get',
+];
 const FOLLOWER_WITHOUT_WRITE = ['read', 'create_index', 'manage', 'monitor', 'view_index_metadata'];
 
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
@@ -144,7 +158,12 @@ describe('refused privileges (secure stack): FAILED, probed again, resumed by a 
   });
 
   /** A harness (extractor and applier processes) and a control service over the same Kafka, both closed afterwards. */
-  async function setUp(label: string, services: Partial<ServiceOptions>, leaderIndex: string, followerIndex: string): Promise<{ h: Harness; control: Control }> {
+  async function setUp(
+    label: string,
+    services: Partial<ServiceOptions>,
+    leaderIndex: string,
+    followerIndex: string,
+  ): Promise<{ h: Harness; control: Control }> {
     const h = await startHarness(loadStack('secure'), label, services);
     cleanups.push(async () => {
       await h.close();
@@ -168,7 +187,13 @@ describe('refused privileges (secure stack): FAILED, probed again, resumed by a 
 
   async function createLeader(h: Harness, index: string, docs: Record<string, unknown>): Promise<void> {
     await h.leader.createIndex(index, { settings: { index: { number_of_shards: 2, number_of_replicas: 0 } } });
-    await h.leader.bulk(bulkLines(index, Object.entries(docs).map(([id, source]) => ({ id, source }))), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(
+        index,
+        Object.entries(docs).map(([id, source]) => ({ id, source })),
+      ),
+      { refresh: 'true' },
+    );
   }
 
   async function topicRecords(h: Harness, topic: string): Promise<number> {
@@ -251,11 +276,20 @@ describe('refused privileges (secure stack): FAILED, probed again, resumed by a 
     const other = elsewhere ? [{ names: [`${uniqueName('cred-other')}-*`], privileges: ['write'] }] : [];
     // The applier writes the follower index and its ledger (docs/design/reconciliation.md): the same privileges on both.
     const names = [followerIndex, ledgerIndexName(followerIndex)];
-    const user = new TestUser('follower', { cluster: FOLLOWER_CLUSTER_PRIVILEGES, indices: [{ names, privileges: FOLLOWER_WITHOUT_WRITE }, ...other] }, secrets);
+    const user = new TestUser(
+      'follower',
+      { cluster: FOLLOWER_CLUSTER_PRIVILEGES, indices: [{ names, privileges: FOLLOWER_WITHOUT_WRITE }, ...other] },
+      secrets,
+    );
     users.push(user);
     await user.ready();
 
-    const { h, control } = await setUp(`credentials-applier${elsewhere ? '-elsewhere' : ''}`, { applierEnv: user.env('KCCR_FOLLOWER_') }, leaderIndex, followerIndex);
+    const { h, control } = await setUp(
+      `credentials-applier${elsewhere ? '-elsewhere' : ''}`,
+      { applierEnv: user.env('KCCR_FOLLOWER_') },
+      leaderIndex,
+      followerIndex,
+    );
     const docs = Object.fromEntries([1, 2, 3, 4, 5, 6].map((i) => [`d${i}`, { n: i, value: `data${i}` }]));
     await createLeader(h, leaderIndex, docs);
 
@@ -265,7 +299,11 @@ describe('refused privileges (secure stack): FAILED, probed again, resumed by a 
     const topic = changeTopic(h.names.leaderCluster, leaderIndex);
     await waitFor('the documents in the topic', async () => {
       const s = extractorStatus(h, leaderIndex);
-      return s?.state === 'running' && sum(s.shards.map((x) => x.published)) >= Object.keys(docs).length && (await topicRecords(h, topic)) >= Object.keys(docs).length;
+      return (
+        s?.state === 'running' &&
+        sum(s.shards.map((x) => x.published)) >= Object.keys(docs).length &&
+        (await topicRecords(h, topic)) >= Object.keys(docs).length
+      );
     });
     let last: ApplierStatus | undefined;
     const failed = await waitFor(

@@ -78,7 +78,12 @@ describe('npm run demo', () => {
     try {
       current = startDemo({ KCCR_DEMO_SECONDS: '60' });
       const run = current;
-      await waitFor('the demo to start writing', async () => run.output.includes('[6/7]') || (run.child.exitCode !== null ? Promise.reject(new Error(run.output)) : false), 90_000, 200);
+      await waitFor(
+        'the demo to start writing',
+        async () => run.output.includes('[6/7]') || (run.child.exitCode !== null ? Promise.reject(new Error(run.output)) : false),
+        90_000,
+        200,
+      );
       expect(run.output).toMatch(/^ {2}control +pid \d+ +http:\/\/127\.0\.0\.1:(?!8090\b)\d+ \(port 8090 was taken\)/m);
       const pids = servicePids(run.output);
       expect(Object.keys(pids).sort(), run.output).toEqual(['applier', 'control', 'extractor']);
@@ -87,7 +92,8 @@ describe('npm run demo', () => {
       expect(code, run.output).toBe(130);
       for (const [name, pid] of Object.entries(pids)) expect(isAlive(pid), `${name} (pid ${pid}) still running`).toBe(false);
       expect(run.output).toMatch(/stopping the kccr services \(SIGTERM\)/);
-      for (const name of ['control', 'extractor', 'applier']) expect(existsSync(join(STACK_DIR, 'pids', `demo-${name}.pid`)), `demo-${name}.pid left behind`).toBe(false);
+      for (const name of ['control', 'extractor', 'applier'])
+        expect(existsSync(join(STACK_DIR, 'pids', `demo-${name}.pid`)), `demo-${name}.pid left behind`).toBe(false);
     } finally {
       await new Promise((res) => (blocker ? blocker.close(res) : res(undefined)));
     }

@@ -55,7 +55,11 @@ describe('rows forged into the control tables (plain stack)', () => {
     const producer = h.kafka.producer();
     try {
       await producer.send(CONTROL_TOPICS.replications, [
-        { key: replicationKey(h.names.followerCluster, shards), value: Buffer.from(JSON.stringify({ ...base(shards), followerSettings: { number_of_shards: 3 } })), partition: 0 },
+        {
+          key: replicationKey(h.names.followerCluster, shards),
+          value: Buffer.from(JSON.stringify({ ...base(shards), followerSettings: { number_of_shards: 3 } })),
+          partition: 0,
+        },
         { key: replicationKey(h.names.followerCluster, elsewhere), value: Buffer.from(JSON.stringify(base(named))), partition: 0 },
       ]);
     } finally {
@@ -73,7 +77,10 @@ describe('rows forged into the control tables (plain stack)', () => {
 
     // The control service shows what it refused, and says why when asked for one of them.
     const listed = await waitFor('the control service to report the refused rows', async () => {
-      const r = await control.call<{ replications: { follower_index: string }[]; refused_rows?: { key: string; reason: string }[] }>('GET', `/_kccr/replications?follower_cluster=${h.names.followerCluster}`);
+      const r = await control.call<{ replications: { follower_index: string }[]; refused_rows?: { key: string; reason: string }[] }>(
+        'GET',
+        `/_kccr/replications?follower_cluster=${h.names.followerCluster}`,
+      );
       return (r.body.refused_rows?.length ?? 0) >= 2 ? r.body : undefined;
     });
     expect(listed.replications.map((r) => r.follower_index)).toEqual([canary]);

@@ -42,7 +42,8 @@ describe('index features refused or accepted at the start (plain stack, real ext
     if (control) {
       for (const name of rules) await control.call('DELETE', '/_plugins/_replication/_autofollow', { leader_alias: h.names.leaderCluster, name });
       await control.state.deps.autofollow.stop();
-      for (const s of control.state.deps.replications.list()) if (s.followerCluster === h.names.followerCluster) created.push({ cluster: 'follower', index: s.followerIndex });
+      for (const s of control.state.deps.replications.list())
+        if (s.followerCluster === h.names.followerCluster) created.push({ cluster: 'follower', index: s.followerIndex });
     }
     const clusters = h ? { leader: h.leader, follower: h.follower } : undefined;
     if (clusters) for (const c of created) await clusters[c.cluster].deleteIndex(c.index).catch(() => undefined);
@@ -52,16 +53,31 @@ describe('index features refused or accepted at the start (plain stack, real ext
   const spec = (followerIndex: string): ReplicationSpec | undefined => control.state.deps.replications.store.get(h.names.followerCluster, followerIndex);
 
   /** A one-shard leader index with this body (mappings, settings) and documents, refreshed. */
-  async function leaderIndex(index: string, body: { mappings?: Record<string, unknown>; settings?: Record<string, unknown> }, docs: Record<string, unknown> = {}): Promise<string> {
+  async function leaderIndex(
+    index: string,
+    body: { mappings?: Record<string, unknown>; settings?: Record<string, unknown> },
+    docs: Record<string, unknown> = {},
+  ): Promise<string> {
     await h.leader.createIndex(index, { mappings: body.mappings ?? {}, settings: { index: { ...ONE_SHARD, ...body.settings } } });
     created.push({ cluster: 'leader', index });
     const entries = Object.entries(docs);
-    if (entries.length) await h.leader.bulk(bulkLines(index, entries.map(([id, source]) => ({ id, source }))), { refresh: 'true' });
+    if (entries.length)
+      await h.leader.bulk(
+        bulkLines(
+          index,
+          entries.map(([id, source]) => ({ id, source })),
+        ),
+        { refresh: 'true' },
+      );
     return index;
   }
 
   async function start(followerIndex: string, leader: string, extra: Record<string, unknown> = {}) {
-    const r = await control.call<StartAnswer>('PUT', `/_plugins/_replication/${followerIndex}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader, ...extra });
+    const r = await control.call<StartAnswer>('PUT', `/_plugins/_replication/${followerIndex}/_start`, {
+      leader_alias: h.names.leaderCluster,
+      leader_index: leader,
+      ...extra,
+    });
     return { status: r.status, body: r.body };
   }
 
@@ -89,7 +105,8 @@ describe('index features refused or accepted at the start (plain stack, real ext
   }
 
   const disabled = /has _source disabled; kccr copies documents from _source and cannot replicate it: index the data into a leader index that keeps _source/;
-  const partial = /keeps only part of _source \(_source excludes: "secret"\); .* start it with "accept_partial_source": true \(kccr start --accept-partial-source; in an auto-follow rule/;
+  const partial =
+    /keeps only part of _source \(_source excludes: "secret"\); .* start it with "accept_partial_source": true \(kccr start --accept-partial-source; in an auto-follow rule/;
 
   it('refuses _source disabled (in each spelling), a partial _source and an alias at _start: 400 with the reason and what to do', async () => {
     const p = uniqueName('feat-start');
@@ -101,13 +118,21 @@ describe('index features refused or accepted at the start (plain stack, real ext
     await expectRefused(await leaderIndex(`${p}-partial`, { mappings: { _source: { excludes: ['secret'] } } }), partial);
     const concrete = await leaderIndex(`${p}-concrete`, {}, { a: { v: 1 } });
     await h.leader.request('POST', '/_aliases', { body: { actions: [{ add: { index: concrete, alias: `${p}-alias` } }] } });
-    await expectRefused(`${p}-alias`, new RegExp(`^leader index ${p}-alias is an alias \\(it resolves to ${concrete}\\); replicate the concrete index \\(leader_index "${concrete}"\\)`));
+    await expectRefused(
+      `${p}-alias`,
+      new RegExp(`^leader index ${p}-alias is an alias \\(it resolves to ${concrete}\\); replicate the concrete index \\(leader_index "${concrete}"\\)`),
+    );
   });
 
-  it('replicates a partial _source once accepted: the follower holds what the leader\'s _source keeps, and says so', async () => {
+  it("replicates a partial _source once accepted: the follower holds what the leader's _source keeps, and says so", async () => {
     const leader = await leaderIndex(
       uniqueName('feat-partial'),
-      { mappings: { _source: { excludes: ['secret', 'meta.token'] }, properties: { secret: { type: 'keyword' }, meta: { properties: { token: { type: 'keyword' }, keep: { type: 'keyword' } } } } } },
+      {
+        mappings: {
+          _source: { excludes: ['secret', 'meta.token'] },
+          properties: { secret: { type: 'keyword' }, meta: { properties: { token: { type: 'keyword' }, keep: { type: 'keyword' } } } },
+        },
+      },
       { 1: { v: 1, secret: 's1', meta: { token: 't1', keep: 'k1' } }, 2: { v: 2, secret: 's2', meta: { token: 't2', keep: 'k2' } } },
     );
     const follower = `${leader}-copy`;
@@ -118,7 +143,9 @@ describe('index features refused or accepted at the start (plain stack, real ext
 
     const accepted = await kccr(['start', follower, '--leader-cluster', h.names.leaderCluster, '--leader-index', leader, '--accept-partial-source'], cli);
     expect(accepted.code, accepted.stderr).toBe(0);
-    expect(accepted.stdout).toMatch(/note: partial _source accepted: the follower holds what leader index \S+'s _source keeps \(excludes: "secret", "meta\.token"\)/);
+    expect(accepted.stdout).toMatch(
+      /note: partial _source accepted: the follower holds what leader index \S+'s _source keeps \(excludes: "secret", "meta\.token"\)/,
+    );
     expect(spec(follower)).toMatchObject({ leaderIndex: leader, partialSource: { includes: [], excludes: ['secret', 'meta.token'] } });
 
     // One document before the start (the scan bootstrap), one after (the change stream).
@@ -127,7 +154,8 @@ describe('index features refused or accepted at the start (plain stack, real ext
     expect(kept).toEqual({ 1: { v: 1, meta: { keep: 'k1' } }, 2: { v: 2, meta: { keep: 'k2' } }, 3: { v: 3, meta: { keep: 'k3' } } });
     await waitForDocuments(h.follower, follower, kept, 60_000);
     // What the leader's _source leaves out is indexed there but never reaches the follower.
-    const hits = async (es: Harness['leader'], index: string) => (await es.search<{ hits: { total: { value: number } } }>(index, { query: { term: { secret: 's1' } } })).hits.total.value;
+    const hits = async (es: Harness['leader'], index: string) =>
+      (await es.search<{ hits: { total: { value: number } } }>(index, { query: { term: { secret: 's1' } } })).hits.total.value;
     expect(await hits(h.leader, leader)).toBe(1);
     expect(await hits(h.follower, follower)).toBe(0);
 
@@ -146,7 +174,11 @@ describe('index features refused or accepted at the start (plain stack, real ext
     for (const leader of [byMapping, bySetting]) {
       const r = await start(leader, leader);
       expect(r.status, JSON.stringify(r.body)).toBe(200);
-      expect(r.body.notes).toEqual([expect.stringMatching(/^leader index \S+ has synthetic _source: the follower gets the same mapping and the documents as the leader rebuilds them; the values are kept, while key order, array order and duplicates/)]);
+      expect(r.body.notes).toEqual([
+        expect.stringMatching(
+          /^leader index \S+ has synthetic _source: the follower gets the same mapping and the documents as the leader rebuilds them; the values are kept, while key order, array order and duplicates/,
+        ),
+      ]);
       expect(spec(leader)).toMatchObject({ syntheticSource: true });
       expect(spec(leader)).not.toHaveProperty('partialSource');
       // The leader's _source is rebuilt from the index (this stack's Elasticsearch synthesizes it): sorted and
@@ -171,8 +203,14 @@ describe('index features refused or accepted at the start (plain stack, real ext
     const reasons = { [noSource]: await expectRefused(noSource, disabled), [part]: await expectRefused(part, partial) };
 
     await addRule({ name, pattern: `${p}-*` });
-    const failuresOf = async () => (await autofollowStats()).autofollow_stats.find((s) => s.name === name && s.follower_cluster === h.names.followerCluster)?.failures ?? [];
-    const failures = await waitFor('both refused indices in the rule\'s stats', async () => ((await failuresOf()).length === 2 ? failuresOf() : undefined), 30_000, 200);
+    const failuresOf = async () =>
+      (await autofollowStats()).autofollow_stats.find((s) => s.name === name && s.follower_cluster === h.names.followerCluster)?.failures ?? [];
+    const failures = await waitFor(
+      "both refused indices in the rule's stats",
+      async () => ((await failuresOf()).length === 2 ? failuresOf() : undefined),
+      30_000,
+      200,
+    );
     expect(failures.map((f) => [f.leader_index, f.code, f.reason])).toEqual([
       [noSource, 'BAD_REQUEST', reasons[noSource]],
       [part, 'BAD_REQUEST', reasons[part]],
@@ -183,14 +221,24 @@ describe('index features refused or accepted at the start (plain stack, real ext
 
     // The same rule accepting a partial _source: tried again at once (a changed rule), the partial one starts.
     await addRule({ name, pattern: `${p}-*`, accept_partial_source: true });
-    const view = await control.call<{ rules: { name: string; accept_partial_source?: boolean }[] }>('GET', `/_plugins/_replication/_autofollow?follower_cluster=${h.names.followerCluster}`, undefined, readerHeaders);
+    const view = await control.call<{ rules: { name: string; accept_partial_source?: boolean }[] }>(
+      'GET',
+      `/_plugins/_replication/_autofollow?follower_cluster=${h.names.followerCluster}`,
+      undefined,
+      readerHeaders,
+    );
     expect(view.body.rules.find((r) => r.name === name)).toMatchObject({ accept_partial_source: true });
     await waitFor(`a replication of ${part}`, async () => spec(part), 30_000, 200);
     expect(spec(part)).toMatchObject({ requestedBy: `autofollow:${name}`, partialSource: { includes: [], excludes: ['secret'] } });
     await waitForDocuments(h.follower, part, { b: { v: 2 } }, 60_000);
-    await waitFor('only the disabled _source left refused', async () => {
-      const left = await failuresOf();
-      return left.length === 1 && left[0]!.leader_index === noSource && left[0]!.reason === reasons[noSource];
-    }, 30_000, 200);
+    await waitFor(
+      'only the disabled _source left refused',
+      async () => {
+        const left = await failuresOf();
+        return left.length === 1 && left[0]!.leader_index === noSource && left[0]!.reason === reasons[noSource];
+      },
+      30_000,
+      200,
+    );
   });
 });

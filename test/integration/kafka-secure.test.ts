@@ -79,7 +79,14 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
   });
 
   it("the extractor's principal cannot write a replication spec, while the control service's can", async () => {
-    const spec = { followerCluster: names.followerCluster, followerIndex: uniqueName('ksec-f'), leaderCluster: names.leaderCluster, leaderIndex: uniqueName('ksec-l'), state: 'syncing', requestedBy: 'intruder' };
+    const spec = {
+      followerCluster: names.followerCluster,
+      followerIndex: uniqueName('ksec-f'),
+      leaderCluster: names.leaderCluster,
+      leaderIndex: uniqueName('ksec-l'),
+      state: 'syncing',
+      requestedBy: 'intruder',
+    };
     const key = `${spec.followerCluster}/${spec.followerIndex}`;
     const extractor = as('kccr-extractor').producer();
     try {
@@ -122,8 +129,12 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
     expect((await applier.offsets(topic)).map((o) => o.high)).toEqual(['0']);
     const producer = applier.producer();
     try {
-      expect((await refusal(producer.send(topic, [{ key: 'forged', value: Buffer.from('x'), partition: 0 }]))).details.kafkaError).toBe('TOPIC_AUTHORIZATION_FAILED');
-      expect((await refusal(producer.send(CONTROL_TOPICS.replications, [{ key: 'forged', value: null, partition: 0 }]))).details.kafkaError).toBe('TOPIC_AUTHORIZATION_FAILED');
+      expect((await refusal(producer.send(topic, [{ key: 'forged', value: Buffer.from('x'), partition: 0 }]))).details.kafkaError).toBe(
+        'TOPIC_AUTHORIZATION_FAILED',
+      );
+      expect((await refusal(producer.send(CONTROL_TOPICS.replications, [{ key: 'forged', value: null, partition: 0 }]))).details.kafkaError).toBe(
+        'TOPIC_AUTHORIZATION_FAILED',
+      );
       // What it does write: reconcile requests (here an empty record nobody acts on: not valid JSON).
       await producer.send(RECONCILE_TOPIC, [{ key: uniqueName('ksec-nobody'), value: null, partition: 0 }]);
     } finally {
@@ -143,7 +154,13 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
     try {
       await leader.createIndex(leaderIndex, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
       await leader.request('POST', `/${leaderIndex}/_doc/1`, { body: { value: 'data1' }, query: { refresh: 'true' } });
-      await store.start({ followerCluster: ungranted.followerCluster, followerIndex: uniqueName('ksec-ng-follower'), leaderCluster: ungranted.leaderCluster, leaderIndex, requestedBy: 'test' });
+      await store.start({
+        followerCluster: ungranted.followerCluster,
+        followerIndex: uniqueName('ksec-ng-follower'),
+        leaderCluster: ungranted.leaderCluster,
+        leaderIndex,
+        requestedBy: 'test',
+      });
       const topic = changeTopic(ungranted.leaderCluster, leaderIndex);
       const failed = await waitFor('the extractor to report failed', async () => {
         const row = status.get(extractorStatusKey(ungranted.leaderCluster, leaderIndex));
@@ -154,12 +171,18 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
       // The operator's grant: probed again (every 2 s in tests), the extraction goes on without a restart.
       grants.push(...clusterAcls(ungranted));
       await admin.createAcls(clusterAcls(ungranted));
-      await waitFor('the document in the change topic', async () => (await admin.partitionCount(topic)) === 1 && (await admin.offsets(topic))[0]!.high !== '0', 60_000, 500);
+      await waitFor(
+        'the document in the change topic',
+        async () => (await admin.partitionCount(topic)) === 1 && (await admin.offsets(topic))[0]!.high !== '0',
+        60_000,
+        500,
+      );
       expect(status.get(extractorStatusKey(ungranted.leaderCluster, leaderIndex))?.state).not.toBe('failed');
       expect(extractor.starts).toBe(1);
     } finally {
       await extractor.stop();
-      for (const spec of store.list()) if (spec.followerCluster === ungranted.followerCluster) await store.setState(spec.followerCluster, spec.followerIndex, 'stopped', 'test cleanup');
+      for (const spec of store.list())
+        if (spec.followerCluster === ungranted.followerCluster) await store.setState(spec.followerCluster, spec.followerIndex, 'stopped', 'test cleanup');
       await Promise.all([store.close(), status.close()]);
       await leader.deleteIndex(leaderIndex);
       await leader.close();

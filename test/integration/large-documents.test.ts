@@ -16,7 +16,9 @@ const MB = 1024 * 1024;
 
 /** A document of about `bytes` bytes: random text, so that a chunk out of place cannot go unseen. */
 function bigDoc(bytes: number, n: number): Buffer {
-  const blob = randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64').slice(0, bytes);
+  const blob = randomBytes(Math.ceil((bytes * 3) / 4))
+    .toString('base64')
+    .slice(0, bytes);
   return Buffer.from(JSON.stringify({ n, blob }));
 }
 
@@ -26,7 +28,10 @@ async function put(es: ElasticsearchAdapter, index: string, id: string, body: Bu
 
 async function createLeader(h: Harness, index: string, shards: number): Promise<void> {
   // The large field is kept in _source only: the test is about carrying documents, not about indexing text.
-  await h.leader.createIndex(index, { settings: { index: { number_of_shards: shards, number_of_replicas: 0 } }, mappings: { properties: { blob: { type: 'text', index: false } } } });
+  await h.leader.createIndex(index, {
+    settings: { index: { number_of_shards: shards, number_of_replicas: 0 } },
+    mappings: { properties: { blob: { type: 'text', index: false } } },
+  });
 }
 
 /** Waits until leader and follower hold the same documents (ids, routing, sources), read a few at a time. */
@@ -74,7 +79,12 @@ describe('large documents (default chunk size)', () => {
     const follower = uniqueName('large-follower');
     await createLeader(h, leader, 2);
     await startReplication(h, leader, follower);
-    const sizes: [string, number][] = [['kb1', 1024], ['mb15', 15 * MB], ['mb20', 20 * MB], ['mb90', 90 * MB]];
+    const sizes: [string, number][] = [
+      ['kb1', 1024],
+      ['mb15', 15 * MB],
+      ['mb20', 20 * MB],
+      ['mb90', 90 * MB],
+    ];
     let n = 0;
     for (const [id, bytes] of sizes) {
       await put(h.leader, leader, `small-${n}`, { n });
@@ -161,7 +171,9 @@ describe('large documents (small chunks, size limit)', () => {
       const s = extractorStatus(limited, leader);
       return s?.state === 'failed' ? s : undefined;
     });
-    expect(failed.reason).toMatch(/takes records up to 100000 bytes \(max\.message\.bytes\).*raise the topic's max\.message\.bytes to at least 528384 .*or lower KCCR_CHUNK_BYTES/);
+    expect(failed.reason).toMatch(
+      /takes records up to 100000 bytes \(max\.message\.bytes\).*raise the topic's max\.message\.bytes to at least 528384 .*or lower KCCR_CHUNK_BYTES/,
+    );
   }, 120_000);
 
   it('dead-letters documents above the size limit with their id, size and origin, and goes on with the rest', async () => {
@@ -179,7 +191,10 @@ describe('large documents (small chunks, size limit)', () => {
 
     const letters = await readDeadLetters(limited, 2);
     const byId = new Map(letters.map((m) => [m.key?.toString(), m]));
-    for (const [id, bytes] of [['chunked', 3 * MB], ['single', 200 * 1024]] as const) {
+    for (const [id, bytes] of [
+      ['chunked', 3 * MB],
+      ['single', 200 * 1024],
+    ] as const) {
       const m = byId.get(id)!;
       expect(m, `dead letter of ${id}`).toBeDefined();
       expect(m.headers?.['kccr.stage']).toBe('size');

@@ -38,7 +38,14 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     const follower = uniqueName('off-follower');
     await h.leader.createIndex(leader, { settings: { index: { number_of_shards: shards, number_of_replicas: 0 } } });
     const entries = Object.entries(docs);
-    if (entries.length) await h.leader.bulk(bulkLines(leader, entries.map(([id, source]) => ({ id, source }))), { refresh: 'true' });
+    if (entries.length)
+      await h.leader.bulk(
+        bulkLines(
+          leader,
+          entries.map(([id, source]) => ({ id, source })),
+        ),
+        { refresh: 'true' },
+      );
     const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     await waitForDocuments(h.follower, follower, docs);
@@ -78,7 +85,13 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     const docs = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`d${i}`, { n: i, text: `document ${i}` }]));
     const { leader, follower } = await replicate(docs, 2);
     // Updates and a delete, so that the replay carries more than creations.
-    await h.leader.bulk(bulkLines(leader, [{ id: 'd1', source: { n: 1, text: 'updated' } }, { id: 'd2', delete: true }]), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 'd1', source: { n: 1, text: 'updated' } },
+        { id: 'd2', delete: true },
+      ]),
+      { refresh: 'true' },
+    );
     await identical(leader, follower);
 
     await h.follower.deleteIndex(follower);
@@ -110,7 +123,13 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_pause`, {})).status).toBe(200);
     await waitFor('the applier to confirm the pause', async () => applierStatus(h, follower)?.state === 'paused');
     const cursor = extractorStatus(h, leader)?.shards[0]?.cursor ?? -1;
-    await h.leader.bulk(bulkLines(leader, Array.from({ length: 5 }, (_, i) => ({ id: `skipped${i}`, source: { v: i } }))), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(
+        leader,
+        Array.from({ length: 5 }, (_, i) => ({ id: `skipped${i}`, source: { v: i } })),
+      ),
+      { refresh: 'true' },
+    );
     await waitFor('the extractor to publish the writes made while paused', async () => (extractorStatus(h, leader)?.shards[0]?.cursor ?? -1) >= cursor + 5);
 
     // Moved while paused: resume then goes on from the end.
@@ -200,7 +219,13 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     expect(first.position).toBeUndefined();
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
     await h.follower.deleteIndex(follower);
-    await h.leader.bulk(bulkLines(leader, [{ id: 'r40', source: { n: 40 } }, { id: 'r3', delete: true }]), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 'r40', source: { n: 40 } },
+        { id: 'r3', delete: true },
+      ]),
+      { refresh: 'true' },
+    );
     // The group committed offsets at the end of the topic while following the first index: the second starts earliest.
     const again = uniqueName('off-again');
     const r = await control.call('PUT', `/_plugins/_replication/${again}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader });
@@ -222,7 +247,13 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     const docs = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`s${i}`, { n: i }]));
     const { leader, follower } = await replicate(docs, 2);
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
-    await h.leader.bulk(bulkLines(leader, [{ id: 's40', source: { n: 40 } }, { id: 's1', source: { n: -1 } }]), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 's40', source: { n: 40 } },
+        { id: 's1', source: { n: -1 } },
+      ]),
+      { refresh: 'true' },
+    );
     const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(control.state.deps.replications.store.get(h.names.followerCluster, follower)!.position).toBeUndefined();
@@ -243,11 +274,17 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     expect((await h.applier.stop()).code).toBe(0);
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_stop`, {})).status).toBe(200);
     h.applier.start();
-    await waitFor('the restarted applier to drop the stopped replication\'s ledger', async () => !(await h.follower.indexExists(ledger)), 60_000);
+    await waitFor("the restarted applier to drop the stopped replication's ledger", async () => !(await h.follower.indexExists(ledger)), 60_000);
     expect(await h.follower.indexExists(follower)).toBe(true);
 
     // Deleted on the leader while stopped: only reconciliation can find it, through the new ledger.
-    await h.leader.bulk(bulkLines(leader, [{ id: 'l1', delete: true }, { id: 'l30', source: { n: 30 } }]), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 'l1', delete: true },
+        { id: 'l30', source: { n: 30 } },
+      ]),
+      { refresh: 'true' },
+    );
     const r = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, { leader_alias: h.names.leaderCluster, leader_index: leader });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const again = control.state.deps.replications.store.get(h.names.followerCluster, follower)!;

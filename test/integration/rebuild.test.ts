@@ -67,10 +67,21 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
 
   it(`rebuilds ${N} documents into a new index, moves the alias once caught up, and follows on`, async () => {
     const { leader, follower } = await replicate(2);
-    const docs = Array.from({ length: N }, (_, i) => ({ id: `doc-${i}`, routing: i % 7 === 0 ? `r${i % 3}` : undefined, source: { n: i, text: `document number ${i}`, tags: ['a', 'b'] } }));
+    const docs = Array.from({ length: N }, (_, i) => ({
+      id: `doc-${i}`,
+      routing: i % 7 === 0 ? `r${i % 3}` : undefined,
+      source: { n: i, text: `document number ${i}`, tags: ['a', 'b'] },
+    }));
     for (let i = 0; i < docs.length; i += 1000) await h.leader.bulk(bulkLines(leader, docs.slice(i, i + 1000)));
     // Updates and deletes too: the topic holds the latest of each document, deletes included.
-    await h.leader.bulk(bulkLines(leader, [{ id: 'doc-1', source: { n: 1, text: 'updated' } }, { id: 'doc-2', delete: true }, { id: 'doc-3', delete: true }]), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 'doc-1', source: { n: 1, text: 'updated' } },
+        { id: 'doc-2', delete: true },
+        { id: 'doc-3', delete: true },
+      ]),
+      { refresh: 'true' },
+    );
     await identical(leader, follower);
 
     // No alias on the old index and none given: 400 asking for it.
@@ -83,9 +94,18 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     const oldCount = (await h.follower.request<{ count: number }>('GET', `/${follower}/_count`)).body.count;
 
     const t0 = Date.now();
-    const started = await control.call<{ acknowledged: boolean; new_index: string; alias: string; old_index: string }>('POST', `/_opendistro/_replication/${follower}/_rebuild`, {});
+    const started = await control.call<{ acknowledged: boolean; new_index: string; alias: string; old_index: string }>(
+      'POST',
+      `/_opendistro/_replication/${follower}/_rebuild`,
+      {},
+    );
     expect(started.status, JSON.stringify(started.body)).toBe(200);
-    expect(started.body).toMatchObject({ acknowledged: true, alias, old_index: follower, new_index: expect.stringMatching(new RegExp(`^${follower}-rebuilt-\\d{14}$`)) });
+    expect(started.body).toMatchObject({
+      acknowledged: true,
+      alias,
+      old_index: follower,
+      new_index: expect.stringMatching(new RegExp(`^${follower}-rebuilt-\\d{14}$`)),
+    });
     const rebuilt = started.body.new_index;
 
     // The replication moved: the old one is stopped (and says into what), the new one bootstraps from the topic.
@@ -101,7 +121,12 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     expect((await control.call('POST', `/_plugins/_replication/${follower}/_rebuild`, { alias })).status).toBe(409);
 
     // Leader writes during the rebuild are part of what it catches up with.
-    await h.leader.bulk(bulkLines(leader, [{ id: 'during-1', source: { n: -1, text: 'written during the rebuild' } }, { id: 'doc-4', delete: true }]));
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: 'during-1', source: { n: -1, text: 'written during the rebuild' } },
+        { id: 'doc-4', delete: true },
+      ]),
+    );
 
     let sawProgress = false;
     const done = await waitFor(
@@ -117,7 +142,9 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     );
     const tookMs = Date.parse(done.alias_moved_at!) - t0;
     const takenUpMs = (applierStatus(h, rebuilt)?.position?.appliedAt ?? NaN) - t0;
-    console.log(`rebuild of ${N} documents (2 shards): offsets set ${takenUpMs} ms, caught up ${Date.parse(done.caught_up_at!) - t0} ms, alias moved ${tookMs} ms after the request`);
+    console.log(
+      `rebuild of ${N} documents (2 shards): offsets set ${takenUpMs} ms, caught up ${Date.parse(done.caught_up_at!) - t0} ms, alias moved ${tookMs} ms after the request`,
+    );
     expect(done.percent).toBe(100);
     expect(sawProgress || done.offsets_total !== null).toBe(true);
     // Caught up when the alias moved: everything the leader held when the rebuild started is there already (only
@@ -134,7 +161,10 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
 
     // Leader writes after the rebuild reach the new index, through the alias too; the old index no longer moves.
     await h.leader.request('PUT', `/${leader}/_doc/after-rebuild`, { body: { n: -2, text: 'after' } });
-    await waitFor('the write after the rebuild on the new index', async () => (await h.follower.request('GET', `/${alias}/_doc/after-rebuild`, { ignore: [404] })).status === 200);
+    await waitFor(
+      'the write after the rebuild on the new index',
+      async () => (await h.follower.request('GET', `/${alias}/_doc/after-rebuild`, { ignore: [404] })).status === 200,
+    );
     await identical(leader, rebuilt);
     expect((await h.follower.request('GET', `/${follower}/_doc/after-rebuild`, { ignore: [404] })).status).toBe(404);
     expect((await h.follower.request('GET', `/${follower}/_doc/during-1`, { ignore: [404] })).status).toBe(404);
@@ -143,7 +173,7 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     // The old index is kept (kccr never deletes it) and is an ordinary index now: its ledger is dropped, the new
     // index has its own.
     expect(await h.follower.indexExists(follower)).toBe(true);
-    await waitFor('the old index\'s ledger to be dropped', async () => !(await h.follower.indexExists(ledgerIndexName(follower))));
+    await waitFor("the old index's ledger to be dropped", async () => !(await h.follower.indexExists(ledgerIndexName(follower))));
     expect(await h.follower.indexExists(ledgerIndexName(rebuilt))).toBe(true);
     // A replication, a rebuild and three waits for identical indices: more than the default 120 s on a loaded machine.
   }, 300_000);
@@ -154,7 +184,9 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     await identical(leader, follower);
     // Two aliases: it cannot choose, the request names one; the alias's filter is carried over.
     const [keep, move] = [uniqueName('rb-keep'), uniqueName('rb-move')];
-    await h.follower.request('POST', '/_aliases', { body: { actions: [{ add: { index: follower, alias: keep } }, { add: { index: follower, alias: move, filter: { term: { v: 1 } } } }] } });
+    await h.follower.request('POST', '/_aliases', {
+      body: { actions: [{ add: { index: follower, alias: keep } }, { add: { index: follower, alias: move, filter: { term: { v: 1 } } } }] },
+    });
     const ambiguous = await control.call('POST', `/_plugins/_replication/${follower}/_rebuild`, {});
     expect(ambiguous.status).toBe(400);
     expect(JSON.stringify(ambiguous.body)).toMatch(/has 2 aliases/);
@@ -182,7 +214,14 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
     await h.leader.createIndex(snapshotLeader, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
     const snapshotFollower = uniqueName('rb-snap');
     // A spec as a snapshot bootstrap leaves it (the bootstrap itself is not what this test is about), then paused.
-    await store.start({ followerCluster: h.names.followerCluster, followerIndex: snapshotFollower, leaderCluster: h.names.leaderCluster, leaderIndex: snapshotLeader, bootstrap: 'snapshot', requestedBy: 'test' });
+    await store.start({
+      followerCluster: h.names.followerCluster,
+      followerIndex: snapshotFollower,
+      leaderCluster: h.names.leaderCluster,
+      leaderIndex: snapshotLeader,
+      bootstrap: 'snapshot',
+      requestedBy: 'test',
+    });
     await store.setState(h.names.followerCluster, snapshotFollower, 'paused', 'test');
     const snap = await control.call('POST', `/_plugins/_replication/${snapshotFollower}/_rebuild`, { alias: 'whatever' });
     expect(snap.status).toBe(409);

@@ -28,10 +28,17 @@ describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
     const index = uniqueName('stack-docs');
     await es.createIndex(index, { settings: { number_of_shards: 2, number_of_replicas: 0 } });
     const docs = Array.from({ length: 20 }, (_, i) => ({ id: `d${i}`, value: `data${i}` }));
-    const items = await es.bulk(docs.map((d) => `${JSON.stringify({ index: { _index: index, _id: d.id } })}\n${JSON.stringify({ value: d.value })}\n`).join(''), { refresh: 'true' });
+    const items = await es.bulk(
+      docs.map((d) => `${JSON.stringify({ index: { _index: index, _id: d.id } })}\n${JSON.stringify({ value: d.value })}\n`).join(''),
+      { refresh: 'true' },
+    );
     expect(items.map((i) => i.status)).toEqual(docs.map(() => 201));
 
-    const res = await es.search<{ hits: { hits: { _id: string; _source: { value: string } }[] } }>(index, { size: 100, sort: [{ _seq_no: 'asc' }], seq_no_primary_term: true });
+    const res = await es.search<{ hits: { hits: { _id: string; _source: { value: string } }[] } }>(index, {
+      size: 100,
+      sort: [{ _seq_no: 'asc' }],
+      seq_no_primary_term: true,
+    });
     const byId = Object.fromEntries(res.hits.hits.map((h) => [h._id, h._source.value]));
     expect(byId).toEqual(Object.fromEntries(docs.map((d) => [d.id, d.value])));
 
@@ -54,7 +61,8 @@ describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
       expect({ uid: statSync(node).uid, mode: statSync(node).mode & 0o777 }).toEqual({ uid: 0, mode: 0o750 });
       expect({ uid: statSync(join(node, 'config')).uid, mode: statSync(join(node, 'config')).mode & 0o777 }).toEqual({ uid: 0, mode: 0o750 });
       expect(statSync(join(node, 'config', 'elasticsearch.yml')).mode & 0o777).toBe(0o640);
-      for (const sub of ['data', 'logs', 'tmp']) expect({ uid: statSync(join(node, sub)).uid, mode: statSync(join(node, sub)).mode & 0o777 }, `${role}/${sub}`).toEqual({ uid: esUid, mode: 0o750 });
+      for (const sub of ['data', 'logs', 'tmp'])
+        expect({ uid: statSync(join(node, sub)).uid, mode: statSync(join(node, sub)).mode & 0o777 }, `${role}/${sub}`).toEqual({ uid: esUid, mode: 0o750 });
     }
     expect(statSync(join(dir, 'snapshots')).mode & 0o777).toBe(0o750);
     // No part runs as root; Kafka's user owns its data and nothing else of its folder.
@@ -72,7 +80,8 @@ describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
     });
     if (stack.mode === 'secure') {
       expect(statSync(join(dir, 'secrets')).mode & 0o777).toBe(0o700);
-      for (const role of ['leader', 'follower'] as const) for (const u of Object.values(stack.clusters[role].users)) expect(statSync(u.passwordFile).mode & 0o777).toBe(0o600);
+      for (const role of ['leader', 'follower'] as const)
+        for (const u of Object.values(stack.clusters[role].users)) expect(statSync(u.passwordFile).mode & 0o777).toBe(0o600);
     }
   });
 
@@ -138,7 +147,12 @@ describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
     const { password: _ignored, ...noPassword } = esConnection(stack, 'leader');
     const anonymous = new ElasticsearchAdapter({ ...noPassword, username: undefined });
     const wrongPassword = new ElasticsearchAdapter({ ...esConnection(stack, 'leader'), password: 'not-the-password' });
-    closers.push(() => admin.close(), () => extractor.close(), () => anonymous.close(), () => wrongPassword.close());
+    closers.push(
+      () => admin.close(),
+      () => extractor.close(),
+      () => anonymous.close(),
+      () => wrongPassword.close(),
+    );
     expect(stack.clusters.leader.url).toMatch(/^https:/);
 
     const index = uniqueName('secure-docs');

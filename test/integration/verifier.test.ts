@@ -20,10 +20,16 @@ const env = { KCCR_LEADER_URL: stack.clusters.leader.url, KCCR_FOLLOWER_URL: sta
 // `raw` is not indexed, so it may hold integers beyond a long; its bytes must still come back unchanged.
 const INDEX_BODY = { settings: { number_of_shards: 3, number_of_replicas: 0 }, mappings: { properties: { raw: { type: 'object', enabled: false } } } };
 const PRETTY_SOURCE = '{\n  "title": "pretty \\"quoted\\" ü",\n  "price": 1.0,\n  "raw": {\n    "big": 12345678901234567890\n  }\n}';
-const DOCS = Array.from({ length: 30 }, (_, i) => ({ id: `doc-${i}`, routing: i % 3 === 0 ? `tenant-${i % 7}` : null, source: { n: i, ratio: i / 4, text: `value ${i}` } }));
+const DOCS = Array.from({ length: 30 }, (_, i) => ({
+  id: `doc-${i}`,
+  routing: i % 3 === 0 ? `tenant-${i % 7}` : null,
+  source: { n: i, ratio: i / 4, text: `value ${i}` },
+}));
 
 function bulkBody(index: string): string {
-  return DOCS.map((d) => `${JSON.stringify({ index: { _index: index, _id: d.id, ...(d.routing ? { routing: d.routing } : {}) } })}\n${JSON.stringify(d.source)}\n`).join('');
+  return DOCS.map(
+    (d) => `${JSON.stringify({ index: { _index: index, _id: d.id, ...(d.routing ? { routing: d.routing } : {}) } })}\n${JSON.stringify(d.source)}\n`,
+  ).join('');
 }
 
 async function writeAlike(es: ElasticsearchAdapter, index: string, refresh: boolean): Promise<void> {
@@ -101,7 +107,11 @@ describe('kccr verify', () => {
       expect(byKind.extra).toMatchObject({ id: 'stray', routing: 'tenant-y' });
       expect(byKind.different).toMatchObject({ id: 'pretty', routing: 'tenant-x' });
       expect(byKind.different?.detail).toMatch(/^_source differs: leader \d+ bytes sha256 [0-9a-f]{16}, follower \d+ bytes sha256 [0-9a-f]{16}$/);
-      const totals = result.shards.reduce((t, s) => ({ missing: t.missing + s.missing, extra: t.extra + s.extra, different: t.different + s.different }), { missing: 0, extra: 0, different: 0 });
+      const totals = result.shards.reduce((t, s) => ({ missing: t.missing + s.missing, extra: t.extra + s.extra, different: t.different + s.different }), {
+        missing: 0,
+        extra: 0,
+        different: 0,
+      });
       expect(totals).toEqual({ missing: 1, extra: 1, different: 1 });
       for (const d of differences) expect(result.shards[d.shard]?.[d.kind]).toBe(1);
     });
@@ -135,7 +145,9 @@ describe('kccr verify', () => {
     const out = capture();
     const missing = uniqueName('verify-absent');
     expect(await runVerify(['--leader-index', leaderIndex, '--follower-index', missing], env, out)).toBe(2);
-    expect(out.errors.join('\n')).toContain(`the follower index "${missing}" does not exist on ${stack.clusters.follower.url}. Check --follower-index, and KCCR_FOLLOWER_URL`);
+    expect(out.errors.join('\n')).toContain(
+      `the follower index "${missing}" does not exist on ${stack.clusters.follower.url}. Check --follower-index, and KCCR_FOLLOWER_URL`,
+    );
 
     const usage = capture();
     expect(await runVerify(['--follower-index', followerIndex, '--batch', 'lots'], env, usage)).toBe(2);

@@ -65,7 +65,12 @@ describe.each(CASES)('announcement walkthrough ($kind, visibility $visibility)',
     expect(written.status).toBe(201);
 
     // Leader changes no longer reach follower-01, while follower-02 still gets its own.
-    await h.leader.bulk(bulkLines(leader01, [{ id: '1', source: { value: 'after-stop' } }, { id: '4', source: { value: 'data4' } }]));
+    await h.leader.bulk(
+      bulkLines(leader01, [
+        { id: '1', source: { value: 'after-stop' } },
+        { id: '4', source: { value: 'data4' } },
+      ]),
+    );
     await h.leader.request('POST', `/${leader02}/_doc/b`, { body: { value: 'after-stop' } });
     await waitForDocuments(h.follower, follower02, { a: { value: 'canary' }, b: { value: 'after-stop' } });
     expect(await documents(h.follower, follower01)).toEqual({
@@ -79,10 +84,21 @@ describe.each(CASES)('announcement walkthrough ($kind, visibility $visibility)',
     const leader = uniqueName('leader-del');
     const follower = uniqueName('follower-del');
     await h.leader.createIndex(leader, { settings: { index: { number_of_shards: 2, number_of_replicas: 0 } } });
-    await h.leader.bulk(bulkLines(leader, [1, 2, 3, 4, 5].map((i) => ({ id: String(i), source: { n: i } }))), { refresh: 'true' });
+    await h.leader.bulk(
+      bulkLines(
+        leader,
+        [1, 2, 3, 4, 5].map((i) => ({ id: String(i), source: { n: i } })),
+      ),
+      { refresh: 'true' },
+    );
     await startReplication(h, leader, follower);
     await waitForDocuments(h.follower, follower, Object.fromEntries([1, 2, 3, 4, 5].map((i) => [String(i), { n: i }])));
-    await h.leader.bulk(bulkLines(leader, [{ id: '2', delete: true }, { id: '4', delete: true }]));
+    await h.leader.bulk(
+      bulkLines(leader, [
+        { id: '2', delete: true },
+        { id: '4', delete: true },
+      ]),
+    );
     await waitForDocuments(h.follower, follower, Object.fromEntries([1, 3, 5].map((i) => [String(i), { n: i }])), 60_000);
   });
 });

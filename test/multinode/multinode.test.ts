@@ -26,7 +26,16 @@ const local = localStack(STATE_FILE, stack);
 const config = readStackConfig(stackEnv(local));
 
 function context(tag: string): ScenarioContext {
-  return { tag, stack, local, config, replicas: 1, h: undefined as unknown as ScenarioContext['h'], control: undefined as unknown as ScenarioContext['control'], restartServices: false };
+  return {
+    tag,
+    stack,
+    local,
+    config,
+    replicas: 1,
+    h: undefined as unknown as ScenarioContext['h'],
+    control: undefined as unknown as ScenarioContext['control'],
+    restartServices: false,
+  };
 }
 
 /** The stack part of a node, by its name (`leader-2` -> `elasticsearch-leader-2`). */
@@ -38,7 +47,9 @@ function partOf(role: 'leader' | 'follower', nodeName: string): PartName {
 
 /** The name of the node holding the primary of `shard` of `index`. */
 async function primaryNode(es: ElasticsearchAdapter, index: string, shard = 0): Promise<string> {
-  const r = await es.request<{ shard: string; prirep: string; state: string; node: string | null }[]>('GET', `/_cat/shards/${encodeURIComponent(index)}`, { query: { format: 'json', h: 'shard,prirep,state,node' } });
+  const r = await es.request<{ shard: string; prirep: string; state: string; node: string | null }[]>('GET', `/_cat/shards/${encodeURIComponent(index)}`, {
+    query: { format: 'json', h: 'shard,prirep,state,node' },
+  });
   const row = r.body.find((x) => Number(x.shard) === shard && x.prirep === 'p' && x.state === 'STARTED');
   if (!row?.node) throw new Error(`harness: no started primary of ${index}[${shard}]`);
   return row.node;
@@ -46,7 +57,11 @@ async function primaryNode(es: ElasticsearchAdapter, index: string, shard = 0): 
 
 /** Green: every primary and replica of the index started (nothing initializing or relocating). */
 async function green(es: ElasticsearchAdapter, index: string): Promise<boolean> {
-  const r = await es.request<{ status: string; relocating_shards: number; initializing_shards: number }>('GET', `/_cluster/health/${encodeURIComponent(index)}`, { ignore: [404, 408, 503], timeoutMs: 2000 });
+  const r = await es.request<{ status: string; relocating_shards: number; initializing_shards: number }>(
+    'GET',
+    `/_cluster/health/${encodeURIComponent(index)}`,
+    { ignore: [404, 408, 503], timeoutMs: 2000 },
+  );
   return r.status === 200 && r.body.status === 'green' && r.body.relocating_shards === 0 && r.body.initializing_shards === 0;
 }
 
@@ -58,7 +73,10 @@ function backGreen(es: ElasticsearchAdapter, index: string): Promise<number> {
 /** p99 and max of the lag (seconds) the status showed from `from` to `to`, counting only samples that gave one. */
 function lagDuring(s: Scenario, from: number, to: number): string {
   // The samples so far: the scenario's own list is filled when its sampler stops.
-  const lags = [...s.samples, ...(s.sampler?.samples ?? [])].filter((x) => x.at >= from && x.at <= to && typeof x.lag_seconds === 'number').map((x) => x.lag_seconds!).sort((a, b) => a - b);
+  const lags = [...s.samples, ...(s.sampler?.samples ?? [])]
+    .filter((x) => x.at >= from && x.at <= to && typeof x.lag_seconds === 'number')
+    .map((x) => x.lag_seconds!)
+    .sort((a, b) => a - b);
   if (lags.length === 0) return 'no lag sampled';
   return `p99 ${lags[Math.min(lags.length - 1, Math.floor(lags.length * 0.99))]!.toFixed(1)} s, max ${lags.at(-1)!.toFixed(1)} s over ${lags.length} samples`;
 }
@@ -91,7 +109,9 @@ function suite(name: string, tag: string, extractorEnv: Record<string, string>, 
       const leaderNodes = stack.clusters.leader.nodes?.length ?? 1;
       const followerNodes = stack.clusters.follower.nodes?.length ?? 1;
       if (leaderNodes < 3 || followerNodes < 2) {
-        throw new Error(`${STATE_FILE} describes a stack with ${leaderNodes} leader and ${followerNodes} follower nodes; this suite needs 3 and 2: KCCR_STACK_DIR=.stack-multi KCCR_PORT_OFFSET=2000 KCCR_LEADER_NODES=3 KCCR_FOLLOWER_NODES=2 KCCR_ES_HEAP=512m npm run stack:up`);
+        throw new Error(
+          `${STATE_FILE} describes a stack with ${leaderNodes} leader and ${followerNodes} follower nodes; this suite needs 3 and 2: KCCR_STACK_DIR=.stack-multi KCCR_PORT_OFFSET=2000 KCCR_LEADER_NODES=3 KCCR_FOLLOWER_NODES=2 KCCR_ES_HEAP=512m npm run stack:up`,
+        );
       }
       await ensureStackUp(local);
       ({ h: ctx.h, control: ctx.control } = await startControlledHarness(tag, { services: { extractorEnv } }));
@@ -101,7 +121,9 @@ function suite(name: string, tag: string, extractorEnv: Record<string, string>, 
       const started = await ensureStackUp(local);
       if (started.length) console.log(`${tag}: after the scenario: started ${started.join(', ')} again`);
       // Allocation filters a scenario cut short may have left on the cluster.
-      await ctx.h?.leader.request('PUT', '/_cluster/settings', { body: { persistent: { 'cluster.routing.allocation.exclude._name': null } } }).catch(() => undefined);
+      await ctx.h?.leader
+        .request('PUT', '/_cluster/settings', { body: { persistent: { 'cluster.routing.allocation.exclude._name': null } } })
+        .catch(() => undefined);
       if (ctx.restartServices && ctx.h) {
         await Promise.all([restart(ctx.h.extractor), restart(ctx.h.applier)]);
         ctx.restartServices = false;
@@ -117,7 +139,7 @@ function suite(name: string, tag: string, extractorEnv: Record<string, string>, 
 }
 
 suite('multi-node clusters', 'multinode', {}, (ctx) => {
-  it("the node holding a leader primary SIGKILLed, then back", { timeout: 480_000 }, async () => {
+  it('the node holding a leader primary SIGKILLed, then back', { timeout: 480_000 }, async () => {
     await runScenario(ctx, 'leader primary node killed', (s) => killPrimaryNode(ctx, s));
   });
 
@@ -191,7 +213,7 @@ suite('multi-node clusters', 'multinode', {}, (ctx) => {
 });
 
 suite('multi-node clusters, scheduled visibility', 'multinode-scheduled', { KCCR_EXTRACTOR_VISIBILITY: 'scheduled' }, (ctx) => {
-  it("the node holding a leader primary SIGKILLed, then back", { timeout: 480_000 }, async () => {
+  it('the node holding a leader primary SIGKILLed, then back', { timeout: 480_000 }, async () => {
     await runScenario(ctx, 'leader primary node killed (scheduled)', (s) => killPrimaryNode(ctx, s));
   });
 });

@@ -55,7 +55,13 @@ export async function readAll(es: ElasticsearchAdapter, index: string, pageSize 
     for (;;) {
       type Hit = { _id: string; _routing?: string; _source: unknown; sort: unknown[] };
       const r = await es.request<{ hits: { hits: Hit[] } }>('POST', '/_search', {
-        body: { size: pageSize, pit: { id: pit, keep_alive: '1m' }, sort: [{ _shard_doc: 'asc' }], track_total_hits: false, ...(after ? { search_after: after } : {}) },
+        body: {
+          size: pageSize,
+          pit: { id: pit, keep_alive: '1m' },
+          sort: [{ _shard_doc: 'asc' }],
+          track_total_hits: false,
+          ...(after ? { search_after: after } : {}),
+        },
       });
       const hits = r.body.hits.hits;
       for (const h of hits) {
@@ -72,7 +78,13 @@ export async function readAll(es: ElasticsearchAdapter, index: string, pageSize 
 }
 
 /** Leader and follower compared document by document: ids, routing and source. */
-export async function compareIndices(leader: ElasticsearchAdapter, follower: ElasticsearchAdapter, leaderIndex: string, followerIndex: string, pageSize?: number): Promise<Comparison> {
+export async function compareIndices(
+  leader: ElasticsearchAdapter,
+  follower: ElasticsearchAdapter,
+  leaderIndex: string,
+  followerIndex: string,
+  pageSize?: number,
+): Promise<Comparison> {
   const [l, f] = await Promise.all([readAll(leader, leaderIndex, pageSize), readAll(follower, followerIndex, pageSize)]);
   const missing: string[] = [];
   const extra: string[] = [];
@@ -143,10 +155,19 @@ export function sampleStatus(control: Control, followerIndex: string, intervalMs
     while (!stopped) {
       const started = Date.now();
       try {
-        const r = await control.call<{ status?: string; lag_operations?: number | null; lag_seconds?: number | null; reason?: string }>('GET', `/_plugins/_replication/${encodeURIComponent(followerIndex)}/_status`);
+        const r = await control.call<{ status?: string; lag_operations?: number | null; lag_seconds?: number | null; reason?: string }>(
+          'GET',
+          `/_plugins/_replication/${encodeURIComponent(followerIndex)}/_status`,
+        );
         samples.push(
           r.status === 200
-            ? { at: Date.now(), status: String(r.body.status), lag_operations: r.body.lag_operations ?? null, lag_seconds: r.body.lag_seconds ?? null, reason: r.body.reason ?? null }
+            ? {
+                at: Date.now(),
+                status: String(r.body.status),
+                lag_operations: r.body.lag_operations ?? null,
+                lag_seconds: r.body.lag_seconds ?? null,
+                reason: r.body.reason ?? null,
+              }
             : { at: Date.now(), status: `HTTP ${r.status}`, lag_operations: null, lag_seconds: null, reason: JSON.stringify(r.body).slice(0, 300) },
         );
       } catch (e) {

@@ -8,7 +8,16 @@ describe('what a test run made', () => {
     const fresh = uniqueName('ctl-follower');
     expect(stampOf(fresh)).toBeGreaterThanOrEqual(since);
     const old = `off-follower-${(since - 60_000).toString(36)}-0a1b2c`;
-    const names = [fresh, `.kccr-ledger-${fresh}`, `${fresh}-rebuilt-20261129152349`, `kccr.lc-${fresh.slice('ctl-follower-'.length)}.leader-01`, old, 'orders', 'kccr._status', 'leader-01'];
+    const names = [
+      fresh,
+      `.kccr-ledger-${fresh}`,
+      `${fresh}-rebuilt-20261129152349`,
+      `kccr.lc-${fresh.slice('ctl-follower-'.length)}.leader-01`,
+      old,
+      'orders',
+      'kccr._status',
+      'leader-01',
+    ];
     expect(madeSince(names, since)).toEqual(names.slice(0, 4));
   });
 });

@@ -47,7 +47,10 @@ export function madeSince(names: readonly string[], since: number, now = Date.no
 /** Deletes the indices of this cluster that the run made; returns how many. */
 async function dropIndicesSince(es: ElasticsearchAdapter, since: number): Promise<number> {
   const r = await es.request<{ index: string }[]>('GET', '/_cat/indices', { query: { ...HIDDEN_TOO, format: 'json', h: 'index' } });
-  const mine = madeSince(r.body.map((i) => i.index), since);
+  const mine = madeSince(
+    r.body.map((i) => i.index),
+    since,
+  );
   for (const batch of batchesOf(mine, 2000)) await es.deleteIndices(batch);
   return mine.length;
 }
@@ -55,7 +58,10 @@ async function dropIndicesSince(es: ElasticsearchAdapter, since: number): Promis
 /** The stacks the tests were given (each of their clusters may have been a follower to some test). */
 function stacks(): StackState[] {
   const found: StackState[] = [];
-  for (const [kind, file] of [['plain', process.env.KCCR_STACK_STATE], ['secure', process.env.KCCR_SECURE_STACK_STATE]] as const) {
+  for (const [kind, file] of [
+    ['plain', process.env.KCCR_STACK_STATE],
+    ['secure', process.env.KCCR_SECURE_STACK_STATE],
+  ] as const) {
     if (file && existsSync(file)) found.push(loadStack(kind));
   }
   return found;

@@ -15,9 +15,14 @@ export interface CliRun {
 export function kccr(args: readonly string[], env: Record<string, string> = {}, input?: string): Promise<CliRun> {
   return new Promise((res) => {
     const cleared = { KCCR_CONTROL_URL: '', KCCR_CONTROL_TOKEN: '', KCCR_CONTROL_USER: '', KCCR_CONTROL_PASSWORD: '' };
-    const child = execFile(process.execPath, [KCCR, ...args], { cwd: ROOT, env: { ...process.env, ...cleared, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [KCCR, ...args],
+      { cwd: ROOT, env: { ...process.env, ...cleared, ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        res({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      },
+    );
     child.stdin!.end(input);
   });
 }

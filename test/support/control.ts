@@ -36,7 +36,12 @@ export interface Control {
   readonly state: ControlState;
   readonly kafka: KafkaAdapter;
   /** inject as the admin, JSON body; returns status and parsed body. */
-  call<T = Record<string, unknown>>(method: InjectOptions['method'], url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: T }>;
+  call<T = Record<string, unknown>>(
+    method: InjectOptions['method'],
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: T }>;
   /** This control service's KCCR_CONTROL_SECRETS_DIR: copies of the stack's CA and password files, by their names. */
   readonly secretsDir: string;
   /** Where the copy of one of the stack's CA or password files lies in the secrets directory. */
@@ -54,7 +59,10 @@ function secretsOf(stack: StackState): string {
   return dir;
 }
 
-export async function startControl(stack: StackState, opts: { followerCluster: string; env?: NodeJS.ProcessEnv; app?: AppOptions; snapshotRepository?: string }): Promise<Control> {
+export async function startControl(
+  stack: StackState,
+  opts: { followerCluster: string; env?: NodeJS.ProcessEnv; app?: AppOptions; snapshotRepository?: string },
+): Promise<Control> {
   // As the control service runs: with its own principal in secure mode.
   const kafka = new KafkaAdapter(kafkaConnection(stack, 'kccr-control-test', 'kccr-control'));
   const secretsDir = secretsOf(stack);
@@ -73,7 +81,12 @@ export async function startControl(stack: StackState, opts: { followerCluster: s
     state,
     kafka,
     async call(method, url, body, headers = adminHeaders) {
-      const r = await app.inject({ method, url, headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(body !== undefined ? { payload: JSON.stringify(body) } : {}) });
+      const r = await app.inject({
+        method,
+        url,
+        headers: { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
+      });
       return { status: r.statusCode, body: (r.body ? JSON.parse(r.body) : {}) as never };
     },
     secretsDir,

@@ -275,7 +275,11 @@ export async function startParts(stack: LocalStack, timeoutMs = 300_000): Promis
   const logFile = join(logs, 'fault-harness-stack-up.log');
   const log = createWriteStream(logFile, { flags: 'a' });
   log.write(`\n--- ${new Date().toISOString()} stack.ts up (down: ${partsDown(stack).join(', ') || 'nothing'})\n`);
-  const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['deploy/local/stack.ts', 'up'], { cwd: ROOT, env: stackEnv(stack), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), ['deploy/local/stack.ts', 'up'], {
+    cwd: ROOT,
+    env: stackEnv(stack),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout.pipe(log, { end: false });
   child.stderr.pipe(log, { end: false });
   const code = await new Promise<number | null>((res) => {
@@ -286,7 +290,8 @@ export async function startParts(stack: LocalStack, timeoutMs = 300_000): Promis
     });
   });
   await new Promise<void>((res) => log.end(res));
-  if (code !== 0) throw new Error(`stack.ts up for ${stack.dir} failed (exit ${code}) after ${Date.now() - t0} ms; its output (${logFile}):\n${tail(logFile, 30)}`);
+  if (code !== 0)
+    throw new Error(`stack.ts up for ${stack.dir} failed (exit ${code}) after ${Date.now() - t0} ms; its output (${logFile}):\n${tail(logFile, 30)}`);
   return Date.now() - t0;
 }
 

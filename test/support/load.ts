@@ -92,11 +92,17 @@ export function startMixedLoad(opts: MixedLoadOptions): MixedLoad {
         const roll = random();
         if (roll < 0.5) {
           counts.index++;
-          lines.push(JSON.stringify({ index: meta }), JSON.stringify({ n: Math.floor(random() * 1e9), writer: `w${w}`, text: `index ${random().toString(36)}`, at: Date.now() }));
+          lines.push(
+            JSON.stringify({ index: meta }),
+            JSON.stringify({ n: Math.floor(random() * 1e9), writer: `w${w}`, text: `index ${random().toString(36)}`, at: Date.now() }),
+          );
         } else if (roll < 0.8) {
           counts.update++;
           // A partial document: fields it does not name keep their values; a missing document is created from it.
-          lines.push(JSON.stringify({ update: { ...meta, retry_on_conflict: 3 } }), JSON.stringify({ doc: { updated: Math.floor(random() * 1e9), by: `w${w}` }, doc_as_upsert: true }));
+          lines.push(
+            JSON.stringify({ update: { ...meta, retry_on_conflict: 3 } }),
+            JSON.stringify({ doc: { updated: Math.floor(random() * 1e9), by: `w${w}` }, doc_as_upsert: true }),
+          );
         } else {
           counts.delete++;
           lines.push(JSON.stringify({ delete: meta }));

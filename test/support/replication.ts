@@ -58,7 +58,8 @@ export async function startHarness(stack: StackState, label: string, opts: Parti
     async close() {
       await Promise.all([extractor.stop(), applier.stop()]);
       for (const spec of store.list()) {
-        if (spec.followerCluster === names.followerCluster && spec.state !== 'stopped') await store.setState(spec.followerCluster, spec.followerIndex, 'stopped', 'test cleanup');
+        if (spec.followerCluster === names.followerCluster && spec.state !== 'stopped')
+          await store.setState(spec.followerCluster, spec.followerIndex, 'stopped', 'test cleanup');
       }
       await Promise.all([store.close(), status.close()]);
       // Nothing uses this test's cluster names any more: its grants go, so that a long-lived stack does not gather them.

@@ -24,7 +24,9 @@ describe('failuresOf', () => {
   });
 
   it('shortens a very long first line', () => {
-    const report = { testResults: [{ name: 'x.test.ts', status: 'failed', assertionResults: [{ fullName: 't', status: 'failed', failureMessages: ['y'.repeat(500)] }] }] };
+    const report = {
+      testResults: [{ name: 'x.test.ts', status: 'failed', assertionResults: [{ fullName: 't', status: 'failed', failureMessages: ['y'.repeat(500)] }] }],
+    };
     const [line] = failuresOf(report, '/repo');
     expect(line).toHaveLength('x.test.ts > t: '.length + 303);
   });

@@ -61,7 +61,6 @@ const AFTER_FAULT_MS = 5000;
 /** Documents on the follower before a fault, so that the fault hits a replication that is moving. */
 const BEFORE_FAULT_DOCS = 50;
 
-
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const seconds = (ms: number) => (ms / 1000).toFixed(1);
 
@@ -118,7 +117,10 @@ export class Scenario {
     readonly ctx: ScenarioContext,
     readonly name: string,
   ) {
-    const slug = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase().slice(0, 24);
+    const slug = name
+      .replace(/[^a-z0-9]+/gi, '-')
+      .toLowerCase()
+      .slice(0, 24);
     this.leaderIndex = uniqueName(`flt-${slug}`);
     this.followerIndex = uniqueName(`flf-${slug}`);
   }
@@ -126,12 +128,28 @@ export class Scenario {
   async createLeaderIndex(): Promise<void> {
     await this.ctx.h.leader.createIndex(this.leaderIndex, {
       settings: { index: { number_of_shards: 3, number_of_replicas: this.ctx.replicas ?? 0, refresh_interval: '1s' } },
-      mappings: { properties: { n: { type: 'long' }, writer: { type: 'keyword' }, text: { type: 'text' }, updated: { type: 'long' }, by: { type: 'keyword' }, at: { type: 'long' } } },
+      mappings: {
+        properties: {
+          n: { type: 'long' },
+          writer: { type: 'keyword' },
+          text: { type: 'text' },
+          updated: { type: 'long' },
+          by: { type: 'keyword' },
+          at: { type: 'long' },
+        },
+      },
     });
   }
 
   startLoad(idPrefix = 'doc-', seedOffset = 0): void {
-    this.load = startMixedLoad({ leader: esConnection(this.ctx.stack, 'leader'), index: this.leaderIndex, seed: this.seed + seedOffset, writers: 2, idPrefix, log: (line) => console.log(`${this.ctx.tag}: ${this.name}: ${line}`) });
+    this.load = startMixedLoad({
+      leader: esConnection(this.ctx.stack, 'leader'),
+      index: this.leaderIndex,
+      seed: this.seed + seedOffset,
+      writers: 2,
+      idPrefix,
+      log: (line) => console.log(`${this.ctx.tag}: ${this.name}: ${line}`),
+    });
   }
 
   async stopLoad(): Promise<void> {
@@ -145,7 +163,10 @@ export class Scenario {
   async startReplication(followerIndex: string): Promise<void> {
     await this.stopSampler();
     this.followerIndex = followerIndex;
-    const r = await this.ctx.control.call('PUT', `/_plugins/_replication/${followerIndex}/_start`, { leader_alias: this.ctx.h.names.leaderCluster, leader_index: this.leaderIndex });
+    const r = await this.ctx.control.call('PUT', `/_plugins/_replication/${followerIndex}/_start`, {
+      leader_alias: this.ctx.h.names.leaderCluster,
+      leader_index: this.leaderIndex,
+    });
     if (r.status !== 200) throw new Error(`starting ${this.leaderIndex} -> ${followerIndex}: ${r.status} ${JSON.stringify(r.body)}`);
     this.followers.push(followerIndex);
     this.sampler = sampleStatus(this.ctx.control, followerIndex);
@@ -313,16 +334,23 @@ export async function runScenario(ctx: ScenarioContext, name: string, body: (s: 
       let back: StatusSample | undefined;
       for (let j = after.length - 1; j >= 0 && after[j]!.status === 'SYNCING'; j--) back = after[j];
       recovered.push(back ? seconds(back.at - f.end) : 'never');
-      if (!back || back.at - f.end > RECOVER_MS) problems.push(`${f.name}: not SYNCING for good within ${RECOVER_MS / 1000} s of the fault's end${back ? ` (after ${seconds(back.at - f.end)} s)` : ''}`);
+      if (!back || back.at - f.end > RECOVER_MS)
+        problems.push(
+          `${f.name}: not SYNCING for good within ${RECOVER_MS / 1000} s of the fault's end${back ? ` (after ${seconds(back.at - f.end)} s)` : ''}`,
+        );
       if (f.blocks && f.end - f.start > GRACE_MS) {
         const lies = samples.filter((x) => x.at >= f.start + GRACE_MS && x.at <= f.end && x.status === 'SYNCING' && x.lag_operations === 0);
-        if (lies.length) problems.push(`${f.name}: ${lies.length} status samples said SYNCING with lag 0 while the fault lasted (first ${seconds(lies[0]!.at - f.start)} s after it began)`);
+        if (lies.length)
+          problems.push(
+            `${f.name}: ${lies.length} status samples said SYNCING with lag 0 while the fault lasted (first ${seconds(lies[0]!.at - f.start)} s after it began)`,
+          );
       }
     }
     const failed = samples.filter((x) => x.at >= firstStart && x.status === 'FAILED');
     if (failed.length) problems.push(`${failed.length} status samples said FAILED for a fault a retry fixes (first: ${failed[0]!.reason})`);
     if (!plain || plain.differences > 0) problems.push(`plain comparison: ${plain ? describeComparison(plain) : 'never ran'}`);
-    if (!verified?.identical) problems.push(`verifier: ${verifyError ?? (verified ? `${verified.differences} differences` : 'not run (the plain comparison never matched)')}`);
+    if (!verified?.identical)
+      problems.push(`verifier: ${verifyError ?? (verified ? `${verified.differences} differences` : 'not run (the plain comparison never matched)')}`);
     if (deadLetters > 0) problems.push(`${deadLetters} records dead-lettered to ${h.names.followerCluster}'s dead-letter topic`);
     if (statusDeadLetters > 0) problems.push(`the applier's status counts ${statusDeadLetters} dead letters`);
     const load = s.loads.reduce((a, c) => ({ ops: a.ops + c.index + c.update + c.delete, failed: a.failed + c.failedBatches }), { ops: 0, failed: 0 });
@@ -346,7 +374,9 @@ export async function runScenario(ctx: ScenarioContext, name: string, body: (s: 
     // A scenario cut short may have left a part down or a link stalled; the clean-up needs them.
     ctx.reset?.();
     await ensureStackUp(ctx.local).catch(() => undefined);
-    await s.cleanUp(problems.length === 0).catch((e: unknown) => console.log(`${ctx.tag}: ${name}: cleaning up: ${e instanceof Error ? e.message : String(e)}`));
+    await s
+      .cleanUp(problems.length === 0)
+      .catch((e: unknown) => console.log(`${ctx.tag}: ${name}: cleaning up: ${e instanceof Error ? e.message : String(e)}`));
     if (problems.length) ctx.restartServices = true;
   }
   expect(problems, `scenario "${name}" (leader ${s.leaderIndex}, follower ${s.followerIndex}, seed ${s.seed})`).toEqual([]);

@@ -115,7 +115,8 @@ export function serviceArgs(name: ServiceName): string[] {
   const extra = (process.env.KCCR_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // The heap ceiling docs/operations/running.md, `npm run start:*` and the image give the services (KCCR_SERVICE_HEAP_MIB to try others).
   const heap = process.env.KCCR_SERVICE_HEAP_MIB ?? '128';
-  if (process.env.KCCR_SERVICE_RUNTIME === 'dist') return [`--max-old-space-size=${heap}`, '--max-semi-space-size=16', ...extra, join(ROOT, 'dist', 'services', name, 'main.js')];
+  if (process.env.KCCR_SERVICE_RUNTIME === 'dist')
+    return [`--max-old-space-size=${heap}`, '--max-semi-space-size=16', ...extra, join(ROOT, 'dist', 'services', name, 'main.js')];
   return [...extra, '--import', 'tsx', join(ROOT, 'services', name, 'main.ts')];
 }
 

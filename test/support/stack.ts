@@ -15,7 +15,9 @@ export type StackKind = 'plain' | 'secure';
 
 /** Where the stack.json of a stack is (its folder holds the stack's processes' files). */
 export function stackStateFile(kind: StackKind): string {
-  return kind === 'plain' ? (process.env.KCCR_STACK_STATE ?? join(ROOT, '.stack', 'stack.json')) : (process.env.KCCR_SECURE_STACK_STATE ?? join(ROOT, '.stack-secure', 'stack.json'));
+  return kind === 'plain'
+    ? (process.env.KCCR_STACK_STATE ?? join(ROOT, '.stack', 'stack.json'))
+    : (process.env.KCCR_SECURE_STACK_STATE ?? join(ROOT, '.stack-secure', 'stack.json'));
 }
 
 export function loadStack(kind: StackKind): StackState {

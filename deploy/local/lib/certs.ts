@@ -20,12 +20,41 @@ export function ensureCertificates(dir: string): CertPaths {
   requireCommand('openssl', 'install openssl (for example `apt-get install openssl`); secure mode makes its certificates with it');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const what = 'creating the secure-mode certificates';
-  run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '825', '-keyout', paths.caKey, '-out', paths.ca,
-    '-subj', '/CN=kccr local CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { what });
+  run(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-sha256',
+      '-days',
+      '825',
+      '-keyout',
+      paths.caKey,
+      '-out',
+      paths.ca,
+      '-subj',
+      '/CN=kccr local CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    { what },
+  );
   const csr = join(dir, 'node.csr');
   run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-keyout', paths.key, '-out', csr, '-subj', '/CN=localhost'], { what });
   const ext = join(dir, 'node.ext');
-  writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n');
-  run('openssl', ['x509', '-req', '-in', csr, '-CA', paths.ca, '-CAkey', paths.caKey, '-CAcreateserial', '-out', paths.cert, '-days', '825', '-sha256', '-extfile', ext], { what });
+  writeFileSync(
+    ext,
+    'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n',
+  );
+  run(
+    'openssl',
+    ['x509', '-req', '-in', csr, '-CA', paths.ca, '-CAkey', paths.caKey, '-CAcreateserial', '-out', paths.cert, '-days', '825', '-sha256', '-extfile', ext],
+    { what },
+  );
   return paths;
 }

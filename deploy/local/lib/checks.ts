@@ -95,11 +95,16 @@ export async function preflight(config: StackConfig, needPorts: Record<string, n
   const problems: string[] = [];
   const memNeeded = 2 * heapMiB(config.heaps.es) + heapMiB(config.heaps.kafka) + heapMiB(config.heaps.registry) + 1024;
   const mem = availableMemoryMiB();
-  if (mem < memNeeded) problems.push(`too little memory: ${mem} MiB available, the stack needs about ${memNeeded} MiB (lower KCCR_ES_HEAP / KCCR_KAFKA_HEAP or free memory)`);
+  if (mem < memNeeded)
+    problems.push(`too little memory: ${mem} MiB available, the stack needs about ${memNeeded} MiB (lower KCCR_ES_HEAP / KCCR_KAFKA_HEAP or free memory)`);
   const disk = freeDiskMiB(config.stackDir);
-  if (disk < 2048) problems.push(`too little disk: ${disk} MiB free under ${config.stackDir}, the stack needs at least 2048 MiB (set KCCR_STACK_DIR elsewhere or free space)`);
+  if (disk < 2048)
+    problems.push(`too little disk: ${disk} MiB free under ${config.stackDir}, the stack needs at least 2048 MiB (set KCCR_STACK_DIR elsewhere or free space)`);
   for (const [part, port] of Object.entries(needPorts)) {
-    if (!(await portFree(port))) problems.push(`port ${port} (${part}) is already in use on 127.0.0.1: stop what uses it or choose another port (KCCR_PORT_OFFSET, or the part's own port setting: docs/reference/settings.md, "Local stack")`);
+    if (!(await portFree(port)))
+      problems.push(
+        `port ${port} (${part}) is already in use on 127.0.0.1: stop what uses it or choose another port (KCCR_PORT_OFFSET, or the part's own port setting: docs/reference/settings.md, "Local stack")`,
+      );
   }
   if (problems.length) throw new Error(`cannot start the stack:\n  - ${problems.join('\n  - ')}`);
 }

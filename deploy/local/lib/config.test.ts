@@ -17,7 +17,9 @@ describe('stack config', () => {
   });
 
   it('reports all bad settings together', () => {
-    expect(() => readStackConfig({ KCCR_ES_VERSION: '7.10.2', KCCR_LEADER_PORT: '70000', KCCR_ES_HEAP: 'lots', KCCR_FOLLOWER_PORT: '9092' })).toThrow(StackConfigError);
+    expect(() => readStackConfig({ KCCR_ES_VERSION: '7.10.2', KCCR_LEADER_PORT: '70000', KCCR_ES_HEAP: 'lots', KCCR_FOLLOWER_PORT: '9092' })).toThrow(
+      StackConfigError,
+    );
     try {
       readStackConfig({ KCCR_ES_VERSION: '7.10.2', KCCR_LEADER_PORT: '70000', KCCR_ES_HEAP: 'lots', KCCR_FOLLOWER_PORT: '9092' });
     } catch (e) {

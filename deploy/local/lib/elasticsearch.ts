@@ -87,7 +87,10 @@ function elasticsearchYml(config: StackConfig, node: EsNode, nodes: readonly EsN
       ? ['discovery.type: single-node']
       : [
           `discovery.seed_hosts: [${nodes.map((n) => JSON.stringify(`127.0.0.1:${n.transport}`)).join(', ')}]`,
-          `cluster.initial_master_nodes: [${nodes.filter((n) => n.master).map((n) => n.name).join(', ')}]`,
+          `cluster.initial_master_nodes: [${nodes
+            .filter((n) => n.master)
+            .map((n) => n.name)
+            .join(', ')}]`,
           ...(node.master ? [] : ['node.roles: [data, ingest]']),
         ];
   const lines = [
@@ -177,7 +180,12 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
 
   if (config.secure && certs) {
     ownedDir(join(conf, 'certs'), 0o750, root, 'remake');
-    for (const [from, to] of [[certs.ca, 'ca.crt'], [certs.cert, 'node.crt'], [certs.key, 'node.key']] as const) write(join('certs', to), readFileSync(from, 'utf8'));
+    for (const [from, to] of [
+      [certs.ca, 'ca.crt'],
+      [certs.cert, 'node.crt'],
+      [certs.key, 'node.key'],
+    ] as const)
+      write(join('certs', to), readFileSync(from, 'utf8'));
     write('roles.yml', readFileSync(join(config.root, 'deploy/local/elasticsearch/roles.yml'), 'utf8'));
     mkdirSync(p.secrets, { recursive: true, mode: 0o700 });
     if (node.number > 1) {

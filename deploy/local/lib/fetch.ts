@@ -5,7 +5,8 @@ import { stackPaths } from './config.js';
 import { requireCommand } from './checks.js';
 import { run } from './procs.js';
 
-const MVN_HINT = 'install Apache Maven 3.8+ (for example `apt-get install maven`); the stack fetches Kafka, the registry and Elasticsearch from Maven Central with it';
+const MVN_HINT =
+  'install Apache Maven 3.8+ (for example `apt-get install maven`); the stack fetches Kafka, the registry and Elasticsearch from Maven Central with it';
 
 /** Marks a fetched folder complete only after everything in it arrived, so an interrupted fetch is redone. */
 function cached(dir: string, fill: (tmp: string) => void): string {
@@ -55,7 +56,13 @@ export function fetchKafka(config: StackConfig): string {
   const name = `kafka-${config.kafkaVersion}`;
   const dir = cached(join(config.cacheDir, name), (tmp) => {
     mvn(
-      ['-f', join(config.root, 'deploy/local/kafka/pom.xml'), 'dependency:copy-dependencies', `-Dkafka.version=${config.kafkaVersion}`, `-DoutputDirectory=${join(tmp, 'libs')}`],
+      [
+        '-f',
+        join(config.root, 'deploy/local/kafka/pom.xml'),
+        'dependency:copy-dependencies',
+        `-Dkafka.version=${config.kafkaVersion}`,
+        `-DoutputDirectory=${join(tmp, 'libs')}`,
+      ],
       `fetching Apache Kafka ${config.kafkaVersion} from Maven Central`,
     );
   });

@@ -76,7 +76,9 @@ function secureListenerLines(config: StackConfig): string[] {
     `ssl.truststore.location=${kafkaTruststore(config)}`,
     'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
     'allow.everyone.if.no.acl.found=false',
-    `super.users=${KAFKA_USERS.filter((u) => u.superUser).map((u) => `User:${u.name}`).join(';')}`,
+    `super.users=${KAFKA_USERS.filter((u) => u.superUser)
+      .map((u) => `User:${u.name}`)
+      .join(';')}`,
   ];
 }
 
@@ -152,7 +154,9 @@ function prepareSecureKafka(config: StackConfig, formatted: boolean, root: Owner
     const marker = existsSync(scramMarker(config)) ? readFileSync(scramMarker(config), 'utf8').split('\n') : [];
     const missing = KAFKA_USERS.filter((u) => !marker.includes(u.name) || !existsSync(kafkaPasswordFile(config, u.name)));
     if (missing.length > 0) {
-      throw new Error(`kafka: the storage in ${p.kafkaData} was formatted without the secure mode's users (${missing.map((u) => u.name).join(', ')}): it was made by a plain stack or an older version. \`npm run stack:down -- --purge\` (with this KCCR_STACK_DIR) deletes it, with the stack's data; then start again`);
+      throw new Error(
+        `kafka: the storage in ${p.kafkaData} was formatted without the secure mode's users (${missing.map((u) => u.name).join(', ')}): it was made by a plain stack or an older version. \`npm run stack:down -- --purge\` (with this KCCR_STACK_DIR) deletes it, with the stack's data; then start again`,
+      );
     }
   }
   for (const u of KAFKA_USERS) {
@@ -160,7 +164,12 @@ function prepareSecureKafka(config: StackConfig, formatted: boolean, root: Owner
     if (!existsSync(file)) writeFileNoFollow(file, randomBytes(18).toString('base64url'), 0o600);
   }
   // Root's, readable by Kafka's user only.
-  writeFileNoFollow(kafkaKeystore(config), `${readFileSync(join(p.certs, 'node.key'), 'utf8')}${readFileSync(join(p.certs, 'node.crt'), 'utf8')}`, secretMode(root), root);
+  writeFileNoFollow(
+    kafkaKeystore(config),
+    `${readFileSync(join(p.certs, 'node.key'), 'utf8')}${readFileSync(join(p.certs, 'node.crt'), 'utf8')}`,
+    secretMode(root),
+    root,
+  );
   writeFileNoFollow(kafkaTruststore(config), readFileSync(join(p.certs, 'ca.crt'), 'utf8'), 0o640, root);
 }
 
@@ -196,7 +205,8 @@ export function startKafka(config: StackConfig, libs: string, java: JavaHome): n
   ownedDir(dir, 0o750, root, 'adopt');
   // Data Kafka wrote as root (an earlier layout) becomes its user's: a folder only root could write holds no link
   // planted by anyone else.
-  if (owner && existsSync(p.kafkaData) && lstatSync(p.kafkaData).uid === 0) run('chown', ['-R', '--no-dereference', `${owner.uid}:${owner.gid}`, p.kafkaData], { what: `giving ${p.kafkaData} to ${config.kafkaUser}` });
+  if (owner && existsSync(p.kafkaData) && lstatSync(p.kafkaData).uid === 0)
+    run('chown', ['-R', '--no-dereference', `${owner.uid}:${owner.gid}`, p.kafkaData], { what: `giving ${p.kafkaData} to ${config.kafkaUser}` });
   ownedDir(p.kafkaData, 0o750, owner, 'adopt');
   const formatted = existsSync(join(p.kafkaData, 'meta.properties'));
   if (config.secure) prepareSecureKafka(config, formatted, root);
@@ -208,7 +218,17 @@ export function startKafka(config: StackConfig, libs: string, java: JavaHome): n
   const log4j = `-Dlog4j.configuration=file:${log4jFile}`;
   if (!formatted) formatStorage(config, java, [log4j, '-cp', classpath], owner);
   return startDetached({
-    ...asUser(owner, java.java, [`-Xms${config.heaps.kafka}`, `-Xmx${config.heaps.kafka}`, '-XX:+UseG1GC', '-Djava.awt.headless=true', log4j, '-cp', classpath, 'kafka.Kafka', p.kafkaConfig]),
+    ...asUser(owner, java.java, [
+      `-Xms${config.heaps.kafka}`,
+      `-Xmx${config.heaps.kafka}`,
+      '-XX:+UseG1GC',
+      '-Djava.awt.headless=true',
+      log4j,
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      p.kafkaConfig,
+    ]),
     cwd: dir,
     logFile: join(p.logs, 'kafka.log'),
     pidFile: pidFile(p.pids, KAFKA_PART),
@@ -256,5 +276,11 @@ export async function kafkaHealthy(config: StackConfig): Promise<boolean> {
 export async function waitForKafka(config: StackConfig): Promise<number> {
   const p = stackPaths(config);
   const pid = readPid(pidFile(p.pids, KAFKA_PART));
-  return waitUntil('Kafka', join(p.logs, 'kafka.log'), config.timeoutsMs.kafka, () => kafkaHealthy(config), () => pid !== undefined && isAlive(pid));
+  return waitUntil(
+    'Kafka',
+    join(p.logs, 'kafka.log'),
+    config.timeoutsMs.kafka,
+    () => kafkaHealthy(config),
+    () => pid !== undefined && isAlive(pid),
+  );
 }

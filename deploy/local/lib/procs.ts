@@ -151,7 +151,13 @@ export interface RunResult {
  * (secrets go there, never among the arguments, which any user can read in ps).
  */
 export function run(command: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; what: string }): RunResult {
-  const r = spawnSync(command, args, { env: opts.env ?? process.env, cwd: opts.cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  const r = spawnSync(command, args, {
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+  });
   if (r.error) throw new Error(`${opts.what}: could not run ${command}: ${r.error.message}`);
   if (r.status !== 0) {
     const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.trim().split('\n').slice(-25).join('\n');

@@ -154,9 +154,13 @@ export function startRegistry(config: StackConfig, runJar: string, java: JavaHom
     // An earlier layout kept the database in the working folder itself.
     for (const f of ['registry-v2.mv.db', 'registry-v2.trace.db']) {
       const old = join(registryDataDir(config), f);
-      if (existsSync(old) && !existsSync(join(registryH2Dir(config), f))) run('mv', ['--no-clobber', old, registryH2Dir(config)], { what: `moving ${f} to ${registryH2Dir(config)}` });
+      if (existsSync(old) && !existsSync(join(registryH2Dir(config), f)))
+        run('mv', ['--no-clobber', old, registryH2Dir(config)], { what: `moving ${f} to ${registryH2Dir(config)}` });
     }
-    if (owner) run('chown', ['-R', '--no-dereference', `${owner.uid}:${owner.gid}`, registryH2Dir(config)], { what: `giving ${registryH2Dir(config)} to ${config.registryUser}` });
+    if (owner)
+      run('chown', ['-R', '--no-dereference', `${owner.uid}:${owner.gid}`, registryH2Dir(config)], {
+        what: `giving ${registryH2Dir(config)} to ${config.registryUser}`,
+      });
   }
   const secureKafka = config.secure && storage === 'kafkasql';
   if (secureKafka) writeSecureKafkaSettings(config, root);
@@ -171,7 +175,11 @@ export function startRegistry(config: StackConfig, runJar: string, java: JavaHom
       // Confluent's default; the npm client checks a subject's level against BACKWARD before it registers.
       ...(v2
         ? ['-Dregistry.rules.global.compatibility=BACKWARD']
-        : ['-Dquarkus.management.host=127.0.0.1', `-Dquarkus.management.port=${config.ports.registryManagement}`, '-Dapicurio.rules.global.compatibility=BACKWARD']),
+        : [
+            '-Dquarkus.management.host=127.0.0.1',
+            `-Dquarkus.management.port=${config.ports.registryManagement}`,
+            '-Dapicurio.rules.global.compatibility=BACKWARD',
+          ]),
       ...storageArgs(config, storage),
       '-jar',
       runJar,
@@ -194,5 +202,11 @@ export async function registryHealthy(config: StackConfig): Promise<boolean> {
 export async function waitForRegistry(config: StackConfig): Promise<number> {
   const p = stackPaths(config);
   const pid = readPid(pidFile(p.pids, REGISTRY_PART));
-  return waitUntil('schema registry', join(p.logs, 'registry.log'), config.timeoutsMs.registry, () => registryHealthy(config), () => pid !== undefined && isAlive(pid));
+  return waitUntil(
+    'schema registry',
+    join(p.logs, 'registry.log'),
+    config.timeoutsMs.registry,
+    () => registryHealthy(config),
+    () => pid !== undefined && isAlive(pid),
+  );
 }

@@ -58,9 +58,7 @@ export function describeStack(config: StackConfig): StackState {
     url: clusterUrl(config, role),
     nodes: clusterNodes(config, role).map((n) => ({ name: n.name, part: n.part, url: nodeUrl(config, n) })),
     ...(config.secure ? { caFile: join(p.certs, 'ca.crt') } : {}),
-    users: config.secure
-      ? Object.fromEntries(USERS[role].map((u) => [u.name, { roles: u.roles, passwordFile: passwordFile(config, role, u.name) }]))
-      : {},
+    users: config.secure ? Object.fromEntries(USERS[role].map((u) => [u.name, { roles: u.roles, passwordFile: passwordFile(config, role, u.name) }])) : {},
   });
   return {
     mode: config.secure ? 'secure' : 'plain',
@@ -72,7 +70,12 @@ export function describeStack(config: StackConfig): StackState {
       ...(config.secure
         ? {
             tls: { caFile: join(p.certs, 'ca.crt') },
-            sasl: { mechanism: 'scram-sha-512' as const, users: Object.fromEntries(KAFKA_USERS.map((u) => [u.name, { passwordFile: p.kafkaPassword(u.name), superUser: u.superUser, purpose: u.purpose }])) },
+            sasl: {
+              mechanism: 'scram-sha-512' as const,
+              users: Object.fromEntries(
+                KAFKA_USERS.map((u) => [u.name, { passwordFile: p.kafkaPassword(u.name), superUser: u.superUser, purpose: u.purpose }]),
+              ),
+            },
           }
         : {}),
     },

@@ -27,5 +27,7 @@ export function ensureSystemUser(name: string, why: string): Owner | undefined {
 
 /** The command that runs `command` as `owner` (setpriv, which execs: the pid is the part's own), or as it is. */
 export function asUser(owner: Owner | undefined, command: string, args: readonly string[]): { command: string; args: string[] } {
-  return owner ? { command: 'setpriv', args: [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--init-groups', command, ...args] } : { command, args: [...args] };
+  return owner
+    ? { command: 'setpriv', args: [`--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--init-groups', command, ...args] }
+    : { command, args: [...args] };
 }

@@ -45,17 +45,52 @@ describe('auto-follow routes', () => {
     { name: 'spellings disagree', method: 'POST', body: { leader_alias: 'a', connection: 'b', name: 'r', pattern: 'logs-*' }, message: /disagree/ },
     { name: 'no pattern', method: 'POST', body: { leader_alias: 'a', name: 'r' }, message: /lacks the required field "pattern"/ },
     { name: 'no name', method: 'POST', body: { leader_alias: 'a', pattern: 'logs-*' }, message: /lacks the required field "name"/ },
-    { name: 'bad name', method: 'POST', body: { leader_alias: 'a', name: 'my rule/1', pattern: 'logs-*' }, message: /name "my rule\/1" is not valid: expected a rule name/ },
+    {
+      name: 'bad name',
+      method: 'POST',
+      body: { leader_alias: 'a', name: 'my rule/1', pattern: 'logs-*' },
+      message: /name "my rule\/1" is not valid: expected a rule name/,
+    },
     { name: 'bad pattern', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'Logs-*' }, message: /"Logs-\*" is not an index pattern/ },
     { name: 'empty pattern element', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*,' }, message: /empty element/ },
     { name: 'exclusion in pattern', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*,-logs-old*' }, message: /exclude_patterns/ },
-    { name: 'exclude not a list', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', exclude_patterns: 'logs-old*' }, message: /exclude_patterns must be array/ },
+    {
+      name: 'exclude not a list',
+      method: 'POST',
+      body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', exclude_patterns: 'logs-old*' },
+      message: /exclude_patterns must be array/,
+    },
     { name: 'bad exclude', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', exclude_patterns: ['a,b'] }, message: /holds a comma/ },
-    { name: 'follower pattern without placeholder', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', follower_index_pattern: 'copy' }, message: /lacks \{\{leader_index\}\}/ },
-    { name: 'follower pattern invalid', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', follower_index_pattern: '{{leader_index}}-COPY' }, message: /does not make valid index names/ },
-    { name: 'accept_partial_source not a boolean', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', accept_partial_source: 1 }, message: /accept_partial_source must be boolean/ },
-    { name: 'shard count', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', settings: { index: { number_of_shards: 3 } } }, message: /shard count/ },
-    { name: 'unknown field', method: 'POST', body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', leader_index_patterns: ['x'] }, message: /unknown field "leader_index_patterns"/ },
+    {
+      name: 'follower pattern without placeholder',
+      method: 'POST',
+      body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', follower_index_pattern: 'copy' },
+      message: /lacks \{\{leader_index\}\}/,
+    },
+    {
+      name: 'follower pattern invalid',
+      method: 'POST',
+      body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', follower_index_pattern: '{{leader_index}}-COPY' },
+      message: /does not make valid index names/,
+    },
+    {
+      name: 'accept_partial_source not a boolean',
+      method: 'POST',
+      body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', accept_partial_source: 1 },
+      message: /accept_partial_source must be boolean/,
+    },
+    {
+      name: 'shard count',
+      method: 'POST',
+      body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', settings: { index: { number_of_shards: 3 } } },
+      message: /shard count/,
+    },
+    {
+      name: 'unknown field',
+      method: 'POST',
+      body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', leader_index_patterns: ['x'] },
+      message: /unknown field "leader_index_patterns"/,
+    },
     { name: 'delete without name', method: 'DELETE', body: { leader_alias: 'a' }, message: /lacks the required field "name"/ },
     { name: 'delete with a pattern', method: 'DELETE', body: { leader_alias: 'a', name: 'r', pattern: 'x' }, message: /unknown field "pattern"/ },
   ];
@@ -80,7 +115,13 @@ describe('auto-follow routes', () => {
   it('lets a read-only principal list rules and stats but not change them (403)', async () => {
     expect((await app.inject({ method: 'GET', url: '/_plugins/_replication/_autofollow', headers: reader })).statusCode).toBe(200);
     const stats = await app.inject({ method: 'GET', url: '/_opendistro/_replication/autofollow_stats', headers: reader });
-    expect(JSON.parse(stats.body)).toEqual({ num_success_start_replication: 0, num_failed_start_replication: 0, num_failed_leader_calls: 0, failed_indices: [], autofollow_stats: [] });
+    expect(JSON.parse(stats.body)).toEqual({
+      num_success_start_replication: 0,
+      num_failed_start_replication: 0,
+      num_failed_leader_calls: 0,
+      failed_indices: [],
+      autofollow_stats: [],
+    });
     for (const method of ['POST', 'DELETE'] as const) {
       const r = await send(method, { leader_alias: 'a', name: 'r', pattern: 'logs-*' }, '/_plugins/_replication/_autofollow', reader);
       expect(r.status).toBe(403);

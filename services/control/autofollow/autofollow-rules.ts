@@ -52,7 +52,8 @@ const PATTERN = new RegExp(indexName.pattern.replace('*', ''), 'u');
 function patternProblem(p: string): string | undefined {
   if (p.startsWith('-')) return `${JSON.stringify(p)} starts with -; exclusions go in exclude_patterns`;
   if (Buffer.byteLength(p, 'utf8') > 255) return `${JSON.stringify(p)} is longer than 255 bytes`;
-  if (!PATTERN.test(p)) return `${JSON.stringify(p)} is not an index pattern: lower case, * as the only wildcard, none of \\ / ? " < > | # : or space, not starting with _ or +`;
+  if (!PATTERN.test(p))
+    return `${JSON.stringify(p)} is not an index pattern: lower case, * as the only wildcard, none of \\ / ? " < > | # : or space, not starting with _ or +`;
   return undefined;
 }
 
@@ -60,7 +61,8 @@ function patternProblem(p: string): string | undefined {
 export function parsePatterns(text: string, field = 'pattern'): string[] {
   const parts = text.split(',').map((p) => p.trim());
   const problems: string[] = [];
-  if (parts.some((p) => p === '')) problems.push(`${field} ${JSON.stringify(text)} has an empty element; give comma-separated patterns such as "logs-*,metrics-*"`);
+  if (parts.some((p) => p === ''))
+    problems.push(`${field} ${JSON.stringify(text)} has an empty element; give comma-separated patterns such as "logs-*,metrics-*"`);
   for (const p of parts) {
     if (p === '') continue;
     const problem = patternProblem(p);
@@ -74,7 +76,8 @@ export function parsePatterns(text: string, field = 'pattern'): string[] {
 export function checkExcludePatterns(list: readonly string[]): string[] {
   const problems: string[] = [];
   for (const p of list) {
-    const problem = p.trim() === '' ? 'an element is empty' : p.includes(',') ? `${JSON.stringify(p)} holds a comma; give one pattern per element` : patternProblem(p.trim());
+    const problem =
+      p.trim() === '' ? 'an element is empty' : p.includes(',') ? `${JSON.stringify(p)} holds a comma; give one pattern per element` : patternProblem(p.trim());
     if (problem) problems.push(`exclude_patterns: ${problem}`);
   }
   if (problems.length) throw new KccrError('BAD_REQUEST', problems.join('; '));
@@ -87,11 +90,17 @@ export function checkExcludePatterns(list: readonly string[]): string[] {
  */
 export function checkFollowerIndexPattern(pattern: string): string {
   if (!pattern.includes(LEADER_INDEX_PLACEHOLDER)) {
-    throw new KccrError('BAD_REQUEST', `follower_index_pattern ${JSON.stringify(pattern)} lacks ${LEADER_INDEX_PLACEHOLDER}; without it every matching leader index would be given the same follower index`);
+    throw new KccrError(
+      'BAD_REQUEST',
+      `follower_index_pattern ${JSON.stringify(pattern)} lacks ${LEADER_INDEX_PLACEHOLDER}; without it every matching leader index would be given the same follower index`,
+    );
   }
   const sample = followerIndexName(pattern, 'x');
   if (!INDEX.test(sample) || Buffer.byteLength(sample, 'utf8') > 255) {
-    throw new KccrError('BAD_REQUEST', `follower_index_pattern ${JSON.stringify(pattern)} does not make valid index names: outside ${LEADER_INDEX_PLACEHOLDER}, lower case, none of \\ / * ? " < > | , # : or space, not starting with - _ or +`);
+    throw new KccrError(
+      'BAD_REQUEST',
+      `follower_index_pattern ${JSON.stringify(pattern)} does not make valid index names: outside ${LEADER_INDEX_PLACEHOLDER}, lower case, none of \\ / * ? " < > | , # : or space, not starting with - _ or +`,
+    );
   }
   return pattern;
 }
@@ -101,7 +110,8 @@ export function checkFollowerIndexPattern(pattern: string): string {
  * starts a replication from a row something else wrote). The same checks as the API, and the key must be the rule's.
  */
 export function parseAutofollowRule(key: string, value: unknown): AutofollowRule {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new KccrError('BAD_REQUEST', `auto-follow rule ${JSON.stringify(key)} refused: not a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new KccrError('BAD_REQUEST', `auto-follow rule ${JSON.stringify(key)} refused: not a JSON object`);
   const r = value as Record<string, unknown>;
   const problems: string[] = [];
   const check = (what: string, fn: () => unknown) => {
@@ -112,16 +122,30 @@ export function parseAutofollowRule(key: string, value: unknown): AutofollowRule
     }
   };
   const texts = (v: unknown): v is string[] => Array.isArray(v) && v.length <= 1000 && v.every((x) => typeof x === 'string');
-  for (const field of ['followerCluster', 'leaderCluster'] as const) check(`${field} must be a cluster name`, () => typeof r[field] === 'string' && CLUSTER_NAME.test(r[field] as string));
+  for (const field of ['followerCluster', 'leaderCluster'] as const)
+    check(`${field} must be a cluster name`, () => typeof r[field] === 'string' && CLUSTER_NAME.test(r[field] as string));
   check('name must be a rule name', () => typeof r.name === 'string' && RULE_NAME.test(r.name));
-  check('patterns must be a list of index patterns', () => texts(r.patterns) && r.patterns.length > 0 && parsePatterns(r.patterns.join(','), 'patterns').length > 0);
+  check(
+    'patterns must be a list of index patterns',
+    () => texts(r.patterns) && r.patterns.length > 0 && parsePatterns(r.patterns.join(','), 'patterns').length > 0,
+  );
   check('excludePatterns must be a list of index patterns', () => texts(r.excludePatterns) && checkExcludePatterns(r.excludePatterns).length >= 0);
-  check('followerIndexPattern must be a text', () => typeof r.followerIndexPattern === 'string' && checkFollowerIndexPattern(r.followerIndexPattern).length > 0);
-  check('followerSettings must be flat index settings', () => r.followerSettings === undefined || (typeof r.followerSettings === 'object' && r.followerSettings !== null && normalizeSettings(r.followerSettings as Record<string, unknown>) !== undefined));
+  check(
+    'followerIndexPattern must be a text',
+    () => typeof r.followerIndexPattern === 'string' && checkFollowerIndexPattern(r.followerIndexPattern).length > 0,
+  );
+  check(
+    'followerSettings must be flat index settings',
+    () =>
+      r.followerSettings === undefined ||
+      (typeof r.followerSettings === 'object' && r.followerSettings !== null && normalizeSettings(r.followerSettings as Record<string, unknown>) !== undefined),
+  );
   check('acceptPartialSource must be true or false', () => r.acceptPartialSource === undefined || typeof r.acceptPartialSource === 'boolean');
-  for (const field of ['createdBy', 'updatedBy'] as const) check(`${field} must be a text`, () => typeof r[field] === 'string' && (r[field] as string).length > 0);
+  for (const field of ['createdBy', 'updatedBy'] as const)
+    check(`${field} must be a text`, () => typeof r[field] === 'string' && (r[field] as string).length > 0);
   for (const field of ['createdAt', 'updatedAt'] as const) check(`${field} must be a time`, () => Number.isSafeInteger(r[field]) && (r[field] as number) >= 0);
-  if (problems.length === 0 && key !== autofollowKey(r.followerCluster as string, r.leaderCluster as string, r.name as string)) problems.push(`the key must be ${JSON.stringify(autofollowKey(r.followerCluster as string, r.leaderCluster as string, r.name as string))}`);
+  if (problems.length === 0 && key !== autofollowKey(r.followerCluster as string, r.leaderCluster as string, r.name as string))
+    problems.push(`the key must be ${JSON.stringify(autofollowKey(r.followerCluster as string, r.leaderCluster as string, r.name as string))}`);
   if (problems.length) throw new KccrError('BAD_REQUEST', `auto-follow rule ${JSON.stringify(key.slice(0, 300))} refused: ${problems.join('; ')}`);
   return value as AutofollowRule;
 }

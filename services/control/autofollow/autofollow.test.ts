@@ -32,7 +32,9 @@ function rule(name: string, over: Partial<AutofollowRule> = {}): AutofollowRule 
  * `partialSource`: leader indices that keep only part of _source; their starts are checked as ReplicationService
  * checks them (unreplicable), so a refusal carries the real reason.
  */
-function setup(opts: { leader?: Record<string, string[] | Error>; refuse?: Record<string, KccrError>; partialSource?: string[]; followerClusters?: string[] } = {}) {
+function setup(
+  opts: { leader?: Record<string, string[] | Error>; refuse?: Record<string, KccrError>; partialSource?: string[]; followerClusters?: string[] } = {},
+) {
   let now = 1_000_000;
   const rules = new Map<string, AutofollowRule>();
   const specs: ReplicationSpec[] = [];
@@ -56,7 +58,11 @@ function setup(opts: { leader?: Record<string, string[] | Error>; refuse?: Recor
         const refusal = opts.refuse?.[cmd.followerIndex];
         if (refusal) throw refusal;
         const mappings = opts.partialSource?.includes(cmd.leaderIndex) ? { _source: { excludes: ['secret'] } } : {};
-        const why = unreplicable(cmd.leaderIndex, { name: cmd.leaderIndex, mappings, settings: {}, aliases: {} }, { partialSource: cmd.acceptPartialSource ?? false });
+        const why = unreplicable(
+          cmd.leaderIndex,
+          { name: cmd.leaderIndex, mappings, settings: {}, aliases: {} },
+          { partialSource: cmd.acceptPartialSource ?? false },
+        );
         if (why) throw new KccrError('BAD_REQUEST', why);
         specs.push({ ...cmd, state: 'active', bootstrap: 'scan', createdAt: now, updatedAt: now });
       },
@@ -85,7 +91,14 @@ describe('AutofollowEngine', () => {
     expect(t.starts).toHaveLength(2);
     const stats = t.engine.stats();
     expect(stats).toMatchObject({ num_success_start_replication: 2, num_failed_start_replication: 0, num_failed_leader_calls: 0, failed_indices: [] });
-    expect(stats.autofollow_stats[0]).toMatchObject({ name: 'r1', pattern: 'logs-*', leader_alias: 'lc', follower_cluster: 'fc', executions: 2, last_execution_time: 1_000_000 });
+    expect(stats.autofollow_stats[0]).toMatchObject({
+      name: 'r1',
+      pattern: 'logs-*',
+      leader_alias: 'lc',
+      follower_cluster: 'fc',
+      executions: 2,
+      last_execution_time: 1_000_000,
+    });
     expect(t.engine.cycles).toBe(2);
   });
 
@@ -119,7 +132,11 @@ describe('AutofollowEngine', () => {
       ['logs-2', undefined],
     ]);
     const failure = t.engine.stats().autofollow_stats[0]?.failures[0];
-    expect(failure).toMatchObject({ leader_index: 'logs-1', code: 'BAD_REQUEST', reason: unreplicable('logs-1', { name: 'logs-1', mappings: { _source: { excludes: ['secret'] } }, settings: {}, aliases: {} }) });
+    expect(failure).toMatchObject({
+      leader_index: 'logs-1',
+      code: 'BAD_REQUEST',
+      reason: unreplicable('logs-1', { name: 'logs-1', mappings: { _source: { excludes: ['secret'] } }, settings: {}, aliases: {} }),
+    });
     expect(failure?.reason).toMatch(/keeps only part of _source .* "accept_partial_source": true/);
 
     t.add(rule('r1', { updatedAt: 2, acceptPartialSource: true }));
@@ -147,7 +164,11 @@ describe('AutofollowEngine', () => {
     const stats = t.engine.stats();
     expect(stats.num_failed_leader_calls).toBe(2);
     expect(stats.num_success_start_replication).toBe(1);
-    expect(stats.autofollow_stats.find((s) => s.name === 'a-down')).toMatchObject({ num_failed_leader_calls: 2, last_leader_error: 'connection refused', executions: 2 });
+    expect(stats.autofollow_stats.find((s) => s.name === 'a-down')).toMatchObject({
+      num_failed_leader_calls: 2,
+      last_leader_error: 'connection refused',
+      executions: 2,
+    });
   });
 
   it('an unexpected failure of one start does not stop the next index', async () => {
@@ -164,7 +185,13 @@ describe('AutofollowEngine', () => {
     await t.engine.runOnce();
     t.rules.clear();
     await t.engine.runOnce();
-    expect(t.engine.stats()).toEqual({ num_success_start_replication: 0, num_failed_start_replication: 0, num_failed_leader_calls: 0, failed_indices: [], autofollow_stats: [] });
+    expect(t.engine.stats()).toEqual({
+      num_success_start_replication: 0,
+      num_failed_start_replication: 0,
+      num_failed_leader_calls: 0,
+      failed_indices: [],
+      autofollow_stats: [],
+    });
     t.add(rule('r1', { createdAt: 5, updatedAt: 5 }));
     expect(t.engine.stats().autofollow_stats[0]).toMatchObject({ executions: 0, last_execution_time: 0, num_failed_start_replication: 0 });
   });
@@ -201,10 +228,17 @@ describe('AutofollowEngine', () => {
 describe('readAutofollowConfig', () => {
   it('has defaults and reports bad values with their names', () => {
     expect(readAutofollowConfig({})).toEqual({ intervalMs: 10_000, retryFailedMs: 300_000 });
-    expect(readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: '2000', KCCR_CONTROL_AUTOFOLLOW_RETRY_MS: '0' })).toEqual({ intervalMs: 2000, retryFailedMs: 0 });
+    expect(readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: '2000', KCCR_CONTROL_AUTOFOLLOW_RETRY_MS: '0' })).toEqual({
+      intervalMs: 2000,
+      retryFailedMs: 0,
+    });
     expect(readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: 'eu, us' })).toMatchObject({ followerClusters: ['eu', 'us'] });
-    expect(() => readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: 'eu,US West' })).toThrow(/KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: expected comma-separated cluster names.*"US West"/);
-    expect(() => readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: 'soon', KCCR_CONTROL_AUTOFOLLOW_RETRY_MS: '-1' })).toThrow(/KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: expected a whole number.*\n.*KCCR_CONTROL_AUTOFOLLOW_RETRY_MS/);
+    expect(() => readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: 'eu,US West' })).toThrow(
+      /KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: expected comma-separated cluster names.*"US West"/,
+    );
+    expect(() => readAutofollowConfig({ KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: 'soon', KCCR_CONTROL_AUTOFOLLOW_RETRY_MS: '-1' })).toThrow(
+      /KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: expected a whole number.*\n.*KCCR_CONTROL_AUTOFOLLOW_RETRY_MS/,
+    );
   });
 });
 

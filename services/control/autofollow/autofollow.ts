@@ -30,7 +30,10 @@ export function readAutofollowConfig(env: NodeJS.ProcessEnv = process.env): Read
   const r = new EnvReader(env);
   const scope = env.KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS ? r.list('KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS', []) : [];
   for (const name of scope) {
-    if (!CLUSTER_NAME.test(name)) r.problem(`KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: expected comma-separated cluster names (lower-case letters, digits, _ and -), received ${JSON.stringify(name)}`);
+    if (!CLUSTER_NAME.test(name))
+      r.problem(
+        `KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: expected comma-separated cluster names (lower-case letters, digits, _ and -), received ${JSON.stringify(name)}`,
+      );
   }
   return r.done({
     intervalMs: r.int('KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS', 10_000, 100, 86_400_000),
@@ -70,12 +73,14 @@ export function leaderIndexLister(clusters: ClusterRegistry): LeaderIndexLister 
     clusters.withClient(leaderCluster, async (es) => {
       const path = `/_resolve/index/${patterns.map((p) => encodeURIComponent(p)).join(',')}`;
       const r = await es.request<{ indices?: ResolvedIndex[] }>('GET', path, { query: { expand_wildcards: 'open', ignore_unavailable: true } });
-      return (r.body.indices ?? [])
-        .filter((i) => i.data_stream === undefined && (i.attributes ?? []).includes('open') && !(i.attributes ?? []).some((a) => NOT_FOLLOWED.includes(a)))
-        .map((i) => i.name)
-        // Names from the leader are checked like names from a request: a cluster (or something in its place)
-        // answering with a name Elasticsearch would never make starts nothing.
-        .filter((name) => isIndexName(name));
+      return (
+        (r.body.indices ?? [])
+          .filter((i) => i.data_stream === undefined && (i.attributes ?? []).includes('open') && !(i.attributes ?? []).some((a) => NOT_FOLLOWED.includes(a)))
+          .map((i) => i.name)
+          // Names from the leader are checked like names from a request: a cluster (or something in its place)
+          // answering with a name Elasticsearch would never make starts nothing.
+          .filter((name) => isIndexName(name))
+      );
     });
 }
 
@@ -243,7 +248,16 @@ export class AutofollowEngine {
     const key = ruleKey(rule);
     let run = this.runs.get(key);
     if (!run || run.createdAt !== rule.createdAt) {
-      run = { createdAt: rule.createdAt, updatedAt: rule.updatedAt, successes: 0, failures: 0, leaderFailures: 0, executions: 0, lastExecutionTime: 0, failed: new Map() };
+      run = {
+        createdAt: rule.createdAt,
+        updatedAt: rule.updatedAt,
+        successes: 0,
+        failures: 0,
+        leaderFailures: 0,
+        executions: 0,
+        lastExecutionTime: 0,
+        failed: new Map(),
+      };
       this.runs.set(key, run);
     } else if (run.updatedAt !== rule.updatedAt) {
       // A changed rule (pattern, settings, follower name) deserves a fresh try of what failed before.
@@ -312,7 +326,15 @@ export class AutofollowEngine {
     const code = e instanceof KccrError ? e.code : 'INTERNAL';
     const reason = errorMessage(e);
     run.failures++;
-    run.failed.set(leaderIndex, { leaderIndex, followerIndex, code, reason, failedAt: now, attempts: (previous?.attempts ?? 0) + 1, retryAt: now + this.opts.retryFailedMs });
+    run.failed.set(leaderIndex, {
+      leaderIndex,
+      followerIndex,
+      code,
+      reason,
+      failedAt: now,
+      attempts: (previous?.attempts ?? 0) + 1,
+      retryAt: now + this.opts.retryFailedMs,
+    });
     log?.warn({ leaderIndex, followerIndex, code, err: reason, retryInMs: this.opts.retryFailedMs }, 'auto-follow could not start a replication');
   }
 

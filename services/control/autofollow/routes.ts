@@ -49,11 +49,22 @@ const ruleBody = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'pattern'],
-  description: 'Name the leader cluster with leader_alias (OpenSearch) or connection (Open Distro). A rule of the same name for the same leader and follower cluster is replaced.',
+  description:
+    'Name the leader cluster with leader_alias (OpenSearch) or connection (Open Distro). A rule of the same name for the same leader and follower cluster is replaced.',
   properties: {
     ...refProperties,
-    pattern: { type: 'string', minLength: 1, maxLength: 4096, description: 'comma-separated index patterns with * as the wildcard, such as "logs-*,metrics-*"' },
-    exclude_patterns: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 255 }, description: 'leader indices matching any of these patterns are not followed' },
+    pattern: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 4096,
+      description: 'comma-separated index patterns with * as the wildcard, such as "logs-*,metrics-*"',
+    },
+    exclude_patterns: {
+      type: 'array',
+      maxItems: 100,
+      items: { type: 'string', minLength: 1, maxLength: 255 },
+      description: 'leader indices matching any of these patterns are not followed',
+    },
     follower_index_pattern: {
       type: 'string',
       minLength: 1,
@@ -65,12 +76,20 @@ const ruleBody = {
       additionalProperties: false,
       required: ['leader_cluster_role', 'follower_cluster_role'],
       description: 'accepted for compatibility with the OpenSearch plugin; kccr services act with their own cluster credentials',
-      properties: { leader_cluster_role: { type: 'string', minLength: 1, maxLength: 256 }, follower_cluster_role: { type: 'string', minLength: 1, maxLength: 256 } },
+      properties: {
+        leader_cluster_role: { type: 'string', minLength: 1, maxLength: 256 },
+        follower_cluster_role: { type: 'string', minLength: 1, maxLength: 256 },
+      },
     },
-    settings: { ...freeObject, maxProperties: 256, description: 'settings of every follower index the rule starts, laid over the leader index settings (not number_of_shards)' },
+    settings: {
+      ...freeObject,
+      maxProperties: 256,
+      description: 'settings of every follower index the rule starts, laid over the leader index settings (not number_of_shards)',
+    },
     accept_partial_source: {
       type: 'boolean',
-      description: 'replicate matching leader indices whose _source has includes/excludes (each follower then holds what its leader\'s _source keeps); without it they are refused and listed in autofollow_stats',
+      description:
+        "replicate matching leader indices whose _source has includes/excludes (each follower then holds what its leader's _source keeps); without it they are refused and listed in autofollow_stats",
     },
   },
 } as const;
@@ -85,7 +104,18 @@ const refBody = {
 
 const ruleView = {
   type: 'object',
-  required: ['name', 'leader_alias', 'follower_cluster', 'pattern', 'exclude_patterns', 'follower_index_pattern', 'created_by', 'updated_by', 'created_at', 'updated_at'],
+  required: [
+    'name',
+    'leader_alias',
+    'follower_cluster',
+    'pattern',
+    'exclude_patterns',
+    'follower_index_pattern',
+    'created_by',
+    'updated_by',
+    'created_at',
+    'updated_at',
+  ],
   properties: {
     name: { type: 'string' },
     leader_alias: { type: 'string' },
@@ -123,7 +153,8 @@ export function autofollowView(rule: AutofollowRule) {
 
 function leaderOf(body: RuleRef): string {
   const { leader_alias: a, connection: c } = body;
-  if (a !== undefined && c !== undefined && a !== c) throw new KccrError('BAD_REQUEST', `leader_alias ${JSON.stringify(a)} and connection ${JSON.stringify(c)} disagree; give one of them`);
+  if (a !== undefined && c !== undefined && a !== c)
+    throw new KccrError('BAD_REQUEST', `leader_alias ${JSON.stringify(a)} and connection ${JSON.stringify(c)} disagree; give one of them`);
   const v = a ?? c;
   if (v === undefined) throw new KccrError('BAD_REQUEST', 'the body lacks the leader cluster: give leader_alias (or connection)');
   return v;
@@ -132,12 +163,17 @@ function leaderOf(body: RuleRef): string {
 export function autofollowRoutes(deps: ControlDeps) {
   const followerClusterOf = (request: FastifyRequest<ClusterQuery>, fromBody?: string): string => {
     const q = request.query.follower_cluster;
-    if (q !== undefined && fromBody !== undefined && q !== fromBody) throw new KccrError('BAD_REQUEST', `follower_cluster is ${JSON.stringify(q)} in the query but ${JSON.stringify(fromBody)} in the body; give one`);
+    if (q !== undefined && fromBody !== undefined && q !== fromBody)
+      throw new KccrError('BAD_REQUEST', `follower_cluster is ${JSON.stringify(q)} in the query but ${JSON.stringify(fromBody)} in the body; give one`);
     return fromBody ?? q ?? deps.followerCluster;
   };
   const registered = (name: string, role: 'leader' | 'follower'): void => {
     if (!deps.clusters.get(name)) {
-      throw new KccrError('NOT_FOUND', `${role} cluster ${name} is not registered; register it first with PUT /_kccr/clusters/${name} (kccr clusters add ${name} <url>)`, { cluster: name });
+      throw new KccrError(
+        'NOT_FOUND',
+        `${role} cluster ${name} is not registered; register it first with PUT /_kccr/clusters/${name} (kccr clusters add ${name} <url>)`,
+        { cluster: name },
+      );
     }
   };
 
@@ -173,7 +209,9 @@ export function autofollowRoutes(deps: ControlDeps) {
           followerIndexPattern,
           ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
           ...(body.accept_partial_source ? { acceptPartialSource: true } : {}),
-          ...(body.use_roles ? { useRoles: { leaderClusterRole: body.use_roles.leader_cluster_role, followerClusterRole: body.use_roles.follower_cluster_role } } : {}),
+          ...(body.use_roles
+            ? { useRoles: { leaderClusterRole: body.use_roles.leader_cluster_role, followerClusterRole: body.use_roles.follower_cluster_role } }
+            : {}),
           createdBy: previous?.createdBy ?? by,
           updatedBy: by,
           createdAt: previous?.createdAt ?? now,
@@ -182,7 +220,10 @@ export function autofollowRoutes(deps: ControlDeps) {
         };
         await deps.autofollowRules.put(rule);
         deps.autofollow.trigger();
-        request.log.info({ rule: body.name, leaderCluster, followerCluster: follower, pattern: patterns.join(','), by }, previous ? 'auto-follow rule replaced' : 'auto-follow rule added');
+        request.log.info(
+          { rule: body.name, leaderCluster, followerCluster: follower, pattern: patterns.join(','), by },
+          previous ? 'auto-follow rule replaced' : 'auto-follow rule added',
+        );
         return { acknowledged: true };
       },
     });
@@ -200,11 +241,15 @@ export function autofollowRoutes(deps: ControlDeps) {
         const follower = followerClusterOf(request, request.body.follower_cluster);
         const key = autofollowKey(follower, leaderCluster, request.body.name);
         if (!deps.autofollowRules.get(key)) {
-          throw new KccrError('NOT_FOUND', `there is no auto-follow rule ${request.body.name} for leader cluster ${leaderCluster} on follower cluster ${follower}; list the rules with GET .../_autofollow`, {
-            name: request.body.name,
-            leaderCluster,
-            followerCluster: follower,
-          });
+          throw new KccrError(
+            'NOT_FOUND',
+            `there is no auto-follow rule ${request.body.name} for leader cluster ${leaderCluster} on follower cluster ${follower}; list the rules with GET .../_autofollow`,
+            {
+              name: request.body.name,
+              leaderCluster,
+              followerCluster: follower,
+            },
+          );
         }
         await deps.autofollowRules.remove(key);
         request.log.info({ rule: request.body.name, leaderCluster, followerCluster: follower, by: principalOf(request).name }, 'auto-follow rule deleted');
@@ -216,7 +261,10 @@ export function autofollowRoutes(deps: ControlDeps) {
       schema: {
         summary: 'List the auto-follow rules (kccr; the plugin has no list)',
         tags: ['autofollow'],
-        querystring: query({ follower_cluster: { ...clusterName, description: 'only the rules of this follower cluster' }, leader_alias: { ...clusterName, description: 'only the rules of this leader cluster' } }),
+        querystring: query({
+          follower_cluster: { ...clusterName, description: 'only the rules of this follower cluster' },
+          leader_alias: { ...clusterName, description: 'only the rules of this leader cluster' },
+        }),
         response: { 200: { type: 'object', required: ['rules'], properties: { rules: { type: 'array', items: ruleView } } }, ...errorResponses },
       },
       handler: async (request) => {

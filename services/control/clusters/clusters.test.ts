@@ -18,14 +18,23 @@ const env = { KCCR_SECRET_LEADER: 'from-env', AWS_SECRET_ACCESS_KEY: 'cloud', KC
 const ctx = { env, secretsDir };
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-const entry = (fields: Partial<ClusterEntry>): ClusterEntry => ({ name: 'leader', url: 'https://es-1:9200', updatedBy: 'ops', createdAt: 1, updatedAt: 1, ...fields });
+const entry = (fields: Partial<ClusterEntry>): ClusterEntry => ({
+  name: 'leader',
+  url: 'https://es-1:9200',
+  updatedBy: 'ops',
+  createdAt: 1,
+  updatedAt: 1,
+  ...fields,
+});
 
 describe('cluster registrations', () => {
   it('take one URL or several nodes of the cluster, comma-separated, each checked', () => {
     expect(checkClusterRequest({ url: 'https://es-1:9200' }, ctx)).toEqual([]);
     expect(checkClusterRequest({ url: 'https://es-1:9200,https://es-2:9200, https://es-3:9200/' }, ctx)).toEqual([]);
     expect(checkClusterRequest({ url: 'https://es-1:9200,ftp://es-2' }, ctx)).toEqual(['url: expected http:// or https://, received "ftp:"']);
-    expect(checkClusterRequest({ url: 'https://es-1:9200,nonsense' }, ctx)).toEqual(['url: expected an http:// or https:// URL (or several, comma-separated), received "nonsense"']);
+    expect(checkClusterRequest({ url: 'https://es-1:9200,nonsense' }, ctx)).toEqual([
+      'url: expected an http:// or https:// URL (or several, comma-separated), received "nonsense"',
+    ]);
   });
 
   it('keep the nodes in order, without spaces or trailing slashes', () => {
@@ -37,12 +46,23 @@ describe('cluster registrations', () => {
     expect(checkClusterRequest(ok, ctx)).toEqual([]);
     expect(checkClusterRequest({ ...ok, password_file: join(secretsDir, 'link-in') }, ctx)).toEqual([]);
     const refused = (path: string) => checkClusterRequest({ ...ok, password_file: path }, ctx);
-    const problem = (path: string) => [`password_file: ${path} is not a readable file under KCCR_CONTROL_SECRETS_DIR (${secretsDir}); put the file there (links that lead out of it are refused)`];
+    const problem = (path: string) => [
+      `password_file: ${path} is not a readable file under KCCR_CONTROL_SECRETS_DIR (${secretsDir}); put the file there (links that lead out of it are refused)`,
+    ];
     // Outside, a link leading out, missing, a directory, a path that climbs out: one answer, no errno.
-    for (const path of [join(root, 'control.key'), join(secretsDir, 'link-out'), join(secretsDir, 'missing'), join(secretsDir, 'leader'), join(secretsDir, '..', 'control.key'), secretsDir]) {
+    for (const path of [
+      join(root, 'control.key'),
+      join(secretsDir, 'link-out'),
+      join(secretsDir, 'missing'),
+      join(secretsDir, 'leader'),
+      join(secretsDir, '..', 'control.key'),
+      secretsDir,
+    ]) {
       expect(refused(path)).toEqual(problem(path));
     }
-    expect(refused('leader/password')).toEqual([`password_file: expected an absolute path under KCCR_CONTROL_SECRETS_DIR (${secretsDir}), received "leader/password"`]);
+    expect(refused('leader/password')).toEqual([
+      `password_file: expected an absolute path under KCCR_CONTROL_SECRETS_DIR (${secretsDir}), received "leader/password"`,
+    ]);
   });
 
   it('name only variables of their own prefix, KCCR_SECRET_*', () => {
@@ -70,9 +90,13 @@ describe('cluster registrations', () => {
       ca: '-----BEGIN CERTIFICATE-----\n',
     });
     expect(resolveConnection(entry({ apiKeyEnv: 'KCCR_SECRET_LEADER' }), ctx)).toMatchObject({ apiKey: 'from-env' });
-    expect(() => resolveConnection(entry({ username: 'x', passwordFile: join(root, 'control.key') }), ctx)).toThrow(/cluster leader: password_file: .* is not a readable file under KCCR_CONTROL_SECRETS_DIR/);
+    expect(() => resolveConnection(entry({ username: 'x', passwordFile: join(root, 'control.key') }), ctx)).toThrow(
+      /cluster leader: password_file: .* is not a readable file under KCCR_CONTROL_SECRETS_DIR/,
+    );
     expect(() => resolveConnection(entry({ passwordFile: join(secretsDir, 'link-out'), username: 'x' }), ctx)).toThrow(/not a readable file/);
-    expect(() => resolveConnection(entry({ apiKeyEnv: 'AWS_SECRET_ACCESS_KEY' }), ctx)).toThrow(/api_key_env: expected the name of a variable starting with KCCR_SECRET_/);
+    expect(() => resolveConnection(entry({ apiKeyEnv: 'AWS_SECRET_ACCESS_KEY' }), ctx)).toThrow(
+      /api_key_env: expected the name of a variable starting with KCCR_SECRET_/,
+    );
     expect(() => resolveConnection(entry({ url: 'file:///etc/passwd' }), ctx)).toThrow(/url: expected http:\/\/ or https:\/\//);
     const refusal = (() => {
       try {

@@ -85,8 +85,10 @@ function checkFile(field: string, path: string, ctx: ReferenceContext, problems:
 }
 
 function envProblem(field: string, name: string, env: NodeJS.ProcessEnv): string | undefined {
-  if (!SECRET_ENV.test(name)) return `${field}: expected the name of a variable starting with KCCR_SECRET_ (only those are read for registered clusters), received ${JSON.stringify(name)}`;
-  if (env[name] === undefined || env[name] === '') return `${field}: ${name} is not set in the control service's environment; set it there and restart the control service, or use a file`;
+  if (!SECRET_ENV.test(name))
+    return `${field}: expected the name of a variable starting with KCCR_SECRET_ (only those are read for registered clusters), received ${JSON.stringify(name)}`;
+  if (env[name] === undefined || env[name] === '')
+    return `${field}: ${name} is not set in the control service's environment; set it there and restart the control service, or use a file`;
   return undefined;
 }
 
@@ -118,7 +120,8 @@ export function checkClusterRequest(req: ClusterRequest, ctx: ReferenceContext):
   const hasApiKey = req.api_key_env !== undefined || req.api_key_file !== undefined;
   if (req.username !== undefined && !hasPassword) problems.push('username is given without password_env or password_file');
   if (req.username === undefined && hasPassword) problems.push('a password reference is given without username');
-  if (hasApiKey && (req.username !== undefined || hasPassword)) problems.push('give either username with a password reference or an API key reference, not both');
+  if (hasApiKey && (req.username !== undefined || hasPassword))
+    problems.push('give either username with a password reference or an API key reference, not both');
   if (req.ca_file !== undefined) checkFile('ca_file', req.ca_file, ctx, problems);
   if (req.password_file !== undefined) checkFile('password_file', req.password_file, ctx, problems);
   if (req.api_key_file !== undefined) checkFile('api_key_file', req.api_key_file, ctx, problems);
@@ -130,7 +133,10 @@ export function checkClusterRequest(req: ClusterRequest, ctx: ReferenceContext):
 export function toEntry(name: string, req: ClusterRequest, by: string, previous: ClusterEntry | undefined, now: number): ClusterEntry {
   return {
     name,
-    url: req.url.split(',').map((u) => u.trim().replace(/\/+$/, '')).join(','),
+    url: req.url
+      .split(',')
+      .map((u) => u.trim().replace(/\/+$/, ''))
+      .join(','),
     ...(req.ca_file !== undefined ? { caFile: req.ca_file } : {}),
     ...(req.username !== undefined ? { username: req.username } : {}),
     ...(req.password_env !== undefined ? { passwordEnv: req.password_env } : {}),
@@ -165,7 +171,8 @@ export function clusterView(e: ClusterEntry) {
  * breaks them (written around the API, or registered before the rules) is refused, never connected to.
  */
 export function resolveConnection(e: ClusterEntry, ctx: ReferenceContext): EsConnection {
-  const fail = (why: string) => new KccrError('CONFIG_INVALID', `cluster ${e.name}: ${why}; fix the control service's environment or register the cluster again`, { cluster: e.name });
+  const fail = (why: string) =>
+    new KccrError('CONFIG_INVALID', `cluster ${e.name}: ${why}; fix the control service's environment or register the cluster again`, { cluster: e.name });
   const urlProblems = checkClusterRequest({ url: e.url }, ctx);
   if (urlProblems.length) throw fail(urlProblems.join('; '));
   const file = (field: string, path: string) => {
@@ -178,8 +185,14 @@ export function resolveConnection(e: ClusterEntry, ctx: ReferenceContext): EsCon
     if (problem) throw fail(problem);
     return ctx.env[name]!;
   };
-  const password = e.passwordEnv !== undefined ? variable('password_env', e.passwordEnv) : e.passwordFile !== undefined ? file('password_file', e.passwordFile).trim() : undefined;
-  const apiKey = e.apiKeyEnv !== undefined ? variable('api_key_env', e.apiKeyEnv) : e.apiKeyFile !== undefined ? file('api_key_file', e.apiKeyFile).trim() : undefined;
+  const password =
+    e.passwordEnv !== undefined
+      ? variable('password_env', e.passwordEnv)
+      : e.passwordFile !== undefined
+        ? file('password_file', e.passwordFile).trim()
+        : undefined;
+  const apiKey =
+    e.apiKeyEnv !== undefined ? variable('api_key_env', e.apiKeyEnv) : e.apiKeyFile !== undefined ? file('api_key_file', e.apiKeyFile).trim() : undefined;
   const ca = e.caFile !== undefined ? file('ca_file', e.caFile) : undefined;
   return {
     url: e.url,
@@ -247,7 +260,8 @@ export class ClusterRegistry {
   /** Connects to a registered cluster for `fn`, with credentials read now, and closes the connection after. */
   async withClient<T>(name: string, fn: (es: ElasticsearchAdapter) => Promise<T>): Promise<T> {
     const entry = this.get(name);
-    if (!entry) throw new KccrError('NOT_FOUND', `cluster ${name} is not registered; register it with PUT /_kccr/clusters/${name} (kccr clusters add ${name} --url ...)`);
+    if (!entry)
+      throw new KccrError('NOT_FOUND', `cluster ${name} is not registered; register it with PUT /_kccr/clusters/${name} (kccr clusters add ${name} --url ...)`);
     const es = new ElasticsearchAdapter(resolveConnection(entry, this.refs), { requestTimeoutMs: 15_000 });
     try {
       return await fn(es);

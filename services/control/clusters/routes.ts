@@ -29,11 +29,24 @@ const clusterBody = {
   type: 'object',
   additionalProperties: false,
   required: ['url'],
-  description: 'Credentials are only accepted as references: the name of an environment variable or the path of a file on the control service host. Give username with password_env or password_file, or api_key_env or api_key_file, or none.',
+  description:
+    'Credentials are only accepted as references: the name of an environment variable or the path of a file on the control service host. Give username with password_env or password_file, or api_key_env or api_key_file, or none.',
   properties: {
-    url: { type: 'string', minLength: 1, maxLength: 2048, pattern: String.raw`^https?://[^\s]+$`, description: 'an http:// or https:// URL of the cluster, or several of its nodes, comma-separated' },
+    url: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      pattern: String.raw`^https?://[^\s]+$`,
+      description: 'an http:// or https:// URL of the cluster, or several of its nodes, comma-separated',
+    },
     ca_file: filePath,
-    username: { type: 'string', minLength: 1, maxLength: 256, pattern: String.raw`^[^\u0000-\u001f:]+$`, description: 'a user name without : or control characters' },
+    username: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      pattern: String.raw`^[^\u0000-\u001f:]+$`,
+      description: 'a user name without : or control characters',
+    },
     password_env: envName,
     password_file: filePath,
     api_key_env: envName,
@@ -56,7 +69,13 @@ export function clusterRoutes(deps: ControlDeps) {
     });
 
     app.get<{ Params: { name: string } }>('/_kccr/clusters/:name', {
-      schema: { summary: 'Show one registered cluster (references, never secret values)', tags: ['clusters'], params: nameParams, querystring: query(), response: { 200: clusterViewSchema, ...errorResponses } },
+      schema: {
+        summary: 'Show one registered cluster (references, never secret values)',
+        tags: ['clusters'],
+        params: nameParams,
+        querystring: query(),
+        response: { 200: clusterViewSchema, ...errorResponses },
+      },
       handler: async (request) => {
         const entry = deps.clusters.get(request.params.name);
         if (!entry) throw new KccrError('NOT_FOUND', `cluster ${request.params.name} is not registered`, { cluster: request.params.name });
@@ -71,7 +90,14 @@ export function clusterRoutes(deps: ControlDeps) {
         params: nameParams,
         querystring: query(),
         body: clusterBody,
-        response: { 200: { type: 'object', required: ['acknowledged', 'created', 'cluster'], properties: { acknowledged: { type: 'boolean' }, created: { type: 'boolean' }, cluster: clusterViewSchema } }, ...errorResponses },
+        response: {
+          200: {
+            type: 'object',
+            required: ['acknowledged', 'created', 'cluster'],
+            properties: { acknowledged: { type: 'boolean' }, created: { type: 'boolean' }, cluster: clusterViewSchema },
+          },
+          ...errorResponses,
+        },
       },
       handler: async (request) => {
         const { name } = request.params;
@@ -86,7 +112,13 @@ export function clusterRoutes(deps: ControlDeps) {
     });
 
     app.delete<{ Params: { name: string } }>('/_kccr/clusters/:name', {
-      schema: { summary: 'Remove a cluster (refused while a replication that is not stopped uses it)', tags: ['clusters'], params: nameParams, querystring: query(), response: { 200: acknowledged, ...errorResponses } },
+      schema: {
+        summary: 'Remove a cluster (refused while a replication that is not stopped uses it)',
+        tags: ['clusters'],
+        params: nameParams,
+        querystring: query(),
+        response: { 200: acknowledged, ...errorResponses },
+      },
       handler: async (request) => {
         await deps.replications.removeCluster(request.params.name);
         request.log.info({ cluster: request.params.name, by: principalOf(request).name }, 'cluster removed');

@@ -88,7 +88,9 @@ function installBodyParsing(app: FastifyInstance, bodyLimit: number): void {
       try {
         JSON.parse(text);
       } catch (e) {
-        return done(new KccrError('BAD_REQUEST', `the body is not valid JSON (${(e as Error).message}); send a JSON object with Content-Type: application/json`));
+        return done(
+          new KccrError('BAD_REQUEST', `the body is not valid JSON (${(e as Error).message}); send a JSON object with Content-Type: application/json`),
+        );
       }
       done(new KccrError('BAD_REQUEST', 'the body holds a __proto__ or constructor.prototype key, which is refused'));
     });

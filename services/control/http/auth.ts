@@ -103,7 +103,11 @@ export function installAuth(app: FastifyInstance, settings: AuthSettings): void 
     if (wait > 0) {
       reply.header('retry-after', String(Math.ceil(wait / 1000)));
       const whom = failedLogins.waitMs(`user ${user}`) > 0 ? `for the user ${user}` : `from ${request.ip}`;
-      return refuse(reply, 429, new KccrError('TOO_MANY_FAILED_LOGINS', `too many refused credentials ${whom} in the last minute; try again in ${Math.ceil(wait / 1000)} s`));
+      return refuse(
+        reply,
+        429,
+        new KccrError('TOO_MANY_FAILED_LOGINS', `too many refused credentials ${whom} in the last minute; try again in ${Math.ceil(wait / 1000)} s`),
+      );
     }
     const outcome = await authenticator.authenticate(request.headers.authorization);
     // A success clears only its own user's count: a valid token does not reset a password being guessed.
@@ -120,7 +124,14 @@ export function installAuth(app: FastifyInstance, settings: AuthSettings): void 
     }
     request.principal = outcome.principal;
     if (outcome.principal.role !== 'admin' && request.method !== 'GET' && request.method !== 'HEAD') {
-      return refuse(reply, 403, new KccrError('FORBIDDEN', `${outcome.principal.name} has the role ${outcome.principal.role}, which may only read (GET); ${request.method} needs the role admin`));
+      return refuse(
+        reply,
+        403,
+        new KccrError(
+          'FORBIDDEN',
+          `${outcome.principal.name} has the role ${outcome.principal.role}, which may only read (GET); ${request.method} needs the role admin`,
+        ),
+      );
     }
   });
 }

@@ -36,7 +36,10 @@ export function installCsrfGuard(app: FastifyInstance): void {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const reason = crossSiteReason(request.method, request.headers);
     if (!reason) return;
-    const e = new KccrError('FORBIDDEN', `a change asked by another site's page is refused (${reason}); use the CLI or an HTTP client, not a browser page of another origin`);
+    const e = new KccrError(
+      'FORBIDDEN',
+      `a change asked by another site's page is refused (${reason}); use the CLI or an HTTP client, not a browser page of another origin`,
+    );
     return reply.code(403).send(errorPayload(e));
   });
 }

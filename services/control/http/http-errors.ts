@@ -66,7 +66,10 @@ function fromFastify(err: FastifyError): KccrError | undefined {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new KccrError('BAD_REQUEST', 'the body is not valid JSON; send a JSON object with Content-Type: application/json');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new KccrError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${err.message.replace(/^Unsupported Media Type:?\s*/i, '') || 'of this request'} is not supported; send JSON with Content-Type: application/json`);
+      return new KccrError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Content-Type ${err.message.replace(/^Unsupported Media Type:?\s*/i, '') || 'of this request'} is not supported; send JSON with Content-Type: application/json`,
+      );
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new KccrError('BAD_REQUEST', 'the body is larger than this service accepts (KCCR_CONTROL_BODY_LIMIT)');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -95,6 +98,12 @@ export function installErrorHandling(app: FastifyInstance): void {
 
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? request.url;
-    return sendError(reply, new KccrError('NOT_FOUND', `no route ${request.method} ${path}; see GET /openapi.json for the routes (lifecycle routes live under /_plugins/_replication/ and /_opendistro/_replication/)`));
+    return sendError(
+      reply,
+      new KccrError(
+        'NOT_FOUND',
+        `no route ${request.method} ${path}; see GET /openapi.json for the routes (lifecycle routes live under /_plugins/_replication/ and /_opendistro/_replication/)`,
+      ),
+    );
   });
 }

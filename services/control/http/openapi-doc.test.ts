@@ -12,7 +12,14 @@ describe('the REST API reference', () => {
   it('lists each route once with what it checks', () => {
     const doc = {
       paths: {
-        '/_plugins/_replication/{follower_index}/_stop': { post: { summary: 'Stop', tags: ['replication'], parameters: [{ name: 'follower_index', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': {}, '4XX': {} } } },
+        '/_plugins/_replication/{follower_index}/_stop': {
+          post: {
+            summary: 'Stop',
+            tags: ['replication'],
+            parameters: [{ name: 'follower_index', in: 'path', required: true, schema: { type: 'string' } }],
+            responses: { '200': {}, '4XX': {} },
+          },
+        },
         '/_opendistro/_replication/{follower_index}/_stop': { post: { summary: 'Stop', tags: ['replication'] } },
         '/_kccr/health': { get: { summary: 'Liveness', tags: ['service'], security: [] } },
       },

@@ -25,7 +25,13 @@ interface Operation {
   readonly description?: string;
   readonly tags?: readonly string[];
   readonly security?: readonly unknown[];
-  readonly parameters?: readonly { readonly name: string; readonly in: string; readonly required?: boolean; readonly description?: string; readonly schema?: Schema }[];
+  readonly parameters?: readonly {
+    readonly name: string;
+    readonly in: string;
+    readonly required?: boolean;
+    readonly description?: string;
+    readonly schema?: Schema;
+  }[];
   readonly requestBody?: { readonly required?: boolean; readonly content?: Readonly<Record<string, { readonly schema?: Schema }>> };
   readonly responses?: Readonly<Record<string, { readonly description?: string; readonly content?: Readonly<Record<string, { readonly schema?: Schema }>> }>>;
 }
@@ -76,7 +82,8 @@ function renderOperation(method: string, path: string, op: Operation): string[] 
   const params = op.parameters ?? [];
   if (params.length > 0) {
     out.push('', '| parameter | in | type | required | description |', '| --- | --- | --- | --- | --- |');
-    for (const p of params) out.push(`| \`${p.name}\` | ${p.in} | ${cell(typeOf(p.schema))} | ${p.required ? 'yes' : ''} | ${cell(p.description ?? p.schema?.description)} |`);
+    for (const p of params)
+      out.push(`| \`${p.name}\` | ${p.in} | ${cell(typeOf(p.schema))} | ${p.required ? 'yes' : ''} | ${cell(p.description ?? p.schema?.description)} |`);
   }
   const body = op.requestBody?.content?.['application/json']?.schema;
   if (body) {
@@ -87,10 +94,21 @@ function renderOperation(method: string, path: string, op: Operation): string[] 
   const responses = Object.entries(op.responses ?? {});
   if (responses.length > 0) {
     const codes = responses.map(([code]) => `\`${code}\``).join(', ');
-    out.push('', `Answers: ${codes}${responses.some(([code]) => code.startsWith('4') || code.startsWith('5')) ? ' (errors as `{"error": {"code", "message", "retriable"}}`, see [errors](errors.md))' : ''}.`);
+    out.push(
+      '',
+      `Answers: ${codes}${responses.some(([code]) => code.startsWith('4') || code.startsWith('5')) ? ' (errors as `{"error": {"code", "message", "retriable"}}`, see [errors](errors.md))' : ''}.`,
+    );
     const ok = responses.find(([code]) => code.startsWith('2'))?.[1].content?.['application/json']?.schema;
     const rows = fields(ok);
-    if (rows.length > 0) out.push('', `The \`${responses.find(([code]) => code.startsWith('2'))![0]}\` answer:`, '', '| field | type | required | description |', '| --- | --- | --- | --- |', ...rows);
+    if (rows.length > 0)
+      out.push(
+        '',
+        `The \`${responses.find(([code]) => code.startsWith('2'))![0]}\` answer:`,
+        '',
+        '| field | type | required | description |',
+        '| --- | --- | --- | --- |',
+        ...rows,
+      );
   }
   out.push('');
   return out;
@@ -110,7 +128,7 @@ export function renderApiReference(doc: OpenApiDocument): string {
   const out = [
     '# REST API reference',
     '',
-    '<!-- Written by `npm run docs:api` from the control service\'s OpenAPI document; do not edit by hand. -->',
+    "<!-- Written by `npm run docs:api` from the control service's OpenAPI document; do not edit by hand. -->",
     '',
     `Every route of the control service, as it declares itself in \`GET /openapi.json\` (OpenAPI 3): the parameters and body fields it checks requests against and what it answers. The guide, with examples and what each call does, is [control API](control-api.md). ${cell(doc.info?.description)}`,
     '',

@@ -5,13 +5,24 @@ const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:
 
 describe('users file', () => {
   it('reads principals with digests only and reports every bad entry', () => {
-    const ok = parsePrincipals(JSON.stringify([{ name: 'ops', role: 'admin', password_sha256: sha256Hex('pw-ops-123') }, { name: 'viewer', role: 'read', token_sha256: sha256Hex('tok') }]));
+    const ok = parsePrincipals(
+      JSON.stringify([
+        { name: 'ops', role: 'admin', password_sha256: sha256Hex('pw-ops-123') },
+        { name: 'viewer', role: 'read', token_sha256: sha256Hex('tok') },
+      ]),
+    );
     expect(ok.problems).toEqual([]);
     expect(ok.principals.map((p) => [p.name, p.role])).toEqual([
       ['ops', 'admin'],
       ['viewer', 'read'],
     ]);
-    const bad = parsePrincipals(JSON.stringify([{ name: 'a', role: 'root', password: 'plain' }, { name: 'a', role: 'read' }, { role: 'read', token_sha256: 'xyz' }]));
+    const bad = parsePrincipals(
+      JSON.stringify([
+        { name: 'a', role: 'root', password: 'plain' },
+        { name: 'a', role: 'read' },
+        { role: 'read', token_sha256: 'xyz' },
+      ]),
+    );
     expect(bad.problems.join('\n')).toMatch(/unknown fields password/);
     expect(bad.problems.join('\n')).toMatch(/expected "role" admin or read, received "root"/);
     expect(bad.problems.join('\n')).toMatch(/user a appears twice/);
@@ -22,7 +33,12 @@ describe('users file', () => {
 });
 
 describe('Authenticator', () => {
-  const { principals } = parsePrincipals(JSON.stringify([{ name: 'ops', role: 'admin', password_sha256: sha256Hex('right-password'), token_sha256: sha256Hex('ops-token') }, { name: 'viewer', role: 'read', token_sha256: sha256Hex('view-token') }]));
+  const { principals } = parsePrincipals(
+    JSON.stringify([
+      { name: 'ops', role: 'admin', password_sha256: sha256Hex('right-password'), token_sha256: sha256Hex('ops-token') },
+      { name: 'viewer', role: 'read', token_sha256: sha256Hex('view-token') },
+    ]),
+  );
   const auth = new Authenticator(principals);
 
   it('accepts basic and bearer credentials', async () => {
@@ -46,7 +62,12 @@ describe('scrypt passwords', () => {
   // A low cost keeps the test fast; the format and the check are the same at the default cost.
   const cheap = { logN: 10, r: 8, p: 1 };
   const hash = hashPassword('s3cret-password', cheap);
-  const { principals, problems } = parsePrincipals(JSON.stringify([{ name: 'ops', role: 'admin', password_scrypt: hash }, { name: 'old', role: 'read', password_sha256: sha256Hex('legacy-password') }]));
+  const { principals, problems } = parsePrincipals(
+    JSON.stringify([
+      { name: 'ops', role: 'admin', password_scrypt: hash },
+      { name: 'old', role: 'read', password_sha256: sha256Hex('legacy-password') },
+    ]),
+  );
   const auth = new Authenticator(principals);
 
   it('stores a salted hash that says its cost, and never the password', () => {
@@ -69,7 +90,12 @@ describe('scrypt passwords', () => {
   });
 
   it('reports a malformed or ambiguous password entry', () => {
-    const bad = parsePrincipals(JSON.stringify([{ name: 'a', role: 'admin', password_scrypt: 'scrypt$99$8$1$abc$def' }, { name: 'b', role: 'admin', password_scrypt: hash, password_sha256: sha256Hex('x') }]));
+    const bad = parsePrincipals(
+      JSON.stringify([
+        { name: 'a', role: 'admin', password_scrypt: 'scrypt$99$8$1$abc$def' },
+        { name: 'b', role: 'admin', password_scrypt: hash, password_sha256: sha256Hex('x') },
+      ]),
+    );
     expect(bad.problems.join('\n')).toMatch(/entry 0: expected "password_scrypt" as scrypt\$/);
     expect(bad.problems.join('\n')).toMatch(/entry 1: give password_scrypt or password_sha256, not both/);
   });

@@ -109,7 +109,10 @@ export function parsePrincipals(text: string): { principals: Principal[]; proble
     }
     const e = raw as Record<string, unknown>;
     const unknown = Object.keys(e).filter((k) => !['name', 'role', 'password_scrypt', 'password_sha256', 'token_sha256'].includes(k));
-    if (unknown.length) problems.push(`${where}: unknown fields ${unknown.join(', ')} (only name, role, password_scrypt, password_sha256, token_sha256; secrets are stored as hashes only)`);
+    if (unknown.length)
+      problems.push(
+        `${where}: unknown fields ${unknown.join(', ')} (only name, role, password_scrypt, password_sha256, token_sha256; secrets are stored as hashes only)`,
+      );
     const name = e.name;
     if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/.test(name)) {
       problems.push(`${where}: expected "name" of letters, digits, . _ @ - (at most 128), received ${JSON.stringify(name)}`);
@@ -119,12 +122,15 @@ export function parsePrincipals(text: string): { principals: Principal[]; proble
     if (e.role !== 'admin' && e.role !== 'read') problems.push(`${where}: expected "role" admin or read, received ${JSON.stringify(e.role)}`);
     for (const field of ['password_sha256', 'token_sha256'] as const) {
       const v = e[field];
-      if (v !== undefined && (typeof v !== 'string' || !HEX64.test(v.toLowerCase()))) problems.push(`${where}: expected "${field}" as 64 hex digits (kccr users hash-password), received something else`);
+      if (v !== undefined && (typeof v !== 'string' || !HEX64.test(v.toLowerCase())))
+        problems.push(`${where}: expected "${field}" as 64 hex digits (kccr users hash-password), received something else`);
     }
     const scrypt = typeof e.password_scrypt === 'string' ? parseScrypt(e.password_scrypt) : undefined;
-    if (e.password_scrypt !== undefined && !scrypt) problems.push(`${where}: expected "password_scrypt" as scrypt$<log2 N 10-20>$<r>$<p>$<salt>$<hash> (kccr users hash-password), received something else`);
+    if (e.password_scrypt !== undefined && !scrypt)
+      problems.push(`${where}: expected "password_scrypt" as scrypt$<log2 N 10-20>$<r>$<p>$<salt>$<hash> (kccr users hash-password), received something else`);
     if (e.password_scrypt !== undefined && e.password_sha256 !== undefined) problems.push(`${where}: give password_scrypt or password_sha256, not both`);
-    if (e.password_scrypt === undefined && e.password_sha256 === undefined && e.token_sha256 === undefined) problems.push(`${where}: expected password_scrypt (or password_sha256) or token_sha256; this user could never sign in`);
+    if (e.password_scrypt === undefined && e.password_sha256 === undefined && e.token_sha256 === undefined)
+      problems.push(`${where}: expected password_scrypt (or password_sha256) or token_sha256; this user could never sign in`);
     if (typeof e.token_sha256 === 'string') {
       if (tokens.has(e.token_sha256.toLowerCase())) problems.push(`${where}: the same token digest is given to two users`);
       tokens.add(e.token_sha256.toLowerCase());
@@ -134,8 +140,12 @@ export function parsePrincipals(text: string): { principals: Principal[]; proble
         name,
         role: e.role,
         ...(scrypt ? { passwordScrypt: scrypt } : {}),
-        ...(typeof e.password_sha256 === 'string' && HEX64.test(e.password_sha256.toLowerCase()) ? { passwordSha256: Buffer.from(e.password_sha256.toLowerCase(), 'hex') } : {}),
-        ...(typeof e.token_sha256 === 'string' && HEX64.test(e.token_sha256.toLowerCase()) ? { tokenSha256: Buffer.from(e.token_sha256.toLowerCase(), 'hex') } : {}),
+        ...(typeof e.password_sha256 === 'string' && HEX64.test(e.password_sha256.toLowerCase())
+          ? { passwordSha256: Buffer.from(e.password_sha256.toLowerCase(), 'hex') }
+          : {}),
+        ...(typeof e.token_sha256 === 'string' && HEX64.test(e.token_sha256.toLowerCase())
+          ? { tokenSha256: Buffer.from(e.token_sha256.toLowerCase(), 'hex') }
+          : {}),
       });
     }
   });

@@ -18,7 +18,8 @@ export const indexName = {
   minLength: 1,
   maxLength: 255,
   pattern: INDEX_NAME.source,
-  description: 'an index name: lower case (no upper-case letter of any script), at most 255 bytes, none of \\ / * ? " < > | , # : or space, not starting with - _ or +, not . or ..',
+  description:
+    'an index name: lower case (no upper-case letter of any script), at most 255 bytes, none of \\ / * ? " < > | , # : or space, not starting with - _ or +, not . or ..',
 } as const;
 
 export const envName = {
@@ -38,7 +39,8 @@ export const filePath = {
 export const errorBody = {
   $id: 'kccrError',
   type: 'object',
-  description: 'Every failure: a stable code from the kccr error catalogue, a message that says what was wrong and what to do, and whether trying again may help.',
+  description:
+    'Every failure: a stable code from the kccr error catalogue, a message that says what was wrong and what to do, and whether trying again may help.',
   required: ['error'],
   properties: {
     error: {

@@ -26,7 +26,8 @@ export function parsePositionTarget(value: unknown, now: number): PositionTarget
   let ms: number;
   if (typeof value === 'number' || (typeof value === 'string' && /^\d{1,16}$/.test(value))) {
     ms = Number(value);
-    if (!Number.isSafeInteger(ms) || ms < 0) throw new KccrError('BAD_REQUEST', `to: epoch milliseconds must be a whole number from 0, received ${JSON.stringify(value)}`);
+    if (!Number.isSafeInteger(ms) || ms < 0)
+      throw new KccrError('BAD_REQUEST', `to: epoch milliseconds must be a whole number from 0, received ${JSON.stringify(value)}`);
   } else if (typeof value === 'string') {
     const m = ISO.exec(value);
     if (!m) {
@@ -45,7 +46,10 @@ export function parsePositionTarget(value: unknown, now: number): PositionTarget
     throw new KccrError('BAD_REQUEST', `to must be ${EXPECTED}; received ${JSON.stringify(value) ?? String(value)}`);
   }
   if (ms > now) {
-    throw new KccrError('BAD_REQUEST', `to: ${new Date(ms).toISOString()} is in the future (the control service's time is ${new Date(now).toISOString()}); use "latest" to skip to the end`);
+    throw new KccrError(
+      'BAD_REQUEST',
+      `to: ${new Date(ms).toISOString()} is in the future (the control service's time is ${new Date(now).toISOString()}); use "latest" to skip to the end`,
+    );
   }
   return ms;
 }
@@ -53,17 +57,28 @@ export function parsePositionTarget(value: unknown, now: number): PositionTarget
 /** The checks every position change makes: a replication the applier follows, with no rebuild under way. */
 export function checkPositionAllowed(spec: ReplicationSpec, what: string): void {
   if (spec.state === 'stopped') {
-    throw new KccrError('CONFLICT', `replication of ${spec.followerIndex} was stopped; its index is an ordinary index now. Start it again (or rebuild into a new index) instead of ${what}`, {
-      followerIndex: spec.followerIndex,
-    });
+    throw new KccrError(
+      'CONFLICT',
+      `replication of ${spec.followerIndex} was stopped; its index is an ordinary index now. Start it again (or rebuild into a new index) instead of ${what}`,
+      {
+        followerIndex: spec.followerIndex,
+      },
+    );
   }
   if (spec.state !== 'active' && spec.state !== 'paused') {
-    throw new KccrError('CONFLICT', `replication of ${spec.followerIndex} is ${spec.state}; ${what} can wait until it is active`, { followerIndex: spec.followerIndex, state: spec.state });
+    throw new KccrError('CONFLICT', `replication of ${spec.followerIndex} is ${spec.state}; ${what} can wait until it is active`, {
+      followerIndex: spec.followerIndex,
+      state: spec.state,
+    });
   }
   if (spec.rebuild && spec.rebuild.aliasMovedAt === undefined) {
-    throw new KccrError('CONFLICT', `${spec.followerIndex} is being rebuilt from ${spec.rebuild.from} (the alias ${spec.rebuild.alias} moves once it has caught up); ${what} would leave it incomplete`, {
-      followerIndex: spec.followerIndex,
-    });
+    throw new KccrError(
+      'CONFLICT',
+      `${spec.followerIndex} is being rebuilt from ${spec.rebuild.from} (the alias ${spec.rebuild.alias} moves once it has caught up); ${what} would leave it incomplete`,
+      {
+        followerIndex: spec.followerIndex,
+      },
+    );
   }
 }
 
@@ -87,7 +102,8 @@ export class OffsetsService {
     const topic = changeTopic(spec.leaderCluster, spec.leaderIndex);
     const group = applierGroupId(followerCluster);
     const applier = this.replications.board.table.get(applierStatusKey(followerCluster, followerIndex));
-    const [bounds, committed] = (await this.kafka.partitionCount(topic)) === undefined ? [[], []] : await Promise.all([this.kafka.offsets(topic), this.kafka.groupOffsets(group, topic)]);
+    const [bounds, committed] =
+      (await this.kafka.partitionCount(topic)) === undefined ? [[], []] : await Promise.all([this.kafka.offsets(topic), this.kafka.groupOffsets(group, topic)]);
     const position = positionView(spec, applier?.kind === 'applier' ? applier : undefined);
     return {
       follower_cluster: followerCluster,
@@ -95,7 +111,13 @@ export class OffsetsService {
       topic,
       consumer_group: group,
       ...(position ? { position } : {}),
-      partitions: groupLag(bounds, committed).map((l, i) => ({ partition: l.partition, committed: l.committed, low: bounds[i]!.low, high: bounds[i]!.high, behind: l.behind })),
+      partitions: groupLag(bounds, committed).map((l, i) => ({
+        partition: l.partition,
+        committed: l.committed,
+        low: bounds[i]!.low,
+        high: bounds[i]!.high,
+        behind: l.behind,
+      })),
     };
   }
 }

@@ -14,7 +14,12 @@ interface IndexRoute {
 }
 
 const indexParams = { type: 'object', required: ['follower_index'], properties: { follower_index: indexName } } as const;
-const indexQuery = query({ follower_cluster: { ...clusterName, description: 'the follower cluster; by default the one the control service is configured with (KCCR_CONTROL_FOLLOWER_CLUSTER)' } });
+const indexQuery = query({
+  follower_cluster: {
+    ...clusterName,
+    description: 'the follower cluster; by default the one the control service is configured with (KCCR_CONTROL_FOLLOWER_CLUSTER)',
+  },
+});
 const nullableString = { type: ['string', 'null'] } as const;
 const nullableNumber = { type: ['number', 'null'] } as const;
 const offsetItem = { type: 'object', properties: { partition: { type: 'integer' }, offset: { type: 'string' } } } as const;
@@ -26,7 +31,8 @@ const offsetsBody = {
   properties: {
     // A string or a number: checked by parsePositionTarget, whose messages say what is expected.
     to: {
-      description: '"earliest" (replay the whole topic), "latest" (skip what waits), an ISO-8601 time with a zone or a date (replay from the first record at or after it), or epoch milliseconds',
+      description:
+        '"earliest" (replay the whole topic), "latest" (skip what waits), an ISO-8601 time with a zone or a date (replay from the first record at or after it), or epoch milliseconds',
     },
   },
 } as const;
@@ -53,7 +59,16 @@ const offsetsView = {
     position: positionSchema,
     partitions: {
       type: 'array',
-      items: { type: 'object', properties: { partition: { type: 'integer' }, committed: nullableString, low: { type: 'string' }, high: { type: 'string' }, behind: { type: ['integer', 'null'] } } },
+      items: {
+        type: 'object',
+        properties: {
+          partition: { type: 'integer' },
+          committed: nullableString,
+          low: { type: 'string' },
+          high: { type: 'string' },
+          behind: { type: ['integer', 'null'] },
+        },
+      },
     },
   },
 } as const;
@@ -110,7 +125,10 @@ export function positionRoutes(deps: ControlDeps) {
         const followerCluster = followerClusterOf(request);
         const by = principalOf(request).name;
         const spec = await deps.offsets.request(followerCluster, request.params.follower_index, request.body.to, by);
-        request.log.info({ followerCluster, followerIndex: request.params.follower_index, to: spec.position?.to, requestId: spec.position?.requestId, by }, 'position request recorded');
+        request.log.info(
+          { followerCluster, followerIndex: request.params.follower_index, to: spec.position?.to, requestId: spec.position?.requestId, by },
+          'position request recorded',
+        );
         return { acknowledged: true };
       },
     });

@@ -43,7 +43,15 @@ describe('catchUpDecision', () => {
   it('is caught up when every partition reached the end seen at the previous look and every shard the start checkpoint', () => {
     expect(catchUpDecision(base)).toEqual({ caughtUp: true });
     // Beyond the end seen earlier (records arrived since) is caught up too.
-    expect(catchUpDecision({ ...base, committed: [{ partition: 0, offset: '12' }, { partition: 1, offset: '4' }] }).caughtUp).toBe(true);
+    expect(
+      catchUpDecision({
+        ...base,
+        committed: [
+          { partition: 0, offset: '12' },
+          { partition: 1, offset: '4' },
+        ],
+      }).caughtUp,
+    ).toBe(true);
   });
 
   it('waits for the applier to take up the rebuild, then for a first look at the end', () => {
@@ -52,14 +60,39 @@ describe('catchUpDecision', () => {
   });
 
   it('waits while a partition is behind the end or has no committed offset', () => {
-    expect(catchUpDecision({ ...base, committed: [{ partition: 0, offset: '9' }, { partition: 1, offset: '4' }] })).toEqual({ caughtUp: false, waitingFor: 'partition 0: offset 9 of 10' });
+    expect(
+      catchUpDecision({
+        ...base,
+        committed: [
+          { partition: 0, offset: '9' },
+          { partition: 1, offset: '4' },
+        ],
+      }),
+    ).toEqual({ caughtUp: false, waitingFor: 'partition 0: offset 9 of 10' });
     expect(catchUpDecision({ ...base, committed: [{ partition: 0, offset: '10' }] })).toEqual({ caughtUp: false, waitingFor: 'partition 1: offset none of 4' });
   });
 
   it('waits while a shard has not applied the leader checkpoint of the start; empty leader shards need nothing', () => {
-    expect(catchUpDecision({ ...base, applied: [{ shard: 0, appliedCheckpoint: 7 }, { shard: 1, appliedCheckpoint: 2 }] }).waitingFor).toBe('shard 0: leader checkpoint 7 applied of 8 when the rebuild started');
+    expect(
+      catchUpDecision({
+        ...base,
+        applied: [
+          { shard: 0, appliedCheckpoint: 7 },
+          { shard: 1, appliedCheckpoint: 2 },
+        ],
+      }).waitingFor,
+    ).toBe('shard 0: leader checkpoint 7 applied of 8 when the rebuild started');
     expect(catchUpDecision({ ...base, applied: [{ shard: 0, appliedCheckpoint: 8 }] }).waitingFor).toMatch(/shard 1: leader checkpoint -1/);
-    expect(catchUpDecision({ ...base, applied: [{ shard: 0, appliedCheckpoint: 8 }], leaderCheckpoints: [{ shard: 0, globalCheckpoint: 8 }, { shard: 1, globalCheckpoint: -1 }] }).caughtUp).toBe(true);
+    expect(
+      catchUpDecision({
+        ...base,
+        applied: [{ shard: 0, appliedCheckpoint: 8 }],
+        leaderCheckpoints: [
+          { shard: 0, globalCheckpoint: 8 },
+          { shard: 1, globalCheckpoint: -1 },
+        ],
+      }).caughtUp,
+    ).toBe(true);
   });
 });
 
@@ -95,7 +128,9 @@ describe('rebuild progress in the status', () => {
     followerIndex: 'f-rebuilt',
     topic: 't',
     state: 'syncing',
-    shards: [{ shard: 0, appliedCheckpoint: 5, appliedObservedAt: T0, offset, highWatermark: high, applied: 3, skipped: 0, deadLettered: 0, lastAppliedAt: T0 }],
+    shards: [
+      { shard: 0, appliedCheckpoint: 5, appliedObservedAt: T0, offset, highWatermark: high, applied: 3, skipped: 0, deadLettered: 0, lastAppliedAt: T0 },
+    ],
     position: { requestId, appliedAt: T0 + 1, offsets: [{ partition: 0, offset: '0' }] },
     updatedAt: T0 + 2,
   });
@@ -103,12 +138,19 @@ describe('rebuild progress in the status', () => {
   it('counts offsets only once the applier took up the rebuild', () => {
     expect(rebuildView(spec, applier('other', '40', '50'))).toMatchObject({ offsets_done: 0, offsets_total: null, percent: null });
     expect(rebuildView(spec, applier('r1', '40', '50'))).toMatchObject({ offsets_done: 40, offsets_total: 50, percent: 80, alias_moved_at: null });
-    expect(rebuildReason(rebuildView(spec, applier('r1', '40', '50'))!)).toBe('rebuilding from f: 40 of 50 offsets applied (80%); the alias a moves here once caught up');
+    expect(rebuildReason(rebuildView(spec, applier('r1', '40', '50'))!)).toBe(
+      'rebuilding from f: 40 of 50 offsets applied (80%); the alias a moves here once caught up',
+    );
   });
 
   it('is BOOTSTRAPPING with the progress until the alias moved, then SYNCING with when', () => {
     const during = replicationStatus(spec, { applier: applier('r1', '40', '50') }, T0 + 10);
-    expect(during).toMatchObject({ status: 'BOOTSTRAPPING', reason: expect.stringMatching(/^rebuilding from f: 40 of 50/), rebuild: { from: 'f', alias: 'a' }, position: { request_id: 'r1', to: 'earliest' } });
+    expect(during).toMatchObject({
+      status: 'BOOTSTRAPPING',
+      reason: expect.stringMatching(/^rebuilding from f: 40 of 50/),
+      rebuild: { from: 'f', alias: 'a' },
+      position: { request_id: 'r1', to: 'earliest' },
+    });
     const moved: ReplicationSpec = { ...spec, rebuild: { ...spec.rebuild!, caughtUpAt: T0 + 20, aliasMovedAt: T0 + 21 } };
     const after = replicationStatus(moved, { applier: applier('r1', '50', '50') }, T0 + 30);
     expect(after.status).toBe('SYNCING');

@@ -35,8 +35,14 @@ export function defaultRebuildIndex(followerIndex: string, at: Date): string {
 export function chooseAlias(given: string | undefined, aliasesOfOld: readonly string[], oldIndex: string): string {
   if (given !== undefined) return given;
   if (aliasesOfOld.length === 1) return aliasesOfOld[0]!;
-  const has = aliasesOfOld.length === 0 ? 'has no alias' : `has ${aliasesOfOld.length} aliases (${aliasesOfOld.slice(0, 5).join(', ')}${aliasesOfOld.length > 5 ? ', ...' : ''})`;
-  throw new KccrError('BAD_REQUEST', `${oldIndex} ${has}: give "alias", the alias to move to the rebuilt index once it has caught up`, { index: oldIndex, aliases: aliasesOfOld.slice(0, 20) });
+  const has =
+    aliasesOfOld.length === 0
+      ? 'has no alias'
+      : `has ${aliasesOfOld.length} aliases (${aliasesOfOld.slice(0, 5).join(', ')}${aliasesOfOld.length > 5 ? ', ...' : ''})`;
+  throw new KccrError('BAD_REQUEST', `${oldIndex} ${has}: give "alias", the alias to move to the rebuilt index once it has caught up`, {
+    index: oldIndex,
+    aliases: aliasesOfOld.slice(0, 20),
+  });
 }
 
 export interface CatchUpInput {
@@ -68,20 +74,27 @@ export function catchUpDecision(input: CatchUpInput): { caughtUp: boolean; waiti
   for (const l of input.leaderCheckpoints) {
     if (l.globalCheckpoint < 0) continue;
     const a = input.applied.find((s) => s.shard === l.shard)?.appliedCheckpoint ?? -1;
-    if (a < l.globalCheckpoint) return { caughtUp: false, waitingFor: `shard ${l.shard}: leader checkpoint ${a} applied of ${l.globalCheckpoint} when the rebuild started` };
+    if (a < l.globalCheckpoint)
+      return { caughtUp: false, waitingFor: `shard ${l.shard}: leader checkpoint ${a} applied of ${l.globalCheckpoint} when the rebuild started` };
   }
   return { caughtUp: true };
 }
 
 /** The alias's properties on the old index carried over to the new one (filter, routing, write index, hidden). */
 export function aliasActions(alias: string, from: string, to: string, definition: Record<string, unknown> | undefined): Record<string, unknown>[] {
-  const carried = Object.fromEntries(Object.entries(definition ?? {}).filter(([k]) => ['filter', 'index_routing', 'search_routing', 'is_write_index', 'is_hidden'].includes(k)));
+  const carried = Object.fromEntries(
+    Object.entries(definition ?? {}).filter(([k]) => ['filter', 'index_routing', 'search_routing', 'is_write_index', 'is_hidden'].includes(k)),
+  );
   return [...(definition ? [{ remove: { index: from, alias } }] : []), { add: { index: to, alias, ...carried } }];
 }
 
 /** Moves `alias` from one index to another in one `POST /_aliases` (adds it when the old index has lost it). */
 export async function moveAlias(es: ElasticsearchAdapter, alias: string, from: string, to: string): Promise<void> {
-  const r = await es.request<Record<string, { aliases?: Record<string, Record<string, unknown>> }>>('GET', `/${encodeURIComponent(from)}/_alias/${encodeURIComponent(alias)}`, { ignore: [404] });
+  const r = await es.request<Record<string, { aliases?: Record<string, Record<string, unknown>> }>>(
+    'GET',
+    `/${encodeURIComponent(from)}/_alias/${encodeURIComponent(alias)}`,
+    { ignore: [404] },
+  );
   const definition = r.status === 200 ? r.body[from]?.aliases?.[alias] : undefined;
   await es.request('POST', '/_aliases', { body: { actions: aliasActions(alias, from, to, definition) } });
 }
@@ -125,7 +138,11 @@ export class RebuildService {
       const { store, clusters, board } = this.replications;
       const old = this.replications.require(cmd.followerCluster, cmd.followerIndex);
       if (old.state === 'stopped') {
-        throw new KccrError('CONFLICT', `replication of ${old.followerIndex} was stopped${old.rebuiltInto ? ` (rebuilt into ${old.rebuiltInto})` : ''}; rebuild a replication that is active or paused`, { followerIndex: old.followerIndex });
+        throw new KccrError(
+          'CONFLICT',
+          `replication of ${old.followerIndex} was stopped${old.rebuiltInto ? ` (rebuilt into ${old.rebuiltInto})` : ''}; rebuild a replication that is active or paused`,
+          { followerIndex: old.followerIndex },
+        );
       }
       if (old.bootstrap === 'snapshot') {
         throw new KccrError(
@@ -135,28 +152,49 @@ export class RebuildService {
           { followerIndex: old.followerIndex, bootstrap: old.bootstrap },
         );
       }
-      if (old.state !== 'active' && old.state !== 'paused') throw new KccrError('CONFLICT', `replication of ${old.followerIndex} is ${old.state}; rebuild it once it is active`, { followerIndex: old.followerIndex });
+      if (old.state !== 'active' && old.state !== 'paused')
+        throw new KccrError('CONFLICT', `replication of ${old.followerIndex} is ${old.state}; rebuild it once it is active`, {
+          followerIndex: old.followerIndex,
+        });
       if (old.rebuild && old.rebuild.aliasMovedAt === undefined) {
-        throw new KccrError('CONFLICT', `${old.followerIndex} is itself being rebuilt from ${old.rebuild.from} and has not caught up yet; wait until the alias ${old.rebuild.alias} has moved`, { followerIndex: old.followerIndex });
+        throw new KccrError(
+          'CONFLICT',
+          `${old.followerIndex} is itself being rebuilt from ${old.rebuild.from} and has not caught up yet; wait until the alias ${old.rebuild.alias} has moved`,
+          { followerIndex: old.followerIndex },
+        );
       }
       const newIndex = cmd.newIndex ?? defaultRebuildIndex(old.followerIndex, new Date(now));
-      if (Buffer.byteLength(newIndex, 'utf8') > 255) throw new KccrError('BAD_REQUEST', `the new index name ${newIndex} is longer than 255 bytes; give a shorter new_index`);
+      if (Buffer.byteLength(newIndex, 'utf8') > 255)
+        throw new KccrError('BAD_REQUEST', `the new index name ${newIndex} is longer than 255 bytes; give a shorter new_index`);
       if (newIndex === old.followerIndex) throw new KccrError('BAD_REQUEST', 'new_index must differ from the follower index being rebuilt');
       const taken = store.get(cmd.followerCluster, newIndex);
-      if (taken && taken.state !== 'stopped') throw new KccrError('CONFLICT', `${newIndex} on ${cmd.followerCluster} is already a follower index (${taken.state}); choose another new_index`, { index: newIndex });
-      if (cmd.alias !== undefined && (cmd.alias === newIndex || cmd.alias === old.followerIndex)) throw new KccrError('BAD_REQUEST', `alias ${cmd.alias} must not be the name of the old or the new index`);
+      if (taken && taken.state !== 'stopped')
+        throw new KccrError('CONFLICT', `${newIndex} on ${cmd.followerCluster} is already a follower index (${taken.state}); choose another new_index`, {
+          index: newIndex,
+        });
+      if (cmd.alias !== undefined && (cmd.alias === newIndex || cmd.alias === old.followerIndex))
+        throw new KccrError('BAD_REQUEST', `alias ${cmd.alias} must not be the name of the old or the new index`);
 
       const alias = await clusters.withClient(cmd.followerCluster, async (es) => {
         if (await es.indexExists(newIndex)) {
-          throw new KccrError('CONFLICT', `index ${newIndex} already exists on follower cluster ${cmd.followerCluster}; choose another new_index or delete it`, { cluster: cmd.followerCluster, index: newIndex });
+          throw new KccrError(
+            'CONFLICT',
+            `index ${newIndex} already exists on follower cluster ${cmd.followerCluster}; choose another new_index or delete it`,
+            { cluster: cmd.followerCluster, index: newIndex },
+          );
         }
-        const r = await es.request<Record<string, { aliases?: Record<string, unknown> }>>('GET', `/${encodeURIComponent(old.followerIndex)}/_alias`, { ignore: [404] });
+        const r = await es.request<Record<string, { aliases?: Record<string, unknown> }>>('GET', `/${encodeURIComponent(old.followerIndex)}/_alias`, {
+          ignore: [404],
+        });
         const aliases = r.status === 200 ? Object.keys(r.body[old.followerIndex]?.aliases ?? {}) : [];
         const chosen = chooseAlias(cmd.alias, aliases, old.followerIndex);
         if (!aliases.includes(chosen)) {
           // An alias by that name may exist elsewhere; an index by that name cannot take it.
           const a = await es.request('GET', `/_alias/${encodeURIComponent(chosen)}`, { ignore: [404] });
-          if (a.status === 404 && (await es.indexExists(chosen))) throw new KccrError('BAD_REQUEST', `${chosen} is the name of an index on ${cmd.followerCluster}, not an alias; give an alias name`, { alias: chosen });
+          if (a.status === 404 && (await es.indexExists(chosen)))
+            throw new KccrError('BAD_REQUEST', `${chosen} is the name of an index on ${cmd.followerCluster}, not an alias; give an alias name`, {
+              alias: chosen,
+            });
         }
         return chosen;
       });
@@ -217,7 +255,10 @@ export class RebuildService {
         watch.problem = undefined;
       } catch (e) {
         watch.problem = errorMessage(e);
-        this.opts.logger?.warn({ followerIndex: spec.followerIndex, err: watch.problem }, 'rebuild: could not look at the progress or move the alias; trying again');
+        this.opts.logger?.warn(
+          { followerIndex: spec.followerIndex, err: watch.problem },
+          'rebuild: could not look at the progress or move the alias; trying again',
+        );
       }
     }
   }
@@ -230,7 +271,13 @@ export class RebuildService {
     const topic = changeTopic(spec.leaderCluster, spec.leaderIndex);
     // Offsets committed before the applier took up the rebuild are the old index's.
     const committed = positionApplied ? await this.kafka.groupOffsets(applierGroupId(spec.followerCluster), topic) : [];
-    const decision = catchUpDecision({ positionApplied, committed, target: watch.target, applied: applier?.shards ?? [], leaderCheckpoints: rebuild.leaderCheckpoints });
+    const decision = catchUpDecision({
+      positionApplied,
+      committed,
+      target: watch.target,
+      applied: applier?.shards ?? [],
+      leaderCheckpoints: rebuild.leaderCheckpoints,
+    });
     if (!decision.caughtUp) {
       watch.waitingFor = decision.waitingFor;
       if (positionApplied) watch.target = new Map((await this.kafka.offsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
@@ -242,7 +289,10 @@ export class RebuildService {
       if (current?.state !== 'active' || current.createdAt !== spec.createdAt || current.rebuild?.aliasMovedAt !== undefined) return;
       await this.replications.clusters.withClient(spec.followerCluster, (es) => moveAlias(es, rebuild.alias, rebuild.from, spec.followerIndex));
       await this.replications.store.updateRebuild(spec.followerCluster, spec.followerIndex, { caughtUpAt: now, aliasMovedAt: Date.now() });
-      this.opts.logger?.info({ followerCluster: spec.followerCluster, from: rebuild.from, to: spec.followerIndex, alias: rebuild.alias, ms: Date.now() - rebuild.startedAt }, 'rebuild caught up; alias moved');
+      this.opts.logger?.info(
+        { followerCluster: spec.followerCluster, from: rebuild.from, to: spec.followerIndex, alias: rebuild.alias, ms: Date.now() - rebuild.startedAt },
+        'rebuild caught up; alias moved',
+      );
     });
   }
 
@@ -250,7 +300,11 @@ export class RebuildService {
   view(followerCluster: string, followerIndex: string) {
     const spec = this.replications.require(followerCluster, followerIndex);
     if (!spec.rebuild) {
-      throw new KccrError('NOT_FOUND', `${followerIndex} on ${followerCluster} was not made by a rebuild${spec.rebuiltInto ? `; it was rebuilt into ${spec.rebuiltInto}` : ''}`, { followerIndex, ...(spec.rebuiltInto ? { rebuiltInto: spec.rebuiltInto } : {}) });
+      throw new KccrError(
+        'NOT_FOUND',
+        `${followerIndex} on ${followerCluster} was not made by a rebuild${spec.rebuiltInto ? `; it was rebuilt into ${spec.rebuiltInto}` : ''}`,
+        { followerIndex, ...(spec.rebuiltInto ? { rebuiltInto: spec.rebuiltInto } : {}) },
+      );
     }
     const row = this.replications.board.table.get(applierStatusKey(followerCluster, followerIndex));
     const v = rebuildView(spec, row?.kind === 'applier' ? row : undefined)!;

@@ -36,7 +36,11 @@ export function snapshotName(followerCluster: string, followerIndex: string, at:
 export async function requireRepository(es: ElasticsearchAdapter, repository: string, role: string): Promise<void> {
   const r = await es.request('GET', `/_snapshot/${encodeURIComponent(repository)}`, { ignore: [404] });
   if (r.status === 404) {
-    throw new KccrError('BAD_REQUEST', `bootstrap "snapshot" needs a snapshot repository named ${repository} on the ${role} cluster, on storage both clusters reach (for example an fs repository on a shared path, or one bucket); register it there or choose bootstrap "scan"`, { repository });
+    throw new KccrError(
+      'BAD_REQUEST',
+      `bootstrap "snapshot" needs a snapshot repository named ${repository} on the ${role} cluster, on storage both clusters reach (for example an fs repository on a shared path, or one bucket); register it there or choose bootstrap "scan"`,
+      { repository },
+    );
   }
 }
 
@@ -47,17 +51,20 @@ interface SnapshotProgress {
 }
 
 async function snapshotProgress(es: ElasticsearchAdapter, repository: string, name: string): Promise<SnapshotProgress> {
-  const r = await es.request<{ snapshots: { state: string; stats: { total: { size_in_bytes: number }; processed?: { size_in_bytes: number }; incremental?: { size_in_bytes: number } } }[] }>(
-    'GET',
-    `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(name)}/_status`,
-  );
+  const r = await es.request<{
+    snapshots: { state: string; stats: { total: { size_in_bytes: number }; processed?: { size_in_bytes: number }; incremental?: { size_in_bytes: number } } }[];
+  }>('GET', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(name)}/_status`);
   const s = r.body.snapshots[0];
   if (!s) throw new KccrError('ES_NOT_FOUND', `snapshot ${name} not found in ${repository}`);
   return { state: s.state, done: s.stats.processed?.size_in_bytes ?? 0, total: s.stats.total.size_in_bytes };
 }
 
 async function restoreProgress(es: ElasticsearchAdapter, index: string): Promise<SnapshotProgress> {
-  const r = await es.request<Record<string, { shards: { stage: string; index: { size: { recovered_in_bytes: number; total_in_bytes: number } } }[] }>>('GET', `/${encodeURIComponent(index)}/_recovery`, { ignore: [404] });
+  const r = await es.request<Record<string, { shards: { stage: string; index: { size: { recovered_in_bytes: number; total_in_bytes: number } } }[] }>>(
+    'GET',
+    `/${encodeURIComponent(index)}/_recovery`,
+    { ignore: [404] },
+  );
   const shards = Object.values(r.body ?? {})[0]?.shards ?? [];
   return {
     state: shards.length > 0 && shards.every((s) => s.stage === 'DONE') ? 'DONE' : 'RUNNING',
@@ -146,14 +153,19 @@ export class SnapshotBootstrapper {
         const existing = await leader.request('GET', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}`, { ignore: [404] });
         if (existing.status === 404) {
           await leader.request('PUT', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}`, {
-            body: { indices: spec.leaderIndex, include_global_state: false, metadata: { kccr: { follower_cluster: spec.followerCluster, follower_index: spec.followerIndex } } },
+            body: {
+              indices: spec.leaderIndex,
+              include_global_state: false,
+              metadata: { kccr: { follower_cluster: spec.followerCluster, follower_index: spec.followerIndex } },
+            },
           });
         }
         for (let wait = 100; ; wait = Math.min(this.deps.pollMs ?? 1000, wait * 1.5)) {
           const p = await snapshotProgress(leader, repository, snapshot);
           await report('snapshot', p);
           if (p.state === 'SUCCESS') return;
-          if (p.state === 'FAILED' || p.state === 'PARTIAL' || p.state === 'ABORTED') throw new KccrError('ES_REJECTED', `snapshot ${snapshot} of ${spec.leaderIndex} ended ${p.state}`);
+          if (p.state === 'FAILED' || p.state === 'PARTIAL' || p.state === 'ABORTED')
+            throw new KccrError('ES_REJECTED', `snapshot ${snapshot} of ${spec.leaderIndex} ended ${p.state}`);
           await abortableSleep(wait);
         }
       });
@@ -179,7 +191,11 @@ export class SnapshotBootstrapper {
             const unseen = SNAPSHOT_UNSEEN.test(errorMessage(e));
             if (!unseen || Date.now() > deadline) {
               throw unseen
-                ? new KccrError('ES_NOT_FOUND', `the follower cluster does not see snapshot ${snapshot} in repository ${repository} ${SNAPSHOT_VISIBLE_MS / 1000} s after the leader wrote it: both clusters must reach the same storage under that repository name`, { repository, snapshot })
+                ? new KccrError(
+                    'ES_NOT_FOUND',
+                    `the follower cluster does not see snapshot ${snapshot} in repository ${repository} ${SNAPSHOT_VISIBLE_MS / 1000} s after the leader wrote it: both clusters must reach the same storage under that repository name`,
+                    { repository, snapshot },
+                  )
                 : e;
             }
             await abortableSleep(wait);
@@ -198,8 +214,12 @@ export class SnapshotBootstrapper {
       }
       // The snapshot has served its purpose; left behind, every bootstrap would keep a copy of its index.
       await clusters
-        .withClient(spec.leaderCluster, (leader) => leader.request('DELETE', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}`, { ignore: [404] }))
-        .catch((e: unknown) => logger?.warn({ followerIndex: spec.followerIndex, snapshot, err: errorMessage(e) }, 'could not delete the bootstrap snapshot; delete it by hand'));
+        .withClient(spec.leaderCluster, (leader) =>
+          leader.request('DELETE', `/_snapshot/${encodeURIComponent(repository)}/${encodeURIComponent(snapshot)}`, { ignore: [404] }),
+        )
+        .catch((e: unknown) =>
+          logger?.warn({ followerIndex: spec.followerIndex, snapshot, err: errorMessage(e) }, 'could not delete the bootstrap snapshot; delete it by hand'),
+        );
       const total = (await clusters.withClient(spec.followerCluster, (f) => restoreProgress(f, spec.followerIndex))).total;
       await report('done', { done: total, total }, { finishedAt: Date.now() });
       logger?.info({ followerIndex: spec.followerIndex, snapshot, ms: Date.now() - startedAt }, 'snapshot bootstrap done');

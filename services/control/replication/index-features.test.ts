@@ -55,7 +55,9 @@ describe('unreplicable: what a start refuses, with the reason and what to do', (
     const partial = meta({ _source: { includes: ['keep.*'], excludes: ['secret.*'] } });
     const refusal = unreplicable('logs', partial);
     expect(refusal).toMatch(/only part of _source \(_source includes: "keep\.\*"; excludes: "secret\.\*"\)/);
-    expect(refusal).toMatch(/"accept_partial_source": true \(kccr start --accept-partial-source; in an auto-follow rule, "accept_partial_source": true or kccr autofollow add --accept-partial-source\)/);
+    expect(refusal).toMatch(
+      /"accept_partial_source": true \(kccr start --accept-partial-source; in an auto-follow rule, "accept_partial_source": true or kccr autofollow add --accept-partial-source\)/,
+    );
     expect(unreplicable('logs', partial, { partialSource: true })).toBeUndefined();
     expect(unreplicable('logs', partial, { partialSource: false })).toBe(refusal);
   });
@@ -88,6 +90,8 @@ describe('sourceRecord and sourceNotes: what an accepted start records and says'
     const record = sourceRecord(meta({}, { mode: 'logsdb' }));
     expect(record).toEqual({ syntheticSource: true });
     const [note] = sourceNotes({ leaderIndex: 'logs', ...record });
-    expect(note).toMatch(/^leader index logs has synthetic _source: the follower gets the same mapping .* the values are kept, while key order, array order and duplicates, and number and date formatting are as the leader's synthetic _source gives them/);
+    expect(note).toMatch(
+      /^leader index logs has synthetic _source: the follower gets the same mapping .* the values are kept, while key order, array order and duplicates, and number and date formatting are as the leader's synthetic _source gives them/,
+    );
   });
 });

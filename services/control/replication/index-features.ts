@@ -19,7 +19,8 @@ export interface Acceptance {
 }
 
 /** How to accept a partial source, in each of the places a start comes from. */
-const ACCEPT_PARTIAL = 'start it with "accept_partial_source": true (kccr start --accept-partial-source; in an auto-follow rule, "accept_partial_source": true or kccr autofollow add --accept-partial-source)';
+const ACCEPT_PARTIAL =
+  'start it with "accept_partial_source": true (kccr start --accept-partial-source; in an auto-follow rule, "accept_partial_source": true or kccr autofollow add --accept-partial-source)';
 
 function describePartial(p: PartialSource): string {
   const list = (fields: readonly string[]) => fields.map((f) => JSON.stringify(f)).join(', ');
@@ -48,7 +49,11 @@ function aliasOrDataStream(requested: string, meta: Pick<IndexMeta, 'name' | 'al
  * follower would hold less than the leader indexed. An alias or a data stream name stands for other indices (and a
  * data stream rolls over to new ones): the concrete index is what a replication follows.
  */
-export function unreplicable(requested: string, meta: Pick<IndexMeta, 'name' | 'mappings' | 'settings' | 'aliases'>, accept: Acceptance = {}): string | undefined {
+export function unreplicable(
+  requested: string,
+  meta: Pick<IndexMeta, 'name' | 'mappings' | 'settings' | 'aliases'>,
+  accept: Acceptance = {},
+): string | undefined {
   if (meta.name !== requested) return aliasOrDataStream(requested, meta);
   const source = leaderSource(meta);
   if (source.mode === 'disabled') {

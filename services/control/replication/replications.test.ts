@@ -18,7 +18,18 @@ describe('startPosition: where a new replication reads its topic', () => {
 
 describe('resumesWhereLeft', () => {
   const spec = (followerIndex: string, updatedAt: number, over: Partial<ReplicationSpec> = {}): ReplicationSpec =>
-    ({ followerCluster: 'f', followerIndex, leaderCluster: 'l', leaderIndex: 'x', state: 'stopped', bootstrap: 'scan', requestedBy: 'ops', createdAt: 1, updatedAt, ...over }) as ReplicationSpec;
+    ({
+      followerCluster: 'f',
+      followerIndex,
+      leaderCluster: 'l',
+      leaderIndex: 'x',
+      state: 'stopped',
+      bootstrap: 'scan',
+      requestedBy: 'ops',
+      createdAt: 1,
+      updatedAt,
+      ...over,
+    }) as ReplicationSpec;
   const cmd = { leaderCluster: 'l', leaderIndex: 'x' };
 
   it('the same follower index, still there, the last to read the topic in its follower cluster', () => {
@@ -26,7 +37,7 @@ describe('resumesWhereLeft', () => {
     expect(resumesWhereLeft(a, true, cmd, [a, spec('b', 5), spec('c', 20, { followerCluster: 'other' }), spec('d', 30, { leaderIndex: 'y' })])).toBe(true);
   });
 
-  it('not when another follower index read the topic after it (the offsets are that one\'s)', () => {
+  it("not when another follower index read the topic after it (the offsets are that one's)", () => {
     const a = spec('a', 10);
     expect(resumesWhereLeft(a, true, cmd, [a, spec('b', 20)])).toBe(false);
   });

@@ -57,10 +57,21 @@ export function startPosition(committed: boolean, resumesWhereLeft: boolean): Po
  * A stopped follower index started again on the same leader index, still there, and the last replication of that
  * leader index into its follower cluster: the group's offsets are where it stopped, and it goes on from there.
  */
-export function resumesWhereLeft(existing: ReplicationSpec | undefined, followerExists: boolean, cmd: Pick<StartCommand, 'leaderCluster' | 'leaderIndex'>, others: readonly ReplicationSpec[]): boolean {
+export function resumesWhereLeft(
+  existing: ReplicationSpec | undefined,
+  followerExists: boolean,
+  cmd: Pick<StartCommand, 'leaderCluster' | 'leaderIndex'>,
+  others: readonly ReplicationSpec[],
+): boolean {
   if (!existing || existing.state !== 'stopped' || !followerExists) return false;
   if (existing.leaderCluster !== cmd.leaderCluster || existing.leaderIndex !== cmd.leaderIndex) return false;
-  const otherReaders = others.filter((s) => s.followerCluster === existing.followerCluster && s.leaderCluster === cmd.leaderCluster && s.leaderIndex === cmd.leaderIndex && s.followerIndex !== existing.followerIndex);
+  const otherReaders = others.filter(
+    (s) =>
+      s.followerCluster === existing.followerCluster &&
+      s.leaderCluster === cmd.leaderCluster &&
+      s.leaderIndex === cmd.leaderIndex &&
+      s.followerIndex !== existing.followerIndex,
+  );
   return otherReaders.every((s) => s.updatedAt < existing.updatedAt);
 }
 
@@ -83,7 +94,11 @@ export class ReplicationService {
 
   private registered(name: string, role: 'leader' | 'follower'): void {
     if (!this.clusters.get(name)) {
-      throw new KccrError('NOT_FOUND', `${role} cluster ${name} is not registered; register it first with PUT /_kccr/clusters/${name} (kccr clusters add ${name} --url ...)`, { cluster: name });
+      throw new KccrError(
+        'NOT_FOUND',
+        `${role} cluster ${name} is not registered; register it first with PUT /_kccr/clusters/${name} (kccr clusters add ${name} --url ...)`,
+        { cluster: name },
+      );
     }
   }
 
@@ -102,12 +117,19 @@ export class ReplicationService {
       this.registered(cmd.followerCluster, 'follower');
       const existing = this.store.get(cmd.followerCluster, cmd.followerIndex);
       if (existing && existing.state !== 'stopped') {
-        throw new KccrError('CONFLICT', `${cmd.followerIndex} on follower cluster ${cmd.followerCluster} is already following ${existing.leaderCluster}:${existing.leaderIndex} (${existing.state}); stop it first`);
+        throw new KccrError(
+          'CONFLICT',
+          `${cmd.followerIndex} on follower cluster ${cmd.followerCluster} is already following ${existing.leaderCluster}:${existing.leaderIndex} (${existing.state}); stop it first`,
+        );
       }
       const leaderExists = await this.clusters.withClient(cmd.leaderCluster, (es) => ReplicationService.exists(es, cmd.leaderIndex, 'leader'));
       if (!leaderExists) {
         const url = this.clusters.get(cmd.leaderCluster)?.url;
-        throw new KccrError('ES_NOT_FOUND', `leader index ${cmd.leaderIndex} does not exist on leader cluster ${cmd.leaderCluster} (${url}); create it there first or check the name`, { cluster: cmd.leaderCluster, index: cmd.leaderIndex });
+        throw new KccrError(
+          'ES_NOT_FOUND',
+          `leader index ${cmd.leaderIndex} does not exist on leader cluster ${cmd.leaderCluster} (${url}); create it there first or check the name`,
+          { cluster: cmd.leaderCluster, index: cmd.leaderIndex },
+        );
       }
       const leaderMeta = await this.clusters.withClient(cmd.leaderCluster, (es) => es.indexMeta(cmd.leaderIndex));
       const refusal = unreplicable(cmd.leaderIndex, leaderMeta, { partialSource: cmd.acceptPartialSource ?? false });
@@ -139,7 +161,8 @@ export class ReplicationService {
       // cluster before leaves the group's offsets in its topic behind (see startPosition).
       const committed = (await this.committedOffsets?.(cmd.followerCluster, changeTopic(cmd.leaderCluster, cmd.leaderIndex))) ?? false;
       const to = startPosition(committed, resumesWhereLeft(existing, followerExists, cmd, this.store.list()));
-      const position: PositionRequest | undefined = to !== undefined ? { requestId: randomUUID(), to, requestedAt: Date.now(), requestedBy: cmd.requestedBy } : undefined;
+      const position: PositionRequest | undefined =
+        to !== undefined ? { requestId: randomUUID(), to, requestedAt: Date.now(), requestedBy: cmd.requestedBy } : undefined;
       const spec = await this.store.start({
         followerCluster: cmd.followerCluster,
         followerIndex: cmd.followerIndex,
@@ -172,7 +195,8 @@ export class ReplicationService {
     const flat = normalizeSettings(settings);
     return this.exclusive(async () => {
       const spec = this.require(followerCluster, followerIndex);
-      if (spec.state === 'stopped') throw new KccrError('CONFLICT', `replication of ${followerIndex} was stopped; its index is an ordinary index now: change its settings on the cluster`);
+      if (spec.state === 'stopped')
+        throw new KccrError('CONFLICT', `replication of ${followerIndex} was stopped; its index is an ordinary index now: change its settings on the cluster`);
       if (Object.keys(flat).length === 0) return spec;
       await this.clusters.withClient(followerCluster, async (es) => {
         try {
@@ -192,12 +216,20 @@ export class ReplicationService {
     if (spec) return spec;
     const refused = this.store.refused().find((r) => r.key === replicationKey(followerCluster, followerIndex));
     if (refused) {
-      throw new KccrError('NOT_FOUND', `${followerIndex} on follower cluster ${followerCluster} has a row in kccr._replications that kccr refused (${refused.reason}): nothing acts on it; start the replication again with PUT .../${followerIndex}/_start`, {
-        followerCluster,
-        followerIndex,
-      });
+      throw new KccrError(
+        'NOT_FOUND',
+        `${followerIndex} on follower cluster ${followerCluster} has a row in kccr._replications that kccr refused (${refused.reason}): nothing acts on it; start the replication again with PUT .../${followerIndex}/_start`,
+        {
+          followerCluster,
+          followerIndex,
+        },
+      );
     }
-    throw new KccrError('NOT_FOUND', `${followerIndex} is not a kccr follower index on follower cluster ${followerCluster}; start it with PUT .../${followerIndex}/_start`, { followerCluster, followerIndex });
+    throw new KccrError(
+      'NOT_FOUND',
+      `${followerIndex} is not a kccr follower index on follower cluster ${followerCluster}; start it with PUT .../${followerIndex}/_start`,
+      { followerCluster, followerIndex },
+    );
   }
 
   status(followerCluster: string, followerIndex: string): StatusView {
@@ -215,7 +247,11 @@ export class ReplicationService {
       const users = this.store.list().filter((s) => s.state !== 'stopped' && (s.leaderCluster === name || s.followerCluster === name));
       if (users.length > 0) {
         const names = users.slice(0, 5).map((s) => `${s.followerCluster}:${s.followerIndex} (${s.state})`);
-        throw new KccrError('CONFLICT', `cluster ${name} is used by ${users.length} replication${users.length === 1 ? '' : 's'}: ${names.join(', ')}${users.length > 5 ? ', ...' : ''}; stop them first`, { cluster: name });
+        throw new KccrError(
+          'CONFLICT',
+          `cluster ${name} is used by ${users.length} replication${users.length === 1 ? '' : 's'}: ${names.join(', ')}${users.length > 5 ? ', ...' : ''}; stop them first`,
+          { cluster: name },
+        );
       }
       await this.clusters.remove(name);
     });

@@ -30,7 +30,12 @@ interface IndexRoute {
 }
 
 const indexParams = { type: 'object', required: ['follower_index'], properties: { follower_index: indexName } } as const;
-const lifecycleQuery = query({ follower_cluster: { ...clusterName, description: 'the follower cluster; by default the one the control service is configured with (KCCR_CONTROL_FOLLOWER_CLUSTER)' } });
+const lifecycleQuery = query({
+  follower_cluster: {
+    ...clusterName,
+    description: 'the follower cluster; by default the one the control service is configured with (KCCR_CONTROL_FOLLOWER_CLUSTER)',
+  },
+});
 const emptyBody = { type: 'object', additionalProperties: false, properties: {}, description: 'an empty object, or no body' } as const;
 const nullableInt = { type: ['integer', 'null'] } as const;
 const nullableNumber = { type: ['number', 'null'] } as const;
@@ -39,7 +44,8 @@ const nullableString = { type: ['string', 'null'] } as const;
 const startBody = {
   type: 'object',
   additionalProperties: false,
-  description: 'Name the leader cluster with leader_alias (OpenSearch) or remote_cluster (Open Distro), and the leader index with leader_index or remote_index.',
+  description:
+    'Name the leader cluster with leader_alias (OpenSearch) or remote_cluster (Open Distro), and the leader index with leader_index or remote_index.',
   properties: {
     leader_alias: clusterName,
     remote_cluster: clusterName,
@@ -50,13 +56,21 @@ const startBody = {
       additionalProperties: false,
       required: ['leader_cluster_role', 'follower_cluster_role'],
       description: 'accepted for compatibility with the OpenSearch plugin; kccr services act with their own cluster credentials',
-      properties: { leader_cluster_role: { type: 'string', minLength: 1, maxLength: 256 }, follower_cluster_role: { type: 'string', minLength: 1, maxLength: 256 } },
+      properties: {
+        leader_cluster_role: { type: 'string', minLength: 1, maxLength: 256 },
+        follower_cluster_role: { type: 'string', minLength: 1, maxLength: 256 },
+      },
     },
     settings: { ...freeObject, maxProperties: 256, description: 'settings of the follower index, laid over the leader index settings (not number_of_shards)' },
-    bootstrap: { type: 'string', enum: ['snapshot', 'scan', 'none'], description: 'how the follower gets the documents that predate the start; scan (the default) streams them through the topic' },
+    bootstrap: {
+      type: 'string',
+      enum: ['snapshot', 'scan', 'none'],
+      description: 'how the follower gets the documents that predate the start; scan (the default) streams them through the topic',
+    },
     accept_partial_source: {
       type: 'boolean',
-      description: 'replicate a leader index whose _source has includes/excludes: the follower then holds what the leader\'s _source keeps (refused without it); see docs/design/index-features.md',
+      description:
+        "replicate a leader index whose _source has includes/excludes: the follower then holds what the leader's _source keeps (refused without it); see docs/design/index-features.md",
     },
     follower_cluster: { ...clusterName, description: 'the follower cluster; by default KCCR_CONTROL_FOLLOWER_CLUSTER' },
   },
@@ -104,7 +118,10 @@ export const statusSchema = {
       properties: { includes: { type: 'array', items: { type: 'string' } }, excludes: { type: 'array', items: { type: 'string' } } },
     },
     synthetic_source: { type: 'boolean', description: 'the leader index has synthetic _source: the follower holds the documents as the leader rebuilds them' },
-    syncing_details: { type: 'object', properties: { leader_checkpoint: { type: 'integer' }, follower_checkpoint: { type: 'integer' }, seq_no: { type: 'integer' } } },
+    syncing_details: {
+      type: 'object',
+      properties: { leader_checkpoint: { type: 'integer' }, follower_checkpoint: { type: 'integer' }, seq_no: { type: 'integer' } },
+    },
     lag_operations: nullableInt,
     lag_seconds: nullableNumber,
     shards: { type: 'array', items: shardSchema },
@@ -115,16 +132,30 @@ export const statusSchema = {
     applier_updated_at: nullableString,
     retrying: {
       type: 'object',
-      description: 'what kccr is retrying (RETRYING, or FAILED on refused credentials probed again every minute): which side, the latest reason, since when, attempts',
-      properties: { side: { type: 'string', enum: ['extractor', 'applier'] }, reason: { type: 'string' }, since: { type: 'string' }, attempts: { type: 'integer' } },
+      description:
+        'what kccr is retrying (RETRYING, or FAILED on refused credentials probed again every minute): which side, the latest reason, since when, attempts',
+      properties: {
+        side: { type: 'string', enum: ['extractor', 'applier'] },
+        reason: { type: 'string' },
+        since: { type: 'string' },
+        attempts: { type: 'integer' },
+      },
     },
     restarts: {
       type: 'object',
       description: 'times the extractor loop of this index and the applier consumer were started again after ending unexpectedly',
       properties: { extractor: { type: 'integer' }, applier: { type: 'integer' } },
     },
-    position: { type: 'object', additionalProperties: true, description: 'the latest request to move the position in the topic (POST .../_offsets), and when the applier applied it' },
-    rebuild: { type: 'object', additionalProperties: true, description: 'a follower index made by a rebuild: offsets applied of the topic end, when it caught up and the alias moved' },
+    position: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'the latest request to move the position in the topic (POST .../_offsets), and when the applier applied it',
+    },
+    rebuild: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'a follower index made by a rebuild: offsets applied of the topic end, when it caught up and the alias moved',
+    },
     bootstrap_progress: {
       type: 'object',
       description: 'bootstrap progress: a snapshot copy and restore in bytes, or a scan in documents; rate per second since the start, ETA in seconds',
@@ -144,8 +175,15 @@ export const statusSchema = {
     },
     reconciliation: {
       type: 'object',
-      description: 'delete reconciliation: passes the applier asked for, ids the extractor checked, DELETEs it published (the extractor counts per leader index)',
-      properties: { passes: { type: 'integer' }, ids_checked: { type: 'integer' }, deletes_published: { type: 'integer' }, last_pass_ms: nullableInt, last_pass_at: nullableString },
+      description:
+        'delete reconciliation: passes the applier asked for, ids the extractor checked, DELETEs it published (the extractor counts per leader index)',
+      properties: {
+        passes: { type: 'integer' },
+        ids_checked: { type: 'integer' },
+        deletes_published: { type: 'integer' },
+        last_pass_ms: nullableInt,
+        last_pass_at: nullableString,
+      },
     },
   },
 } as const;
@@ -156,7 +194,11 @@ const startAnswer = {
   required: ['acknowledged'],
   properties: {
     acknowledged: { type: 'boolean' },
-    notes: { type: 'array', items: { type: 'string' }, description: 'how the follower\'s documents differ from what the leader indexed: an accepted partial _source, a synthetic _source' },
+    notes: {
+      type: 'array',
+      items: { type: 'string' },
+      description: "how the follower's documents differ from what the leader indexed: an accepted partial _source, a synthetic _source",
+    },
   },
 } as const;
 
@@ -166,7 +208,8 @@ const statsSchema = { type: 'object', additionalProperties: true } as const;
 function either(body: StartBody, a: 'leader_alias' | 'leader_index', b: 'remote_cluster' | 'remote_index', what: string): string {
   const x = body[a];
   const y = body[b];
-  if (x !== undefined && y !== undefined && x !== y) throw new KccrError('BAD_REQUEST', `${a} ${JSON.stringify(x)} and ${b} ${JSON.stringify(y)} disagree; give one of them`);
+  if (x !== undefined && y !== undefined && x !== y)
+    throw new KccrError('BAD_REQUEST', `${a} ${JSON.stringify(x)} and ${b} ${JSON.stringify(y)} disagree; give one of them`);
   const v = x ?? y;
   if (v === undefined) throw new KccrError('BAD_REQUEST', `the body lacks the ${what}: give ${a} (or ${b})`);
   return v;
@@ -179,7 +222,8 @@ function checkIndexBytes(index: string, what: string): void {
 export function replicationRoutes(deps: ControlDeps) {
   const followerClusterOf = (request: FastifyRequest<IndexRoute>, fromBody?: string): string => {
     const q = request.query.follower_cluster;
-    if (q !== undefined && fromBody !== undefined && q !== fromBody) throw new KccrError('BAD_REQUEST', `follower_cluster is ${JSON.stringify(q)} in the query but ${JSON.stringify(fromBody)} in the body; give one`);
+    if (q !== undefined && fromBody !== undefined && q !== fromBody)
+      throw new KccrError('BAD_REQUEST', `follower_cluster is ${JSON.stringify(q)} in the query but ${JSON.stringify(fromBody)} in the body; give one`);
     return fromBody ?? q ?? deps.followerCluster;
   };
 
@@ -212,7 +256,19 @@ export function replicationRoutes(deps: ControlDeps) {
           ...(body.accept_partial_source ? { acceptPartialSource: true } : {}),
           requestedBy: by,
         });
-        request.log.info({ followerCluster, followerIndex, leaderCluster, leaderIndex, bootstrap: spec.bootstrap, partialSource: spec.partialSource, syntheticSource: spec.syntheticSource, by }, 'replication started');
+        request.log.info(
+          {
+            followerCluster,
+            followerIndex,
+            leaderCluster,
+            leaderIndex,
+            bootstrap: spec.bootstrap,
+            partialSource: spec.partialSource,
+            syntheticSource: spec.syntheticSource,
+            by,
+          },
+          'replication started',
+        );
         const notes = sourceNotes(spec);
         return { acknowledged: true, ...(notes.length ? { notes } : {}) };
       },
@@ -220,7 +276,14 @@ export function replicationRoutes(deps: ControlDeps) {
 
     const transition = (verb: string, state: ReplicationState, summary: string) =>
       app.post<IndexRoute & { Body: Record<string, never> }>(`/:follower_index/_${verb}`, {
-        schema: { summary, tags: ['replication'], params: indexParams, querystring: lifecycleQuery, body: emptyBody, response: { 200: acknowledged, ...errorResponses } },
+        schema: {
+          summary,
+          tags: ['replication'],
+          params: indexParams,
+          querystring: lifecycleQuery,
+          body: emptyBody,
+          response: { 200: acknowledged, ...errorResponses },
+        },
         handler: async (request) => {
           const followerCluster = followerClusterOf(request);
           const by = principalOf(request).name;
@@ -252,22 +315,43 @@ export function replicationRoutes(deps: ControlDeps) {
     });
 
     app.get<IndexRoute>('/:follower_index/_status', {
-      schema: { summary: 'Status of one replication, per shard with lag in operations and seconds', tags: ['replication'], params: indexParams, querystring: lifecycleQuery, response: { 200: statusSchema, ...errorResponses } },
+      schema: {
+        summary: 'Status of one replication, per shard with lag in operations and seconds',
+        tags: ['replication'],
+        params: indexParams,
+        querystring: lifecycleQuery,
+        response: { 200: statusSchema, ...errorResponses },
+      },
       handler: async (request) => deps.replications.status(followerClusterOf(request), request.params.follower_index),
     });
 
     app.get('/leader_stats', {
-      schema: { summary: 'What the extractors report per replicated leader index', tags: ['stats'], querystring: query(), response: { 200: statsSchema, ...errorResponses } },
+      schema: {
+        summary: 'What the extractors report per replicated leader index',
+        tags: ['stats'],
+        querystring: query(),
+        response: { 200: statsSchema, ...errorResponses },
+      },
       handler: async () => deps.board.leaderStats(deps.replications.list()),
     });
 
     app.get<{ Querystring: { follower_cluster?: string } }>('/follower_stats', {
-      schema: { summary: 'What the appliers report for one follower cluster', tags: ['stats'], querystring: lifecycleQuery, response: { 200: statsSchema, ...errorResponses } },
+      schema: {
+        summary: 'What the appliers report for one follower cluster',
+        tags: ['stats'],
+        querystring: lifecycleQuery,
+        response: { 200: statsSchema, ...errorResponses },
+      },
       handler: async (request) => deps.board.followerStats(deps.replications.list(), request.query.follower_cluster ?? deps.followerCluster),
     });
 
     app.get('/autofollow_stats', {
-      schema: { summary: 'Auto-follow counters: totals and per rule (since the control service started)', tags: ['stats'], querystring: query(), response: { 200: statsSchema, ...errorResponses } },
+      schema: {
+        summary: 'Auto-follow counters: totals and per rule (since the control service started)',
+        tags: ['stats'],
+        querystring: query(),
+        response: { 200: statsSchema, ...errorResponses },
+      },
       handler: async () => deps.autofollow.stats(),
     });
   };

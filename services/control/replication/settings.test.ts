@@ -5,7 +5,10 @@ describe('normalizeSettings', () => {
   it('brings every spelling to flat names without the index. prefix', () => {
     expect(normalizeSettings({ index: { number_of_replicas: 0, refresh_interval: '1s' } })).toEqual({ number_of_replicas: 0, refresh_interval: '1s' });
     expect(normalizeSettings({ 'index.number_of_replicas': 0 })).toEqual({ number_of_replicas: 0 });
-    expect(normalizeSettings({ number_of_replicas: '1', analysis: { analyzer: { a: { type: 'custom' } } } })).toEqual({ number_of_replicas: '1', 'analysis.analyzer.a.type': 'custom' });
+    expect(normalizeSettings({ number_of_replicas: '1', analysis: { analyzer: { a: { type: 'custom' } } } })).toEqual({
+      number_of_replicas: '1',
+      'analysis.analyzer.a.type': 'custom',
+    });
     expect(normalizeSettings({})).toEqual({});
   });
 
@@ -19,7 +22,9 @@ describe('normalizeSettings', () => {
   it('refuses settings nested deeper than any index setting with a 400, not a stack overflow', () => {
     let deep: Record<string, unknown> = { v: 1 };
     for (let i = 0; i < 5000; i++) deep = { a: deep };
-    expect(() => normalizeSettings(deep)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', message: expect.stringMatching(/nested deeper than 16 levels/) }));
+    expect(() => normalizeSettings(deep)).toThrow(
+      expect.objectContaining({ code: 'BAD_REQUEST', message: expect.stringMatching(/nested deeper than 16 levels/) }),
+    );
     expect(normalizeSettings({ index: { routing: { allocation: { include: { _name: 'n1' } } } } })).toEqual({ 'routing.allocation.include._name': 'n1' });
   });
 

@@ -7,7 +7,6 @@
 import { KccrError } from '../../shared/errors.js';
 import { FIXED_SETTINGS } from '../../shared/rows.js';
 
-
 /** No index setting is nested deeper than this (index.routing.allocation.include._name is 5). */
 const MAX_DEPTH = 16;
 
@@ -16,7 +15,8 @@ export function normalizeSettings(settings: Record<string, unknown>): Record<str
   const flat = new Map<string, unknown>();
   const walk = (prefix: string, value: unknown, depth = 0) => {
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      if (depth >= MAX_DEPTH) throw new KccrError('BAD_REQUEST', `settings: nested deeper than ${MAX_DEPTH} levels at ${JSON.stringify(prefix.slice(0, 200))}; no index setting is`);
+      if (depth >= MAX_DEPTH)
+        throw new KccrError('BAD_REQUEST', `settings: nested deeper than ${MAX_DEPTH} levels at ${JSON.stringify(prefix.slice(0, 200))}; no index setting is`);
       const entries = Object.entries(value as Record<string, unknown>);
       if (entries.length === 0 && prefix) throw new KccrError('BAD_REQUEST', `settings: ${JSON.stringify(prefix)} is an empty object; give a value`);
       for (const [k, v] of entries) walk(prefix ? `${prefix}.${k}` : k, v, depth + 1);
@@ -29,8 +29,10 @@ export function normalizeSettings(settings: Record<string, unknown>): Record<str
   const out = new Map<string, unknown>();
   for (const [key, value] of flat) {
     const name = key.startsWith('index.') ? key.slice('index.'.length) : key;
-    if (name === '' || name === 'index' || name.split('.').some((part) => part === '')) throw new KccrError('BAD_REQUEST', `settings: ${JSON.stringify(key)} is not a setting name`);
-    if (FIXED_SETTINGS.includes(name)) throw new KccrError('BAD_REQUEST', `settings: index.${name} cannot be set on a follower index: it always has the leader's shard count`);
+    if (name === '' || name === 'index' || name.split('.').some((part) => part === ''))
+      throw new KccrError('BAD_REQUEST', `settings: ${JSON.stringify(key)} is not a setting name`);
+    if (FIXED_SETTINGS.includes(name))
+      throw new KccrError('BAD_REQUEST', `settings: index.${name} cannot be set on a follower index: it always has the leader's shard count`);
     if (out.has(name)) throw new KccrError('BAD_REQUEST', `settings: index.${name} is given twice`);
     out.set(name, value);
   }

@@ -5,7 +5,15 @@
 import type { KafkaAdapter } from '../../shared/adapters/kafka.js';
 import { KccrError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { BootstrapCheckpoints, BootstrapMode, PartialSource, PositionRequest, RebuildInfo, ReplicationSpec, ReplicationState } from '../../shared/replication.js';
+import type {
+  BootstrapCheckpoints,
+  BootstrapMode,
+  PartialSource,
+  PositionRequest,
+  RebuildInfo,
+  ReplicationSpec,
+  ReplicationState,
+} from '../../shared/replication.js';
 import { CLUSTER_NAME, replicationKey } from '../../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../../shared/table.js';
 import type { RefusedRow } from '../../shared/table.js';
@@ -56,16 +64,28 @@ export class ReplicationStore {
   }
 
   async start(req: StartRequest): Promise<ReplicationSpec> {
-    for (const [what, name] of [['follower cluster', req.followerCluster], ['leader cluster', req.leaderCluster]] as const) {
-      if (!CLUSTER_NAME.test(name)) throw new KccrError('BAD_REQUEST', `${what} name ${JSON.stringify(name)} is not valid: use lower-case letters, digits, _ and -`);
+    for (const [what, name] of [
+      ['follower cluster', req.followerCluster],
+      ['leader cluster', req.leaderCluster],
+    ] as const) {
+      if (!CLUSTER_NAME.test(name))
+        throw new KccrError('BAD_REQUEST', `${what} name ${JSON.stringify(name)} is not valid: use lower-case letters, digits, _ and -`);
     }
     const existing = this.get(req.followerCluster, req.followerIndex);
     if (existing && existing.state !== 'stopped') {
-      throw new KccrError('CONFLICT', `${req.followerIndex} on ${req.followerCluster} is already a follower of ${existing.leaderCluster}/${existing.leaderIndex} (${existing.state}); stop it first`);
+      throw new KccrError(
+        'CONFLICT',
+        `${req.followerIndex} on ${req.followerCluster} is already a follower of ${existing.leaderCluster}/${existing.leaderIndex} (${existing.state}); stop it first`,
+      );
     }
-    const clash = this.list().find((s) => s.state !== 'stopped' && s.followerCluster === req.followerCluster && s.leaderCluster === req.leaderCluster && s.leaderIndex === req.leaderIndex);
+    const clash = this.list().find(
+      (s) => s.state !== 'stopped' && s.followerCluster === req.followerCluster && s.leaderCluster === req.leaderCluster && s.leaderIndex === req.leaderIndex,
+    );
     if (clash) {
-      throw new KccrError('CONFLICT', `${req.leaderCluster}/${req.leaderIndex} is already replicated to ${clash.followerIndex} on ${req.followerCluster}; one follower index per leader index and follower cluster`);
+      throw new KccrError(
+        'CONFLICT',
+        `${req.leaderCluster}/${req.leaderIndex} is already replicated to ${clash.followerIndex} on ${req.followerCluster}; one follower index per leader index and follower cluster`,
+      );
     }
     const now = Date.now();
     const spec: ReplicationSpec = {
@@ -108,10 +128,16 @@ export class ReplicationStore {
   }
 
   /** Replaces the follower settings of a replication that is not stopped (the applier uses them when it creates the index). */
-  async setFollowerSettings(followerCluster: string, followerIndex: string, followerSettings: Record<string, unknown>, requestedBy: string): Promise<ReplicationSpec> {
+  async setFollowerSettings(
+    followerCluster: string,
+    followerIndex: string,
+    followerSettings: Record<string, unknown>,
+    requestedBy: string,
+  ): Promise<ReplicationSpec> {
     const spec = this.get(followerCluster, followerIndex);
     if (!spec) throw new KccrError('NOT_FOUND', `${followerIndex} on ${followerCluster} is not a kccr follower index`);
-    if (spec.state === 'stopped') throw new KccrError('CONFLICT', `replication of ${followerIndex} was stopped; its index is an ordinary index now: change its settings on the cluster`);
+    if (spec.state === 'stopped')
+      throw new KccrError('CONFLICT', `replication of ${followerIndex} was stopped; its index is an ordinary index now: change its settings on the cluster`);
     const { followerSettings: _previous, ...rest } = spec;
     const next: ReplicationSpec = { ...rest, ...(Object.keys(followerSettings).length ? { followerSettings } : {}), requestedBy, updatedAt: Date.now() };
     await this.table.putAndSee(replicationKey(followerCluster, followerIndex), next);
@@ -151,7 +177,11 @@ export class ReplicationStore {
   }
 
   /** Progress of a rebuild (caught up, alias moved): kccr's own bookkeeping, so updatedAt stays. */
-  async updateRebuild(followerCluster: string, followerIndex: string, patch: Partial<Pick<RebuildInfo, 'caughtUpAt' | 'aliasMovedAt'>>): Promise<ReplicationSpec | undefined> {
+  async updateRebuild(
+    followerCluster: string,
+    followerIndex: string,
+    patch: Partial<Pick<RebuildInfo, 'caughtUpAt' | 'aliasMovedAt'>>,
+  ): Promise<ReplicationSpec | undefined> {
     const spec = this.get(followerCluster, followerIndex);
     if (!spec?.rebuild) return spec;
     const next: ReplicationSpec = { ...spec, rebuild: { ...spec.rebuild, ...patch } };

@@ -70,6 +70,9 @@ export function rebuildView(spec: ReplicationSpec, applier: ApplierStatus | unde
 
 /** The `reason` a rebuilding replication's status gives while it has not caught up. */
 export function rebuildReason(v: RebuildView): string {
-  const progress = v.offsets_total === null ? 'waiting for the applier to start on it' : `${v.offsets_done} of ${v.offsets_total} offsets applied${v.percent !== null ? ` (${v.percent}%)` : ''}`;
+  const progress =
+    v.offsets_total === null
+      ? 'waiting for the applier to start on it'
+      : `${v.offsets_done} of ${v.offsets_total} offsets applied${v.percent !== null ? ` (${v.percent}%)` : ''}`;
   return `rebuilding from ${v.from}: ${progress}; the alias ${v.alias} moves here once caught up`;
 }

@@ -38,8 +38,13 @@ export function kccrRoutes(deps: ControlDeps) {
               replications: { type: 'array', items: replicationItem },
               refused_rows: {
                 type: 'array',
-                description: 'Rows of kccr._replications that do not pass the rules of this API (written to Kafka by something else than the control service): never acted on; write them again through the API',
-                items: { type: 'object', required: ['key', 'reason', 'offset'], properties: { key: { type: 'string' }, reason: { type: 'string' }, offset: { type: 'string' } } },
+                description:
+                  'Rows of kccr._replications that do not pass the rules of this API (written to Kafka by something else than the control service): never acted on; write them again through the API',
+                items: {
+                  type: 'object',
+                  required: ['key', 'reason', 'offset'],
+                  properties: { key: { type: 'string' }, reason: { type: 'string' }, offset: { type: 'string' } },
+                },
               },
             },
           },
@@ -51,7 +56,12 @@ export function kccrRoutes(deps: ControlDeps) {
         const now = Date.now();
         const replications = deps.replications
           .list()
-          .filter((s) => (state === undefined || s.state === state) && (follower_cluster === undefined || s.followerCluster === follower_cluster) && (leader_cluster === undefined || s.leaderCluster === leader_cluster))
+          .filter(
+            (s) =>
+              (state === undefined || s.state === state) &&
+              (follower_cluster === undefined || s.followerCluster === follower_cluster) &&
+              (leader_cluster === undefined || s.leaderCluster === leader_cluster),
+          )
           .map((s) => {
             const v = deps.board.view(s, now);
             return {
@@ -78,7 +88,12 @@ export function kccrRoutes(deps: ControlDeps) {
 
     app.get('/_kccr/health', {
       config: { public: true },
-      schema: { summary: 'Liveness: answers once the control tables are loaded (no authentication)', tags: ['service'], querystring: query(), response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, ...errorResponses } },
+      schema: {
+        summary: 'Liveness: answers once the control tables are loaded (no authentication)',
+        tags: ['service'],
+        querystring: query(),
+        response: { 200: { type: 'object', properties: { status: { type: 'string' } } }, ...errorResponses },
+      },
       handler: async () => ({ status: 'ok' }),
     });
   };

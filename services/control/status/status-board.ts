@@ -50,7 +50,12 @@ export class StatusBoard {
   }
 
   view(spec: ReplicationSpec, now = Date.now()): StatusView {
-    return replicationStatus(spec, rowsOf(spec, (k) => this.table.get(k)), now, this.rememberedFor(spec));
+    return replicationStatus(
+      spec,
+      rowsOf(spec, (k) => this.table.get(k)),
+      now,
+      this.rememberedFor(spec),
+    );
   }
 
   followerStats(specs: readonly ReplicationSpec[], followerCluster: string, now = Date.now()) {
@@ -60,5 +65,4 @@ export class StatusBoard {
   leaderStats(specs: readonly ReplicationSpec[]) {
     return leaderStats(specs, (k) => this.table.get(k));
   }
-
 }

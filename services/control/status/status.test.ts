@@ -36,14 +36,24 @@ function applier(shards: { shard: number; cp: number; at: number | null }[], ext
     followerIndex: 'follower-01',
     topic: 't',
     state: 'syncing',
-    shards: shards.map((s) => ({ shard: s.shard, appliedCheckpoint: s.cp, appliedObservedAt: s.at, offset: '12', highWatermark: '15', applied: 5, skipped: 1, deadLettered: 0, lastAppliedAt: T0 + 4000 })),
+    shards: shards.map((s) => ({
+      shard: s.shard,
+      appliedCheckpoint: s.cp,
+      appliedObservedAt: s.at,
+      offset: '12',
+      highWatermark: '15',
+      applied: 5,
+      skipped: 1,
+      deadLettered: 0,
+      lastAppliedAt: T0 + 4000,
+    })),
     updatedAt: T0 + 6000,
     ...extra,
   };
 }
 
 describe('replicationStatus', () => {
-  it('shows what the start recorded of the leader\'s source: an accepted partial source, a synthetic source', () => {
+  it("shows what the start recorded of the leader's source: an accepted partial source, a synthetic source", () => {
     expect(replicationStatus(spec, {}, T0)).not.toHaveProperty('partial_source');
     expect(replicationStatus(spec, {}, T0)).not.toHaveProperty('synthetic_source');
     const v = replicationStatus({ ...spec, partialSource: { includes: [], excludes: ['secret'] }, syntheticSource: true }, {}, T0);
@@ -52,17 +62,42 @@ describe('replicationStatus', () => {
 
   it('is SYNCING with no lag when the follower holds the leader checkpoint', () => {
     const fresh = { updatedAt: T0 + 59_000 };
-    const v = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 9 }], fresh), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh) }, T0 + 60_000);
+    const v = replicationStatus(
+      spec,
+      { extractor: extractor([{ shard: 0, g: 9 }], fresh), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh) },
+      T0 + 60_000,
+    );
     expect(v.status).toBe('SYNCING');
-    expect(v.shards[0]).toMatchObject({ leader_checkpoint: 9, follower_checkpoint: 9, lag_operations: 0, lag_seconds: 0, applied: 5, offset: '12', high_watermark: '15' });
+    expect(v.shards[0]).toMatchObject({
+      leader_checkpoint: 9,
+      follower_checkpoint: 9,
+      lag_operations: 0,
+      lag_seconds: 0,
+      applied: 5,
+      offset: '12',
+      high_watermark: '15',
+    });
     expect(v.lag_seconds).toBe(0);
     expect(v).toMatchObject({ leader_alias: 'lc', remote_cluster: 'lc', leader_index: 'leader-01', follower_index: 'follower-01', requested_by: 'ops' });
-    expect(v.reconciliation).toEqual({ passes: 0, passes_abandoned: 0, ranges_counted: 0, ids_listed: 0, ids_checked: 0, deletes_published: 0, last_pass_ms: null, last_pass_at: null });
+    expect(v.reconciliation).toEqual({
+      passes: 0,
+      passes_abandoned: 0,
+      ranges_counted: 0,
+      ids_listed: 0,
+      ids_checked: 0,
+      deletes_published: 0,
+      last_pass_ms: null,
+      last_pass_at: null,
+    });
   });
 
   it('shows the bytes of a chunked document being put together, and chunks dropped, only when there are any', () => {
     const fresh = { updatedAt: T0 + 59_000 };
-    const plain = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 9 }], fresh), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh) }, T0 + 60_000);
+    const plain = replicationStatus(
+      spec,
+      { extractor: extractor([{ shard: 0, g: 9 }], fresh), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh) },
+      T0 + 60_000,
+    );
     expect(plain.shards[0]).not.toHaveProperty('reassembling_bytes');
     expect(plain.shards[0]).not.toHaveProperty('chunks_dropped');
     const held = applier([{ shard: 0, cp: 9, at: T0 + 5000 }], fresh);
@@ -82,7 +117,22 @@ describe('replicationStatus', () => {
   it('measures lag in operations and in seconds since the leader state the follower holds was observed', () => {
     const v = replicationStatus(
       spec,
-      { extractor: extractor([{ shard: 0, g: 20 }, { shard: 1, g: 4 }], { updatedAt: T0 + 30_000 }), applier: applier([{ shard: 0, cp: 15, at: T0 + 1000 }, { shard: 1, cp: 4, at: T0 + 2000 }], { updatedAt: T0 + 30_500 }) },
+      {
+        extractor: extractor(
+          [
+            { shard: 0, g: 20 },
+            { shard: 1, g: 4 },
+          ],
+          { updatedAt: T0 + 30_000 },
+        ),
+        applier: applier(
+          [
+            { shard: 0, cp: 15, at: T0 + 1000 },
+            { shard: 1, cp: 4, at: T0 + 2000 },
+          ],
+          { updatedAt: T0 + 30_500 },
+        ),
+      },
       T0 + 31_000,
     );
     expect(v.shards.map((s) => [s.lag_operations, s.lag_seconds])).toEqual([
@@ -102,7 +152,20 @@ describe('replicationStatus', () => {
   it('is BOOTSTRAPPING until every shard has a checkpoint applied', () => {
     expect(replicationStatus(spec, {}, T0).status).toBe('BOOTSTRAPPING');
     expect(replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 5 }]) }, T0).reason).toMatch(/applier/);
-    const partial = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 5 }, { shard: 1, g: 5 }]), applier: applier([{ shard: 0, cp: 5, at: T0 }, { shard: 1, cp: -1, at: null }]) }, T0);
+    const partial = replicationStatus(
+      spec,
+      {
+        extractor: extractor([
+          { shard: 0, g: 5 },
+          { shard: 1, g: 5 },
+        ]),
+        applier: applier([
+          { shard: 0, cp: 5, at: T0 },
+          { shard: 1, cp: -1, at: null },
+        ]),
+      },
+      T0,
+    );
     expect(partial.status).toBe('BOOTSTRAPPING');
     expect(partial.shards[1]).toMatchObject({ follower_checkpoint: null, lag_operations: null, lag_seconds: null });
   });
@@ -115,7 +178,12 @@ describe('replicationStatus', () => {
 
   it('remembers what the follower had applied while the applier starts the index anew', () => {
     const resumed = { ...spec, updatedAt: T0 + 10_000 };
-    const v = replicationStatus(resumed, { extractor: extractor([{ shard: 0, g: 9 }], { updatedAt: T0 + 19_000 }), applier: applier([], { updatedAt: T0 + 19_500 }) }, T0 + 20_000, new Map([[0, { appliedCheckpoint: 9, appliedObservedAt: T0 + 5000 }]]));
+    const v = replicationStatus(
+      resumed,
+      { extractor: extractor([{ shard: 0, g: 9 }], { updatedAt: T0 + 19_000 }), applier: applier([], { updatedAt: T0 + 19_500 }) },
+      T0 + 20_000,
+      new Map([[0, { appliedCheckpoint: 9, appliedObservedAt: T0 + 5000 }]]),
+    );
     expect(v.status).toBe('SYNCING');
     expect(v.shards[0]).toMatchObject({ follower_checkpoint: 9, lag_operations: 0 });
   });
@@ -124,7 +192,11 @@ describe('replicationStatus', () => {
     const failed = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 1 }], { state: 'failed', reason: 'history changed' }) }, T0);
     expect(failed.status).toBe('FAILED');
     expect(failed.reason).toBe('extractor: history changed');
-    const a = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 1 }]), applier: applier([{ shard: 0, cp: 1, at: T0 }], { state: 'failed', reason: 'mapping' }) }, T0);
+    const a = replicationStatus(
+      spec,
+      { extractor: extractor([{ shard: 0, g: 1 }]), applier: applier([{ shard: 0, cp: 1, at: T0 }], { state: 'failed', reason: 'mapping' }) },
+      T0,
+    );
     expect(a.status).toBe('FAILED');
     expect(a.reason).toBe('applier: mapping');
     const restarted = { ...spec, updatedAt: T0 + 100_000 };
@@ -132,7 +204,10 @@ describe('replicationStatus', () => {
   });
 
   it('is STALE, with lag in operations unknown and lag in seconds growing, once a side has not reported for 3 intervals', () => {
-    const rows = { extractor: extractor([{ shard: 0, g: 9 }], { reportIntervalMs: 2000, updatedAt: T0 + 5000 }), applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], { reportIntervalMs: 2000, updatedAt: T0 + 10_000 }) };
+    const rows = {
+      extractor: extractor([{ shard: 0, g: 9 }], { reportIntervalMs: 2000, updatedAt: T0 + 5000 }),
+      applier: applier([{ shard: 0, cp: 9, at: T0 + 5000 }], { reportIntervalMs: 2000, updatedAt: T0 + 10_000 }),
+    };
     // 5.5 s after the extractor's last report: within 3 intervals of 2 s.
     expect(replicationStatus(spec, rows, T0 + 10_500)).toMatchObject({ status: 'SYNCING', lag_operations: 0 });
     const late = replicationStatus(spec, rows, T0 + 11_500);
@@ -146,7 +221,10 @@ describe('replicationStatus', () => {
   });
 
   it('takes at least 3 s to call a row stale, whatever its interval, and assumes the default interval when a row has none', () => {
-    const quick = { extractor: extractor([{ shard: 0, g: 1 }], { reportIntervalMs: 200, updatedAt: T0 }), applier: applier([{ shard: 0, cp: 1, at: T0 }], { reportIntervalMs: 200, updatedAt: T0 }) };
+    const quick = {
+      extractor: extractor([{ shard: 0, g: 1 }], { reportIntervalMs: 200, updatedAt: T0 }),
+      applier: applier([{ shard: 0, cp: 1, at: T0 }], { reportIntervalMs: 200, updatedAt: T0 }),
+    };
     expect(replicationStatus(spec, quick, T0 + 2900).status).toBe('SYNCING');
     expect(replicationStatus(spec, quick, T0 + 3100).status).toBe('STALE');
     const unsaid = { extractor: extractor([{ shard: 0, g: 1 }], { updatedAt: T0 }), applier: applier([{ shard: 0, cp: 1, at: T0 }], { updatedAt: T0 }) };
@@ -156,7 +234,14 @@ describe('replicationStatus', () => {
 
   it('is RETRYING with what is retried, since when and how often, while a side retries a transient failure', () => {
     const retrying = { reason: 'producing 3 messages to t: Connection error', since: T0 + 1000, attempts: 4 };
-    const v = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 9 }], { state: 'retrying', reason: retrying.reason, retrying, restarts: 1 }), applier: applier([{ shard: 0, cp: 9, at: T0 }]) }, T0 + 6000);
+    const v = replicationStatus(
+      spec,
+      {
+        extractor: extractor([{ shard: 0, g: 9 }], { state: 'retrying', reason: retrying.reason, retrying, restarts: 1 }),
+        applier: applier([{ shard: 0, cp: 9, at: T0 }]),
+      },
+      T0 + 6000,
+    );
     expect(v.status).toBe('RETRYING');
     expect(v.reason).toBe(`extractor: ${retrying.reason}`);
     expect(v.retrying).toEqual({ side: 'extractor', reason: retrying.reason, since: new Date(T0 + 1000).toISOString(), attempts: 4 });
@@ -164,7 +249,11 @@ describe('replicationStatus', () => {
   });
 
   it('says FAILED rather than STALE when a side reported a failure before it went quiet', () => {
-    const v = replicationStatus(spec, { extractor: extractor([{ shard: 0, g: 1 }], { state: 'failed', reason: 'credentials refused' }), applier: applier([{ shard: 0, cp: 1, at: T0 }]) }, T0 + 60_000);
+    const v = replicationStatus(
+      spec,
+      { extractor: extractor([{ shard: 0, g: 1 }], { state: 'failed', reason: 'credentials refused' }), applier: applier([{ shard: 0, cp: 1, at: T0 }]) },
+      T0 + 60_000,
+    );
     expect(v.status).toBe('FAILED');
   });
 
@@ -189,15 +278,40 @@ describe('rowsOf', () => {
 
 describe('stats', () => {
   it('counts follower indices by status and sums their counters, leaving stopped ones out', () => {
-    const specs = [spec, { ...spec, followerIndex: 'f2', state: 'paused' as const }, { ...spec, followerIndex: 'f3', state: 'stopped' as const }, { ...spec, followerCluster: 'other', followerIndex: 'f4' }];
-    const view = (s: ReplicationSpec) => replicationStatus(s, s.followerIndex === 'follower-01' ? { extractor: extractor([{ shard: 0, g: 3 }]), applier: applier([{ shard: 0, cp: 3, at: T0 }]) } : {}, T0);
+    const specs = [
+      spec,
+      { ...spec, followerIndex: 'f2', state: 'paused' as const },
+      { ...spec, followerIndex: 'f3', state: 'stopped' as const },
+      { ...spec, followerCluster: 'other', followerIndex: 'f4' },
+    ];
+    const view = (s: ReplicationSpec) =>
+      replicationStatus(
+        s,
+        s.followerIndex === 'follower-01' ? { extractor: extractor([{ shard: 0, g: 3 }]), applier: applier([{ shard: 0, cp: 3, at: T0 }]) } : {},
+        T0,
+      );
     const stats = followerStats(specs, view, 'fc');
-    expect(stats).toMatchObject({ num_syncing_indices: 1, num_paused_indices: 1, num_bootstrapping_indices: 0, num_failed_indices: 0, operations_written: 5, follower_checkpoint: 3 });
+    expect(stats).toMatchObject({
+      num_syncing_indices: 1,
+      num_paused_indices: 1,
+      num_bootstrapping_indices: 0,
+      num_failed_indices: 0,
+      operations_written: 5,
+      follower_checkpoint: 3,
+    });
     expect(Object.keys(stats.index_stats).sort()).toEqual(['f2', 'follower-01']);
   });
 
   it('reports each replicated leader index once', () => {
-    const rows = new Map<string, ExtractorStatus>([['extractor/lc/leader-01', extractor([{ shard: 0, g: 4 }, { shard: 1, g: 2 }])]]);
+    const rows = new Map<string, ExtractorStatus>([
+      [
+        'extractor/lc/leader-01',
+        extractor([
+          { shard: 0, g: 4 },
+          { shard: 1, g: 2 },
+        ]),
+      ],
+    ]);
     const stats = leaderStats([spec, { ...spec, followerIndex: 'f2' }], (k) => rows.get(k));
     expect(stats.num_replicated_indices).toBe(1);
     expect(stats.index_stats['lc:leader-01']).toMatchObject({ operations_read: 14, leader_checkpoint: 6, shards: 2, state: 'running' });

@@ -96,7 +96,16 @@ export interface StatusView {
   /** A follower index made by a rebuild: offsets applied of the topic's end, when it caught up and the alias moved. */
   readonly rebuild?: RebuildView;
   /** Delete reconciliation: passes the applier asked for, and DELETEs the extractor published from them. */
-  readonly reconciliation: { readonly passes: number; readonly passes_abandoned: number; readonly ranges_counted: number; readonly ids_listed: number; readonly ids_checked: number; readonly deletes_published: number; readonly last_pass_ms: number | null; readonly last_pass_at: string | null };
+  readonly reconciliation: {
+    readonly passes: number;
+    readonly passes_abandoned: number;
+    readonly ranges_counted: number;
+    readonly ids_listed: number;
+    readonly ids_checked: number;
+    readonly deletes_published: number;
+    readonly last_pass_ms: number | null;
+    readonly last_pass_at: string | null;
+  };
 }
 
 export interface BootstrapProgress {
@@ -122,12 +131,25 @@ export function progress(done: number, total: number | undefined, startedAt: num
   const rate = done / seconds;
   const percent = total ? Math.min(100, Math.round((done / total) * 1000) / 10) : finishedAt ? 100 : null;
   const eta = finishedAt ? 0 : total && rate > 0 ? Math.max(0, Math.round((total - done) / rate)) : null;
-  return { percent, rate_per_second: Math.round(rate * 10) / 10, eta_seconds: eta, started_at: new Date(startedAt).toISOString(), finished_at: finishedAt ? new Date(finishedAt).toISOString() : null };
+  return {
+    percent,
+    rate_per_second: Math.round(rate * 10) / 10,
+    eta_seconds: eta,
+    started_at: new Date(startedAt).toISOString(),
+    finished_at: finishedAt ? new Date(finishedAt).toISOString() : null,
+  };
 }
 
 export function bootstrapProgress(rows: { extractor?: ExtractorStatus; bootstrap?: BootstrapStatus }, now: number): BootstrapProgress | undefined {
   const b = rows.bootstrap;
-  if (b) return { mode: 'snapshot', phase: b.phase, bytes: b.bytesDone, bytes_total: b.bytesTotal, ...progress(b.bytesDone, b.bytesTotal, b.startedAt, b.finishedAt, now) };
+  if (b)
+    return {
+      mode: 'snapshot',
+      phase: b.phase,
+      bytes: b.bytesDone,
+      bytes_total: b.bytesTotal,
+      ...progress(b.bytesDone, b.bytesTotal, b.startedAt, b.finishedAt, now),
+    };
   const scan = rows.extractor?.bootstrap;
   if (scan) {
     return {
@@ -143,7 +165,10 @@ export function bootstrapProgress(rows: { extractor?: ExtractorStatus; bootstrap
 }
 
 /** Reads the two rows of a spec from the status table. */
-export function rowsOf(spec: ReplicationSpec, get: (key: string) => StatusRow | undefined): { extractor?: ExtractorStatus; applier?: ApplierStatus; bootstrap?: BootstrapStatus } {
+export function rowsOf(
+  spec: ReplicationSpec,
+  get: (key: string) => StatusRow | undefined,
+): { extractor?: ExtractorStatus; applier?: ApplierStatus; bootstrap?: BootstrapStatus } {
   const e = get(extractorStatusKey(spec.leaderCluster, spec.leaderIndex));
   const a = get(applierStatusKey(spec.followerCluster, spec.followerIndex));
   // A bootstrap row of an earlier replication of the same follower index is not this one's.
@@ -171,7 +196,10 @@ export function shardView(
   stale = false,
 ): ShardView {
   const leaderCp = leader?.globalCheckpoint ?? null;
-  const held = follower && follower.appliedObservedAt !== null ? { appliedCheckpoint: follower.appliedCheckpoint, appliedObservedAt: follower.appliedObservedAt } : remembered;
+  const held =
+    follower && follower.appliedObservedAt !== null
+      ? { appliedCheckpoint: follower.appliedCheckpoint, appliedObservedAt: follower.appliedObservedAt }
+      : remembered;
   const applied = held?.appliedCheckpoint ?? null;
   let lagOps: number | null = null;
   let lagSeconds: number | null = null;
@@ -220,7 +248,12 @@ export type RememberedShards = ReadonlyMap<number, { readonly appliedCheckpoint:
  * `remembered` covers the moment after a pause, resume or update, when the applier starts the index anew and
  * reports its shards only once the next checkpoint record arrives: the follower still holds what it had applied.
  */
-export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: ExtractorStatus; applier?: ApplierStatus; bootstrap?: BootstrapStatus }, now: number, remembered?: RememberedShards): StatusView {
+export function replicationStatus(
+  spec: ReplicationSpec,
+  rows: { extractor?: ExtractorStatus; applier?: ApplierStatus; bootstrap?: BootstrapStatus },
+  now: number,
+  remembered?: RememberedShards,
+): StatusView {
   const { extractor, applier } = rows;
   const extractorStale = staleSeconds(extractor, now);
   const applierStale = staleSeconds(applier, now);
@@ -229,8 +262,22 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
   const numbers = new Set<number>([...(extractor?.shards ?? []).map((s) => s.shard), ...(applier?.shards ?? []).map((s) => s.shard)]);
   const shards = [...numbers]
     .sort((a, b) => a - b)
-    .map((n) => shardView(extractor?.shards.find((s) => s.shard === n), applier?.shards.find((s) => s.shard === n), n, now, remembered?.get(n), stale));
-  const retryingRow = ([['extractor', extractor], ['applier', applier]] as const).find(([, r]) => r?.retrying !== undefined && (r.state === 'retrying' || r.state === 'failed'));
+    .map((n) =>
+      shardView(
+        extractor?.shards.find((s) => s.shard === n),
+        applier?.shards.find((s) => s.shard === n),
+        n,
+        now,
+        remembered?.get(n),
+        stale,
+      ),
+    );
+  const retryingRow = (
+    [
+      ['extractor', extractor],
+      ['applier', applier],
+    ] as const
+  ).find(([, r]) => r?.retrying !== undefined && (r.state === 'retrying' || r.state === 'failed'));
 
   let status: ReplicationStatusName;
   let reason: string | undefined;
@@ -259,7 +306,11 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
     reason = `${retryingRow[0]}: ${retryingRow[1].reason ?? retryingRow[1].retrying!.reason}`;
   } else if (shards.length === 0 || shards.some((s) => s.follower_checkpoint === null)) {
     status = 'BOOTSTRAPPING';
-    reason = !extractor ? 'waiting for the extractor of the leader cluster to report' : !applier ? 'waiting for the applier of the follower cluster to report' : 'the follower has not caught up with a leader checkpoint yet';
+    reason = !extractor
+      ? 'waiting for the extractor of the leader cluster to report'
+      : !applier
+        ? 'waiting for the applier of the follower cluster to report'
+        : 'the follower has not caught up with a leader checkpoint yet';
   } else {
     status = 'SYNCING';
   }
@@ -291,7 +342,9 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
       follower_checkpoint: sum((s) => s.follower_checkpoint),
       seq_no: sum((s) => s.leader_max_seq_no),
     },
-    lag_operations: shards.length ? shards.reduce<number | null>((acc, s) => (acc === null || s.lag_operations === null ? null : acc + s.lag_operations), 0) : null,
+    lag_operations: shards.length
+      ? shards.reduce<number | null>((acc, s) => (acc === null || s.lag_operations === null ? null : acc + s.lag_operations), 0)
+      : null,
     lag_seconds: maxOrNull(shards.map((s) => s.lag_seconds)),
     shards,
     requested_by: spec.requestedBy,
@@ -300,7 +353,14 @@ export function replicationStatus(spec: ReplicationSpec, rows: { extractor?: Ext
     extractor_updated_at: iso(extractor?.updatedAt),
     applier_updated_at: iso(applier?.updatedAt),
     ...(retryingRow && !stale && spec.state === 'active'
-      ? { retrying: { side: retryingRow[0], reason: retryingRow[1]!.retrying!.reason, since: new Date(retryingRow[1]!.retrying!.since).toISOString(), attempts: retryingRow[1]!.retrying!.attempts } }
+      ? {
+          retrying: {
+            side: retryingRow[0],
+            reason: retryingRow[1]!.retrying!.reason,
+            since: new Date(retryingRow[1]!.retrying!.since).toISOString(),
+            attempts: retryingRow[1]!.retrying!.attempts,
+          },
+        }
       : {}),
     restarts: { extractor: extractor?.restarts ?? 0, applier: applier?.restarts ?? 0 },
     ...(() => {
@@ -379,7 +439,21 @@ function indexFollowerStats(view: StatusView) {
 
 /** GET .../leader_stats: per replicated leader index (as `<leader cluster>:<index>`), what its extractor reports. */
 export function leaderStats(specs: readonly ReplicationSpec[], get: (key: string) => StatusRow | undefined) {
-  const indexStats: Record<string, { leader_cluster: string; leader_index: string; state: string; reason?: string; operations_read: number; leader_checkpoint: number; leader_max_seq_no: number; docs: number; shards: number; deletes_reconciled: number }> = {};
+  const indexStats: Record<
+    string,
+    {
+      leader_cluster: string;
+      leader_index: string;
+      state: string;
+      reason?: string;
+      operations_read: number;
+      leader_checkpoint: number;
+      leader_max_seq_no: number;
+      docs: number;
+      shards: number;
+      deletes_reconciled: number;
+    }
+  > = {};
   for (const spec of specs) {
     if (spec.state === 'stopped') continue;
     const key = `${spec.leaderCluster}:${spec.leaderIndex}`;

@@ -65,7 +65,10 @@ export class ElasticsearchAdapter {
 
   constructor(conn: EsConnection, opts: { requestTimeoutMs?: number; maxRetries?: number } = {}) {
     // Several nodes, comma-separated: requests go round them, and a node that does not answer is left out for a while.
-    const nodes = conn.url.split(',').map((u) => u.trim()).filter(Boolean);
+    const nodes = conn.url
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean);
     this.url = nodes.length > 1 ? `${nodes[0]} (and ${nodes.length - 1} more nodes)` : conn.url;
     this.client = new Client({
       // Round robin over the nodes that answer; a node that failed is pinged again later, and when none answers all
@@ -127,14 +130,16 @@ export class ElasticsearchAdapter {
   /** Deletes these indices (concrete names, hidden ones too) in one request; those absent are no error. */
   async deleteIndices(indices: readonly string[]): Promise<void> {
     if (indices.length === 0) return;
-    await this.request('DELETE', `/${indices.map(encodeURIComponent).join(',')}`, { query: { ignore_unavailable: 'true', expand_wildcards: 'open,closed,hidden' }, ignore: [404] });
+    await this.request('DELETE', `/${indices.map(encodeURIComponent).join(',')}`, {
+      query: { ignore_unavailable: 'true', expand_wildcards: 'open,closed,hidden' },
+      ignore: [404],
+    });
   }
 
   async indexMeta(index: string): Promise<IndexMeta> {
-    const r = await this.request<Record<string, { settings: { index: Record<string, unknown> }; mappings: Record<string, unknown>; aliases: Record<string, unknown> }>>(
-      'GET',
-      `/${encodeURIComponent(index)}`,
-    );
+    const r = await this.request<
+      Record<string, { settings: { index: Record<string, unknown> }; mappings: Record<string, unknown>; aliases: Record<string, unknown> }>
+    >('GET', `/${encodeURIComponent(index)}`);
     const [name, meta] = Object.entries(r.body)[0] ?? [];
     if (!name || !meta) throw new KccrError('ES_NOT_FOUND', `index ${index} not found on ${this.url}`, { index });
     const s = meta.settings.index;
@@ -152,9 +157,13 @@ export class ElasticsearchAdapter {
       indexing: { delete_total: number; index_total: number };
       refresh: { total: number; external_total?: number };
     };
-    const r = await this.request<{ indices: Record<string, { shards: Record<string, Copy[]> }> }>('GET', `/${encodeURIComponent(index)}/_stats/docs,indexing,refresh`, {
-      query: { level: 'shards' },
-    });
+    const r = await this.request<{ indices: Record<string, { shards: Record<string, Copy[]> }> }>(
+      'GET',
+      `/${encodeURIComponent(index)}/_stats/docs,indexing,refresh`,
+      {
+        query: { level: 'shards' },
+      },
+    );
     const entry = Object.values(r.body.indices)[0];
     if (!entry) throw new KccrError('ES_NOT_FOUND', `index ${index} not found on ${this.url}`, { index });
     const out: ShardStats[] = [];
@@ -174,7 +183,9 @@ export class ElasticsearchAdapter {
         indexTotal: primary.indexing.index_total,
         // Refreshes of the searcher searches use (external): internal ones (realtime gets, flushes, recoveries) make
         // nothing visible to search.
-        refreshTotals: Object.fromEntries(copies.filter((c) => c.routing.state === 'STARTED').map((c) => [c.routing.node, c.refresh.external_total ?? c.refresh.total])),
+        refreshTotals: Object.fromEntries(
+          copies.filter((c) => c.routing.state === 'STARTED').map((c) => [c.routing.node, c.refresh.external_total ?? c.refresh.total]),
+        ),
         primaryTerm: primary.retention_leases?.primary_term ?? 0,
         primaryNode: primary.routing.node,
       });
@@ -189,7 +200,12 @@ export class ElasticsearchAdapter {
   async refresh(index: string): Promise<void> {
     const r = await this.request<{ _shards?: { failed?: number; failures?: unknown[] } }>('POST', `/${encodeURIComponent(index)}/_refresh`);
     const failed = r.body?._shards?.failed ?? 0;
-    if (failed > 0) throw new KccrError('ES_UNAVAILABLE', `refresh of ${index} on ${this.url} failed on ${failed} shard copies: ${JSON.stringify(r.body._shards?.failures ?? []).slice(0, 500)}`, { index });
+    if (failed > 0)
+      throw new KccrError(
+        'ES_UNAVAILABLE',
+        `refresh of ${index} on ${this.url} failed on ${failed} shard copies: ${JSON.stringify(r.body._shards?.failures ?? []).slice(0, 500)}`,
+        { index },
+      );
   }
 
   /**
@@ -203,7 +219,12 @@ export class ElasticsearchAdapter {
 
   /** Realtime multi-get (it sees documents before any refresh), raw bytes as for searchRaw. */
   async mgetRaw(index: string, docs: readonly { id: string; routing: string | null }[], query?: RequestOptions['query']): Promise<Buffer> {
-    return this.raw('POST', `/${encodeURIComponent(index)}/_mget`, { docs: docs.map((d) => ({ _id: d.id, ...(d.routing !== null ? { routing: d.routing } : {}) })) }, query);
+    return this.raw(
+      'POST',
+      `/${encodeURIComponent(index)}/_mget`,
+      { docs: docs.map((d) => ({ _id: d.id, ...(d.routing !== null ? { routing: d.routing } : {}) })) },
+      query,
+    );
   }
 
   private async raw(method: string, path: string, body: unknown, query?: RequestOptions['query'], signal?: AbortSignal): Promise<Buffer> {
@@ -240,7 +261,11 @@ export class ElasticsearchAdapter {
     const r = await this.request<{ responses: Answer[] }>('POST', '/_msearch', { ndjson });
     return r.body.responses.map((a) => {
       if (a.error || a.timed_out || (a._shards?.failed ?? 0) > 0 || a.hits?.total === undefined) {
-        throw new KccrError(a.status === 400 ? 'ES_REJECTED' : 'ES_UNAVAILABLE', `count on ${index} failed: ${a.error ? reasonOf(a) : a.timed_out ? 'timed out' : 'shard failure'}`, { index });
+        throw new KccrError(
+          a.status === 400 ? 'ES_REJECTED' : 'ES_UNAVAILABLE',
+          `count on ${index} failed: ${a.error ? reasonOf(a) : a.timed_out ? 'timed out' : 'shard failure'}`,
+          { index },
+        );
       }
       return a.hits.total.value;
     });
@@ -303,13 +328,27 @@ function statusError(status: number, reason: string, what: string, url: string, 
   const details = { status, url, request: what };
   const e = cause;
   // A block (index write-blocked, read-only, closed, or the cluster without a master yet) lifts without kccr: retried.
-  if (/^(cluster_block_exception|index_closed_exception|master_not_discovered_exception|no_shard_available_action_exception|unavailable_shards_exception)/.test(reason)) {
+  if (
+    /^(cluster_block_exception|index_closed_exception|master_not_discovered_exception|no_shard_available_action_exception|unavailable_shards_exception)/.test(
+      reason,
+    )
+  ) {
     return new KccrError('ES_UNAVAILABLE', `${url} cannot serve ${what} for now (${status}): ${reason}`, details, { cause: e });
   }
-  if (status === 401) return new KccrError('ES_UNAUTHENTICATED', `${url} refused the credentials (401) for ${what}: ${reason}. Check the user name and password or API key.`, details, { cause: e });
-  if (status === 403) return new KccrError('ES_FORBIDDEN', `${url} denied ${what} (403): ${reason}. Grant the missing privilege to this user or use one that has it.`, details, { cause: e });
+  if (status === 401)
+    return new KccrError(
+      'ES_UNAUTHENTICATED',
+      `${url} refused the credentials (401) for ${what}: ${reason}. Check the user name and password or API key.`,
+      details,
+      { cause: e },
+    );
+  if (status === 403)
+    return new KccrError('ES_FORBIDDEN', `${url} denied ${what} (403): ${reason}. Grant the missing privilege to this user or use one that has it.`, details, {
+      cause: e,
+    });
   if (status === 404) return new KccrError('ES_NOT_FOUND', `${url}: ${what} found nothing (404): ${reason}`, details, { cause: e });
-  if (status === 408 || status === 429 || status >= 500) return new KccrError('ES_UNAVAILABLE', `${url} is overloaded or failing (${status}) for ${what}: ${reason}`, details, { cause: e });
+  if (status === 408 || status === 429 || status >= 500)
+    return new KccrError('ES_UNAVAILABLE', `${url} is overloaded or failing (${status}) for ${what}: ${reason}`, details, { cause: e });
   return new KccrError('ES_REJECTED', `${url} rejected ${what} (${status}): ${reason}`, details, { cause: e });
 }
 

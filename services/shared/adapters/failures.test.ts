@@ -21,11 +21,19 @@ describe('Kafka failures', () => {
   const response = (code: number) => new ResponseError(0, 9, { '/responses/0/partitions/0': [code, null] }, {});
 
   it('are transient when a retry can fix them: connections, timeouts, leaders, coordinators, exhausted client retries', () => {
-    expect(kind(new NetworkError('Connection to 127.0.0.1:9092 failed.', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9092'), { code: 'ECONNREFUSED' }) }))).toBe('transient');
+    expect(
+      kind(
+        new NetworkError('Connection to 127.0.0.1:9092 failed.', {
+          cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9092'), { code: 'ECONNREFUSED' }),
+        }),
+      ),
+    ).toBe('transient');
     expect(kind(new TimeoutError('Request timed out'))).toBe('transient');
     expect(kind(new ProtocolError('LEADER_NOT_AVAILABLE'))).toBe('transient');
     expect(kind(response(14))).toBe('transient'); // COORDINATOR_LOAD_IN_PROGRESS
-    expect(kind(new MultipleErrors('produce failed 6 times.', [new NetworkError('Connection closed'), new TimeoutError('Request timed out')]))).toBe('transient');
+    expect(kind(new MultipleErrors('produce failed 6 times.', [new NetworkError('Connection closed'), new TimeoutError('Request timed out')]))).toBe(
+      'transient',
+    );
     expect(kind(new UserError('Cannot find broker with node id 1'))).toBe('transient');
     // A producer whose broker lost its state: a new producer id fixes it.
     expect(kind(new ProtocolError('OUT_OF_ORDER_SEQUENCE_NUMBER'))).toBe('transient');
@@ -54,7 +62,8 @@ describe('Kafka failures', () => {
 });
 
 describe('registry failures', () => {
-  const registryError = (status: number | undefined, message: string, name = 'ResponseError') => Object.assign(new Error(message), { name, ...(status !== undefined ? { status } : {}) });
+  const registryError = (status: number | undefined, message: string, name = 'ResponseError') =>
+    Object.assign(new Error(message), { name, ...(status !== undefined ? { status } : {}) });
 
   it('treat an unknown schema id as transient (a registry restarted empty, a replica behind): never a dead letter', () => {
     const e = toRegistryError(registryError(404, 'Schema 1 not found'), 'reading schema 1');
@@ -72,7 +81,9 @@ describe('registry failures', () => {
   it('leave refused credentials to an operator and bad schemas or records permanent', () => {
     expect(failureKind(toRegistryError(registryError(401, 'Unauthorized'), 'x'))).toBe('credentials');
     expect(toRegistryError(registryError(409, 'incompatible'), 'x').code).toBe('SCHEMA_INCOMPATIBLE');
-    expect(toRegistryError(registryError(undefined, 'Message encoded with magic byte 1, expected 0', 'ConfluentSchemaRegistryArgumentError'), 'x').code).toBe('ENVELOPE_INVALID');
+    expect(toRegistryError(registryError(undefined, 'Message encoded with magic byte 1, expected 0', 'ConfluentSchemaRegistryArgumentError'), 'x').code).toBe(
+      'ENVELOPE_INVALID',
+    );
   });
 });
 

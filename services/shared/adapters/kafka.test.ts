@@ -16,6 +16,14 @@ describe('chunkByBytes', () => {
 
   it('counts tombstones and headers', () => {
     expect(chunkByBytes([{ key: 'k', value: null }], 10)).toHaveLength(1);
-    expect(chunkByBytes([{ key: 'k', value: Buffer.alloc(10), headers: { h: 'x'.repeat(100) } }, { key: 'l', value: null }], 120)).toHaveLength(2);
+    expect(
+      chunkByBytes(
+        [
+          { key: 'k', value: Buffer.alloc(10), headers: { h: 'x'.repeat(100) } },
+          { key: 'l', value: null },
+        ],
+        120,
+      ),
+    ).toHaveLength(2);
   });
 });

@@ -2,7 +2,18 @@
  * The only module that imports the Kafka client (@platformatic/kafka). Topics, a producer and a consumer in kccr's
  * terms; failures become KccrErrors with the catalogue's retriable flag.
  */
-import { AclOperations, AclPermissionTypes, Admin, ConfigResourceTypes, ConnectionPool, Consumer, IS_CONTROL, Producer, ResourcePatternTypes, ResourceTypes } from '@platformatic/kafka';
+import {
+  AclOperations,
+  AclPermissionTypes,
+  Admin,
+  ConfigResourceTypes,
+  ConnectionPool,
+  Consumer,
+  IS_CONTROL,
+  Producer,
+  ResourcePatternTypes,
+  ResourceTypes,
+} from '@platformatic/kafka';
 import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka';
 import { errorMessage, KccrError } from '../errors.js';
 import { backoffDelay, retry, TRANSIENT_BACKOFF } from '../retry.js';
@@ -65,7 +76,8 @@ export interface KafkaAcl {
   readonly permission: 'allow' | 'deny';
 }
 
-export type KafkaAclOperation = 'all' | 'read' | 'write' | 'create' | 'delete' | 'alter' | 'describe' | 'describe_configs' | 'alter_configs' | 'idempotent_write';
+export type KafkaAclOperation =
+  'all' | 'read' | 'write' | 'create' | 'delete' | 'alter' | 'describe' | 'describe_configs' | 'alter_configs' | 'idempotent_write';
 
 const SASL_MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
 
@@ -82,7 +94,9 @@ function clientOptions(conn: KafkaConnection, tuning: ClientTuning = {}) {
     connectTimeout: tuning.connectTimeout ?? 5000,
     requestTimeout: 30_000,
     ...(conn.ssl ? { tls: conn.ssl.ca ? { ca: [conn.ssl.ca] } : {} } : {}),
-    ...(conn.sasl ? { sasl: { mechanism: SASL_MECHANISMS[conn.sasl.mechanism], username: conn.sasl.username, password: conn.sasl.password } satisfies SASLOptions } : {}),
+    ...(conn.sasl
+      ? { sasl: { mechanism: SASL_MECHANISMS[conn.sasl.mechanism], username: conn.sasl.username, password: conn.sasl.password } satisfies SASLOptions }
+      : {}),
   };
   return {
     connection,
@@ -136,7 +150,13 @@ const CLIENT_PERMANENT_CODES = new Set(['PLT_KFK_UNSUPPORTED_COMPRESSION', 'PLT_
  * An idempotent producer whose broker lost its state (a restart without the producer's id, an epoch moved on)
  * answers these for good; a new producer (a new producer id) sends again. Duplicates are harmless downstream.
  */
-const KAFKA_PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING', 'DUPLICATE_SEQUENCE_NUMBER']);
+const KAFKA_PRODUCER_STATE_ERRORS = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'DUPLICATE_SEQUENCE_NUMBER',
+]);
 
 interface ClientErrorShape {
   name?: string;
@@ -183,8 +203,10 @@ export function toKafkaError(e: unknown, what: string): KccrError {
   const message = `${what}: ${said}${apiIds[0] && !said.includes(apiIds[0]) ? ` (${apiIds[0]})` : ''}`;
   const kafkaError = apiIds[0] ?? codes.find((c) => c !== 'PLT_KFK_MULTIPLE' && c !== 'PLT_KFK_RESPONSE') ?? err.name;
   const details = kafkaError ? { kafkaError } : {};
-  if (apiIds.some((t) => KAFKA_CREDENTIAL_ERRORS.has(t)) || codes.some((c) => CLIENT_CREDENTIAL_CODES.has(c))) return new KccrError('KAFKA_UNAUTHORIZED', message, details, { cause: e });
-  if (apiIds.some((t) => KAFKA_PERMANENT_ERRORS.has(t)) || codes.some((c) => CLIENT_PERMANENT_CODES.has(c))) return new KccrError('KAFKA_REJECTED', message, details, { cause: e });
+  if (apiIds.some((t) => KAFKA_CREDENTIAL_ERRORS.has(t)) || codes.some((c) => CLIENT_CREDENTIAL_CODES.has(c)))
+    return new KccrError('KAFKA_UNAUTHORIZED', message, details, { cause: e });
+  if (apiIds.some((t) => KAFKA_PERMANENT_ERRORS.has(t)) || codes.some((c) => CLIENT_PERMANENT_CODES.has(c)))
+    return new KccrError('KAFKA_REJECTED', message, details, { cause: e });
   return new KccrError('KAFKA_UNAVAILABLE', message, details, { cause: e });
 }
 
@@ -214,7 +236,13 @@ function aclEntries(acls: readonly KafkaAcl[]) {
 }
 
 /** Group states as Kafka names them in DescribeGroups (this client may give them in upper snake case). */
-const GROUP_STATES: Record<string, string> = { PREPARING_REBALANCE: 'PreparingRebalance', COMPLETING_REBALANCE: 'CompletingRebalance', STABLE: 'Stable', DEAD: 'Dead', EMPTY: 'Empty' };
+const GROUP_STATES: Record<string, string> = {
+  PREPARING_REBALANCE: 'PreparingRebalance',
+  COMPLETING_REBALANCE: 'CompletingRebalance',
+  STABLE: 'Stable',
+  DEAD: 'Dead',
+  EMPTY: 'Empty',
+};
 
 /** ListOffsets' special timestamps: the earliest offset, and the next one to be written. */
 const EARLIEST = -2n;
@@ -276,7 +304,11 @@ export class KafkaAdapter {
     const existing = await this.partitionCount(topic);
     if (existing !== undefined) {
       if (existing !== partitions) {
-        throw new KccrError('CONFLICT', `topic ${topic} has ${existing} partitions but ${partitions} are needed (one per shard); delete or rename the topic`, { topic, existing, partitions });
+        throw new KccrError('CONFLICT', `topic ${topic} has ${existing} partitions but ${partitions} are needed (one per shard); delete or rename the topic`, {
+          topic,
+          existing,
+          partitions,
+        });
       }
       return 'exists';
     }
@@ -310,7 +342,10 @@ export class KafkaAdapter {
   /** The topic's effective configuration values asked for (its own, else the broker's default). */
   async topicConfig(topic: string, names: readonly string[]): Promise<Record<string, string>> {
     try {
-      const r = await this.adminClient().describeConfigs({ includeSynonyms: false, resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configurationKeys: [...names] }] });
+      const r = await this.adminClient().describeConfigs({
+        includeSynonyms: false,
+        resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configurationKeys: [...names] }],
+      });
       return Object.fromEntries((r[0]?.configs ?? []).map((c) => [c.name, c.value ?? '']));
     } catch (e) {
       throw toKafkaError(e, `reading the configuration of topic ${topic}`);
@@ -398,17 +433,28 @@ export class KafkaAdapter {
     if (partitions.length === 0) return;
     const state = await this.groupState(groupId);
     if (state !== 'Empty' && state !== 'Dead') {
-      throw new KccrError('KAFKA_UNAVAILABLE', `consumer group ${groupId} has running members (state ${state}); its offsets can only be set while every member is stopped`, { groupId, state });
+      throw new KccrError(
+        'KAFKA_UNAVAILABLE',
+        `consumer group ${groupId} has running members (state ${state}); its offsets can only be set while every member is stopped`,
+        { groupId, state },
+      );
     }
     try {
-      await this.adminClient().alterConsumerGroupOffsets({ groupId, topics: [{ name: topic, partitionOffsets: partitions.map((p) => ({ partition: p.partition, offset: BigInt(p.offset) })) }] });
+      await this.adminClient().alterConsumerGroupOffsets({
+        groupId,
+        topics: [{ name: topic, partitionOffsets: partitions.map((p) => ({ partition: p.partition, offset: BigInt(p.offset) })) }],
+      });
     } catch (e) {
       throw toKafkaError(e, `setting offsets of group ${groupId} for ${topic}`);
     }
     const now = new Map((await this.groupOffsets(groupId, topic)).map((p) => [p.partition, p.offset]));
     const wrong = partitions.filter((p) => now.get(p.partition) !== p.offset);
     if (wrong.length > 0) {
-      throw new KccrError('KAFKA_UNAVAILABLE', `group ${groupId} did not take the offsets of ${topic} for partitions ${wrong.map((p) => p.partition).join(', ')}`, { groupId, topic });
+      throw new KccrError(
+        'KAFKA_UNAVAILABLE',
+        `group ${groupId} did not take the offsets of ${topic} for partitions ${wrong.map((p) => p.partition).join(', ')}`,
+        { groupId, topic },
+      );
     }
   }
 
@@ -513,8 +559,12 @@ export function groupLag(
 }
 
 /** Cuts messages, in order, into groups of at most `maxBytes` (a single larger message forms its own group). */
-export function chunkByBytes<T extends { key: string; value: Buffer | null; headers?: Record<string, string> }>(messages: readonly T[], maxBytes: number): T[][] {
-  const size = (m: T) => Buffer.byteLength(m.key) + (m.value?.length ?? 0) + RECORD_OVERHEAD + Object.entries(m.headers ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
+export function chunkByBytes<T extends { key: string; value: Buffer | null; headers?: Record<string, string> }>(
+  messages: readonly T[],
+  maxBytes: number,
+): T[][] {
+  const size = (m: T) =>
+    Buffer.byteLength(m.key) + (m.value?.length ?? 0) + RECORD_OVERHEAD + Object.entries(m.headers ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
   return groupBySize(messages, size, maxBytes);
 }
 
@@ -740,7 +790,17 @@ export class KafkaConsumer {
     if (this.stopped) return;
     const incarnation = ++this.incarnation;
     const { base, connection, sessionTimeout, heartbeatInterval, rebalanceTimeout, maxBytes, maxWaitTime } = this.settings;
-    const client = new Consumer({ ...base, groupId: this.groupId, autocommit: false, sessionTimeout, heartbeatInterval, rebalanceTimeout, maxBytes, maxWaitTime, minBytes: 1 });
+    const client = new Consumer({
+      ...base,
+      groupId: this.groupId,
+      autocommit: false,
+      sessionTimeout,
+      heartbeatInterval,
+      rebalanceTimeout,
+      maxBytes,
+      maxWaitTime,
+      minBytes: 1,
+    });
     // Fetches wait up to maxWaitTime at the broker: they get connections of their own, away from heartbeats and commits.
     const pool = new ConnectionPool(base.clientId, { ...connection });
     pool.on('failed', () => undefined);
@@ -824,7 +884,13 @@ export class KafkaConsumer {
         const committed = await client.listCommittedOffsets({ topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
         const missing = open.filter((p) => (committed.get(p.topic)?.[p.partition] ?? -1n) < 0n);
         const ends = missing.length
-          ? await client.listOffsets({ topics: [...new Set(missing.map((p) => p.topic))], partitions: Object.fromEntries([...new Set(missing.map((p) => p.topic))].map((t) => [t, missing.filter((p) => p.topic === t).map((p) => p.partition)])), timestamp: this.fromBeginning ? EARLIEST : LATEST })
+          ? await client.listOffsets({
+              topics: [...new Set(missing.map((p) => p.topic))],
+              partitions: Object.fromEntries(
+                [...new Set(missing.map((p) => p.topic))].map((t) => [t, missing.filter((p) => p.topic === t).map((p) => p.partition)]),
+              ),
+              timestamp: this.fromBeginning ? EARLIEST : LATEST,
+            })
           : new Map<string, bigint[]>();
         for (const p of open) {
           const c = committed.get(p.topic)?.[p.partition] ?? -1n;
@@ -833,7 +899,10 @@ export class KafkaConsumer {
         return;
       } catch (e) {
         const delay = backoffDelay(Math.min(attempt, 8), TRANSIENT_BACKOFF.initialMs, TRANSIENT_BACKOFF.maxMs);
-        this.logger?.warn({ groupId: this.groupId, err: errorMessage(e), retryInMs: delay }, 'could not read the committed offsets of the assigned partitions; trying again');
+        this.logger?.warn(
+          { groupId: this.groupId, err: errorMessage(e), retryInMs: delay },
+          'could not read the committed offsets of the assigned partitions; trying again',
+        );
         await sleep(delay);
       }
     }
@@ -892,7 +961,11 @@ export class KafkaConsumer {
       commit: async (nextOffset) => {
         // The fetch position never moves back: records resolved past the commit (chunks held) are not read again.
         resolve(String(BigInt(nextOffset) - 1n));
-        if (!owned()) throw new KccrError('KAFKA_UNAVAILABLE', `committing offset ${nextOffset} of ${p.topic}[${p.partition}]: the partition is no longer assigned to this consumer`);
+        if (!owned())
+          throw new KccrError(
+            'KAFKA_UNAVAILABLE',
+            `committing offset ${nextOffset} of ${p.topic}[${p.partition}]: the partition is no longer assigned to this consumer`,
+          );
         await this.commit(p.topic, p.partition, nextOffset);
       },
     };
@@ -903,7 +976,10 @@ export class KafkaConsumer {
       } catch (e) {
         // A handler that throws gets the same records again, after a pause.
         p.notBefore = Date.now() + TRANSIENT_BACKOFF.initialMs * 2;
-        this.logger?.warn({ groupId: this.groupId, topic: p.topic, partition: p.partition, err: errorMessage(e) }, 'batch handler failed; the records are read again');
+        this.logger?.warn(
+          { groupId: this.groupId, topic: p.topic, partition: p.partition, err: errorMessage(e) },
+          'batch handler failed; the records are read again',
+        );
       }
     })();
     p.running = run;
@@ -929,7 +1005,14 @@ export class KafkaConsumer {
     const pool = this.pool;
     if (this.stopped || !client || !pool) return;
     const now = Date.now();
-    const ready = [...this.parts.values()].filter((p) => p.position !== undefined && !p.fetching && !this.isPaused(p) && p.bytes < this.settings.maxBytesPerPartition / 2 && !((this.topicWait.get(p.topic)?.until ?? 0) > now));
+    const ready = [...this.parts.values()].filter(
+      (p) =>
+        p.position !== undefined &&
+        !p.fetching &&
+        !this.isPaused(p) &&
+        p.bytes < this.settings.maxBytesPerPartition / 2 &&
+        !((this.topicWait.get(p.topic)?.until ?? 0) > now),
+    );
     if (ready.length === 0) return;
     const incarnation = this.incarnation;
     // Metadata per topic (cached by the client): a topic that cannot be read (deleted, no leader) waits alone.
@@ -949,7 +1032,15 @@ export class KafkaConsumer {
       const byNode = new Map<number, Part[]>();
       for (const p of ready) {
         const leader = topics.get(p.topic)?.partitions[p.partition]?.leader;
-        if (leader === undefined || leader < 0 || this.fetchingNodes.has(leader) || (this.nodeWait.get(leader)?.until ?? 0) > Date.now() || p.fetching || p.revoked) continue;
+        if (
+          leader === undefined ||
+          leader < 0 ||
+          this.fetchingNodes.has(leader) ||
+          (this.nodeWait.get(leader)?.until ?? 0) > Date.now() ||
+          p.fetching ||
+          p.revoked
+        )
+          continue;
         byNode.set(leader, [...(byNode.get(leader) ?? []), p]);
       }
       const ids = new Map([...topics].map(([name, t]) => [name, t.id]));
@@ -964,27 +1055,36 @@ export class KafkaConsumer {
     for (const p of parts) {
       const topicId = ids.get(p.topic)!;
       const t = topics.get(topicId) ?? { topicId, partitions: [] };
-      t.partitions.push({ partition: p.partition, fetchOffset: p.position!, partitionMaxBytes: Math.max(this.settings.maxBytesPerPartition - p.bytes, 64 * 1024), currentLeaderEpoch: -1, lastFetchedEpoch: -1 });
+      t.partitions.push({
+        partition: p.partition,
+        fetchOffset: p.position!,
+        partitionMaxBytes: Math.max(this.settings.maxBytesPerPartition - p.bytes, 64 * 1024),
+        currentLeaderEpoch: -1,
+        lastFetchedEpoch: -1,
+      });
       topics.set(topicId, t);
       asked.set(p.key, { part: p, offset: p.position!, epoch: p.epoch });
       p.fetching = true;
     }
     this.fetchingNodes.add(node);
     const names = new Map([...ids].map(([name, id]) => [id, name]));
-    client.fetch({ node, topics: [...topics.values()], connectionPool: pool, maxWaitTime: this.settings.maxWaitTime, minBytes: 1, maxBytes: this.settings.maxBytes }, (error, response) => {
-      for (const { part } of asked.values()) part.fetching = false;
-      if (incarnation !== this.incarnation || this.stopped) return;
-      this.fetchingNodes.delete(node);
-      if (error) {
-        const partial = (error as { response?: FetchResponse }).response;
-        if (partial?.responses) this.partitionErrors(partial, names, asked);
-        else this.nodeFailed(node, error);
-      } else if (response) {
-        this.nodeWait.delete(node);
-        this.took(response, names, asked);
-      }
-      this.pump();
-    });
+    client.fetch(
+      { node, topics: [...topics.values()], connectionPool: pool, maxWaitTime: this.settings.maxWaitTime, minBytes: 1, maxBytes: this.settings.maxBytes },
+      (error, response) => {
+        for (const { part } of asked.values()) part.fetching = false;
+        if (incarnation !== this.incarnation || this.stopped) return;
+        this.fetchingNodes.delete(node);
+        if (error) {
+          const partial = (error as { response?: FetchResponse }).response;
+          if (partial?.responses) this.partitionErrors(partial, names, asked);
+          else this.nodeFailed(node, error);
+        } else if (response) {
+          this.nodeWait.delete(node);
+          this.took(response, names, asked);
+        }
+        this.pump();
+      },
+    );
   }
 
   /** Records of a fetch response into the partitions' buffers, unless the partition moved meanwhile. */
@@ -1043,7 +1143,10 @@ export class KafkaConsumer {
           void this.findPositions(this.incarnation, [a.part]).then(() => this.pump());
           continue;
         }
-        this.logger?.warn({ groupId: this.groupId, topic, partition: r.partitionIndex, from: String(a.offset), to: String(to) }, 'fetch position out of range; moving it');
+        this.logger?.warn(
+          { groupId: this.groupId, topic, partition: r.partitionIndex, from: String(a.offset), to: String(to) },
+          'fetch position out of range; moving it',
+        );
         a.part.position = to;
         a.part.epoch++;
       }

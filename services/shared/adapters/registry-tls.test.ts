@@ -51,7 +51,9 @@ describe('schema registry over HTTPS with basic credentials', () => {
 
   it('reads its settings: credentials apart from the URL, a CA only for https', () => {
     const file = join(dir, 'ca.crt');
-    const ok = readRegistryConnection(new EnvReader({ KCCR_REGISTRY_URL: url, KCCR_REGISTRY_USERNAME: 'kccr', KCCR_REGISTRY_PASSWORD: 'pw', KCCR_REGISTRY_CA_FILE: file }));
+    const ok = readRegistryConnection(
+      new EnvReader({ KCCR_REGISTRY_URL: url, KCCR_REGISTRY_USERNAME: 'kccr', KCCR_REGISTRY_PASSWORD: 'pw', KCCR_REGISTRY_CA_FILE: file }),
+    );
     expect(ok).toEqual({ url, username: 'kccr', password: 'pw', ca });
     const r = new EnvReader({ KCCR_REGISTRY_URL: 'http://u:p@registry:8081', KCCR_REGISTRY_USERNAME: 'kccr', KCCR_REGISTRY_CA_FILE: file });
     readRegistryConnection(r);

@@ -101,7 +101,12 @@ export class SchemaRegistryAdapter {
       } catch (e) {
         const paths: string[] = [];
         type.isValid(value, { errorHook: (path) => paths.push(path.join('.')) });
-        throw new KccrError('ENVELOPE_INVALID', `schema registry: encoding with schema ${schemaId}: ${e instanceof Error ? e.message : String(e)}${paths.length ? ` (fields not fitting the schema: ${paths.join(', ')})` : ''}`, { paths }, { cause: e });
+        throw new KccrError(
+          'ENVELOPE_INVALID',
+          `schema registry: encoding with schema ${schemaId}: ${e instanceof Error ? e.message : String(e)}${paths.length ? ` (fields not fitting the schema: ${paths.join(', ')})` : ''}`,
+          { paths },
+          { cause: e },
+        );
       }
     });
   }
@@ -149,7 +154,8 @@ export function toRegistryError(e: unknown, what: string): KccrError {
   if (err.status === 409 || err.name === 'ConfluentSchemaRegistryCompatibilityError') return new KccrError('SCHEMA_INCOMPATIBLE', message, {}, { cause: e });
   if (err.status === 404) return new KccrError('SCHEMA_UNKNOWN', message, { status: 404 }, { cause: e });
   if (err.status === 401 || err.status === 403) return new KccrError('REGISTRY_UNAUTHORIZED', message, { status: err.status }, { cause: e });
-  if (err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429) return new KccrError('ENVELOPE_INVALID', message, { status: err.status }, { cause: e });
+  if (err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429)
+    return new KccrError('ENVELOPE_INVALID', message, { status: err.status }, { cause: e });
   if (err.name === 'ConfluentSchemaRegistryArgumentError' || err.name === 'ConfluentSchemaRegistryValidationError') {
     return new KccrError('ENVELOPE_INVALID', message, {}, { cause: e });
   }

@@ -23,14 +23,26 @@ describe('shard stats', () => {
   it('reads the primary that serves while it relocates, not its initializing target', async () => {
     const relocating = { ...started('n1', true, 41), routing: { state: 'RELOCATING', primary: true, node: 'n1' } };
     // The target of the relocation: listed as a primary, initializing, without sequence numbers or commit yet.
-    const target = { routing: { state: 'INITIALIZING', primary: true, node: 'n2' }, docs: { count: 0 }, indexing: { delete_total: 0, index_total: 0 }, refresh: { total: 0 } };
+    const target = {
+      routing: { state: 'INITIALIZING', primary: true, node: 'n2' },
+      docs: { count: 0 },
+      indexing: { delete_total: 0, index_total: 0 },
+      refresh: { total: 0 },
+    };
     const [s] = await adapterAnswering({ '0': [target, relocating, started('n3', false, 41)] }).shardStats('idx');
     expect(s).toMatchObject({ shard: 0, globalCheckpoint: 41, primaryNode: 'n1', historyUuid: 'h', primaryTerm: 2 });
   });
 
   it('is a transient error, not a crash, while no primary with sequence numbers is there', async () => {
-    const target = { routing: { state: 'INITIALIZING', primary: true, node: 'n2' }, docs: { count: 0 }, indexing: { delete_total: 0, index_total: 0 }, refresh: { total: 0 } };
-    const e = await adapterAnswering({ '0': [target] }).shardStats('idx').catch((x: unknown) => x);
+    const target = {
+      routing: { state: 'INITIALIZING', primary: true, node: 'n2' },
+      docs: { count: 0 },
+      indexing: { delete_total: 0, index_total: 0 },
+      refresh: { total: 0 },
+    };
+    const e = await adapterAnswering({ '0': [target] })
+      .shardStats('idx')
+      .catch((x: unknown) => x);
     expect(e).toBeInstanceOf(KccrError);
     expect(e).toMatchObject({ code: 'ES_UNAVAILABLE', retriable: true });
     expect((e as Error).message).toMatch(/shard 0 of idx has no started primary/);
