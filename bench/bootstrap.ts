@@ -19,12 +19,12 @@ import { forgetClusters, registerPlainClusters, startControl } from '../test/sup
 import { startHarness } from '../test/support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../test/support/stack.js';
 import { bulkAll } from './catchup.js';
-import { closeBenchHarness, cpuSeconds, median, pidOfStackPart, table, writeResults } from './lib.js';
+import { closeBenchHarness, cpuSeconds, envFlag, envNumber, median, pidOfStackPart, table, writeResults } from './lib.js';
 import { pinForBench } from './sustained.js';
 
-const DOCS = Number(process.env.KCCR_BENCH_DOCS ?? 1_000_000);
-const ROUNDS = Number(process.env.KCCR_BENCH_ROUNDS ?? 1);
-const PIN = process.env.KCCR_BENCH_PIN !== '0';
+const DOCS = envNumber('KCCR_BENCH_DOCS', 1_000_000);
+const ROUNDS = envNumber('KCCR_BENCH_ROUNDS', 1);
+const PIN = envFlag('KCCR_BENCH_PIN', true);
 /** The scan once more with the extractor on the leader's CPU: the leader side and the follower side each on a core. */
 const SCAN_SPLIT = 'scan, extractor on the leader CPU';
 /** The raw load runs first and last: the leader's merges after its load, and the machine, vary over a round. */

@@ -31,6 +31,7 @@ import {
   cpuTimes,
   defaultServiceEnv,
   documentOfAbout1KB,
+  envFlag,
   envNumber,
   pidOfStackPart,
   rssSampler,
@@ -43,7 +44,7 @@ import { pinForBench } from './sustained.js';
 const DOCS = envNumber('KCCR_BENCH_DOCS', 500_000);
 const BULK = 1000;
 const SEED = 20_240_601;
-const PIN = process.env.KCCR_BENCH_PIN !== '0';
+const PIN = envFlag('KCCR_BENCH_PIN', true);
 
 /** The i-th bulk body of the documents, the same bytes every time (a fresh generator per load). */
 export function* bodies(index: string, docs = DOCS): Generator<string> {

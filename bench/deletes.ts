@@ -10,17 +10,19 @@ import { loadStack, uniqueName } from '../test/support/stack.js';
 import {
   closeBenchHarness,
   cpuSeconds,
-  foundOnFollower,
-  waitForFollowerCount,
   documentOfAbout1KB,
+  envNumber,
+  envNumbers,
+  foundOnFollower,
   percentile,
   pidOfStackPart,
   table,
+  waitForFollowerCount,
   writeResults,
 } from './lib.js';
 
-const SIZES = (process.env.KCCR_BENCH_SIZES ?? '10000,100000').split(',').map(Number);
-const DELETES = Number(process.env.KCCR_BENCH_DELETES ?? 100);
+const SIZES = envNumbers('KCCR_BENCH_SIZES', [10000, 100000]);
+const DELETES = envNumber('KCCR_BENCH_DELETES', 100);
 
 interface SizeResult {
   size: number;

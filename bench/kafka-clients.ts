@@ -45,10 +45,10 @@ import { checkClient } from './kafka-clients-checks.js';
 import type { Check, DescribeProducers } from './kafka-clients-checks.js';
 import { availableClients, CLIENT_IDS, createClient } from './kafka-clients-drivers.js';
 import type { BatchHandler, ClientId, ConsumerSettings } from './kafka-clients-drivers.js';
-import { documentOfAbout1KB, median, ROOT, table, writeResults } from './lib.js';
+import { documentOfAbout1KB, envFlag, envNumber, median, ROOT, table, writeResults } from './lib.js';
 
-const MESSAGES = Number(process.env.KCCR_BENCH_MESSAGES ?? 200_000);
-const RUNS = Number(process.env.KCCR_BENCH_RUNS ?? 3);
+const MESSAGES = envNumber('KCCR_BENCH_MESSAGES', 200_000);
+const RUNS = envNumber('KCCR_BENCH_RUNS', 3);
 const PARTITIONS = 3;
 /** Records per send call: the extractor's page (KCCR_EXTRACTOR_BATCH_SIZE). */
 const SEND_SIZE = 1000;
@@ -64,7 +64,7 @@ const TOPIC_CONFIG = { 'cleanup.policy': 'compact', 'compression.type': 'produce
 const CONSUME_TIMEOUT_MS = 600_000;
 const CHILD_ENV = 'KCCR_BENCH_KAFKA_CHILD';
 /** The consuming processes' heap ceiling, MiB (0: Node's default). */
-const CONSUMER_HEAP_MIB = Number(process.env.KCCR_BENCH_CONSUMER_HEAP_MIB ?? 128);
+const CONSUMER_HEAP_MIB = envNumber('KCCR_BENCH_CONSUMER_HEAP_MIB', 128);
 
 type Phase = 'produce' | 'consume' | 'busy';
 
@@ -502,7 +502,7 @@ export async function benchKafkaClients(): Promise<void> {
     }
 
     const checks = new Map<ClientId, Check[]>();
-    if (process.env.KCCR_BENCH_CHECKS !== '0') {
+    if (envFlag('KCCR_BENCH_CHECKS', true)) {
       const describeProducers = await describeProducersVia(brokers);
       for (const id of ids.filter((i) => i !== 'adapter-gzip')) {
         console.log(`checking ${clients.get(id)!.name}...`);

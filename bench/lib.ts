@@ -13,6 +13,7 @@ import { waitFor } from '../test/support/stack.js';
 import { dropOrphanLedgers } from '../test/support/cleanup.js';
 import type { Harness } from '../test/support/replication.js';
 import type { ElasticsearchAdapter } from '../services/shared/adapters/elasticsearch.js';
+import { EnvReader } from '../services/shared/config.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 const TICKS = 100; // USER_HZ on Linux
@@ -333,13 +334,35 @@ export function defaultServiceEnv(): Record<string, string> {
   };
 }
 
-/** A whole-number setting from the environment. */
+/**
+ * The benchmarks' settings, read as the services read theirs (services/shared/config.ts): a bad value stops the
+ * run at once with what was wrong, instead of measuring with NaN.
+ */
+function checked<T>(read: (r: EnvReader) => T): T {
+  const r = new EnvReader(process.env);
+  const value = read(r);
+  r.done({});
+  return value;
+}
+
+/** A positive number (fractions allowed). */
 export function envNumber(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}: expected a positive number, received ${JSON.stringify(v)}`);
-  return n;
+  return checked((r) => r.positive(name, fallback));
+}
+
+/** A comma-separated list of positive numbers. */
+export function envNumbers(name: string, fallback: readonly number[]): number[] {
+  return checked((r) => {
+    const items = r.list(name, fallback.map(String));
+    const bad = items.filter((x) => !(Number(x) > 0));
+    if (bad.length > 0) r.problem(`${name}: expected comma-separated positive numbers, received ${JSON.stringify(bad.join(','))}`);
+    return items.map(Number);
+  });
+}
+
+/** A switch: 1/true/yes or 0/false/no. */
+export function envFlag(name: string, fallback: boolean): boolean {
+  return checked((r) => r.bool(name, fallback));
 }
 
 /** Sets the nice value of every thread of a process and of its descendants (Linux nice is per thread). */

@@ -21,22 +21,24 @@ import type { CpuPinning } from './lib.js';
 import {
   busyFractions,
   closeBenchHarness,
-  foundOnFollower,
-  waitForFollowerCount,
   cpuSeconds,
   cpuTimes,
   defaultServiceEnv,
   documentOfAbout1KB,
+  envFlag,
+  envNumbers,
+  foundOnFollower,
   median,
   pidOfStackPart,
   setNice,
   table,
+  waitForFollowerCount,
   writeResults,
 } from './lib.js';
 import { pinForBench } from './sustained.js';
 
-const SIZES = (process.env.KCCR_BENCH_SIZES ?? '100000,1000000').split(',').map(Number);
-const PIN = process.env.KCCR_BENCH_PIN !== '0';
+const SIZES = envNumbers('KCCR_BENCH_SIZES', [100000, 1000000]);
+const PIN = envFlag('KCCR_BENCH_PIN', true);
 const BASELINE_SECONDS = 15;
 const BUSY_SECONDS = 15;
 

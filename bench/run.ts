@@ -17,7 +17,7 @@ import { benchLarge } from './large.js';
 import { benchLedger } from './ledger.js';
 import { benchReconcile } from './reconcile.js';
 import { benchVisibility } from './visibility.js';
-import { writeResults } from './lib.js';
+import { envFlag, writeResults } from './lib.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -97,7 +97,7 @@ async function suite(): Promise<void> {
 const name = process.argv[2];
 const scenario = name === undefined || name === 'all' ? suite : SCENARIOS[name];
 // The suite builds once; each scenario process it starts then runs the build as it is.
-const built = process.env.KCCR_BENCH_BUILT === '1';
+const built = envFlag('KCCR_BENCH_BUILT', false);
 if (!scenario) {
   console.error(`usage: npm run bench [-- <scenario>]\nscenarios: ${Object.keys(SCENARIOS).join(', ')} (none or "all": every one)`);
   process.exit(2);

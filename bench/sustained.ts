@@ -42,7 +42,9 @@ import {
   cpuTimes,
   defaultServiceEnv,
   documentOfAbout1KB,
+  envFlag,
   envNumber,
+  envNumbers,
   foundOnFollower,
   median,
   percentile,
@@ -55,8 +57,8 @@ import {
   writeResults,
 } from './lib.js';
 
-const MAX = process.env.KCCR_BENCH_MAX === '1';
-const FIND_MAX = process.env.KCCR_BENCH_FIND_MAX === '1';
+const MAX = envFlag('KCCR_BENCH_MAX', false);
+const FIND_MAX = envFlag('KCCR_BENCH_FIND_MAX', false);
 const RATE = envNumber('KCCR_BENCH_RATE', 1000);
 const SECONDS = envNumber('KCCR_BENCH_SECONDS', FIND_MAX ? 30 : 60);
 const ROUNDS = envNumber('KCCR_BENCH_ROUNDS', 3);
@@ -64,8 +66,8 @@ const SEED_DOCS = envNumber('KCCR_BENCH_SEED_DOCS', 10_000);
 const BULK = envNumber('KCCR_BENCH_BULK', 100);
 const MAX_BULK = envNumber('KCCR_BENCH_MAX_BULK', 500);
 const INFLIGHT = envNumber('KCCR_BENCH_INFLIGHT', 4);
-const STEPS = (process.env.KCCR_BENCH_STEPS ?? '500,1000,2000,4000').split(',').map(Number);
-const PIN = process.env.KCCR_BENCH_PIN !== '0';
+const STEPS = envNumbers('KCCR_BENCH_STEPS', [500, 1000, 2000, 4000]);
+const PIN = envFlag('KCCR_BENCH_PIN', true);
 /**
  * The load generator's nice value: in the full-speed runs it shares CPU 1 with the whole follower side, and if it
  * starved there, a leader that could take more would look slower. -10 (the default for KCCR_BENCH_MAX and

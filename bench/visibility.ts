@@ -16,7 +16,7 @@ import { startHarness, startReplication } from '../test/support/replication.js';
 import type { Harness } from '../test/support/replication.js';
 import { esConnection, loadStack, uniqueName } from '../test/support/stack.js';
 import { dropOrphanLedgers } from '../test/support/cleanup.js';
-import { cpuSeconds, documentOfAbout1KB, fixedRateLoad, foundOnFollower, median, percentile, pidOfStackPart, table, writeResults } from './lib.js';
+import { cpuSeconds, documentOfAbout1KB, envNumber, fixedRateLoad, foundOnFollower, median, percentile, pidOfStackPart, table, writeResults } from './lib.js';
 
 type Mode = 'none' | 'refresh' | 'refresh-1s' | 'scheduled';
 const MODES: Mode[] = ['none', 'refresh', 'refresh-1s', 'scheduled'];
@@ -26,9 +26,9 @@ const MODE_ENV: Record<Exclude<Mode, 'none'>, Record<string, string>> = {
   'refresh-1s': { KCCR_EXTRACTOR_VISIBILITY: 'refresh', KCCR_EXTRACTOR_MIN_POLL_MS: '1000' },
   scheduled: { KCCR_EXTRACTOR_VISIBILITY: 'scheduled' },
 };
-const RATE = Number(process.env.KCCR_BENCH_RATE ?? 1500);
-const SECONDS = Number(process.env.KCCR_BENCH_SECONDS ?? 30);
-const ROUNDS = Number(process.env.KCCR_BENCH_ROUNDS ?? 3);
+const RATE = envNumber('KCCR_BENCH_RATE', 1500);
+const SECONDS = envNumber('KCCR_BENCH_SECONDS', 30);
+const ROUNDS = envNumber('KCCR_BENCH_ROUNDS', 3);
 
 interface RunResult {
   mode: Mode;

@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { EnvReader } from '../services/shared/config.js';
 import { failuresOf, type JsonReport } from './support/report.js';
 
 const root = resolve(import.meta.dirname, '..');
@@ -69,7 +70,16 @@ async function ensureUp(name: keyof typeof STACKS): Promise<boolean> {
   return true;
 }
 
+/** The switches of a run, read as every kccr setting is (a bad value stops it, saying which). */
+function readFlags(): { faults: boolean; multinode: boolean; keepStack: boolean } {
+  const r = new EnvReader(process.env);
+  return r.done({ faults: r.bool('KCCR_FAULTS', true), multinode: r.bool('KCCR_MULTINODE', true), keepStack: r.bool('KCCR_KEEP_STACK', false) });
+}
+
+let flags: { faults: boolean; multinode: boolean; keepStack: boolean } = { faults: true, multinode: true, keepStack: false };
+
 async function main(): Promise<number> {
+  flags = readFlags();
   const started: (keyof typeof STACKS)[] = [];
   try {
     // One after the other: two stacks starting at once on two cores time out more often than they save.
@@ -88,8 +98,8 @@ async function main(): Promise<number> {
     const mainProjects = ['--project', 'unit', '--project', 'integration'];
     const faultProjects = ['--project', 'faults'];
     const multiProjects = ['--project', 'multinode'];
-    const skipFaults = process.env.KCCR_FAULTS === '0';
-    const skipMulti = process.env.KCCR_MULTINODE === '0';
+    const skipFaults = !flags.faults;
+    const skipMulti = !flags.multinode;
     // A filter may match files of some runs only: the others are skipped then (when it matches none, vitest says so).
     const wanted = async (projects: string[]) => args.length === 0 || (await matches(projects, args));
     const runMain =
@@ -116,7 +126,7 @@ async function main(): Promise<number> {
     if (results.length > 1) console.log(`test: ${results.map(([n, c]) => `${n} ${c === 0 ? 'passed' : `failed (exit ${c})`}`).join('; ')}`);
     return results.find(([, c]) => c !== 0)?.[1] ?? 0;
   } finally {
-    if (process.env.KCCR_KEEP_STACK !== '1') {
+    if (!flags.keepStack) {
       for (const name of started) await exec(tsx, ['deploy/local/stack.ts', 'down'], STACKS[name]);
     }
   }

@@ -28,15 +28,43 @@ export class EnvReader {
     return v ?? '';
   }
 
-  int(name: string, fallback: number, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
+  int(name: string, fallback: number, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER, what?: string): number {
     const v = this.raw(name);
     if (v === undefined) return fallback;
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) {
-      this.problems.push(`${name}: expected a whole number from ${min} to ${max}, received ${JSON.stringify(v)}`);
+      this.problems.push(`${name}: expected ${what ?? `a whole number from ${min} to ${max}`}, received ${JSON.stringify(v)}`);
       return fallback;
     }
     return n;
+  }
+
+  /** A text that must match `pattern` (`expected` says how, in the problem). */
+  matching(name: string, fallback: string, pattern: RegExp, expected: string): string {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!pattern.test(v)) {
+      this.problems.push(`${name}: expected ${expected}, received ${JSON.stringify(v)}`);
+      return fallback;
+    }
+    return v;
+  }
+
+  /** A number above zero, fractions allowed (seconds, rates). */
+  positive(name: string, fallback: number, unit = 'number'): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) {
+      this.problems.push(`${name}: expected a positive ${unit}, received ${JSON.stringify(v)}`);
+      return fallback;
+    }
+    return n;
+  }
+
+  /** What was found wrong so far (done() throws them all at once). */
+  found(): readonly string[] {
+    return [...this.problems];
   }
 
   bool(name: string, fallback: boolean): boolean {

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { EnvReader } from '../../../services/shared/config.js';
 
 /**
  * Settings of the local stack, read once from the environment.
@@ -55,67 +56,17 @@ export const NODE_PORT_STEP = 10;
 const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 
 export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
-  const problems: string[] = [];
-
-  const str = (name: string, fallback: string, pattern?: RegExp, expected?: string): string => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    if (pattern && !pattern.test(raw)) {
-      problems.push(`${name}: expected ${expected ?? pattern.source}, received ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    return raw;
-  };
-  const port = (name: string, base: number): number => {
-    const fallback = base + offset;
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > 65535) {
-      problems.push(`${name}: expected a TCP port (1-65535), received ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    return n;
-  };
-  const bool = (name: string): boolean => {
-    const raw = env[name];
-    if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
-    if (raw === '1' || raw === 'true') return true;
-    problems.push(`${name}: expected 1/true or 0/false, received ${JSON.stringify(raw)}`);
-    return false;
-  };
+  // The same reader as the services' settings: every bad value is found, then all are reported at once.
+  const r = new EnvReader(env);
+  const str = (name: string, fallback: string, pattern?: RegExp, expected?: string): string =>
+    pattern ? r.matching(name, fallback, pattern, expected ?? pattern.source) : r.string(name, fallback);
+  const offset = r.int('KCCR_PORT_OFFSET', 0, 0, 50000);
+  const port = (name: string, base: number): number => r.int(name, base + offset, 1, 65535, 'a TCP port (1-65535)');
+  const bool = (name: string): boolean => r.bool(name, false);
   const heap = /^[0-9]+[mg]$/;
-  const count = (name: string, fallback: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > max) {
-      problems.push(`${name}: expected a whole number from 1 to ${max}, received ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    return n;
-  };
-  const seconds = (name: string, fallback: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback * 1000;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) {
-      problems.push(`${name}: expected a positive number of seconds, received ${JSON.stringify(raw)}`);
-      return fallback * 1000;
-    }
-    return n * 1000;
-  };
+  const count = (name: string, fallback: number, max: number): number => r.int(name, fallback, 1, max);
+  const seconds = (name: string, fallback: number): number => r.positive(name, fallback, 'number of seconds') * 1000;
 
-  const offset = (() => {
-    const raw = env.KCCR_PORT_OFFSET;
-    if (raw === undefined || raw === '') return 0;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0 || n > 50000) {
-      problems.push(`KCCR_PORT_OFFSET: expected a whole number from 0 to 50000, received ${JSON.stringify(raw)}`);
-      return 0;
-    }
-    return n;
-  })();
   const stackDir = resolve(str('KCCR_STACK_DIR', join(PROJECT_ROOT, '.stack')));
   const config: StackConfig = {
     root: PROJECT_ROOT,
@@ -164,11 +115,11 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
   const seen = new Map<number, string>();
   for (const [name, p] of ports) {
     const other = seen.get(p);
-    if (other) problems.push(`ports: ${name} and ${other} both use port ${p}; give each part its own port`);
+    if (other) r.problem(`ports: ${name} and ${other} both use port ${p}; give each part its own port`);
     seen.set(p, name);
   }
 
-  if (problems.length > 0) throw new StackConfigError(problems);
+  if (r.found().length > 0) throw new StackConfigError([...r.found()]);
   return Object.freeze(config);
 }
 
