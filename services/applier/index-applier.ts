@@ -25,7 +25,8 @@ import { entryOf } from './ledger.js';
 import type { Ledger } from './ledger.js';
 import type { Reconciler } from './reconciler.js';
 import type { SeqRange } from './bisect.js';
-import { coveredByBootstrap, ofIncarnation } from './rules.js';
+import { coveredByBootstrap, NO_DELETES_SEEN, ofIncarnation, onCheckpointDeletes } from './rules.js';
+import type { DeleteWatch } from './rules.js';
 
 export interface ApplierDeps {
   readonly config: ApplierConfig;
@@ -47,11 +48,8 @@ interface ShardState {
   /** Records of another incarnation of the leader index, skipped. */
   otherIncarnation: number;
   lastAppliedAt: number | null;
-  lastDeleteTotal: number | null;
-  /** The leader shard's deletes moved: a reconciliation pass is due once this partition has caught up. */
-  reconcileDue: boolean;
-  /** A pass is due once a checkpoint reaches this _seq_no (the deletes counted are then visible on the leader). */
-  reconcileAfter: number | null;
+  /** The leader shard's deletes as the checkpoints report them, and the pass they call for (rules.ts). */
+  deletes: DeleteWatch;
   /** The leader index UUID of the last METADATA record read in this partition. */
   indexUuid?: string;
   /** Chunks of a large envelope being put together (bounded by maxReassemblyBytes). */
@@ -126,9 +124,7 @@ export class IndexApplier {
         deadLettered: 0,
         otherIncarnation: 0,
         lastAppliedAt: null,
-        lastDeleteTotal: null,
-        reconcileDue: false,
-        reconcileAfter: null,
+        deletes: NO_DELETES_SEEN,
         chunks: new ChunkAssembler(this.deps.config.maxReassemblyBytes, this.deps.config.maxDocumentBytes),
       };
       this.shards.set(partition, s);
@@ -341,27 +337,10 @@ export class IndexApplier {
     // Everything before this record in the partition is applied: the follower has the leader up to G.
     shard.appliedCheckpoint = cp.globalCheckpoint;
     shard.appliedObservedAt = cp.observedAt;
-    // The leader side checks with searches, which see what a refresh made visible. The deletes counted in a
-    // reading are at or below its max _seq_no; once a checkpoint reaches that, the extractor has made them visible.
-    if (shard.reconcileAfter !== null && cp.globalCheckpoint >= shard.reconcileAfter) {
-      shard.reconcileDue = true;
-      shard.reconcileAfter = null;
-    }
-    const deleteTotal = cp.deleteTotal;
-    if (deleteTotal !== null && deleteTotal !== shard.lastDeleteTotal) {
-      // At the first checkpoint seen, any delete the leader ever had may be missing here.
-      if (shard.lastDeleteTotal !== null || deleteTotal > 0) {
-        const cover = Math.max(cp.maxSeqNo, cp.globalCheckpoint);
-        if (cp.globalCheckpoint >= cover) shard.reconcileDue = true;
-        else shard.reconcileAfter = Math.max(shard.reconcileAfter ?? -1, cover);
-      }
-      shard.lastDeleteTotal = deleteTotal;
-    }
-    // Only once caught up: DELETEs of an earlier pass may still wait in the backlog, and a pass now would ask again.
-    if (shard.reconcileDue && BigInt(m.offset) + 1n >= BigInt(highWatermark)) {
-      shard.reconcileDue = false;
-      this.reconciler.request(partition, 'the leader shard had deletes');
-    }
+    // The reconcile trigger (rules.ts): the leader's delete count moved, covered by a checkpoint, caught up.
+    const trigger = onCheckpointDeletes(shard.deletes, cp, BigInt(m.offset) + 1n >= BigInt(highWatermark));
+    shard.deletes = trigger.watch;
+    if (trigger.request) this.reconciler.request(partition, 'the leader shard had deletes');
   }
 
   /**

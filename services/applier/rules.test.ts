@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BootstrapCheckpoints } from '../shared/replication.js';
-import { coveredByBootstrap, ofIncarnation } from './rules.js';
+import { coveredByBootstrap, NO_DELETES_SEEN, ofIncarnation, onCheckpointDeletes } from './rules.js';
 
 const origin = (over: Partial<{ indexUuid: string; historyUuid: string; shard: number; seqNo: number }> = {}) => ({
   indexUuid: 'u1',
@@ -45,5 +45,32 @@ describe('what the bootstrap covered', () => {
     expect(coveredByBootstrap(origin({ shard: 1, historyUuid: 'h9', seqNo: 0 }), cp)).toBe(false);
     expect(coveredByBootstrap(origin({ shard: 2 }), cp)).toBe(false);
     expect(coveredByBootstrap(origin(), undefined)).toBe(false);
+  });
+});
+
+describe('the reconcile trigger', () => {
+  const cp = (globalCheckpoint: number, maxSeqNo: number, deleteTotal: number | null) => ({ globalCheckpoint, maxSeqNo, deleteTotal });
+
+  it('asks for nothing while the delete count stays, and for a pass at a first checkpoint with deletes', () => {
+    expect(onCheckpointDeletes(NO_DELETES_SEEN, cp(10, 10, 0), true)).toEqual({ watch: { lastDeleteTotal: 0, due: false, after: null }, request: false });
+    expect(onCheckpointDeletes(NO_DELETES_SEEN, cp(10, 10, 3), true).request).toBe(true);
+    const quiet = { lastDeleteTotal: 3, due: false, after: null };
+    expect(onCheckpointDeletes(quiet, cp(20, 20, 3), true)).toEqual({ watch: quiet, request: false });
+    expect(onCheckpointDeletes(quiet, cp(20, 20, null), true).request).toBe(false);
+  });
+
+  it('waits for a checkpoint that covers the reading before the pass (the deletes are visible to search by then)', () => {
+    const moved = onCheckpointDeletes({ lastDeleteTotal: 3, due: false, after: null }, cp(20, 25, 4), true);
+    expect(moved).toEqual({ watch: { lastDeleteTotal: 4, due: false, after: 25 }, request: false });
+    expect(onCheckpointDeletes(moved.watch, cp(24, 30, 4), true).request).toBe(false);
+    expect(onCheckpointDeletes(moved.watch, cp(25, 30, 4), true)).toEqual({ watch: { lastDeleteTotal: 4, due: false, after: null }, request: true });
+  });
+
+  it('asks only once caught up with the partition, then forgets it owed one', () => {
+    const owed = onCheckpointDeletes({ lastDeleteTotal: 3, due: false, after: null }, cp(30, 30, 5), false);
+    expect(owed).toEqual({ watch: { lastDeleteTotal: 5, due: true, after: null }, request: false });
+    const later = onCheckpointDeletes(owed.watch, cp(31, 31, 5), true);
+    expect(later).toEqual({ watch: { lastDeleteTotal: 5, due: false, after: null }, request: true });
+    expect(onCheckpointDeletes(later.watch, cp(32, 32, 5), true).request).toBe(false);
   });
 });

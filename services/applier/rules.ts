@@ -31,3 +31,46 @@ export function coveredByBootstrap(origin: OriginOf, checkpoints: BootstrapCheck
   const s = checkpoints.shards.find((x) => x.shard === origin.shard);
   return s !== undefined && s.historyUuid === origin.historyUuid && origin.seqNo <= s.globalCheckpoint;
 }
+
+/** What a partition remembers between checkpoints to know when the leader shard's deletes call for a pass. */
+export interface DeleteWatch {
+  /** The leader shard's delete count at the last checkpoint read (null before any). */
+  readonly lastDeleteTotal: number | null;
+  /** A pass is owed, asked for once the partition is caught up. */
+  readonly due: boolean;
+  /** A pass is owed once a checkpoint reaches this _seq_no (the deletes counted are visible to search by then). */
+  readonly after: number | null;
+}
+
+export const NO_DELETES_SEEN: DeleteWatch = { lastDeleteTotal: null, due: false, after: null };
+
+/**
+ * The reconcile trigger, at each CHECKPOINT of a partition: the leader shard's delete count moved (or, at the first
+ * checkpoint, is above zero: any delete it ever had may be missing here), so a pass is owed; the leader checks with
+ * searches, so the pass waits until a checkpoint covers the reading's max _seq_no (the extractor makes everything up
+ * to a checkpoint visible before publishing it); and it is asked for only once the partition is caught up (DELETEs
+ * of an earlier pass may still wait in the backlog, and a pass now would ask for them again).
+ */
+export function onCheckpointDeletes(
+  watch: DeleteWatch,
+  cp: { readonly globalCheckpoint: number; readonly maxSeqNo: number; readonly deleteTotal: number | null },
+  caughtUp: boolean,
+): { readonly watch: DeleteWatch; readonly request: boolean } {
+  let due = watch.due;
+  let after = watch.after;
+  let lastDeleteTotal = watch.lastDeleteTotal;
+  if (after !== null && cp.globalCheckpoint >= after) {
+    due = true;
+    after = null;
+  }
+  if (cp.deleteTotal !== null && cp.deleteTotal !== lastDeleteTotal) {
+    if (lastDeleteTotal !== null || cp.deleteTotal > 0) {
+      const cover = Math.max(cp.maxSeqNo, cp.globalCheckpoint);
+      if (cp.globalCheckpoint >= cover) due = true;
+      else after = Math.max(after ?? -1, cover);
+    }
+    lastDeleteTotal = cp.deleteTotal;
+  }
+  const request = due && caughtUp;
+  return { watch: { lastDeleteTotal, due: request ? false : due, after }, request };
+}
