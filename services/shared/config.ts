@@ -145,14 +145,16 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export interface ProcessSettings {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly shutdownTimeoutMs: number;
+  readonly logFormat: 'json' | 'text';
 }
 
-/** KCCR_LOG_LEVEL and KCCR_SHUTDOWN_TIMEOUT_MS, checked (a CONFIG_INVALID error lists what is wrong). */
+/** KCCR_LOG_LEVEL, KCCR_LOG_FORMAT and KCCR_SHUTDOWN_TIMEOUT_MS, checked (a CONFIG_INVALID error lists what is wrong). */
 export function readProcessSettings(env: NodeJS.ProcessEnv = process.env): ProcessSettings {
   const r = new EnvReader(env);
   return r.done({
     logLevel: r.oneOf('KCCR_LOG_LEVEL', LOG_LEVELS, 'info'),
     shutdownTimeoutMs: r.int('KCCR_SHUTDOWN_TIMEOUT_MS', 20_000, 1000, 3_600_000),
+    logFormat: r.oneOf('KCCR_LOG_FORMAT', ['json', 'text'] as const, 'json'),
   });
 }
 

@@ -46,8 +46,12 @@ describe('EnvReader', () => {
 
 describe('process settings', () => {
   it('reads the log level and the stop bound, defaults when unset', () => {
-    expect(readProcessSettings({})).toEqual({ logLevel: 'info', shutdownTimeoutMs: 20_000 });
-    expect(readProcessSettings({ KCCR_LOG_LEVEL: 'debug', KCCR_SHUTDOWN_TIMEOUT_MS: '5000' })).toEqual({ logLevel: 'debug', shutdownTimeoutMs: 5000 });
+    expect(readProcessSettings({})).toEqual({ logLevel: 'info', shutdownTimeoutMs: 20_000, logFormat: 'json' });
+    expect(readProcessSettings({ KCCR_LOG_LEVEL: 'debug', KCCR_SHUTDOWN_TIMEOUT_MS: '5000', KCCR_LOG_FORMAT: 'text' })).toEqual({
+      logLevel: 'debug',
+      shutdownTimeoutMs: 5000,
+      logFormat: 'text',
+    });
   });
 
   it('refuses a stop bound that is not milliseconds (20s once made every stop exit at once) and an unknown level, naming both', () => {
