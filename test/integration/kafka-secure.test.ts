@@ -177,7 +177,11 @@ describe('Kafka in the secure stack: authentication and least-privilege principa
         60_000,
         500,
       );
-      expect(status.get(extractorStatusKey(ungranted.leaderCluster, leaderIndex))?.state).not.toBe('failed');
+      // The status row follows at the next report: FAILED no more.
+      await waitFor('the extractor to report it no longer fails', async () => {
+        const state = status.get(extractorStatusKey(ungranted.leaderCluster, leaderIndex))?.state;
+        return state !== undefined && state !== 'failed';
+      });
       expect(extractor.starts).toBe(1);
     } finally {
       await extractor.stop();

@@ -153,8 +153,17 @@ describe('offsets: replay and skip (plain stack, real extractor and applier)', (
     // Deleted on the follower by hand. A delete leaves a tombstone with a higher version that keeps replays out for
     // index.gc_deletes (24h on follower indices): this test shortens it so that a replay can bring documents back.
     await h.follower.request('PUT', `/${follower}/_settings`, { body: { index: { gc_deletes: '0s' } } });
+    // A probe deleted with them, with an external version: its tombstone goes when theirs do (a refresh prunes the
+    // tombstones older than gc_deletes, by a clock that moves in steps: one made in the same step survives it).
+    await h.follower.request('PUT', `/${follower}/_doc/probe`, { body: { v: -1 }, query: { version: 1, version_type: 'external' } });
     for (const id of ['before', 'after']) await h.follower.request('DELETE', `/${follower}/_doc/${id}`, { query: { refresh: 'true' } });
-    await h.follower.refresh(follower);
+    await h.follower.request('DELETE', `/${follower}/_doc/probe`, { query: { version: 2, version_type: 'external', refresh: 'true' } });
+    await waitFor('the tombstones to be pruned', async () => {
+      await h.follower.refresh(follower);
+      const r = await h.follower.request('PUT', `/${follower}/_doc/probe`, { body: { v: -1 }, query: { version: 2, version_type: 'external' }, ignore: [409] });
+      return r.status === 201;
+    });
+    await h.follower.request('DELETE', `/${follower}/_doc/probe`, { query: { refresh: 'true' } });
     expect(Object.keys(await documents(h.follower, follower))).toEqual(['base']);
 
     const requestId = await moveTo(follower, new Date(at).toISOString());
