@@ -138,8 +138,13 @@ function secretMode(root: Owner | undefined): number {
 }
 
 /** A base64url UUID, the form KRaft expects for a cluster id. */
-function clusterId(): string {
-  return randomBytes(16).toString('base64url');
+export function clusterId(random: () => Buffer = () => randomBytes(16)): string {
+  // One in 64 starts with '-', which the storage tool's argument parser takes for an option ("--cluster-id:
+  // expected one argument"): drawn again.
+  for (;;) {
+    const id = random().toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /**
