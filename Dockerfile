@@ -19,6 +19,13 @@ COPY services ./services
 COPY schemas ./schemas
 RUN npm run build
 
+# ---- setup: the secure Compose set-up's one-shot steps (docker-compose.secure.yml) ----
+# The build stage (every dependency, tsx among them) with openssl for the certificates and deploy/ for the code.
+FROM build AS setup
+RUN apt-get update && apt-get install -y --no-install-recommends openssl && rm -rf /var/lib/apt/lists/*
+COPY deploy ./deploy
+CMD ["npx", "tsx", "deploy/docker/secure/setup.ts", "init"]
+
 # ---- runtime: production dependencies, the compiled code and the schemas ----
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production

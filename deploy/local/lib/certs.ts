@@ -10,11 +10,14 @@ export interface CertPaths {
   readonly key: string;
 }
 
+/** What the local stack's certificate names: every part listens on 127.0.0.1. */
+export const LOCAL_NAMES: readonly string[] = ['DNS:localhost', 'IP:127.0.0.1'];
+
 /**
- * A private CA and one server certificate for localhost / 127.0.0.1, made once per stack folder with openssl.
- * Both clusters serve it; clients trust the CA file only, never "insecure" switches.
+ * A private CA and one server certificate for `names` (subjectAltName entries, e.g. DNS:kafka, IP:127.0.0.1), made
+ * once per folder with openssl. Every part serves it; clients trust the CA file only, never "insecure" switches.
  */
-export function ensureCertificates(dir: string): CertPaths {
+export function ensureCertificates(dir: string, names: readonly string[] = LOCAL_NAMES): CertPaths {
   const paths: CertPaths = { ca: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), cert: join(dir, 'node.crt'), key: join(dir, 'node.key') };
   if (Object.values(paths).every((p) => existsSync(p))) return paths;
   requireCommand('openssl', 'install openssl (for example `apt-get install openssl`); secure mode makes its certificates with it');
@@ -49,7 +52,7 @@ export function ensureCertificates(dir: string): CertPaths {
   const ext = join(dir, 'node.ext');
   writeFileSync(
     ext,
-    'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n',
+    `subjectAltName=${names.join(',')}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`,
   );
   run(
     'openssl',

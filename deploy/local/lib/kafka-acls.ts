@@ -38,6 +38,9 @@ export const KAFKA_USERS: readonly KafkaUserSpec[] = [
   { name: 'kccr-registry', superUser: false, purpose: 'the schema registry (KafkaSQL storage)' },
 ];
 
+/** The users every ACL check lets pass (super.users). */
+export const SUPER_USERS: readonly string[] = KAFKA_USERS.filter((u) => u.superUser).map((u) => u.name);
+
 /** The consumer groups of the control tables: `kccr-table-<topic>-<random>`, one per reader (services/shared/table.ts). */
 const TABLE_GROUP_PREFIX = 'kccr-table-';
 

@@ -5,7 +5,8 @@ import { KafkaAdapter } from '../../../services/shared/adapters/kafka.js';
 import type { KafkaConnection } from '../../../services/shared/adapters/kafka.js';
 import { RECONCILE_TOPIC, RECONCILE_TOPIC_CONFIGS } from '../../../services/shared/replication.js';
 import { CONTROL_TOPICS, TABLE_TOPIC_CONFIGS } from '../../../services/shared/table.js';
-import { KAFKA_USERS, stackAcls } from './kafka-acls.js';
+import { KAFKA_USERS, stackAcls, SUPER_USERS } from './kafka-acls.js';
+import { BROKER_USER, brokerProperties, scramFormatArgs } from './kafka-properties.js';
 import type { StackConfig } from './config.js';
 import { stackPaths } from './config.js';
 import type { JavaHome } from './checks.js';
@@ -36,87 +37,29 @@ function scramMarker(config: StackConfig): string {
   return join(config.stackDir, 'kafka', 'scram-users');
 }
 
-const BROKER_USER = 'kccr-broker';
-
 function password(config: StackConfig, user: string): string {
   return readFileSync(kafkaPasswordFile(config, user), 'utf8').trim();
 }
 
 /**
- * Secure mode: every listener speaks SASL over TLS (the stack's CA and server certificate). Clients (CLIENT, and
- * PROXIED for a proxy in between) authenticate with SCRAM-SHA-512, whose credentials live in the metadata log. The
- * controller listener takes PLAIN with one user, the broker itself, listed in this file: KRaft cannot offer SCRAM
- * there, because the controller serves the very metadata log that SCRAM credentials are read from, so the broker's
- * first connection to its controller could not be checked. PLAIN's password travels inside TLS, the listener is bound
- * to 127.0.0.1, and no anonymous principal exists anywhere: every connection has authenticated as someone. Only
- * kccr-admin and the broker are super users; everyone else has what deploy/local/lib/kafka-acls.ts grants.
+ * CLIENT (PLAINTEXT in plain mode) for clients; PROXIED, a second listener that advertises the proxy's port, not its
+ * own: a client that bootstraps through a proxy on that port is sent back to it by the metadata, so every request of
+ * that client crosses the proxy (the fault tests stall it there). Secure mode: kafka-properties.ts.
  */
-function secureListenerLines(config: StackConfig): string[] {
-  const { kafka, kafkaController, kafkaProxied, kafkaProxy } = config.ports;
-  const broker = password(config, BROKER_USER);
-  const scram = 'org.apache.kafka.common.security.scram.ScramLoginModule required';
-  return [
-    `listeners=CLIENT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxied},CONTROLLER://127.0.0.1:${kafkaController}`,
-    `advertised.listeners=CLIENT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxy}`,
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=CLIENT',
-    'listener.security.protocol.map=CONTROLLER:SASL_SSL,CLIENT:SASL_SSL,PROXIED:SASL_SSL',
-    'sasl.enabled.mechanisms=SCRAM-SHA-512',
-    'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
-    'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
-    'sasl.mechanism.controller.protocol=PLAIN',
-    // The client side of the broker's own connections (inter-broker, and to the controller); the server side of SCRAM
-    // reads the metadata log, of PLAIN the user_<name> entries.
-    `listener.name.client.scram-sha-512.sasl.jaas.config=${scram} username="${BROKER_USER}" password="${broker}";`,
-    `listener.name.proxied.scram-sha-512.sasl.jaas.config=${scram};`,
-    `listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${BROKER_USER}" password="${broker}" user_${BROKER_USER}="${broker}";`,
-    'ssl.keystore.type=PEM',
-    `ssl.keystore.location=${kafkaKeystore(config)}`,
-    'ssl.truststore.type=PEM',
-    `ssl.truststore.location=${kafkaTruststore(config)}`,
-    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
-    'allow.everyone.if.no.acl.found=false',
-    `super.users=${KAFKA_USERS.filter((u) => u.superUser)
-      .map((u) => `User:${u.name}`)
-      .join(';')}`,
-  ];
-}
-
-function plainListenerLines(config: StackConfig): string[] {
-  const { kafka, kafkaController, kafkaProxied, kafkaProxy } = config.ports;
-  return [
-    `listeners=PLAINTEXT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxied},CONTROLLER://127.0.0.1:${kafkaController}`,
-    // PROXIED advertises the proxy's port, not its own: a client that bootstraps through a proxy on that port is sent
-    // back to it by the metadata, so every request of that client crosses the proxy (the fault tests stall it there).
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${kafka},PROXIED://127.0.0.1:${kafkaProxy}`,
-    'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    // PROXIED speaks what PLAINTEXT speaks.
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT',
-  ];
-}
-
 function serverProperties(config: StackConfig): string {
-  const p = stackPaths(config);
-  return [
-    'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${config.ports.kafkaController}`,
-    ...(config.secure ? secureListenerLines(config) : plainListenerLines(config)),
-    `log.dirs=${p.kafkaData}`,
-    'num.partitions=1',
-    // Topics are created by kccr with the partition count of the leader index; a typo must not create one.
-    'auto.create.topics.enable=false',
-    'offsets.topic.replication.factor=1',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
-    'group.initial.rebalance.delay.ms=0',
-    // Compaction on a small single node: look often so tests and demos see compacted topics.
-    'log.cleaner.backoff.ms=5000',
-    '',
-  ].join('\n');
+  const { kafka, kafkaController, kafkaProxied, kafkaProxy } = config.ports;
+  const at = (port: number) => `127.0.0.1:${port}`;
+  return brokerProperties({
+    listeners: [
+      { name: config.secure ? 'CLIENT' : 'PLAINTEXT', bind: at(kafka), advertise: at(kafka) },
+      { name: 'PROXIED', bind: at(kafkaProxied), advertise: at(kafkaProxy) },
+    ],
+    controller: { bind: at(kafkaController), voter: at(kafkaController) },
+    dataDir: stackPaths(config).kafkaData,
+    security: config.secure
+      ? { keystore: kafkaKeystore(config), truststore: kafkaTruststore(config), brokerPassword: password(config, BROKER_USER), superUsers: SUPER_USERS }
+      : undefined,
+  });
 }
 
 /**
@@ -185,7 +128,12 @@ function prepareSecureKafka(config: StackConfig, formatted: boolean, root: Owner
  */
 function formatStorage(config: StackConfig, java: JavaHome, args: readonly string[], owner: Owner | undefined): void {
   const p = stackPaths(config);
-  const scram = config.secure ? KAFKA_USERS.flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.name},password=${password(config, u.name)}]`]) : [];
+  const scram = config.secure
+    ? scramFormatArgs(
+        KAFKA_USERS.map((u) => u.name),
+        (user) => password(config, user),
+      )
+    : [];
   const argFile = join(config.stackDir, 'kafka', 'format.args');
   writeFileNoFollow(argFile, [...args, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', p.kafkaConfig, ...scram].join('\n'), 0o600, owner);
   try {

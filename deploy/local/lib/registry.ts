@@ -8,6 +8,7 @@ import { httpJson } from './http.js';
 import { registryInStack } from './fetch.js';
 import { ownedDir, writeFileNoFollow } from './files.js';
 import type { Owner } from './files.js';
+import { scramClientProperties } from './kafka-properties.js';
 import { isAlive, pidFile, readPid, run, startDetached, waitUntil } from './procs.js';
 import { asUser, ensureSystemUser } from './users.js';
 
@@ -105,19 +106,7 @@ function writeSecureKafkaSettings(config: StackConfig, root: Owner | undefined):
   // The stack's CA beside it: the certificates' own folder is root's alone.
   const ca = join(dir, 'ca.crt');
   writeFileNoFollow(ca, readFileSync(join(p.certs, 'ca.crt'), 'utf8'), 0o640, root);
-  writeFileNoFollow(
-    join(dir, 'application.properties'),
-    [
-      'apicurio.kafka.common.security.protocol=SASL_SSL',
-      'apicurio.kafka.common.sasl.mechanism=SCRAM-SHA-512',
-      `apicurio.kafka.common.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${REGISTRY_KAFKA_USER}" password="${password}";`,
-      'apicurio.kafka.common.ssl.truststore.type=PEM',
-      `apicurio.kafka.common.ssl.truststore.location=${ca}`,
-      '',
-    ].join('\n'),
-    0o640,
-    root,
-  );
+  writeFileNoFollow(join(dir, 'application.properties'), scramClientProperties('apicurio.kafka.common.', REGISTRY_KAFKA_USER, password, ca), 0o640, root);
 }
 
 function storageArgs(config: StackConfig, storage: RegistryStorage): string[] {
