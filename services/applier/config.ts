@@ -3,8 +3,15 @@ import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRe
 import type { EsConnection, KafkaSettings } from '../shared/config.js';
 import { DEFAULT_BISECT } from './bisect.js';
 import type { BisectOptions } from './bisect.js';
+import { readMetricsSettings } from '../shared/metrics/server.js';
+import type { MetricsSettings } from '../shared/metrics/server.js';
+
+/** The applier's /metrics port unless KCCR_METRICS_PORT says otherwise. */
+export const APPLIER_METRICS_PORT = 9465;
 
 export interface ApplierConfig {
+  /** Its /metrics listener (KCCR_METRICS_HOST, KCCR_METRICS_PORT). */
+  readonly metrics: MetricsSettings;
   /** The follower cluster's name in kccr: one consumer group per follower cluster. */
   readonly followerCluster: string;
   readonly follower: EsConnection;
@@ -74,5 +81,6 @@ export function readApplierConfig(env: NodeJS.ProcessEnv = process.env): Readonl
     maxReassemblyBytes: r.int('KCCR_APPLIER_MAX_REASSEMBLY_BYTES', 256 * 1024 * 1024, 1024 * 1024, 4 * 1024 * 1024 * 1024),
     // 0: no limit beyond the leader's own (http.max_content_length, indexing pressure).
     maxDocumentBytes: r.int('KCCR_MAX_DOCUMENT_BYTES', 0, 0, 4 * 1024 * 1024 * 1024) || Number.POSITIVE_INFINITY,
+    metrics: readMetricsSettings(r, APPLIER_METRICS_PORT),
   });
 }

@@ -2,6 +2,9 @@
  * The applier service: one consumer group per follower cluster. Follows the replication specs, consumes the topics
  * of the active ones, and applies each partition in order through an IndexApplier.
  */
+import { startMetricsServer } from '../shared/metrics/server.js';
+import type { MetricsServer } from '../shared/metrics/server.js';
+import { applierMetrics } from '../shared/metrics/service-metrics.js';
 import { isEntryPoint } from '../shared/entry.js';
 import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { groupLag, KafkaAdapter } from '../shared/adapters/kafka.js';
@@ -69,6 +72,7 @@ export class ApplierService {
   private syncFailures = 0;
   private timers: NodeJS.Timeout[] = [];
   private statusInFlight = false;
+  private metrics?: MetricsServer;
   /** The follower probe in flight (since when), and its run of failures. */
   private probeSince?: number;
   private readonly followerReach = new RetryTracker();
@@ -107,6 +111,16 @@ export class ApplierService {
     await this.syncing;
     this.timers.push(setInterval(() => void this.publishStatus(), this.config.statusIntervalMs));
     this.timers.push(setInterval(() => this.periodicReconcile(), this.config.reconcileIntervalMs));
+    this.metrics = await startMetricsServer(
+      this.config.metrics,
+      'applier',
+      () =>
+        applierMetrics(
+          [...this.followed.values()].map((f) => this.statusOf(f)),
+          Date.now(),
+        ),
+      this.logger,
+    );
     this.logger.info({ follower: this.config.follower.url }, 'applier started');
   }
 
@@ -473,6 +487,7 @@ export class ApplierService {
     await Promise.all([this.replications.close(), this.status.close(), this.deps.metadata.close()]);
     await this.kafka.close();
     await this.deps.es.close();
+    await this.metrics?.close();
   }
 }
 

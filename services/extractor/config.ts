@@ -1,9 +1,16 @@
+import { readMetricsSettings } from '../shared/metrics/server.js';
+import type { MetricsSettings } from '../shared/metrics/server.js';
 import type { RegistryConnection } from '../shared/adapters/registry.js';
 import { EnvReader, readClusterName, readEsConnection, readKafkaSettings, readRegistryConnection } from '../shared/config.js';
 import type { EsConnection, KafkaSettings } from '../shared/config.js';
 import { CHUNK_OVERHEAD_BYTES } from '../shared/chunks.js';
 
+/** The extractor's /metrics port unless KCCR_METRICS_PORT says otherwise. */
+export const EXTRACTOR_METRICS_PORT = 9464;
+
 export interface ExtractorConfig {
+  /** Its /metrics listener (KCCR_METRICS_HOST, KCCR_METRICS_PORT). */
+  readonly metrics: MetricsSettings;
   /** The leader cluster's name in kccr (topic names and replication specs use it). */
   readonly leaderCluster: string;
   readonly leader: EsConnection;
@@ -63,6 +70,7 @@ export function readExtractorConfig(env: NodeJS.ProcessEnv = process.env): Reado
     failoverRereadMs: r.int('KCCR_EXTRACTOR_FAILOVER_REREAD_MS', 300_000, 0, 86_400_000),
     retryMaxMs: r.int('KCCR_RETRY_MAX_MS', 30_000, 100, 600_000),
     failedProbeMs: r.int('KCCR_FAILED_PROBE_MS', 60_000, 1000, 3_600_000),
+    metrics: readMetricsSettings(r, EXTRACTOR_METRICS_PORT),
   };
   if (config.chunkBytes + CHUNK_OVERHEAD_BYTES > config.maxMessageBytes) {
     r.problem(

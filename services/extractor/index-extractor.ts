@@ -161,6 +161,8 @@ export class IndexExtractor {
    */
   private scan?: { targets: Map<number, number> | undefined; total: number; docs: number; bytes: number; startedAt: number; finishedAt: number | null };
   private state: ExtractorStatus['state'] = 'running';
+  /** The status row last made (also when writing it failed): what this extractor's /metrics show. */
+  private lastStatus?: ExtractorStatus;
   private reason?: string;
   /** The latest reading of each shard's checkpoints (the cycle's), reused by delete reconciliation. */
   private readonly lastStats = new Map<number, ShardStats>();
@@ -778,6 +780,11 @@ export class IndexExtractor {
     return ids.filter((i) => notFound.has(i.id));
   }
 
+  /** The status row last made, if any. */
+  get reported(): ExtractorStatus | undefined {
+    return this.lastStatus;
+  }
+
   /**
    * Writes this index's status row: every `statusIntervalMs` from a timer of its own (a heartbeat the control
    * service ages: a row not renewed for 3 intervals shows STALE), and at once on a failure. A cycle that has had
@@ -824,6 +831,7 @@ export class IndexExtractor {
       reportIntervalMs: config.statusIntervalMs,
       updatedAt: now,
     };
+    this.lastStatus = s;
     this.statusInFlight = true;
     try {
       await status.put(extractorStatusKey(config.leaderCluster, this.leaderIndex), s);

@@ -18,6 +18,9 @@ import { parseReplicationSpec } from '../shared/rows.js';
 import { readExtractorConfig } from './config.js';
 import type { ExtractorConfig } from './config.js';
 import { IndexExtractor } from './index-extractor.js';
+import { startMetricsServer } from '../shared/metrics/server.js';
+import type { MetricsServer } from '../shared/metrics/server.js';
+import { extractorMetrics } from '../shared/metrics/service-metrics.js';
 import type { ExtractorDeps } from './index-extractor.js';
 
 export class ExtractorService {
@@ -26,6 +29,7 @@ export class ExtractorService {
   private readonly replications: CompactedTable<ReplicationSpec>;
   private readonly reconcileConsumer;
   private stopping = false;
+  private metrics?: MetricsServer;
 
   constructor(readonly config: ExtractorConfig) {
     const logger = createLogger('extractor').child({ leaderCluster: config.leaderCluster });
@@ -60,6 +64,16 @@ export class ExtractorService {
         await control.heartbeat();
       }
     });
+    this.metrics = await startMetricsServer(
+      this.config.metrics,
+      'extractor',
+      () =>
+        extractorMetrics(
+          [...this.extractors.values()].flatMap((e) => (e.extractor.reported ? [e.extractor.reported] : [])),
+          Date.now(),
+        ),
+      logger,
+    );
     logger.info({ leader: this.config.leader.url }, 'extractor started');
   }
 
@@ -191,6 +205,7 @@ export class ExtractorService {
     await Promise.all([this.deps.cursors.close(), this.deps.status.close(), this.deps.metadata.close(), this.replications.close()]);
     await this.deps.kafka.close();
     await this.deps.es.close();
+    await this.metrics?.close();
   }
 }
 

@@ -10,7 +10,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,20 +25,9 @@ import { fetchRegistry, registryJavaMajor } from '../../deploy/local/lib/registr
 import { httpJson } from '../../deploy/local/lib/http.js';
 import type { SecureLayout, Volume } from '../../deploy/docker/secure/setup.js';
 import { adminConnection, grantKafka, init, kafkaPassword, VOLUMES } from '../../deploy/docker/secure/setup.js';
-import { uniqueName, waitFor } from '../support/stack.js';
+import { freePort, uniqueName, waitFor } from '../support/stack.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
-}
 
 /** The environment docker-compose.secure.yml gives a service (its `environment:` mapping, merged over the base file's). */
 function composeEnvironment(service: string): Record<string, string> {

@@ -40,6 +40,8 @@ export function serviceEnv(stack: StackState, name: ServiceName, opts: ServiceOp
     KCCR_FOLLOWER_CLUSTER: opts.followerCluster,
     KCCR_LOG_LEVEL: 'info',
     KCCR_STATUS_INTERVAL_MS: '500',
+    // Many services run at once: each /metrics listener on a free port of its own.
+    KCCR_METRICS_PORT: '0',
     KCCR_EXTRACTOR_MIN_POLL_MS: '200',
     KCCR_EXTRACTOR_MAX_POLL_MS: '1000',
     KCCR_EXTRACTOR_IDLE_CHECKPOINT_MS: '1000',

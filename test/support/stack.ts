@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { KafkaConnection } from '../../services/shared/adapters/kafka.js';
 import type { EsConnection } from '../../services/shared/config.js';
@@ -96,4 +97,16 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last observation: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+}
+
+/** A TCP port free on 127.0.0.1 now (for a listener a test starts: a service's /metrics, a Kafka of its own). */
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
 }

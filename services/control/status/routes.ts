@@ -2,6 +2,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { ControlDeps } from '../deps.js';
 import { clusterName, errorResponses, freeObject, query } from '../http/schemas.js';
+import { CONTENT_TYPE, render } from '../../shared/metrics/exposition.js';
+import { ProcessMetrics } from '../../shared/metrics/process.js';
+import { replicationMetrics } from './metrics.js';
 
 const replicationItem = {
   type: 'object',
@@ -83,6 +86,26 @@ export function kccrRoutes(deps: ControlDeps) {
           });
         const refused = deps.replications.store.refused().map((r) => ({ key: r.key, reason: r.reason, offset: r.offset }));
         return { replications, ...(refused.length ? { refused_rows: refused } : {}) };
+      },
+    });
+
+    // Prometheus scrapes this with a read-role credential (a bearer token: authorization.credentials in its config).
+    let processMetrics: ProcessMetrics | undefined;
+    app.get('/metrics', {
+      schema: {
+        summary: 'Prometheus metrics: every replication and shard as _status reports them, and the process (text format 0.0.4)',
+        description: 'The metric names, their labels and meaning: docs/operations/monitoring.md.',
+        tags: ['service'],
+        querystring: query(),
+        produces: ['text/plain'],
+        response: { 200: { type: 'string' }, ...errorResponses },
+      },
+      handler: async (_request, reply) => {
+        const now = Date.now();
+        const rows = deps.replications.list().map((spec) => ({ spec, view: deps.board.view(spec, now) }));
+        processMetrics ??= new ProcessMetrics('control');
+        const text = `${render(replicationMetrics(rows, now))}${await processMetrics.text()}`;
+        return reply.type(CONTENT_TYPE).send(text);
       },
     });
 
