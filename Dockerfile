@@ -41,6 +41,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY --from=build /app/dist ./dist
 COPY schemas ./schemas
+# The control service's status page (static files, served as they are).
+COPY services/control/ui ./services/control/ui
 # bin/kccr.js runs the compiled CLI from dist/.
 COPY bin ./bin
 

@@ -15,6 +15,14 @@ import type { AutofollowConfig } from './autofollow/autofollow.js';
 import { AutofollowStore } from './autofollow/autofollow-store.js';
 import { OffsetsService } from './positions/offsets.js';
 import { RebuildService } from './rebuild/rebuild.js';
+import { EnvReader } from '../shared/config.js';
+import { StatusHistory } from './status/history.js';
+
+/** KCCR_CONTROL_HISTORY_INTERVAL_MS: how often the status page's history samples every replication (10 s). */
+function readHistoryIntervalMs(env: NodeJS.ProcessEnv): number {
+  const r = new EnvReader(env);
+  return r.done({ ms: r.int('KCCR_CONTROL_HISTORY_INTERVAL_MS', 10_000, 100, 600_000) }).ms;
+}
 
 export interface ControlDeps {
   readonly replications: ReplicationService;
@@ -26,6 +34,8 @@ export interface ControlDeps {
   /** Position requests (POST .../_offsets) and rebuilds with their alias move (POST .../_rebuild). */
   readonly offsets: OffsetsService;
   readonly rebuilds: RebuildService;
+  /** The last hour of every replication, sampled from the status views (the status page's charts). */
+  readonly history: StatusHistory;
   readonly auth: AuthSettings;
   /** The follower cluster of requests that name none. */
   readonly followerCluster: string;
@@ -57,6 +67,8 @@ export function createControlState(
     /** Snapshot bootstrap: the repository both clusters share, and the follower's index.gc_deletes. */
     snapshotRepository?: string;
     gcDeletes?: string;
+    /** The status history's sampling interval; by default KCCR_CONTROL_HISTORY_INTERVAL_MS of `env`, else 10 s. */
+    historyIntervalMs?: number;
     /** By default read from `env` (KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS, KCCR_CONTROL_AUTOFOLLOW_RETRY_MS). */
     autofollow?: AutofollowConfig;
   },
@@ -87,6 +99,8 @@ export function createControlState(
     listLeaderIndices: leaderIndexLister(clusters),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
+  const history = new StatusHistory(opts.historyIntervalMs ?? readHistoryIntervalMs(env));
+  let historyTimer: NodeJS.Timeout | undefined;
   const offsets = new OffsetsService(replications, kafka);
   const rebuilds = new RebuildService(replications, kafka, opts.logger ? { logger: opts.logger } : {});
   const deps: ControlDeps = {
@@ -97,6 +111,7 @@ export function createControlState(
     autofollow,
     offsets,
     rebuilds,
+    history,
     auth: opts.auth,
     followerCluster: opts.followerCluster,
     env,
@@ -112,10 +127,21 @@ export function createControlState(
       bootstrapper.resume(store.list());
       // Rebuilds under way when the service last stopped are watched again.
       rebuilds.open();
+      const sample = () => {
+        const now = Date.now();
+        history.record(
+          now,
+          replications.list().map((spec) => ({ spec, view: board.view(spec, now) })),
+        );
+      };
+      sample();
+      historyTimer = setInterval(sample, history.intervalMs);
+      historyTimer.unref();
     },
     async close() {
       // No auto-follow run or bootstrap retry may outlive the tables it reads.
       bootstrapper.stop();
+      if (historyTimer) clearInterval(historyTimer);
       await autofollow.stop();
       await rebuilds.close();
       await Promise.all([autofollowRules.close(), store.close(), clusters.close(), board.close(), bootstrapStatus.close()]);

@@ -100,6 +100,10 @@ describe('authentication and roles', () => {
     expect(r.statusCode).toBe(401);
     expect(r.headers['www-authenticate']).toMatch(/Basic realm="kccr".*Bearer/);
     expect(errorOf(r.body)).toMatchObject({ code: 'UNAUTHENTICATED', retriable: false });
+    // A page's script (the status page) gets no Basic challenge: the browser would open its own dialog.
+    const fromScript = await app.inject({ method: 'GET', url: '/_kccr/replications', headers: { 'sec-fetch-mode': 'cors' } });
+    expect(fromScript.statusCode).toBe(401);
+    expect(fromScript.headers['www-authenticate']).toBe('Bearer realm="kccr"');
   });
 
   it('refuses wrong passwords and unknown tokens alike', async () => {

@@ -14,6 +14,7 @@ import { installErrorHandling } from './http-errors.js';
 import { autofollowRoutes } from '../autofollow/routes.js';
 import { clusterRoutes } from '../clusters/routes.js';
 import { kccrRoutes } from '../status/routes.js';
+import { uiRoutes } from '../status/ui.js';
 import { positionRoutes } from '../positions/routes.js';
 import { replicationRoutes } from '../replication/routes.js';
 import { errorBody } from './schemas.js';
@@ -63,6 +64,7 @@ export function buildApp(deps: ControlDeps, opts: AppOptions = {}): FastifyInsta
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
   void app.register(clusterRoutes(deps));
   void app.register(kccrRoutes(deps));
+  void app.register(uiRoutes());
   for (const prefix of REPLICATION_PREFIXES) void app.register(replicationRoutes(deps), { prefix });
   for (const prefix of REPLICATION_PREFIXES) void app.register(autofollowRoutes(deps), { prefix });
   for (const prefix of REPLICATION_PREFIXES) void app.register(positionRoutes(deps), { prefix });

@@ -27,6 +27,12 @@ declare module 'fastify' {
 export const ANONYMOUS: Principal = { name: 'anonymous', role: 'admin' };
 
 const CHALLENGE = 'Basic realm="kccr", charset="UTF-8", Bearer realm="kccr"';
+/**
+ * To a page's script (fetch: Sec-Fetch-Mode cors or same-origin), Bearer only: a Basic challenge would make the
+ * browser open its own login dialog (which a headless browser waits on forever) and then cache the password for the
+ * origin, instead of letting the page (the status page) ask for credentials itself.
+ */
+const SCRIPT_CHALLENGE = 'Bearer realm="kccr"';
 
 /**
  * Refused credentials per key (a client address, a user name) in a sliding minute; at `limit`, the key waits.
@@ -77,7 +83,8 @@ function basicUser(header: string | undefined): string | undefined {
 }
 
 function refuse(reply: FastifyReply, status: 401 | 403 | 429, e: KccrError): FastifyReply {
-  if (status === 401) reply.header('www-authenticate', CHALLENGE);
+  const mode = reply.request.headers['sec-fetch-mode'];
+  if (status === 401) reply.header('www-authenticate', mode === 'cors' || mode === 'same-origin' ? SCRIPT_CHALLENGE : CHALLENGE);
   return reply.code(status).send(errorPayload(e));
 }
 

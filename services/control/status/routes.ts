@@ -5,6 +5,7 @@ import { clusterName, errorResponses, freeObject, query } from '../http/schemas.
 import { CONTENT_TYPE, render } from '../../shared/metrics/exposition.js';
 import { ProcessMetrics } from '../../shared/metrics/process.js';
 import { replicationMetrics } from './metrics.js';
+import { historyKey, throughput } from './history.js';
 
 const replicationItem = {
   type: 'object',
@@ -107,6 +108,67 @@ export function kccrRoutes(deps: ControlDeps) {
         const text = `${render(replicationMetrics(rows, now))}${await processMetrics.text()}`;
         return reply.type(CONTENT_TYPE).send(text);
       },
+    });
+
+    app.get('/_kccr/history', {
+      schema: {
+        summary: "The last hour of every replication (the status page's charts): sampled status, applied operations, lag, throughput",
+        tags: ['replication'],
+        querystring: query(),
+        response: {
+          200: {
+            type: 'object',
+            required: ['interval_ms', 'replications'],
+            properties: {
+              interval_ms: { type: 'integer' },
+              replications: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    follower_cluster: { type: 'string' },
+                    follower_index: { type: 'string' },
+                    points: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          at: { type: 'string' },
+                          status: { type: 'string' },
+                          applied: { type: 'integer' },
+                          per_second: { type: ['number', 'null'] },
+                          lag_operations: { type: ['integer', 'null'] },
+                          lag_seconds: { type: ['number', 'null'] },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+      handler: async () => ({
+        interval_ms: deps.history.intervalMs,
+        replications: deps.replications.list().map((spec) => {
+          const points = deps.history.points(historyKey(spec));
+          const rates = throughput(points);
+          return {
+            follower_cluster: spec.followerCluster,
+            follower_index: spec.followerIndex,
+            points: points.map((p, i) => ({
+              at: new Date(p.at).toISOString(),
+              status: p.status,
+              applied: p.applied,
+              per_second: i === 0 ? null : rates[i - 1]!.perSecond,
+              lag_operations: p.lagOperations,
+              lag_seconds: p.lagSeconds,
+            })),
+          };
+        }),
+      }),
     });
 
     app.get('/_kccr/health', {
