@@ -7,9 +7,12 @@ import type { IndexMetadata } from '../shared/envelope.js';
 import { KccrError } from '../shared/errors.js';
 import { followerSettings } from './bulk.js';
 
+/** What creating and keeping the follower index asks of the follower cluster. */
+export type FollowerIndexCluster = Pick<ElasticsearchAdapter, 'indexExists' | 'createIndex' | 'request'>;
+
 /** Creates the follower index when missing; returns false when it already existed. */
 export async function ensureFollowerIndex(
-  es: ElasticsearchAdapter,
+  es: Pick<FollowerIndexCluster, 'indexExists' | 'createIndex'>,
   index: string,
   meta: IndexMetadata,
   overrides: Record<string, unknown> | undefined,
@@ -30,7 +33,7 @@ export async function ensureFollowerIndex(
 }
 
 /** Brings mappings (additions) and aliases of an existing follower index up to the leader's. */
-export async function applyMetadata(es: ElasticsearchAdapter, index: string, meta: IndexMetadata): Promise<void> {
+export async function applyMetadata(es: Pick<FollowerIndexCluster, 'request'>, index: string, meta: IndexMetadata): Promise<void> {
   if (meta.mappings && Object.keys(meta.mappings).length > 0) {
     await es.request('PUT', `/${encodeURIComponent(index)}/_mapping`, { body: meta.mappings });
   }

@@ -7,6 +7,8 @@ import type { BatchControl, ConsumedBatch, ConsumedMessage, KafkaProducer } from
 import type { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import { ChunkAssembler, chunkInfo } from '../shared/chunks.js';
 import type { ChunkInfo } from '../shared/chunks.js';
+import { systemClock } from '../shared/clock.js';
+import type { Clock } from '../shared/clock.js';
 import { readMetadata, validateEnvelope } from '../shared/envelope.js';
 import type { ChangeEnvelope, IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
@@ -21,6 +23,7 @@ import { bulkParts, classify, fitsBulk, refusal } from './bulk.js';
 import type { PendingWrite } from './bulk.js';
 import type { ApplierConfig } from './config.js';
 import { applyMetadata, ensureFollowerIndex } from './follower-index.js';
+import type { FollowerIndexCluster } from './follower-index.js';
 import { entryOf } from './ledger.js';
 import type { Ledger } from './ledger.js';
 import type { Reconciler } from './reconciler.js';
@@ -28,13 +31,52 @@ import type { SeqRange } from './bisect.js';
 import { coveredByBootstrap, NO_DELETES_SEEN, ofIncarnation, onCheckpointDeletes } from './rules.js';
 import type { DeleteWatch } from './rules.js';
 
-export interface ApplierDeps {
-  readonly config: ApplierConfig;
-  readonly es: ElasticsearchAdapter;
-  readonly registry: SchemaRegistryAdapter;
-  readonly producer: KafkaProducer;
-  readonly metadata: CompactedTable<IndexMetadata>;
+/** The follower cluster: _bulk, a PUT of one document, and the follower index created and kept like the leader's (follower-index.ts). */
+export type FollowerWriter = Pick<ElasticsearchAdapter, 'bulk' | 'request'> & FollowerIndexCluster;
+
+/** Records' values into envelopes (the schema registry's wire format). */
+export type EnvelopeDecoder = Pick<SchemaRegistryAdapter, 'decode'>;
+
+/** Where what is not applied goes, with why (the follower cluster's dead-letter topic). */
+export type DeadLetterSink = Pick<KafkaProducer, 'send'>;
+
+/** The leader index's metadata as the extractor last published it, by topic. */
+export type MetadataReader = Pick<CompactedTable<IndexMetadata>, 'get'>;
+
+/** The follower index's ledger: made ready before the first write, written before the documents. */
+export type ApplierLedger = Pick<Ledger, 'index' | 'ensure' | 'write'>;
+
+/** The follower index's delete reconciliation, fed by the partitions' checkpoints. */
+export type ApplierReconciler = Pick<Reconciler, 'follow' | 'request' | 'onLeaderCounts' | 'stats'>;
+
+/** The settings an IndexApplier reads. */
+export type IndexApplierConfig = Pick<
+  ApplierConfig,
+  | 'followerCluster'
+  | 'batchSize'
+  | 'maxBulkBytes'
+  | 'maxDocumentBytes'
+  | 'maxReassemblyBytes'
+  | 'maxMessageBytes'
+  | 'gcDeletes'
+  | 'retryMaxMs'
+  | 'failedProbeMs'
+  | 'statusIntervalMs'
+>;
+
+/**
+ * What an IndexApplier uses of the world, each port as narrow as its use; the service's adapters are them as they
+ * are (ElasticsearchAdapter, SchemaRegistryAdapter, KafkaProducer, CompactedTable), as are its Ledger and Reconciler.
+ */
+export interface IndexApplierDeps {
+  readonly config: IndexApplierConfig;
+  readonly follower: FollowerWriter;
+  readonly decoder: EnvelopeDecoder;
+  readonly deadLetters: DeadLetterSink;
+  readonly metadata: MetadataReader;
   readonly logger: Logger;
+  /** The time of status rows, retries and requests in flight; the system's by default. */
+  readonly clock?: Clock;
 }
 
 interface ShardState {
@@ -75,14 +117,16 @@ export class IndexApplier {
   private credentialProblem?: string;
   private failedReason?: string;
   private metadataProblem?: string;
+  private readonly clock: Clock;
 
   constructor(
-    private readonly deps: ApplierDeps,
+    private readonly deps: IndexApplierDeps,
     private specNow: ReplicationSpec,
     readonly topic: string,
-    private readonly reconciler: Reconciler,
-    private readonly ledger: Ledger,
+    private readonly reconciler: ApplierReconciler,
+    private readonly ledger: ApplierLedger,
   ) {
+    this.clock = deps.clock ?? systemClock;
     reconciler.follow((shard) => this.reconcileSpan(shard));
   }
 
@@ -314,7 +358,7 @@ export class IndexApplier {
   private async decode(m: ConsumedMessage, partition: number): Promise<ChangeEnvelope | undefined> {
     if (!m.value) return undefined; // a tombstone: compaction's business, nothing to apply
     try {
-      return validateEnvelope(await this.deps.registry.decode(m.value));
+      return validateEnvelope(await this.deps.decoder.decode(m.value));
     } catch (e) {
       // The registry down, or not knowing the schema id (yet): the partition waits; only a record no registry can
       // decode is dead-lettered.
@@ -353,7 +397,7 @@ export class IndexApplier {
   retryDelay(partition: number, e: unknown): number {
     const tracker = this.retrying.get(partition) ?? new RetryTracker();
     this.retrying.set(partition, tracker);
-    const attempt = tracker.failed(e);
+    const attempt = tracker.failed(e, this.clock.now());
     if (failureKind(e) === 'credentials') {
       this.credentialProblem = errorMessage(e);
       return this.deps.config.failedProbeMs;
@@ -372,7 +416,7 @@ export class IndexApplier {
 
   /** Runs one request to the follower, noting per partition since when it waits for the answer. */
   private async waiting<T>(partition: number, fn: () => Promise<T>): Promise<T> {
-    this.inFlight.set(partition, Date.now());
+    this.inFlight.set(partition, this.clock.now());
     try {
       return await fn();
     } finally {
@@ -385,7 +429,7 @@ export class IndexApplier {
    * report intervals (at least 3 s): a hung follower shows as RETRYING while the request's timeout runs, not as
    * the last good state.
    */
-  private retryingView(now = Date.now()): RetryingView | undefined {
+  private retryingView(now = this.clock.now()): RetryingView | undefined {
     const retrying = [...this.retrying.values()]
       .map((t) => t.view())
       .filter((v): v is RetryingView => v !== undefined)
@@ -410,7 +454,7 @@ export class IndexApplier {
   private async prepareIndex(given: IndexMetadata | undefined): Promise<IndexMetadata | undefined> {
     const meta = given ?? this.deps.metadata.get(this.topic);
     if (!meta) throw new KccrError('ES_UNAVAILABLE', `waiting for the leader's metadata of ${this.spec.leaderIndex} (the extractor publishes it)`);
-    const created = await ensureFollowerIndex(this.deps.es, this.spec.followerIndex, meta, this.spec.followerSettings, this.deps.config.gcDeletes);
+    const created = await ensureFollowerIndex(this.deps.follower, this.spec.followerIndex, meta, this.spec.followerSettings, this.deps.config.gcDeletes);
     if (created) this.log.info('created the follower index');
     await this.prepareLedger(created);
     this.indexReady = true;
@@ -449,7 +493,7 @@ export class IndexApplier {
   private async applyMetadata(meta: IndexMetadata): Promise<void> {
     // A follower index created now is created with these mappings; an existing one takes them.
     if ((await this.ensureIndex(meta)) === meta) return;
-    await applyMetadata(this.deps.es, this.spec.followerIndex, meta);
+    await applyMetadata(this.deps.follower, this.spec.followerIndex, meta);
   }
 
   /**
@@ -472,7 +516,7 @@ export class IndexApplier {
       const result = byWrite.get(w) ?? (await this.waiting(partition, () => this.writeSingle(w)));
       const { outcome, error } = result;
       if (outcome === 'retry') {
-        shard.lastAppliedAt = Date.now();
+        shard.lastAppliedAt = this.clock.now();
         return { done, refused: refusal(result) };
       }
       if (outcome === 'applied') shard.applied++;
@@ -483,7 +527,7 @@ export class IndexApplier {
       }
       done++;
     }
-    shard.lastAppliedAt = Date.now();
+    shard.lastAppliedAt = this.clock.now();
     return { done };
   }
 
@@ -497,7 +541,7 @@ export class IndexApplier {
       // A large body is sent as its parts (streamed), not copied into one buffer beside the sources.
       const parts = bulkParts(this.spec.followerIndex, writes);
       const bytes = parts.reduce((n, p) => n + p.length, 0);
-      return await this.deps.es.bulk(bytes > STREAMED_BULK_BYTES ? parts : Buffer.concat(parts, bytes));
+      return await this.deps.follower.bulk(bytes > STREAMED_BULK_BYTES ? parts : Buffer.concat(parts, bytes));
     } catch (e) {
       if ((e as KccrError).details?.status !== 413) throw e;
       if (writes.length > 1) return (await Promise.all(writes.map((w) => this.bulk([w])))).flat();
@@ -510,7 +554,7 @@ export class IndexApplier {
   /** A source with raw newlines cannot sit on one _bulk line: it goes as its own request, bytes unchanged. */
   private async writeSingle(w: PendingWrite): Promise<{ outcome: ReturnType<typeof classify>; status: number; error?: { type: string; reason: string } }> {
     const e = w.envelope;
-    const r = await this.deps.es.request<{ error?: { type: string; reason: string } }>(
+    const r = await this.deps.follower.request<{ error?: { type: string; reason: string } }>(
       'PUT',
       `/${encodeURIComponent(this.spec.followerIndex)}/_doc/${encodeURIComponent(e.id)}`,
       {
@@ -550,7 +594,7 @@ export class IndexApplier {
 
   private async deadLetter(key: string, value: Buffer, partition: number, offset: string, reason: string, stage: string): Promise<void> {
     this.log.warn({ id: key, partition, offset, reason }, 'dead-lettered');
-    await this.deps.producer.send(deadLetterTopic(this.deps.config.followerCluster), [
+    await this.deps.deadLetters.send(deadLetterTopic(this.deps.config.followerCluster), [
       {
         key,
         value,
@@ -612,7 +656,7 @@ export class IndexApplier {
       ...(reason ? { reason } : {}),
       shards,
       reconcile: { ...this.reconciler.stats },
-      updatedAt: Date.now(),
+      updatedAt: this.clock.now(),
     };
   }
 }

@@ -8,7 +8,7 @@ import { applierMetrics } from '../shared/metrics/service-metrics.js';
 import { isEntryPoint } from '../shared/entry.js';
 import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { groupLag, KafkaAdapter } from '../shared/adapters/kafka.js';
-import type { KafkaConsumer } from '../shared/adapters/kafka.js';
+import type { KafkaConsumer, KafkaProducer } from '../shared/adapters/kafka.js';
 import { SchemaRegistryAdapter } from '../shared/adapters/registry.js';
 import type { IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, failureKind, isRetriable, KccrError } from '../shared/errors.js';
@@ -25,11 +25,18 @@ import { changeTopic, deadLetterTopic } from '../shared/topics.js';
 import { readApplierConfig } from './config.js';
 import type { ApplierConfig } from './config.js';
 import { IndexApplier } from './index-applier.js';
-import type { ApplierDeps } from './index-applier.js';
+import type { IndexApplierDeps } from './index-applier.js';
 import { describeTarget, pendingPosition, resolveTarget } from './positions.js';
 import { Ledger, ledgerIndexName, ledgerRetires } from './ledger.js';
 import type { LedgerMappings } from './ledger.js';
 import { Reconciler } from './reconciler.js';
+
+/** The service's connections to the follower, Kafka and the metadata table (its IndexAppliers get narrow ports of them). */
+interface ApplierDeps {
+  readonly es: ElasticsearchAdapter;
+  readonly producer: KafkaProducer;
+  readonly metadata: CompactedTable<IndexMetadata>;
+}
 
 interface Followed {
   spec: ReplicationSpec;
@@ -62,6 +69,7 @@ export class ApplierService {
   private readonly logger;
   private readonly kafka: KafkaAdapter;
   private readonly deps: ApplierDeps;
+  private readonly applierDeps: IndexApplierDeps;
   private readonly replications: CompactedTable<ReplicationSpec>;
   private readonly status: CompactedTable<ApplierStatus>;
   private readonly followed = new Map<string, Followed>(); // by topic
@@ -86,11 +94,16 @@ export class ApplierService {
     this.logger = createLogger('applier').child({ followerCluster: config.followerCluster });
     this.kafka = new KafkaAdapter({ ...config.kafka, clientId: `kccr-applier-${config.followerCluster}` }, this.logger);
     this.deps = {
-      config,
       es: new ElasticsearchAdapter(config.follower),
-      registry: new SchemaRegistryAdapter(config.registry),
       producer: this.kafka.producer(),
       metadata: new CompactedTable<IndexMetadata>(this.kafka, CONTROL_TOPICS.metadata, this.logger),
+    };
+    this.applierDeps = {
+      config,
+      follower: this.deps.es,
+      decoder: new SchemaRegistryAdapter(config.registry),
+      deadLetters: this.deps.producer,
+      metadata: this.deps.metadata,
       logger: this.logger,
     };
     this.replications = new CompactedTable<ReplicationSpec>(this.kafka, CONTROL_TOPICS.replications, this.logger, parseReplicationSpec);
@@ -216,7 +229,7 @@ export class ApplierService {
       const position = this.status.get(applierStatusKey(spec.followerCluster, spec.followerIndex))?.position;
       this.followed.set(topic, {
         spec,
-        applier: new IndexApplier(this.deps, spec, topic, reconciler, ledger),
+        applier: new IndexApplier(this.applierDeps, spec, topic, reconciler, ledger),
         reconciler,
         ledger,
         ...(position ? { position } : {}),
@@ -379,7 +392,7 @@ export class ApplierService {
         }
         // A fresh applier: counters and checkpoints start again with the replay, and a follower index deleted by
         // hand is created again from the leader's metadata.
-        f.applier = new IndexApplier(this.deps, f.spec, topic, f.reconciler, f.ledger);
+        f.applier = new IndexApplier(this.applierDeps, f.spec, topic, f.reconciler, f.ledger);
         f.position = { requestId: request.requestId, appliedAt: Date.now(), offsets };
         f.positionProblem = undefined;
         await this.writeStatus(this.statusOf(f));
