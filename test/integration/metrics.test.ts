@@ -3,6 +3,8 @@
  * and the extractor's and the applier's own listeners serve their families and process metrics; values move as
  * replication runs, and a stopped applier turns the replication STALE in the metrics as in `_status`.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminHeaders, forgetClusters, readerHeaders, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
@@ -20,6 +22,25 @@ function sample(text: string, name: string, match: Record<string, string> = {}):
     if (Object.entries(match).every(([k, v]) => labels[k] === v)) return Number(m[4]);
   }
   return undefined;
+}
+
+/** The metric tables of docs/operations/monitoring.md: name → its label names. */
+function documented(): Map<string, string[]> {
+  const doc = readFileSync(resolve(import.meta.dirname, '..', '..', 'docs', 'operations', 'monitoring.md'), 'utf8');
+  return new Map(
+    [...doc.matchAll(/^\| `(kccr_[a-z_]+)` \| (?:gauge|counter) \| ([^|]*) \|/gm)].map((m) => [
+      m[1]!,
+      [...m[2]!.matchAll(/`([a-z_]+)`/g)].map((l) => l[1]!).sort(),
+    ]),
+  );
+}
+
+/** The label names of every sample of a metric in a scrape. */
+function labelSets(text: string, name: string): string[][] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .map((l) => [...(/\{(.*)\}/.exec(l)?.[1] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="/g)].map((m) => m[1]!).sort());
 }
 
 interface StatusBody {
@@ -121,6 +142,15 @@ describe('/metrics (plain stack, real extractor and applier)', () => {
     expect(published[0]! + published[1]!).toBeGreaterThanOrEqual(40);
     expect(sample(extractor, 'kccr_extractor_index_state', { leader_index: leaderIndex, state: 'running' })).toBe(1);
     expect((await fetch(`http://127.0.0.1:${ports.extractor}/other`)).status).toBe(404);
+
+    // Every documented metric is served by its service, its samples with the documented labels.
+    const table = documented();
+    expect(table.size).toBeGreaterThan(30);
+    for (const [name, labels] of table) {
+      const served = name.startsWith('kccr_extractor_') ? extractor : name.startsWith('kccr_applier_') ? applier : text;
+      expect(served, name).toMatch(new RegExp(`^# TYPE ${name} (gauge|counter)$`, 'm'));
+      for (const set of labelSets(served, name)) expect(set, name).toEqual(labels);
+    }
 
     // More writes: the applied counter and the checkpoints move in the metrics too.
     await h.leader.bulk(
