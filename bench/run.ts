@@ -17,6 +17,7 @@ import { benchLarge } from './large.js';
 import { benchLedger } from './ledger.js';
 import { benchReconcile } from './reconcile.js';
 import { benchVisibility } from './visibility.js';
+import { benchMetrics } from './metrics.js';
 import { envFlag, writeResults } from './lib.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   'kafka-clients': benchKafkaClients,
   large: benchLarge,
   ledger: benchLedger,
+  metrics: benchMetrics,
 };
 
 /** The services run as users run them: the compiled build (KCCR_SERVICE_RUNTIME=tsx runs the sources instead). */
@@ -57,6 +59,7 @@ const SUITE: { name: string; scenario: string; env?: Record<string, string> }[] 
   { name: 'Kafka clients', scenario: 'kafka-clients' },
   { name: 'large documents', scenario: 'large' },
   { name: 'delete ledger', scenario: 'ledger' },
+  { name: 'metrics cost', scenario: 'metrics' },
 ];
 
 async function suite(): Promise<void> {

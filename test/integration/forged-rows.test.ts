@@ -18,11 +18,22 @@ describe('rows forged into the control tables (plain stack)', () => {
   let control: Control;
   const leaders: string[] = [];
   const followers: string[] = [];
+  /** The forged rows' keys: tombstoned at the end, so that later services on this stack do not read them again. */
+  const forged: string[] = [];
 
   beforeAll(async () => {
     ({ h, control } = await startControlledHarness('forged'));
   });
   afterAll(async () => {
+    if (h && forged.length) {
+      const producer = h.kafka.producer();
+      await producer
+        .send(
+          CONTROL_TOPICS.replications,
+          forged.map((key) => ({ key, value: null, partition: 0 })),
+        )
+        .finally(() => producer.disconnect());
+    }
     await closeControlledHarness(h, control);
     for (const i of leaders) await h?.leader.deleteIndex(i).catch(() => undefined);
     for (const i of followers) await h?.follower.deleteIndex(i).catch(() => undefined);
@@ -52,6 +63,7 @@ describe('rows forged into the control tables (plain stack)', () => {
     const elsewhere = uniqueName('forged-key');
     const named = uniqueName('forged-value');
     followers.push(shards, elsewhere, named);
+    forged.push(replicationKey(h.names.followerCluster, shards), replicationKey(h.names.followerCluster, elsewhere));
     const producer = h.kafka.producer();
     try {
       await producer.send(CONTROL_TOPICS.replications, [
