@@ -236,6 +236,8 @@ function harness(opts: { spec?: ReplicationSpec; config?: Partial<IndexApplierCo
     onLeaderCounts: async () => undefined,
   };
   const metadata = 'metadata' in opts ? opts.metadata : META;
+  /** What the meter was told of each _bulk the follower answered. */
+  const bulks: { index: string; seconds: number }[] = [];
   const applier = new IndexApplier(
     {
       config: { ...CONFIG, ...opts.config },
@@ -245,6 +247,7 @@ function harness(opts: { spec?: ReplicationSpec; config?: Partial<IndexApplierCo
       metadata: { get: (topic: string) => (topic === TOPIC ? metadata : undefined) },
       logger: createLogger('test', 'silent'),
       clock,
+      meter: { bulk: (index: string, seconds: number) => bulks.push({ index, seconds }) },
     },
     opts.spec ?? specOf(),
     TOPIC,
@@ -266,7 +269,7 @@ function harness(opts: { spec?: ReplicationSpec; config?: Partial<IndexApplierCo
   const run = (messages: readonly ConsumedMessage[], highWatermark = String(Number(messages.at(-1)?.offset ?? '0') + 1)) =>
     applier.handleBatch({ topic: TOPIC, partition: 0, messages, highWatermark }, control);
   const shard = () => applier.status().shards.find((s) => s.shard === 0)!;
-  return { applier, clock, follower, deadLetters, events, commits, reconcileRequests, run, shard, span: (s: number) => span?.(s) };
+  return { applier, clock, follower, deadLetters, events, commits, reconcileRequests, run, shard, bulks, span: (s: number) => span?.(s) };
 }
 
 describe('IndexApplier', () => {
@@ -366,6 +369,11 @@ describe('IndexApplier', () => {
     const status = h.applier.status();
     expect(status.state).toBe('syncing');
     expect(status.retrying).toBeUndefined();
+    // Counted for /metrics: each failure by its code, the bytes of the _bulk bodies the follower accepted, each _bulk timed.
+    expect(status.failures).toEqual({ ES_UNAVAILABLE: 2 + 5 });
+    expect(status.bytesWritten).toBeGreaterThan(0);
+    expect(h.bulks.length).toBeGreaterThanOrEqual(2);
+    expect(h.bulks.every((b) => b.index === FOLLOWER_INDEX && b.seconds >= 0)).toBe(true);
   });
 
   it('refused credentials are probed again after failedProbeMs, show as FAILED, and clear with the first success', async () => {

@@ -77,6 +77,12 @@ export interface IndexApplierDeps {
   readonly logger: Logger;
   /** The time of status rows, retries and requests in flight; the system's by default. */
   readonly clock?: Clock;
+  /** Where each _bulk's duration goes (the service's /metrics histogram); none by default. */
+  readonly meter?: ApplierMeter;
+}
+
+export interface ApplierMeter {
+  bulk(followerIndex: string, seconds: number): void;
 }
 
 interface ShardState {
@@ -106,6 +112,9 @@ const DEAD_LETTER_ENVELOPE_BYTES = 64 * 1024;
 
 export class IndexApplier {
   private readonly shards = new Map<number, ShardState>();
+  /** Bytes of _bulk bodies the follower accepted, and failures retried by error code (status and /metrics). */
+  private bytesWritten = 0;
+  private readonly failures = new Map<string, number>();
   private indexReady = false;
   /** The follower index and its ledger being made ready (shared by the partitions that need them at once). */
   private preparing?: Promise<IndexMetadata | undefined>;
@@ -398,6 +407,8 @@ export class IndexApplier {
     const tracker = this.retrying.get(partition) ?? new RetryTracker();
     this.retrying.set(partition, tracker);
     const attempt = tracker.failed(e, this.clock.now());
+    const code = e instanceof KccrError ? e.code : 'INTERNAL';
+    this.failures.set(code, (this.failures.get(code) ?? 0) + 1);
     if (failureKind(e) === 'credentials') {
       this.credentialProblem = errorMessage(e);
       return this.deps.config.failedProbeMs;
@@ -541,7 +552,11 @@ export class IndexApplier {
       // A large body is sent as its parts (streamed), not copied into one buffer beside the sources.
       const parts = bulkParts(this.spec.followerIndex, writes);
       const bytes = parts.reduce((n, p) => n + p.length, 0);
-      return await this.deps.follower.bulk(bytes > STREAMED_BULK_BYTES ? parts : Buffer.concat(parts, bytes));
+      const started = this.clock.now();
+      const results = await this.deps.follower.bulk(bytes > STREAMED_BULK_BYTES ? parts : Buffer.concat(parts, bytes));
+      this.deps.meter?.bulk(this.spec.followerIndex, (this.clock.now() - started) / 1000);
+      this.bytesWritten += bytes;
+      return results;
     } catch (e) {
       if ((e as KccrError).details?.status !== 413) throw e;
       if (writes.length > 1) return (await Promise.all(writes.map((w) => this.bulk([w])))).flat();
@@ -656,6 +671,8 @@ export class IndexApplier {
       ...(reason ? { reason } : {}),
       shards,
       reconcile: { ...this.reconciler.stats },
+      bytesWritten: this.bytesWritten,
+      ...(this.failures.size ? { failures: Object.fromEntries(this.failures) } : {}),
       updatedAt: this.clock.now(),
     };
   }

@@ -5,6 +5,7 @@
 import { startMetricsServer } from '../shared/metrics/server.js';
 import type { MetricsServer } from '../shared/metrics/server.js';
 import { applierMetrics } from '../shared/metrics/service-metrics.js';
+import { Histogram } from '../shared/metrics/exposition.js';
 import { isEntryPoint } from '../shared/entry.js';
 import { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import { groupLag, KafkaAdapter } from '../shared/adapters/kafka.js';
@@ -70,6 +71,8 @@ export class ApplierService {
   private readonly kafka: KafkaAdapter;
   private readonly deps: ApplierDeps;
   private readonly applierDeps: IndexApplierDeps;
+  /** Each _bulk's duration per follower index, for /metrics. */
+  private readonly bulkDurations = new Histogram('kccr_applier_bulk_duration_seconds', 'Duration of _bulk requests the follower answered');
   private readonly replications: CompactedTable<ReplicationSpec>;
   private readonly status: CompactedTable<ApplierStatus>;
   private readonly followed = new Map<string, Followed>(); // by topic
@@ -105,6 +108,9 @@ export class ApplierService {
       deadLetters: this.deps.producer,
       metadata: this.deps.metadata,
       logger: this.logger,
+      meter: {
+        bulk: (followerIndex, seconds) => this.bulkDurations.observe({ follower_cluster: config.followerCluster, follower_index: followerIndex }, seconds),
+      },
     };
     this.replications = new CompactedTable<ReplicationSpec>(this.kafka, CONTROL_TOPICS.replications, this.logger, parseReplicationSpec);
     this.status = new CompactedTable<ApplierStatus>(this.kafka, CONTROL_TOPICS.status, this.logger);
@@ -127,11 +133,13 @@ export class ApplierService {
     this.metrics = await startMetricsServer(
       this.config.metrics,
       'applier',
-      () =>
-        applierMetrics(
+      () => [
+        ...applierMetrics(
           [...this.followed.values()].map((f) => this.statusOf(f)),
           Date.now(),
         ),
+        this.bulkDurations.family(),
+      ],
       this.logger,
     );
     this.logger.info({ follower: this.config.follower.url }, 'applier started');

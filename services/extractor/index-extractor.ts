@@ -161,6 +161,9 @@ export class IndexExtractor {
    */
   private scan?: { targets: Map<number, number> | undefined; total: number; docs: number; bytes: number; startedAt: number; finishedAt: number | null };
   private state: ExtractorStatus['state'] = 'running';
+  /** Bytes of envelopes encoded for Kafka, and failed cycles by error code (status and /metrics). */
+  private bytesPublished = 0;
+  private readonly failures = new Map<string, number>();
   /** The status row last made (also when writing it failed): what this extractor's /metrics show. */
   private lastStatus?: ExtractorStatus;
   private reason?: string;
@@ -255,6 +258,7 @@ export class IndexExtractor {
   private onFailure(e: unknown): number {
     const err = asKccrError(e);
     const attempt = this.retrying.failed(err);
+    this.failures.set(err.code, (this.failures.get(err.code) ?? 0) + 1);
     if (err.code === 'SCHEMA_UNKNOWN' || err.code === 'REGISTRY_UNAVAILABLE') this.schemaCheckedAt = 0;
     // A restarted leader answers HTTP before it has recovered its indices (404 for a while): a leader index not
     // found is waited on like a transient failure for a minute before it shows FAILED.
@@ -508,6 +512,7 @@ export class IndexExtractor {
   private async encode(events: readonly ChangeEnvelope[], shard: number): Promise<OutgoingMessage[]> {
     const { registry, config } = this.deps;
     const values = await registry.encodeMany(this.schemaId, events);
+    for (const v of values) this.bytesPublished += v.length;
     return events.flatMap((e, i) => {
       const origin = { id: e.id, op: e.op, shard: e.origin.shard, seqNo: e.origin.seqNo, version: e.version, cluster: e.origin.cluster, index: e.origin.index };
       return splitRecord({ key: e.id, value: values[i]!, partition: shard }, config.chunkBytes, { sourceBytes: e.source?.length ?? 0, origin });
@@ -814,6 +819,8 @@ export class IndexExtractor {
       ...(this.base ? { indexUuid: this.base.indexUuid } : {}),
       shards: [...this.shardStatus.values()].sort((a, b) => a.shard - b.shard),
       reconcile: { ...this.reconcileStats },
+      bytesPublished: this.bytesPublished,
+      ...(this.failures.size ? { failures: Object.fromEntries(this.failures) } : {}),
       forcedRefreshes: this.forcedRefreshes,
       ...(this.scan
         ? {

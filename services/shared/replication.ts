@@ -170,6 +170,10 @@ export interface ExtractorStatus {
   readonly reportIntervalMs?: number;
   readonly indexUuid?: string;
   readonly shards: readonly ExtractorShardStatus[];
+  /** Bytes of change envelopes encoded for Kafka, since the extractor started. */
+  readonly bytesPublished?: number;
+  /** Failed cycles, by error code (docs/reference/errors.md), since the extractor started. */
+  readonly failures?: Readonly<Record<string, number>>;
   readonly reconcile: {
     readonly requests: number;
     readonly idsChecked: number;
@@ -225,6 +229,10 @@ export interface ApplierStatus {
   /** How often this row is written: the control service shows STALE once it is 3 intervals old. */
   readonly reportIntervalMs?: number;
   readonly shards: readonly ApplierShardStatus[];
+  /** Bytes of _bulk bodies the follower accepted, since the applier started. */
+  readonly bytesWritten?: number;
+  /** Failures retried (or probed again), by error code (docs/reference/errors.md), since the applier started. */
+  readonly failures?: Readonly<Record<string, number>>;
   /** Delete reconciliation passes of this follower index: how many, ids sent, and the last pass's duration. */
   readonly reconcile?: {
     readonly passes: number;

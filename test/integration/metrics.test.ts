@@ -28,7 +28,7 @@ function sample(text: string, name: string, match: Record<string, string> = {}):
 function documented(): Map<string, string[]> {
   const doc = readFileSync(resolve(import.meta.dirname, '..', '..', 'docs', 'operations', 'monitoring.md'), 'utf8');
   return new Map(
-    [...doc.matchAll(/^\| `(kccr_[a-z_]+)` \| (?:gauge|counter) \| ([^|]*) \|/gm)].map((m) => [
+    [...doc.matchAll(/^\| `(kccr_[a-z_]+)` \| (?:gauge|counter|histogram) \| ([^|]*) \|/gm)].map((m) => [
       m[1]!,
       [...m[2]!.matchAll(/`([a-z_]+)`/g)].map((l) => l[1]!).sort(),
     ]),
@@ -135,6 +135,8 @@ describe('/metrics (plain stack, real extractor and applier)', () => {
     expect(applied[0]! + applied[1]!).toBe(40);
     expect(sample(applier, 'kccr_applier_index_state', { follower_index: followerIndex, state: 'syncing' })).toBe(1);
     expect(sample(applier, 'process_resident_memory_bytes', { service: 'applier' })).toBeGreaterThan(0);
+    expect(sample(applier, 'kccr_applier_bytes_written_total', { follower_index: followerIndex })).toBeGreaterThan(40 * 10);
+    expect(sample(applier, 'kccr_applier_bulk_duration_seconds_count', { follower_index: followerIndex })).toBeGreaterThanOrEqual(1);
     const extractor = await scrape(ports.extractor);
     const published = [0, 1].map(
       (shard) => sample(extractor, 'kccr_extractor_operations_published_total', { leader_index: leaderIndex, shard: String(shard) }) ?? 0,
@@ -148,7 +150,7 @@ describe('/metrics (plain stack, real extractor and applier)', () => {
     expect(table.size).toBeGreaterThan(30);
     for (const [name, labels] of table) {
       const served = name.startsWith('kccr_extractor_') ? extractor : name.startsWith('kccr_applier_') ? applier : text;
-      expect(served, name).toMatch(new RegExp(`^# TYPE ${name} (gauge|counter)$`, 'm'));
+      expect(served, name).toMatch(new RegExp(`^# TYPE ${name} (gauge|counter|histogram)$`, 'm'));
       for (const set of labelSets(served, name)) expect(set, name).toEqual(labels);
     }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkFamily, family, render } from './exposition.js';
+import { checkFamily, family, Histogram, render } from './exposition.js';
 
 describe('Prometheus text exposition', () => {
   it('renders HELP, TYPE and samples, escaping label values, and leaves unknown values out', () => {
@@ -35,5 +35,30 @@ describe('Prometheus text exposition', () => {
 
   it('renders nothing for no families', () => {
     expect(render([])).toBe('');
+  });
+});
+
+describe('Histogram', () => {
+  it('renders cumulative buckets, +Inf, sum and count per label set', () => {
+    const h = new Histogram('kccr_x_duration_seconds', 'x', [0.1, 1]);
+    h.observe({ index: 'a' }, 0.05);
+    h.observe({ index: 'a' }, 0.5);
+    h.observe({ index: 'a' }, 3);
+    expect(render([h.family()]).split('\n')).toEqual([
+      '# HELP kccr_x_duration_seconds x',
+      '# TYPE kccr_x_duration_seconds histogram',
+      'kccr_x_duration_seconds_bucket{index="a",le="0.1"} 1',
+      'kccr_x_duration_seconds_bucket{index="a",le="1"} 2',
+      'kccr_x_duration_seconds_bucket{index="a",le="+Inf"} 3',
+      'kccr_x_duration_seconds_sum{index="a"} 3.55',
+      'kccr_x_duration_seconds_count{index="a"} 3',
+      '',
+    ]);
+    h.forget((l) => l.index === 'a');
+    expect(h.family().samples).toEqual([]);
+  });
+
+  it('must be in a base unit', () => {
+    expect(() => render([new Histogram('kccr_x_duration', 'x').family()])).toThrow(/base unit/);
   });
 });

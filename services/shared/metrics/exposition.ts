@@ -4,11 +4,13 @@
  * Process metrics and histograms come from prom-client (process.ts); both are joined in one answer.
  */
 
-export type MetricType = 'gauge' | 'counter';
+export type MetricType = 'gauge' | 'counter' | 'histogram';
 
 export interface Sample {
   readonly labels: Readonly<Record<string, string>>;
   readonly value: number;
+  /** A histogram's series: `_bucket` (with an `le` label), `_sum`, `_count`. */
+  readonly suffix?: '_bucket' | '_sum' | '_count';
 }
 
 export interface MetricFamily {
@@ -44,6 +46,8 @@ export function checkFamily(f: MetricFamily): void {
   if (!NAME.test(f.name) || !f.name.startsWith('kccr_')) throw new Error(`metric name ${JSON.stringify(f.name)}: expected kccr_ and [a-zA-Z0-9_:]`);
   if (f.type === 'counter' && !f.name.endsWith('_total')) throw new Error(`counter ${f.name} must end in _total`);
   if (f.type !== 'counter' && f.name.endsWith('_total')) throw new Error(`${f.name} ends in _total but is a ${f.type}`);
+  if (f.type === 'histogram' && !/_(seconds|bytes)$/.test(f.name)) throw new Error(`histogram ${f.name} must be in a base unit (_seconds, _bytes)`);
+  if (f.samples.some((s) => (s.suffix !== undefined) !== (f.type === 'histogram'))) throw new Error(`${f.name}: only a histogram's samples have a suffix`);
   for (const s of f.samples)
     for (const l of Object.keys(s.labels)) if (!LABEL.test(l) || l.startsWith('__')) throw new Error(`${f.name}: label name ${JSON.stringify(l)} is not valid`);
 }
@@ -57,7 +61,7 @@ export function render(families: readonly MetricFamily[]): string {
       const labels = Object.entries(s.labels)
         .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
         .join(',');
-      out.push(`${f.name}${labels ? `{${labels}}` : ''} ${number(s.value)}`);
+      out.push(`${f.name}${s.suffix ?? ''}${labels ? `{${labels}}` : ''} ${number(s.value)}`);
     }
   }
   return out.length ? `${out.join('\n')}\n` : '';
@@ -75,4 +79,45 @@ export function family(name: string, type: MetricType, help: string) {
       return { name, help, type, samples };
     },
   };
+}
+
+/** Upper bounds of a latency histogram's buckets, in seconds (a _bulk request takes milliseconds to seconds). */
+export const LATENCY_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** A Prometheus histogram per label set: cumulative buckets, sum and count. */
+export class Histogram {
+  private readonly series = new Map<string, { labels: Record<string, string>; counts: number[]; sum: number; count: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[] = LATENCY_BUCKETS,
+  ) {}
+
+  observe(labels: Record<string, string>, value: number): void {
+    const key = JSON.stringify(labels);
+    const s = this.series.get(key) ?? { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
+    this.buckets.forEach((le, i) => {
+      if (value <= le) s.counts[i]!++;
+    });
+    s.sum += value;
+    s.count++;
+    this.series.set(key, s);
+  }
+
+  /** Forgets the series whose labels match (an index no longer followed). */
+  forget(match: (labels: Record<string, string>) => boolean): void {
+    for (const [k, s] of this.series) if (match(s.labels)) this.series.delete(k);
+  }
+
+  family(): MetricFamily {
+    const samples: Sample[] = [];
+    for (const s of this.series.values()) {
+      this.buckets.forEach((le, i) => samples.push({ labels: { ...s.labels, le: String(le) }, value: s.counts[i]!, suffix: '_bucket' }));
+      samples.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, suffix: '_bucket' });
+      samples.push({ labels: s.labels, value: s.sum, suffix: '_sum' });
+      samples.push({ labels: s.labels, value: s.count, suffix: '_count' });
+    }
+    return { name: this.name, help: this.help, type: 'histogram', samples };
+  }
 }

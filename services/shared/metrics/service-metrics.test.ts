@@ -18,6 +18,8 @@ describe('the data-plane services own metrics', () => {
             shards: [{ shard: 0, globalCheckpoint: 9, maxSeqNo: 9, cursor: 7, docs: 3, observedAt: T0, published: 8 }],
             reconcile: { requests: 1, idsChecked: 4, deletesPublished: 1, lastMs: 5 },
             forcedRefreshes: 2,
+            bytesPublished: 4096,
+            failures: { ES_UNAVAILABLE: 3 },
             updatedAt: T0,
           },
         ],
@@ -31,6 +33,8 @@ describe('the data-plane services own metrics', () => {
     expect(text).toContain(`kccr_extractor_operations_published_total{${l},shard="0"} 8`);
     expect(text).toContain(`kccr_extractor_last_read_age_seconds{${l},shard="0"} 1.5`);
     expect(text).toContain(`kccr_extractor_forced_refreshes_total{${l}} 2`);
+    expect(text).toContain(`kccr_extractor_bytes_published_total{${l}} 4096`);
+    expect(text).toContain(`kccr_extractor_failures_total{${l},code="ES_UNAVAILABLE"} 3`);
   });
 
   it("project the applier's status row; a shard that never applied has no last-applied age", () => {
@@ -67,6 +71,8 @@ describe('the data-plane services own metrics', () => {
                 lastAppliedAt: null,
               },
             ],
+            bytesWritten: 1000,
+            failures: { ES_REJECTED: 2, KAFKA_UNAVAILABLE: 1 },
             updatedAt: T0,
           },
         ],
@@ -79,5 +85,8 @@ describe('the data-plane services own metrics', () => {
     expect(text).toContain(`kccr_applier_operations_dead_lettered_total{${l},shard="0"} 1`);
     expect(text).toContain(`kccr_applier_last_applied_age_seconds{${l},shard="0"} 2`);
     expect(text).not.toContain(`kccr_applier_last_applied_age_seconds{${l},shard="1"}`);
+    expect(text).toContain(`kccr_applier_bytes_written_total{${l}} 1000`);
+    expect(text).toContain(`kccr_applier_failures_total{${l},code="ES_REJECTED"} 2`);
+    expect(text).toContain(`kccr_applier_failures_total{${l},code="KAFKA_UNAVAILABLE"} 1`);
   });
 });

@@ -20,6 +20,8 @@ export function extractorMetrics(rows: readonly ExtractorStatus[], now: number):
   const ids = family('kccr_extractor_reconcile_ids_checked_total', 'counter', 'Ids checked against the leader for delete reconciliation');
   const deletes = family('kccr_extractor_reconcile_deletes_published_total', 'counter', 'Deletes found by reconciliation and published');
   const restarts = family('kccr_extractor_restarts_total', 'counter', 'Times the extraction of the index started again after its loop ended unexpectedly');
+  const bytes = family('kccr_extractor_bytes_published_total', 'counter', 'Bytes of change envelopes encoded for Kafka');
+  const failures = family('kccr_extractor_failures_total', 'counter', 'Failed extraction cycles (each retried), by error code');
   for (const s of rows) {
     const r = { leader_cluster: s.leaderCluster, leader_index: s.leaderIndex };
     for (const st of EXTRACTOR_STATES) state.add({ ...r, state: st }, st === s.state ? 1 : 0);
@@ -34,8 +36,10 @@ export function extractorMetrics(rows: readonly ExtractorStatus[], now: number):
     ids.add(r, s.reconcile.idsChecked);
     deletes.add(r, s.reconcile.deletesPublished);
     restarts.add(r, s.restarts ?? 0);
+    bytes.add(r, s.bytesPublished);
+    for (const [code, n] of Object.entries(s.failures ?? {})) failures.add({ ...r, code }, n);
   }
-  return [state, checkpoint, cursor, published, readAge, refreshes, ids, deletes, restarts].map((f) => f.done());
+  return [state, checkpoint, cursor, published, readAge, refreshes, ids, deletes, restarts, bytes, failures].map((f) => f.done());
 }
 
 export function applierMetrics(rows: readonly ApplierStatus[], now: number): MetricFamily[] {
@@ -48,6 +52,8 @@ export function applierMetrics(rows: readonly ApplierStatus[], now: number): Met
   const writeAge = family('kccr_applier_last_applied_age_seconds', 'gauge', 'Seconds since the follower shard last had a write applied');
   const passes = family('kccr_applier_reconcile_passes_total', 'counter', 'Delete reconciliation passes completed');
   const restarts = family('kccr_applier_restarts_total', 'counter', "Times the applier's consumer was built anew after it stopped unexpectedly");
+  const bytes = family('kccr_applier_bytes_written_total', 'counter', 'Bytes of _bulk bodies the follower accepted');
+  const failures = family('kccr_applier_failures_total', 'counter', 'Failures retried (or probed again), by error code');
   for (const s of rows) {
     const r = { follower_cluster: s.followerCluster, follower_index: s.followerIndex };
     for (const st of APPLIER_STATES) state.add({ ...r, state: st }, st === s.state ? 1 : 0);
@@ -62,6 +68,8 @@ export function applierMetrics(rows: readonly ApplierStatus[], now: number): Met
     }
     passes.add(r, s.reconcile?.passes ?? 0);
     restarts.add(r, s.restarts ?? 0);
+    bytes.add(r, s.bytesWritten);
+    for (const [code, n] of Object.entries(s.failures ?? {})) failures.add({ ...r, code }, n);
   }
-  return [state, checkpoint, applied, skipped, dead, lag, writeAge, passes, restarts].map((f) => f.done());
+  return [state, checkpoint, applied, skipped, dead, lag, writeAge, passes, restarts, bytes, failures].map((f) => f.done());
 }
