@@ -319,6 +319,10 @@ describe('IndexApplier', () => {
     expect(h.events.indexOf('dead-letter b')).toBeLessThan(h.events.indexOf('commit 13'));
     expect(h.shard()).toMatchObject({ offset: '13', applied: 2, deadLettered: 1 });
     expect(h.applier.status().state).toBe('syncing');
+    // The status keeps it among the latest dead letters (what _status and the status page show).
+    expect(h.applier.status().recentDeadLetters).toEqual([
+      { at: T0, id: 'b', shard: 0, offset: '11', stage: 'write', reason: 'mapper_parsing_exception: failed to parse field [n] of type [long]' },
+    ]);
   });
 
   it('dead-letters leader mappings the follower refuses, says so in the status, and writes the documents after them', async () => {

@@ -13,7 +13,7 @@ import { readMetadata, validateEnvelope } from '../shared/envelope.js';
 import type { ChangeEnvelope, IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import type { ApplierShardStatus, ApplierStatus, ReplicationSpec } from '../shared/replication.js';
+import type { ApplierShardStatus, ApplierStatus, RecentDeadLetter, ReplicationSpec } from '../shared/replication.js';
 import { silentAfterMs } from '../shared/replication.js';
 import { backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import type { RetryingView } from '../shared/retry.js';
@@ -107,6 +107,9 @@ interface ShardState {
 /** A _bulk body above this many bytes is streamed from its parts rather than copied into one buffer. */
 const STREAMED_BULK_BYTES = 4 * 1024 * 1024;
 
+/** Dead letters the status keeps (the newest). */
+const RECENT_DEAD_LETTERS = 5;
+
 /** Room for a dead letter's envelope fields and headers beside the source. */
 const DEAD_LETTER_ENVELOPE_BYTES = 64 * 1024;
 
@@ -114,6 +117,8 @@ export class IndexApplier {
   private readonly shards = new Map<number, ShardState>();
   /** Bytes of _bulk bodies the follower accepted, and failures retried by error code (status and /metrics). */
   private bytesWritten = 0;
+  /** The latest dead letters (at most RECENT_DEAD_LETTERS), for the status. */
+  private readonly recentDeadLetters: RecentDeadLetter[] = [];
   private readonly failures = new Map<string, number>();
   private indexReady = false;
   /** The follower index and its ledger being made ready (shared by the partitions that need them at once). */
@@ -609,6 +614,8 @@ export class IndexApplier {
 
   private async deadLetter(key: string, value: Buffer, partition: number, offset: string, reason: string, stage: string): Promise<void> {
     this.log.warn({ id: key, partition, offset, reason }, 'dead-lettered');
+    this.recentDeadLetters.push({ at: this.clock.now(), id: key, shard: partition, offset, stage, reason: reason.slice(0, 500) });
+    if (this.recentDeadLetters.length > RECENT_DEAD_LETTERS) this.recentDeadLetters.shift();
     await this.deps.deadLetters.send(deadLetterTopic(this.deps.config.followerCluster), [
       {
         key,
@@ -672,6 +679,7 @@ export class IndexApplier {
       shards,
       reconcile: { ...this.reconciler.stats },
       bytesWritten: this.bytesWritten,
+      ...(this.recentDeadLetters.length ? { recentDeadLetters: [...this.recentDeadLetters] } : {}),
       ...(this.failures.size ? { failures: Object.fromEntries(this.failures) } : {}),
       updatedAt: this.clock.now(),
     };

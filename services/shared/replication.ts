@@ -216,6 +216,17 @@ export interface ApplierShardStatus {
   readonly lastAppliedAt: number | null;
 }
 
+/** A dead letter as the status shows it: what was refused and why; the record itself is in the dead-letter topic. */
+export interface RecentDeadLetter {
+  readonly at: number;
+  readonly id: string;
+  readonly shard: number;
+  readonly offset: string;
+  /** decode, metadata, write, chunks, size. */
+  readonly stage: string;
+  readonly reason: string;
+}
+
 export interface ApplierStatus {
   readonly kind: 'applier';
   readonly followerCluster: string;
@@ -229,6 +240,8 @@ export interface ApplierStatus {
   /** How often this row is written: the control service shows STALE once it is 3 intervals old. */
   readonly reportIntervalMs?: number;
   readonly shards: readonly ApplierShardStatus[];
+  /** The latest dead letters of this follower index (at most 5, newest last), since the applier started. */
+  readonly recentDeadLetters?: readonly RecentDeadLetter[];
   /** Bytes of _bulk bodies the follower accepted, since the applier started. */
   readonly bytesWritten?: number;
   /** Failures retried (or probed again), by error code (docs/reference/errors.md), since the applier started. */

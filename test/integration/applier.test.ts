@@ -44,6 +44,8 @@ describe('data plane behaviour', () => {
     });
     expect(status.state).toBe('syncing');
     expect(status.shards[0]!.applied).toBeGreaterThanOrEqual(2);
+    // The status names it among the latest dead letters, with why (what _status and the status page show).
+    expect(status.recentDeadLetters?.at(-1)).toMatchObject({ id: 'bad', shard: 0, stage: 'write', reason: expect.stringContaining('value') });
 
     const letter = (await readDeadLetters(h, 1)).find((m) => m.key?.toString() === 'bad')!;
     // The dead-letter topic is bounded in size too (KCCR_DEADLETTER_RETENTION_BYTES, 1 GiB).

@@ -146,6 +146,22 @@ export const statusSchema = {
       description: 'times the extractor loop of this index and the applier consumer were started again after ending unexpectedly',
       properties: { extractor: { type: 'integer' }, applier: { type: 'integer' } },
     },
+    recent_dead_letters: {
+      type: 'array',
+      description:
+        "the applier's latest dead letters (at most 5, newest last, since it started): what the follower refused and why; the records are in the dead-letter topic",
+      items: {
+        type: 'object',
+        properties: {
+          at: { type: 'string' },
+          id: { type: 'string' },
+          shard: { type: 'integer' },
+          offset: { type: 'string' },
+          stage: { type: 'string' },
+          reason: { type: 'string' },
+        },
+      },
+    },
     position: {
       type: 'object',
       additionalProperties: true,

@@ -83,6 +83,16 @@ describe('replicationMetrics', () => {
     expect(text).toContain('kccr_replications{status="FAILED"} 0');
   });
 
+  it("carries the applier's latest dead letters into the view, with ISO times", () => {
+    const view = replicationStatus(
+      spec,
+      { extractor, applier: { ...applier, recentDeadLetters: [{ at: T0, id: 'x', shard: 1, offset: '7', stage: 'write', reason: 'no' }] } },
+      T0 + 6000,
+    );
+    expect(view.recent_dead_letters).toEqual([{ at: new Date(T0).toISOString(), id: 'x', shard: 1, offset: '7', stage: 'write', reason: 'no' }]);
+    expect(replicationStatus(spec, { extractor, applier }, T0 + 6000)).not.toHaveProperty('recent_dead_letters');
+  });
+
   it('never reports a health it has not seen: no rows is not SYNCING, and unknown lag is absent', () => {
     const { view, text } = metricsAt(T0 + 6000, {});
     expect(view.status).not.toBe('SYNCING');

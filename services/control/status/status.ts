@@ -89,6 +89,8 @@ export interface StatusView {
   readonly retrying?: { readonly side: 'extractor' | 'applier'; readonly reason: string; readonly since: string; readonly attempts: number };
   /** Times the extractor's loop for this index, and the applier's consumer, were started again after ending unexpectedly. */
   readonly restarts: { readonly extractor: number; readonly applier: number };
+  /** The applier's latest dead letters, newest last (absent when none). */
+  readonly recent_dead_letters?: readonly { at: string; id: string; shard: number; offset: string; stage: string; reason: string }[];
   /** Bootstrap progress: a snapshot's copy and restore (bytes), or a scan's documents. */
   readonly bootstrap_progress?: BootstrapProgress;
   /** The latest request to move the position in the topic (POST .../_offsets), and when the applier applied it. */
@@ -363,6 +365,7 @@ export function replicationStatus(
         }
       : {}),
     restarts: { extractor: extractor?.restarts ?? 0, applier: applier?.restarts ?? 0 },
+    ...(applier?.recentDeadLetters?.length ? { recent_dead_letters: applier.recentDeadLetters.map((d) => ({ ...d, at: new Date(d.at).toISOString() })) } : {}),
     ...(() => {
       const p = bootstrapProgress(rows, now);
       return p ? { bootstrap_progress: p } : {};

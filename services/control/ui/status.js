@@ -119,6 +119,11 @@ function replicationCard(item, status, history) {
       ),
     );
   card.append(chart(points));
+  const dead = status?.recent_dead_letters ?? [];
+  if (dead.length) {
+    const rows = [...dead].reverse().map((d) => el('li', {}, `${d.at} shard ${d.shard} offset ${d.offset}: ${d.id} (${d.stage}): ${d.reason}`));
+    card.append(el('details', { class: 'dead-letters' }, el('summary', {}, `Latest dead letters (${dead.length})`), el('ul', {}, ...rows)));
+  }
   if (status?.shards?.length) card.append(shardsTable(status.shards));
   return card;
 }
