@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
 import type { ReplicationSpec } from '../../services/shared/replication.js';
 import { compareIndices, describeComparison } from '../support/checks.js';
-import { autofollowEnv, forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
+import { kccr } from '../support/cli.js';
+import { ADMIN, autofollowEnv, forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
 import { bulkLines, documents, startHarness, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
@@ -48,6 +49,8 @@ describe.skipIf(SKIP)(`fan-in per source: one auto-follow rule over two leader c
   let control: Control;
   let extractor2: ServiceProcess | undefined;
   let leader2: ElasticsearchAdapter;
+  /** The CLI's settings for this control service. */
+  let cli: Record<string, string>;
   /** The kccr names of the two leader clusters: the harness's (stack leader 1) and one for stack leader 2. */
   let east: string;
   const west = uniqueName('lc2');
@@ -113,6 +116,8 @@ describe.skipIf(SKIP)(`fan-in per source: one auto-follow rule over two leader c
     await registerPlainClusters(control, stack, h.names);
     const r = await control.call('PUT', `/_kccr/clusters/${west}`, { url: esConnection(stack, leaders[1]!).url });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const url = await control.app.listen({ host: '127.0.0.1', port: 0 });
+    cli = { KCCR_CONTROL_URL: url, KCCR_CONTROL_USER: ADMIN.name, KCCR_CONTROL_PASSWORD: ADMIN.password };
     control.state.deps.autofollow.start();
   });
 
@@ -153,13 +158,10 @@ describe.skipIf(SKIP)(`fan-in per source: one auto-follow rule over two leader c
         { refresh: 'true' },
       );
     }
-    const r = await control.call('POST', '/_plugins/_replication/_autofollow', {
-      leader_clusters: [east, west],
-      name: rule,
-      pattern: `${prefix}-*`,
-      follower_alias: alias,
-    });
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    // Through the CLI, as an operator adds it: several leader clusters in --leader-cluster, the alias.
+    const added = await kccr(['autofollow', 'add', rule, '--leader-cluster', `${east},${west}`, '--pattern', `${prefix}-*`, '--follower-alias', alias], cli);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toContain(`under the alias ${alias}`);
     const listed = await control.call('GET', `/_plugins/_replication/_autofollow?leader_alias=${west}`);
     expect(listed.body).toMatchObject({
       rules: [
@@ -200,6 +202,12 @@ describe.skipIf(SKIP)(`fan-in per source: one auto-follow rule over two leader c
     expect((list.body as { replications: ListedReplication[] }).replications).toEqual([
       expect.objectContaining({ follower_index: followerOf(west, index), leader_cluster: west, leader_index: index }),
     ]);
+    const shown = await kccr(['replications'], cli);
+    expect(shown.stdout).toContain(`${west}:${index}`);
+    expect(shown.stdout).toContain(`${east}:${index}`);
+    const rules = await kccr(['autofollow', 'list'], cli);
+    expect(rules.stdout).toContain(`${east},${west}`);
+    expect(rules.stdout).toContain(`{{leader_cluster}}-{{leader_index}} (alias ${alias})`);
   });
 
   it('picks up a new matching index on leader 2, which joins the alias', async () => {
