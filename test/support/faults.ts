@@ -256,6 +256,9 @@ export function stackEnv(stack: LocalStack): NodeJS.ProcessEnv {
     KCCR_LEADER_NODES: String(stack.state.clusters.leader.nodes?.length ?? 1),
     KCCR_FOLLOWER_NODES: String(stack.state.clusters.follower.nodes?.length ?? 1),
     ...(stack.state.esHeap ? { KCCR_ES_HEAP: stack.state.esHeap } : {}),
+    // Its leader clusters (fan-in) and their heap: a stack.json written again with fewer would lose them.
+    KCCR_LEADER_CLUSTERS: String(stack.state.leaders?.length ?? 1),
+    ...(stack.state.clusters.leader2?.heap ? { KCCR_EXTRA_LEADER_HEAP: stack.state.clusters.leader2.heap } : {}),
   };
   if (env.KCCR_PORT_OFFSET === undefined || env.KCCR_PORT_OFFSET === '') {
     const offset = portOffset(stack.state);
