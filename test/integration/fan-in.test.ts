@@ -16,9 +16,10 @@ import { ADMIN, autofollowEnv, forgetClusters, registerPlainClusters, startContr
 import type { Control } from '../support/control.js';
 import { bulkLines, documents, startHarness, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
+import { killPart, localStack, startParts } from '../support/faults.js';
 import { startService } from '../support/services.js';
 import type { ServiceProcess } from '../support/services.js';
-import { esConnection, leaderClusters, loadStack, uniqueName, waitFor } from '../support/stack.js';
+import { esConnection, leaderClusters, loadStack, stackStateFile, uniqueName, waitFor } from '../support/stack.js';
 
 const INTERVAL_MS = 2000;
 const stack = loadStack('plain');
@@ -263,5 +264,33 @@ describe.skipIf(SKIP)(`fan-in per source: one auto-follow rule over two leader c
     await identical(west, westIndex, 2);
     await waitFor('west healthy again', async () => (await status(followerOf(west, westIndex))).status === 'SYNCING', 30_000, 500);
     await waitForDocuments(h.follower, followerOf(west, westIndex), { x: { from: west, second: true }, 'while-down': { from: west } });
+  });
+
+  // Only this test uses leader cluster 2 of the stack, so killing it here disturbs no other test running beside it.
+  it('keeps one leader flowing while the other leader cluster is down (killed), whose status is not healthy, and recovers', { timeout: 400_000 }, async () => {
+    const westIndex = `${prefix}-b`;
+    const local = localStack(stackStateFile('plain'), stack);
+    await killPart(local, 'elasticsearch-leader2');
+    try {
+      await h.leader.request('PUT', `/${index}/_doc/while-cluster-down`, { body: { from: east } });
+      await identical(east, index, 21);
+      const down = await waitFor(
+        `${followerOf(west, westIndex)} not healthy while leader cluster 2 is down`,
+        async () => {
+          const s = await status(followerOf(west, westIndex));
+          return s.status !== 'SYNCING' ? s : undefined;
+        },
+        60_000,
+        500,
+      );
+      expect(['RETRYING', 'STALE']).toContain(down.status);
+      expect(down.reason).toBeDefined();
+      expect((await status(followerOf(east, index))).status).toBe('SYNCING');
+    } finally {
+      await startParts(local);
+    }
+    await leader2.request('PUT', `/${westIndex}/_doc/after-restart`, { body: { from: west } });
+    await identical(west, westIndex, 3);
+    await waitFor('west healthy again after its cluster restarted', async () => (await status(followerOf(west, westIndex))).status === 'SYNCING', 60_000, 500);
   });
 });

@@ -164,13 +164,23 @@ export async function startProxy(targetHost: string, targetPort: number, listenP
 // ---------------------------------------------------------------------------------------------------------------
 // Parts of the local stack
 
-/** kafka, registry, and a node of a cluster: `elasticsearch-<role>` (node 1) or `elasticsearch-<role>-<k>`. */
-export type PartName = 'kafka' | 'registry' | 'elasticsearch-leader' | 'elasticsearch-follower' | `elasticsearch-${'leader' | 'follower'}-${number}`;
+/**
+ * kafka, registry, and a node of a cluster: `elasticsearch-<cluster>` (node 1) or `elasticsearch-<cluster>-<k>`, the
+ * cluster being `leader`, `follower` or a further leader cluster `leader<k>` (KCCR_LEADER_CLUSTERS).
+ */
+export type PartName =
+  | 'kafka'
+  | 'registry'
+  | 'elasticsearch-leader'
+  | 'elasticsearch-follower'
+  | `elasticsearch-${'leader' | 'follower'}-${number}`
+  | `elasticsearch-leader${number}`
+  | `elasticsearch-leader${number}-${number}`;
 
-/** Every part of the stack: Kafka, the registry, and each node of both clusters. */
+/** Every part of the stack: Kafka, the registry, and each node of every cluster. */
 export function stackParts(state: StackState): PartName[] {
-  const nodes = (role: 'leader' | 'follower') => (state.clusters[role].nodes?.map((n) => n.part) ?? [`elasticsearch-${role}`]) as PartName[];
-  return ['kafka', 'registry', ...nodes('leader'), ...nodes('follower')];
+  const nodes = (cluster: string) => (state.clusters[cluster]?.nodes?.map((n) => n.part) ?? [`elasticsearch-${cluster}`]) as PartName[];
+  return ['kafka', 'registry', ...(state.leaders ?? ['leader']).flatMap(nodes), ...nodes('follower')];
 }
 
 export interface LocalStack {
