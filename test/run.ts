@@ -21,7 +21,8 @@ const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const vitest = join(root, 'node_modules', '.bin', 'vitest');
 
 export const STACKS = {
-  plain: { KCCR_STACK_DIR: join(root, '.stack') },
+  // Two leader clusters for the fan-in tests; the second is small (KCCR_EXTRA_LEADER_HEAP, 512m by default).
+  plain: { KCCR_STACK_DIR: join(root, '.stack'), KCCR_LEADER_CLUSTERS: '2' },
   secure: { KCCR_STACK_DIR: join(root, '.stack-secure'), KCCR_SECURE: '1', KCCR_PORT_OFFSET: '1000' },
   multinode: { KCCR_STACK_DIR: join(root, '.stack-multi'), KCCR_PORT_OFFSET: '2000', KCCR_LEADER_NODES: '3', KCCR_FOLLOWER_NODES: '2', KCCR_ES_HEAP: '512m' },
 } as const;

@@ -1,6 +1,6 @@
 /**
- * The local stack: Apache Kafka (KRaft), a schema registry and two Elasticsearch clusters (leader, follower),
- * fetched from Maven Central and run as local processes on 127.0.0.1.
+ * The local stack: Apache Kafka (KRaft), a schema registry and Elasticsearch clusters (a leader, or N of them for
+ * fan-in with KCCR_LEADER_CLUSTERS, and a follower), fetched from Maven Central and run as local processes on 127.0.0.1.
  *
  *   tsx deploy/local/stack.ts up | down [--purge] | status [--json] | fetch
  *   tsx deploy/local/stack.ts grant-kafka <leader cluster> <follower cluster>   (secure mode: a cluster pair's Kafka ACLs)
@@ -9,13 +9,22 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readStackConfig, stackPaths, StackConfigError } from './lib/config.js';
+import { MAX_LEADER_CLUSTERS, readStackConfig, stackPaths, StackConfigError } from './lib/config.js';
 import type { StackConfig } from './lib/config.js';
 import { findJava, preflight } from './lib/checks.js';
 import type { JavaHome } from './lib/checks.js';
 import { ensureCertificates } from './lib/certs.js';
-import type { ClusterRole } from './lib/elasticsearch.js';
-import { clusterNodes, nodeHealthy, nodeUrl, prepareNode, registerSnapshotRepository, startNode, waitForCluster } from './lib/elasticsearch.js';
+import type { ClusterId, ClusterRole } from './lib/elasticsearch.js';
+import {
+  clusterNodes,
+  nodeHealthy,
+  nodeUrl,
+  prepareNode,
+  registerSnapshotRepository,
+  stackClusterIds,
+  startNode,
+  waitForCluster,
+} from './lib/elasticsearch.js';
 import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import { KAFKA_PART, kafkaAdminConnection, kafkaConfigCurrent, kafkaHealthy, secureKafkaSetUp, startKafka, waitForKafka } from './lib/kafka.js';
@@ -61,20 +70,21 @@ const PARTS: readonly Part[] = [
     healthy: registryHealthy,
     ports: (c) => ({ 'schema registry': c.ports.registry, 'schema registry management': c.ports.registryManagement }),
   },
-  // Every node of each cluster is a part of its own (node 1 is `elasticsearch-<role>`, the cluster's address).
-  ...(['leader-1', 'leader-2', 'leader-3', 'leader-4', 'leader-5', 'follower-1', 'follower-2', 'follower-3', 'follower-4', 'follower-5'] as const).map(
-    (id): Part => {
-      const [role, k] = id.split('-') as [ClusterRole, string];
-      const node = (c: StackConfig) => clusterNodes(c, role)[Number(k) - 1];
+  // Every node of each cluster that a stack may have is a part of its own (node 1 is `elasticsearch-<cluster>`, the
+  // cluster's address); `present` tells which this stack has.
+  ...['leader', ...Array.from({ length: MAX_LEADER_CLUSTERS - 1 }, (_, i) => `leader${i + 2}`), 'follower'].flatMap((cluster: ClusterId) =>
+    [1, 2, 3, 4, 5].map((k): Part => {
+      const node = (c: StackConfig) => (stackClusterIds(c).includes(cluster) ? clusterNodes(c, cluster)[k - 1] : undefined);
+      const id = `${cluster}-${k}`;
       return {
-        name: Number(k) === 1 ? `elasticsearch-${role}` : `elasticsearch-${role}-${k}`,
-        pidName: Number(k) === 1 ? `elasticsearch-${role}` : `elasticsearch-${role}-${k}`,
+        name: k === 1 ? `elasticsearch-${cluster}` : `elasticsearch-${cluster}-${k}`,
+        pidName: k === 1 ? `elasticsearch-${cluster}` : `elasticsearch-${cluster}-${k}`,
         present: (c) => node(c) !== undefined,
         endpoint: (c) => nodeUrl(c, node(c)!),
         healthy: (c) => nodeHealthy(c, node(c)!),
         ports: (c) => ({ [`Elasticsearch ${id} HTTP`]: node(c)!.http, [`Elasticsearch ${id} transport`]: node(c)!.transport }),
       };
-    },
+    }),
   ),
 ];
 
@@ -183,12 +193,12 @@ async function up(config: StackConfig): Promise<void> {
     });
     waits.push(timed('registry', registryStarting));
   }
-  for (const role of ROLES) {
+  for (const cluster of stackClusterIds(config)) {
     // Node 1 first: in secure mode the other nodes copy its file-realm users.
-    const nodes = clusterNodes(config, role).filter((n) => toStart.some((p) => p.name === n.part));
+    const nodes = clusterNodes(config, cluster).filter((n) => toStart.some((p) => p.name === n.part));
     if (nodes.length === 0) continue;
     for (const node of nodes) startNode(config, f.esHome, prepareNode(config, node, f.esHome, f.esJava, certs));
-    waits.push(timed(`elasticsearch-${role}`, waitForCluster(config, role)));
+    waits.push(timed(`elasticsearch-${cluster}`, waitForCluster(config, cluster)));
   }
   log(`starting ${toStart.map((p) => p.name).join(', ') || 'nothing (all running)'} in ${config.secure ? 'secure' : 'plain'} mode ...`);
   const results = await Promise.allSettled(waits);
@@ -198,6 +208,8 @@ async function up(config: StackConfig): Promise<void> {
       `${failed.map((r) => (r.reason as Error).message).join('\n\n')}\n\nThe parts that did start are still running: \`npm run stack:down\` stops them.`,
     );
   }
+  // Leader 1 writes the shared repository and the follower reads it. Leader clusters 2 to N get none: an fs repository
+  // takes one writer only, so a snapshot bootstrap is from leader 1 (the others bootstrap by scan).
   for (const role of ROLES) await registerSnapshotRepository(config, role);
   writeState(config);
   log(`stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s; state in ${paths.state}`);

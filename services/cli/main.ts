@@ -42,11 +42,12 @@ clusters:
 
 auto-follow (leader indices matching a pattern are replicated as they appear):
   kccr autofollow list [--follower-cluster <name>] [--leader-cluster <name>]   rules with what each started and failed
-  kccr autofollow add <name> --leader-cluster <name> --pattern '<pattern>[,<pattern>...]'
+  kccr autofollow add <name> --leader-cluster <name>[,<name>...|*] --pattern '<pattern>[,<pattern>...]'
                       [--exclude <pattern>,<pattern>] [--follower-pattern '{{leader_index}}-copy']
-                      [--follower-cluster <name>] [--settings '<json>'] [--accept-partial-source]
-      a rule of the same name is replaced
-  kccr autofollow remove <name> --leader-cluster <name> [--follower-cluster <name>]
+                      [--follower-alias <alias>] [--follower-cluster <name>] [--settings '<json>'] [--accept-partial-source]
+      a rule of the same name is replaced; several leader clusters (or * for every registered one): fan-in, each
+      source into its own follower indices ('{{leader_cluster}}-{{leader_index}}' by default), --follower-alias over them
+  kccr autofollow remove <name> --leader-cluster <name>[,<name>...|*] [--follower-cluster <name>]
       (replications a removed rule started go on)
 
 other:
@@ -98,6 +99,7 @@ const OPTIONS = {
   pattern: { type: 'string' },
   exclude: { type: 'string' },
   'follower-pattern': { type: 'string' },
+  'follower-alias': { type: 'string' },
 } as const;
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -122,7 +124,7 @@ const COMMANDS: Record<string, { options: string[]; positionals: readonly [numbe
   'users new-token': { options: ['name', 'role'], positionals: [0, 0] },
   'autofollow list': { options: ['follower-cluster', 'leader-cluster'], positionals: [0, 0] },
   'autofollow add': {
-    options: ['leader-cluster', 'pattern', 'exclude', 'follower-pattern', 'follower-cluster', 'settings', 'accept-partial-source'],
+    options: ['leader-cluster', 'pattern', 'exclude', 'follower-pattern', 'follower-alias', 'follower-cluster', 'settings', 'accept-partial-source'],
     positionals: [1, 1],
   },
   'autofollow remove': { options: ['leader-cluster', 'follower-cluster'], positionals: [1, 1] },
@@ -360,18 +362,19 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
         .map((x) => x.trim())
         .filter(Boolean);
       const body = {
-        leader_alias: values['leader-cluster'],
+        ...leaderClustersOption(values['leader-cluster']!),
         name: args[0],
         pattern: values.pattern,
         ...(exclude?.length ? { exclude_patterns: exclude } : {}),
         ...(values['follower-pattern'] !== undefined ? { follower_index_pattern: values['follower-pattern'] } : {}),
+        ...(values['follower-alias'] !== undefined ? { follower_alias: values['follower-alias'] } : {}),
         ...(settings ? { settings } : {}),
         ...acceptPartialSource(values),
         ...(fc !== undefined ? { follower_cluster: fc } : {}),
       };
       const answer = await client.call('POST', '/_plugins/_replication/_autofollow', body);
       print(answer, () => [
-        `auto-follow rule ${args[0]}: ${values['leader-cluster']} indices matching ${values.pattern}${exclude?.length ? ` except ${exclude.join(',')}` : ''} are followed${fc ? ` on ${fc}` : ''}`,
+        `auto-follow rule ${args[0]}: ${values['leader-cluster'] === '*' ? 'every registered leader cluster' : values['leader-cluster']} indices matching ${values.pattern}${exclude?.length ? ` except ${exclude.join(',')}` : ''} are followed${fc ? ` on ${fc}` : ''}${values['follower-alias'] ? `, under the alias ${values['follower-alias']}` : ''}`,
         'watch it with: kccr autofollow list',
       ]);
       return EXIT.ok;
@@ -379,7 +382,7 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
     case 'autofollow remove': {
       if (values['leader-cluster'] === undefined) throw usage('kccr autofollow remove needs --leader-cluster');
       const answer = await client.call('DELETE', '/_plugins/_replication/_autofollow', {
-        leader_alias: values['leader-cluster'],
+        ...leaderClustersOption(values['leader-cluster']),
         name: args[0],
         ...(fc !== undefined ? { follower_cluster: fc } : {}),
       });
@@ -391,6 +394,16 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
   }
 }
 
+/** --leader-cluster: one name (leader_alias, the plugin's field), several comma-separated or * (leader_clusters). */
+function leaderClustersOption(value: string): { leader_alias: string } | { leader_clusters: string[] | '*' } {
+  if (value.trim() === '*') return { leader_clusters: '*' };
+  const names = value
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  return names.length === 1 ? { leader_alias: names[0]! } : { leader_clusters: names };
+}
+
 interface AutofollowItem {
   readonly name: string;
   readonly leader_alias: string;
@@ -398,6 +411,8 @@ interface AutofollowItem {
   readonly pattern: string;
   readonly exclude_patterns: readonly string[];
   readonly follower_index_pattern: string;
+  readonly leader_clusters?: readonly string[] | '*';
+  readonly follower_alias?: string;
 }
 
 interface AutofollowStatsItem {
@@ -407,7 +422,7 @@ interface AutofollowStatsItem {
   readonly num_success_start_replication: number;
   readonly num_failed_start_replication: number;
   readonly failed_indices: readonly string[];
-  readonly failures?: readonly { readonly leader_index: string; readonly code: string; readonly reason: string }[];
+  readonly failures?: readonly { readonly leader_cluster?: string; readonly leader_index: string; readonly code: string; readonly reason: string }[];
 }
 
 function autofollowText(rules: readonly AutofollowItem[], stats: readonly AutofollowStatsItem[]): string[] {
@@ -419,18 +434,24 @@ function autofollowText(rules: readonly AutofollowItem[], stats: readonly Autofo
       const s = statsOf(r);
       return [
         r.name,
-        r.leader_alias,
+        r.leader_clusters === undefined ? r.leader_alias : r.leader_clusters === '*' ? '* (every registered)' : r.leader_clusters.join(','),
         r.follower_cluster,
         r.pattern,
         r.exclude_patterns.join(',') || '-',
-        r.follower_index_pattern,
+        `${r.follower_index_pattern}${r.follower_alias ? ` (alias ${r.follower_alias})` : ''}`,
         String(s?.num_success_start_replication ?? 0),
         s?.failed_indices.length ? s.failed_indices.join(',') : '-',
       ];
     }),
   );
   // Why an index was not started (a refused index feature, say) is what the operator has to act on.
-  const reasons = rules.flatMap((r) => (statsOf(r)?.failures ?? []).map((f) => `${r.name}: ${f.leader_index} not started (${f.code}): ${f.reason}`));
+  const reasons = rules.flatMap((r) =>
+    (statsOf(r)?.failures ?? []).map(
+      // A rule over several leader clusters names the cluster of each index; a rule of one says it once, in its row.
+      (f) =>
+        `${r.name}: ${r.leader_clusters !== undefined && f.leader_cluster ? `${f.leader_cluster}:` : ''}${f.leader_index} not started (${f.code}): ${f.reason}`,
+    ),
+  );
   return reasons.length ? [...lines, '', ...reasons] : lines;
 }
 

@@ -10,7 +10,7 @@ import { SnapshotBootstrapper } from './replication/bootstrap.js';
 import type { BootstrapStatus } from '../shared/replication.js';
 import { applierGroupId } from '../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
-import { AutofollowEngine, leaderIndexLister, readAutofollowConfig } from './autofollow/autofollow.js';
+import { AutofollowEngine, followerAliases, leaderIndexLister, readAutofollowConfig } from './autofollow/autofollow.js';
 import type { AutofollowConfig } from './autofollow/autofollow.js';
 import { AutofollowStore } from './autofollow/autofollow-store.js';
 import { OffsetsService } from './positions/offsets.js';
@@ -97,6 +97,8 @@ export function createControlState(
     rules: autofollowRules,
     replications,
     listLeaderIndices: leaderIndexLister(clusters),
+    registeredClusters: () => clusters.list().map((c) => c.name),
+    aliases: followerAliases(clusters),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const history = new StatusHistory(opts.historyIntervalMs ?? readHistoryIntervalMs(env));

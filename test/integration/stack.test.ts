@@ -12,7 +12,7 @@ import { SchemaRegistryAdapter } from '../../services/shared/adapters/registry.j
 import { envelopeSchema, indexEvent, validateEnvelope } from '../../services/shared/envelope.js';
 import { KccrError } from '../../services/shared/errors.js';
 import { changeTopic, valueSubject } from '../../services/shared/topics.js';
-import { esConnection, kafkaConnection, loadStack, stackStateFile, uniqueName, waitFor } from '../support/stack.js';
+import { esConnection, kafkaConnection, leaderClusters, loadStack, stackStateFile, uniqueName, waitFor } from '../support/stack.js';
 import type { StackKind } from '../support/stack.js';
 
 describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
@@ -80,8 +80,19 @@ describe.each<StackKind>(['plain', 'secure'])('%s stack', (kind) => {
     });
     if (stack.mode === 'secure') {
       expect(statSync(join(dir, 'secrets')).mode & 0o777).toBe(0o700);
-      for (const role of ['leader', 'follower'] as const)
-        for (const u of Object.values(stack.clusters[role].users)) expect(statSync(u.passwordFile).mode & 0o777).toBe(0o600);
+      for (const role of [...leaderClusters(stack), 'follower'])
+        for (const u of Object.values(stack.clusters[role]!.users)) expect(statSync(u.passwordFile).mode & 0o777).toBe(0o600);
+    }
+  });
+
+  it('runs every leader cluster it lists (KCCR_LEADER_CLUSTERS) as a cluster of its own, admin user included', async () => {
+    const names = [...leaderClusters(stack), 'follower'].map((id) => stack.clusters[id]!.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const id of [...leaderClusters(stack), 'follower']) {
+      const es = new ElasticsearchAdapter(esConnection(stack, id));
+      closers.push(() => es.close());
+      const r = await es.request<{ cluster_name: string }>('GET', '/_cluster/health');
+      expect(r.body.cluster_name, id).toBe(stack.clusters[id]!.name);
     }
   });
 

@@ -13,7 +13,7 @@ import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import { batchesOf } from '../../services/applier/main.js';
 import type { LedgerMappings } from '../../services/applier/ledger.js';
 import type { StackState } from '../../deploy/local/lib/state.js';
-import { esConnection, kafkaConnection, loadStack } from './stack.js';
+import { esConnection, kafkaConnection, leaderClusters, loadStack } from './stack.js';
 
 const HIDDEN_TOO = { expand_wildcards: 'open,closed,hidden' } as const;
 
@@ -69,7 +69,7 @@ function stacks(): StackState[] {
 
 async function cleanStack(stack: StackState, since: number): Promise<string[]> {
   const said: string[] = [];
-  for (const role of ['leader', 'follower'] as const) {
+  for (const role of [...leaderClusters(stack), 'follower']) {
     const es = new ElasticsearchAdapter(esConnection(stack, role));
     try {
       const indices = await dropIndicesSince(es, since);

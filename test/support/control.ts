@@ -53,6 +53,7 @@ export interface Control {
 function secretsOf(stack: StackState): string {
   const dir = mkdtempSync(join(tmpdir(), 'kccr-control-secrets-'));
   for (const cluster of Object.values(stack.clusters)) {
+    if (!cluster) continue;
     if (cluster.caFile) copyFileSync(cluster.caFile, join(dir, `${basename(cluster.caFile)}`));
     for (const user of Object.values(cluster.users ?? {})) copyFileSync(user.passwordFile, join(dir, basename(user.passwordFile)));
   }

@@ -164,13 +164,23 @@ export async function startProxy(targetHost: string, targetPort: number, listenP
 // ---------------------------------------------------------------------------------------------------------------
 // Parts of the local stack
 
-/** kafka, registry, and a node of a cluster: `elasticsearch-<role>` (node 1) or `elasticsearch-<role>-<k>`. */
-export type PartName = 'kafka' | 'registry' | 'elasticsearch-leader' | 'elasticsearch-follower' | `elasticsearch-${'leader' | 'follower'}-${number}`;
+/**
+ * kafka, registry, and a node of a cluster: `elasticsearch-<cluster>` (node 1) or `elasticsearch-<cluster>-<k>`, the
+ * cluster being `leader`, `follower` or a further leader cluster `leader<k>` (KCCR_LEADER_CLUSTERS).
+ */
+export type PartName =
+  | 'kafka'
+  | 'registry'
+  | 'elasticsearch-leader'
+  | 'elasticsearch-follower'
+  | `elasticsearch-${'leader' | 'follower'}-${number}`
+  | `elasticsearch-leader${number}`
+  | `elasticsearch-leader${number}-${number}`;
 
-/** Every part of the stack: Kafka, the registry, and each node of both clusters. */
+/** Every part of the stack: Kafka, the registry, and each node of every cluster. */
 export function stackParts(state: StackState): PartName[] {
-  const nodes = (role: 'leader' | 'follower') => (state.clusters[role].nodes?.map((n) => n.part) ?? [`elasticsearch-${role}`]) as PartName[];
-  return ['kafka', 'registry', ...nodes('leader'), ...nodes('follower')];
+  const nodes = (cluster: string) => (state.clusters[cluster]?.nodes?.map((n) => n.part) ?? [`elasticsearch-${cluster}`]) as PartName[];
+  return ['kafka', 'registry', ...(state.leaders ?? ['leader']).flatMap(nodes), ...nodes('follower')];
 }
 
 export interface LocalStack {
@@ -256,6 +266,9 @@ export function stackEnv(stack: LocalStack): NodeJS.ProcessEnv {
     KCCR_LEADER_NODES: String(stack.state.clusters.leader.nodes?.length ?? 1),
     KCCR_FOLLOWER_NODES: String(stack.state.clusters.follower.nodes?.length ?? 1),
     ...(stack.state.esHeap ? { KCCR_ES_HEAP: stack.state.esHeap } : {}),
+    // Its leader clusters (fan-in) and their heap: a stack.json written again with fewer would lose them.
+    KCCR_LEADER_CLUSTERS: String(stack.state.leaders?.length ?? 1),
+    ...(stack.state.clusters.leader2?.heap ? { KCCR_EXTRA_LEADER_HEAP: stack.state.clusters.leader2.heap } : {}),
   };
   if (env.KCCR_PORT_OFFSET === undefined || env.KCCR_PORT_OFFSET === '') {
     const offset = portOffset(stack.state);

@@ -17,6 +17,8 @@ export type ServiceName = 'extractor' | 'applier';
 export interface ServiceOptions {
   readonly leaderCluster: string;
   readonly followerCluster: string;
+  /** The stack's cluster an extractor reads (`leader` by default; `leader2` ... on a fan-in stack). */
+  readonly leaderStackCluster?: string;
   /** The users the services run as in secure mode (least privilege). */
   readonly leaderUser?: string;
   readonly followerUser?: string;
@@ -48,9 +50,10 @@ export function serviceEnv(stack: StackState, name: ServiceName, opts: ServiceOp
     // Failures only an operator fixes are probed again every minute by default; tests fix them faster.
     KCCR_FAILED_PROBE_MS: '2000',
   };
-  const role = name === 'extractor' ? 'leader' : 'follower';
+  const role = name === 'extractor' ? (opts.leaderStackCluster ?? 'leader') : 'follower';
   const prefix = name === 'extractor' ? 'KCCR_LEADER_' : 'KCCR_FOLLOWER_';
   const cluster = stack.clusters[role];
+  if (!cluster) throw new Error(`the stack has no cluster ${role}; it has ${Object.keys(stack.clusters).join(', ')}`);
   env[`${prefix}URL`] = cluster.nodes && cluster.nodes.length > 1 ? cluster.nodes.map((n) => n.url).join(',') : cluster.url;
   if (stack.mode === 'secure') {
     const user = (name === 'extractor' ? opts.leaderUser : opts.followerUser) ?? (name === 'extractor' ? 'kccr-extractor' : 'kccr-applier');

@@ -29,9 +29,21 @@ export function loadStack(kind: StackKind): StackState {
   return JSON.parse(readFileSync(file, 'utf8')) as StackState;
 }
 
-/** Connection to one cluster of the stack, as a given user (secure mode) or anonymous (plain mode). */
-export function esConnection(stack: StackState, role: 'leader' | 'follower', user?: string): EsConnection {
+/**
+ * The stack's leader clusters' keys in `stack.clusters`, leader 1 (`leader`) first: more than one when the stack was
+ * started with KCCR_LEADER_CLUSTERS (fan-in).
+ */
+export function leaderClusters(stack: StackState): readonly string[] {
+  return stack.leaders ?? ['leader'];
+}
+
+/**
+ * Connection to one cluster of the stack (`leader`, `follower`, or a further leader such as `leader2`), as a given
+ * user (secure mode) or anonymous (plain mode).
+ */
+export function esConnection(stack: StackState, role: string, user?: string): EsConnection {
   const cluster = stack.clusters[role];
+  if (!cluster) throw new Error(`the stack has no cluster ${role}; it has ${Object.keys(stack.clusters).join(', ')}`);
   // Every node of a multi-node cluster, so that a client goes on when one of them is down.
   const url = cluster.nodes && cluster.nodes.length > 1 ? cluster.nodes.map((n) => n.url).join(',') : cluster.url;
   if (stack.mode === 'plain') return { url };

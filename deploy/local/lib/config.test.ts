@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseJavaVersion } from './checks.js';
-import { readStackConfig, StackConfigError } from './config.js';
+import { extraLeaderPorts, leaderClusterIds, readStackConfig, StackConfigError } from './config.js';
 
 describe('stack config', () => {
   it('defaults to the plain stack on the usual ports', () => {
@@ -29,6 +29,26 @@ describe('stack config', () => {
       expect(problems).toContain('KCCR_ES_HEAP');
       expect(problems).toContain('both use port 9092');
     }
+  });
+
+  it('puts leader clusters 2 to N on ports of their own, shifted by the offset, with a small heap', () => {
+    const one = readStackConfig({});
+    expect(one.leaderClusters).toBe(1);
+    expect(leaderClusterIds(one)).toEqual(['leader']);
+    const c = readStackConfig({ KCCR_LEADER_CLUSTERS: '4', KCCR_PORT_OFFSET: '4000', KCCR_LEADER_NODES: '5', KCCR_FOLLOWER_NODES: '5' });
+    expect(leaderClusterIds(c)).toEqual(['leader', 'leader2', 'leader3', 'leader4']);
+    expect(extraLeaderPorts(c.ports, 2)).toEqual({ http: 13202, transport: 13302 });
+    expect(extraLeaderPorts(c.ports, 4)).toEqual({ http: 13204, transport: 13304 });
+    expect(c.heaps.extraLeaders).toBe('512m');
+    expect(() => readStackConfig({ KCCR_LEADER_CLUSTERS: '5' })).toThrow(/KCCR_LEADER_CLUSTERS/);
+  });
+
+  it('refuses a further leader cluster on a port another part uses, node steps included', () => {
+    // Leader 2 on 9202: node 2 of a follower moved to 9192 lands on it (9192 + 10).
+    expect(() => readStackConfig({ KCCR_LEADER_CLUSTERS: '2', KCCR_FOLLOWER_PORT: '9192', KCCR_FOLLOWER_NODES: '2' })).toThrow(
+      /leader2 HTTP and follower node 2 HTTP both use port 9202|follower node 2 HTTP and leader2 HTTP both use port 9202/,
+    );
+    expect(() => readStackConfig({ KCCR_LEADER_CLUSTERS: '3', KCCR_KAFKA_PORT: '9213', KCCR_LEADER_NODES: '2' })).toThrow(/both use port 9213/);
   });
 
   it('reads Java versions in both spellings', () => {

@@ -31,7 +31,14 @@ export interface StackConfig {
     readonly followerHttp: number;
     readonly followerTransport: number;
   };
-  readonly heaps: { readonly es: string; readonly kafka: string; readonly registry: string };
+  /** `extraLeaders`: the heap of each node of leader clusters 2 to N (KCCR_EXTRA_LEADER_HEAP), small by default. */
+  readonly heaps: { readonly es: string; readonly extraLeaders: string; readonly kafka: string; readonly registry: string };
+  /**
+   * Leader clusters beside the one follower (KCCR_LEADER_CLUSTERS, 1 to {@link MAX_LEADER_CLUSTERS}), for fan-in.
+   * Leader 1 is the stack's `leader` as ever; leader k ≥ 2 is `leader<k>` ({@link leaderClusterIds}), on the ports
+   * {@link extraLeaderPorts} gives, with as many nodes as leader 1.
+   */
+  readonly leaderClusters: number;
   /**
    * Nodes per Elasticsearch cluster (KCCR_LEADER_NODES, KCCR_FOLLOWER_NODES; 1 to 5). Node k (from 1) listens on the
    * cluster's ports + 10 × (k − 1): a 3-node leader on 9200, 9210, 9220 (transport 9300, 9310, 9320).
@@ -52,6 +59,25 @@ export class StackConfigError extends Error {
 
 /** Ports of a cluster's node k (from 1) are its first node's + NODE_PORT_STEP × (k − 1). */
 export const NODE_PORT_STEP = 10;
+
+export const MAX_LEADER_CLUSTERS = 4;
+
+/**
+ * The stack's leader clusters, in order: `leader` (leader 1, named as before fan-in existed, so that nothing written
+ * for one leader changes), then `leader2` ... `leader<N>`.
+ */
+export function leaderClusterIds(config: Pick<StackConfig, 'leaderClusters'>): string[] {
+  return Array.from({ length: config.leaderClusters }, (_, i) => (i === 0 ? 'leader' : `leader${i + 1}`));
+}
+
+/**
+ * Node 1's ports of leader cluster k ≥ 2: leader 1's + k (9202, 9203, 9204 for HTTP; 9302 ... for transport). Leader 1
+ * ends in 0 and the follower in 1, and node steps are 10, so no node of any cluster lands on another's port with the
+ * default ports and up to 5 nodes each; the port check in {@link readStackConfig} covers any other choice.
+ */
+export function extraLeaderPorts(ports: Pick<StackConfig['ports'], 'leaderHttp' | 'leaderTransport'>, k: number): { http: number; transport: number } {
+  return { http: ports.leaderHttp + k, transport: ports.leaderTransport + k };
+}
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..', '..');
 
@@ -90,10 +116,12 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
     },
     heaps: {
       es: str('KCCR_ES_HEAP', '1g', heap, 'a JVM heap size such as 512m or 1g'),
+      extraLeaders: str('KCCR_EXTRA_LEADER_HEAP', '512m', heap, 'a JVM heap size such as 512m or 1g'),
       kafka: str('KCCR_KAFKA_HEAP', '512m', heap, 'a JVM heap size such as 512m or 1g'),
       registry: str('KCCR_REGISTRY_HEAP', '128m', heap, 'a JVM heap size such as 128m'),
     },
     nodes: { leader: count('KCCR_LEADER_NODES', 1, 5), follower: count('KCCR_FOLLOWER_NODES', 1, 5) },
+    leaderClusters: count('KCCR_LEADER_CLUSTERS', 1, MAX_LEADER_CLUSTERS),
     esUser: str('KCCR_ES_USER', 'kccr-es', /^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
     kafkaUser: str('KCCR_KAFKA_USER', 'kccr-kafka', /^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
     registryUser: str('KCCR_REGISTRY_USER', 'kccr-registry', /^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'),
@@ -105,11 +133,18 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
   };
 
   const ports: [string, number][] = Object.entries(config.ports);
-  for (const role of ['leader', 'follower'] as const) {
-    for (let k = 2; k <= config.nodes[role]; k++) {
-      const http = role === 'leader' ? config.ports.leaderHttp : config.ports.followerHttp;
-      const transport = role === 'leader' ? config.ports.leaderTransport : config.ports.followerTransport;
-      ports.push([`${role} node ${k} HTTP`, http + NODE_PORT_STEP * (k - 1)], [`${role} node ${k} transport`, transport + NODE_PORT_STEP * (k - 1)]);
+  const clusters = [
+    { name: 'leader', nodes: config.nodes.leader, http: config.ports.leaderHttp, transport: config.ports.leaderTransport },
+    { name: 'follower', nodes: config.nodes.follower, http: config.ports.followerHttp, transport: config.ports.followerTransport },
+    ...leaderClusterIds(config)
+      .slice(1)
+      .map((name, i) => ({ name, nodes: config.nodes.leader, ...extraLeaderPorts(config.ports, i + 2) })),
+  ];
+  for (const c of clusters) {
+    // Node 1 of leader and follower is in config.ports already.
+    if (c.name !== 'leader' && c.name !== 'follower') ports.push([`${c.name} HTTP`, c.http], [`${c.name} transport`, c.transport]);
+    for (let k = 2; k <= c.nodes; k++) {
+      ports.push([`${c.name} node ${k} HTTP`, c.http + NODE_PORT_STEP * (k - 1)], [`${c.name} node ${k} transport`, c.transport + NODE_PORT_STEP * (k - 1)]);
     }
   }
   const seen = new Map<number, string>();

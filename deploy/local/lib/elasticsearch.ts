@@ -4,13 +4,35 @@ import { dirname, join } from 'node:path';
 import { ownedDir, writeFileNoFollow } from './files.js';
 import { asUser, ensureSystemUser } from './users.js';
 import type { StackConfig } from './config.js';
-import { NODE_PORT_STEP, stackPaths } from './config.js';
+import { extraLeaderPorts, leaderClusterIds, NODE_PORT_STEP, stackPaths } from './config.js';
 import type { CertPaths } from './certs.js';
 import type { JavaHome } from './checks.js';
 import { httpJson } from './http.js';
 import { isAlive, pidFile, readPid, run, startDetached, waitUntil } from './procs.js';
 
 export type ClusterRole = 'leader' | 'follower';
+
+/**
+ * One Elasticsearch cluster of the stack: `leader` (leader 1), `follower`, or a further leader cluster `leader<k>`
+ * (KCCR_LEADER_CLUSTERS). Its name, folders, part names and secrets are all derived from it, so `leader` and `follower`
+ * keep the names they had before there could be more than one leader.
+ */
+export type ClusterId = string;
+
+export function roleOf(cluster: ClusterId): ClusterRole {
+  return cluster === 'follower' ? 'follower' : 'leader';
+}
+
+/** Every cluster of the stack: the leaders (leader 1 first), then the follower. */
+export function stackClusterIds(config: StackConfig): ClusterId[] {
+  return [...leaderClusterIds(config), 'follower'];
+}
+
+function clusterNumber(config: StackConfig, cluster: ClusterId): number {
+  const k = leaderClusterIds(config).indexOf(cluster);
+  if (k < 0 && cluster !== 'follower') throw new Error(`the stack has no cluster ${cluster}; it has ${stackClusterIds(config).join(', ')}`);
+  return k + 1;
+}
 
 export interface UserSpec {
   readonly name: string;
@@ -32,21 +54,34 @@ export const USERS: Record<ClusterRole, readonly UserSpec[]> = {
 
 export const SNAPSHOT_REPOSITORY = 'kccr-shared';
 
-export function clusterPort(config: StackConfig, role: ClusterRole): number {
-  return role === 'leader' ? config.ports.leaderHttp : config.ports.followerHttp;
+/** Node 1's HTTP and transport ports. */
+function clusterPorts(config: StackConfig, cluster: ClusterId): { http: number; transport: number } {
+  if (cluster === 'follower') return { http: config.ports.followerHttp, transport: config.ports.followerTransport };
+  const k = clusterNumber(config, cluster);
+  return k === 1 ? { http: config.ports.leaderHttp, transport: config.ports.leaderTransport } : extraLeaderPorts(config.ports, k);
 }
 
-export function clusterUrl(config: StackConfig, role: ClusterRole): string {
-  return `${config.secure ? 'https' : 'http'}://127.0.0.1:${clusterPort(config, role)}`;
+export function clusterPort(config: StackConfig, cluster: ClusterId): number {
+  return clusterPorts(config, cluster).http;
+}
+
+export function clusterUrl(config: StackConfig, cluster: ClusterId): string {
+  return `${config.secure ? 'https' : 'http'}://127.0.0.1:${clusterPort(config, cluster)}`;
+}
+
+/** Each node's heap: leader clusters 2 to N are small (they exist for fan-in tests and demos), the others KCCR_ES_HEAP. */
+export function clusterHeap(config: StackConfig, cluster: ClusterId): string {
+  return cluster === 'follower' || clusterNumber(config, cluster) === 1 ? config.heaps.es : config.heaps.extraLeaders;
 }
 
 /** One Elasticsearch node of a cluster: its name, the stack part (pid file, log) and its ports and folder. */
 export interface EsNode {
+  readonly cluster: ClusterId;
   readonly role: ClusterRole;
   /** From 1. Node 1 is the cluster's address for kccr and the tools. */
   readonly number: number;
   readonly name: string;
-  /** The part name (pid file and log): `elasticsearch-<role>` for node 1, `elasticsearch-<role>-<k>` for the others. */
+  /** The part name (pid file and log): `elasticsearch-<cluster>` for node 1, `elasticsearch-<cluster>-<k>` for the others. */
   readonly part: string;
   readonly http: number;
   readonly transport: number;
@@ -55,18 +90,19 @@ export interface EsNode {
   readonly master: boolean;
 }
 
-export function clusterNodes(config: StackConfig, role: ClusterRole): EsNode[] {
+export function clusterNodes(config: StackConfig, cluster: ClusterId): EsNode[] {
+  const role = roleOf(cluster);
   const count = config.nodes[role];
-  const http = clusterPort(config, role);
-  const transport = role === 'leader' ? config.ports.leaderTransport : config.ports.followerTransport;
+  const { http, transport } = clusterPorts(config, cluster);
   return Array.from({ length: count }, (_, i) => ({
+    cluster,
     role,
     number: i + 1,
-    name: `${role}-${i + 1}`,
-    part: i === 0 ? `elasticsearch-${role}` : `elasticsearch-${role}-${i + 1}`,
+    name: `${cluster}-${i + 1}`,
+    part: i === 0 ? `elasticsearch-${cluster}` : `elasticsearch-${cluster}-${i + 1}`,
     http: http + NODE_PORT_STEP * i,
     transport: transport + NODE_PORT_STEP * i,
-    dir: stackPaths(config).cluster(i === 0 ? role : `${role}-${i + 1}`),
+    dir: stackPaths(config).cluster(i === 0 ? cluster : `${cluster}-${i + 1}`),
     // An even number of master-eligible nodes tolerates no more failures than one fewer: the last is data-only.
     master: count % 2 === 1 || i < count - 1,
   }));
@@ -76,8 +112,8 @@ export function nodeUrl(config: StackConfig, node: EsNode): string {
   return `${config.secure ? 'https' : 'http'}://127.0.0.1:${node.http}`;
 }
 
-export function passwordFile(config: StackConfig, role: ClusterRole, user: string): string {
-  return join(stackPaths(config).secrets, `${role}-${user}.password`);
+export function passwordFile(config: StackConfig, cluster: ClusterId, user: string): string {
+  return join(stackPaths(config).secrets, `${cluster}-${user}.password`);
 }
 
 function elasticsearchYml(config: StackConfig, node: EsNode, nodes: readonly EsNode[]): string {
@@ -94,7 +130,7 @@ function elasticsearchYml(config: StackConfig, node: EsNode, nodes: readonly EsN
           ...(node.master ? [] : ['node.roles: [data, ingest]']),
         ];
   const lines = [
-    `cluster.name: kccr-${node.role}`,
+    `cluster.name: kccr-${node.cluster}`,
     `node.name: ${node.name}`,
     'network.host: 127.0.0.1',
     `http.port: ${node.http}`,
@@ -151,7 +187,7 @@ export interface PreparedNode {
  */
 export function prepareNode(config: StackConfig, node: EsNode, esHome: string, java: JavaHome, certs: CertPaths | undefined): PreparedNode {
   const p = stackPaths(config);
-  const { role, dir } = node;
+  const { cluster, role, dir } = node;
   const conf = join(dir, 'config');
   const owner = ensureSystemUser(config.esUser, 'Elasticsearch refuses to run as root');
   const root = owner ? { uid: 0, gid: owner.gid } : undefined;
@@ -163,9 +199,10 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
   ownedDir(conf, 0o750, root, 'remake');
   if (!existsSync(join(conf, 'log4j2.properties'))) cpSync(join(esHome, 'config'), conf, { recursive: true });
   const write = (file: string, text: string) => writeFileNoFollow(join(conf, file), text, 0o640, root);
-  write('elasticsearch.yml', elasticsearchYml(config, node, clusterNodes(config, role)));
+  write('elasticsearch.yml', elasticsearchYml(config, node, clusterNodes(config, cluster)));
   write('jvm.options', jvmOptions(join(esHome, 'config'), dir));
-  write(join('jvm.options.d', 'heap.options'), `-Xms${config.heaps.es}\n-Xmx${config.heaps.es}\n`);
+  const heap = clusterHeap(config, cluster);
+  write(join('jvm.options.d', 'heap.options'), `-Xms${heap}\n-Xmx${heap}\n`);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: dir,
@@ -190,18 +227,22 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
     mkdirSync(p.secrets, { recursive: true, mode: 0o700 });
     if (node.number > 1) {
       // The same file realm on every node: the first node's users (prepared before) are copied.
-      const first = join(clusterNodes(config, role)[0]!.dir, 'config');
+      const first = join(clusterNodes(config, cluster)[0]!.dir, 'config');
       for (const f of ['users', 'users_roles']) write(f, readFileSync(join(first, f), 'utf8'));
     }
     const users = readFileSync(join(conf, 'users'), 'utf8');
     for (const user of node.number > 1 ? [] : USERS[role]) {
-      const file = passwordFile(config, role, user.name);
+      const file = passwordFile(config, cluster, user.name);
       if (existsSync(file) && users.includes(`${user.name}:`)) continue;
       const password = randomPassword();
       const tool = join(esHome, 'bin', 'elasticsearch-users');
       if (users.includes(`${user.name}:`)) run(tool, ['userdel', user.name], { env, what: `removing stale user ${user.name}` });
       // The password goes in on stdin (asked twice), never on a command line another user could read in ps.
-      run(tool, ['useradd', user.name, '-r', user.roles.join(',')], { env, input: `${password}\n${password}\n`, what: `adding the ${role} user ${user.name}` });
+      run(tool, ['useradd', user.name, '-r', user.roles.join(',')], {
+        env,
+        input: `${password}\n${password}\n`,
+        what: `adding the ${cluster} user ${user.name}`,
+      });
       writeFileNoFollow(file, password, 0o600);
     }
   }
@@ -230,12 +271,12 @@ export interface EsAccess {
   readonly auth?: { username: string; password: string };
 }
 
-export function adminAccess(config: StackConfig, role: ClusterRole): EsAccess {
-  if (!config.secure) return { url: clusterUrl(config, role) };
+export function adminAccess(config: StackConfig, cluster: ClusterId): EsAccess {
+  if (!config.secure) return { url: clusterUrl(config, cluster) };
   return {
-    url: clusterUrl(config, role),
+    url: clusterUrl(config, cluster),
     ca: readFileSync(join(stackPaths(config).certs, 'ca.crt'), 'utf8'),
-    auth: { username: 'kccr-admin', password: readFileSync(passwordFile(config, role, 'kccr-admin'), 'utf8').trim() },
+    auth: { username: 'kccr-admin', password: readFileSync(passwordFile(config, cluster, 'kccr-admin'), 'utf8').trim() },
   };
 }
 
@@ -248,17 +289,17 @@ export async function clusterHealthy(access: EsAccess, nodes = 1): Promise<boole
 
 /** One node answers on its own port, as a member of a cluster with a master (green or yellow). */
 export async function nodeHealthy(config: StackConfig, node: EsNode): Promise<boolean> {
-  return clusterHealthy({ ...adminAccess(config, node.role), url: nodeUrl(config, node) });
+  return clusterHealthy({ ...adminAccess(config, node.cluster), url: nodeUrl(config, node) });
 }
 
 /** Waits until every node of the cluster has joined and the cluster is green or yellow. */
-export async function waitForCluster(config: StackConfig, role: ClusterRole): Promise<number> {
+export async function waitForCluster(config: StackConfig, cluster: ClusterId): Promise<number> {
   const p = stackPaths(config);
-  const nodes = clusterNodes(config, role);
+  const nodes = clusterNodes(config, cluster);
   const pids = nodes.map((n) => readPid(pidFile(p.pids, n.part)));
-  const access = adminAccess(config, role);
+  const access = adminAccess(config, cluster);
   return waitUntil(
-    `Elasticsearch ${role}${nodes.length > 1 ? ` (${nodes.length} nodes)` : ''}`,
+    `Elasticsearch ${cluster}${nodes.length > 1 ? ` (${nodes.length} nodes)` : ''}`,
     join(p.logs, `${nodes[0]!.part}.log`),
     config.timeoutsMs.es,
     async () => (await Promise.all(nodes.map((n) => nodeHealthy(config, n)))).every(Boolean) && clusterHealthy(access, nodes.length),

@@ -2,8 +2,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StackConfig } from './config.js';
 import { stackPaths } from './config.js';
-import type { ClusterRole } from './elasticsearch.js';
-import { clusterNodes, clusterUrl, nodeUrl, passwordFile, SNAPSHOT_REPOSITORY, USERS } from './elasticsearch.js';
+import type { ClusterId, ClusterRole } from './elasticsearch.js';
+import { clusterHeap, clusterNodes, clusterUrl, nodeUrl, passwordFile, roleOf, SNAPSHOT_REPOSITORY, USERS } from './elasticsearch.js';
+import { leaderClusterIds } from './config.js';
 import { KAFKA_USERS } from './kafka-acls.js';
 import { registryUrl } from './registry.js';
 
@@ -38,7 +39,13 @@ export interface StackState {
   /** Each Elasticsearch node's heap (KCCR_ES_HEAP), so that a node started again gets the same. */
   readonly esHeap?: string;
   readonly snapshotRepository: { readonly name: string; readonly path: string };
-  readonly clusters: Record<ClusterRole, ClusterState>;
+  /**
+   * Every cluster: `leader` and `follower`, and with KCCR_LEADER_CLUSTERS=N the leader clusters `leader2` ... `leader<N>`
+   * (listed in order in {@link leaders}).
+   */
+  readonly clusters: Record<ClusterRole, ClusterState> & { readonly [extraLeader: string]: ClusterState | undefined };
+  /** The leader clusters' keys in `clusters`, leader 1 (`leader`) first; absent in a stack.json written before fan-in. */
+  readonly leaders?: readonly ClusterId[];
 }
 
 export interface ClusterState {
@@ -49,17 +56,21 @@ export interface ClusterState {
   readonly nodes?: readonly { readonly name: string; readonly part: string; readonly url: string }[];
   readonly caFile?: string;
   readonly users: Record<string, { readonly roles: readonly string[]; readonly passwordFile: string }>;
+  /** Each node's heap. */
+  readonly heap?: string;
 }
 
 export function describeStack(config: StackConfig): StackState {
   const p = stackPaths(config);
-  const cluster = (role: ClusterRole): ClusterState => ({
-    name: `kccr-${role}`,
-    url: clusterUrl(config, role),
-    nodes: clusterNodes(config, role).map((n) => ({ name: n.name, part: n.part, url: nodeUrl(config, n) })),
+  const cluster = (id: ClusterId): ClusterState => ({
+    name: `kccr-${id}`,
+    url: clusterUrl(config, id),
+    nodes: clusterNodes(config, id).map((n) => ({ name: n.name, part: n.part, url: nodeUrl(config, n) })),
     ...(config.secure ? { caFile: join(p.certs, 'ca.crt') } : {}),
-    users: config.secure ? Object.fromEntries(USERS[role].map((u) => [u.name, { roles: u.roles, passwordFile: passwordFile(config, role, u.name) }])) : {},
+    users: config.secure ? Object.fromEntries(USERS[roleOf(id)].map((u) => [u.name, { roles: u.roles, passwordFile: passwordFile(config, id, u.name) }])) : {},
+    heap: clusterHeap(config, id),
   });
+  const leaders = leaderClusterIds(config);
   return {
     mode: config.secure ? 'secure' : 'plain',
     esVersion: config.esVersion,
@@ -82,7 +93,8 @@ export function describeStack(config: StackConfig): StackState {
     registry: { url: registryUrl(config) },
     esHeap: config.heaps.es,
     snapshotRepository: { name: SNAPSHOT_REPOSITORY, path: p.snapshots },
-    clusters: { leader: cluster('leader'), follower: cluster('follower') },
+    clusters: { leader: cluster('leader'), follower: cluster('follower'), ...Object.fromEntries(leaders.slice(1).map((id) => [id, cluster(id)])) },
+    leaders,
   };
 }
 

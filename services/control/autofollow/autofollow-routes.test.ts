@@ -91,6 +91,32 @@ describe('auto-follow routes', () => {
       body: { leader_alias: 'a', name: 'r', pattern: 'logs-*', leader_index_patterns: ['x'] },
       message: /unknown field "leader_index_patterns"/,
     },
+    {
+      name: 'several leaders without {{leader_cluster}}',
+      method: 'POST',
+      body: { leader_clusters: ['east', 'west'], name: 'r', pattern: 'orders-*', follower_index_pattern: '{{leader_index}}' },
+      message: /lacks \{\{leader_cluster\}\}; the rule covers several leader clusters, and without it two leader clusters' indices of the same name/,
+    },
+    {
+      name: 'every leader without {{leader_cluster}}',
+      method: 'POST',
+      body: { leader_clusters: '*', name: 'r', pattern: 'orders-*', follower_index_pattern: 'all-{{leader_index}}' },
+      message: /lacks \{\{leader_cluster\}\}/,
+    },
+    {
+      name: 'leader_alias and leader_clusters both',
+      method: 'POST',
+      body: { leader_alias: 'east', leader_clusters: ['east', 'west'], name: 'r', pattern: 'orders-*' },
+      message: /leader_alias \(or connection\) for a rule of one, or leader_clusters for a rule over several, not both/,
+    },
+    { name: 'leader_clusters not "*"', method: 'POST', body: { leader_clusters: 'all', name: 'r', pattern: 'orders-*' }, message: /leader_clusters/ },
+    { name: 'leader_clusters repeated', method: 'POST', body: { leader_clusters: ['a', 'a'], name: 'r', pattern: 'orders-*' }, message: /leader_clusters/ },
+    {
+      name: 'an alias with a placeholder',
+      method: 'POST',
+      body: { leader_clusters: '*', name: 'r', pattern: 'orders-*', follower_alias: '{{leader_cluster}}-all' },
+      message: /follower_alias "\{\{leader_cluster\}\}-all" is not an alias name/,
+    },
     { name: 'delete without name', method: 'DELETE', body: { leader_alias: 'a' }, message: /lacks the required field "name"/ },
     { name: 'delete with a pattern', method: 'DELETE', body: { leader_alias: 'a', name: 'r', pattern: 'x' }, message: /unknown field "pattern"/ },
   ];
@@ -110,6 +136,15 @@ describe('auto-follow routes', () => {
     const del = await send('DELETE', { connection: 'nowhere', name: 'r' });
     expect(del.status).toBe(404);
     expect(del.error?.message).toMatch(/no auto-follow rule r for leader cluster nowhere on follower cluster follower/);
+  });
+
+  it('names every leader cluster of a rule over several that is not registered, and the rule over several on delete', async () => {
+    const post = await send('POST', { leader_clusters: ['east', 'west'], name: 'r', pattern: 'orders-*', follower_alias: 'orders-all' });
+    expect(post.status).toBe(404);
+    expect(post.error?.message).toMatch(/leader cluster east is not registered/);
+    const del = await send('DELETE', { leader_clusters: '*', name: 'r' });
+    expect(del.status).toBe(404);
+    expect(del.error?.message).toMatch(/no auto-follow rule r for leader cluster \* on follower cluster follower/);
   });
 
   it('lets a read-only principal list rules and stats but not change them (403)', async () => {

@@ -1,6 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import type { ReplicationSpec } from '../../shared/replication.js';
-import { checkExcludePatterns, checkFollowerIndexPattern, followerIndexName, matchesRule, parsePatterns, planRun, wildcardMatch } from './autofollow-rules.js';
+import {
+  checkExcludePatterns,
+  checkFollowerAlias,
+  checkFollowerIndexPattern,
+  checkLeaderClusters,
+  coversLeader,
+  followerIndexName,
+  leadersOf,
+  matchesRule,
+  parseAutofollowRule,
+  parsePatterns,
+  planAlias,
+  planRun,
+  wildcardMatch,
+} from './autofollow-rules.js';
 import type { AutofollowRule } from './autofollow-rules.js';
 
 describe('wildcardMatch', () => {
@@ -67,9 +81,9 @@ describe('parsePatterns and checkExcludePatterns', () => {
 
 describe('follower index names', () => {
   it('replaces every {{leader_index}}', () => {
-    expect(followerIndexName('{{leader_index}}', 'logs-1')).toBe('logs-1');
-    expect(followerIndexName('{{leader_index}}-copy', 'logs-1')).toBe('logs-1-copy');
-    expect(followerIndexName('dr-{{leader_index}}-{{leader_index}}', 'x')).toBe('dr-x-x');
+    expect(followerIndexName('{{leader_index}}', 'logs-1', 'lc')).toBe('logs-1');
+    expect(followerIndexName('{{leader_index}}-copy', 'logs-1', 'lc')).toBe('logs-1-copy');
+    expect(followerIndexName('dr-{{leader_index}}-{{leader_index}}', 'x', 'lc')).toBe('dr-x-x');
   });
 
   it('refuses a follower pattern without the placeholder or making invalid names', () => {
@@ -109,7 +123,7 @@ describe('planRun', () => {
   });
 
   it('starts matching, not excluded, not yet followed leader indices under the pattern name', () => {
-    const plan = planRun(rule, ['logs-b', 'logs-a', 'logs-skip-1', 'other', 'logs-a'], []);
+    const plan = planRun(rule, 'lc', ['logs-b', 'logs-a', 'logs-skip-1', 'other', 'logs-a'], []);
     expect(plan.start).toEqual([
       { leaderIndex: 'logs-a', followerIndex: 'logs-a-copy' },
       { leaderIndex: 'logs-b', followerIndex: 'logs-b-copy' },
@@ -125,15 +139,127 @@ describe('planRun', () => {
       spec('logs-d-copy', 'logs-d', 'paused', { followerCluster: 'another-fc' }),
       spec('x', 'logs-e', 'active', { leaderCluster: 'another-lc' }),
     ];
-    const plan = planRun(rule, ['logs-a', 'logs-b', 'logs-c', 'logs-d', 'logs-e'], specs);
+    const plan = planRun(rule, 'lc', ['logs-a', 'logs-b', 'logs-c', 'logs-d', 'logs-e'], specs);
     expect(plan.followed).toEqual(['logs-a', 'logs-b']);
     expect(plan.start.map((c) => c.leaderIndex)).toEqual(['logs-c', 'logs-d', 'logs-e']);
   });
 
   it('sets apart follower names that would be too long', () => {
     const long = `logs-${'x'.repeat(248)}`;
-    const plan = planRun(rule, [long], []);
+    const plan = planRun(rule, 'lc', [long], []);
     expect(plan.start).toEqual([]);
     expect(plan.invalid[0]?.reason).toMatch(/longer than 255 bytes/);
+  });
+});
+
+describe('rules over several leader clusters (fan-in, per source)', () => {
+  const base: AutofollowRule = {
+    followerCluster: 'central',
+    leaderCluster: '*',
+    leaderClusters: ['east', 'west'],
+    name: 'orders',
+    patterns: ['orders-*'],
+    excludePatterns: [],
+    followerIndexPattern: '{{leader_cluster}}-{{leader_index}}',
+    followerAlias: 'orders-all',
+    createdBy: 't',
+    updatedBy: 't',
+    createdAt: 1,
+    updatedAt: 1,
+  };
+  const spec = (
+    leaderCluster: string,
+    leaderIndex: string,
+    state: ReplicationSpec['state'],
+    followerIndex = `${leaderCluster}-${leaderIndex}`,
+  ): ReplicationSpec => ({
+    followerCluster: 'central',
+    followerIndex,
+    leaderCluster,
+    leaderIndex,
+    state,
+    bootstrap: 'scan',
+    requestedBy: 'autofollow:orders',
+    createdAt: 1,
+    updatedAt: 1,
+  });
+
+  it('names follower indices from both placeholders, in one pass', () => {
+    expect(followerIndexName('{{leader_cluster}}-{{leader_index}}', 'orders-1', 'east')).toBe('east-orders-1');
+    expect(followerIndexName('all.{{leader_index}}.from.{{leader_cluster}}', 'o', 'w')).toBe('all.o.from.w');
+    // A leader index name holding a placeholder's text is not expanded again.
+    expect(followerIndexName('{{leader_cluster}}-{{leader_index}}', '{{leader_cluster}}', 'east')).toBe('east-{{leader_cluster}}');
+  });
+
+  it('requires {{leader_cluster}} when a rule covers several leader clusters, with a message that says why', () => {
+    expect(checkFollowerIndexPattern('{{leader_index}}', false)).toBe('{{leader_index}}');
+    expect(checkFollowerIndexPattern('{{leader_cluster}}-{{leader_index}}', false)).toBe('{{leader_cluster}}-{{leader_index}}');
+    expect(() => checkFollowerIndexPattern('{{leader_index}}-copy', true)).toThrow(
+      /lacks \{\{leader_cluster\}\}.*same name would be given the same follower index/,
+    );
+    expect(() => checkFollowerIndexPattern('{{leader_cluster}}', true)).toThrow(/lacks \{\{leader_index\}\}/);
+    expect(() => checkFollowerIndexPattern('{{leader_cluster}}-{{leader_index}}-X', true)).toThrow(/does not make valid index names/);
+  });
+
+  it('checks the list of leader clusters and the alias name', () => {
+    expect(checkLeaderClusters('*')).toBe('*');
+    expect(checkLeaderClusters(['east', 'west'])).toEqual(['east', 'west']);
+    for (const bad of [['east'], ['east', 'east'], ['east', 'West'], 'east', [], ['a', 3]])
+      expect(() => checkLeaderClusters(bad)).toThrow(/leader_clusters must be/);
+    expect(checkFollowerAlias('orders-all')).toBe('orders-all');
+    for (const bad of ['Orders', '{{leader_cluster}}-all', 'a,b', '_x', 'a*']) expect(() => checkFollowerAlias(bad)).toThrow(/is not an alias name/);
+  });
+
+  it('covers the listed leader clusters, or every registered cluster but its follower', () => {
+    expect(leadersOf(base, ['east', 'west', 'north', 'central'])).toEqual(['east', 'west']);
+    expect(coversLeader(base, 'north')).toBe(false);
+    const all = { ...base, leaderClusters: '*' as const };
+    expect(leadersOf(all, ['west', 'central', 'east', 'west'])).toEqual(['east', 'west']);
+    expect(coversLeader(all, 'north')).toBe(true);
+    expect(coversLeader(all, 'central')).toBe(false);
+    const one = { ...base, leaderCluster: 'east', leaderClusters: undefined };
+    expect(leadersOf(one, ['west'])).toEqual(['east']);
+  });
+
+  it('plans each leader cluster apart: the same index name in two leaders makes two follower indices', () => {
+    const specs = [spec('east', 'orders-1', 'active')];
+    expect(planRun(base, 'east', ['orders-1'], specs).followed).toEqual(['orders-1']);
+    expect(planRun(base, 'west', ['orders-1'], specs).start).toEqual([{ leaderIndex: 'orders-1', followerIndex: 'west-orders-1' }]);
+  });
+
+  it('keeps the alias over the follower indices of its running replications that exist, and nothing else', () => {
+    const specs = [
+      spec('east', 'orders-1', 'active'),
+      spec('west', 'orders-1', 'paused'),
+      spec('west', 'orders-2', 'bootstrapping'),
+      spec('east', 'orders-3', 'stopped'),
+      spec('north', 'orders-1', 'active'), // a leader cluster the rule does not cover
+      spec('east', 'orders-4', 'active', 'by-hand'), // a follower name the rule would not give
+      spec('east', 'other-1', 'active'),
+    ];
+    // west-orders-2 is not created yet: it joins on a later run.
+    expect(planAlias(base, specs, ['east-orders-3', 'west-orders-1', 'stray'], ['east-orders-1', 'west-orders-1', 'east-orders-3'])).toEqual({
+      add: ['east-orders-1'],
+      remove: ['east-orders-3', 'stray'],
+    });
+    expect(planAlias(base, specs, ['east-orders-1', 'west-orders-1'], ['west-orders-2'])).toEqual({ add: ['west-orders-2'], remove: [] });
+  });
+
+  it('reads back only rows the API could have written', () => {
+    const row = { ...base };
+    expect(parseAutofollowRule('central/*/orders', row)).toEqual(row);
+    const refused =
+      (over: Record<string, unknown>, key = 'central/*/orders') =>
+      () =>
+        parseAutofollowRule(key, { ...base, ...over });
+    expect(refused({ followerIndexPattern: '{{leader_index}}' })).toThrow(/lacks \{\{leader_cluster\}\}/);
+    expect(refused({ leaderClusters: ['east'] })).toThrow(/leaderCluster must be|leader_clusters must be/);
+    expect(refused({ leaderCluster: 'east' }, 'central/east/orders')).toThrow(/leaderCluster must be|leader_clusters must be/);
+    expect(refused({ leaderClusters: undefined })).toThrow(/leaderCluster must be|leader_clusters must be/);
+    expect(refused({ followerAlias: 'Bad' })).toThrow(/followerAlias must be|not an alias name/);
+    expect(refused({}, 'central/east/orders')).toThrow(/the key must be "central\/\*\/orders"/);
+    // A rule of one leader cluster, as written before fan-in, still reads.
+    const single = { ...base, leaderCluster: 'east', leaderClusters: undefined, followerIndexPattern: '{{leader_index}}', followerAlias: undefined };
+    expect(parseAutofollowRule('central/east/orders', JSON.parse(JSON.stringify(single)))).toMatchObject({ leaderCluster: 'east' });
   });
 });

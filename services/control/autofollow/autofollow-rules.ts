@@ -1,7 +1,8 @@
 /**
- * Auto-follow rules, the pure part: what a rule is, how its patterns are checked and matched against leader index
- * names, how the follower index is named, and which leader indices a run of a rule should start. No I/O here; the
- * engine (autofollow.ts) lists the leader indices and starts replications.
+ * Auto-follow rules, the pure part: what a rule is, which leader clusters it covers, how its patterns are checked and
+ * matched against leader index names, how the follower index is named, which leader indices a run of a rule should
+ * start, and which follower indices its read alias should hold. No I/O here; the engine (autofollow.ts) lists the
+ * leader indices, starts replications and updates the alias.
  */
 import { KccrError } from '../../shared/errors.js';
 import type { ReplicationSpec } from '../../shared/replication.js';
@@ -10,20 +11,44 @@ import { normalizeSettings } from '../replication/settings.js';
 import { indexName } from '../http/schemas.js';
 
 export const LEADER_INDEX_PLACEHOLDER = '{{leader_index}}';
+export const LEADER_CLUSTER_PLACEHOLDER = '{{leader_cluster}}';
+
+/**
+ * The leader-cluster part of the key of a rule over several leader clusters (fan-in, per source). No cluster name can
+ * be `*` (CLUSTER_NAME), so such a rule never shares a key with a rule of one leader cluster.
+ */
+export const SEVERAL_LEADERS = '*';
+
+/** The default follower index name of a rule over several leader clusters: one follower index per source. */
+export const PER_SOURCE_PATTERN = `${LEADER_CLUSTER_PLACEHOLDER}-${LEADER_INDEX_PLACEHOLDER}`;
 
 /** Rule names: what the OpenSearch examples use (my-replication-rule), and safe inside a table key. */
 export const RULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export interface AutofollowRule {
   readonly followerCluster: string;
+  /** The one leader cluster of the rule, or {@link SEVERAL_LEADERS} for a rule over several (then `leaderClusters`). */
   readonly leaderCluster: string;
+  /**
+   * Only on a rule over several leader clusters: the leader clusters it covers (two or more names), or `*` for every
+   * registered cluster but the rule's follower cluster, those registered later included.
+   */
+  readonly leaderClusters?: readonly string[] | typeof SEVERAL_LEADERS;
   readonly name: string;
   /** Wildcard patterns (`*` only, as Elasticsearch index patterns); a leader index matching any of them is followed. */
   readonly patterns: readonly string[];
   /** A leader index matching any of these is never followed by this rule. */
   readonly excludePatterns: readonly string[];
-  /** The follower index name, with `{{leader_index}}` replaced by the leader index name. */
+  /**
+   * The follower index name, with `{{leader_index}}` replaced by the leader index name and `{{leader_cluster}}` by the
+   * leader cluster's (required when the rule covers several leader clusters).
+   */
   readonly followerIndexPattern: string;
+  /**
+   * A read alias on the follower cluster over the follower indices of the rule's replications that are not stopped:
+   * each joins it once its follower index exists and leaves it when its replication is stopped (failover).
+   */
+  readonly followerAlias?: string;
   /** Follower index settings, already normalized (settings.ts), handed to every start. */
   readonly followerSettings?: Record<string, unknown>;
   /** Handed to every start: matching leader indices that keep only part of _source are replicated, not refused. */
@@ -84,25 +109,84 @@ export function checkExcludePatterns(list: readonly string[]): string[] {
   return [...new Set(list.map((p) => p.trim()))];
 }
 
+/** Whether a rule covers more than one leader cluster (a list of several, or every registered one). */
+export function coversSeveral(rule: Pick<AutofollowRule, 'leaderClusters'>): boolean {
+  return rule.leaderClusters !== undefined;
+}
+
+/** Whether the rule takes leader indices of `leaderCluster`. */
+export function coversLeader(rule: Pick<AutofollowRule, 'leaderCluster' | 'leaderClusters' | 'followerCluster'>, leaderCluster: string): boolean {
+  const c = rule.leaderClusters;
+  if (c === undefined) return rule.leaderCluster === leaderCluster;
+  return c === SEVERAL_LEADERS ? leaderCluster !== rule.followerCluster : c.includes(leaderCluster);
+}
+
+/** The leader clusters a run of the rule lists, given the registered clusters' names. */
+export function leadersOf(rule: Pick<AutofollowRule, 'leaderCluster' | 'leaderClusters' | 'followerCluster'>, registered: readonly string[]): string[] {
+  const c = rule.leaderClusters;
+  if (c === undefined) return [rule.leaderCluster];
+  return c === SEVERAL_LEADERS ? [...new Set(registered)].filter((n) => n !== rule.followerCluster).sort() : [...c];
+}
+
 /**
  * Checks follower_index_pattern: it must hold `{{leader_index}}` (otherwise every matching leader index would get the
- * same follower index), and what surrounds it must make a valid index name.
+ * same follower index), and `{{leader_cluster}}` too when the rule covers several leader clusters (otherwise two
+ * leaders' indices of the same name would get the same follower index); what surrounds them must make a valid
+ * index name.
  */
-export function checkFollowerIndexPattern(pattern: string): string {
+export function checkFollowerIndexPattern(pattern: string, severalLeaders = false): string {
   if (!pattern.includes(LEADER_INDEX_PLACEHOLDER)) {
     throw new KccrError(
       'BAD_REQUEST',
       `follower_index_pattern ${JSON.stringify(pattern)} lacks ${LEADER_INDEX_PLACEHOLDER}; without it every matching leader index would be given the same follower index`,
     );
   }
-  const sample = followerIndexName(pattern, 'x');
+  if (severalLeaders && !pattern.includes(LEADER_CLUSTER_PLACEHOLDER)) {
+    throw new KccrError(
+      'BAD_REQUEST',
+      `follower_index_pattern ${JSON.stringify(pattern)} lacks ${LEADER_CLUSTER_PLACEHOLDER}; the rule covers several leader clusters, and without it two leader clusters' indices of the same name would be given the same follower index (such as ${JSON.stringify(PER_SOURCE_PATTERN)})`,
+    );
+  }
+  const sample = followerIndexName(pattern, 'x', 'x');
   if (!INDEX.test(sample) || Buffer.byteLength(sample, 'utf8') > 255) {
     throw new KccrError(
       'BAD_REQUEST',
-      `follower_index_pattern ${JSON.stringify(pattern)} does not make valid index names: outside ${LEADER_INDEX_PLACEHOLDER}, lower case, none of \\ / * ? " < > | , # : or space, not starting with - _ or +`,
+      `follower_index_pattern ${JSON.stringify(pattern)} does not make valid index names: outside ${LEADER_INDEX_PLACEHOLDER} and ${LEADER_CLUSTER_PLACEHOLDER}, lower case, none of \\ / * ? " < > | , # : or space, not starting with - _ or +`,
     );
   }
   return pattern;
+}
+
+/** Checks follower_alias: an alias is named like an index, and holds no placeholder (one alias over every source). */
+export function checkFollowerAlias(alias: string): string {
+  if (alias.includes('{{') || !INDEX.test(alias) || Buffer.byteLength(alias, 'utf8') > 255 || alias === '.' || alias === '..') {
+    throw new KccrError(
+      'BAD_REQUEST',
+      `follower_alias ${JSON.stringify(alias)} is not an alias name: one name for every follower index of the rule (no placeholder), lower case, none of \\ / * ? " < > | , # : or space, not starting with - _ or +`,
+    );
+  }
+  return alias;
+}
+
+/**
+ * Checks the leader clusters of a rule over several: two or more distinct cluster names, or `*`. One name is a rule of
+ * one leader cluster (the API turns it into one).
+ */
+export function checkLeaderClusters(value: unknown): readonly string[] | typeof SEVERAL_LEADERS {
+  if (value === SEVERAL_LEADERS) return SEVERAL_LEADERS;
+  if (
+    !Array.isArray(value) ||
+    value.length < 2 ||
+    value.length > 100 ||
+    !value.every((v) => typeof v === 'string' && CLUSTER_NAME.test(v)) ||
+    new Set(value).size !== value.length
+  ) {
+    throw new KccrError(
+      'BAD_REQUEST',
+      `leader_clusters must be "*" (every registered cluster) or a list of 2 to 100 distinct cluster names; received ${JSON.stringify(value)?.slice(0, 300)}`,
+    );
+  }
+  return value as string[];
 }
 
 /**
@@ -122,8 +206,13 @@ export function parseAutofollowRule(key: string, value: unknown): AutofollowRule
     }
   };
   const texts = (v: unknown): v is string[] => Array.isArray(v) && v.length <= 1000 && v.every((x) => typeof x === 'string');
-  for (const field of ['followerCluster', 'leaderCluster'] as const)
-    check(`${field} must be a cluster name`, () => typeof r[field] === 'string' && CLUSTER_NAME.test(r[field] as string));
+  check('followerCluster must be a cluster name', () => typeof r.followerCluster === 'string' && CLUSTER_NAME.test(r.followerCluster));
+  // One leader cluster by name, or several: then the key's `*` and the list (or `*`) in leaderClusters.
+  check(`leaderCluster must be a cluster name, or ${SEVERAL_LEADERS} with leaderClusters`, () =>
+    r.leaderClusters === undefined
+      ? typeof r.leaderCluster === 'string' && CLUSTER_NAME.test(r.leaderCluster)
+      : r.leaderCluster === SEVERAL_LEADERS && checkLeaderClusters(r.leaderClusters) !== undefined,
+  );
   check('name must be a rule name', () => typeof r.name === 'string' && RULE_NAME.test(r.name));
   check(
     'patterns must be a list of index patterns',
@@ -132,7 +221,11 @@ export function parseAutofollowRule(key: string, value: unknown): AutofollowRule
   check('excludePatterns must be a list of index patterns', () => texts(r.excludePatterns) && checkExcludePatterns(r.excludePatterns).length >= 0);
   check(
     'followerIndexPattern must be a text',
-    () => typeof r.followerIndexPattern === 'string' && checkFollowerIndexPattern(r.followerIndexPattern).length > 0,
+    () => typeof r.followerIndexPattern === 'string' && checkFollowerIndexPattern(r.followerIndexPattern, r.leaderClusters !== undefined).length > 0,
+  );
+  check(
+    'followerAlias must be an alias name',
+    () => r.followerAlias === undefined || (typeof r.followerAlias === 'string' && checkFollowerAlias(r.followerAlias).length > 0),
   );
   check(
     'followerSettings must be flat index settings',
@@ -150,8 +243,12 @@ export function parseAutofollowRule(key: string, value: unknown): AutofollowRule
   return value as AutofollowRule;
 }
 
-export function followerIndexName(pattern: string, leaderIndex: string): string {
-  return pattern.split(LEADER_INDEX_PLACEHOLDER).join(leaderIndex);
+/** The follower index name of a leader index: the placeholders replaced in one pass (a name holding one stays as it is). */
+export function followerIndexName(pattern: string, leaderIndex: string, leaderCluster: string): string {
+  return pattern
+    .split(LEADER_INDEX_PLACEHOLDER)
+    .map((part) => part.split(LEADER_CLUSTER_PLACEHOLDER).join(leaderCluster))
+    .join(leaderIndex);
 }
 
 /** `*` matches any run of characters (none included); everything else matches itself. */
@@ -190,21 +287,21 @@ export interface Plan {
 }
 
 /**
- * Which of the listed leader indices a run of `rule` starts. Skipped: names that do not match (or match an exclude),
- * leader indices already replicated into the rule's follower cluster (a spec that is not stopped, under any follower
- * name), and follower indices that have a spec in any state — a stopped one is an index someone failed over to, which
- * a rule must not take back.
+ * Which of the listed leader indices of `leaderCluster` a run of `rule` starts. Skipped: names that do not match (or
+ * match an exclude), leader indices already replicated into the rule's follower cluster (a spec that is not stopped,
+ * under any follower name), and follower indices that have a spec in any state — a stopped one is an index someone
+ * failed over to, which a rule must not take back.
  */
-export function planRun(rule: AutofollowRule, leaderIndices: readonly string[], specs: readonly ReplicationSpec[]): Plan {
+export function planRun(rule: AutofollowRule, leaderCluster: string, leaderIndices: readonly string[], specs: readonly ReplicationSpec[]): Plan {
   const onFollower = specs.filter((s) => s.followerCluster === rule.followerCluster);
-  const replicated = new Set(onFollower.filter((s) => s.state !== 'stopped' && s.leaderCluster === rule.leaderCluster).map((s) => s.leaderIndex));
+  const replicated = new Set(onFollower.filter((s) => s.state !== 'stopped' && s.leaderCluster === leaderCluster).map((s) => s.leaderIndex));
   const taken = new Set(onFollower.map((s) => s.followerIndex));
   const start: Candidate[] = [];
   const followed: string[] = [];
   const invalid: (Candidate & { reason: string })[] = [];
   for (const leaderIndex of [...new Set(leaderIndices)].sort()) {
     if (!matchesRule(leaderIndex, rule.patterns, rule.excludePatterns)) continue;
-    const followerIndex = followerIndexName(rule.followerIndexPattern, leaderIndex);
+    const followerIndex = followerIndexName(rule.followerIndexPattern, leaderIndex, leaderCluster);
     if (replicated.has(leaderIndex) || taken.has(followerIndex)) {
       followed.push(leaderIndex);
       continue;
@@ -216,4 +313,41 @@ export function planRun(rule: AutofollowRule, leaderIndices: readonly string[], 
     start.push({ leaderIndex, followerIndex });
   }
   return { start, followed, invalid };
+}
+
+/** Whether a replication is one that the rule made (or would have made): its leader and follower index fit the rule. */
+export function madeByRule(rule: AutofollowRule, spec: ReplicationSpec): boolean {
+  return (
+    spec.followerCluster === rule.followerCluster &&
+    coversLeader(rule, spec.leaderCluster) &&
+    matchesRule(spec.leaderIndex, rule.patterns, rule.excludePatterns) &&
+    spec.followerIndex === followerIndexName(rule.followerIndexPattern, spec.leaderIndex, spec.leaderCluster)
+  );
+}
+
+export interface AliasChanges {
+  readonly add: readonly string[];
+  readonly remove: readonly string[];
+}
+
+/**
+ * What the rule's read alias should change: it holds exactly the follower indices of the rule's replications that are
+ * not stopped, each once it exists on the follower cluster. Anything else in the alias (a stopped replication's
+ * follower index, which someone failed over to and writes now, or an index added by hand) leaves it: the alias is the
+ * rule's.
+ */
+export function planAlias(rule: AutofollowRule, specs: readonly ReplicationSpec[], current: readonly string[], existing: readonly string[]): AliasChanges {
+  const wanted = new Set(specs.filter((s) => s.state !== 'stopped' && madeByRule(rule, s)).map((s) => s.followerIndex));
+  const now = new Set(current);
+  const present = new Set(existing);
+  return {
+    add: [...wanted].filter((i) => !now.has(i) && present.has(i)).sort(),
+    remove: [...now].filter((i) => !wanted.has(i)).sort(),
+  };
+}
+
+/** The follower indices whose existence planAlias needs to know: those the alias should hold and does not yet. */
+export function aliasCandidates(rule: AutofollowRule, specs: readonly ReplicationSpec[], current: readonly string[]): string[] {
+  const now = new Set(current);
+  return [...new Set(specs.filter((s) => s.state !== 'stopped' && madeByRule(rule, s)).map((s) => s.followerIndex))].filter((i) => !now.has(i)).sort();
 }

@@ -9,6 +9,7 @@ import type { ReplicationSpec } from '../../shared/replication.js';
 import { ruleKey } from './autofollow-rules.js';
 import type { AutofollowRule } from './autofollow-rules.js';
 import { AutofollowEngine, leaderIndexLister, readAutofollowConfig } from './autofollow.js';
+import type { FollowerAliases } from './autofollow.js';
 import { unreplicable } from '../replication/index-features.js';
 import type { StartCommand } from '../replication/replications.js';
 
@@ -33,7 +34,14 @@ function rule(name: string, over: Partial<AutofollowRule> = {}): AutofollowRule 
  * checks them (unreplicable), so a refusal carries the real reason.
  */
 function setup(
-  opts: { leader?: Record<string, string[] | Error>; refuse?: Record<string, KccrError>; partialSource?: string[]; followerClusters?: string[] } = {},
+  opts: {
+    leader?: Record<string, string[] | Error>;
+    refuse?: Record<string, KccrError>;
+    partialSource?: string[];
+    followerClusters?: string[];
+    registered?: string[];
+    aliases?: FollowerAliases;
+  } = {},
 ) {
   let now = 1_000_000;
   const rules = new Map<string, AutofollowRule>();
@@ -44,6 +52,8 @@ function setup(
     intervalMs: 20,
     retryFailedMs: 60_000,
     ...(opts.followerClusters ? { followerClusters: opts.followerClusters } : {}),
+    ...(opts.registered ? { registeredClusters: () => opts.registered! } : {}),
+    ...(opts.aliases ? { aliases: opts.aliases } : {}),
     now: () => now,
     rules: { list: () => [...rules.values()], get: (k) => rules.get(k) },
     listLeaderIndices: async (cluster) => {
@@ -258,5 +268,85 @@ describe('listing leader indices', () => {
     const clusters = { withClient: <T>(_cluster: string, fn: (client: typeof es) => Promise<T>) => fn(es) };
     const list = leaderIndexLister(clusters as unknown as Parameters<typeof leaderIndexLister>[0]);
     expect(await list('lc', ['logs-*'])).toEqual(['logs-a']);
+  });
+});
+
+describe('a rule over several leader clusters (fan-in, per source)', () => {
+  /** A follower cluster's aliases in memory; indices exist once listed in `indices`. */
+  function memoryAliases() {
+    const aliases = new Map<string, Set<string>>();
+    const indices = new Set<string>();
+    const calls: { add: readonly string[]; remove: readonly string[] }[] = [];
+    const api: FollowerAliases = {
+      members: async (_fc, alias) => [...(aliases.get(alias) ?? [])],
+      existing: async (_fc, names) => names.filter((n) => indices.has(n)),
+      update: async (_fc, alias, changes) => {
+        calls.push(changes);
+        const set = aliases.get(alias) ?? new Set<string>();
+        for (const i of changes.remove) set.delete(i);
+        for (const i of changes.add) set.add(i);
+        aliases.set(alias, set);
+      },
+    };
+    return { api, aliases, indices, calls };
+  }
+  const several = (over: Partial<AutofollowRule> = {}) =>
+    rule('orders', {
+      leaderCluster: '*',
+      leaderClusters: '*',
+      patterns: ['orders-*'],
+      followerIndexPattern: '{{leader_cluster}}-{{leader_index}}',
+      followerAlias: 'orders-all',
+      ...over,
+    });
+
+  it('starts each leader cluster into its own follower indices, and one leader down leaves the others served', async () => {
+    const mem = memoryAliases();
+    const t = setup({
+      leader: { east: ['orders-1', 'other'], west: new KccrError('ES_UNAVAILABLE', 'connect ECONNREFUSED'), north: ['orders-1'] },
+      registered: ['east', 'west', 'north', 'fc'],
+      aliases: mem.api,
+    });
+    t.add(several());
+    await t.engine.runOnce();
+    expect(t.starts.map((c) => `${c.leaderCluster}:${c.leaderIndex}->${c.followerIndex}`).sort()).toEqual([
+      'east:orders-1->east-orders-1',
+      'north:orders-1->north-orders-1',
+    ]);
+    const stats = t.engine.stats().autofollow_stats[0]!;
+    expect(stats).toMatchObject({ leader_alias: '*', leader_clusters: '*', follower_alias: 'orders-all', num_failed_leader_calls: 1 });
+    expect(stats.last_leader_error).toMatch(/^west: connect ECONNREFUSED/);
+    // No follower index exists yet: the alias waits for the applier to make them.
+    expect(mem.calls).toEqual([]);
+    mem.indices.add('east-orders-1');
+    await t.engine.runOnce();
+    expect([...mem.aliases.get('orders-all')!]).toEqual(['east-orders-1']);
+    mem.indices.add('north-orders-1');
+    await t.engine.runOnce();
+    expect([...mem.aliases.get('orders-all')!].sort()).toEqual(['east-orders-1', 'north-orders-1']);
+  });
+
+  it('takes a stopped replication out of the alias, and does not start it again', async () => {
+    const mem = memoryAliases();
+    const t = setup({ leader: { east: ['orders-1'], west: ['orders-1'] }, aliases: mem.api });
+    t.add(several({ leaderClusters: ['east', 'west'] }));
+    mem.indices.add('east-orders-1').add('west-orders-1');
+    await t.engine.runOnce();
+    await t.engine.runOnce();
+    expect([...mem.aliases.get('orders-all')!].sort()).toEqual(['east-orders-1', 'west-orders-1']);
+    const i = t.specs.findIndex((s) => s.followerIndex === 'west-orders-1');
+    t.specs[i] = { ...t.specs[i]!, state: 'stopped' };
+    await t.engine.runOnce();
+    expect([...mem.aliases.get('orders-all')!]).toEqual(['east-orders-1']);
+    expect(t.starts).toHaveLength(2);
+  });
+
+  it('names failed indices with their cluster', async () => {
+    const t = setup({ leader: { east: ['orders-1'], west: ['orders-1'] }, refuse: { 'west-orders-1': new KccrError('BAD_REQUEST', 'no') } });
+    t.add(several({ leaderClusters: ['east', 'west'], followerAlias: undefined }));
+    await t.engine.runOnce();
+    const stats = t.engine.stats();
+    expect(stats.failed_indices).toEqual(['west:orders-1']);
+    expect(stats.autofollow_stats[0]!.failures[0]).toMatchObject({ leader_cluster: 'west', leader_index: 'orders-1', follower_index: 'west-orders-1' });
   });
 });

@@ -1,10 +1,11 @@
 /**
- * The auto-follow engine: every KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS, and right after a rule is added, each rule lists
- * its leader cluster's open, non-hidden, non-system indices that match its patterns and starts replicating the ones
- * not followed yet, through ReplicationService.start (the same checks as PUT .../_start). A failed start is
- * remembered per rule and leader index and tried again after KCCR_CONTROL_AUTOFOLLOW_RETRY_MS, not every run; a
- * failure of one rule or index never stops the others. The counters are the plugin's autofollow_stats, kept in
- * memory since the engine started (as the plugin keeps them per task).
+ * The auto-follow engine: every KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS, and right after a rule is added or a replication
+ * stopped, each rule lists the open, non-hidden, non-system indices of each of its leader clusters that match its
+ * patterns and starts replicating the ones not followed yet, through ReplicationService.start (the same checks as
+ * PUT .../_start); then it brings its read alias, when it has one, up to its replications. A failed start is
+ * remembered per rule, leader cluster and index and tried again after KCCR_CONTROL_AUTOFOLLOW_RETRY_MS, not every
+ * run; a failure of one rule, leader cluster or index never stops the others. The counters are the plugin's
+ * autofollow_stats, kept in memory since the engine started (as the plugin keeps them per task).
  */
 import { EnvReader } from '../../shared/config.js';
 import { errorMessage, KccrError } from '../../shared/errors.js';
@@ -12,7 +13,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { ReplicationSpec } from '../../shared/replication.js';
 import { CLUSTER_NAME } from '../../shared/replication.js';
 import { isIndexName } from '../../shared/rows.js';
-import { planRun, ruleKey } from './autofollow-rules.js';
+import { aliasCandidates, coversSeveral, leadersOf, planAlias, planRun, ruleKey } from './autofollow-rules.js';
 import type { AutofollowRule } from './autofollow-rules.js';
 import type { ClusterRegistry } from '../clusters/clusters.js';
 import type { StartCommand } from '../replication/replications.js';
@@ -44,6 +45,41 @@ export function readAutofollowConfig(env: NodeJS.ProcessEnv = process.env): Read
 
 /** Lists the leader cluster's open, non-hidden, non-system concrete indices matching any of the patterns. */
 export type LeaderIndexLister = (leaderCluster: string, patterns: readonly string[]) => Promise<string[]>;
+
+/**
+ * A read alias on a follower cluster, as the engine keeps it (alias names are checked by the rules API; index names
+ * come from replication specs).
+ */
+export interface FollowerAliases {
+  /** The indices the alias points at now; none when it does not exist. */
+  members(followerCluster: string, alias: string): Promise<string[]>;
+  /** Which of these indices exist on the follower cluster. */
+  existing(followerCluster: string, indices: readonly string[]): Promise<string[]>;
+  /** Adds and removes members in one atomic `POST /_aliases`. */
+  update(followerCluster: string, alias: string, changes: { readonly add: readonly string[]; readonly remove: readonly string[] }): Promise<void>;
+}
+
+/** {@link FollowerAliases} through the registered follower cluster's client. */
+export function followerAliases(clusters: ClusterRegistry): FollowerAliases {
+  return {
+    members: (followerCluster, alias) =>
+      clusters.withClient(followerCluster, async (es) => {
+        const r = await es.request<Record<string, unknown>>('GET', `/_alias/${encodeURIComponent(alias)}`, { ignore: [404] });
+        return r.status === 404 ? [] : Object.keys(r.body ?? {});
+      }),
+    existing: (followerCluster, indices) =>
+      clusters.withClient(followerCluster, async (es) => {
+        const found: string[] = [];
+        for (const index of indices) if (await es.indexExists(index)) found.push(index);
+        return found;
+      }),
+    update: (followerCluster, alias, changes) =>
+      clusters.withClient(followerCluster, async (es) => {
+        const actions = [...changes.remove.map((index) => ({ remove: { index, alias } })), ...changes.add.map((index) => ({ add: { index, alias } }))];
+        if (actions.length) await es.request('POST', '/_aliases', { body: { actions } });
+      }),
+  };
+}
 
 export interface RuleSource {
   list(): AutofollowRule[];
@@ -85,6 +121,7 @@ export function leaderIndexLister(clusters: ClusterRegistry): LeaderIndexLister 
 }
 
 interface Failure {
+  readonly leaderCluster: string;
   readonly leaderIndex: string;
   readonly followerIndex: string;
   readonly code: string;
@@ -102,8 +139,10 @@ interface RuleRun {
   failures: number;
   leaderFailures: number;
   lastLeaderError?: string;
+  lastAliasError?: string;
   executions: number;
   lastExecutionTime: number;
+  /** Keyed `<leader cluster>/<leader index>`. */
   readonly failed: Map<string, Failure>;
 }
 
@@ -118,10 +157,23 @@ export interface RuleStats {
   readonly last_execution_time: number;
   // kccr's additions to the plugin's shape:
   readonly leader_alias: string;
+  /** A rule over several leader clusters: those it covers (`*`: every registered one but its follower cluster). */
+  readonly leader_clusters?: readonly string[] | '*';
   readonly follower_cluster: string;
+  readonly follower_alias?: string;
   readonly executions: number;
-  readonly failures: { leader_index: string; follower_index: string; code: string; reason: string; attempts: number; failed_at: string; retry_at: string }[];
+  readonly failures: {
+    leader_cluster: string;
+    leader_index: string;
+    follower_index: string;
+    code: string;
+    reason: string;
+    attempts: number;
+    failed_at: string;
+    retry_at: string;
+  }[];
   readonly last_leader_error?: string;
+  readonly last_alias_error?: string;
 }
 
 export interface AutofollowStats {
@@ -136,6 +188,10 @@ export interface AutofollowEngineOptions extends AutofollowConfig {
   readonly rules: RuleSource;
   readonly replications: ReplicationStarter;
   readonly listLeaderIndices: LeaderIndexLister;
+  /** The registered clusters' names: the leader clusters of a rule over every registered one. */
+  readonly registeredClusters?: () => string[];
+  /** Where rules with a follower_alias keep it; without it such rules start replications but keep no alias. */
+  readonly aliases?: FollowerAliases;
   readonly logger?: Logger;
   readonly now?: () => number;
 }
@@ -268,65 +324,104 @@ export class AutofollowEngine {
   }
 
   private async runRule(rule: AutofollowRule): Promise<void> {
-    const key = ruleKey(rule);
     const run = this.runOf(rule);
     const log = this.opts.logger?.child({ rule: rule.name, leaderCluster: rule.leaderCluster, followerCluster: rule.followerCluster });
     try {
-      let names: string[];
-      try {
-        names = await this.opts.listLeaderIndices(rule.leaderCluster, rule.patterns);
-      } catch (e) {
-        run.leaderFailures++;
-        const message = errorMessage(e);
-        // Logged when it changes, not on every run while a cluster is down.
-        if (message !== run.lastLeaderError) log?.warn({ err: message }, 'auto-follow could not list the leader indices');
-        run.lastLeaderError = message;
-        return;
+      const leaders = leadersOf(rule, this.opts.registeredClusters?.() ?? []);
+      const errors: string[] = [];
+      // One leader cluster down (or refusing) leaves the rule's other leader clusters served.
+      for (const leaderCluster of leaders) {
+        if (this.stopping) return;
+        const error = await this.runLeader(rule, run, leaderCluster, log);
+        if (error !== undefined) errors.push(coversSeveral(rule) ? `${leaderCluster}: ${error}` : error);
       }
-      run.lastLeaderError = undefined;
-      const plan = planRun(rule, names, this.opts.replications.list());
-      // Forget failures of indices that are gone from the leader or followed now (by hand, say).
-      const present = new Set(names);
-      const followed = new Set(plan.followed);
-      for (const leaderIndex of run.failed.keys()) if (!present.has(leaderIndex) || followed.has(leaderIndex)) run.failed.delete(leaderIndex);
-
-      for (const c of plan.invalid) this.recordFailure(run, c.leaderIndex, c.followerIndex, new KccrError('BAD_REQUEST', c.reason), log);
-      for (const c of plan.start) {
-        const failed = run.failed.get(c.leaderIndex);
-        if (failed && failed.retryAt > this.now()) continue;
-        // The rule may have been deleted or changed while this run went on; a stopped engine starts nothing more.
-        if (this.stopping || this.opts.rules.get(key)?.updatedAt !== rule.updatedAt) return;
-        try {
-          await this.opts.replications.start({
-            followerCluster: rule.followerCluster,
-            followerIndex: c.followerIndex,
-            leaderCluster: rule.leaderCluster,
-            leaderIndex: c.leaderIndex,
-            ...(rule.followerSettings && Object.keys(rule.followerSettings).length ? { settings: rule.followerSettings } : {}),
-            ...(rule.acceptPartialSource ? { acceptPartialSource: true } : {}),
-            requestedBy: `autofollow:${rule.name}`,
-          });
-          run.successes++;
-          run.failed.delete(c.leaderIndex);
-          log?.info({ leaderIndex: c.leaderIndex, followerIndex: c.followerIndex }, 'auto-follow started a replication');
-        } catch (e) {
-          this.recordFailure(run, c.leaderIndex, c.followerIndex, e, log);
-        }
-      }
+      const message = errors.length ? errors.join('; ') : undefined;
+      // Logged when it changes, not on every run while a cluster is down.
+      if (message !== undefined && message !== run.lastLeaderError) log?.warn({ err: message }, 'auto-follow could not list the leader indices');
+      run.lastLeaderError = message;
+      if (rule.followerAlias && !this.stopping) await this.keepAlias(rule, run, rule.followerAlias, log);
     } finally {
       run.executions++;
       run.lastExecutionTime = this.now();
     }
   }
 
-  private recordFailure(run: RuleRun, leaderIndex: string, followerIndex: string, e: unknown, log: Logger | undefined): void {
-    const previous = run.failed.get(leaderIndex);
+  /** One leader cluster of a rule's run; returns why its indices could not be listed, if they could not. */
+  private async runLeader(rule: AutofollowRule, run: RuleRun, leaderCluster: string, log: Logger | undefined): Promise<string | undefined> {
+    const key = ruleKey(rule);
+    let names: string[];
+    try {
+      names = await this.opts.listLeaderIndices(leaderCluster, rule.patterns);
+    } catch (e) {
+      run.leaderFailures++;
+      return errorMessage(e);
+    }
+    const plan = planRun(rule, leaderCluster, names, this.opts.replications.list());
+    // Forget failures of indices that are gone from the leader or followed now (by hand, say).
+    const present = new Set(names);
+    const followed = new Set(plan.followed);
+    for (const [failedKey, f] of run.failed)
+      if (f.leaderCluster === leaderCluster && (!present.has(f.leaderIndex) || followed.has(f.leaderIndex))) run.failed.delete(failedKey);
+
+    for (const c of plan.invalid) this.recordFailure(run, leaderCluster, c.leaderIndex, c.followerIndex, new KccrError('BAD_REQUEST', c.reason), log);
+    for (const c of plan.start) {
+      const failed = run.failed.get(`${leaderCluster}/${c.leaderIndex}`);
+      if (failed && failed.retryAt > this.now()) continue;
+      // The rule may have been deleted or changed while this run went on; a stopped engine starts nothing more.
+      if (this.stopping || this.opts.rules.get(key)?.updatedAt !== rule.updatedAt) return undefined;
+      try {
+        await this.opts.replications.start({
+          followerCluster: rule.followerCluster,
+          followerIndex: c.followerIndex,
+          leaderCluster,
+          leaderIndex: c.leaderIndex,
+          ...(rule.followerSettings && Object.keys(rule.followerSettings).length ? { settings: rule.followerSettings } : {}),
+          ...(rule.acceptPartialSource ? { acceptPartialSource: true } : {}),
+          requestedBy: `autofollow:${rule.name}`,
+        });
+        run.successes++;
+        run.failed.delete(`${leaderCluster}/${c.leaderIndex}`);
+        log?.info({ leaderCluster, leaderIndex: c.leaderIndex, followerIndex: c.followerIndex }, 'auto-follow started a replication');
+      } catch (e) {
+        this.recordFailure(run, leaderCluster, c.leaderIndex, c.followerIndex, e, log);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Brings the rule's read alias up to its replications (planAlias): a follower index joins once the applier made it,
+   * and leaves when its replication is stopped. A failure is kept for the stats and tried again on the next run.
+   */
+  private async keepAlias(rule: AutofollowRule, run: RuleRun, alias: string, log: Logger | undefined): Promise<void> {
+    const aliases = this.opts.aliases;
+    if (!aliases) return;
+    try {
+      const specs = this.opts.replications.list();
+      const current = await aliases.members(rule.followerCluster, alias);
+      const existing = await aliases.existing(rule.followerCluster, aliasCandidates(rule, specs, current));
+      const changes = planAlias(rule, specs, current, existing);
+      if (changes.add.length || changes.remove.length) {
+        await aliases.update(rule.followerCluster, alias, changes);
+        log?.info({ alias, added: changes.add, removed: changes.remove }, 'auto-follow updated its read alias');
+      }
+      run.lastAliasError = undefined;
+    } catch (e) {
+      const message = errorMessage(e);
+      if (message !== run.lastAliasError) log?.warn({ alias, err: message }, 'auto-follow could not update its read alias');
+      run.lastAliasError = message;
+    }
+  }
+
+  private recordFailure(run: RuleRun, leaderCluster: string, leaderIndex: string, followerIndex: string, e: unknown, log: Logger | undefined): void {
+    const previous = run.failed.get(`${leaderCluster}/${leaderIndex}`);
     if (previous && previous.retryAt > this.now()) return;
     const now = this.now();
     const code = e instanceof KccrError ? e.code : 'INTERNAL';
     const reason = errorMessage(e);
     run.failures++;
-    run.failed.set(leaderIndex, {
+    run.failed.set(`${leaderCluster}/${leaderIndex}`, {
+      leaderCluster,
       leaderIndex,
       followerIndex,
       code,
@@ -335,7 +430,10 @@ export class AutofollowEngine {
       attempts: (previous?.attempts ?? 0) + 1,
       retryAt: now + this.opts.retryFailedMs,
     });
-    log?.warn({ leaderIndex, followerIndex, code, err: reason, retryInMs: this.opts.retryFailedMs }, 'auto-follow could not start a replication');
+    log?.warn(
+      { leaderCluster, leaderIndex, followerIndex, code, err: reason, retryInMs: this.opts.retryFailedMs },
+      'auto-follow could not start a replication',
+    );
   }
 
   /** The plugin's autofollow_stats over the rules this engine runs (as they are now), with kccr's details per rule. */
@@ -343,19 +441,27 @@ export class AutofollowEngine {
     const perRule: RuleStats[] = this.rules().map((rule) => {
       const run = this.runs.get(ruleKey(rule));
       const current = run && run.createdAt === rule.createdAt ? run : undefined;
-      const failed = [...(current?.failed.values() ?? [])].sort((a, b) => a.leaderIndex.localeCompare(b.leaderIndex));
+      const failed = [...(current?.failed.values() ?? [])].sort(
+        (a, b) => a.leaderIndex.localeCompare(b.leaderIndex) || a.leaderCluster.localeCompare(b.leaderCluster),
+      );
+      // A rule over several leader clusters names each failed index with its cluster (`east:orders-1`), as a
+      // cross-cluster index name reads.
+      const several = coversSeveral(rule);
       return {
         name: rule.name,
         pattern: rule.patterns.join(','),
         num_success_start_replication: current?.successes ?? 0,
         num_failed_start_replication: current?.failures ?? 0,
         num_failed_leader_calls: current?.leaderFailures ?? 0,
-        failed_indices: failed.map((f) => f.leaderIndex),
+        failed_indices: failed.map((f) => (several ? `${f.leaderCluster}:${f.leaderIndex}` : f.leaderIndex)),
         last_execution_time: current?.lastExecutionTime ?? 0,
         leader_alias: rule.leaderCluster,
+        ...(rule.leaderClusters !== undefined ? { leader_clusters: rule.leaderClusters } : {}),
         follower_cluster: rule.followerCluster,
+        ...(rule.followerAlias !== undefined ? { follower_alias: rule.followerAlias } : {}),
         executions: current?.executions ?? 0,
         failures: failed.map((f) => ({
+          leader_cluster: f.leaderCluster,
           leader_index: f.leaderIndex,
           follower_index: f.followerIndex,
           code: f.code,
@@ -365,6 +471,7 @@ export class AutofollowEngine {
           retry_at: new Date(f.retryAt).toISOString(),
         })),
         ...(current?.lastLeaderError !== undefined ? { last_leader_error: current.lastLeaderError } : {}),
+        ...(current?.lastAliasError !== undefined ? { last_alias_error: current.lastAliasError } : {}),
       };
     });
     const sum = (f: (s: RuleStats) => number) => perRule.reduce((acc, s) => acc + f(s), 0);

@@ -3,11 +3,30 @@
  * /_opendistro/_replication: POST /_autofollow adds a rule (or replaces the rule of the same name, as the plugin
  * does), DELETE /_autofollow removes one (replications it started go on), GET /_autofollow lists them (kccr's own:
  * the plugin has no list). The leader cluster is `leader_alias` (OpenSearch) or `connection` (Open Distro).
+ *
+ * kccr's fan-in addition: `leader_clusters` (a list of leader clusters, or "*" for every registered one) instead of
+ * leader_alias makes one rule over several leader clusters, each source into follower indices of its own
+ * (`{{leader_cluster}}` in follower_index_pattern, required then), optionally under one read alias
+ * (`follower_alias`). Such a rule is keyed by `*` in place of the leader cluster: it is named, replaced and deleted
+ * with `leader_clusters` given, whatever its list.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KccrError } from '../../shared/errors.js';
 import { principalOf } from '../http/auth.js';
-import { autofollowKey, checkExcludePatterns, checkFollowerIndexPattern, LEADER_INDEX_PLACEHOLDER, parsePatterns, RULE_NAME } from './autofollow-rules.js';
+import {
+  autofollowKey,
+  checkExcludePatterns,
+  checkFollowerAlias,
+  checkFollowerIndexPattern,
+  checkLeaderClusters,
+  coversLeader,
+  LEADER_CLUSTER_PLACEHOLDER,
+  LEADER_INDEX_PLACEHOLDER,
+  parsePatterns,
+  PER_SOURCE_PATTERN,
+  RULE_NAME,
+  SEVERAL_LEADERS,
+} from './autofollow-rules.js';
 import type { AutofollowRule } from './autofollow-rules.js';
 import type { ControlDeps } from '../deps.js';
 import { acknowledged, clusterName, errorResponses, freeObject, query } from '../http/schemas.js';
@@ -16,6 +35,7 @@ import { normalizeSettings } from '../replication/settings.js';
 interface RuleRef {
   readonly leader_alias?: string;
   readonly connection?: string;
+  readonly leader_clusters?: string[] | '*';
   readonly name: string;
   readonly follower_cluster?: string;
 }
@@ -24,6 +44,7 @@ interface RuleBody extends RuleRef {
   readonly pattern: string;
   readonly exclude_patterns?: string[];
   readonly follower_index_pattern?: string;
+  readonly follower_alias?: string;
   readonly use_roles?: { readonly leader_cluster_role: string; readonly follower_cluster_role: string };
   readonly settings?: Record<string, unknown>;
   readonly accept_partial_source?: boolean;
@@ -43,14 +64,22 @@ const leaderAlias = { ...clusterName, description: 'the registered leader cluste
 const connection = { ...clusterName, description: 'the registered leader cluster (Open Distro spelling)' } as const;
 const followerCluster = { ...clusterName, description: 'the follower cluster; by default KCCR_CONTROL_FOLLOWER_CLUSTER' } as const;
 
-const refProperties = { leader_alias: leaderAlias, connection, name: ruleName, follower_cluster: followerCluster } as const;
+const leaderClusters = {
+  anyOf: [
+    { type: 'string', enum: [SEVERAL_LEADERS] },
+    { type: 'array', minItems: 1, maxItems: 100, uniqueItems: true, items: clusterName },
+  ],
+  description: `kccr (fan-in): the rule covers these leader clusters, or "${SEVERAL_LEADERS}" for every registered cluster but the follower cluster (those registered later included); instead of leader_alias. A list of one is the same as leader_alias.`,
+} as const;
+
+const refProperties = { leader_alias: leaderAlias, connection, leader_clusters: leaderClusters, name: ruleName, follower_cluster: followerCluster } as const;
 
 const ruleBody = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'pattern'],
   description:
-    'Name the leader cluster with leader_alias (OpenSearch) or connection (Open Distro). A rule of the same name for the same leader and follower cluster is replaced.',
+    'Name the leader cluster with leader_alias (OpenSearch) or connection (Open Distro), or several with leader_clusters (kccr, fan-in). A rule of the same name for the same leader cluster (or for several) and follower cluster is replaced.',
   properties: {
     ...refProperties,
     pattern: {
@@ -69,7 +98,14 @@ const ruleBody = {
       type: 'string',
       minLength: 1,
       maxLength: 255,
-      description: `the follower index name, with ${LEADER_INDEX_PLACEHOLDER} standing for the leader index name; by default ${LEADER_INDEX_PLACEHOLDER} (the same name)`,
+      description: `the follower index name, with ${LEADER_INDEX_PLACEHOLDER} standing for the leader index name and ${LEADER_CLUSTER_PLACEHOLDER} for the leader cluster's (required with leader_clusters, so that two leaders' indices of the same name stay apart); by default ${LEADER_INDEX_PLACEHOLDER} (the same name), with leader_clusters ${PER_SOURCE_PATTERN}`,
+    },
+    follower_alias: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 255,
+      description:
+        "kccr: a read alias on the follower cluster over the follower indices of the rule's replications that are not stopped, such as orders-all: each joins once its follower index exists, and leaves when its replication is stopped. The alias is the rule's: other indices in it are taken out",
     },
     use_roles: {
       type: 'object',
@@ -98,7 +134,7 @@ const refBody = {
   type: 'object',
   additionalProperties: false,
   required: ['name'],
-  description: 'The rule to delete: its leader cluster (leader_alias or connection) and name.',
+  description: 'The rule to delete: its leader cluster (leader_alias or connection; leader_clusters for a rule over several) and name.',
   properties: refProperties,
 } as const;
 
@@ -118,11 +154,16 @@ const ruleView = {
   ],
   properties: {
     name: { type: 'string' },
-    leader_alias: { type: 'string' },
+    leader_alias: { type: 'string', description: `the leader cluster; ${SEVERAL_LEADERS} for a rule over several (see leader_clusters)` },
+    leader_clusters: {
+      anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+      description: `a rule over several leader clusters: their names, or ${SEVERAL_LEADERS} for every registered one`,
+    },
     follower_cluster: { type: 'string' },
     pattern: { type: 'string' },
     exclude_patterns: { type: 'array', items: { type: 'string' } },
     follower_index_pattern: { type: 'string' },
+    follower_alias: { type: 'string' },
     settings: freeObject,
     accept_partial_source: { type: 'boolean' },
     use_roles: { type: 'object', properties: { leader_cluster_role: { type: 'string' }, follower_cluster_role: { type: 'string' } } },
@@ -137,10 +178,12 @@ export function autofollowView(rule: AutofollowRule) {
   return {
     name: rule.name,
     leader_alias: rule.leaderCluster,
+    ...(rule.leaderClusters !== undefined ? { leader_clusters: rule.leaderClusters === SEVERAL_LEADERS ? SEVERAL_LEADERS : [...rule.leaderClusters] } : {}),
     follower_cluster: rule.followerCluster,
     pattern: rule.patterns.join(','),
     exclude_patterns: [...rule.excludePatterns],
     follower_index_pattern: rule.followerIndexPattern,
+    ...(rule.followerAlias !== undefined ? { follower_alias: rule.followerAlias } : {}),
     ...(rule.followerSettings ? { settings: rule.followerSettings } : {}),
     ...(rule.acceptPartialSource ? { accept_partial_source: true } : {}),
     ...(rule.useRoles ? { use_roles: { leader_cluster_role: rule.useRoles.leaderClusterRole, follower_cluster_role: rule.useRoles.followerClusterRole } } : {}),
@@ -151,13 +194,30 @@ export function autofollowView(rule: AutofollowRule) {
   };
 }
 
-function leaderOf(body: RuleRef): string {
-  const { leader_alias: a, connection: c } = body;
+interface Leaders {
+  /** The key's leader part: the one leader cluster, or `*`. */
+  readonly leaderCluster: string;
+  readonly leaderClusters?: readonly string[] | typeof SEVERAL_LEADERS;
+}
+
+/** The rule's leader cluster(s): leader_alias or connection for one, leader_clusters for several (a list of one is one). */
+function leadersOf(body: RuleRef): Leaders {
+  const { leader_alias: a, connection: c, leader_clusters: several } = body;
   if (a !== undefined && c !== undefined && a !== c)
     throw new KccrError('BAD_REQUEST', `leader_alias ${JSON.stringify(a)} and connection ${JSON.stringify(c)} disagree; give one of them`);
   const v = a ?? c;
-  if (v === undefined) throw new KccrError('BAD_REQUEST', 'the body lacks the leader cluster: give leader_alias (or connection)');
-  return v;
+  if (several !== undefined) {
+    if (v !== undefined)
+      throw new KccrError(
+        'BAD_REQUEST',
+        `give the leader cluster as leader_alias (or connection) for a rule of one, or leader_clusters for a rule over several, not both (received ${JSON.stringify(v)} and ${JSON.stringify(several)})`,
+      );
+    if (Array.isArray(several) && several.length === 1) return { leaderCluster: several[0]! };
+    return { leaderCluster: SEVERAL_LEADERS, leaderClusters: checkLeaderClusters(several) };
+  }
+  if (v === undefined)
+    throw new KccrError('BAD_REQUEST', 'the body lacks the leader cluster: give leader_alias (or connection), or leader_clusters for several');
+  return { leaderCluster: v };
 }
 
 export function autofollowRoutes(deps: ControlDeps) {
@@ -188,13 +248,19 @@ export function autofollowRoutes(deps: ControlDeps) {
       },
       handler: async (request) => {
         const body = request.body;
-        const leaderCluster = leaderOf(body);
+        const { leaderCluster, leaderClusters } = leadersOf(body);
+        const several = leaderClusters !== undefined;
         const follower = followerClusterOf(request, body.follower_cluster);
         const patterns = parsePatterns(body.pattern);
         const excludePatterns = checkExcludePatterns(body.exclude_patterns ?? []);
-        const followerIndexPattern = checkFollowerIndexPattern(body.follower_index_pattern ?? LEADER_INDEX_PLACEHOLDER);
+        const followerIndexPattern = checkFollowerIndexPattern(
+          body.follower_index_pattern ?? (several ? PER_SOURCE_PATTERN : LEADER_INDEX_PLACEHOLDER),
+          several,
+        );
+        const followerAlias = body.follower_alias !== undefined ? checkFollowerAlias(body.follower_alias) : undefined;
         const settings = body.settings ? normalizeSettings(body.settings) : undefined;
-        registered(leaderCluster, 'leader');
+        if (!several) registered(leaderCluster, 'leader');
+        else if (leaderClusters !== SEVERAL_LEADERS) for (const name of leaderClusters) registered(name, 'leader');
         registered(follower, 'follower');
         const by = principalOf(request).name;
         const key = autofollowKey(follower, leaderCluster, body.name);
@@ -203,10 +269,12 @@ export function autofollowRoutes(deps: ControlDeps) {
         const rule: AutofollowRule = {
           followerCluster: follower,
           leaderCluster,
+          ...(leaderClusters !== undefined ? { leaderClusters } : {}),
           name: body.name,
           patterns,
           excludePatterns,
           followerIndexPattern,
+          ...(followerAlias !== undefined ? { followerAlias } : {}),
           ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
           ...(body.accept_partial_source ? { acceptPartialSource: true } : {}),
           ...(body.use_roles
@@ -237,7 +305,7 @@ export function autofollowRoutes(deps: ControlDeps) {
         response: { 200: acknowledged, ...errorResponses },
       },
       handler: async (request) => {
-        const leaderCluster = leaderOf(request.body);
+        const { leaderCluster } = leadersOf(request.body);
         const follower = followerClusterOf(request, request.body.follower_cluster);
         const key = autofollowKey(follower, leaderCluster, request.body.name);
         if (!deps.autofollowRules.get(key)) {
@@ -263,13 +331,14 @@ export function autofollowRoutes(deps: ControlDeps) {
         tags: ['autofollow'],
         querystring: query({
           follower_cluster: { ...clusterName, description: 'only the rules of this follower cluster' },
-          leader_alias: { ...clusterName, description: 'only the rules of this leader cluster' },
+          leader_alias: { ...clusterName, description: 'only the rules that cover this leader cluster' },
         }),
         response: { 200: { type: 'object', required: ['rules'], properties: { rules: { type: 'array', items: ruleView } } }, ...errorResponses },
       },
       handler: async (request) => {
         const { follower_cluster: fc, leader_alias: lc } = request.query;
-        const rules = deps.autofollowRules.list().filter((r) => (fc === undefined || r.followerCluster === fc) && (lc === undefined || r.leaderCluster === lc));
+        // A rule over several leader clusters is listed under each leader cluster it covers.
+        const rules = deps.autofollowRules.list().filter((r) => (fc === undefined || r.followerCluster === fc) && (lc === undefined || coversLeader(r, lc)));
         return { rules: rules.map(autofollowView) };
       },
     });

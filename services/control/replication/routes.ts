@@ -305,6 +305,8 @@ export function replicationRoutes(deps: ControlDeps) {
           const by = principalOf(request).name;
           await deps.replications.setState(followerCluster, request.params.follower_index, state, by);
           request.log.info({ followerCluster, followerIndex: request.params.follower_index, state, by }, `replication ${state}`);
+          // A stopped follower index leaves the read alias of the auto-follow rule that made it at once, not a run later.
+          if (state === 'stopped') deps.autofollow.trigger();
           return { acknowledged: true };
         },
       });
