@@ -205,6 +205,7 @@ export class ApplierService {
         continue;
       }
       this.followed.delete(topic);
+      this.bulkDurations.forget((l) => l.follower_index === f.spec.followerIndex);
       await f.reconciler.stop();
       // The final word of this applier: its counters, as stopped.
       await this.writeStatus({ ...this.statusOf(f), state: 'stopped' });
