@@ -53,6 +53,8 @@ interface Part {
   readonly endpoint: (c: StackConfig) => string;
   readonly healthy: (c: StackConfig) => Promise<boolean>;
   readonly ports: (c: StackConfig) => Record<string, number>;
+  /** Its JVM heap, for the memory check before a start. */
+  readonly heap: (c: StackConfig) => string;
 }
 
 const PARTS: readonly Part[] = [
@@ -62,6 +64,7 @@ const PARTS: readonly Part[] = [
     endpoint: (c) => `127.0.0.1:${c.ports.kafka}`,
     healthy: kafkaHealthy,
     ports: (c) => ({ 'Kafka broker': c.ports.kafka, 'Kafka controller': c.ports.kafkaController, 'Kafka proxied listener': c.ports.kafkaProxied }),
+    heap: (c) => c.heaps.kafka,
   },
   {
     name: 'registry',
@@ -69,6 +72,7 @@ const PARTS: readonly Part[] = [
     endpoint: (c) => `http://127.0.0.1:${c.ports.registry}`,
     healthy: registryHealthy,
     ports: (c) => ({ 'schema registry': c.ports.registry, 'schema registry management': c.ports.registryManagement }),
+    heap: (c) => c.heaps.registry,
   },
   // Every node of each cluster that a stack may have is a part of its own (node 1 is `elasticsearch-<cluster>`, the
   // cluster's address); `present` tells which this stack has.
@@ -83,6 +87,7 @@ const PARTS: readonly Part[] = [
         endpoint: (c) => nodeUrl(c, node(c)!),
         healthy: (c) => nodeHealthy(c, node(c)!),
         ports: (c) => ({ [`Elasticsearch ${id} HTTP`]: node(c)!.http, [`Elasticsearch ${id} transport`]: node(c)!.transport }),
+        heap: (c) => (cluster === 'leader' || cluster === 'follower' ? c.heaps.es : c.heaps.extraLeaders),
       };
     }),
   ),
@@ -142,7 +147,11 @@ async function up(config: StackConfig): Promise<void> {
       `kafka: running with an older configuration than this version writes (${stackPaths(config).kafkaConfig}); it takes the new one when it restarts (\`npm run stack:down\` then \`npm run stack:up\`)`,
     );
   }
-  await preflight(config, Object.assign({}, ...toStart.map((p) => p.ports(config))) as Record<string, number>);
+  await preflight(
+    config,
+    Object.assign({}, ...toStart.map((p) => p.ports(config))) as Record<string, number>,
+    toStart.map((p) => p.heap(config)),
+  );
   const paths = stackPaths(config);
   for (const d of [paths.logs, paths.pids]) mkdirSync(d, { recursive: true });
   const f = fetchAll(config);

@@ -90,13 +90,23 @@ export function heapMiB(heap: string): number {
   return heap.endsWith('g') ? n * 1024 : n;
 }
 
+/**
+ * What the parts about to start need of memory: their heaps, and 1 GiB beside them (JVM overhead, the page cache they
+ * lean on). Parts already running are not counted: restarting one part (a fault test's Kafka) needs only its own.
+ */
+export function memoryNeededMiB(heaps: readonly string[]): number {
+  return heaps.length === 0 ? 0 : heaps.reduce((n, h) => n + heapMiB(h), 0) + 1024;
+}
+
 /** Everything that would make start-up fail, reported together before anything starts. */
-export async function preflight(config: StackConfig, needPorts: Record<string, number>): Promise<void> {
+export async function preflight(config: StackConfig, needPorts: Record<string, number>, heaps: readonly string[]): Promise<void> {
   const problems: string[] = [];
-  const memNeeded = 2 * heapMiB(config.heaps.es) + heapMiB(config.heaps.kafka) + heapMiB(config.heaps.registry) + 1024;
+  const memNeeded = memoryNeededMiB(heaps);
   const mem = availableMemoryMiB();
   if (mem < memNeeded)
-    problems.push(`too little memory: ${mem} MiB available, the stack needs about ${memNeeded} MiB (lower KCCR_ES_HEAP / KCCR_KAFKA_HEAP or free memory)`);
+    problems.push(
+      `too little memory: ${mem} MiB available, the ${heaps.length} part(s) to start need about ${memNeeded} MiB (lower KCCR_ES_HEAP / KCCR_KAFKA_HEAP or free memory)`,
+    );
   const disk = freeDiskMiB(config.stackDir);
   if (disk < 2048)
     problems.push(`too little disk: ${disk} MiB free under ${config.stackDir}, the stack needs at least 2048 MiB (set KCCR_STACK_DIR elsewhere or free space)`);
