@@ -137,6 +137,12 @@ export class RebuildService {
     return this.exclusive(async () => {
       const { store, clusters, board } = this.replications;
       const old = this.replications.require(cmd.followerCluster, cmd.followerIndex);
+      if (old.merge) {
+        throw new KccrError(
+          'BAD_REQUEST',
+          `${old.followerIndex} is a source of the merged index ${old.merge.into}; rebuilding a merged index from its topics is not done yet (docs/design/fan-in.md)`,
+        );
+      }
       if (old.state === 'stopped') {
         throw new KccrError(
           'CONFLICT',
