@@ -299,4 +299,39 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     expect(await status(source(into, west, events))).toMatchObject({ status: 'SYNCING', merged: { into } });
     await control.call('DELETE', '/_plugins/_replication/_autofollow', { leader_clusters: [east, west], name: rule });
   });
+
+  it('rebuilds a merged index from the topics of all its sources; the alias moves once every source has caught up', async () => {
+    const events = `${prefix}-ev-1`;
+    const into = `${prefix}-events`;
+    const alias = `${prefix}-events-read`;
+    const rebuilt = `${prefix}-events-2`;
+    expect((await h.follower.request('PUT', `/${into}/_alias/${alias}`)).status).toBe(200);
+    // One source's topic is its own: a source alone is not rebuilt.
+    const one = await control.call('POST', `/_plugins/_replication/${source(into, east, events)}/_rebuild`, { alias });
+    expect(one.status).toBe(400);
+    expect(JSON.stringify(one.body)).toMatch(/rebuild the merged index/);
+    const r = await control.call('POST', `/_plugins/_replication/${into}/_rebuild`, { alias, new_index: rebuilt });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ new_index: rebuilt, alias, old_index: into });
+    await leader2.request('PUT', `/${events}/_doc/during`, { body: { from: west, id: 'during' } });
+    await waitFor(
+      'the alias moved to the rebuilt merged index',
+      async () => {
+        const views = await Promise.all(
+          [east, west].map(
+            async (c) => (await control.call('GET', `/_plugins/_replication/${source(rebuilt, c, events)}/_rebuild`)).body as { alias_moved_at: string | null },
+          ),
+        );
+        return views.every((v) => v.alias_moved_at !== null);
+      },
+      90_000,
+      500,
+    );
+    const members = await h.follower.request<Record<string, unknown>>('GET', `/_alias/${alias}`);
+    expect(Object.keys(members.body)).toEqual([rebuilt]);
+    await verified(rebuilt, east, events, 3);
+    await verified(rebuilt, west, events, 4);
+    expect((await status(source(into, west, events))).status).toBe('STOPPED');
+    expect(await status(source(rebuilt, west, events))).toMatchObject({ status: 'SYNCING', merged: { into: rebuilt } });
+  });
 });
