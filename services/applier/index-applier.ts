@@ -15,7 +15,7 @@ import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ApplierShardStatus, ApplierStatus, RecentDeadLetter, ReplicationSpec } from '../shared/replication.js';
 import { silentAfterMs, targetIndex } from '../shared/replication.js';
-import { mergedId, withOrigin } from '../shared/merge.js';
+import { sourceWriter } from '../shared/merge.js';
 import { backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import type { RetryingView } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
@@ -131,6 +131,8 @@ export class IndexApplier {
   private readonly inFlight = new Map<number, number>();
   private credentialProblem?: string;
   private failedReason?: string;
+  /** A merged source's ids and provenance (the spec's merge never changes for a replication). */
+  private writer?: ReturnType<typeof sourceWriter>;
   private metadataProblem?: string;
   private readonly clock: Clock;
 
@@ -600,12 +602,9 @@ export class IndexApplier {
   private asWritten(w: PendingWrite): PendingWrite {
     const merge = this.spec.merge;
     if (!merge) return w;
+    this.writer ??= sourceWriter(merge, { leaderCluster: this.spec.leaderCluster, leaderIndex: this.spec.leaderIndex });
     const e = w.envelope;
-    const source = { leaderCluster: this.spec.leaderCluster, leaderIndex: this.spec.leaderIndex };
-    return {
-      offset: w.offset,
-      envelope: { ...e, id: mergedId(merge.idTemplate, source, e.id), source: e.source && withOrigin(e.source, merge.originField, source) },
-    };
+    return { offset: w.offset, envelope: { ...e, id: this.writer.id(e.id), source: e.source && this.writer.source(e.source) } };
   }
 
   /** A source with raw newlines cannot sit on one _bulk line: it goes as its own request, bytes unchanged. */

@@ -8,6 +8,7 @@ import {
   mergedSourceName,
   originFieldProblem,
   originMapping,
+  sourceWriter,
   withOrigin,
 } from './merge.js';
 import { INDEX_NAME } from './rows.js';
@@ -58,6 +59,12 @@ describe('provenance', () => {
     expect(withOrigin(Buffer.from(' { } '), 'src', a).toString()).toBe(' {"src":{"cluster":"leader1","index":"orders"} } ');
     expect(withOrigin(Buffer.from('{\n  "x": 1\n}'), 'a.b.c', a).toString()).toBe('{"a":{"b":{"c":{"cluster":"leader1","index":"orders"}}},\n  "x": 1\n}');
     expect(() => withOrigin(Buffer.from('[1]'), 'src', a)).toThrow(/not a JSON object/);
+  });
+
+  it('is written by sourceWriter exactly as by mergedId and withOrigin', () => {
+    const w = sourceWriter({ idTemplate: DEFAULT_ID_TEMPLATE, originField: '_kccr.origin' }, a);
+    for (const s of ['{"x":1}', '{}', ' {\n"y":[1,2]}']) expect(w.source(Buffer.from(s)).equals(withOrigin(Buffer.from(s), '_kccr.origin', a))).toBe(true);
+    expect(w.id('9')).toBe(mergedId(DEFAULT_ID_TEMPLATE, a, '9'));
   });
 
   it('keeps multi-byte text as it was', () => {

@@ -94,14 +94,33 @@ const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
  * Elasticsearch refuses (the document is dead-lettered, never merged with the provenance).
  */
 export function withOrigin(source: Buffer, field: string, sourceName: SourceName): Buffer {
+  return insertMember(source, Buffer.from(originMember(field, sourceName), 'utf8'));
+}
+
+/** `member` (JSON text `"k":v`) inserted as the first member of the object `source`, every other byte kept. */
+function insertMember(source: Buffer, member: Buffer): Buffer {
   let open = 0;
   while (open < source.length && WHITESPACE.has(source[open]!)) open++;
   if (source[open] !== 0x7b) throw new KccrError('BAD_REQUEST', 'a _source that is not a JSON object cannot take a provenance field');
   let next = open + 1;
   while (next < source.length && WHITESPACE.has(source[next]!)) next++;
   const empty = source[next] === 0x7d;
-  const member = Buffer.from(originMember(field, sourceName) + (empty ? '' : ','), 'utf8');
-  return Buffer.concat([source.subarray(0, open + 1), member, source.subarray(open + 1)]);
+  return Buffer.concat([source.subarray(0, open + 1), member, ...(empty ? [] : [COMMA]), source.subarray(open + 1)]);
+}
+
+const COMMA = Buffer.from(',');
+
+/**
+ * What one source writes, with its `_id` prefix and provenance bytes made once (the applier calls it per document):
+ * the same results as mergedId and withOrigin.
+ */
+export function sourceWriter(
+  merge: Pick<MergeSpec, 'idTemplate' | 'originField'>,
+  source: SourceName,
+): { id(id: string): string; source(bytes: Buffer): Buffer } {
+  const prefix = idPrefix(merge.idTemplate, source);
+  const member = Buffer.from(originMember(merge.originField, source), 'utf8');
+  return { id: (id) => prefix + id, source: (bytes) => insertMember(bytes, member) };
 }
 
 /** The mapping the merged index gets for the provenance field: an object of two keywords. */

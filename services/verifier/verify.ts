@@ -22,7 +22,7 @@ import { KccrError } from '../shared/errors.js';
 import { parseMgetResponse, parseSearchResponse } from '../shared/raw-hits.js';
 import type { RawHit } from '../shared/raw-hits.js';
 import { retry } from '../shared/retry.js';
-import { leaderIdOf, mergedId, originQuery, withOrigin } from '../shared/merge.js';
+import { leaderIdOf, originQuery, sourceWriter } from '../shared/merge.js';
 import type { MergeSpec, SourceName } from '../shared/merge.js';
 
 export type VerifyCluster = Pick<ElasticsearchAdapter, 'url' | 'request' | 'searchRaw' | 'mgetRaw' | 'shardStats' | 'refresh'>;
@@ -150,8 +150,9 @@ async function verifyMergedSource(
     tallies[d.shard]![d.kind]++;
     opts.onDifference?.(d);
   };
-  const toFollower = (hits: readonly RawHit[]) => hits.map((h) => ({ id: mergedId(merge.idTemplate, source, h.id), routing: h.routing }));
-  const expected = (doc: RawHit): RawHit => ({ ...doc, source: doc.source && withOrigin(doc.source, merge.originField, source) });
+  const writer = sourceWriter(merge, source);
+  const toFollower = (hits: readonly RawHit[]) => hits.map((h) => ({ id: writer.id(h.id), routing: h.routing }));
+  const expected = (doc: RawHit): RawHit => ({ ...doc, source: doc.source && writer.source(doc.source) });
   await eachLimit(
     Array.from({ length: leaderShards }, (_, i) => i),
     opts.concurrency ?? 2,

@@ -195,6 +195,12 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     expect((list.body as { replications: unknown[] }).replications).toEqual([
       expect.objectContaining({ follower_index: source(merged, west), merged_into: merged, leader_cluster: west, leader_index: index }),
     ]);
+    // The merged index itself is no replication: its _status names its sources.
+    const whole = await control.call('GET', `/_plugins/_replication/${merged}/_status`);
+    expect(whole.status).toBe(404);
+    expect(JSON.stringify(whole.body)).toContain(
+      `is a merged index: each of its sources is a replication of its own (${source(merged, east)}, ${source(merged, west)})`,
+    );
     const shown = await kccr(['replications'], cli);
     expect(shown.stdout).toContain(source(merged, east));
     expect(shown.stdout).toContain(source(merged, west));

@@ -269,6 +269,15 @@ export class ReplicationService {
         },
       );
     }
+    const sources = this.store.list().filter((s) => s.followerCluster === followerCluster && s.merge?.into === followerIndex && s.state !== 'stopped');
+    if (sources.length > 0) {
+      const names = sources.map((s) => s.followerIndex);
+      throw new KccrError(
+        'NOT_FOUND',
+        `${followerIndex} on follower cluster ${followerCluster} is a merged index: each of its sources is a replication of its own (${names.slice(0, 10).join(', ')}${names.length > 10 ? ', ...' : ''}); name the source`,
+        { followerCluster, followerIndex, sources: names.slice(0, 100) },
+      );
+    }
     throw new KccrError(
       'NOT_FOUND',
       `${followerIndex} is not a kccr follower index on follower cluster ${followerCluster}; start it with PUT .../${followerIndex}/_start`,
