@@ -201,6 +201,22 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     expect(JSON.stringify(whole.body)).toContain(
       `is a merged index: each of its sources is a replication of its own (${source(merged, east)}, ${source(merged, west)})`,
     );
+    // kccr verify, per source, as an operator runs it; and the status through the CLI.
+    const verify = await kccr(['verify', '--leader-index', index, '--follower-index', merged, '--merged-from', west, '--json'], {
+      KCCR_LEADER_URL: h.stack.clusters[leaders[1]!]!.url,
+      KCCR_FOLLOWER_URL: h.stack.clusters.follower.url,
+    });
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ identical: true, differences: 0, verdict: expect.stringContaining('identical') });
+    // Named as another leader cluster's part, nothing of the leader index is there.
+    const wrong = await kccr(['verify', '--leader-index', index, '--follower-index', merged, '--merged-from', 'nobody'], {
+      KCCR_LEADER_URL: h.stack.clusters[leaders[1]!]!.url,
+      KCCR_FOLLOWER_URL: h.stack.clusters.follower.url,
+    });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toMatch(/missing/);
+    const st = await kccr(['status', source(merged, west)], cli);
+    expect(st.stdout).toContain(`one source of merged index ${merged}: _id {{leader_cluster}}:{{leader_index}}:{{id}}, provenance in _kccr.origin`);
     const shown = await kccr(['replications'], cli);
     expect(shown.stdout).toContain(source(merged, east));
     expect(shown.stdout).toContain(source(merged, west));
@@ -270,7 +286,7 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     expect(await count(into, { term: { '_kccr.origin.cluster': west } })).toBe(0);
     const m = await h.follower.request<Record<string, { mappings: { properties: { code: { type: string } } } }>>('GET', `/${into}/_mapping`);
     expect(m.body[into]!.mappings.properties.code.type).toBe('long');
-    expect((await status(source(into, east, conflictIndex))).status).toBe('SYNCING');
+    await waitFor('the east source SYNCING', async () => (await status(source(into, east, conflictIndex))).status === 'SYNCING', 30_000, 500);
     // Stopping the conflicting source is the way out; the other stays.
     expect((await control.call('POST', `/_plugins/_replication/${source(into, west, conflictIndex)}/_stop`, {})).status).toBe(200);
   });
@@ -302,7 +318,9 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     await verified(into, east, events, 3);
     await verified(into, west, events, 3);
     expect(await count(into)).toBe(6);
-    expect(await status(source(into, west, events))).toMatchObject({ status: 'SYNCING', merged: { into } });
+    // SYNCING once the extractor reports its scan done (the documents may arrive before that report).
+    await waitFor('the west source SYNCING', async () => (await status(source(into, west, events))).status === 'SYNCING', 30_000, 500);
+    expect(await status(source(into, west, events))).toMatchObject({ merged: { into } });
     await control.call('DELETE', '/_plugins/_replication/_autofollow', { leader_clusters: [east, west], name: rule });
   });
 
@@ -338,6 +356,7 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     await verified(rebuilt, east, events, 3);
     await verified(rebuilt, west, events, 4);
     expect((await status(source(into, west, events))).status).toBe('STOPPED');
-    expect(await status(source(rebuilt, west, events))).toMatchObject({ status: 'SYNCING', merged: { into: rebuilt } });
+    await waitFor('the rebuilt west source SYNCING', async () => (await status(source(rebuilt, west, events))).status === 'SYNCING', 30_000, 500);
+    expect(await status(source(rebuilt, west, events))).toMatchObject({ merged: { into: rebuilt } });
   });
 });
