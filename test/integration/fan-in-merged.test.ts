@@ -291,6 +291,39 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     expect((await control.call('POST', `/_plugins/_replication/${source(into, west, conflictIndex)}/_stop`, {})).status).toBe(200);
   });
 
+  it('reports a conflict that comes later, with a mapping change on one leader, and leaves the other source flowing', async () => {
+    const late = `${prefix}-late`;
+    const into = `${prefix}-late-all`;
+    for (const [cluster, es] of [
+      [east, h.leader],
+      [west, leader2],
+    ] as const) {
+      await es.createIndex(late, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
+      await es.bulk(bulkLines(late, [{ id: 'a', source: { from: cluster } }]), { refresh: 'true' });
+      expect((await start(into, cluster, late)).status).toBe(200);
+    }
+    await verified(into, east, late, 1);
+    await verified(into, west, late, 1);
+    // East maps a new field as a number first; west then maps the same field as text.
+    await h.leader.request('PUT', `/${late}/_doc/b`, { body: { from: east, size: 5 } });
+    await verified(into, east, late, 2);
+    await leader2.request('PUT', `/${late}/_doc/b`, { body: { from: west, size: 'five' } });
+    const failed = await waitFor(
+      'the west source FAILED with the later conflict',
+      async () => {
+        const st = await status(source(into, west, late));
+        return st.status === 'FAILED' ? st : undefined;
+      },
+      60_000,
+      500,
+    );
+    expect(failed.reason).toContain(`field [size] is [long] in ${into} but [text] in ${west}:${late}`);
+    expect((await doc(into, `${west}:${late}:b`)).found).toBe(false);
+    await h.leader.request('PUT', `/${late}/_doc/c`, { body: { from: east, size: 6 } });
+    await verified(into, east, late, 3);
+    expect((await control.call('POST', `/_plugins/_replication/${source(into, west, late)}/_stop`, {})).status).toBe(200);
+  });
+
   it('an auto-follow rule in merged mode over both leaders merges a new index of each into one index', async () => {
     const rule = `${prefix}-ev`;
     const events = `${prefix}-ev-1`;
