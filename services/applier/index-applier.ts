@@ -543,10 +543,15 @@ export class IndexApplier {
     await this.waiting(partition, () => this.ensureIndex());
     // The ledger first: a failure here leaves nothing written, and the group is read again.
     await this.waiting(partition, () => this.ledger.write(writes.map((w) => entryOf(w.envelope))));
-    const bulk = writes.filter(fitsBulk);
+    // A merged source's document holding a field of the provenance's name is refused here, as the follower refuses one.
+    type Result = { outcome: ReturnType<typeof classify>; status: number; error?: { type: string; reason: string } };
+    const byWrite = new Map<PendingWrite, Result>(
+      writes.filter((w) => this.claimsOrigin(w)).map((w) => [w, { outcome: 'dead-letter', status: 400, error: this.originClaimError() }]),
+    );
+    const bulk = writes.filter((w) => fitsBulk(w) && !byWrite.has(w));
     const results = bulk.length ? await this.waiting(partition, () => this.bulk(bulk)) : [];
     if (results.length !== bulk.length) throw new KccrError('ES_UNAVAILABLE', `bulk answered ${results.length} items for ${bulk.length} writes`);
-    const byWrite = new Map(results.map((r, i) => [bulk[i]!, { outcome: classify(r), status: r.status, error: r.error }]));
+    results.forEach((r, i) => byWrite.set(bulk[i]!, { outcome: classify(r), status: r.status, ...(r.error ? { error: r.error } : {}) }));
     let done = 0;
     for (const w of writes) {
       const result = byWrite.get(w) ?? (await this.waiting(partition, () => this.writeSingle(w)));
@@ -605,6 +610,21 @@ export class IndexApplier {
     this.writer ??= sourceWriter(merge, { leaderCluster: this.spec.leaderCluster, leaderIndex: this.spec.leaderIndex });
     const e = w.envelope;
     return { offset: w.offset, envelope: { ...e, id: this.writer.id(e.id), source: e.source && this.writer.source(e.source) } };
+  }
+
+  private claimsOrigin(w: PendingWrite): boolean {
+    const merge = this.spec.merge;
+    if (!merge || w.envelope.source === null) return false;
+    this.writer ??= sourceWriter(merge, { leaderCluster: this.spec.leaderCluster, leaderIndex: this.spec.leaderIndex });
+    return this.writer.claimsOrigin(w.envelope.source);
+  }
+
+  private originClaimError(): { type: string; reason: string } {
+    const field = this.spec.merge!.originField;
+    return {
+      type: 'kccr_origin_field_in_source',
+      reason: `the document has a field named like the provenance field ${field} (${field.split('.')[0]}), which would mix with the provenance in ${this.spec.merge!.into}; not written. Rename the field on the leader or give the merged index another origin_field`,
+    };
   }
 
   /** A source with raw newlines cannot sit on one _bulk line: it goes as its own request, bytes unchanged. */

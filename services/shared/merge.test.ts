@@ -67,6 +67,16 @@ describe('provenance', () => {
     expect(w.id('9')).toBe(mergedId(DEFAULT_ID_TEMPLATE, a, '9'));
   });
 
+  it('tells a document that holds a field of the provenance name, as a key or dotted, not as text', () => {
+    const w = sourceWriter({ idTemplate: DEFAULT_ID_TEMPLATE, originField: '_kccr.origin' }, a);
+    expect(w.claimsOrigin(Buffer.from('{"_kccr":{"origin":{"cluster":"x"}}}'))).toBe(true);
+    expect(w.claimsOrigin(Buffer.from('{"v":1,"_kccr.origin.cluster":"x"}'))).toBe(true);
+    expect(w.claimsOrigin(Buffer.from('{"a":{"_kccr":1}}'))).toBe(true);
+    expect(w.claimsOrigin(Buffer.from(String.raw`{"v":"say \"_kccr\" here","_kccrx":1}`))).toBe(false);
+    expect(w.claimsOrigin(Buffer.from(String.raw`{"v":"a\\","_kccr":1}`))).toBe(true);
+    expect(w.claimsOrigin(Buffer.from('{"kccr":1,"origin":2}'))).toBe(false);
+  });
+
   it('keeps multi-byte text as it was', () => {
     const src = Buffer.from('{"t":"\u00e9\u6f22\ud83d\ude00"}');
     const out = withOrigin(src, 'o', b);

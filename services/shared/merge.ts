@@ -117,10 +117,34 @@ const COMMA = Buffer.from(',');
 export function sourceWriter(
   merge: Pick<MergeSpec, 'idTemplate' | 'originField'>,
   source: SourceName,
-): { id(id: string): string; source(bytes: Buffer): Buffer } {
+): { id(id: string): string; source(bytes: Buffer): Buffer; claimsOrigin(bytes: Buffer): boolean } {
   const prefix = idPrefix(merge.idTemplate, source);
   const member = Buffer.from(originMember(merge.originField, source), 'utf8');
-  return { id: (id) => prefix + id, source: (bytes) => insertMember(bytes, member) };
+  const names = originNames(merge.originField);
+  return { id: (id) => prefix + id, source: (bytes) => insertMember(bytes, member), claimsOrigin: (bytes) => claimsOrigin(bytes, names) };
+}
+
+/** The keys a document could reach the provenance field by: its first name, as a key or dotted (`"_kccr"`, `"_kccr.`). */
+function originNames(field: string): Buffer[] {
+  const first = field.split('.')[0]!;
+  return [Buffer.from(`"${first}"`), Buffer.from(`"${first}.`)];
+}
+
+/**
+ * Whether a leader document holds a key named like the provenance field's first name (`_kccr`, or dotted
+ * `_kccr.origin.cluster`, which Elasticsearch reads as the same path): such a document would add values to another
+ * source's provenance or clash with it, so it is not written (dead-lettered). A quoted name inside a string value
+ * (escaped, `\\"_kccr\\"`) does not count; a nested key of that name does (a false alarm kept on the safe side).
+ */
+export function claimsOrigin(bytes: Buffer, names: readonly Buffer[]): boolean {
+  for (const name of names) {
+    for (let at = bytes.indexOf(name); at !== -1; at = bytes.indexOf(name, at + 1)) {
+      let slashes = 0;
+      for (let k = at - 1; k >= 0 && bytes[k] === 0x5c; k--) slashes++;
+      if (slashes % 2 === 0) return true;
+    }
+  }
+  return false;
 }
 
 /** The mapping the merged index gets for the provenance field: an object of two keywords. */

@@ -324,6 +324,33 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     expect((await control.call('POST', `/_plugins/_replication/${source(into, west, late)}/_stop`, {})).status).toBe(200);
   });
 
+  it('dead-letters a leader document holding a field of the provenance name, which would mix with the provenance', async () => {
+    const forge = `${prefix}-forge`;
+    const into = `${prefix}-forge-all`;
+    await h.leader.createIndex(forge, { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } });
+    await h.leader.bulk(
+      bulkLines(forge, [
+        { id: 'good', source: { v: 1 } },
+        { id: 'forged', source: { v: 2, '_kccr.origin.cluster': west } },
+      ]),
+      { refresh: 'true' },
+    );
+    expect((await start(into, east, forge)).status).toBe(200);
+    const s = await waitFor(
+      'the forged document dead-lettered',
+      async () => {
+        const st = (await status(source(into, east, forge))) as StatusView & { recent_dead_letters?: { id: string; reason: string }[] };
+        return st.recent_dead_letters?.length ? st : undefined;
+      },
+      60_000,
+      500,
+    );
+    expect(s.recent_dead_letters![0]).toMatchObject({ id: 'forged', reason: expect.stringContaining('named like the provenance field _kccr.origin') });
+    expect((await doc(into, `${east}:${forge}:good`)).found).toBe(true);
+    expect((await doc(into, `${east}:${forge}:forged`)).found).toBe(false);
+    expect(await count(into, { term: { '_kccr.origin.cluster': west } })).toBe(0);
+  });
+
   it('an auto-follow rule in merged mode over both leaders merges a new index of each into one index', async () => {
     const rule = `${prefix}-ev`;
     const events = `${prefix}-ev-1`;
