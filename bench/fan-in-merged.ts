@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- fan-in`: the central applier's drain rate with one source, with two sources merged into one
+ * `npm run bench -- fan-in-merged`: the central applier's drain rate with one source, with two sources merged into one
  * index (docs/design/fan-in.md), and with the same two sources per source, on a stack with two leader clusters
  * (KCCR_LEADER_CLUSTERS=2), and merged into an index of 4 shards made beforehand (a merged index otherwise takes
  * the shard count of its first source: this tells what that costs).
@@ -50,7 +50,7 @@ interface Result {
   readonly docsPerSecond: number;
 }
 
-export async function benchFanIn(): Promise<void> {
+export async function benchFanInMerged(): Promise<void> {
   const stack = loadStack('plain');
   const leaders = leaderClusters(stack);
   if (leaders.length < 2) throw new Error('the fan-in bench needs a stack with 2 leader clusters (KCCR_LEADER_CLUSTERS=2)');
@@ -184,5 +184,5 @@ export async function benchFanIn(): Promise<void> {
     '',
   ].join('\n');
   console.log(md);
-  console.log(`written to ${writeResults('fan-in', { docs: DOCS, results }, md)}`);
+  console.log(`written to ${writeResults('fan-in-merged', { docs: DOCS, results }, md)}`);
 }
