@@ -324,13 +324,40 @@ export function planRun(
   return { start, followed, invalid };
 }
 
-/** Whether a replication is one that the rule made (or would have made): its leader and follower index fit the rule. */
+/** A backing index's name: `.ds-<stream>-` then a generation, after a date on Elasticsearch (`2026.11.29-000002`). */
+const BACKING = /^\.ds-(.+?)-(?:\d{4}\.\d{2}\.\d{2}-)?\d{6,}$/;
+
+/** The data stream a backing index name belongs to; undefined for a name of another form. */
+export function streamOfBackingIndex(index: string): string | undefined {
+  return BACKING.exec(index)?.[1];
+}
+
+/**
+ * The follower index of a data stream's backing index (groups.ts): its form kept under the follower stream's name
+ * (`.ds-logs-app-2026.11.29-000002` of `logs-app` into `eu-logs-app` is `.ds-eu-logs-app-2026.11.29-000002`).
+ */
+export function followerBackingName(rule: AutofollowRule, stream: string, backing: string, leaderCluster: string): string {
+  const prefix = `.ds-${stream}-`;
+  if (!backing.startsWith(prefix)) return followerIndexName(rule.followerIndexPattern, backing, leaderCluster);
+  return `.ds-${followerIndexName(rule.followerIndexPattern, stream, leaderCluster)}-${backing.slice(prefix.length)}`;
+}
+
+/**
+ * Whether a replication is one that the rule made (or would have made): its leader and follower index fit the rule,
+ * or it is a backing index of a data stream the rule follows, named as groups.ts names them.
+ */
 export function madeByRule(rule: AutofollowRule, spec: ReplicationSpec): boolean {
-  return (
-    spec.followerCluster === rule.followerCluster &&
-    coversLeader(rule, spec.leaderCluster) &&
+  if (spec.followerCluster !== rule.followerCluster || !coversLeader(rule, spec.leaderCluster)) return false;
+  if (
     matchesRule(spec.leaderIndex, rule.patterns, rule.excludePatterns) &&
     spec.followerIndex === followerIndexName(rule.followerIndexPattern, spec.leaderIndex, spec.leaderCluster)
+  )
+    return true;
+  const stream = streamOfBackingIndex(spec.leaderIndex);
+  return (
+    stream !== undefined &&
+    matchesRule(stream, rule.patterns, rule.excludePatterns) &&
+    spec.followerIndex === followerBackingName(rule, stream, spec.leaderIndex, spec.leaderCluster)
   );
 }
 

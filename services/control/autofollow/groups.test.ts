@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReplicationSpec } from '../../shared/replication.js';
 import type { AutofollowRule } from './autofollow-rules.js';
-import { planRun } from './autofollow-rules.js';
+import { madeByRule, planAlias, planRun } from './autofollow-rules.js';
 import {
   departedMembers,
   followerGroupName,
@@ -141,5 +141,24 @@ describe('data streams known from the replications alone (the leader may be down
       { leaderCluster: 'eu', group: { kind: 'data_stream', name: 'logs-app', members: ['.ds-logs-app-2026.11.29-000001', '.ds-logs-app-2026.11.29-000002'] } },
       { leaderCluster: 'us', group: { kind: 'data_stream', name: 'logs-app', members: ['.ds-logs-app-000001'] } },
     ]);
+  });
+});
+
+describe("a rule's read alias (follower_alias) over data streams from several leaders", () => {
+  it("holds each source's backing indices that replicate, as it holds matching indices", () => {
+    const fanIn = rule({ leaderCluster: '*', leaderClusters: '*', followerIndexPattern: '{{leader_cluster}}-{{leader_index}}', followerAlias: 'logs-all' });
+    const specs = [
+      spec('.ds-logs-app-2026.11.29-000001', '.ds-eu-logs-app-2026.11.29-000001'),
+      spec('.ds-logs-app-000001', '.ds-us-logs-app-000001', 'active', { leaderCluster: 'us' }),
+      spec('.ds-logs-app-000002', '.ds-us-logs-app-000002', 'stopped', { leaderCluster: 'us' }),
+      spec('logs-plain', 'eu-logs-plain'),
+      spec('.ds-logs-app-000009', '.ds-logs-app-000009'),
+    ];
+    expect(specs.map((s) => madeByRule(fanIn, s))).toEqual([true, true, true, true, false]);
+    const existing = specs.map((s) => s.followerIndex);
+    expect(planAlias(fanIn, specs, [], existing)).toEqual({
+      add: ['.ds-eu-logs-app-2026.11.29-000001', '.ds-us-logs-app-000001', 'eu-logs-plain'],
+      remove: [],
+    });
   });
 });

@@ -13,7 +13,7 @@
  * backing index's `_data_stream_timestamp` mapping still requires `@timestamp`).
  */
 import type { ReplicationSpec } from '../../shared/replication.js';
-import { followerIndexName, matchesRule } from './autofollow-rules.js';
+import { followerBackingName, followerIndexName, matchesRule, streamOfBackingIndex } from './autofollow-rules.js';
 import type { AutofollowRule, Candidate } from './autofollow-rules.js';
 
 export interface LeaderGroup {
@@ -24,30 +24,20 @@ export interface LeaderGroup {
   readonly members: readonly string[];
 }
 
-/** A data stream's backing indices are `.ds-<stream>-<suffix>` (suffix: `yyyy.MM.dd-<generation>` or `<generation>`). */
-const BACKING_PREFIX = '.ds-';
-
-/** A backing index's name: `.ds-<stream>-` then a generation, after a date on Elasticsearch (`2026.11.29-000002`). */
-const BACKING = /^\.ds-(.+?)-(?:\d{4}\.\d{2}\.\d{2}-)?\d{6,}$/;
-
-/** The data stream a backing index name belongs to; undefined for a name of another form. */
-export function streamOfBackingIndex(index: string): string | undefined {
-  return BACKING.exec(index)?.[1];
-}
-
 /**
  * The data streams of a rule as its replications tell them, per leader cluster: known without asking the leader, so
  * that the follower's alias is kept (and its write index set after a stop) while the leader is down, when a
  * failover needs it most.
  */
+export { streamOfBackingIndex };
+
 export function streamsOfSpecs(rule: AutofollowRule, specs: readonly ReplicationSpec[]): { leaderCluster: string; group: LeaderGroup }[] {
   const found = new Map<string, { leaderCluster: string; name: string; members: string[] }>();
   for (const s of specs) {
     if (s.followerCluster !== rule.followerCluster) continue;
     const name = streamOfBackingIndex(s.leaderIndex);
     if (name === undefined || !matchesRule(name, rule.patterns, rule.excludePatterns)) continue;
-    const group: LeaderGroup = { kind: 'data_stream', name, members: [s.leaderIndex] };
-    if (s.followerIndex !== followerMemberName(rule, group, s.leaderIndex, s.leaderCluster)) continue;
+    if (s.followerIndex !== followerBackingName(rule, name, s.leaderIndex, s.leaderCluster)) continue;
     const key = `${s.leaderCluster}\u0000${name}`;
     const entry = found.get(key) ?? { leaderCluster: s.leaderCluster, name, members: [] };
     entry.members.push(s.leaderIndex);
@@ -69,10 +59,7 @@ export function followerGroupName(rule: AutofollowRule, group: Pick<LeaderGroup,
  * alias's member is named by the rule's pattern, as any leader index.
  */
 export function followerMemberName(rule: AutofollowRule, group: LeaderGroup, member: string, leaderCluster: string): string {
-  const prefix = `${BACKING_PREFIX}${group.name}-`;
-  if (group.kind === 'data_stream' && member.startsWith(prefix)) {
-    return `${BACKING_PREFIX}${followerGroupName(rule, group, leaderCluster)}-${member.slice(prefix.length)}`;
-  }
+  if (group.kind === 'data_stream') return followerBackingName(rule, group.name, member, leaderCluster);
   return followerIndexName(rule.followerIndexPattern, member, leaderCluster);
 }
 
@@ -98,7 +85,7 @@ function memberSpec(rule: AutofollowRule, group: LeaderGroup, leaderCluster: str
 
 /** A leader index gone from the leader still names its group: a backing index by its prefix. */
 function belongsByName(group: LeaderGroup, leaderIndex: string): boolean {
-  return group.kind === 'data_stream' && leaderIndex.startsWith(`${BACKING_PREFIX}${group.name}-`);
+  return group.kind === 'data_stream' && streamOfBackingIndex(leaderIndex) === group.name;
 }
 
 /**
