@@ -16,7 +16,8 @@ import type { JavaHome } from './lib/checks.js';
 import { ensureCertificates } from './lib/certs.js';
 import type { ClusterRole } from './lib/elasticsearch.js';
 import { clusterNodes, nodeHealthy, nodeUrl, prepareNode, registerSnapshotRepository, startNode, waitForCluster } from './lib/elasticsearch.js';
-import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
+import { fetchKafka } from './lib/fetch.js';
+import { engineJavaMajor, engineLayout, engineName, fetchEngine } from './lib/opensearch.js';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import { KAFKA_PART, kafkaAdminConnection, kafkaConfigCurrent, kafkaHealthy, secureKafkaSetUp, startKafka, waitForKafka } from './lib/kafka.js';
 import { clusterAcls } from './lib/kafka-acls.js';
@@ -103,12 +104,14 @@ function fetchAll(config: StackConfig) {
     registryJava = java17;
     log(`no Java 21+ found for Apicurio Registry ${config.registryVersion}; using ${registryVersion}, which runs on Java 17`);
   }
-  const esJava = findJava(`Elasticsearch ${config.esVersion}`, config.esVersion.startsWith('9.') ? 21 : 17, 'KCCR_ES_JAVA_HOME');
+  // Each side's engine (KCCR_LEADER_ENGINE, KCCR_FOLLOWER_ENGINE), with the JDK its version needs.
+  const engineJava = (role: ClusterRole) => findJava(engineName(config.engines[role]), engineJavaMajor(config.engines[role]), 'KCCR_ES_JAVA_HOME');
+  const esJava = { leader: engineJava('leader'), follower: engineJava('follower') };
   log(`fetching (cached in ${config.cacheDir}) ...`);
   const t0 = Date.now();
   const kafkaLibs = fetchKafka(config);
   const registryJar = fetchRegistry(config, registryVersion);
-  const esHome = fetchElasticsearch(config);
+  const esHome = { leader: fetchEngine(config, config.engines.leader), follower: fetchEngine(config, config.engines.follower) };
   log(`fetched in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return { java17, registryJava, esJava, kafkaLibs, registryJar, esHome };
 }
@@ -187,7 +190,8 @@ async function up(config: StackConfig): Promise<void> {
     // Node 1 first: in secure mode the other nodes copy its file-realm users.
     const nodes = clusterNodes(config, role).filter((n) => toStart.some((p) => p.name === n.part));
     if (nodes.length === 0) continue;
-    for (const node of nodes) startNode(config, f.esHome, prepareNode(config, node, f.esHome, f.esJava, certs));
+    const [home, layout] = [f.esHome[role], engineLayout(config.engines[role])];
+    for (const node of nodes) startNode(config, home, prepareNode(config, node, home, f.esJava[role], certs, layout));
     waits.push(timed(`elasticsearch-${role}`, waitForCluster(config, role)));
   }
   log(`starting ${toStart.map((p) => p.name).join(', ') || 'nothing (all running)'} in ${config.secure ? 'secure' : 'plain'} mode ...`);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StackConfig } from './config.js';
+import type { Engine, StackConfig } from './config.js';
 import { stackPaths } from './config.js';
 import type { ClusterRole } from './elasticsearch.js';
 import { clusterNodes, clusterUrl, nodeUrl, passwordFile, SNAPSHOT_REPOSITORY, USERS } from './elasticsearch.js';
@@ -43,6 +43,8 @@ export interface StackState {
 
 export interface ClusterState {
   readonly name: string;
+  /** The engine and version it runs (absent in a stack.json written before OpenSearch could run: Elasticsearch of esVersion). */
+  readonly engine?: Engine;
   /** Node 1's address. */
   readonly url: string;
   /** Every node (the part is its pid file's and log's name); absent in a stack.json written before nodes were listed. */
@@ -55,6 +57,7 @@ export function describeStack(config: StackConfig): StackState {
   const p = stackPaths(config);
   const cluster = (role: ClusterRole): ClusterState => ({
     name: `kccr-${role}`,
+    engine: config.engines[role],
     url: clusterUrl(config, role),
     nodes: clusterNodes(config, role).map((n) => ({ name: n.name, part: n.part, url: nodeUrl(config, n) })),
     ...(config.secure ? { caFile: join(p.certs, 'ca.crt') } : {}),
