@@ -29,6 +29,22 @@ export function loadStack(kind: StackKind): StackState {
   return JSON.parse(readFileSync(file, 'utf8')) as StackState;
 }
 
+/**
+ * The stack's engines, leader → follower ("opensearch 2.19.4 → elasticsearch 8.19.21"), for test names: the same
+ * tests run on whichever engines the stack was started with (KCCR_LEADER_ENGINE, KCCR_FOLLOWER_ENGINE).
+ */
+export function stackEngines(stack: StackState | StackKind): string {
+  if (typeof stack === 'string') {
+    if (!existsSync(stackStateFile(stack))) return `no ${stack} stack`;
+    stack = loadStack(stack);
+  }
+  const engine = (role: 'leader' | 'follower') => {
+    const e = (stack as StackState).clusters[role].engine ?? { kind: 'elasticsearch', version: (stack as StackState).esVersion };
+    return `${e.kind} ${e.version}`;
+  };
+  return `${engine('leader')} → ${engine('follower')}`;
+}
+
 /** Connection to one cluster of the stack, as a given user (secure mode) or anonymous (plain mode). */
 export function esConnection(stack: StackState, role: 'leader' | 'follower', user?: string): EsConnection {
   const cluster = stack.clusters[role];
