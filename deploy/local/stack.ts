@@ -122,6 +122,16 @@ async function up(config: StackConfig): Promise<void> {
   if (anyRunning && previous && previous.mode !== (config.secure ? 'secure' : 'plain')) {
     throw new Error(`the stack in ${config.stackDir} is running in ${previous.mode} mode; run \`npm run stack:down\` first to switch modes`);
   }
+  for (const role of ROLES) {
+    // One data folder per side, whatever its engine: a running side keeps the engine it was started with.
+    const was = previous?.clusters[role].engine ?? (previous ? { kind: 'elasticsearch', version: previous.esVersion } : undefined);
+    const now = config.engines[role];
+    if (anyRunning && was && (was.kind !== now.kind || was.version !== now.version)) {
+      throw new Error(
+        `the ${role} in ${config.stackDir} runs ${was.kind} ${was.version}, not ${now.kind} ${now.version}: run \`npm run stack:down -- --purge\` first to switch engines`,
+      );
+    }
+  }
   const toStart = partsOf(config).filter((p) => running(config, p) === undefined);
   if (!toStart.some((p) => p.name === 'kafka') && !kafkaConfigCurrent(config)) {
     // Secure mode cannot go on with a Kafka of another configuration: one started before Kafka was secured listens in
