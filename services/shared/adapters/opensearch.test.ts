@@ -97,6 +97,8 @@ describe('the adapter on OpenSearch 2.19 (recorded answers)', () => {
     const req = seen.find((r) => r.url.startsWith('/f1/_stats'))!;
     expect(req.url).toBe('/f1/_stats/docs,indexing,refresh?level=shards');
     expect(req.headers.authorization).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+    // No Accept: application/json, with which OpenSearch would answer _cat in JSON where callers expect text.
+    expect(req.headers.accept).toBeUndefined();
   });
 
   it('takes a window of hits with their exact _source bytes, seq_no, primary term and routing', async () => {

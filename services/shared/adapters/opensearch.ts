@@ -133,7 +133,9 @@ export class HttpTransport implements ClusterTransport {
     const target = new URL(node.href);
     target.pathname = `${node.pathname.replace(/\/$/, '')}${path}`;
     for (const [k, v] of Object.entries(definedQuery(query) ?? {})) target.searchParams.set(k, v);
-    const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
+    // No Accept header: with `Accept: application/json` OpenSearch answers `_cat` in JSON, where the Elasticsearch
+    // client's callers get text.
+    const headers: http.OutgoingHttpHeaders = {};
     if (contentType) headers['content-type'] = contentType;
     if (this.authorization) headers.authorization = this.authorization;
     const lib = target.protocol === 'https:' ? https : http;
