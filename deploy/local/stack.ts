@@ -21,11 +21,13 @@ import {
   nodeUrl,
   prepareNode,
   registerSnapshotRepository,
+  roleOf,
   stackClusterIds,
   startNode,
   waitForCluster,
 } from './lib/elasticsearch.js';
-import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
+import { fetchKafka } from './lib/fetch.js';
+import { engineJavaMajor, engineLayout, engineName, fetchEngine } from './lib/opensearch.js';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import { KAFKA_PART, kafkaAdminConnection, kafkaConfigCurrent, kafkaHealthy, secureKafkaSetUp, startKafka, waitForKafka } from './lib/kafka.js';
 import { clusterAcls } from './lib/kafka-acls.js';
@@ -118,12 +120,14 @@ function fetchAll(config: StackConfig) {
     registryJava = java17;
     log(`no Java 21+ found for Apicurio Registry ${config.registryVersion}; using ${registryVersion}, which runs on Java 17`);
   }
-  const esJava = findJava(`Elasticsearch ${config.esVersion}`, config.esVersion.startsWith('9.') ? 21 : 17, 'KCCR_ES_JAVA_HOME');
+  // Each side's engine (KCCR_LEADER_ENGINE, KCCR_FOLLOWER_ENGINE), with the JDK its version needs.
+  const engineJava = (role: ClusterRole) => findJava(engineName(config.engines[role]), engineJavaMajor(config.engines[role]), 'KCCR_ES_JAVA_HOME');
+  const esJava = { leader: engineJava('leader'), follower: engineJava('follower') };
   log(`fetching (cached in ${config.cacheDir}) ...`);
   const t0 = Date.now();
   const kafkaLibs = fetchKafka(config);
   const registryJar = fetchRegistry(config, registryVersion);
-  const esHome = fetchElasticsearch(config);
+  const esHome = { leader: fetchEngine(config, config.engines.leader), follower: fetchEngine(config, config.engines.follower) };
   log(`fetched in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return { java17, registryJava, esJava, kafkaLibs, registryJar, esHome };
 }
@@ -133,6 +137,18 @@ async function up(config: StackConfig): Promise<void> {
   const anyRunning = partsOf(config).some((p) => running(config, p) !== undefined);
   if (anyRunning && previous && previous.mode !== (config.secure ? 'secure' : 'plain')) {
     throw new Error(`the stack in ${config.stackDir} is running in ${previous.mode} mode; run \`npm run stack:down\` first to switch modes`);
+  }
+  for (const cluster of stackClusterIds(config)) {
+    // One data folder per cluster, whatever its engine: a running stack keeps the engine each cluster was started with
+    // (a further leader cluster's is the leader side's). A cluster the last stack.json does not list has no engine yet.
+    const recorded = previous?.clusters[cluster];
+    const was = recorded && previous ? (recorded.engine ?? { kind: 'elasticsearch', version: previous.esVersion }) : undefined;
+    const now = config.engines[roleOf(cluster)];
+    if (anyRunning && was && (was.kind !== now.kind || was.version !== now.version)) {
+      throw new Error(
+        `the ${cluster} in ${config.stackDir} runs ${was.kind} ${was.version}, not ${now.kind} ${now.version}: run \`npm run stack:down -- --purge\` first to switch engines`,
+      );
+    }
   }
   const toStart = partsOf(config).filter((p) => running(config, p) === undefined);
   if (!toStart.some((p) => p.name === 'kafka') && !kafkaConfigCurrent(config)) {
@@ -206,7 +222,10 @@ async function up(config: StackConfig): Promise<void> {
     // Node 1 first: in secure mode the other nodes copy its file-realm users.
     const nodes = clusterNodes(config, cluster).filter((n) => toStart.some((p) => p.name === n.part));
     if (nodes.length === 0) continue;
-    for (const node of nodes) startNode(config, f.esHome, prepareNode(config, node, f.esHome, f.esJava, certs));
+    // A further leader cluster runs the leader side's engine (KCCR_LEADER_ENGINE), from the same distribution.
+    const role = roleOf(cluster);
+    const [home, layout] = [f.esHome[role], engineLayout(config.engines[role])];
+    for (const node of nodes) startNode(config, home, prepareNode(config, node, home, f.esJava[role], certs, layout));
     waits.push(timed(`elasticsearch-${cluster}`, waitForCluster(config, cluster)));
   }
   log(`starting ${toStart.map((p) => p.name).join(', ') || 'nothing (all running)'} in ${config.secure ? 'secure' : 'plain'} mode ...`);

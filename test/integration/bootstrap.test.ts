@@ -89,7 +89,7 @@ describe('bootstrap modes', () => {
       leader_index: leader,
       bootstrap: 'snapshot',
     });
-    expect(r.status).toBe(200);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
     // Changes during the bootstrap: the snapshot may or may not hold them; the topic does.
     await h.leader.bulk(
       bulkLines(leader, [
