@@ -131,10 +131,7 @@ export function createControlState(
       rebuilds.open();
       const sample = () => {
         const now = Date.now();
-        history.record(
-          now,
-          replications.list().map((spec) => ({ spec, view: board.view(spec, now) })),
-        );
+        history.record(now, board.views(replications.list(), now));
       };
       sample();
       historyTimer = setInterval(sample, history.intervalMs);

@@ -245,6 +245,8 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
     );
     expect(routes.length).toBeGreaterThanOrEqual(24);
     const statuses = new Map<number, number>();
+    /** 503s saying a dependency was slow to answer (retriable): the documented answer then, not a handler's bug. */
+    const transient: string[] = [];
     await fc.assert(
       fc.asyncProperty(fc.oneof(...routes), async (req) => {
         const r = await control.app.inject({
@@ -255,6 +257,11 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
         });
         statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
         if (process.env.KCCR_FUZZ_VERBOSE) console.log(req.method, req.url, r.statusCode, r.body.slice(0, 160));
+        const error = r.statusCode === 503 ? (JSON.parse(r.body) as { error?: { code?: string; retriable?: boolean } }).error : undefined;
+        if (error?.retriable && ['KAFKA_UNAVAILABLE', 'ES_UNAVAILABLE', 'REGISTRY_UNAVAILABLE'].includes(error.code ?? '')) {
+          transient.push(`${req.method} ${req.url} -> ${r.body.slice(0, 200)}`);
+          return;
+        }
         if (r.statusCode >= 500) throw new Error(`${req.method} ${req.url} ${req.payload ?? ''} -> ${r.statusCode} ${r.body}`);
         expect(r.body).not.toContain('value-that-must-never-be-echoed');
         if (r.statusCode >= 400 && r.body) {
@@ -265,6 +272,9 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
       { numRuns: RUNS, seed: Number(process.env.KCCR_FUZZ_SEED ?? Date.now() % 2 ** 31), endOnFailure: true },
     );
     if (process.env.KCCR_FUZZ_VERBOSE) console.log([...statuses.entries()].sort());
+    // A slow Kafka on a loaded machine may make a rare write wait past its bound; more than that is a fault to find.
+    if (transient.length) console.log(`503 (a dependency slow to answer, retriable): ${transient.length}\n${transient.join('\n')}`);
+    expect(transient.length, transient.join('\n')).toBeLessThanOrEqual(Math.ceil(RUNS * 0.02));
     // The run reached beyond validation: some requests succeeded, some were refused.
     expect([...statuses.keys()].some((s) => s < 300)).toBe(true);
     expect([...statuses.keys()].some((s) => s >= 400)).toBe(true);

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminHeaders, forgetClusters, readerHeaders, registerPlainClusters, startControl } from '../support/control.js';
+import { forgetClusters, readerHeaders, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
 import { bulkLines, startHarness, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
@@ -99,13 +99,11 @@ describe('/metrics (plain stack, real extractor and applier)', () => {
       ),
       { refresh: true },
     );
-    const start = await control.app.inject({
-      method: 'PUT',
-      url: `/_plugins/_replication/${followerIndex}/_start`,
-      headers: { ...adminHeaders, 'content-type': 'application/json' },
-      payload: { leader_alias: h.names.leaderCluster, leader_index: leaderIndex },
+    const start = await control.call('PUT', `/_plugins/_replication/${followerIndex}/_start`, {
+      leader_alias: h.names.leaderCluster,
+      leader_index: leaderIndex,
     });
-    expect(start.statusCode, start.body).toBe(200);
+    expect(start.status, JSON.stringify(start.body)).toBe(200);
     await waitForDocuments(h.follower, followerIndex, docs);
     const synced = await waitFor('SYNCING with no lag', async () => {
       const s = await status();

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminHeaders, forgetClusters, READER_TOKEN, registerPlainClusters, startControl } from '../support/control.js';
+import { forgetClusters, READER_TOKEN, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
 import { bulkLines, startHarness, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
@@ -76,13 +76,11 @@ describe('the status page in headless Chromium (plain stack, real extractor and 
 
   it('shows the replication, its per-shard lag and a throughput chart with points', async () => {
     await h.leader.createIndex(leaderIndex, { settings: { index: { number_of_shards: 2, number_of_replicas: 0 } } });
-    const start = await control.app.inject({
-      method: 'PUT',
-      url: `/_plugins/_replication/${followerIndex}/_start`,
-      headers: { ...adminHeaders, 'content-type': 'application/json' },
-      payload: { leader_alias: h.names.leaderCluster, leader_index: leaderIndex },
+    const start = await control.call('PUT', `/_plugins/_replication/${followerIndex}/_start`, {
+      leader_alias: h.names.leaderCluster,
+      leader_index: leaderIndex,
     });
-    expect(start.statusCode, start.body).toBe(200);
+    expect(start.status, JSON.stringify(start.body)).toBe(200);
     await page.fill('#token', READER_TOKEN);
     await page.click('#login button[type=submit]');
     // Writes over a few seconds, so that the history has several samples with a rate.

@@ -29,6 +29,7 @@ import { clusterId } from '../../local/lib/kafka.js';
 import { clusterAcls, KAFKA_USERS, stackAcls, SUPER_USERS } from '../../local/lib/kafka-acls.js';
 import { BROKER_USER, brokerProperties, scramClientProperties, scramFormatArgs } from '../../local/lib/kafka-properties.js';
 import { httpJson } from '../../local/lib/http.js';
+import { isEntryPoint } from '../../../services/shared/entry.js';
 
 /** The volumes `init` fills, one per consumer (docker-compose.secure.yml mounts each in its consumer only). */
 export const VOLUMES = ['setup', 'kafka', 'registry', 'leader', 'follower', 'extractor', 'applier', 'control', 'operator'] as const;
@@ -289,7 +290,7 @@ async function main(step: string | undefined): Promise<void> {
   throw new Error(`usage: setup.ts init|grant (received ${JSON.stringify(step ?? '')})`);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isEntryPoint(import.meta.url)) {
   main(process.argv[2]).catch((e: unknown) => {
     console.error(`secure set-up failed: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);

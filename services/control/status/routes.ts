@@ -103,7 +103,7 @@ export function kccrRoutes(deps: ControlDeps) {
       },
       handler: async (_request, reply) => {
         const now = Date.now();
-        const rows = deps.replications.list().map((spec) => ({ spec, view: deps.board.view(spec, now) }));
+        const rows = deps.board.views(deps.replications.list(), now);
         processMetrics ??= new ProcessMetrics('control');
         const text = `${render(replicationMetrics(rows, now))}${await processMetrics.text()}`;
         return reply.type(CONTENT_TYPE).send(text);

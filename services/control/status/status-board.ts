@@ -49,6 +49,11 @@ export class StatusBoard {
     return new Map([...all].filter(([, r]) => r.reportedAt >= spec.createdAt));
   }
 
+  /** Each replication with its view at `now` (what /metrics and the status history sample). */
+  views(specs: readonly ReplicationSpec[], now = Date.now()): { spec: ReplicationSpec; view: StatusView }[] {
+    return specs.map((spec) => ({ spec, view: this.view(spec, now) }));
+  }
+
   view(spec: ReplicationSpec, now = Date.now()): StatusView {
     return replicationStatus(
       spec,
