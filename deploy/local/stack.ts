@@ -2,7 +2,9 @@
  * The local stack: Apache Kafka (KRaft), a schema registry and Elasticsearch clusters (a leader, or N of them for
  * fan-in with KCCR_LEADER_CLUSTERS, and a follower), fetched from Maven Central and run as local processes on 127.0.0.1.
  *
- *   tsx deploy/local/stack.ts up | down [--purge] | status [--json] | fetch
+ *   tsx deploy/local/stack.ts up | down [--clusters] [--purge] | status [--json] | fetch
+ *   (`down --clusters` stops the Elasticsearch/OpenSearch clusters only; with --purge their data and snapshots go, so
+ *   that `up` can start them with other engines beside the running Kafka and registry)
  *   tsx deploy/local/stack.ts grant-kafka <leader cluster> <follower cluster>   (secure mode: a cluster pair's Kafka ACLs)
  *
  * Settings come from KCCR_* environment variables (docs/reference/settings.md, "Local stack").
@@ -144,7 +146,9 @@ async function up(config: StackConfig): Promise<void> {
     const recorded = previous?.clusters[cluster];
     const was = recorded && previous ? (recorded.engine ?? { kind: 'elasticsearch', version: previous.esVersion }) : undefined;
     const now = config.engines[roleOf(cluster)];
-    if (anyRunning && was && (was.kind !== now.kind || was.version !== now.version)) {
+    // Only a running cluster holds its engine: one stopped (`down --clusters --purge`) starts with the engine asked for.
+    const clusterRunning = clusterNodes(config, cluster).some((n) => PARTS.some((p) => p.name === n.part && running(config, p) !== undefined));
+    if (clusterRunning && was && (was.kind !== now.kind || was.version !== now.version)) {
       throw new Error(
         `the ${cluster} in ${config.stackDir} runs ${was.kind} ${was.version}, not ${now.kind} ${now.version}: run \`npm run stack:down -- --purge\` first to switch engines`,
       );
@@ -244,17 +248,22 @@ async function up(config: StackConfig): Promise<void> {
   await status(config, false);
 }
 
-async function down(config: StackConfig, purge: boolean): Promise<void> {
+async function down(config: StackConfig, purge: boolean, clustersOnly = false): Promise<void> {
   const paths = stackPaths(config);
   // Every node that may have run (a stack started with more nodes than configured now is stopped whole).
   await Promise.all(
-    PARTS.map(async (p) => {
+    PARTS.filter((p) => !clustersOnly || p.name.startsWith('elasticsearch-')).map(async (p) => {
       if (!(p.present?.(config) ?? true) && readPid(pidFile(paths.pids, p.pidName)) === undefined) return;
       const stopped = await stopByPidFile(pidFile(paths.pids, p.pidName));
       log(`${p.name}: ${stopped ? 'stopped' : 'was not running'}`);
     }),
   );
-  if (purge) {
+  if (purge && clustersOnly) {
+    // The clusters' data and the snapshots they wrote go; Kafka and the registry keep running with theirs (the
+    // compatibility matrix starts the clusters of each pair of engines beside one Kafka and registry).
+    for (const d of [join(config.stackDir, 'es'), paths.snapshots]) rmSync(d, { recursive: true, force: true });
+    log(`purged the clusters' data and snapshots under ${config.stackDir}`);
+  } else if (purge) {
     for (const d of [
       join(config.stackDir, 'kafka'),
       registryDataDir(config),
@@ -329,7 +338,7 @@ async function main(argv: string[]): Promise<number> {
       await up(config);
       return 0;
     case 'down':
-      await down(config, rest.includes('--purge'));
+      await down(config, rest.includes('--purge'), rest.includes('--clusters'));
       return 0;
     case 'status':
       return (await status(config, rest.includes('--json'))) ? 0 : 1;
@@ -339,7 +348,7 @@ async function main(argv: string[]): Promise<number> {
     case 'grant-kafka':
       return grantKafka(config, rest);
     default:
-      process.stderr.write('usage: stack.ts up | down [--purge] | status [--json] | fetch | grant-kafka <leader cluster> <follower cluster>\n');
+      process.stderr.write('usage: stack.ts up | down [--clusters] [--purge] | status [--json] | fetch | grant-kafka <leader cluster> <follower cluster>\n');
       return 2;
   }
 }
