@@ -126,6 +126,19 @@ class ElasticClientTransport implements ClusterTransport {
   }
 }
 
+/** The lowest version among the cluster's nodes (`GET /_nodes`): what a cluster of mixed versions can at least read. */
+async function nodesVersion(transport: ClusterTransport): Promise<string> {
+  const r = await transport.request<{ nodes?: Record<string, { version?: string }> }>('GET', '/_nodes', { query: { filter_path: 'nodes.*.version' } });
+  return lowestVersion(Object.values(r.body.nodes ?? {}).map((n) => n.version ?? ''));
+}
+
+/** The lowest of x.y.z versions ('' when none is one). */
+export function lowestVersion(versions: readonly string[]): string {
+  const parsed = versions.filter((v) => /^\d+\.\d+\.\d+/.test(v)).map((v) => ({ v, p: v.split(/[.-]/).slice(0, 3).map(Number) }));
+  parsed.sort((a, b) => a.p[0]! - b.p[0]! || a.p[1]! - b.p[1]! || a.p[2]! - b.p[2]!);
+  return parsed[0]?.v ?? '';
+}
+
 /**
  * kccr's cluster API, for Elasticsearch and OpenSearch alike: the engine is what the cluster says it is (`GET /`,
  * read at the first request and kept; a failed reading is tried again at the next), so that every service, the
@@ -165,7 +178,11 @@ export class ElasticsearchAdapter {
         const engine = await http.engine(this.opts.requestTimeoutMs ?? 30_000);
         if (engine.kind === 'opensearch') return { transport: http, engine };
         await http.close();
-        return { transport: new ElasticClientTransport(this.conn, this.nodes, this.url, this.opts), engine };
+        const transport = new ElasticClientTransport(this.conn, this.nodes, this.url, this.opts);
+        // Elasticsearch without `GET /` (its integ-test zip has no rest-root module) names no version there: the
+        // nodes info does. Best effort: a version unknown leaves '' (what a snapshot bootstrap's check cannot judge).
+        const version = engine.version || (await nodesVersion(transport).catch(() => ''));
+        return { transport, engine: { ...engine, version } };
       } catch (e) {
         await http.close();
         this.picking = undefined;

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSearchResponse } from '../raw-hits.js';
-import { ElasticsearchAdapter } from './elasticsearch.js';
+import { ElasticsearchAdapter, lowestVersion } from './elasticsearch.js';
 import { engineOf } from './opensearch.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'opensearch-2.19.4');
@@ -142,5 +142,13 @@ describe('the adapter on OpenSearch 2.19 (recorded answers)', () => {
     expect(e).toMatchObject({ code: 'ES_UNAVAILABLE', retriable: true });
     expect((e as Error).message).toMatch(/cannot reach http:\/\/127\.0\.0\.1:1 for GET \/: .*ECONNREFUSED/);
     await down.close();
+  });
+});
+
+describe('lowestVersion (an Elasticsearch version read from its nodes)', () => {
+  it('takes the lowest x.y.z version, and none when no node names one', () => {
+    expect(lowestVersion(['9.2.4', '8.19.21', '9.10.0'])).toBe('8.19.21');
+    expect(lowestVersion(['8.19.21-SNAPSHOT', '', 'x'])).toBe('8.19.21-SNAPSHOT');
+    expect(lowestVersion([])).toBe('');
   });
 });
