@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EnvReader } from '../services/shared/config.js';
-import { failuresOf, type JsonReport } from './support/report.js';
+import { failuresOf, type JsonReport, type SuiteError } from './support/report.js';
 
 const root = resolve(import.meta.dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
@@ -51,13 +51,20 @@ const reportsDir = join(root, '.test-reports');
 
 /** Vitest arguments that keep the usual console output and also write a JSON report named after the run. */
 function reporting(run: string): string[] {
-  return ['--reporter=default', '--reporter=json', `--outputFile.json=${join(reportsDir, `${run.replace(/\W+/g, '-')}.json`)}`];
+  return [
+    '--reporter=default',
+    '--reporter=json',
+    `--reporter=${join(root, 'test', 'support', 'suite-errors.ts')}`,
+    `--outputFile.json=${join(reportsDir, `${run.replace(/\W+/g, '-')}.json`)}`,
+  ];
 }
 
 function printFailures(run: string): void {
   const file = join(reportsDir, `${run.replace(/\W+/g, '-')}.json`);
   if (!existsSync(file)) return console.log(`test: ${run}: no report was written (vitest stopped before its end; see above)`);
-  const lines = failuresOf(JSON.parse(readFileSync(file, 'utf8')) as JsonReport, root);
+  const errorsFile = file.replace(/\.json$/, '.errors.json');
+  const suiteErrors = existsSync(errorsFile) ? (JSON.parse(readFileSync(errorsFile, 'utf8')) as SuiteError[]) : [];
+  const lines = failuresOf(JSON.parse(readFileSync(file, 'utf8')) as JsonReport, root, suiteErrors);
   for (const line of lines) console.log(`test: ${run}: FAILED ${line}`);
 }
 

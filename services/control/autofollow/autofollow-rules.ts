@@ -292,16 +292,25 @@ export interface Plan {
  * under any follower name), and follower indices that have a spec in any state — a stopped one is an index someone
  * failed over to, which a rule must not take back.
  */
-export function planRun(rule: AutofollowRule, leaderCluster: string, leaderIndices: readonly string[], specs: readonly ReplicationSpec[]): Plan {
+export function planRun(
+  rule: AutofollowRule,
+  leaderCluster: string,
+  leaderIndices: readonly string[],
+  specs: readonly ReplicationSpec[],
+  groupMembers: readonly Candidate[] = [],
+): Plan {
   const onFollower = specs.filter((s) => s.followerCluster === rule.followerCluster);
   const replicated = new Set(onFollower.filter((s) => s.state !== 'stopped' && s.leaderCluster === leaderCluster).map((s) => s.leaderIndex));
   const taken = new Set(onFollower.map((s) => s.followerIndex));
   const start: Candidate[] = [];
   const followed: string[] = [];
   const invalid: (Candidate & { reason: string })[] = [];
-  for (const leaderIndex of [...new Set(leaderIndices)].sort()) {
-    if (!matchesRule(leaderIndex, rule.patterns, rule.excludePatterns)) continue;
-    const followerIndex = followerIndexName(rule.followerIndexPattern, leaderIndex, leaderCluster);
+  // Members of a followed data stream or rollover alias are followed whatever their own names (a backing index is
+  // hidden and matches no pattern), under the names the group gives them (groups.ts).
+  const named = new Map(groupMembers.map((c) => [c.leaderIndex, c.followerIndex]));
+  const matching = leaderIndices.filter((i) => matchesRule(i, rule.patterns, rule.excludePatterns));
+  for (const leaderIndex of [...new Set([...matching, ...named.keys()])].sort()) {
+    const followerIndex = named.get(leaderIndex) ?? followerIndexName(rule.followerIndexPattern, leaderIndex, leaderCluster);
     if (replicated.has(leaderIndex) || taken.has(followerIndex)) {
       followed.push(leaderIndex);
       continue;
