@@ -84,7 +84,8 @@ async function main(): Promise<number> {
       results.push({ pair, code, seconds: (Date.now() - p0) / 1000, startSeconds });
     }
   } finally {
-    if (!keepStack) await exec(tsx, ['deploy/local/stack.ts', 'down'], stack);
+    // Purged: the last pair's clusters' data is of no use to a later start with other engines.
+    if (!keepStack) await exec(tsx, ['deploy/local/stack.ts', 'down', '--purge'], stack);
   }
   console.log("\nmatrix: results (time includes starting the pair's clusters)");
   for (const r of results) {

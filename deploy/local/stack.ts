@@ -9,7 +9,7 @@
  *
  * Settings come from KCCR_* environment variables (docs/reference/settings.md, "Local stack").
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_LEADER_CLUSTERS, readStackConfig, stackPaths, StackConfigError } from './lib/config.js';
 import type { StackConfig } from './lib/config.js';
@@ -146,11 +146,13 @@ async function up(config: StackConfig): Promise<void> {
     const recorded = previous?.clusters[cluster];
     const was = recorded && previous ? (recorded.engine ?? { kind: 'elasticsearch', version: previous.esVersion }) : undefined;
     const now = config.engines[roleOf(cluster)];
-    // Only a running cluster holds its engine: one stopped (`down --clusters --purge`) starts with the engine asked for.
-    const clusterRunning = clusterNodes(config, cluster).some((n) => PARTS.some((p) => p.name === n.part && running(config, p) !== undefined));
-    if (clusterRunning && was && (was.kind !== now.kind || was.version !== now.version)) {
+    // A cluster running, or with its data folder, holds its engine: one purged (`down --clusters --purge`) starts with
+    // the engine asked for. (Elasticsearch started on OpenSearch's data dies with a corrupt-index error.)
+    const nodes = clusterNodes(config, cluster);
+    const held = nodes.some((n) => existsSync(n.dir) || PARTS.some((p) => p.name === n.part && running(config, p) !== undefined));
+    if (held && was && (was.kind !== now.kind || was.version !== now.version)) {
       throw new Error(
-        `the ${cluster} in ${config.stackDir} runs ${was.kind} ${was.version}, not ${now.kind} ${now.version}: run \`npm run stack:down -- --purge\` first to switch engines`,
+        `the ${cluster} in ${config.stackDir} runs ${was.kind} ${was.version} (or holds its data), not ${now.kind} ${now.version}: run \`npm run stack:down -- --purge\` (or \`-- --clusters --purge\`, which keeps Kafka and the registry) first to switch engines`,
       );
     }
   }
