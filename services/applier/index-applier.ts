@@ -22,7 +22,8 @@ import { deadLetterTopic } from '../shared/topics.js';
 import { bulkParts, classify, fitsBulk, refusal } from './bulk.js';
 import type { PendingWrite } from './bulk.js';
 import type { ApplierConfig } from './config.js';
-import { applyMetadata, ensureFollowerIndex } from './follower-index.js';
+import { applyMetadata, ensureFollowerIndex, leftOutList } from './follower-index.js';
+import type { LeftOut } from './translate.js';
 import type { FollowerIndexCluster } from './follower-index.js';
 import { entryOf } from './ledger.js';
 import type { Ledger } from './ledger.js';
@@ -119,6 +120,8 @@ export class IndexApplier {
   private bytesWritten = 0;
   /** The latest dead letters (at most RECENT_DEAD_LETTERS), for the status. */
   private readonly recentDeadLetters: RecentDeadLetter[] = [];
+  /** What of the leader's settings and mappings the follower did not know, left out (kept for later mapping updates). */
+  private readonly leftOut: LeftOut[] = [];
   private readonly failures = new Map<string, number>();
   private indexReady = false;
   /** The follower index and its ledger being made ready (shared by the partitions that need them at once). */
@@ -470,7 +473,14 @@ export class IndexApplier {
   private async prepareIndex(given: IndexMetadata | undefined): Promise<IndexMetadata | undefined> {
     const meta = given ?? this.deps.metadata.get(this.topic);
     if (!meta) throw new KccrError('ES_UNAVAILABLE', `waiting for the leader's metadata of ${this.spec.leaderIndex} (the extractor publishes it)`);
-    const created = await ensureFollowerIndex(this.deps.follower, this.spec.followerIndex, meta, this.spec.followerSettings, this.deps.config.gcDeletes);
+    const created = await ensureFollowerIndex(
+      this.deps.follower,
+      this.spec.followerIndex,
+      meta,
+      this.spec.followerSettings,
+      this.deps.config.gcDeletes,
+      this.leftOut,
+    );
     if (created) this.log.info('created the follower index');
     await this.prepareLedger(created);
     this.indexReady = true;
@@ -509,7 +519,7 @@ export class IndexApplier {
   private async applyMetadata(meta: IndexMetadata): Promise<void> {
     // A follower index created now is created with these mappings; an existing one takes them.
     if ((await this.ensureIndex(meta)) === meta) return;
-    await applyMetadata(this.deps.follower, this.spec.followerIndex, meta);
+    await applyMetadata(this.deps.follower, this.spec.followerIndex, meta, this.leftOut);
   }
 
   /**
@@ -680,6 +690,7 @@ export class IndexApplier {
       reconcile: { ...this.reconciler.stats },
       bytesWritten: this.bytesWritten,
       ...(this.recentDeadLetters.length ? { recentDeadLetters: [...this.recentDeadLetters] } : {}),
+      ...(this.leftOut.length ? { leftOut: leftOutList(this.leftOut) } : {}),
       ...(this.failures.size ? { failures: Object.fromEntries(this.failures) } : {}),
       updatedAt: this.clock.now(),
     };

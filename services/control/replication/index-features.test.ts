@@ -31,6 +31,13 @@ describe('leaderSource: how a leader index keeps _source', () => {
     expect(leaderSource(meta({}, { mode: 'standard' })).mode).toBe('stored');
   });
 
+  it("synthetic by OpenSearch 3's derived source (nested, as GET /<index> gives it, or flat)", () => {
+    expect(leaderSource(meta({}, { derived_source: { enabled: 'true' } })).mode).toBe('synthetic');
+    expect(leaderSource(meta({}, { 'index.derived_source.enabled': true })).mode).toBe('synthetic');
+    expect(leaderSource(meta({}, { derived_source: { enabled: 'false' } })).mode).toBe('stored');
+    expect(leaderSource(meta({ _source: { enabled: false } }, { derived_source: { enabled: 'true' } })).mode).toBe('disabled');
+  });
+
   it('includes and excludes of a stored source', () => {
     expect(leaderSource(meta({ _source: { includes: ['a.*'], excludes: ['secret'] } }))).toEqual({ mode: 'stored', includes: ['a.*'], excludes: ['secret'] });
   });
