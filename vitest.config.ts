@@ -57,6 +57,21 @@ export default defineConfig({
           sequence: { groupOrder: 3 },
         },
       },
+      {
+        test: {
+          // One pair of engines of the compatibility matrix on the stack's clusters (test/matrix.ts swaps the clusters
+          // between pairs and runs it once per pair; `npm run test:matrix`).
+          name: 'matrix',
+          globalSetup: ['test/support/cleanup.ts'],
+          include: ['test/matrix/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 360_000,
+          hookTimeout: 180_000,
+          pool: 'forks',
+          maxWorkers: 1,
+          sequence: { groupOrder: 4 },
+        },
+      },
     ],
   },
 });

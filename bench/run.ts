@@ -18,6 +18,7 @@ import { benchLedger } from './ledger.js';
 import { benchReconcile } from './reconcile.js';
 import { benchVisibility } from './visibility.js';
 import { benchMetrics } from './metrics.js';
+import { benchFanIn } from './fan-in.js';
 import { benchFanInMerged } from './fan-in-merged.js';
 import { envFlag, writeResults } from './lib.js';
 
@@ -34,6 +35,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   large: benchLarge,
   ledger: benchLedger,
   metrics: benchMetrics,
+  'fan-in': benchFanIn,
   'fan-in-merged': benchFanInMerged,
 };
 
@@ -62,6 +64,7 @@ const SUITE: { name: string; scenario: string; env?: Record<string, string> }[] 
   { name: 'large documents', scenario: 'large' },
   { name: 'delete ledger', scenario: 'ledger' },
   { name: 'metrics cost', scenario: 'metrics' },
+  { name: 'fan-in', scenario: 'fan-in' },
 ];
 
 async function suite(): Promise<void> {

@@ -3,18 +3,20 @@
  * unless they are already healthy, runs the unit and integration projects against them, then the faults project
  * on its own (it kills and restarts parts of the plain stack, so nothing else may run meanwhile), then the
  * multinode project on a multi-node stack (3 leader nodes, 2 follower nodes, ports offset by 2000; the stacks it
- * started before are stopped first, to give it the machine), and stops what it started. Fails when any run fails.
+ * started before are stopped first, to give it the machine), then the compatibility matrix (`npm run test:matrix`,
+ * its own stack with ports offset by 3000, after the others are stopped), and stops what it started. Fails when any run fails.
  *
  *   KCCR_KEEP_STACK=1  leave the stacks it started running afterwards
  *   KCCR_FAULTS=0      skip the faults project (a quicker local run; the full suite needs it)
  *   KCCR_MULTINODE=0   skip the multinode project (likewise)
+ *   KCCR_MATRIX=0      skip the compatibility matrix (test/matrix.ts, run last on a stack of its own; likewise)
  *   extra arguments go to vitest, in both runs (for example a file filter); with --project, one run with exactly them
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EnvReader } from '../services/shared/config.js';
-import { failuresOf, type JsonReport } from './support/report.js';
+import { failuresOf, type JsonReport, type SuiteError } from './support/report.js';
 
 const root = resolve(import.meta.dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
@@ -49,13 +51,20 @@ const reportsDir = join(root, '.test-reports');
 
 /** Vitest arguments that keep the usual console output and also write a JSON report named after the run. */
 function reporting(run: string): string[] {
-  return ['--reporter=default', '--reporter=json', `--outputFile.json=${join(reportsDir, `${run.replace(/\W+/g, '-')}.json`)}`];
+  return [
+    '--reporter=default',
+    '--reporter=json',
+    `--reporter=${join(root, 'test', 'support', 'suite-errors.ts')}`,
+    `--outputFile.json=${join(reportsDir, `${run.replace(/\W+/g, '-')}.json`)}`,
+  ];
 }
 
 function printFailures(run: string): void {
   const file = join(reportsDir, `${run.replace(/\W+/g, '-')}.json`);
   if (!existsSync(file)) return console.log(`test: ${run}: no report was written (vitest stopped before its end; see above)`);
-  const lines = failuresOf(JSON.parse(readFileSync(file, 'utf8')) as JsonReport, root);
+  const errorsFile = file.replace(/\.json$/, '.errors.json');
+  const suiteErrors = existsSync(errorsFile) ? (JSON.parse(readFileSync(errorsFile, 'utf8')) as SuiteError[]) : [];
+  const lines = failuresOf(JSON.parse(readFileSync(file, 'utf8')) as JsonReport, root, suiteErrors);
   for (const line of lines) console.log(`test: ${run}: FAILED ${line}`);
 }
 
@@ -72,12 +81,24 @@ async function ensureUp(name: keyof typeof STACKS): Promise<boolean> {
 }
 
 /** The switches of a run, read as every kccr setting is (a bad value stops it, saying which). */
-function readFlags(): { faults: boolean; multinode: boolean; keepStack: boolean } {
-  const r = new EnvReader(process.env);
-  return r.done({ faults: r.bool('KCCR_FAULTS', true), multinode: r.bool('KCCR_MULTINODE', true), keepStack: r.bool('KCCR_KEEP_STACK', false) });
+interface Flags {
+  faults: boolean;
+  multinode: boolean;
+  matrix: boolean;
+  keepStack: boolean;
 }
 
-let flags: { faults: boolean; multinode: boolean; keepStack: boolean } = { faults: true, multinode: true, keepStack: false };
+function readFlags(): Flags {
+  const r = new EnvReader(process.env);
+  return r.done({
+    faults: r.bool('KCCR_FAULTS', true),
+    multinode: r.bool('KCCR_MULTINODE', true),
+    matrix: r.bool('KCCR_MATRIX', true),
+    keepStack: r.bool('KCCR_KEEP_STACK', false),
+  });
+}
+
+let flags: Flags = { faults: true, multinode: true, matrix: true, keepStack: false };
 
 async function main(): Promise<number> {
   flags = readFlags();
@@ -123,7 +144,14 @@ async function main(): Promise<number> {
         }),
       ]);
     }
-    for (const [run, code] of results) if (code !== 0) printFailures(run);
+    const matrixProjects = ['--project', 'matrix'];
+    if (!flags.matrix) console.log('test: KCCR_MATRIX=0: the compatibility matrix was skipped (it is part of the full suite)');
+    else if (await wanted(matrixProjects)) {
+      // Its own stack, whose clusters it starts with each pair's engines: the stacks this run started are stopped first.
+      for (const name of started.splice(0)) await exec(tsx, ['deploy/local/stack.ts', 'down'], STACKS[name]);
+      results.push(['compatibility matrix', await exec(tsx, ['test/matrix.ts', ...args], {})]);
+    }
+    for (const [run, code] of results) if (code !== 0 && run !== 'compatibility matrix') printFailures(run);
     if (results.length > 1) console.log(`test: ${results.map(([n, c]) => `${n} ${c === 0 ? 'passed' : `failed (exit ${c})`}`).join('; ')}`);
     return results.find(([, c]) => c !== 0)?.[1] ?? 0;
   } finally {

@@ -9,9 +9,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { dirname, join } from 'node:path';
 import { isAlive, readPid } from './lib/procs.js';
 
-export type DemoServiceName = 'extractor' | 'applier' | 'control';
+/** `extractor-2`: the fan-in demo's extractor of its second leader cluster. */
+export type DemoServiceName = 'extractor' | 'extractor-2' | 'applier' | 'control';
 
-export const DEMO_SERVICES: readonly DemoServiceName[] = ['control', 'extractor', 'applier'];
+export const DEMO_SERVICES: readonly DemoServiceName[] = ['control', 'extractor', 'extractor-2', 'applier'];
 
 export interface ExitInfo {
   readonly code: number | null;
@@ -20,7 +21,7 @@ export interface ExitInfo {
 
 /** The script a service runs from; also what tells a leftover process of ours from an unrelated one. */
 export function serviceScript(root: string, name: DemoServiceName): string {
-  return join(root, 'services', name, 'main.ts');
+  return join(root, 'services', name === 'extractor-2' ? 'extractor' : name, 'main.ts');
 }
 
 export class DemoService {

@@ -4,6 +4,10 @@
  * through the control API, writes to the leader for a while with a live status table, waits until the follower
  * has caught up and the verifier finds both indices identical, and stops the services again. The stack stays up.
  *
+ * `npm run demo -- fan-in`: the same with two leader clusters (the stack started with KCCR_LEADER_CLUSTERS=2): an
+ * index of the same name on each, with an extractor each, one auto-follow rule over both that replicates each into a
+ * follower index of its own (`{{leader_cluster}}-{{leader_index}}`) read through one alias, and both verified.
+ *
  *   KCCR_DEMO_SECONDS       how long to write to the leader (default 30)
  *   KCCR_DEMO_DOCS          documents in the sample index before replication starts (default 3000)
  *   KCCR_DEMO_PORT          the control service's port (default 8090; another free one when taken)
@@ -32,11 +36,31 @@ import type { DemoServiceName, ExitInfo } from './demo-processes.js';
 import { resetDemoTopic } from './demo-reset.js';
 import type { DemoNames } from './demo-reset.js';
 import { caughtUp, emptyCounts, LiveBlock, statusLines } from './demo-status.js';
-import type { DemoStatus } from './demo-status.js';
+import type { DemoStatus, WriteCounts } from './demo-status.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
-const NAMES: DemoNames = { leaderCluster: 'demo-leader', followerCluster: 'demo-follower', leaderIndex: 'kccr-demo', followerIndex: 'kccr-demo-follower' };
+/** One leader index the demo replicates: its leader cluster, the stack's cluster it is, the extractor that reads it. */
+interface DemoSource extends DemoNames {
+  readonly stackCluster: string;
+  readonly extractor: 'extractor' | 'extractor-2';
+}
+const FOLLOWER_CLUSTER = 'demo-follower';
+const NAMES: DemoSource = {
+  leaderCluster: 'demo-leader',
+  followerCluster: FOLLOWER_CLUSTER,
+  leaderIndex: 'kccr-demo',
+  followerIndex: 'kccr-demo-follower',
+  stackCluster: 'leader',
+  extractor: 'extractor',
+};
+/** Fan-in: the same index name on two leader clusters, each into a follower index of its own, one alias over both. */
+const FAN_IN: readonly DemoSource[] = [
+  { ...NAMES, leaderCluster: 'demo-east', followerIndex: 'demo-east-kccr-demo' },
+  { ...NAMES, leaderCluster: 'demo-west', followerIndex: 'demo-west-kccr-demo', stackCluster: 'leader2', extractor: 'extractor-2' },
+];
+const FAN_IN_RULE = 'kccr-demo-fan-in';
+const FAN_IN_ALIAS = 'kccr-demo-all';
 const STATUS_EVERY_MS = 2000;
 const WRITE_EVERY_MS = 200;
 const OPS_PER_WRITE = 30;
@@ -57,9 +81,13 @@ class Interrupted extends Error {
   }
 }
 
-function readDemoSettings() {
+function readDemoSettings(args: readonly string[] = process.argv.slice(2)) {
   const r = new EnvReader(process.env);
+  const variant = args.filter((a) => a !== '--');
+  if (variant.length > 1 || (variant.length === 1 && variant[0] !== 'fan-in'))
+    r.problem(`unknown demo variant ${JSON.stringify(variant.join(' '))}: run \`npm run demo\` (one leader cluster) or \`npm run demo -- fan-in\` (two)`);
   return r.done({
+    fanIn: variant[0] === 'fan-in',
     seconds: r.int('KCCR_DEMO_SECONDS', 30, 0, 3600),
     docs: r.int('KCCR_DEMO_DOCS', 3000, 100, 1_000_000),
     port: r.int('KCCR_DEMO_PORT', 8090, 1, 65_535),
@@ -77,12 +105,22 @@ const step = (n: number, text: string) => out(`\n[${n}/7] ${text}`);
 class Demo {
   private readonly abort = new AbortController();
   private readonly services = new Map<DemoServiceName, DemoService>();
-  private readonly counts = emptyCounts();
+  private readonly sources: readonly DemoSource[];
+  private control?: DemoControlClient;
+  /** What the demo wrote to each leader cluster. */
+  private readonly counts = new Map<string, WriteCounts>();
   private readonly adapters: { close(): Promise<void> }[] = [];
   private stackChild?: ReturnType<typeof spawn>;
   private demoPidFile?: string;
 
-  constructor(private readonly settings: ReturnType<typeof readDemoSettings>) {}
+  constructor(private readonly settings: ReturnType<typeof readDemoSettings>) {
+    this.sources = settings.fanIn ? FAN_IN : [NAMES];
+    for (const s of this.sources) this.counts.set(s.leaderCluster, emptyCounts());
+  }
+
+  private countsOf(source: DemoSource): WriteCounts {
+    return this.counts.get(source.leaderCluster)!;
+  }
 
   /** First signal: stop what runs and clean up. Second: no more grace. */
   installSignals(): void {
@@ -131,7 +169,7 @@ class Demo {
 
   private stackScript(args: string[], quiet: boolean): Promise<number> {
     // Plain mode always: the demo's services run without cluster credentials.
-    const env = { ...process.env, KCCR_SECURE: '0' };
+    const env = { ...process.env, ...this.stackEnv() };
     return new Promise((resolve) => {
       const child = spawn(TSX, [join(ROOT, 'deploy/local/stack.ts'), ...args], { cwd: ROOT, env, stdio: quiet ? 'ignore' : 'inherit' });
       this.stackChild = child;
@@ -160,61 +198,144 @@ class Demo {
     const url = `http://127.0.0.1:${port}`;
     const serviceEnv = this.serviceEnvs(stack, creds, port);
     const control = new DemoControlClient(url, creds.token);
+    this.control = control;
     this.startService('control', serviceEnv.control, paths);
     await this.waitHealthy(control);
     out(
       `  control    pid ${this.pidOf('control')}  ${url}${port !== this.settings.port ? ` (port ${this.settings.port} was taken)` : ''}, admin token in ${rel(creds.tokenFile)}`,
     );
 
-    const { leader, follower } = this.clusters(stack);
-    await this.freshStart(control, leader, follower, stack);
-    this.startService('extractor', serviceEnv.extractor, paths);
+    const { leaders, follower } = this.clusters(stack);
+    await this.freshStart(control, leaders, follower, stack);
+    for (const source of this.sources) this.startService(source.extractor, serviceEnv.extractor(source), paths);
     this.startService('applier', serviceEnv.applier, paths);
-    out(`  extractor  pid ${this.pidOf('extractor')}  leader cluster ${NAMES.leaderCluster} (${stack.clusters.leader.url})`);
-    out(`  applier    pid ${this.pidOf('applier')}  follower cluster ${NAMES.followerCluster} (${stack.clusters.follower.url})`);
+    for (const source of this.sources)
+      out(`  ${source.extractor.padEnd(10)} pid ${this.pidOf(source.extractor)}  leader cluster ${source.leaderCluster} (${this.urlOf(stack, source)})`);
+    out(`  applier    pid ${this.pidOf('applier')}  follower cluster ${FOLLOWER_CLUSTER} (${stack.clusters.follower.url})`);
     out(`  logs       ${rel(join(paths.logs, 'demo-<service>.log'))}`);
 
     step(3, 'register the clusters with the control service');
-    for (const [name, role] of [
-      [NAMES.leaderCluster, 'leader'],
-      [NAMES.followerCluster, 'follower'],
-    ] as const) {
-      const r = await control.call<{ created: boolean }>('PUT', `/_kccr/clusters/${name}`, { url: stack.clusters[role].url });
-      out(`  PUT /_kccr/clusters/${name} {"url": "${stack.clusters[role].url}"}   ${r.created ? 'registered' : 'already registered'}`);
+    for (const [name, url] of [
+      ...this.sources.map((s) => [s.leaderCluster, this.urlOf(stack, s)] as const),
+      [FOLLOWER_CLUSTER, stack.clusters.follower.url] as const,
+    ]) {
+      const r = await control.call<{ created: boolean }>('PUT', `/_kccr/clusters/${name}`, { url });
+      out(`  PUT /_kccr/clusters/${name} {"url": "${url}"}   ${r.created ? 'registered' : 'already registered'}`);
     }
 
-    step(4, `sample leader index ${NAMES.leaderIndex}`);
-    const writer = new LeaderWriter(leader, NAMES.leaderIndex, this.counts);
-    const tLoad = Date.now();
-    await writer.createIndex(this.settings.docs);
-    if (this.counts.failed > 0) throw new DemoFailure(`the leader refused ${this.counts.failed} of the ${this.settings.docs} sample documents`);
-    out(`  3 shards, ${this.settings.docs.toLocaleString('en-US')} documents (a quarter with custom routing) in ${((Date.now() - tLoad) / 1000).toFixed(1)} s`);
-    Object.assign(this.counts, emptyCounts());
+    step(4, `sample leader index ${NAMES.leaderIndex}${this.settings.fanIn ? ' on each leader cluster (the same ids, content of its own)' : ''}`);
+    const writers = this.sources.map((source) => ({
+      source,
+      writer: new LeaderWriter(leaders.get(source.leaderCluster)!, source.leaderIndex, this.countsOf(source)),
+    }));
+    for (const { source, writer } of writers) {
+      const tLoad = Date.now();
+      await writer.createIndex(this.settings.docs);
+      const counts = this.countsOf(source);
+      if (counts.failed > 0) throw new DemoFailure(`${source.leaderCluster} refused ${counts.failed} of the ${this.settings.docs} sample documents`);
+      out(
+        `  ${this.settings.fanIn ? `${source.leaderCluster}: ` : ''}3 shards, ${this.settings.docs.toLocaleString('en-US')} documents (a quarter with custom routing) in ${((Date.now() - tLoad) / 1000).toFixed(1)} s`,
+      );
+      Object.assign(counts, emptyCounts());
+    }
 
     step(5, 'start replication through the control API');
-    const startBody = { leader_alias: NAMES.leaderCluster, leader_index: NAMES.leaderIndex };
-    await control.call('PUT', `/_plugins/_replication/${NAMES.followerIndex}/_start`, startBody);
-    out(`  PUT /_plugins/_replication/${NAMES.followerIndex}/_start ${JSON.stringify(startBody)}   acknowledged`);
+    await this.startReplication(control);
 
-    step(6, `writing to the leader for ${this.settings.seconds} s: creates, updates and deletes, some with custom routing`);
+    step(6, `writing to the leader${this.settings.fanIn ? 's' : ''} for ${this.settings.seconds} s: creates, updates and deletes, some with custom routing`);
     const live = new LiveBlock();
-    await this.writePhase(writer, control, live);
+    await this.writePhase(
+      writers.map((w) => w.writer),
+      live,
+    );
 
     step(7, 'writes stopped: waiting for the follower to catch up, then verifying');
-    const verdict = await this.catchUpAndVerify(leader, control, live, stack);
+    const verdict = await this.catchUpAndVerify(leaders, live, stack);
     for (const line of verdict) out(`  ${line}`);
 
     const seconds = Math.round((Date.now() - t0) / 1000);
+    if (this.settings.fanIn) {
+      await this.waitForAlias(follower);
+      out(
+        `\nEach leader's ${NAMES.leaderIndex} is identical to its follower index on ${stack.clusters.follower.url} (${this.sources.map((s) => `${s.leaderCluster} -> ${s.followerIndex}`).join(', ')}), both read as ${FAN_IN_ALIAS} (demo took ${seconds} s).`,
+      );
+      this.printNextFanIn(creds, port, stack);
+      return;
+    }
     out(
       `\nThe follower index ${NAMES.followerIndex} on ${stack.clusters.follower.url} is identical to ${NAMES.leaderIndex} on ${stack.clusters.leader.url} (demo took ${seconds} s).`,
     );
     this.printNext(paths, creds, port, stack);
   }
 
+  /** The rule's read alias holds both follower indices (it adds one at its first run after the index exists). */
+  private async waitForAlias(follower: ElasticsearchAdapter): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    const wanted = this.sources.map((s) => s.followerIndex).sort();
+    for (;;) {
+      const r = await follower.request<Record<string, unknown>>('GET', `/_alias/${FAN_IN_ALIAS}`, { ignore: [404] });
+      const members = r.status === 200 ? Object.keys(r.body).sort() : [];
+      if (JSON.stringify(members) === JSON.stringify(wanted)) return;
+      if (Date.now() > deadline)
+        throw new DemoFailure(`the alias ${FAN_IN_ALIAS} holds [${members.join(', ')}], not both follower indices, after 30 s`, this.logHint());
+      await this.sleep(500);
+    }
+  }
+
+  /** The stack's settings the demo needs: plain mode, and a second leader cluster for fan-in. */
+  private stackEnv(): Record<string, string> {
+    return { KCCR_SECURE: '0', ...(this.settings.fanIn ? { KCCR_LEADER_CLUSTERS: '2' } : {}) };
+  }
+
+  private urlOf(stack: StackState, source: DemoSource): string {
+    const cluster = stack.clusters[source.stackCluster];
+    if (!cluster) throw new DemoFailure(`the stack has no cluster ${source.stackCluster}`, 'Run `npm run stack:down`, then `npm run demo -- fan-in` again.');
+    return cluster.url;
+  }
+
+  /** One `_start`; with fan-in, an auto-follow rule over both leader clusters, waited on until both replications run. */
+  private async startReplication(control: DemoControlClient): Promise<void> {
+    if (!this.settings.fanIn) {
+      const startBody = { leader_alias: NAMES.leaderCluster, leader_index: NAMES.leaderIndex };
+      await control.call('PUT', `/_plugins/_replication/${NAMES.followerIndex}/_start`, startBody);
+      out(`  PUT /_plugins/_replication/${NAMES.followerIndex}/_start ${JSON.stringify(startBody)}   acknowledged`);
+      return;
+    }
+    const rule = {
+      leader_clusters: this.sources.map((s) => s.leaderCluster),
+      name: FAN_IN_RULE,
+      pattern: NAMES.leaderIndex,
+      follower_index_pattern: '{{leader_cluster}}-{{leader_index}}',
+      follower_alias: FAN_IN_ALIAS,
+    };
+    await control.call('POST', '/_plugins/_replication/_autofollow', rule);
+    out(`  POST /_plugins/_replication/_autofollow ${JSON.stringify(rule)}   acknowledged`);
+    const deadline = Date.now() + 60_000;
+    for (const source of this.sources) {
+      for (;;) {
+        const status = await this.status(source);
+        if (status && status.status !== 'STOPPED') break;
+        // A previous run's replication, stopped by this run's fresh start: a rule never takes back a stopped
+        // follower index (someone may have failed over to it), so it is started again by hand.
+        if (status?.status === 'STOPPED' && Date.now() > deadline - 50_000) {
+          const body = { leader_alias: source.leaderCluster, leader_index: source.leaderIndex };
+          await control.call('PUT', `/_plugins/_replication/${source.followerIndex}/_start`, body);
+          out(
+            `  PUT /_plugins/_replication/${source.followerIndex}/_start ${JSON.stringify(body)}   (the previous run's, stopped: a rule does not take it back)`,
+          );
+          continue;
+        }
+        if (Date.now() > deadline) throw new DemoFailure(`the auto-follow rule did not start ${source.followerIndex} within 60 s`, this.logHint());
+        await this.sleep(500);
+      }
+      out(`  replicating ${source.leaderCluster}:${source.leaderIndex} -> ${source.followerIndex}`);
+    }
+  }
+
   /** The stack's settings as the stack script reads them (KCCR_STACK_DIR, ports, ...), in plain mode. */
   private stackConfig(): StackConfig {
     try {
-      return readStackConfig({ ...process.env, KCCR_SECURE: '0' });
+      return readStackConfig({ ...process.env, ...this.stackEnv() });
     } catch (e) {
       if (e instanceof StackConfigError) throw new DemoFailure(e.message);
       throw e;
@@ -241,6 +362,7 @@ class Demo {
     if (!state) throw new DemoFailure(`no stack state in ${stackPaths(config).state} after \`stack up\``);
     if (state.mode !== 'plain')
       throw new DemoFailure(`the stack in ${config.stackDir} runs in ${state.mode} mode; the demo needs plain mode`, 'Run `npm run stack:down` first.');
+    for (const source of this.sources) this.urlOf(state, source);
     return state;
   }
 
@@ -266,23 +388,26 @@ class Demo {
         KCCR_KAFKA_BROKERS: kafka.KCCR_KAFKA_BROKERS,
         KCCR_CONTROL_PORT: String(port),
         KCCR_CONTROL_USERS_FILE: creds.usersFile,
-        KCCR_CONTROL_FOLLOWER_CLUSTER: NAMES.followerCluster,
+        KCCR_CONTROL_FOLLOWER_CLUSTER: FOLLOWER_CLUSTER,
         // Other control services may share this Kafka (the test suite's): act only on the demo's own auto-follow rules.
-        KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: NAMES.followerCluster,
+        KCCR_CONTROL_AUTOFOLLOW_FOLLOWER_CLUSTERS: FOLLOWER_CLUSTER,
+        KCCR_CONTROL_AUTOFOLLOW_INTERVAL_MS: '2000',
       },
-      extractor: {
+      extractor: (source: DemoSource): NodeJS.ProcessEnv => ({
         ...base,
         ...kafka,
         KCCR_REGISTRY_URL: stack.registry.url,
-        KCCR_LEADER_CLUSTER: NAMES.leaderCluster,
-        KCCR_LEADER_URL: stack.clusters.leader.url,
+        KCCR_LEADER_CLUSTER: source.leaderCluster,
+        KCCR_LEADER_URL: this.urlOf(stack, source),
         KCCR_EXTRACTOR_IDLE_CHECKPOINT_MS: '2000',
-      },
+        // Two extractors beside each other: the second's metrics listener on a free port.
+        ...(source.extractor === 'extractor-2' ? { KCCR_METRICS_PORT: '0' } : {}),
+      }),
       applier: {
         ...base,
         ...kafka,
         KCCR_REGISTRY_URL: stack.registry.url,
-        KCCR_FOLLOWER_CLUSTER: NAMES.followerCluster,
+        KCCR_FOLLOWER_CLUSTER: FOLLOWER_CLUSTER,
         KCCR_FOLLOWER_URL: stack.clusters.follower.url,
       },
     };
@@ -322,72 +447,106 @@ class Demo {
     }
   }
 
+  /** An adapter for each source's leader cluster (by its kccr name) and one for the follower. */
   private clusters(stack: StackState) {
-    const leader = new ElasticsearchAdapter({ url: stack.clusters.leader.url });
+    const leaders = new Map(this.sources.map((s) => [s.leaderCluster, new ElasticsearchAdapter({ url: this.urlOf(stack, s) })]));
     const follower = new ElasticsearchAdapter({ url: stack.clusters.follower.url });
-    this.adapters.push(leader, follower);
-    return { leader, follower };
+    this.adapters.push(...leaders.values(), follower);
+    return { leaders, follower };
   }
 
   /**
    * Every run starts from nothing: the previous demo replication is stopped through the control API, both demo
    * indices are deleted, and the previous run's topic and extractor cursors go (see demo-reset.ts).
    */
-  private async freshStart(control: DemoControlClient, leader: ElasticsearchAdapter, follower: ElasticsearchAdapter, stack: StackState): Promise<void> {
+  private async freshStart(
+    control: DemoControlClient,
+    leaders: ReadonlyMap<string, ElasticsearchAdapter>,
+    follower: ElasticsearchAdapter,
+    stack: StackState,
+  ): Promise<void> {
+    if (this.settings.fanIn) {
+      // The rule first: it would start the replications again as soon as they are stopped.
+      const gone = await control.request('DELETE', '/_plugins/_replication/_autofollow', {
+        leader_clusters: this.sources.map((s) => s.leaderCluster),
+        name: FAN_IN_RULE,
+      });
+      if (gone.status === 200) out(`  deleted the previous run's auto-follow rule ${FAN_IN_RULE}`);
+    }
     const { replications } = await control.call<{
       replications: { follower_cluster: string; follower_index: string; leader_cluster: string; leader_index: string; state: string }[];
-    }>('GET', `/_kccr/replications?follower_cluster=${NAMES.followerCluster}`);
+    }>('GET', `/_kccr/replications?follower_cluster=${FOLLOWER_CLUSTER}`);
     const ours = replications.filter(
       (r) =>
         r.state !== 'stopped' &&
-        (r.follower_index === NAMES.followerIndex || (r.leader_cluster === NAMES.leaderCluster && r.leader_index === NAMES.leaderIndex)),
+        this.sources.some((s) => r.follower_index === s.followerIndex || (r.leader_cluster === s.leaderCluster && r.leader_index === s.leaderIndex)),
     );
     for (const r of ours) {
       await control.call('POST', `/_plugins/_replication/${encodeURIComponent(r.follower_index)}/_stop?follower_cluster=${r.follower_cluster}`, {});
       out(`  stopped the previous demo replication (POST /_plugins/_replication/${r.follower_index}/_stop)`);
     }
-    await leader.deleteIndex(NAMES.leaderIndex);
-    await follower.deleteIndex(NAMES.followerIndex);
     const kafka = new KafkaAdapter({ brokers: stack.kafka.brokers, clientId: 'kccr-demo' });
     try {
-      const cleared = await resetDemoTopic(kafka, NAMES);
-      if (cleared.length) out(`  cleared the previous run: indices, ${cleared.join(', ')}`);
+      for (const source of this.sources) {
+        await leaders.get(source.leaderCluster)!.deleteIndex(source.leaderIndex);
+        await follower.deleteIndex(source.followerIndex);
+        const cleared = await resetDemoTopic(kafka, source);
+        if (cleared.length) out(`  cleared the previous run: indices, ${cleared.join(', ')}`);
+      }
     } finally {
       await kafka.close();
     }
     this.check();
   }
 
-  private async status(control: DemoControlClient): Promise<DemoStatus | undefined> {
-    const r = await control.request<DemoStatus>('GET', `/_plugins/_replication/${NAMES.followerIndex}/_status`).catch(() => undefined);
+  private async status(source: DemoSource): Promise<DemoStatus | undefined> {
+    const r = await this.control?.request<DemoStatus>('GET', `/_plugins/_replication/${source.followerIndex}/_status`).catch(() => undefined);
     return r && r.status === 200 ? r.body : undefined;
   }
 
-  private async writePhase(writer: LeaderWriter, control: DemoControlClient, live: LiveBlock): Promise<void> {
+  /** The live block: each source's status table (with its leader cluster's name when there are several). */
+  private async liveLines(phase: string): Promise<{ lines: string[]; statuses: (DemoStatus | undefined)[] }> {
+    const statuses = await Promise.all(this.sources.map((s) => this.status(s)));
+    const lines = this.sources.flatMap((s, i) =>
+      statusLines(this.settings.fanIn ? `${phase}   ${s.leaderCluster} -> ${s.followerIndex}` : phase, statuses[i], this.countsOf(s)),
+    );
+    return { lines, statuses };
+  }
+
+  private failedOf(statuses: readonly (DemoStatus | undefined)[]): DemoFailure | undefined {
+    const i = statuses.findIndex((s) => s?.status === 'FAILED');
+    if (i < 0) return undefined;
+    return new DemoFailure(`replication of ${this.sources[i]!.followerIndex} failed: ${statuses[i]!.reason ?? 'no reason given'}`, this.logHint());
+  }
+
+  private async writePhase(writers: readonly LeaderWriter[], live: LiveBlock): Promise<void> {
     const started = Date.now();
     const end = started + this.settings.seconds * 1000;
     let writeError: unknown;
     let stopWriting = false;
-    const writing = (async () => {
-      while (Date.now() < end && !this.signal.aborted && !stopWriting) {
-        const t = Date.now();
-        try {
-          await writer.tick(OPS_PER_WRITE);
-          writer.compact();
-        } catch (e) {
-          writeError = e;
-          return;
+    const writing = Promise.all(
+      writers.map(async (writer) => {
+        while (Date.now() < end && !this.signal.aborted && !stopWriting && writeError === undefined) {
+          const t = Date.now();
+          try {
+            await writer.tick(OPS_PER_WRITE);
+            writer.compact();
+          } catch (e) {
+            writeError = e;
+            return;
+          }
+          await new Promise((r) => setTimeout(r, Math.max(0, WRITE_EVERY_MS - (Date.now() - t))));
         }
-        await new Promise((r) => setTimeout(r, Math.max(0, WRITE_EVERY_MS - (Date.now() - t))));
-      }
-    })();
+      }),
+    );
     try {
       for (;;) {
         const elapsed = Math.min(this.settings.seconds, Math.round((Date.now() - started) / 1000));
-        const status = await this.status(control);
-        live.draw(statusLines(`  ${String(elapsed).padStart(3)} s / ${this.settings.seconds} s`, status, this.counts));
+        const { lines, statuses } = await this.liveLines(`  ${String(elapsed).padStart(3)} s / ${this.settings.seconds} s`);
+        live.draw(lines);
         if (writeError) throw new DemoFailure(`writing to the leader failed: ${errorMessage(writeError)}`);
-        if (status?.status === 'FAILED') throw new DemoFailure(`replication failed: ${status.reason ?? 'no reason given'}`, this.logHint());
+        const failed = this.failedOf(statuses);
+        if (failed) throw failed;
         if (Date.now() >= end) break;
         await this.sleep(Math.min(STATUS_EVERY_MS, Math.max(0, end - Date.now())));
       }
@@ -399,43 +558,55 @@ class Demo {
     live.keep();
   }
 
-  private async catchUpAndVerify(leader: ElasticsearchAdapter, control: DemoControlClient, live: LiveBlock, stack: StackState): Promise<string[]> {
-    // What the follower must reach: the leader's global checkpoints now that the writes have stopped.
-    const target = new Map((await leader.shardStats(NAMES.leaderIndex)).map((s) => [s.shard, s.globalCheckpoint]));
+  private async catchUpAndVerify(leaders: ReadonlyMap<string, ElasticsearchAdapter>, live: LiveBlock, stack: StackState): Promise<string[]> {
+    // What each follower index must reach: its leader's global checkpoints now that the writes have stopped.
+    const targets = await Promise.all(
+      this.sources.map(async (s) => new Map((await leaders.get(s.leaderCluster)!.shardStats(s.leaderIndex)).map((x) => [x.shard, x.globalCheckpoint]))),
+    );
     const started = Date.now();
     const deadline = started + this.settings.waitSeconds * 1000;
-    let last: DemoStatus | undefined;
-    let verified: { code: number; lines: string[] } | undefined;
+    let last: (DemoStatus | undefined)[] = [];
+    const verified: ({ code: number; lines: string[] } | undefined)[] = this.sources.map(() => undefined);
     let verifications = 0;
     while (Date.now() < deadline) {
-      last = await this.status(control);
       const waited = Math.round((Date.now() - started) / 1000);
-      live.draw(statusLines(`  +${String(waited).padStart(2)} s catching up`, last, this.counts));
-      if (last?.status === 'FAILED') throw new DemoFailure(`replication failed: ${last.reason ?? 'no reason given'}`, this.logHint());
-      if (caughtUp(last, target)) {
+      const view = await this.liveLines(`  +${String(waited).padStart(2)} s catching up`);
+      last = view.statuses;
+      live.draw(view.lines);
+      const failed = this.failedOf(last);
+      if (failed) throw failed;
+      for (const [i, source] of this.sources.entries()) {
+        if (verified[i]?.code === 0 || !caughtUp(last[i], targets[i]!)) continue;
         verifications++;
-        verified = await this.verify(stack);
+        const v = await this.verify(stack, source);
+        verified[i] = v;
         // Differences right after catching up are deletes still on their way (reconciliation); look again.
-        if (verified.code === 0) break;
-        if (verified.code !== 1) throw new DemoFailure(`the verifier could not compare the indices (exit code ${verified.code})`, verified.lines.join('\n'));
+        if (v.code !== 0 && v.code !== 1) throw new DemoFailure(`the verifier could not compare the indices (exit code ${v.code})`, v.lines.join('\n'));
       }
+      if (verified.every((v) => v?.code === 0)) break;
       await this.sleep(STATUS_EVERY_MS);
     }
     live.keep();
-    if (!verified || verified.code !== 0) {
-      const why = !verified
-        ? `the follower did not catch up within ${this.settings.waitSeconds} s (status ${last?.status ?? 'unknown'}, lag ${last?.lag_operations ?? '?'} operations)`
-        : `the verifier still found differences after ${verifications} tries in ${this.settings.waitSeconds} s`;
-      throw new DemoFailure(why, [...(verified?.lines ?? []), this.logHint()].join('\n'));
+    const open = this.sources.findIndex((_, i) => verified[i]?.code !== 0);
+    if (open >= 0) {
+      const v = verified[open];
+      const s = last[open];
+      const why = !v
+        ? `${this.sources[open]!.followerIndex} did not catch up within ${this.settings.waitSeconds} s (status ${s?.status ?? 'unknown'}, lag ${s?.lag_operations ?? '?'} operations)`
+        : `the verifier still found differences in ${this.sources[open]!.followerIndex} after ${verifications} tries in ${this.settings.waitSeconds} s`;
+      throw new DemoFailure(why, [...(v?.lines ?? []), this.logHint()].join('\n'));
     }
     out(`  caught up in ${((Date.now() - started) / 1000).toFixed(1)} s; the verifier compared every document (_id, _routing, _source bytes):`);
-    return verified.lines;
+    return this.sources.flatMap((s, i) => [
+      ...(this.settings.fanIn ? [`${s.leaderCluster}:${s.leaderIndex} -> ${s.followerIndex}`] : []),
+      ...verified[i]!.lines,
+    ]);
   }
 
-  private async verify(stack: StackState): Promise<{ code: number; lines: string[] }> {
+  private async verify(stack: StackState, source: DemoSource): Promise<{ code: number; lines: string[] }> {
     const lines: string[] = [];
-    const env = { KCCR_LEADER_URL: stack.clusters.leader.url, KCCR_FOLLOWER_URL: stack.clusters.follower.url };
-    const code = await runVerify(['--leader-index', NAMES.leaderIndex, '--follower-index', NAMES.followerIndex, '--max-print', '10'], env, {
+    const env = { KCCR_LEADER_URL: this.urlOf(stack, source), KCCR_FOLLOWER_URL: stack.clusters.follower.url };
+    const code = await runVerify(['--leader-index', source.leaderIndex, '--follower-index', source.followerIndex, '--max-print', '10'], env, {
       log: (l) => lines.push(...l.split('\n')),
       error: (l) => lines.push(...l.split('\n')),
     });
@@ -502,6 +673,26 @@ Write to the leader, read the follower, compare the two:
 
 The local stack stays up (\`npm run stack:status\`); \`npm run stack:down\` stops it.
 A new \`npm run demo\` starts afresh.`);
+  }
+
+  private printNextFanIn(creds: DemoCredentials, port: number, stack: StackState): void {
+    const api = `http://127.0.0.1:${port}`;
+    const [east, west] = this.sources as [DemoSource, DemoSource];
+    out(`
+Logs of the services: demo-control.log, demo-extractor.log, demo-extractor-2.log, demo-applier.log (${rel(stackPaths(this.stackConfig()).logs)})
+
+Try next, with this run's admin token (the services are stopped; \`npm run demo -- fan-in\` runs them again):
+  TOKEN=$(cat ${rel(creds.tokenFile)})
+  curl -H "Authorization: Bearer $TOKEN" '${api}/_kccr/replications?follower_cluster=${FOLLOWER_CLUSTER}&pretty'
+  curl -H "Authorization: Bearer $TOKEN" '${api}/_plugins/_replication/autofollow_stats?pretty'
+Both sources, read through one alias on the central cluster, and each on its own:
+  curl '${stack.clusters.follower.url}/${FAN_IN_ALIAS}/_count?pretty'
+  curl '${stack.clusters.follower.url}/${east.followerIndex}/_count?pretty'
+  curl '${stack.clusters.follower.url}/${west.followerIndex}/_count?pretty'
+The same ids on both leaders, kept apart on the central cluster (documents per source through the alias):
+  curl -H 'Content-Type: application/json' '${stack.clusters.follower.url}/${FAN_IN_ALIAS}/_search?size=0&pretty' -d '{"aggs": {"source": {"terms": {"field": "_index"}}}}'
+
+The local stack stays up (\`npm run stack:status\`); \`npm run stack:down\` stops it.`);
   }
 
   /** Stops the services (SIGTERM, all at once) and says how each ended. */

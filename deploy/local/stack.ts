@@ -2,12 +2,14 @@
  * The local stack: Apache Kafka (KRaft), a schema registry and Elasticsearch clusters (a leader, or N of them for
  * fan-in with KCCR_LEADER_CLUSTERS, and a follower), fetched from Maven Central and run as local processes on 127.0.0.1.
  *
- *   tsx deploy/local/stack.ts up | down [--purge] | status [--json] | fetch
+ *   tsx deploy/local/stack.ts up | down [--clusters] [--purge] | status [--json] | fetch
+ *   (`down --clusters` stops the Elasticsearch/OpenSearch clusters only; with --purge their data and snapshots go, so
+ *   that `up` can start them with other engines beside the running Kafka and registry)
  *   tsx deploy/local/stack.ts grant-kafka <leader cluster> <follower cluster>   (secure mode: a cluster pair's Kafka ACLs)
  *
  * Settings come from KCCR_* environment variables (docs/reference/settings.md, "Local stack").
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_LEADER_CLUSTERS, readStackConfig, stackPaths, StackConfigError } from './lib/config.js';
 import type { StackConfig } from './lib/config.js';
@@ -21,11 +23,13 @@ import {
   nodeUrl,
   prepareNode,
   registerSnapshotRepository,
+  roleOf,
   stackClusterIds,
   startNode,
   waitForCluster,
 } from './lib/elasticsearch.js';
-import { fetchElasticsearch, fetchKafka } from './lib/fetch.js';
+import { fetchKafka } from './lib/fetch.js';
+import { engineJavaMajor, engineLayout, engineName, fetchEngine } from './lib/opensearch.js';
 import { KafkaAdapter } from '../../services/shared/adapters/kafka.js';
 import { KAFKA_PART, kafkaAdminConnection, kafkaConfigCurrent, kafkaHealthy, secureKafkaSetUp, startKafka, waitForKafka } from './lib/kafka.js';
 import { clusterAcls } from './lib/kafka-acls.js';
@@ -118,12 +122,14 @@ function fetchAll(config: StackConfig) {
     registryJava = java17;
     log(`no Java 21+ found for Apicurio Registry ${config.registryVersion}; using ${registryVersion}, which runs on Java 17`);
   }
-  const esJava = findJava(`Elasticsearch ${config.esVersion}`, config.esVersion.startsWith('9.') ? 21 : 17, 'KCCR_ES_JAVA_HOME');
+  // Each side's engine (KCCR_LEADER_ENGINE, KCCR_FOLLOWER_ENGINE), with the JDK its version needs.
+  const engineJava = (role: ClusterRole) => findJava(engineName(config.engines[role]), engineJavaMajor(config.engines[role]), 'KCCR_ES_JAVA_HOME');
+  const esJava = { leader: engineJava('leader'), follower: engineJava('follower') };
   log(`fetching (cached in ${config.cacheDir}) ...`);
   const t0 = Date.now();
   const kafkaLibs = fetchKafka(config);
   const registryJar = fetchRegistry(config, registryVersion);
-  const esHome = fetchElasticsearch(config);
+  const esHome = { leader: fetchEngine(config, config.engines.leader), follower: fetchEngine(config, config.engines.follower) };
   log(`fetched in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return { java17, registryJava, esJava, kafkaLibs, registryJar, esHome };
 }
@@ -133,6 +139,22 @@ async function up(config: StackConfig): Promise<void> {
   const anyRunning = partsOf(config).some((p) => running(config, p) !== undefined);
   if (anyRunning && previous && previous.mode !== (config.secure ? 'secure' : 'plain')) {
     throw new Error(`the stack in ${config.stackDir} is running in ${previous.mode} mode; run \`npm run stack:down\` first to switch modes`);
+  }
+  for (const cluster of stackClusterIds(config)) {
+    // One data folder per cluster, whatever its engine: a running stack keeps the engine each cluster was started with
+    // (a further leader cluster's is the leader side's). A cluster the last stack.json does not list has no engine yet.
+    const recorded = previous?.clusters[cluster];
+    const was = recorded && previous ? (recorded.engine ?? { kind: 'elasticsearch', version: previous.esVersion }) : undefined;
+    const now = config.engines[roleOf(cluster)];
+    // A cluster running, or with its data folder, holds its engine: one purged (`down --clusters --purge`) starts with
+    // the engine asked for. (Elasticsearch started on OpenSearch's data dies with a corrupt-index error.)
+    const nodes = clusterNodes(config, cluster);
+    const held = nodes.some((n) => existsSync(n.dir) || PARTS.some((p) => p.name === n.part && running(config, p) !== undefined));
+    if (held && was && (was.kind !== now.kind || was.version !== now.version)) {
+      throw new Error(
+        `the ${cluster} in ${config.stackDir} runs ${was.kind} ${was.version} (or holds its data), not ${now.kind} ${now.version}: run \`npm run stack:down -- --purge\` (or \`-- --clusters --purge\`, which keeps Kafka and the registry) first to switch engines`,
+      );
+    }
   }
   const toStart = partsOf(config).filter((p) => running(config, p) === undefined);
   if (!toStart.some((p) => p.name === 'kafka') && !kafkaConfigCurrent(config)) {
@@ -206,7 +228,10 @@ async function up(config: StackConfig): Promise<void> {
     // Node 1 first: in secure mode the other nodes copy its file-realm users.
     const nodes = clusterNodes(config, cluster).filter((n) => toStart.some((p) => p.name === n.part));
     if (nodes.length === 0) continue;
-    for (const node of nodes) startNode(config, f.esHome, prepareNode(config, node, f.esHome, f.esJava, certs));
+    // A further leader cluster runs the leader side's engine (KCCR_LEADER_ENGINE), from the same distribution.
+    const role = roleOf(cluster);
+    const [home, layout] = [f.esHome[role], engineLayout(config.engines[role])];
+    for (const node of nodes) startNode(config, home, prepareNode(config, node, home, f.esJava[role], certs, layout));
     waits.push(timed(`elasticsearch-${cluster}`, waitForCluster(config, cluster)));
   }
   log(`starting ${toStart.map((p) => p.name).join(', ') || 'nothing (all running)'} in ${config.secure ? 'secure' : 'plain'} mode ...`);
@@ -225,17 +250,22 @@ async function up(config: StackConfig): Promise<void> {
   await status(config, false);
 }
 
-async function down(config: StackConfig, purge: boolean): Promise<void> {
+async function down(config: StackConfig, purge: boolean, clustersOnly = false): Promise<void> {
   const paths = stackPaths(config);
   // Every node that may have run (a stack started with more nodes than configured now is stopped whole).
   await Promise.all(
-    PARTS.map(async (p) => {
+    PARTS.filter((p) => !clustersOnly || p.name.startsWith('elasticsearch-')).map(async (p) => {
       if (!(p.present?.(config) ?? true) && readPid(pidFile(paths.pids, p.pidName)) === undefined) return;
       const stopped = await stopByPidFile(pidFile(paths.pids, p.pidName));
       log(`${p.name}: ${stopped ? 'stopped' : 'was not running'}`);
     }),
   );
-  if (purge) {
+  if (purge && clustersOnly) {
+    // The clusters' data and the snapshots they wrote go; Kafka and the registry keep running with theirs (the
+    // compatibility matrix starts the clusters of each pair of engines beside one Kafka and registry).
+    for (const d of [join(config.stackDir, 'es'), paths.snapshots]) rmSync(d, { recursive: true, force: true });
+    log(`purged the clusters' data and snapshots under ${config.stackDir}`);
+  } else if (purge) {
     for (const d of [
       join(config.stackDir, 'kafka'),
       registryDataDir(config),
@@ -310,7 +340,7 @@ async function main(argv: string[]): Promise<number> {
       await up(config);
       return 0;
     case 'down':
-      await down(config, rest.includes('--purge'));
+      await down(config, rest.includes('--purge'), rest.includes('--clusters'));
       return 0;
     case 'status':
       return (await status(config, rest.includes('--json'))) ? 0 : 1;
@@ -320,7 +350,7 @@ async function main(argv: string[]): Promise<number> {
     case 'grant-kafka':
       return grantKafka(config, rest);
     default:
-      process.stderr.write('usage: stack.ts up | down [--purge] | status [--json] | fetch | grant-kafka <leader cluster> <follower cluster>\n');
+      process.stderr.write('usage: stack.ts up | down [--clusters] [--purge] | status [--json] | fetch | grant-kafka <leader cluster> <follower cluster>\n');
       return 2;
   }
 }

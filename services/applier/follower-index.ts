@@ -1,49 +1,156 @@
 /**
  * Creating and keeping the follower index like the leader's: settings at creation, mappings and aliases kept in
- * step with the leader's METADATA records (which come before any document that needs them).
+ * step with the leader's METADATA records (which come before any document that needs them). Settings and mapping
+ * parameters the follower does not know are left out and reported (translate.ts); a field type it does not know
+ * fails the replication with the reason.
  */
 import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import type { IndexMetadata } from '../shared/envelope.js';
-import { KccrError } from '../shared/errors.js';
+import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
 import { mappingConflicts, originMapping } from '../shared/merge.js';
 import type { MergeSpec } from '../shared/merge.js';
-import { errorMessage, failureKind } from '../shared/errors.js';
 import { followerSettings } from './bulk.js';
+import { describeLeftOut, inexpressible, leaveOut, readRefusal, withoutLeftOut } from './translate.js';
+import type { LeftOut } from './translate.js';
 
 /** What creating and keeping the follower index asks of the follower cluster. */
-export type FollowerIndexCluster = Pick<ElasticsearchAdapter, 'indexExists' | 'createIndex' | 'request'>;
+export type FollowerIndexCluster = Pick<ElasticsearchAdapter, 'indexExists' | 'createIndex' | 'request'> & Partial<Pick<ElasticsearchAdapter, 'engine'>>;
+
+/** A leader's index has few settings and parameters: more refusals than this are not a translation any more. */
+const MAX_LEFT_OUT = 50;
+
+async function followerName(es: Partial<Pick<ElasticsearchAdapter, 'engine'>>): Promise<string> {
+  const e = await es.engine?.().catch(() => undefined);
+  return e ? `${e.kind} ${e.version}` : 'its version';
+}
+
+/**
+ * Runs `attempt` with the leader's settings and mappings, leaving out, one by one, what the follower says it does not
+ * know (recorded in `leftOut`, which also holds what earlier calls left out).
+ */
+async function translating<T>(
+  es: Partial<Pick<ElasticsearchAdapter, 'engine'>>,
+  meta: { settings: Record<string, unknown>; mappings: Record<string, unknown> },
+  leftOut: LeftOut[],
+  attempt: (m: { settings: Record<string, unknown>; mappings: Record<string, unknown> }) => Promise<T>,
+): Promise<T> {
+  let current = withoutLeftOut(meta, leftOut);
+  for (;;) {
+    try {
+      return await attempt(current);
+    } catch (e) {
+      if (!(e instanceof KccrError) || e.kind !== 'permanent') throw e;
+      const refusal = readRefusal(errorMessage(e));
+      if (!refusal) throw e;
+      if (refusal.kind === 'type') throw new KccrError('ES_REJECTED', inexpressible(refusal, await followerName(es)), {}, { cause: e });
+      const next = leftOut.length < MAX_LEFT_OUT ? leaveOut(current, refusal) : undefined;
+      if (!next) throw e;
+      leftOut.push(next.item);
+      current = { settings: next.settings, mappings: next.mappings };
+    }
+  }
+}
 
 /** Creates the follower index when missing; returns false when it already existed. */
 export async function ensureFollowerIndex(
-  es: Pick<FollowerIndexCluster, 'indexExists' | 'createIndex'>,
+  es: FollowerIndexCluster,
   index: string,
   meta: IndexMetadata,
   overrides: Record<string, unknown> | undefined,
   gcDeletes: string,
+  leftOut: LeftOut[] = [],
 ): Promise<boolean> {
   if (await es.indexExists(index)) return false;
   try {
-    await es.createIndex(index, {
-      settings: { index: followerSettings(meta.settings, overrides, gcDeletes) },
-      mappings: meta.mappings,
-      aliases: meta.aliases,
-    });
-    return true;
+    // A write index is set after, with the flag moved off the index that had it (aliasActions): created with it, the
+    // index would be refused while an earlier generation still holds it.
+    await translating(es, { settings: followerSettings(meta.settings, overrides, gcDeletes), mappings: meta.mappings }, leftOut, (m) =>
+      es.createIndex(index, { settings: { index: m.settings }, mappings: m.mappings, aliases: withoutWriteFlags(meta.aliases) }),
+    );
   } catch (e) {
     if (e instanceof KccrError && /resource_already_exists_exception/.test(e.message)) return false;
     throw e;
   }
+  await applyAliases(es, index, meta.aliases, true);
+  return true;
+}
+
+type AliasDefinitions = Readonly<Record<string, unknown>>;
+
+function withoutWriteFlags(aliases: AliasDefinitions | undefined): Record<string, unknown> | undefined {
+  if (!aliases) return aliases;
+  return Object.fromEntries(Object.entries(aliases).map(([name, def]) => [name, omitWriteFlag(def)]));
+}
+
+function omitWriteFlag(def: unknown): Record<string, unknown> {
+  const { is_write_index: _, ...rest } = (def ?? {}) as Record<string, unknown>;
+  return rest;
+}
+
+/**
+ * The `POST /_aliases` actions that give `index` the leader's aliases. A rollover alias's write flag moves to `index`
+ * in the same atomic request that takes it off the follower index holding it (`writeHolders`: alias name to that
+ * index), as a rollover does on the leader: the leader's indices reach the follower each through its own topic, so
+ * the new generation may arrive before the old one's update that dropped the flag, and Elasticsearch refuses an alias
+ * with two write indices. `onlyWriteFlags`: only the aliases that carry the flag (their others were set already).
+ */
+export function aliasActions(
+  index: string,
+  aliases: AliasDefinitions,
+  writeHolders: Readonly<Record<string, string | undefined>>,
+  onlyWriteFlags = false,
+): Record<string, unknown>[] {
+  const actions: Record<string, unknown>[] = [];
+  for (const [alias, def] of Object.entries(aliases)) {
+    const write = (def as { is_write_index?: unknown } | undefined)?.is_write_index === true;
+    if (onlyWriteFlags && !write) continue;
+    const holder = writeHolders[alias];
+    if (write && holder !== undefined && holder !== index) actions.push({ add: { index: holder, alias, is_write_index: false } });
+    actions.push({ add: { index, alias, ...(def as object) } });
+  }
+  return actions;
+}
+
+/** Applies the leader's aliases to the follower index, moving write flags as aliasActions says. */
+async function applyAliases(
+  es: Pick<FollowerIndexCluster, 'request'>,
+  index: string,
+  aliases: AliasDefinitions | undefined,
+  onlyWriteFlags = false,
+): Promise<void> {
+  const entries = Object.entries(aliases ?? {});
+  if (entries.length === 0) return;
+  const writeHolders: Record<string, string | undefined> = {};
+  for (const [alias, def] of entries) {
+    if ((def as { is_write_index?: unknown } | undefined)?.is_write_index !== true) continue;
+    const r = await es.request<Record<string, { aliases?: Record<string, { is_write_index?: boolean }> }>>('GET', `/_alias/${encodeURIComponent(alias)}`, {
+      ignore: [404],
+      query: { expand_wildcards: 'all' },
+    });
+    writeHolders[alias] = r.status === 404 ? undefined : Object.entries(r.body ?? {}).find(([, v]) => v.aliases?.[alias]?.is_write_index === true)?.[0];
+  }
+  const actions = aliasActions(index, aliases ?? {}, writeHolders, onlyWriteFlags);
+  if (actions.length > 0) await es.request('POST', '/_aliases', { body: { actions } });
 }
 
 /** Brings mappings (additions) and aliases of an existing follower index up to the leader's. */
-export async function applyMetadata(es: Pick<FollowerIndexCluster, 'request'>, index: string, meta: IndexMetadata): Promise<void> {
+export async function applyMetadata(
+  es: Pick<FollowerIndexCluster, 'request' | 'engine'>,
+  index: string,
+  meta: IndexMetadata,
+  leftOut: LeftOut[] = [],
+): Promise<void> {
   if (meta.mappings && Object.keys(meta.mappings).length > 0) {
-    await es.request('PUT', `/${encodeURIComponent(index)}/_mapping`, { body: meta.mappings });
+    await translating(es, { settings: {}, mappings: meta.mappings }, leftOut, (m) =>
+      es.request('PUT', `/${encodeURIComponent(index)}/_mapping`, { body: m.mappings }),
+    );
   }
-  const aliases = Object.entries(meta.aliases ?? {});
-  if (aliases.length > 0) {
-    await es.request('POST', '/_aliases', { body: { actions: aliases.map(([alias, def]) => ({ add: { index, alias, ...(def as object) } })) } });
-  }
+  await applyAliases(es, index, meta.aliases);
+}
+
+/** What was left out, as status and the CLI show it. */
+export function leftOutList(leftOut: readonly LeftOut[]): string[] {
+  return [...new Set(leftOut.map(describeLeftOut))];
 }
 
 /**

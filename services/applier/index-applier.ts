@@ -23,7 +23,8 @@ import { deadLetterTopic } from '../shared/topics.js';
 import { bulkParts, classify, fitsBulk, refusal } from './bulk.js';
 import type { PendingWrite } from './bulk.js';
 import type { ApplierConfig } from './config.js';
-import { applyMergedMetadata, applyMetadata, ensureFollowerIndex, mergedIndexMetadata } from './follower-index.js';
+import { applyMergedMetadata, applyMetadata, ensureFollowerIndex, leftOutList, mergedIndexMetadata } from './follower-index.js';
+import type { LeftOut } from './translate.js';
 import type { FollowerIndexCluster } from './follower-index.js';
 import { entryOf } from './ledger.js';
 import type { Ledger } from './ledger.js';
@@ -120,6 +121,8 @@ export class IndexApplier {
   private bytesWritten = 0;
   /** The latest dead letters (at most RECENT_DEAD_LETTERS), for the status. */
   private readonly recentDeadLetters: RecentDeadLetter[] = [];
+  /** What of the leader's settings and mappings the follower did not know, left out (kept for later mapping updates). */
+  private readonly leftOut: LeftOut[] = [];
   private readonly failures = new Map<string, number>();
   private indexReady = false;
   /** The follower index and its ledger being made ready (shared by the partitions that need them at once). */
@@ -480,6 +483,7 @@ export class IndexApplier {
       merge ? mergedIndexMetadata(meta, merge) : meta,
       this.spec.followerSettings,
       this.deps.config.gcDeletes,
+      this.leftOut,
     );
     if (created) this.log.info({ index: targetIndex(this.spec) }, 'created the follower index');
     // A merged index another source created takes this source's mappings too (checked for conflicts) before any write.
@@ -529,7 +533,7 @@ export class IndexApplier {
     // A follower index created now is created with these mappings; an existing one takes them.
     if ((await this.ensureIndex(meta)) === meta) return;
     if (this.spec.merge) await applyMergedMetadata(this.deps.follower, this.spec.merge, `${this.spec.leaderCluster}:${this.spec.leaderIndex}`, meta);
-    else await applyMetadata(this.deps.follower, this.spec.followerIndex, meta);
+    else await applyMetadata(this.deps.follower, this.spec.followerIndex, meta, this.leftOut);
   }
 
   /**
@@ -736,6 +740,7 @@ export class IndexApplier {
       reconcile: { ...this.reconciler.stats },
       bytesWritten: this.bytesWritten,
       ...(this.recentDeadLetters.length ? { recentDeadLetters: [...this.recentDeadLetters] } : {}),
+      ...(this.leftOut.length ? { leftOut: leftOutList(this.leftOut) } : {}),
       ...(this.failures.size ? { failures: Object.fromEntries(this.failures) } : {}),
       updatedAt: this.clock.now(),
     };

@@ -53,6 +53,14 @@ describe('CLI output', () => {
     expect(lines).toContain("synthetic _source: the follower holds the documents as the leader's synthetic _source rebuilds them");
   });
 
+  it('lists what was left out of the follower index', () => {
+    const base = { status: 'SYNCING', leader_alias: 'l', leader_index: 'i', follower_index: 'f', lag_operations: 0, lag_seconds: 0, shards: [] };
+    expect(statusText(base).join('\n')).not.toMatch(/left out/);
+    expect(statusText({ ...base, left_out: ['setting index.check_pending_flush.enabled', 'mapping parameter host.time_series_dimension'] })).toContain(
+      'left out (the follower does not know them): setting index.check_pending_flush.enabled, mapping parameter host.time_series_dimension',
+    );
+  });
+
   it('names credentials by reference only', () => {
     expect(credentialsOf({ name: 'a', url: 'u', username: 'r', password_file: '/p' })).toBe('r, password from /p');
     expect(credentialsOf({ name: 'a', url: 'u', api_key_env: 'K' })).toBe('api key from $K');

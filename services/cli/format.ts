@@ -54,6 +54,7 @@ export interface Status {
   updated_at?: string;
   retrying?: { side: string; reason: string; since: string; attempts: number };
   restarts?: { extractor: number; applier: number };
+  left_out?: string[];
 }
 
 function sourceFilter(p: { includes: string[]; excludes: string[] }): string {
@@ -69,6 +70,7 @@ export function statusText(s: Status): string[] {
   if (s.partial_source) lines.push(`partial _source accepted: the follower holds what the leader's _source keeps (${sourceFilter(s.partial_source)})`);
   if (s.merged) lines.push(`one source of merged index ${s.merged.into}: _id ${s.merged.id_template}, provenance in ${s.merged.origin_field}`);
   if (s.synthetic_source) lines.push("synthetic _source: the follower holds the documents as the leader's synthetic _source rebuilds them");
+  if (s.left_out?.length) lines.push(`left out (the follower does not know them): ${s.left_out.join(', ')}`);
   if (s.retrying) lines.push(`retrying (${s.retrying.side}): since ${s.retrying.since}, ${s.retrying.attempts} attempts`);
   if (s.restarts && (s.restarts.extractor > 0 || s.restarts.applier > 0))
     lines.push(`restarted after ending unexpectedly: extractor ${s.restarts.extractor}, applier ${s.restarts.applier}`);

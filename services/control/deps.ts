@@ -10,7 +10,7 @@ import { SnapshotBootstrapper } from './replication/bootstrap.js';
 import type { BootstrapStatus } from '../shared/replication.js';
 import { applierGroupId } from '../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
-import { AutofollowEngine, followerAliases, leaderIndexLister, readAutofollowConfig } from './autofollow/autofollow.js';
+import { AutofollowEngine, followerAliases, leaderIndexLister, memberRetirement, readAutofollowConfig } from './autofollow/autofollow.js';
 import type { AutofollowConfig } from './autofollow/autofollow.js';
 import { AutofollowStore } from './autofollow/autofollow-store.js';
 import { OffsetsService } from './positions/offsets.js';
@@ -99,6 +99,7 @@ export function createControlState(
     listLeaderIndices: leaderIndexLister(clusters),
     registeredClusters: () => clusters.list().map((c) => c.name),
     aliases: followerAliases(clusters),
+    retirement: memberRetirement(clusters, replications),
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const history = new StatusHistory(opts.historyIntervalMs ?? readHistoryIntervalMs(env));

@@ -34,6 +34,11 @@ describe('extractor core', () => {
       number_of_shards: '2',
       analysis: {},
     });
+    // OpenSearch 2.x gives every index its replication type (recorded from 2.19.4).
+    expect(portableSettings({ number_of_shards: '1', replication: { type: 'DOCUMENT' }, gc_deletes: '24h' })).toEqual({
+      number_of_shards: '1',
+      gc_deletes: '24h',
+    });
   });
 });
 

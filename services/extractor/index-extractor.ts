@@ -109,6 +109,9 @@ const VOLATILE_SETTINGS = [
   'verified_before_close',
   'shrink',
   'lifecycle',
+  // OpenSearch: how this index's replicas copy data (index.replication.type: DOCUMENT or SEGMENT), a property of the
+  // physical index that the follower's cluster decides for its own; Elasticsearch does not know the setting.
+  'replication',
 ];
 
 export function portableSettings(settings: Record<string, unknown>): Record<string, unknown> {

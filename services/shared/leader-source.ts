@@ -53,7 +53,10 @@ export function leaderSource(meta: Pick<IndexMeta, 'mappings' | 'settings'>): Le
     excludes?: unknown;
   };
   const declared = [lower(setting(meta.settings, 'mapping.source.mode')), lower(mapping.mode)];
-  const defaultMode: SourceMode = SYNTHETIC_BY_DEFAULT.includes(lower(setting(meta.settings, 'mode')) ?? '') ? 'synthetic' : 'stored';
+  // OpenSearch 3.x: `index.derived_source.enabled` rebuilds `_source` from the indexed values (keys and arrays sorted,
+  // numbers reformatted, seen on 3.3.2), as Elasticsearch's synthetic source does; it has no source mode of its own.
+  const derived = String(setting(meta.settings, 'derived_source.enabled')).toLowerCase() === 'true';
+  const defaultMode: SourceMode = derived || SYNTHETIC_BY_DEFAULT.includes(lower(setting(meta.settings, 'mode')) ?? '') ? 'synthetic' : 'stored';
   const explicit = declared.find((m): m is SourceMode => m === 'stored' || m === 'synthetic' || m === 'disabled');
   const mode: SourceMode = mapping.enabled === false || declared.includes('disabled') ? 'disabled' : (explicit ?? defaultMode);
   return { mode, includes: strings(mapping.includes), excludes: strings(mapping.excludes) };

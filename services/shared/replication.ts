@@ -254,6 +254,8 @@ export interface ApplierStatus {
   readonly shards: readonly ApplierShardStatus[];
   /** The latest dead letters of this follower index (at most 5, newest last), since the applier started. */
   readonly recentDeadLetters?: readonly RecentDeadLetter[];
+  /** Settings and mapping parameters of the leader's index that the follower does not know, left out (translate.ts). */
+  readonly leftOut?: readonly string[];
   /** Bytes of _bulk bodies the follower accepted, since the applier started. */
   readonly bytesWritten?: number;
   /** Failures retried (or probed again), by error code (docs/reference/errors.md), since the applier started. */

@@ -9,7 +9,7 @@ import { verifyIndex } from '../../services/verifier/verify.js';
 import type { StatusView } from '../../services/control/status/status.js';
 import { closeControlledHarness, startControl, startControlledHarness } from '../support/control.js';
 import type { Control } from '../support/control.js';
-import { applierStatus, bulkLines, documents, extractorStatus } from '../support/replication.js';
+import { applierStatus, bulkLines, documents, extractorStatus, leaderWithDocuments as makeLeader } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 import { loadStack, uniqueName, waitFor } from '../support/stack.js';
 
@@ -28,20 +28,7 @@ describe('bootstrap modes', () => {
 
   async function leaderWithDocuments(prefix: string): Promise<string> {
     const index = uniqueName(prefix);
-    await h.leader.createIndex(index, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
-    for (let i = 0; i < DOCS; i += 1000) {
-      await h.leader.bulk(
-        bulkLines(
-          index,
-          Array.from({ length: 1000 }, (_, k) => ({
-            id: `d${i + k}`,
-            ...((i + k) % 4 === 0 ? { routing: `r${(i + k) % 9}` } : {}),
-            source: { n: i + k, text: `document ${i + k}` },
-          })),
-        ),
-      );
-    }
-    await h.leader.refresh(index);
+    await makeLeader(h.leader, index, DOCS);
     return index;
   }
 
@@ -89,7 +76,7 @@ describe('bootstrap modes', () => {
       leader_index: leader,
       bootstrap: 'snapshot',
     });
-    expect(r.status).toBe(200);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
     // Changes during the bootstrap: the snapshot may or may not hold them; the topic does.
     await h.leader.bulk(
       bulkLines(leader, [

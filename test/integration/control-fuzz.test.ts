@@ -62,10 +62,12 @@ describe('control API fuzzing from openapi.json (real Kafka tables)', () => {
     if (control) {
       const { store } = control.state.deps.replications;
       const ours = (name: string) => name.startsWith(`fz-${id}`);
-      for (const spec of store.list()) {
-        if (ours(spec.followerCluster) || ours(spec.leaderCluster)) await store.table.delete(replicationKey(spec.followerCluster, spec.followerIndex));
-      }
-      for (const c of control.state.deps.clusters.list()) if (ours(c.name)) await control.state.deps.clusters.remove(c.name);
+      const rows = store.list().filter((spec) => ours(spec.followerCluster) || ours(spec.leaderCluster));
+      await Promise.all(rows.map((spec) => store.table.delete(replicationKey(spec.followerCluster, spec.followerIndex))));
+      // A loaded machine may take longer than the API's 10 s bound to read a removal back: wait longer here, so that
+      // no row of this run is left behind for the next test.
+      const clusters = control.state.deps.clusters.list().filter((c) => ours(c.name));
+      await Promise.all(clusters.map((c) => control.state.deps.clusters.remove(c.name, 60_000)));
       await control.close();
     }
     await leader.deleteIndex(leaderIndex);

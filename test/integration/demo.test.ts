@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../services/control/http/principals.js';
 import { isAlive } from '../../deploy/local/lib/procs.js';
 import { portOffset } from '../support/faults.js';
-import { loadStack, waitFor } from '../support/stack.js';
+import { leaderClusters, loadStack, waitFor } from '../support/stack.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const STACK_DIR = dirname(process.env.KCCR_STACK_STATE ?? join(ROOT, '.stack', 'stack.json'));
@@ -29,9 +29,9 @@ interface DemoRun {
   readonly exit: Promise<number | null>;
 }
 
-function startDemo(env: Record<string, string>): DemoRun {
+function startDemo(env: Record<string, string>, args: string[] = []): DemoRun {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['KCCR_SECURE', 'KCCR_PORT_OFFSET'].includes(k)));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'deploy', 'local', 'demo.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'deploy', 'local', 'demo.ts'), ...args], {
     cwd: ROOT,
     env: { ...base, KCCR_STACK_DIR: STACK_DIR, KCCR_PORT_OFFSET: PORT_OFFSET, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -54,7 +54,7 @@ function holdPort(port: number): Promise<Server | undefined> {
 /** The pids the demo printed for its three services. */
 function servicePids(output: string): Record<string, number> {
   const pids: Record<string, number> = {};
-  for (const m of output.matchAll(/^ {2}(control|extractor|applier) +pid (\d+)/gm)) pids[m[1]!] = Number(m[2]);
+  for (const m of output.matchAll(/^ {2}(control|extractor-2|extractor|applier) +pid (\d+)/gm)) pids[m[1]!] = Number(m[2]);
   return pids;
 }
 
@@ -132,4 +132,32 @@ describe('npm run demo', () => {
     for (const [name, pid] of Object.entries(pids)) expect(isAlive(pid), `${name} (pid ${pid}) still running`).toBe(false);
     for (const name of ['control', 'extractor', 'applier']) expect(run.output).toMatch(new RegExp(`^ {2}${name} +exited with code 0`, 'm'));
   }, 150_000);
+
+  it.skipIf(leaderClusters(loadStack('plain')).length < 2)(
+    'fan-in: two leader clusters into their own follower indices under one alias, both verified identical',
+    async () => {
+      current = startDemo({ KCCR_DEMO_SECONDS: '10' }, ['fan-in']);
+      const run = current;
+      const code = await run.exit;
+      expect(code, run.output).toBe(0);
+      expect(run.output).toContain('POST /_plugins/_replication/_autofollow {"leader_clusters":["demo-east","demo-west"]');
+      expect(run.output).toMatch(/^ {2}replicating demo-east:kccr-demo -> demo-east-kccr-demo$/m);
+      expect(run.output).toMatch(/^ {2}replicating demo-west:kccr-demo -> demo-west-kccr-demo$/m);
+      // A status table per source, each with writes of every kind.
+      expect(run.output).toMatch(/demo-west -> demo-west-kccr-demo +SYNCING/);
+      expect([...run.output.matchAll(/^ {2}verdict: identical$/gm)]).toHaveLength(2);
+      expect(run.output).toContain('both read as kccr-demo-all');
+      const pids = servicePids(run.output);
+      expect(Object.keys(pids).sort()).toEqual(['applier', 'control', 'extractor', 'extractor-2']);
+      for (const [name, pid] of Object.entries(pids)) expect(isAlive(pid), `${name} (pid ${pid}) still running`).toBe(false);
+    },
+    180_000,
+  );
+
+  it('refuses a variant it does not know, saying which it has', async () => {
+    current = startDemo({}, ['fan-out']);
+    const code = await current.exit;
+    expect(code).toBe(2);
+    expect(current.output).toMatch(/unknown demo variant "fan-out": run `npm run demo` \(one leader cluster\) or `npm run demo -- fan-in` \(two\)/);
+  });
 });

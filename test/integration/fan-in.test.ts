@@ -254,6 +254,81 @@ describe.skipIf(SKIP)(`fan-in per source: one auto-follow rule over two leader c
     await waitForDocuments(h.follower, followerOf(west, westIndex), { x: { from: west, second: true }, 'while-down': { from: west } });
   });
 
+  it('follows a data stream in each leader, rolled over twice and its oldest backing index deleted, identical under the stream names', async () => {
+    const streamRule = `${prefix}-ds`;
+    const stream = `${prefix}-ds-logs`;
+    const all = `${prefix}-ds-all`;
+    const write = async (es: ElasticsearchAdapter, cluster: string, from: number, count: number) => {
+      const lines = Array.from(
+        { length: count },
+        (_, i) =>
+          `${JSON.stringify({ create: { _index: stream, _id: `d-${from + i}` } })}\n${JSON.stringify({ '@timestamp': new Date(Date.UTC(2026, 10, 29, 0, 0, from + i)).toISOString(), from: cluster, n: from + i })}\n`,
+      );
+      const items = await es.bulk(lines.join(''), { refresh: 'true' });
+      expect(items.filter((i) => i.status >= 300)).toEqual([]);
+    };
+    const backing = async (es: ElasticsearchAdapter) =>
+      (await es.request<{ data_streams: { backing_indices: string[] }[] }>('GET', `/_resolve/index/${stream}`)).body.data_streams[0]?.backing_indices ?? [];
+    const sources = [
+      [east, h.leader],
+      [west, leader2],
+    ] as const;
+    for (const [cluster, es] of sources) {
+      const t = await es.request('PUT', `/_index_template/${streamRule}`, {
+        body: {
+          index_patterns: [`${prefix}-ds-*`],
+          data_stream: {},
+          priority: 500,
+          template: { settings: { index: { number_of_shards: 1, number_of_replicas: 0 } } },
+        },
+      });
+      expect(t.status).toBe(200);
+      await write(es, cluster, 0, 10);
+    }
+    const r = await control.call('POST', '/_plugins/_replication/_autofollow', {
+      leader_clusters: [east, west],
+      name: streamRule,
+      pattern: `${prefix}-ds-*`,
+      follower_alias: all,
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    try {
+      // Twice: roll over, write into the new generation.
+      for (const round of [1, 2]) {
+        for (const [cluster, es] of sources) {
+          expect((await es.request('POST', `/${stream}/_rollover`)).status).toBe(200);
+          await write(es, cluster, round * 10, 5);
+        }
+      }
+      // ILM's delete phase, by hand, in each leader.
+      for (const [, es] of sources) {
+        const [oldest] = await backing(es);
+        expect((await es.request('DELETE', `/${oldest}`)).status).toBe(200);
+      }
+      const count = async (name: string) => {
+        await h.follower.request('POST', `/${name}/_refresh`, { ignore: [404] });
+        const c = await h.follower.request<{ count: number }>('GET', `/${name}/_count`, { ignore: [404] });
+        return c.status === 200 ? c.body.count : -1;
+      };
+      for (const [cluster, es] of sources) {
+        const members = await backing(es);
+        expect(members).toHaveLength(2);
+        const followerStream = followerOf(cluster, stream);
+        await waitFor(`10 documents under ${followerStream}, the deleted generation retired`, async () => (await count(followerStream)) === 10, 90_000, 500);
+        for (const member of members) {
+          const copy = member.replace(`.ds-${stream}-`, `.ds-${followerStream}-`);
+          const c = await compareIndices(es, h.follower, member, copy);
+          expect(c.differences, `${cluster}:${member}: ${describeComparison(c)}`).toBe(0);
+          expect(c.leaderCount).toBe(5);
+        }
+      }
+      // The rule's read alias holds both sources' generations that replicate.
+      await waitFor(`20 documents under ${all}`, async () => (await count(all)) === 20, 60_000, 500);
+    } finally {
+      await control.call('DELETE', '/_plugins/_replication/_autofollow', { leader_clusters: [east, west], name: streamRule });
+    }
+  });
+
   // Only this test uses leader cluster 2 of the stack, so killing it here disturbs no other test running beside it.
   it('keeps one leader flowing while the other leader cluster is down (killed), whose status is not healthy, and recovers', { timeout: 400_000 }, async () => {
     const westIndex = `${prefix}-b`;

@@ -91,7 +91,10 @@ describe('rebuild (plain stack, real extractor and applier)', () => {
 
     const alias = uniqueName('rb-alias');
     await h.follower.request('POST', '/_aliases', { body: { actions: [{ add: { index: follower, alias } }] } });
+    // The verifier reads documents in real time; a count reads what a refresh made visible.
+    await h.follower.refresh(follower);
     const oldCount = (await h.follower.request<{ count: number }>('GET', `/${follower}/_count`)).body.count;
+    expect(oldCount).toBe(N - 2);
 
     const t0 = Date.now();
     const started = await control.call<{ acknowledged: boolean; new_index: string; alias: string; old_index: string }>(

@@ -17,8 +17,13 @@ const leader = new ElasticsearchAdapter(esConnection(stack, 'leader'));
 const follower = new ElasticsearchAdapter(esConnection(stack, 'follower'));
 const env = { KCCR_LEADER_URL: stack.clusters.leader.url, KCCR_FOLLOWER_URL: stack.clusters.follower.url };
 
-// `raw` is not indexed, so it may hold integers beyond a long; its bytes must still come back unchanged.
-const INDEX_BODY = { settings: { number_of_shards: 3, number_of_replicas: 0 }, mappings: { properties: { raw: { type: 'object', enabled: false } } } };
+// `raw` is not indexed, so it may hold integers beyond a long; its bytes must still come back unchanged. `ratio` is
+// mapped: dynamically, its first values (0 and 0.25, on different shards of one bulk) make OpenSearch 2.19 refuse one
+// of the two ("mapper [ratio] cannot be changed from type [float] to [long]"), where Elasticsearch 8 takes float.
+const INDEX_BODY = {
+  settings: { number_of_shards: 3, number_of_replicas: 0 },
+  mappings: { properties: { raw: { type: 'object', enabled: false }, ratio: { type: 'float' } } },
+};
 const PRETTY_SOURCE = '{\n  "title": "pretty \\"quoted\\" ü",\n  "price": 1.0,\n  "raw": {\n    "big": 12345678901234567890\n  }\n}';
 const DOCS = Array.from({ length: 30 }, (_, i) => ({
   id: `doc-${i}`,

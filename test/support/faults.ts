@@ -12,6 +12,7 @@ import { createServer, connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { descendants, isAlive, pidFile, readPid, stopByPidFile, tail } from '../../deploy/local/lib/procs.js';
+import type { Engine } from '../../deploy/local/lib/config.js';
 import type { StackState } from '../../deploy/local/lib/state.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -256,6 +257,10 @@ export function portOffset(state: StackState): string | undefined {
   return Number.isInteger(port) && port >= 9092 ? String(port - 9092) : undefined;
 }
 
+function engineSetting(name: string, engine: Engine | undefined): NodeJS.ProcessEnv {
+  return engine ? { [name]: `${engine.kind}:${engine.version}` } : {};
+}
+
 /** The settings `stack.ts up` needs to find this stack again: its folder, its mode and its ports. */
 export function stackEnv(stack: LocalStack): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
@@ -269,6 +274,9 @@ export function stackEnv(stack: LocalStack): NodeJS.ProcessEnv {
     // Its leader clusters (fan-in) and their heap: a stack.json written again with fewer would lose them.
     KCCR_LEADER_CLUSTERS: String(stack.state.leaders?.length ?? 1),
     ...(stack.state.clusters.leader2?.heap ? { KCCR_EXTRA_LEADER_HEAP: stack.state.clusters.leader2.heap } : {}),
+    // Each side's engine: `stack up` refuses another engine than a running cluster's (absent before engines were listed).
+    ...engineSetting('KCCR_LEADER_ENGINE', stack.state.clusters.leader.engine),
+    ...engineSetting('KCCR_FOLLOWER_ENGINE', stack.state.clusters.follower.engine),
   };
   if (env.KCCR_PORT_OFFSET === undefined || env.KCCR_PORT_OFFSET === '') {
     const offset = portOffset(stack.state);

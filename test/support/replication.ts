@@ -113,6 +113,23 @@ export function bulkLines(index: string, docs: readonly { id: string; routing?: 
     .join('');
 }
 
+/**
+ * Makes a 3-shard leader index of `count` numbered documents (`d0`, `d1`, ...; a quarter of them with custom routing),
+ * written 1000 a bulk and refreshed.
+ */
+export async function leaderWithDocuments(es: ElasticsearchAdapter, index: string, count: number): Promise<void> {
+  await es.createIndex(index, { settings: { index: { number_of_shards: 3, number_of_replicas: 0 } } });
+  for (let i = 0; i < count; i += 1000) {
+    const docs = Array.from({ length: Math.min(1000, count - i) }, (_, k) => ({
+      id: `d${i + k}`,
+      ...((i + k) % 4 === 0 ? { routing: `r${(i + k) % 9}` } : {}),
+      source: { n: i + k, text: `document ${i + k}` },
+    }));
+    await es.bulk(bulkLines(index, docs));
+  }
+  await es.refresh(index);
+}
+
 /** The first `count` records of the harness's follower cluster's dead-letter topic, read with a group of their own. */
 export async function readDeadLetters(h: Harness, count: number): Promise<ConsumedMessage[]> {
   const consumer = h.kafka.consumer(uniqueName('dlq-reader'));

@@ -23,6 +23,24 @@ describe('failuresOf', () => {
     ]);
   });
 
+  it('says why a file failed whose tests passed: its hooks, and errors thrown outside any test', () => {
+    const report = {
+      testResults: [
+        { name: '/repo/test/integration/f.test.ts', status: 'failed', assertionResults: [{ fullName: 'fuzz', status: 'passed' }], message: '' },
+        { name: '/repo/test/integration/g.test.ts', status: 'failed', assertionResults: [], message: '' },
+      ],
+    };
+    const errors = [
+      { file: 'test/integration/f.test.ts', where: 'control API fuzzing', message: 'KAFKA_UNAVAILABLE: not read back\n  at x' },
+      { file: '', where: 'unhandled', message: 'socket hang up' },
+    ];
+    expect(failuresOf(report, '/repo', errors)).toEqual([
+      'test/integration/f.test.ts > control API fuzzing: KAFKA_UNAVAILABLE: not read back',
+      'test/integration/g.test.ts: failed',
+      'unhandled: socket hang up',
+    ]);
+  });
+
   it('shortens a very long first line', () => {
     const report = {
       testResults: [{ name: 'x.test.ts', status: 'failed', assertionResults: [{ fullName: 't', status: 'failed', failureMessages: ['y'.repeat(500)] }] }],

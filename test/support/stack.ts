@@ -38,6 +38,22 @@ export function leaderClusters(stack: StackState): readonly string[] {
 }
 
 /**
+ * The stack's engines, leader → follower ("opensearch 2.19.4 → elasticsearch 8.19.21"), for test names: the same
+ * tests run on whichever engines the stack was started with (KCCR_LEADER_ENGINE, KCCR_FOLLOWER_ENGINE).
+ */
+export function stackEngines(stack: StackState | StackKind): string {
+  if (typeof stack === 'string') {
+    if (!existsSync(stackStateFile(stack))) return `no ${stack} stack`;
+    stack = loadStack(stack);
+  }
+  const engine = (role: 'leader' | 'follower') => {
+    const e = (stack as StackState).clusters[role].engine ?? { kind: 'elasticsearch', version: (stack as StackState).esVersion };
+    return `${e.kind} ${e.version}`;
+  };
+  return `${engine('leader')} → ${engine('follower')}`;
+}
+
+/**
  * Connection to one cluster of the stack (`leader`, `follower`, or a further leader such as `leader2`), as a given
  * user (secure mode) or anonymous (plain mode).
  */

@@ -51,6 +51,36 @@ describe('stack config', () => {
     expect(() => readStackConfig({ KCCR_LEADER_CLUSTERS: '3', KCCR_KAFKA_PORT: '9213', KCCR_LEADER_NODES: '2' })).toThrow(/both use port 9213/);
   });
 
+  it("reads each side's engine, Elasticsearch of KCCR_ES_VERSION by default", () => {
+    expect(readStackConfig({ KCCR_ES_VERSION: '9.2.4' }).engines).toEqual({
+      leader: { kind: 'elasticsearch', version: '9.2.4' },
+      follower: { kind: 'elasticsearch', version: '9.2.4' },
+    });
+    expect(readStackConfig({ KCCR_LEADER_ENGINE: 'opensearch:2.19.4', KCCR_FOLLOWER_ENGINE: 'elasticsearch:8.19.21' }).engines).toEqual({
+      leader: { kind: 'opensearch', version: '2.19.4' },
+      follower: { kind: 'elasticsearch', version: '8.19.21' },
+    });
+  });
+
+  it('refuses an unknown engine, and OpenSearch in secure mode (its integ-test zip has no security plugin)', () => {
+    const problems = (env: NodeJS.ProcessEnv) => {
+      try {
+        readStackConfig(env);
+        return '';
+      } catch (e) {
+        return (e as StackConfigError).problems.join('\n');
+      }
+    };
+    expect(problems({ KCCR_LEADER_ENGINE: 'solr:9.0.0' })).toContain(
+      'KCCR_LEADER_ENGINE: expected elasticsearch:<8.x.y or 9.x.y> or opensearch:<2.x.y or 3.x.y>',
+    );
+    expect(problems({ KCCR_SECURE: '1', KCCR_FOLLOWER_ENGINE: 'opensearch:3.3.2' })).toMatch(/KCCR_SECURE=1 with an OpenSearch follower .*plain mode/);
+    // Further leader clusters run the leader side's engine, so they are refused with it.
+    expect(problems({ KCCR_SECURE: '1', KCCR_LEADER_CLUSTERS: '2', KCCR_LEADER_ENGINE: 'opensearch:2.19.4' })).toMatch(
+      /KCCR_SECURE=1 with an OpenSearch leader .*plain mode/,
+    );
+  });
+
   it('reads Java versions in both spellings', () => {
     expect(parseJavaVersion('openjdk version "17.0.15" 2025-04-15')).toBe(17);
     expect(parseJavaVersion('java version "1.8.0_402"')).toBe(8);

@@ -12,6 +12,11 @@ export interface StackConfig {
   readonly cacheDir: string;
   readonly secure: boolean;
   readonly esVersion: string;
+  /**
+   * The engine and version of each side (KCCR_LEADER_ENGINE, KCCR_FOLLOWER_ENGINE: `elasticsearch:<x.y.z>` or
+   * `opensearch:<x.y.z>`); by default Elasticsearch of KCCR_ES_VERSION on both.
+   */
+  readonly engines: { readonly leader: Engine; readonly follower: Engine };
   readonly kafkaVersion: string;
   readonly registryVersion: string;
   readonly ports: {
@@ -50,6 +55,13 @@ export interface StackConfig {
   readonly registryUser: string;
   readonly timeoutsMs: { readonly kafka: number; readonly registry: number; readonly es: number };
 }
+
+export interface Engine {
+  readonly kind: 'elasticsearch' | 'opensearch';
+  readonly version: string;
+}
+
+const ENGINE = /^(elasticsearch:(8|9)|opensearch:(2|3))\.[0-9]+\.[0-9]+$/;
 
 export class StackConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -93,15 +105,21 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
   const count = (name: string, fallback: number, max: number): number => r.int(name, fallback, 1, max);
   const seconds = (name: string, fallback: number): number => r.positive(name, fallback, 'number of seconds') * 1000;
 
+  const engine = (name: string, esVersion: string): Engine => {
+    const [kind, version] = str(name, `elasticsearch:${esVersion}`, ENGINE, 'elasticsearch:<8.x.y or 9.x.y> or opensearch:<2.x.y or 3.x.y>').split(':');
+    return { kind: kind as Engine['kind'], version: version! };
+  };
+  const esVersion = str('KCCR_ES_VERSION', '8.19.21', /^(8|9)\.[0-9]+\.[0-9]+$/, 'an Elasticsearch version 8.x.y or 9.x.y');
   const stackDir = resolve(str('KCCR_STACK_DIR', join(PROJECT_ROOT, '.stack')));
   const config: StackConfig = {
     root: PROJECT_ROOT,
     stackDir,
     cacheDir: resolve(str('KCCR_CACHE_DIR', join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kccr'))),
     secure: bool('KCCR_SECURE'),
-    esVersion: str('KCCR_ES_VERSION', '8.19.21', /^(8|9)\.[0-9]+\.[0-9]+$/, 'an Elasticsearch version 8.x.y or 9.x.y'),
+    esVersion,
     kafkaVersion: str('KCCR_KAFKA_VERSION', '4.1.1', /^4\.[0-9]+\.[0-9]+$/, 'an Apache Kafka version 4.x.y'),
     registryVersion: str('KCCR_REGISTRY_VERSION', '3.3.3', /^[0-9]+\.[0-9]+\.[0-9]+(\.Final)?$/, 'an Apicurio Registry version'),
+    engines: { leader: engine('KCCR_LEADER_ENGINE', esVersion), follower: engine('KCCR_FOLLOWER_ENGINE', esVersion) },
     ports: {
       kafka: port('KCCR_KAFKA_PORT', 9092),
       kafkaController: port('KCCR_KAFKA_CONTROLLER_PORT', 9093),
@@ -131,6 +149,15 @@ export function readStackConfig(env: NodeJS.ProcessEnv = process.env): StackConf
       es: seconds('KCCR_ES_START_TIMEOUT', 180),
     },
   };
+
+  const { engines } = config;
+  for (const role of ['leader', 'follower'] as const) {
+    // The integ-test zip of OpenSearch has no security plugin: no TLS and no users to give it.
+    if (config.secure && engines[role].kind === 'opensearch')
+      r.problem(
+        `KCCR_SECURE=1 with an OpenSearch ${role} (KCCR_${role.toUpperCase()}_ENGINE=opensearch:${engines[role].version}): the secure mode needs TLS and users, which OpenSearch's integ-test distribution cannot give (its security plugin is not in it); run OpenSearch in plain mode`,
+      );
+  }
 
   const ports: [string, number][] = Object.entries(config.ports);
   const clusters = [

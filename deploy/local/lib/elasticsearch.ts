@@ -116,6 +116,30 @@ export function passwordFile(config: StackConfig, cluster: ClusterId, user: stri
   return join(stackPaths(config).secrets, `${cluster}-${user}.password`);
 }
 
+/**
+ * What differs between the engines' distributions as the launcher lays a node out: its configuration file, the
+ * variables that point it at its config, JDK and temporary folder, and its programs. Elasticsearch's is below,
+ * OpenSearch's in opensearch.ts.
+ */
+export interface EngineLayout {
+  readonly product: string;
+  readonly configFile: string;
+  /** The node's settings file from the lines Elasticsearch would get (an engine drops or renames what it lacks). */
+  readonly settings: (lines: readonly string[]) => readonly string[];
+  readonly env: (conf: string, javaHome: string, tmp: string) => NodeJS.ProcessEnv;
+  readonly keystoreTool: string;
+  readonly server: string;
+}
+
+export const ELASTICSEARCH_LAYOUT: EngineLayout = {
+  product: 'Elasticsearch',
+  configFile: 'elasticsearch.yml',
+  settings: (lines) => lines,
+  env: (conf, javaHome, tmp) => ({ ES_PATH_CONF: conf, ES_JAVA_HOME: javaHome, ES_TMPDIR: tmp }),
+  keystoreTool: 'elasticsearch-keystore',
+  server: 'elasticsearch',
+};
+
 function elasticsearchYml(config: StackConfig, node: EsNode, nodes: readonly EsNode[]): string {
   const p = stackPaths(config);
   const discovery =
@@ -177,6 +201,7 @@ export interface PreparedNode {
   readonly node: EsNode;
   readonly env: NodeJS.ProcessEnv;
   readonly owner: { uid: number; gid: number } | undefined;
+  readonly layout: EngineLayout;
 }
 
 /**
@@ -185,7 +210,14 @@ export interface PreparedNode {
  * only what it writes (data, logs, tmp, the snapshots folder, all 0750); the node folder and its config are root's,
  * readable by that user's group, so that nothing it could plant there is ever written through by root (files.ts).
  */
-export function prepareNode(config: StackConfig, node: EsNode, esHome: string, java: JavaHome, certs: CertPaths | undefined): PreparedNode {
+export function prepareNode(
+  config: StackConfig,
+  node: EsNode,
+  esHome: string,
+  java: JavaHome,
+  certs: CertPaths | undefined,
+  layout: EngineLayout = ELASTICSEARCH_LAYOUT,
+): PreparedNode {
   const p = stackPaths(config);
   const { cluster, role, dir } = node;
   const conf = join(dir, 'config');
@@ -199,7 +231,7 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
   ownedDir(conf, 0o750, root, 'remake');
   if (!existsSync(join(conf, 'log4j2.properties'))) cpSync(join(esHome, 'config'), conf, { recursive: true });
   const write = (file: string, text: string) => writeFileNoFollow(join(conf, file), text, 0o640, root);
-  write('elasticsearch.yml', elasticsearchYml(config, node, clusterNodes(config, cluster)));
+  write(layout.configFile, `${layout.settings(elasticsearchYml(config, node, clusterNodes(config, cluster)).trimEnd().split('\n')).join('\n')}\n`);
   write('jvm.options', jvmOptions(join(esHome, 'config'), dir));
   const heap = clusterHeap(config, cluster);
   write(join('jvm.options.d', 'heap.options'), `-Xms${heap}\n-Xmx${heap}\n`);
@@ -207,13 +239,11 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
     PATH: process.env.PATH,
     HOME: dir,
     LANG: 'C.UTF-8',
-    ES_PATH_CONF: conf,
-    ES_JAVA_HOME: java.home,
-    ES_TMPDIR: join(dir, 'tmp'),
+    ...layout.env(conf, java.home, join(dir, 'tmp')),
   };
   // Elasticsearch makes its keystore on first start when there is none, which needs a config folder it can write:
   // made here instead, by root.
-  if (!existsSync(join(conf, 'elasticsearch.keystore'))) run(join(esHome, 'bin', 'elasticsearch-keystore'), ['create'], { env, what: 'creating the keystore' });
+  if (!existsSync(join(conf, `${layout.server}.keystore`))) run(join(esHome, 'bin', layout.keystoreTool), ['create'], { env, what: 'creating the keystore' });
 
   if (config.secure && certs) {
     ownedDir(join(conf, 'certs'), 0o750, root, 'remake');
@@ -250,12 +280,12 @@ export function prepareNode(config: StackConfig, node: EsNode, esHome: string, j
   // is root's, so nothing in it is a link someone else planted).
   if (root) run('chown', ['-R', '--no-dereference', `0:${root.gid}`, conf], { what: `giving ${conf} to root, readable by ${config.esUser}` });
   run('chmod', ['-R', 'u+rwX,g+rX,g-w,o-rwx', conf], { what: `closing ${conf} to other users` });
-  return { node, env, owner };
+  return { node, env, owner, layout };
 }
 
 export function startNode(config: StackConfig, esHome: string, prepared: PreparedNode): number {
   const p = stackPaths(config);
-  const es = join(esHome, 'bin', 'elasticsearch');
+  const es = join(esHome, 'bin', prepared.layout.server);
   return startDetached({
     ...asUser(prepared.owner, es, []),
     env: prepared.env,

@@ -78,20 +78,26 @@ export function registryInStack(config: StackConfig, unpacked: string): string {
  * The Elasticsearch integ-test distribution: the zip is cached, then unpacked under the stack folder,
  * because the cache may sit in a home folder that the Elasticsearch user cannot enter.
  */
-export function fetchElasticsearch(config: StackConfig): string {
-  const zipDir = cached(join(config.cacheDir, `elasticsearch-${config.esVersion}`), (tmp) => {
+export function fetchElasticsearch(config: StackConfig, version = config.esVersion): string {
+  return fetchIntegTestZip(config, 'elasticsearch', version);
+}
+
+/** The integ-test distribution of either engine (`org.<engine>.distribution.integ-test-zip:<engine>`), as above. */
+export function fetchIntegTestZip(config: StackConfig, engine: 'elasticsearch' | 'opensearch', version: string): string {
+  const product = engine === 'opensearch' ? 'OpenSearch' : 'Elasticsearch';
+  const zipDir = cached(join(config.cacheDir, `${engine}-${version}`), (tmp) => {
     mvn(
-      ['dependency:copy', `-Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:${config.esVersion}:zip`, `-DoutputDirectory=${tmp}`],
-      `fetching Elasticsearch ${config.esVersion} (integ-test zip) from Maven Central`,
+      ['dependency:copy', `-Dartifact=org.${engine}.distribution.integ-test-zip:${engine}:${version}:zip`, `-DoutputDirectory=${tmp}`],
+      `fetching ${product} ${version} (integ-test zip) from Maven Central`,
     );
   });
   const zip = readdirSync(zipDir).find((f) => f.endsWith('.zip'));
   if (!zip) throw new Error(`no zip in ${zipDir}; delete that folder and run again`);
-  const home = join(stackPaths(config).dist, `elasticsearch-${config.esVersion}`);
+  const home = join(stackPaths(config).dist, `${engine}-${version}`);
   cached(home, (tmp) => {
     requireCommand('unzip', 'install unzip (for example `apt-get install unzip`)');
-    run('unzip', ['-q', join(zipDir, zip), '-d', tmp], { what: `unpacking Elasticsearch ${config.esVersion}` });
-    const inner = join(tmp, `elasticsearch-${config.esVersion}`);
+    run('unzip', ['-q', join(zipDir, zip), '-d', tmp], { what: `unpacking ${product} ${version}` });
+    const inner = join(tmp, `${engine}-${version}`);
     for (const entry of readdirSync(inner)) renameSync(join(inner, entry), join(tmp, entry));
     rmSync(inner, { recursive: true });
   });

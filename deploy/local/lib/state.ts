@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StackConfig } from './config.js';
+import type { Engine, StackConfig } from './config.js';
 import { stackPaths } from './config.js';
 import type { ClusterId, ClusterRole } from './elasticsearch.js';
 import { clusterHeap, clusterNodes, clusterUrl, nodeUrl, passwordFile, roleOf, SNAPSHOT_REPOSITORY, USERS } from './elasticsearch.js';
@@ -50,6 +50,8 @@ export interface StackState {
 
 export interface ClusterState {
   readonly name: string;
+  /** The engine and version it runs (absent in a stack.json written before OpenSearch could run: Elasticsearch of esVersion). */
+  readonly engine?: Engine;
   /** Node 1's address. */
   readonly url: string;
   /** Every node (the part is its pid file's and log's name); absent in a stack.json written before nodes were listed. */
@@ -64,6 +66,8 @@ export function describeStack(config: StackConfig): StackState {
   const p = stackPaths(config);
   const cluster = (id: ClusterId): ClusterState => ({
     name: `kccr-${id}`,
+    // A further leader cluster runs the leader side's engine (KCCR_LEADER_ENGINE).
+    engine: config.engines[roleOf(id)],
     url: clusterUrl(config, id),
     nodes: clusterNodes(config, id).map((n) => ({ name: n.name, part: n.part, url: nodeUrl(config, n) })),
     ...(config.secure ? { caFile: join(p.certs, 'ca.crt') } : {}),

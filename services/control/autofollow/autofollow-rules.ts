@@ -310,7 +310,13 @@ export interface Plan {
  * under any follower name), and follower indices that have a spec in any state — a stopped one is an index someone
  * failed over to, which a rule must not take back.
  */
-export function planRun(rule: AutofollowRule, leaderCluster: string, leaderIndices: readonly string[], specs: readonly ReplicationSpec[]): Plan {
+export function planRun(
+  rule: AutofollowRule,
+  leaderCluster: string,
+  leaderIndices: readonly string[],
+  specs: readonly ReplicationSpec[],
+  groupMembers: readonly Candidate[] = [],
+): Plan {
   const onFollower = specs.filter((s) => s.followerCluster === rule.followerCluster);
   const replicated = new Set(onFollower.filter((s) => s.state !== 'stopped' && s.leaderCluster === leaderCluster).map((s) => s.leaderIndex));
   const taken = new Set(onFollower.map((s) => s.followerIndex));
@@ -320,9 +326,12 @@ export function planRun(rule: AutofollowRule, leaderCluster: string, leaderIndic
   const start: Candidate[] = [];
   const followed: string[] = [];
   const invalid: (Candidate & { reason: string })[] = [];
-  for (const leaderIndex of [...new Set(leaderIndices)].sort()) {
-    if (!matchesRule(leaderIndex, rule.patterns, rule.excludePatterns)) continue;
-    const followerIndex = followerIndexName(rule.followerIndexPattern, leaderIndex, leaderCluster);
+  // Members of a followed data stream or rollover alias are followed whatever their own names (a backing index is
+  // hidden and matches no pattern), under the names the group gives them (groups.ts).
+  const named = new Map(groupMembers.map((c) => [c.leaderIndex, c.followerIndex]));
+  const matching = leaderIndices.filter((i) => matchesRule(i, rule.patterns, rule.excludePatterns));
+  for (const leaderIndex of [...new Set([...matching, ...named.keys()])].sort()) {
+    const followerIndex = named.get(leaderIndex) ?? followerIndexName(rule.followerIndexPattern, leaderIndex, leaderCluster);
     if (replicated.has(leaderIndex) || taken.has(specName(followerIndex, leaderIndex))) {
       followed.push(leaderIndex);
       continue;
@@ -336,13 +345,40 @@ export function planRun(rule: AutofollowRule, leaderCluster: string, leaderIndic
   return { start, followed, invalid };
 }
 
-/** Whether a replication is one that the rule made (or would have made): its leader and follower index fit the rule. */
+/** A backing index's name: `.ds-<stream>-` then a generation, after a date on Elasticsearch (`2026.11.29-000002`). */
+const BACKING = /^\.ds-(.+?)-(?:\d{4}\.\d{2}\.\d{2}-)?\d{6,}$/;
+
+/** The data stream a backing index name belongs to; undefined for a name of another form. */
+export function streamOfBackingIndex(index: string): string | undefined {
+  return BACKING.exec(index)?.[1];
+}
+
+/**
+ * The follower index of a data stream's backing index (groups.ts): its form kept under the follower stream's name
+ * (`.ds-logs-app-2026.11.29-000002` of `logs-app` into `eu-logs-app` is `.ds-eu-logs-app-2026.11.29-000002`).
+ */
+export function followerBackingName(rule: AutofollowRule, stream: string, backing: string, leaderCluster: string): string {
+  const prefix = `.ds-${stream}-`;
+  if (!backing.startsWith(prefix)) return followerIndexName(rule.followerIndexPattern, backing, leaderCluster);
+  return `.ds-${followerIndexName(rule.followerIndexPattern, stream, leaderCluster)}-${backing.slice(prefix.length)}`;
+}
+
+/**
+ * Whether a replication is one that the rule made (or would have made): its leader and follower index fit the rule,
+ * or it is a backing index of a data stream the rule follows, named as groups.ts names them.
+ */
 export function madeByRule(rule: AutofollowRule, spec: ReplicationSpec): boolean {
-  return (
-    spec.followerCluster === rule.followerCluster &&
-    coversLeader(rule, spec.leaderCluster) &&
+  if (spec.followerCluster !== rule.followerCluster || !coversLeader(rule, spec.leaderCluster)) return false;
+  if (
     matchesRule(spec.leaderIndex, rule.patterns, rule.excludePatterns) &&
     (rule.merge ? spec.merge?.into : spec.followerIndex) === followerIndexName(rule.followerIndexPattern, spec.leaderIndex, spec.leaderCluster)
+  )
+    return true;
+  const stream = streamOfBackingIndex(spec.leaderIndex);
+  return (
+    stream !== undefined &&
+    matchesRule(stream, rule.patterns, rule.excludePatterns) &&
+    spec.followerIndex === followerBackingName(rule, stream, spec.leaderIndex, spec.leaderCluster)
   );
 }
 

@@ -14,22 +14,9 @@ import { unreplicable } from '../replication/index-features.js';
 import type { StartCommand } from '../replication/replications.js';
 import { mergeOf } from '../replication/replications.js';
 import { mergedSourceName } from '../../shared/merge.js';
+import { testRule } from './test-rule.js';
 
-function rule(name: string, over: Partial<AutofollowRule> = {}): AutofollowRule {
-  return {
-    followerCluster: 'fc',
-    leaderCluster: 'lc',
-    name,
-    patterns: ['logs-*'],
-    excludePatterns: [],
-    followerIndexPattern: '{{leader_index}}',
-    createdBy: 't',
-    updatedBy: 't',
-    createdAt: 1,
-    updatedAt: 1,
-    ...over,
-  };
-}
+const rule = testRule;
 
 /**
  * `partialSource`: leader indices that keep only part of _source; their starts are checked as ReplicationService
@@ -61,7 +48,7 @@ function setup(
     listLeaderIndices: async (cluster) => {
       const v = leader[cluster];
       if (v instanceof Error) throw v;
-      return v ?? [];
+      return { indices: v ?? [], groups: [] };
     },
     replications: {
       list: () => specs,
@@ -274,11 +261,25 @@ describe('listing leader indices', () => {
         { name: 'logs-../../_security', attributes: ['open'] },
         { name: 'Logs-B', attributes: ['open'] },
       ],
+      aliases: [
+        { name: 'logs-rollover', indices: ['logs-r-000002', 'logs-r-000001'] },
+        { name: '.kibana', indices: ['.kibana_1'] },
+      ],
+      data_streams: [
+        { name: 'logs-x', backing_indices: ['.ds-logs-x-000001', '.ds-logs-x-000002', 'Bad..Name'] },
+        { name: 'Logs-Y', backing_indices: ['.ds-Logs-Y-000001'] },
+      ],
     };
     const es = { request: () => Promise.resolve({ status: 200, body }) };
     const clusters = { withClient: <T>(_cluster: string, fn: (client: typeof es) => Promise<T>) => fn(es) };
     const list = leaderIndexLister(clusters as unknown as Parameters<typeof leaderIndexLister>[0]);
-    expect(await list('lc', ['logs-*'])).toEqual(['logs-a']);
+    expect(await list('lc', ['logs-*'])).toEqual({
+      indices: ['logs-a'],
+      groups: [
+        { kind: 'data_stream', name: 'logs-x', members: ['.ds-logs-x-000001', '.ds-logs-x-000002'] },
+        { kind: 'alias', name: 'logs-rollover', members: ['logs-r-000001', 'logs-r-000002'] },
+      ],
+    });
   });
 });
 
@@ -298,6 +299,8 @@ describe('a rule over several leader clusters (fan-in, per source)', () => {
         for (const i of changes.add) set.add(i);
         aliases.set(alias, set);
       },
+      state: async () => ({ members: [] }),
+      apply: async () => undefined,
     };
     return { api, aliases, indices, calls };
   }

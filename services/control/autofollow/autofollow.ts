@@ -14,6 +14,8 @@ import type { ReplicationSpec } from '../../shared/replication.js';
 import { CLUSTER_NAME } from '../../shared/replication.js';
 import { isIndexName } from '../../shared/rows.js';
 import { aliasCandidates, coversSeveral, leadersOf, planAlias, planRun, ruleKey } from './autofollow-rules.js';
+import { departedMembers, groupAliasActions, groupAliasCandidates, groupCandidates, groupsOfRule, planGroupAlias, streamsOfSpecs } from './groups.js';
+import type { AliasState, LeaderGroup } from './groups.js';
 import type { AutofollowRule } from './autofollow-rules.js';
 import type { ClusterRegistry } from '../clusters/clusters.js';
 import type { StartCommand } from '../replication/replications.js';
@@ -43,8 +45,16 @@ export function readAutofollowConfig(env: NodeJS.ProcessEnv = process.env): Read
   });
 }
 
-/** Lists the leader cluster's open, non-hidden, non-system concrete indices matching any of the patterns. */
-export type LeaderIndexLister = (leaderCluster: string, patterns: readonly string[]) => Promise<string[]>;
+/** What a rule's patterns match on a leader cluster. */
+export interface LeaderListing {
+  /** Open, non-hidden, non-system concrete indices. */
+  readonly indices: string[];
+  /** Data streams and aliases, with their member indices (groups.ts). */
+  readonly groups: LeaderGroup[];
+}
+
+/** Lists what matches any of the patterns on the leader cluster. */
+export type LeaderIndexLister = (leaderCluster: string, patterns: readonly string[]) => Promise<LeaderListing>;
 
 /**
  * A read alias on a follower cluster, as the engine keeps it (alias names are checked by the rules API; index names
@@ -57,6 +67,20 @@ export interface FollowerAliases {
   existing(followerCluster: string, indices: readonly string[]): Promise<string[]>;
   /** Adds and removes members in one atomic `POST /_aliases`. */
   update(followerCluster: string, alias: string, changes: { readonly add: readonly string[]; readonly remove: readonly string[] }): Promise<void>;
+  /** A data stream's alias as it is: its members and its write index. */
+  state(followerCluster: string, alias: string): Promise<AliasState>;
+  /** `POST /_aliases` with these actions, atomically. */
+  apply(followerCluster: string, actions: readonly Record<string, unknown>[]): Promise<void>;
+}
+
+/** What retiring a data stream's member that the leader deleted (ILM) needs. */
+export interface MemberRetirement {
+  /** Whether the leader index exists (a data stream's backing index is hidden: looked up by name). */
+  leaderIndexExists(leaderCluster: string, index: string): Promise<boolean>;
+  /** Stops the replication (its follower index becomes an ordinary index) ... */
+  stop(followerCluster: string, followerIndex: string, requestedBy: string): Promise<unknown>;
+  /** ... and deletes that follower index, as the leader deleted its own. */
+  deleteFollowerIndex(followerCluster: string, index: string): Promise<void>;
 }
 
 /** {@link FollowerAliases} through the registered follower cluster's client. */
@@ -78,6 +102,32 @@ export function followerAliases(clusters: ClusterRegistry): FollowerAliases {
         const actions = [...changes.remove.map((index) => ({ remove: { index, alias } })), ...changes.add.map((index) => ({ add: { index, alias } }))];
         if (actions.length) await es.request('POST', '/_aliases', { body: { actions } });
       }),
+    state: (followerCluster, alias) =>
+      clusters.withClient(followerCluster, async (es) => {
+        const r = await es.request<Record<string, { aliases?: Record<string, { is_write_index?: boolean }> }>>('GET', `/_alias/${encodeURIComponent(alias)}`, {
+          ignore: [404],
+          query: { expand_wildcards: 'all' },
+        });
+        const entries = r.status === 404 ? [] : Object.entries(r.body ?? {});
+        const write = entries.find(([, v]) => v.aliases?.[alias]?.is_write_index === true)?.[0];
+        return { members: entries.map(([index]) => index), ...(write ? { writeIndex: write } : {}) };
+      }),
+    apply: (followerCluster, actions) =>
+      clusters.withClient(followerCluster, async (es) => {
+        if (actions.length) await es.request('POST', '/_aliases', { body: { actions } });
+      }),
+  };
+}
+
+/** {@link MemberRetirement} through the registered clusters and the replication service. */
+export function memberRetirement(
+  clusters: ClusterRegistry,
+  replications: { setState(followerCluster: string, followerIndex: string, state: 'stopped', requestedBy: string): Promise<unknown> },
+): MemberRetirement {
+  return {
+    leaderIndexExists: (leaderCluster, index) => clusters.withClient(leaderCluster, (es) => es.indexExists(index)),
+    stop: (followerCluster, followerIndex, requestedBy) => replications.setState(followerCluster, followerIndex, 'stopped', requestedBy),
+    deleteFollowerIndex: (followerCluster, index) => clusters.withClient(followerCluster, (es) => es.deleteIndex(index)),
   };
 }
 
@@ -97,26 +147,38 @@ interface ResolvedIndex {
   readonly data_stream?: string;
 }
 
+interface Resolved {
+  readonly indices?: ResolvedIndex[];
+  readonly aliases?: { readonly name: string; readonly indices?: string[] }[];
+  readonly data_streams?: { readonly name: string; readonly backing_indices?: string[] }[];
+}
+
 const NOT_FOLLOWED = ['hidden', 'system', 'closed', 'frozen'];
 
 /**
  * `GET /_resolve/index/<patterns>?expand_wildcards=open`: wildcards expand to open, non-hidden indices only; a name
- * without a wildcard resolves even when hidden or closed, hence the attribute check. Data stream backing indices
- * are left out (a data stream is not an index kccr follows). Needs view_index_metadata on the matching indices.
+ * without a wildcard resolves even when hidden or closed, hence the attribute check. Data stream backing indices are
+ * not listed as indices: a data stream matching the patterns is listed as a group with its backing indices, as is an
+ * alias with its indices (groups.ts). Needs view_index_metadata on the matching indices.
  */
 export function leaderIndexLister(clusters: ClusterRegistry): LeaderIndexLister {
   return (leaderCluster, patterns) =>
     clusters.withClient(leaderCluster, async (es) => {
       const path = `/_resolve/index/${patterns.map((p) => encodeURIComponent(p)).join(',')}`;
-      const r = await es.request<{ indices?: ResolvedIndex[] }>('GET', path, { query: { expand_wildcards: 'open', ignore_unavailable: true } });
-      return (
-        (r.body.indices ?? [])
-          .filter((i) => i.data_stream === undefined && (i.attributes ?? []).includes('open') && !(i.attributes ?? []).some((a) => NOT_FOLLOWED.includes(a)))
-          .map((i) => i.name)
-          // Names from the leader are checked like names from a request: a cluster (or something in its place)
-          // answering with a name Elasticsearch would never make starts nothing.
-          .filter((name) => isIndexName(name))
-      );
+      const r = await es.request<Resolved>('GET', path, { query: { expand_wildcards: 'open', ignore_unavailable: true } });
+      // Names from the leader are checked like names from a request: a cluster (or something in its place)
+      // answering with a name Elasticsearch would never make starts nothing.
+      const names = (list: readonly string[] | undefined) => (list ?? []).filter((name) => isIndexName(name));
+      const indices = (r.body.indices ?? [])
+        .filter((i) => i.data_stream === undefined && (i.attributes ?? []).includes('open') && !(i.attributes ?? []).some((a) => NOT_FOLLOWED.includes(a)))
+        .map((i) => i.name);
+      const groups: LeaderGroup[] = [
+        ...(r.body.data_streams ?? []).map((d) => ({ kind: 'data_stream' as const, name: d.name, members: names(d.backing_indices) })),
+        ...(r.body.aliases ?? [])
+          .filter((a) => !a.name.startsWith('.'))
+          .map((a) => ({ kind: 'alias' as const, name: a.name, members: names(a.indices).sort() })),
+      ].filter((g) => isIndexName(g.name));
+      return { indices: names(indices), groups };
     });
 }
 
@@ -140,6 +202,10 @@ interface RuleRun {
   leaderFailures: number;
   lastLeaderError?: string;
   lastAliasError?: string;
+  /** Why a data stream or rollover alias could not be kept in the last run (groups.ts); unset when all were. */
+  lastGroupError?: string;
+  /** The group failures of the run in progress. */
+  groupErrors: string[];
   executions: number;
   lastExecutionTime: number;
   /** Keyed `<leader cluster>/<leader index>`. */
@@ -174,6 +240,8 @@ export interface RuleStats {
   }[];
   readonly last_leader_error?: string;
   readonly last_alias_error?: string;
+  /** Why a data stream (or rollover alias) the rule follows could not be kept in its last run. */
+  readonly last_group_error?: string;
 }
 
 export interface AutofollowStats {
@@ -192,6 +260,8 @@ export interface AutofollowEngineOptions extends AutofollowConfig {
   readonly registeredClusters?: () => string[];
   /** Where rules with a follower_alias keep it; without it such rules start replications but keep no alias. */
   readonly aliases?: FollowerAliases;
+  /** Retires data stream members the leader deleted; without it they are left as they are. */
+  readonly retirement?: MemberRetirement;
   readonly logger?: Logger;
   readonly now?: () => number;
 }
@@ -312,6 +382,7 @@ export class AutofollowEngine {
         leaderFailures: 0,
         executions: 0,
         lastExecutionTime: 0,
+        groupErrors: [],
         failed: new Map(),
       };
       this.runs.set(key, run);
@@ -326,6 +397,7 @@ export class AutofollowEngine {
   private async runRule(rule: AutofollowRule): Promise<void> {
     const run = this.runOf(rule);
     const log = this.opts.logger?.child({ rule: rule.name, leaderCluster: rule.leaderCluster, followerCluster: rule.followerCluster });
+    run.groupErrors = [];
     try {
       const leaders = leadersOf(rule, this.opts.registeredClusters?.() ?? []);
       const errors: string[] = [];
@@ -339,6 +411,11 @@ export class AutofollowEngine {
       // Logged when it changes, not on every run while a cluster is down.
       if (message !== undefined && message !== run.lastLeaderError) log?.warn({ err: message }, 'auto-follow could not list the leader indices');
       run.lastLeaderError = message;
+      if (!this.stopping) await this.keepStreamAliases(rule, run, log);
+      const groupError = run.groupErrors.length ? run.groupErrors.join('; ') : undefined;
+      if (groupError !== undefined && groupError !== run.lastGroupError)
+        log?.warn({ err: groupError }, 'auto-follow could not keep a data stream or rollover alias');
+      run.lastGroupError = groupError;
       if (rule.followerAlias && !this.stopping) await this.keepAlias(rule, run, rule.followerAlias, log);
     } finally {
       run.executions++;
@@ -349,14 +426,17 @@ export class AutofollowEngine {
   /** One leader cluster of a rule's run; returns why its indices could not be listed, if they could not. */
   private async runLeader(rule: AutofollowRule, run: RuleRun, leaderCluster: string, log: Logger | undefined): Promise<string | undefined> {
     const key = ruleKey(rule);
-    let names: string[];
+    let listing: LeaderListing;
     try {
-      names = await this.opts.listLeaderIndices(leaderCluster, rule.patterns);
+      listing = await this.opts.listLeaderIndices(leaderCluster, rule.patterns);
     } catch (e) {
       run.leaderFailures++;
       return errorMessage(e);
     }
-    const plan = planRun(rule, leaderCluster, names, this.opts.replications.list());
+    const groups = groupsOfRule(rule, listing.groups);
+    const members = groupCandidates(rule, groups, leaderCluster);
+    const names = [...listing.indices, ...members.map((m) => m.leaderIndex)];
+    const plan = planRun(rule, leaderCluster, listing.indices, this.opts.replications.list(), members);
     // Forget failures of indices that are gone from the leader or followed now (by hand, say).
     const present = new Set(names);
     const followed = new Set(plan.followed);
@@ -387,7 +467,55 @@ export class AutofollowEngine {
         this.recordFailure(run, leaderCluster, c.leaderIndex, c.followerIndex, e, log);
       }
     }
+    for (const group of groups) {
+      if (this.stopping) return undefined;
+      await this.retireDeparted(rule, run, leaderCluster, group, log);
+    }
     return undefined;
+  }
+
+  /** Members of a followed group that the leader deleted (ILM) are retired on the follower: stopped, index deleted. */
+  private async retireDeparted(rule: AutofollowRule, run: RuleRun, leaderCluster: string, group: LeaderGroup, log: Logger | undefined): Promise<void> {
+    const retirement = this.opts.retirement;
+    if (!retirement) return;
+    try {
+      for (const spec of departedMembers(rule, group, leaderCluster, this.opts.replications.list())) {
+        // Gone from the group is not enough: only an index the leader says does not exist is retired.
+        if (await retirement.leaderIndexExists(leaderCluster, spec.leaderIndex)) continue;
+        await retirement.stop(spec.followerCluster, spec.followerIndex, `autofollow:${rule.name}`);
+        await retirement.deleteFollowerIndex(spec.followerCluster, spec.followerIndex);
+        log?.info(
+          { leaderCluster, group: group.name, leaderIndex: spec.leaderIndex, followerIndex: spec.followerIndex },
+          'auto-follow retired a member the leader deleted',
+        );
+      }
+    } catch (e) {
+      run.groupErrors.push(`${coversSeveral(rule) ? `${leaderCluster}:` : ''}${group.name}: ${errorMessage(e)}`);
+    }
+  }
+
+  /**
+   * The follower's alias of each data stream the rule follows (groups.ts), known from its replications, so that it is
+   * kept, and its write index set once the newest member is stopped, while the leader is down too.
+   */
+  private async keepStreamAliases(rule: AutofollowRule, run: RuleRun, log: Logger | undefined): Promise<void> {
+    const aliases = this.opts.aliases;
+    if (!aliases) return;
+    for (const { leaderCluster, group } of streamsOfSpecs(rule, this.opts.replications.list())) {
+      if (this.stopping) return;
+      try {
+        const specs = this.opts.replications.list();
+        const existing = await aliases.existing(rule.followerCluster, groupAliasCandidates(rule, group, leaderCluster, specs));
+        const plan = planGroupAlias(rule, group, leaderCluster, specs, existing);
+        const actions = groupAliasActions(plan, await aliases.state(rule.followerCluster, plan.alias));
+        if (actions.length) {
+          await aliases.apply(rule.followerCluster, actions);
+          log?.info({ alias: plan.alias, members: plan.members, writeIndex: plan.writeIndex }, 'auto-follow updated a data stream alias');
+        }
+      } catch (e) {
+        run.groupErrors.push(`${coversSeveral(rule) ? `${leaderCluster}:` : ''}${group.name}: ${errorMessage(e)}`);
+      }
+    }
   }
 
   /**
@@ -473,6 +601,7 @@ export class AutofollowEngine {
         })),
         ...(current?.lastLeaderError !== undefined ? { last_leader_error: current.lastLeaderError } : {}),
         ...(current?.lastAliasError !== undefined ? { last_alias_error: current.lastAliasError } : {}),
+        ...(current?.lastGroupError !== undefined ? { last_group_error: current.lastGroupError } : {}),
       };
     });
     const sum = (f: (s: RuleStats) => number) => perRule.reduce((acc, s) => acc + f(s), 0);

@@ -5,7 +5,7 @@
  * starts once the restore is done. Operations between the checkpoints and the snapshot are in both: harmless, the
  * applier's external versions keep the newest.
  */
-import type { ElasticsearchAdapter } from '../../shared/adapters/elasticsearch.js';
+import type { ElasticsearchAdapter, EngineInfo } from '../../shared/adapters/elasticsearch.js';
 import { errorMessage, isRetriable, KccrError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BootstrapCheckpoints, BootstrapStatus, ReplicationSpec } from '../../shared/replication.js';
@@ -42,6 +42,30 @@ export async function requireRepository(es: ElasticsearchAdapter, repository: st
       { repository },
     );
   }
+}
+
+/** A version's numbers ("8.19.21" -> [8, 19, 21]), undefined when it has none (a cluster that did not say). */
+function versionParts(v: string): number[] | undefined {
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+/**
+ * Why a snapshot of the leader cannot be restored on the follower, or undefined when it may be. A restore needs the
+ * same vendor (OpenSearch cannot read an Elasticsearch repository, and Elasticsearch refuses OpenSearch's snapshots,
+ * both with a 500 that would be retried forever: docs/design/compatibility.md) and a follower of the leader's
+ * version or newer. A version a cluster did not report (the Elasticsearch integ-test zip has no `GET /`) is not
+ * held against it. Pure.
+ */
+export function snapshotRefusal(leader: EngineInfo, follower: EngineInfo): string | undefined {
+  if (leader.kind !== follower.kind) {
+    return `bootstrap "snapshot" cannot work from ${leader.kind} to ${follower.kind}: a snapshot is restored only by the same engine; choose bootstrap "scan"`;
+  }
+  const [l, f] = [versionParts(leader.version), versionParts(follower.version)];
+  if (l && f && (f[0]! - l[0]! || f[1]! - l[1]! || f[2]! - l[2]!) < 0) {
+    return `bootstrap "snapshot" cannot work from ${leader.kind} ${leader.version} to the older ${follower.version}: a snapshot is restored only by the same version or a newer one; choose bootstrap "scan"`;
+  }
+  return undefined;
 }
 
 interface SnapshotProgress {

@@ -31,6 +31,13 @@ describe('leaderSource: how a leader index keeps _source', () => {
     expect(leaderSource(meta({}, { mode: 'standard' })).mode).toBe('stored');
   });
 
+  it("synthetic by OpenSearch 3's derived source (nested, as GET /<index> gives it, or flat)", () => {
+    expect(leaderSource(meta({}, { derived_source: { enabled: 'true' } })).mode).toBe('synthetic');
+    expect(leaderSource(meta({}, { 'index.derived_source.enabled': true })).mode).toBe('synthetic');
+    expect(leaderSource(meta({}, { derived_source: { enabled: 'false' } })).mode).toBe('stored');
+    expect(leaderSource(meta({ _source: { enabled: false } }, { derived_source: { enabled: 'true' } })).mode).toBe('disabled');
+  });
+
   it('includes and excludes of a stored source', () => {
     expect(leaderSource(meta({ _source: { includes: ['a.*'], excludes: ['secret'] } }))).toEqual({ mode: 'stored', includes: ['a.*'], excludes: ['secret'] });
   });
@@ -67,7 +74,7 @@ describe('unreplicable: what a start refuses, with the reason and what to do', (
       `leader index logs is an alias (it resolves to logs-000002); replicate the concrete index (leader_index "logs-000002"): the follower index gets the leader index's aliases`,
     );
     expect(unreplicable('logs', meta({}, {}, '.ds-logs-2026.11.29-000001'))).toMatch(
-      /^leader index logs is a data stream or an alias \(it resolves to \.ds-logs-2026\.11\.29-000001\); replicate the concrete index \(leader_index "\.ds-logs-2026\.11\.29-000001"\): a data stream's backing indices are each replicated on their own/,
+      /^leader index logs is a data stream \(its write index now is \.ds-logs-2026\.11\.29-000001\); .*add an auto-follow rule whose pattern matches "logs"/,
     );
   });
 });

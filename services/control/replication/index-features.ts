@@ -33,14 +33,18 @@ function partialOf(source: LeaderSource): PartialSource | undefined {
 
 /**
  * A name that resolves to another index: an alias of it (the follower index gets the leader index's aliases), or a
- * data stream, whose backing indices are concrete indices (hidden, so auto-follow rules leave them out).
+ * data stream, which an auto-follow rule follows (autofollow/groups.ts): one replication per backing index.
  */
 function aliasOrDataStream(requested: string, meta: Pick<IndexMeta, 'name' | 'aliases'>): string {
   const concrete = `leader_index ${JSON.stringify(meta.name)}`;
   if (requested in meta.aliases) {
     return `leader index ${requested} is an alias (it resolves to ${meta.name}); replicate the concrete index (${concrete}): the follower index gets the leader index's aliases`;
   }
-  return `leader index ${requested} is a data stream or an alias (it resolves to ${meta.name}); replicate the concrete index (${concrete}): a data stream's backing indices are each replicated on their own, started one by one (auto-follow rules do not follow them)`;
+  return (
+    `leader index ${requested} is a data stream (its write index now is ${meta.name}); its backing indices roll over, so one replication cannot follow it: ` +
+    `add an auto-follow rule whose pattern matches ${JSON.stringify(requested)} (POST /_plugins/_replication/_autofollow, or kccr autofollow add <name> --pattern '${requested}'), ` +
+    `which replicates each backing index as it appears, retires those the leader deletes, and keeps ${requested} readable on the follower as an alias over them`
+  );
 }
 
 /**

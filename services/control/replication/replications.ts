@@ -11,7 +11,7 @@ import { DEFAULT_ID_TEMPLATE, DEFAULT_ORIGIN_FIELD, idTemplateProblem, mergedSou
 import type { MergeSpec } from '../../shared/merge.js';
 import { replicationKey, targetIndex } from '../../shared/replication.js';
 import { changeTopic } from '../../shared/topics.js';
-import { readCheckpoints, requireRepository, snapshotName } from './bootstrap.js';
+import { readCheckpoints, requireRepository, snapshotName, snapshotRefusal } from './bootstrap.js';
 import type { SnapshotBootstrapper } from './bootstrap.js';
 import type { ClusterRegistry } from '../clusters/clusters.js';
 import { sourceRecord, unreplicable } from './index-features.js';
@@ -193,6 +193,11 @@ export class ReplicationService {
         if (!repository) throw new KccrError('BAD_REQUEST', 'bootstrap "snapshot" is not available in this control service; use "scan"');
         await this.clusters.withClient(cmd.leaderCluster, (es) => requireRepository(es, repository, 'leader'));
         await this.clusters.withClient(cmd.followerCluster, (es) => requireRepository(es, repository, 'follower'));
+        const refusal = snapshotRefusal(
+          await this.clusters.withClient(cmd.leaderCluster, (es) => es.engine()),
+          await this.clusters.withClient(cmd.followerCluster, (es) => es.engine()),
+        );
+        if (refusal) throw new KccrError('BAD_REQUEST', refusal, { leaderCluster: cmd.leaderCluster, followerCluster: cmd.followerCluster });
         const name = snapshotName(cmd.followerCluster, cmd.followerIndex, new Date());
         checkpoints = await this.clusters.withClient(cmd.leaderCluster, (es) => readCheckpoints(es, cmd.leaderIndex, { repository, name }));
       } else if (cmd.bootstrap === 'none') {

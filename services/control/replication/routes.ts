@@ -155,6 +155,12 @@ export const statusSchema = {
       description: 'times the extractor loop of this index and the applier consumer were started again after ending unexpectedly',
       properties: { extractor: { type: 'integer' }, applier: { type: 'integer' } },
     },
+    left_out: {
+      type: 'array',
+      description:
+        "settings and mapping parameters of the leader's index that the follower does not know (another version or vendor), left out of the follower index (docs/design/compatibility.md)",
+      items: { type: 'string' },
+    },
     recent_dead_letters: {
       type: 'array',
       description:

@@ -93,6 +93,8 @@ export interface StatusView {
   readonly restarts: { readonly extractor: number; readonly applier: number };
   /** The applier's latest dead letters, newest last (absent when none). */
   readonly recent_dead_letters?: readonly { at: string; id: string; shard: number; offset: string; stage: string; reason: string }[];
+  /** Settings and mapping parameters of the leader's index that the follower does not know, left out (absent when none). */
+  readonly left_out?: readonly string[];
   /** Bootstrap progress: a snapshot's copy and restore (bytes), or a scan's documents. */
   readonly bootstrap_progress?: BootstrapProgress;
   /** The latest request to move the position in the topic (POST .../_offsets), and when the applier applied it. */
@@ -368,6 +370,7 @@ export function replicationStatus(
         }
       : {}),
     restarts: { extractor: extractor?.restarts ?? 0, applier: applier?.restarts ?? 0 },
+    ...(applier?.leftOut?.length ? { left_out: [...applier.leftOut] } : {}),
     ...(applier?.recentDeadLetters?.length ? { recent_dead_letters: applier.recentDeadLetters.map((d) => ({ ...d, at: new Date(d.at).toISOString() })) } : {}),
     ...(() => {
       const p = bootstrapProgress(rows, now);

@@ -7,24 +7,15 @@ import { Readable } from 'node:stream';
 import { Client, ClusterConnectionPool, errors } from '@elastic/elasticsearch';
 import type { EsConnection } from '../config.js';
 import { KccrError } from '../errors.js';
+import { reasonOf, responseError, statusError } from './cluster-errors.js';
+import type { ClusterTransport, EsResponse, RequestOptions } from './cluster-transport.js';
+import { definedQuery } from './cluster-transport.js';
+import type { EngineInfo } from './opensearch.js';
+import { HttpTransport } from './opensearch.js';
 
-export interface RequestOptions {
-  readonly query?: Record<string, string | number | boolean | undefined>;
-  readonly body?: unknown;
-  /** Newline-delimited JSON, for _bulk; given as parts, it is streamed (no copy into one buffer). */
-  readonly ndjson?: string | Buffer | readonly Buffer[];
-  /** A JSON body sent exactly as given (a document whose formatting must survive), instead of `body`. */
-  readonly rawBody?: string | Buffer;
-  /** Statuses that are answers, not errors (404 on an existence check, 409 on a version conflict). */
-  readonly ignore?: readonly number[];
-  readonly timeoutMs?: number;
-  readonly signal?: AbortSignal;
-}
-
-export interface EsResponse<T> {
-  readonly status: number;
-  readonly body: T;
-}
+export { MAX_REASON_CHARS, reasonOf } from './cluster-errors.js';
+export type { EsResponse, RequestOptions } from './cluster-transport.js';
+export type { EngineInfo, EngineKind } from './opensearch.js';
 
 export interface ShardStats {
   readonly shard: number;
@@ -59,21 +50,20 @@ export interface BulkItemResult {
   readonly error?: { readonly type: string; readonly reason: string };
 }
 
-export class ElasticsearchAdapter {
+/** Elasticsearch through its official client (product check, node pool). */
+class ElasticClientTransport implements ClusterTransport {
   private readonly client: Client;
-  readonly url: string;
 
-  constructor(conn: EsConnection, opts: { requestTimeoutMs?: number; maxRetries?: number } = {}) {
-    // Several nodes, comma-separated: requests go round them, and a node that does not answer is left out for a while.
-    const nodes = conn.url
-      .split(',')
-      .map((u) => u.trim())
-      .filter(Boolean);
-    this.url = nodes.length > 1 ? `${nodes[0]} (and ${nodes.length - 1} more nodes)` : conn.url;
+  constructor(
+    conn: EsConnection,
+    nodes: readonly string[],
+    private readonly url: string,
+    opts: { requestTimeoutMs?: number; maxRetries?: number },
+  ) {
     this.client = new Client({
       // Round robin over the nodes that answer; a node that failed is pinged again later, and when none answers all
       // are tried (the default weighted pool can leave every node out for good after a rolling restart).
-      ...(nodes.length > 1 ? { nodes, ConnectionPool: ClusterConnectionPool, resurrectStrategy: 'ping' as const } : { node: conn.url }),
+      ...(nodes.length > 1 ? { nodes: [...nodes], ConnectionPool: ClusterConnectionPool, resurrectStrategy: 'ping' as const } : { node: conn.url }),
       ...(conn.apiKey ? { auth: { apiKey: conn.apiKey } } : conn.username ? { auth: { username: conn.username, password: conn.password ?? '' } } : {}),
       ...(conn.ca ? { tls: { ca: conn.ca, rejectUnauthorized: true } } : {}),
       requestTimeout: opts.requestTimeoutMs ?? 30_000,
@@ -82,9 +72,8 @@ export class ElasticsearchAdapter {
       compression: false,
     });
   }
-
-  async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<EsResponse<T>> {
-    const querystring = opts.query ? Object.fromEntries(Object.entries(opts.query).filter(([, v]) => v !== undefined)) : undefined;
+  async request<T>(method: string, path: string, opts: RequestOptions): Promise<EsResponse<T>> {
+    const querystring = definedQuery(opts.query);
     try {
       const res = await this.client.transport.request(
         {
@@ -112,6 +101,99 @@ export class ElasticsearchAdapter {
     } catch (e) {
       throw toKccrError(e, `${method} ${path}`, this.url);
     }
+  }
+
+  async raw(method: string, path: string, body: unknown, query?: RequestOptions['query'], signal?: AbortSignal): Promise<Buffer> {
+    const querystring = definedQuery(query);
+    try {
+      const res = await this.client.transport.request(
+        { method, path, body: body as Record<string, unknown>, ...(querystring ? { querystring: querystring as Record<string, string> } : {}) },
+        { meta: true, asStream: true, ...(signal ? { signal } : {}) },
+      );
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.body as AsyncIterable<Buffer>) chunks.push(chunk);
+      const buf = Buffer.concat(chunks);
+      const status = res.statusCode ?? 200;
+      if (status >= 400) throw responseError(status, buf, `${method} ${path}`, this.url);
+      return buf;
+    } catch (e) {
+      throw toKccrError(e, `${method} ${path}`, this.url);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+/** The lowest version among the cluster's nodes (`GET /_nodes`): what a cluster of mixed versions can at least read. */
+async function nodesVersion(transport: ClusterTransport): Promise<string> {
+  const r = await transport.request<{ nodes?: Record<string, { version?: string }> }>('GET', '/_nodes', { query: { filter_path: 'nodes.*.version' } });
+  return lowestVersion(Object.values(r.body.nodes ?? {}).map((n) => n.version ?? ''));
+}
+
+/** The lowest of x.y.z versions ('' when none is one). */
+export function lowestVersion(versions: readonly string[]): string {
+  const parsed = versions.filter((v) => /^\d+\.\d+\.\d+/.test(v)).map((v) => ({ v, p: v.split(/[.-]/).slice(0, 3).map(Number) }));
+  parsed.sort((a, b) => a.p[0]! - b.p[0]! || a.p[1]! - b.p[1]! || a.p[2]! - b.p[2]!);
+  return parsed[0]?.v ?? '';
+}
+
+/**
+ * kccr's cluster API, for Elasticsearch and OpenSearch alike: the engine is what the cluster says it is (`GET /`,
+ * read at the first request and kept; a failed reading is tried again at the next), so that every service, the
+ * verifier and the control service pick it the same way, with nothing to configure. Elasticsearch is spoken through
+ * its official client, OpenSearch through plain HTTP (opensearch.ts).
+ */
+export class ElasticsearchAdapter {
+  readonly url: string;
+  private readonly nodes: string[];
+  private picking: Promise<{ transport: ClusterTransport; engine: EngineInfo }> | undefined;
+
+  constructor(
+    private readonly conn: EsConnection,
+    private readonly opts: { requestTimeoutMs?: number; maxRetries?: number } = {},
+  ) {
+    // Several nodes, comma-separated: requests go round them, and a node that does not answer is left out for a while.
+    this.nodes = conn.url
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean);
+    this.url = this.nodes.length > 1 ? `${this.nodes[0]} (and ${this.nodes.length - 1} more nodes)` : conn.url;
+  }
+
+  /** The cluster's engine and version. */
+  async engine(): Promise<EngineInfo> {
+    return (await this.pick()).engine;
+  }
+
+  private async wire(): Promise<ClusterTransport> {
+    return (await this.pick()).transport;
+  }
+
+  private pick(): Promise<{ transport: ClusterTransport; engine: EngineInfo }> {
+    this.picking ??= (async () => {
+      const http = new HttpTransport(this.conn, this.url, this.opts);
+      try {
+        const engine = await http.engine(this.opts.requestTimeoutMs ?? 30_000);
+        if (engine.kind === 'opensearch') return { transport: http, engine };
+        await http.close();
+        const transport = new ElasticClientTransport(this.conn, this.nodes, this.url, this.opts);
+        // Elasticsearch without `GET /` (its integ-test zip has no rest-root module) names no version there: the
+        // nodes info does. Best effort: a version unknown leaves '' (what a snapshot bootstrap's check cannot judge).
+        const version = engine.version || (await nodesVersion(transport).catch(() => ''));
+        return { transport, engine: { ...engine, version } };
+      } catch (e) {
+        await http.close();
+        this.picking = undefined;
+        throw e;
+      }
+    })();
+    return this.picking;
+  }
+
+  async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<EsResponse<T>> {
+    return (await this.wire()).request<T>(method, path, opts);
   }
 
   async indexExists(index: string): Promise<boolean> {
@@ -228,21 +310,7 @@ export class ElasticsearchAdapter {
   }
 
   private async raw(method: string, path: string, body: unknown, query?: RequestOptions['query'], signal?: AbortSignal): Promise<Buffer> {
-    const querystring = query ? Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)) : undefined;
-    try {
-      const res = await this.client.transport.request(
-        { method, path, body: body as Record<string, unknown>, ...(querystring ? { querystring: querystring as Record<string, string> } : {}) },
-        { meta: true, asStream: true, ...(signal ? { signal } : {}) },
-      );
-      const chunks: Buffer[] = [];
-      for await (const chunk of res.body as AsyncIterable<Buffer>) chunks.push(chunk);
-      const buf = Buffer.concat(chunks);
-      const status = res.statusCode ?? 200;
-      if (status >= 400) throw responseError(status, buf, `${method} ${path}`, this.url);
-      return buf;
-    } catch (e) {
-      throw toKccrError(e, `${method} ${path}`, this.url);
-    }
+    return (await this.wire()).raw(method, path, body, query, signal);
   }
 
   async search<T = unknown>(index: string, body: unknown, query?: RequestOptions['query']): Promise<T> {
@@ -285,71 +353,10 @@ export class ElasticsearchAdapter {
   }
 
   async close(): Promise<void> {
-    await this.client.close();
+    const picking = this.picking;
+    this.picking = undefined;
+    await (await picking?.catch(() => undefined))?.transport.close();
   }
-}
-
-interface EsErrorBody {
-  error?: { type?: string; reason?: string; root_cause?: { type?: string; reason?: string }[] } | string;
-}
-
-/** The most a cluster's error reason takes in kccr's messages: a URL that is not Elasticsearch cannot be read back whole. */
-export const MAX_REASON_CHARS = 300;
-
-/**
- * A cluster's answer to a failed request, as kccr repeats it: its error type and reason when it is Elasticsearch's
- * error body, else its text; control characters replaced, cut at MAX_REASON_CHARS.
- */
-export function reasonOf(body: unknown): string {
-  const b = body as EsErrorBody | undefined;
-  let reason: string;
-  if (!b?.error) reason = typeof body === 'string' ? body : JSON.stringify(body ?? '');
-  else if (typeof b.error === 'string') reason = b.error;
-  else {
-    const root = b.error.root_cause?.[0];
-    reason = `${b.error.type ?? root?.type ?? 'error'}: ${b.error.reason ?? root?.reason ?? ''}`;
-  }
-  // eslint-disable-next-line no-control-regex
-  const clean = reason.replace(/[\u0000-\u001f\u007f]+/g, ' ');
-  return clean.length > MAX_REASON_CHARS ? `${clean.slice(0, MAX_REASON_CHARS)}… (${clean.length} characters)` : clean;
-}
-
-function responseError(status: number, body: Buffer, what: string, url: string): KccrError {
-  let parsed: unknown = body.toString('utf8');
-  try {
-    parsed = JSON.parse(parsed as string);
-  } catch {
-    // keep the text
-  }
-  return statusError(status, reasonOf(parsed), what, url);
-}
-
-function statusError(status: number, reason: string, what: string, url: string, cause?: unknown): KccrError {
-  const details = { status, url, request: what };
-  const e = cause;
-  // A block (index write-blocked, read-only, closed, or the cluster without a master yet) lifts without kccr: retried.
-  if (
-    /^(cluster_block_exception|index_closed_exception|master_not_discovered_exception|no_shard_available_action_exception|unavailable_shards_exception)/.test(
-      reason,
-    )
-  ) {
-    return new KccrError('ES_UNAVAILABLE', `${url} cannot serve ${what} for now (${status}): ${reason}`, details, { cause: e });
-  }
-  if (status === 401)
-    return new KccrError(
-      'ES_UNAUTHENTICATED',
-      `${url} refused the credentials (401) for ${what}: ${reason}. Check the user name and password or API key.`,
-      details,
-      { cause: e },
-    );
-  if (status === 403)
-    return new KccrError('ES_FORBIDDEN', `${url} denied ${what} (403): ${reason}. Grant the missing privilege to this user or use one that has it.`, details, {
-      cause: e,
-    });
-  if (status === 404) return new KccrError('ES_NOT_FOUND', `${url}: ${what} found nothing (404): ${reason}`, details, { cause: e });
-  if (status === 408 || status === 429 || status >= 500)
-    return new KccrError('ES_UNAVAILABLE', `${url} is overloaded or failing (${status}) for ${what}: ${reason}`, details, { cause: e });
-  return new KccrError('ES_REJECTED', `${url} rejected ${what} (${status}): ${reason}`, details, { cause: e });
 }
 
 export function toKccrError(e: unknown, what: string, url: string): KccrError {
