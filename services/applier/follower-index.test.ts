@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KccrError } from '../shared/errors.js';
 import type { IndexMetadata } from '../shared/envelope.js';
-import { aliasActions, applyMetadata, ensureFollowerIndex, leftOutList } from './follower-index.js';
+import { aliasActions, applyMetadata, ensureFollowerIndex, keepVectorsInSource, leftOutList } from './follower-index.js';
 import type { LeftOut } from './translate.js';
 
 describe("the leader's aliases on a follower index", () => {
@@ -95,5 +95,27 @@ describe('the follower index on a follower that does not know everything of the 
       /cannot be expressed on the follower \(elasticsearch 8\.19\.21\): field \[labels\] has type \[flattened\]/,
     );
     expect(es.created).toEqual([]);
+  });
+});
+
+describe('vectors on an Elasticsearch 9 follower', () => {
+  const mappings = { properties: { v: { type: 'dense_vector', dims: 3 }, t: { type: 'keyword' } } };
+  const es9 = { kind: 'elasticsearch', version: '9.2.4' };
+
+  it("keeps them in the follower's _source, unless the leader's settings say", () => {
+    expect(keepVectorsInSource({ number_of_shards: '1' }, mappings, es9)).toEqual({ number_of_shards: '1', mapping: { exclude_source_vectors: 'false' } });
+    expect(keepVectorsInSource({ mapping: { total_fields: { limit: '10' } } }, mappings, es9)).toEqual({
+      mapping: { total_fields: { limit: '10' }, exclude_source_vectors: 'false' },
+    });
+    const leaders = { mapping: { exclude_source_vectors: 'true' } };
+    expect(keepVectorsInSource(leaders, mappings, es9)).toBe(leaders);
+  });
+
+  it('changes nothing without vector fields, on Elasticsearch 8, on OpenSearch, or when the engine is unknown', () => {
+    const s = { number_of_shards: '1' };
+    expect(keepVectorsInSource(s, { properties: { t: { type: 'keyword' } } }, es9)).toBe(s);
+    expect(keepVectorsInSource(s, mappings, { kind: 'elasticsearch', version: '8.19.21' })).toBe(s);
+    expect(keepVectorsInSource(s, mappings, { kind: 'opensearch', version: '3.3.2' })).toBe(s);
+    expect(keepVectorsInSource(s, mappings, undefined)).toBe(s);
   });
 });

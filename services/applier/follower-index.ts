@@ -7,6 +7,7 @@
 import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import type { IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
+import { vectorFields } from '../shared/leader-source.js';
 import { mappingConflicts, originMapping } from '../shared/merge.js';
 import type { MergeSpec } from '../shared/merge.js';
 import { followerSettings } from './bulk.js';
@@ -61,10 +62,11 @@ export async function ensureFollowerIndex(
   leftOut: LeftOut[] = [],
 ): Promise<boolean> {
   if (await es.indexExists(index)) return false;
+  const settings = keepVectorsInSource(followerSettings(meta.settings, overrides, gcDeletes), meta.mappings, await es.engine?.().catch(() => undefined));
   try {
     // A write index is set after, with the flag moved off the index that had it (aliasActions): created with it, the
     // index would be refused while an earlier generation still holds it.
-    await translating(es, { settings: followerSettings(meta.settings, overrides, gcDeletes), mappings: meta.mappings }, leftOut, (m) =>
+    await translating(es, { settings, mappings: meta.mappings }, leftOut, (m) =>
       es.createIndex(index, { settings: { index: m.settings }, mappings: m.mappings, aliases: withoutWriteFlags(meta.aliases) }),
     );
   } catch (e) {
@@ -73,6 +75,22 @@ export async function ensureFollowerIndex(
   }
   await applyAliases(es, index, meta.aliases, true);
   return true;
+}
+
+/**
+ * An Elasticsearch 9 follower keeps the leader's vector values in `_source`, unless the leader's own settings say
+ * otherwise: 9.2 leaves them out of new indices' `_source` by default, and the follower's documents would then read
+ * back without the vectors the leader's have (the verifier compares `_source` bytes).
+ */
+export function keepVectorsInSource(
+  settings: Record<string, unknown>,
+  mappings: Record<string, unknown> | undefined,
+  engine: { readonly kind: string; readonly version: string } | undefined,
+): Record<string, unknown> {
+  if (engine?.kind !== 'elasticsearch' || !(Number(engine.version.split('.')[0]) >= 9) || vectorFields(mappings).length === 0) return settings;
+  const mapping = (settings.mapping ?? {}) as Record<string, unknown>;
+  if ('exclude_source_vectors' in mapping || 'mapping.exclude_source_vectors' in settings) return settings;
+  return { ...settings, mapping: { ...mapping, exclude_source_vectors: 'false' } };
 }
 
 type AliasDefinitions = Readonly<Record<string, unknown>>;

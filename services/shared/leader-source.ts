@@ -61,3 +61,20 @@ export function leaderSource(meta: Pick<IndexMeta, 'mappings' | 'settings'>): Le
   const mode: SourceMode = mapping.enabled === false || declared.includes('disabled') ? 'disabled' : (explicit ?? defaultMode);
   return { mode, includes: strings(mapping.includes), excludes: strings(mapping.excludes) };
 }
+
+const VECTOR_TYPES = new Set(['dense_vector', 'rank_vectors', 'sparse_vector']);
+
+/**
+ * The paths of the vector fields of a mapping (`properties` and objects walked): what Elasticsearch 9.2 and later keep
+ * out of `_source` by default (`index.mapping.exclude_source_vectors`).
+ */
+export function vectorFields(mappings: Record<string, unknown> | undefined, prefix = ''): string[] {
+  const props = (mappings?.properties ?? {}) as Record<string, Record<string, unknown>>;
+  const found: string[] = [];
+  for (const [name, def] of Object.entries(props)) {
+    const path = `${prefix}${name}`;
+    if (typeof def?.type === 'string' && VECTOR_TYPES.has(def.type)) found.push(path);
+    if (def?.properties) found.push(...vectorFields(def, `${path}.`));
+  }
+  return found;
+}

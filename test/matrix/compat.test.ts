@@ -98,6 +98,39 @@ describe(`compatibility: ${stackEngines(stack)}`, () => {
     );
   }
 
+  // Elasticsearch on both sides (OpenSearch's vectors are another type, knn_vector, of a plugin).
+  it.skipIf(leaderEngine.kind !== 'elasticsearch' || followerEngine.kind !== 'elasticsearch')(
+    'vector fields: replicated whole where the leader keeps them in _source, else refused with the reason, or left out once accepted',
+    async () => {
+      const leader = uniqueName('mx-vec');
+      const follower = uniqueName('mx-vec-f');
+      await h.leader.createIndex(leader, {
+        settings: { index: { number_of_shards: 1, number_of_replicas: 0 } },
+        mappings: { properties: { v: { type: 'dense_vector', dims: 3 }, t: { type: 'keyword' } } },
+      });
+      await h.leader.request('PUT', `/${leader}/_doc/1`, { body: { v: [1, 2, 3], t: 'x' }, query: { refresh: 'true' } });
+      // What the leader gives back of _source decides: Elasticsearch 9.2 leaves vectors out of new indices' _source.
+      const seen = await h.leader.request<{ hits: { hits: { _source: Record<string, unknown> }[] } }>('POST', `/${leader}/_search`, { body: {} });
+      const vectorsKept = 'v' in seen.body.hits.hits[0]!._source;
+      if (vectorsKept) {
+        expect((await start(follower, leader)).status).toBe(200);
+        await waitForDocuments(h.follower, follower, { 1: { v: [1, 2, 3], t: 'x' } });
+        return;
+      }
+      const refused = await start(follower, leader);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error?.message).toMatch(/keeps the values of its vector fields \("v"\) out of _source \(index.mapping.exclude_source_vectors/);
+      const accepted = await control.call('PUT', `/_plugins/_replication/${follower}/_start`, {
+        leader_alias: h.names.leaderCluster,
+        leader_index: leader,
+        accept_partial_source: true,
+      });
+      expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
+      await waitForDocuments(h.follower, follower, { 1: { t: 'x' } });
+      expect((await status(follower)).partial_source).toEqual({ includes: [], excludes: ['v'] });
+    },
+  );
+
   it('walkthrough: create, update, delete, stop, and the follower is writable', async () => {
     const leader = uniqueName('mx-walk');
     const follower = uniqueName('mx-walk-f');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leaderSource } from '../../shared/leader-source.js';
-import { sourceNotes, sourceRecord, unreplicable } from './index-features.js';
+import { sourceNotes, sourceRecord, unreplicable, vectorFields } from './index-features.js';
 
 /** A leader index as GET /<index> describes it: settings nested under `index`'s content, mappings as given. */
 const meta = (mappings: Record<string, unknown> = {}, settings: Record<string, unknown> = {}, name = 'logs') => ({ name, mappings, settings, aliases: {} });
@@ -100,5 +100,45 @@ describe('sourceRecord and sourceNotes: what an accepted start records and says'
     expect(note).toMatch(
       /^leader index logs has synthetic _source: the follower gets the same mapping .* the values are kept, while key order, array order and duplicates, and number and date formatting are as the leader's synthetic _source gives them/,
     );
+  });
+});
+
+describe('vector fields kept out of _source (Elasticsearch 9.2 and later)', () => {
+  const mappings = {
+    properties: {
+      title: { type: 'text' },
+      embedding: { type: 'dense_vector', dims: 3 },
+      parts: { properties: { tokens: { type: 'sparse_vector' }, colbert: { type: 'rank_vectors' } } },
+    },
+  };
+  const meta = { name: 'docs', mappings, settings: {}, aliases: {} };
+
+  it('finds the vector fields of a mapping, objects walked', () => {
+    expect(vectorFields(mappings)).toEqual(['embedding', 'parts.tokens', 'parts.colbert']);
+    expect(vectorFields({ properties: { a: { type: 'keyword' } } })).toEqual([]);
+    expect(vectorFields(undefined)).toEqual([]);
+  });
+
+  it('refuses them when the leader keeps vectors out of _source, naming the fields, the setting and both ways on', () => {
+    const why = unreplicable('docs', meta, {}, { excludeSourceVectors: true });
+    expect(why).toMatch(
+      /^leader index docs keeps the values of its vector fields \("embedding", "parts.tokens", "parts.colbert"\) out of _source \(index.mapping.exclude_source_vectors/,
+    );
+    expect(why).toMatch(/"index.mapping.exclude_source_vectors": false \(reindex into it\).*"accept_partial_source": true/);
+    // Kept in _source (set so, an older index, an engine without the setting): replicated whole.
+    expect(unreplicable('docs', meta, {}, { excludeSourceVectors: false })).toBeUndefined();
+    expect(unreplicable('docs', meta)).toBeUndefined();
+  });
+
+  it('replicates them without the vectors once accepted, and records the vector fields as left out', () => {
+    expect(unreplicable('docs', meta, { partialSource: true }, { excludeSourceVectors: true })).toBeUndefined();
+    expect(sourceRecord(meta, { excludeSourceVectors: true })).toEqual({
+      partialSource: { includes: [], excludes: ['embedding', 'parts.tokens', 'parts.colbert'] },
+    });
+    const both = { ...meta, mappings: { ...mappings, _source: { excludes: ['secret'] } } };
+    expect(sourceRecord(both, { excludeSourceVectors: true })).toEqual({
+      partialSource: { includes: [], excludes: ['secret', 'embedding', 'parts.tokens', 'parts.colbert'] },
+    });
+    expect(sourceRecord(meta, { excludeSourceVectors: false })).toEqual({});
   });
 });

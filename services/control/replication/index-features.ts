@@ -6,16 +6,31 @@
  * settings are arguments.
  */
 import type { IndexMeta } from '../../shared/adapters/elasticsearch.js';
-import { leaderSource } from '../../shared/leader-source.js';
+import { leaderSource, vectorFields } from '../../shared/leader-source.js';
 import type { LeaderSource } from '../../shared/leader-source.js';
 import type { PartialSource, ReplicationSpec } from '../../shared/replication.js';
 
 export type { LeaderSource, SourceMode } from '../../shared/leader-source.js';
+export { vectorFields } from '../../shared/leader-source.js';
 
 /** What a start may accept knowingly. */
 export interface Acceptance {
   /** accept_partial_source: replicate a leader index that keeps only part of _source; the follower holds that part. */
   readonly partialSource?: boolean;
+}
+
+/** What the leader cluster says of an index beyond its mappings and settings. */
+export interface LeaderFacts {
+  /**
+   * `index.mapping.exclude_source_vectors` in effect (set or by default: Elasticsearch 9.2's default for new indices):
+   * the values of vector fields are kept out of `_source` and out of what a search returns of it.
+   */
+  readonly excludeSourceVectors?: boolean;
+}
+
+/** The vector fields a leader index keeps out of _source; none unless the leader says it does. */
+function vectorsLeftOut(meta: Pick<IndexMeta, 'mappings'>, facts: LeaderFacts): string[] {
+  return facts.excludeSourceVectors ? vectorFields(meta.mappings) : [];
 }
 
 /** How to accept a partial source, in each of the places a start comes from. */
@@ -57,6 +72,7 @@ export function unreplicable(
   requested: string,
   meta: Pick<IndexMeta, 'name' | 'mappings' | 'settings' | 'aliases'>,
   accept: Acceptance = {},
+  facts: LeaderFacts = {},
 ): string | undefined {
   if (meta.name !== requested) return aliasOrDataStream(requested, meta);
   const source = leaderSource(meta);
@@ -67,14 +83,28 @@ export function unreplicable(
   if (partial && !accept.partialSource) {
     return `leader index ${requested} keeps only part of _source (_source ${describePartial(partial)}); kccr copies documents from _source, so the follower would hold less than the leader indexed. To replicate it knowingly (the follower then holds what the leader's _source keeps), ${ACCEPT_PARTIAL}`;
   }
+  const vectors = vectorsLeftOut(meta, facts);
+  if (vectors.length && !accept.partialSource) {
+    return (
+      `leader index ${requested} keeps the values of its vector fields (${vectors.map((f) => JSON.stringify(f)).join(', ')}) out of _source ` +
+      `(index.mapping.exclude_source_vectors, Elasticsearch's default for indices made by 9.2 and later); kccr copies documents from _source, so the follower would get them without their vectors. ` +
+      `To replicate them whole, index into a leader index made with "index.mapping.exclude_source_vectors": false (reindex into it) and replicate that one; to replicate this one without the vectors knowingly, ${ACCEPT_PARTIAL}`
+    );
+  }
   return undefined;
 }
 
 /** What the spec of an accepted start records of the leader's source: the follower's documents are not all the leader indexed, as indexed. */
-export function sourceRecord(meta: Pick<IndexMeta, 'mappings' | 'settings'>): Pick<ReplicationSpec, 'partialSource' | 'syntheticSource'> {
+export function sourceRecord(
+  meta: Pick<IndexMeta, 'mappings' | 'settings'>,
+  facts: LeaderFacts = {},
+): Pick<ReplicationSpec, 'partialSource' | 'syntheticSource'> {
   const source = leaderSource(meta);
-  const partial = partialOf(source);
-  return { ...(partial ? { partialSource: partial } : {}), ...(source.mode === 'synthetic' ? { syntheticSource: true } : {}) };
+  const vectors = vectorsLeftOut(meta, facts);
+  const partial = partialOf(source) ?? (vectors.length ? { includes: [], excludes: [] } : undefined);
+  // Vector fields the leader keeps out of _source are what the follower does not get: listed as excluded.
+  const withVectors = partial && vectors.length ? { includes: partial.includes, excludes: [...new Set([...partial.excludes, ...vectors])] } : partial;
+  return { ...(withVectors ? { partialSource: withVectors } : {}), ...(source.mode === 'synthetic' ? { syntheticSource: true } : {}) };
 }
 
 /** What a start tells its caller about the follower's documents, when they are not the leader's as indexed. */

@@ -14,7 +14,8 @@ import { changeTopic } from '../../shared/topics.js';
 import { readCheckpoints, requireRepository, snapshotName, snapshotRefusal } from './bootstrap.js';
 import type { SnapshotBootstrapper } from './bootstrap.js';
 import type { ClusterRegistry } from '../clusters/clusters.js';
-import { sourceRecord, unreplicable } from './index-features.js';
+import { sourceRecord, unreplicable, vectorFields } from './index-features.js';
+import type { LeaderFacts } from './index-features.js';
 import { mergeSettings, normalizeSettings } from './settings.js';
 import type { StatusBoard } from '../status/status-board.js';
 import type { StatusView } from '../status/status.js';
@@ -114,6 +115,23 @@ export function resumesWhereLeft(
   return otherReaders.every((s) => s.updatedAt < existing.updatedAt);
 }
 
+/**
+ * What the leader says of an index beyond its mappings: whether it keeps vector values out of _source (asked only when
+ * the mapping has vector fields; a cluster that does not know the setting answers without it).
+ */
+async function leaderFacts(es: ElasticsearchAdapter, index: string, mappings: Record<string, unknown>): Promise<LeaderFacts> {
+  if (vectorFields(mappings).length === 0) return {};
+  const setting = 'index.mapping.exclude_source_vectors';
+  const r = await es.request<Record<string, { settings?: Record<string, unknown>; defaults?: Record<string, unknown> }>>(
+    'GET',
+    `/${encodeURIComponent(index)}/_settings/${setting}`,
+    { query: { include_defaults: 'true', flat_settings: 'true' } },
+  );
+  const found = Object.values(r.body ?? {})[0];
+  const value = found?.settings?.[setting] ?? found?.defaults?.[setting];
+  return { excludeSourceVectors: String(value) === 'true' };
+}
+
 export class ReplicationService {
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -174,7 +192,8 @@ export class ReplicationService {
         );
       }
       const leaderMeta = await this.clusters.withClient(cmd.leaderCluster, (es) => es.indexMeta(cmd.leaderIndex));
-      const refusal = unreplicable(cmd.leaderIndex, leaderMeta, { partialSource: cmd.acceptPartialSource ?? false });
+      const facts = await this.clusters.withClient(cmd.leaderCluster, (es) => leaderFacts(es, cmd.leaderIndex, leaderMeta.mappings));
+      const refusal = unreplicable(cmd.leaderIndex, leaderMeta, { partialSource: cmd.acceptPartialSource ?? false }, facts);
       if (refusal) throw new KccrError('BAD_REQUEST', refusal, { cluster: cmd.leaderCluster, index: cmd.leaderIndex });
       const followerExists = await this.clusters.withClient(cmd.followerCluster, (es) => ReplicationService.exists(es, cmd.followerIndex, 'follower'));
       const mergedBefore = merge !== undefined && this.store.list().some((s) => s.followerCluster === cmd.followerCluster && s.merge?.into === merge.into);
@@ -219,7 +238,7 @@ export class ReplicationService {
         leaderIndexUuid,
         ...(cmd.bootstrap ? { bootstrap: cmd.bootstrap } : {}),
         ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
-        ...sourceRecord(leaderMeta),
+        ...sourceRecord(leaderMeta, facts),
         requestedBy: cmd.requestedBy,
         ...(checkpoints ? { bootstrapCheckpoints: checkpoints } : {}),
         ...(position ? { position } : {}),
