@@ -62,6 +62,19 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     return r.body as unknown as StatusView;
   }
 
+  /** Waits until a replication shows `wanted`, and returns its status. */
+  async function reaches(name: string, wanted: string, timeoutMs = 60_000): Promise<StatusView> {
+    return waitFor(
+      `${name} ${wanted}`,
+      async () => {
+        const s = await status(name);
+        return s.status === wanted ? s : undefined;
+      },
+      timeoutMs,
+      500,
+    );
+  }
+
   async function start(into: string, cluster: string, leaderIndex = index, merge: Record<string, string> = {}) {
     return control.call('PUT', `/_plugins/_replication/${into}/_start`, { leader_alias: cluster, leader_index: leaderIndex, merge });
   }
@@ -179,12 +192,7 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     await verified(merged, west, index, ids.length + 1);
 
     // Status and the listing per source.
-    await waitFor(
-      'both sources SYNCING',
-      async () => (await status(source(merged, east))).status === 'SYNCING' && (await status(source(merged, west))).status === 'SYNCING',
-      30_000,
-      500,
-    );
+    for (const c of [east, west]) await reaches(source(merged, c), 'SYNCING', 30_000);
     expect(await status(source(merged, west))).toMatchObject({
       leader_alias: west,
       leader_index: index,
@@ -270,15 +278,7 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     await verified(into, east, conflictIndex, 1);
     expect((await start(into, west, conflictIndex)).status).toBe(200);
 
-    const failed = await waitFor(
-      'the west source FAILED with the conflict',
-      async () => {
-        const s = await status(source(into, west, conflictIndex));
-        return s.status === 'FAILED' ? s : undefined;
-      },
-      60_000,
-      500,
-    );
+    const failed = await reaches(source(into, west, conflictIndex), 'FAILED');
     expect(failed.reason).toContain(`field [code] is [long] in ${into} but [keyword] in ${west}:${conflictIndex}`);
     // Nothing of west applied; the index's mapping is east's; east goes on.
     await h.leader.request('PUT', `/${conflictIndex}/_doc/b`, { body: { code: 2 } });
@@ -286,7 +286,7 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     expect(await count(into, { term: { '_kccr.origin.cluster': west } })).toBe(0);
     const m = await h.follower.request<Record<string, { mappings: { properties: { code: { type: string } } } }>>('GET', `/${into}/_mapping`);
     expect(m.body[into]!.mappings.properties.code.type).toBe('long');
-    await waitFor('the east source SYNCING', async () => (await status(source(into, east, conflictIndex))).status === 'SYNCING', 30_000, 500);
+    await reaches(source(into, east, conflictIndex), 'SYNCING', 30_000);
     // Stopping the conflicting source is the way out; the other stays.
     expect((await control.call('POST', `/_plugins/_replication/${source(into, west, conflictIndex)}/_stop`, {})).status).toBe(200);
   });
@@ -308,15 +308,7 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     await h.leader.request('PUT', `/${late}/_doc/b`, { body: { from: east, size: 5 } });
     await verified(into, east, late, 2);
     await leader2.request('PUT', `/${late}/_doc/b`, { body: { from: west, size: 'five' } });
-    const failed = await waitFor(
-      'the west source FAILED with the later conflict',
-      async () => {
-        const st = await status(source(into, west, late));
-        return st.status === 'FAILED' ? st : undefined;
-      },
-      60_000,
-      500,
-    );
+    const failed = await reaches(source(into, west, late), 'FAILED');
     expect(failed.reason).toContain(`field [size] is [long] in ${into} but [text] in ${west}:${late}`);
     expect((await doc(into, `${west}:${late}:b`)).found).toBe(false);
     await h.leader.request('PUT', `/${late}/_doc/c`, { body: { from: east, size: 6 } });
@@ -379,7 +371,7 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     await verified(into, west, events, 3);
     expect(await count(into)).toBe(6);
     // SYNCING once the extractor reports its scan done (the documents may arrive before that report).
-    await waitFor('the west source SYNCING', async () => (await status(source(into, west, events))).status === 'SYNCING', 30_000, 500);
+    await reaches(source(into, west, events), 'SYNCING', 30_000);
     expect(await status(source(into, west, events))).toMatchObject({ merged: { into } });
     await control.call('DELETE', '/_plugins/_replication/_autofollow', { leader_clusters: [east, west], name: rule });
   });
@@ -416,7 +408,7 @@ describe.skipIf(SKIP)(`fan-in merged: two leader clusters into one follower inde
     await verified(rebuilt, east, events, 3);
     await verified(rebuilt, west, events, 4);
     expect((await status(source(into, west, events))).status).toBe('STOPPED');
-    await waitFor('the rebuilt west source SYNCING', async () => (await status(source(rebuilt, west, events))).status === 'SYNCING', 30_000, 500);
+    await reaches(source(rebuilt, west, events), 'SYNCING', 30_000);
     expect(await status(source(rebuilt, west, events))).toMatchObject({ merged: { into: rebuilt } });
   });
 });
