@@ -19,6 +19,7 @@ import { benchReconcile } from './reconcile.js';
 import { benchVisibility } from './visibility.js';
 import { benchMetrics } from './metrics.js';
 import { benchFanIn } from './fan-in.js';
+import { benchFanInMerged } from './fan-in-merged.js';
 import { envFlag, writeResults } from './lib.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -35,6 +36,7 @@ const SCENARIOS: Record<string, () => Promise<void>> = {
   ledger: benchLedger,
   metrics: benchMetrics,
   'fan-in': benchFanIn,
+  'fan-in-merged': benchFanInMerged,
 };
 
 /** The services run as users run them: the compiled build (KCCR_SERVICE_RUNTIME=tsx runs the sources instead). */

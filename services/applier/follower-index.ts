@@ -6,8 +6,10 @@
  */
 import type { ElasticsearchAdapter } from '../shared/adapters/elasticsearch.js';
 import type { IndexMetadata } from '../shared/envelope.js';
-import { errorMessage, KccrError } from '../shared/errors.js';
+import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
 import { vectorFields } from '../shared/leader-source.js';
+import { mappingConflicts, originMapping } from '../shared/merge.js';
+import type { MergeSpec } from '../shared/merge.js';
 import { followerSettings } from './bulk.js';
 import { describeLeftOut, inexpressible, leaveOut, readRefusal, withoutLeftOut } from './translate.js';
 import type { LeftOut } from './translate.js';
@@ -167,4 +169,49 @@ export async function applyMetadata(
 /** What was left out, as status and the CLI show it. */
 export function leftOutList(leftOut: readonly LeftOut[]): string[] {
   return [...new Set(leftOut.map(describeLeftOut))];
+}
+
+/**
+ * What a merged index is created with from its first source's metadata: that source's mappings with the provenance
+ * field (keywords) added, and no aliases (a leader's aliases name one leader index; a merged index has many).
+ */
+export function mergedIndexMetadata(meta: IndexMetadata, merge: MergeSpec): IndexMetadata {
+  const mappings = (meta.mappings ?? {}) as { properties?: Record<string, unknown> };
+  const origin = originMapping(merge.originField).properties;
+  return { ...meta, mappings: { ...mappings, properties: { ...(mappings.properties ?? {}), ...origin } }, aliases: {} };
+}
+
+/**
+ * Puts one source's mappings onto a merged index, after checking them against the index's: a field another source
+ * gave another type is a MERGE_MAPPING_CONFLICT naming the field and both types, and nothing is put (the index stays
+ * as it was). A refusal the check did not foresee (a parameter that cannot change) is one too, with the cluster's
+ * reason.
+ */
+export async function applyMergedMetadata(es: Pick<FollowerIndexCluster, 'request'>, merge: MergeSpec, source: string, meta: IndexMetadata): Promise<void> {
+  const incoming = (meta.mappings ?? {}) as Parameters<typeof mappingConflicts>[1];
+  if (!incoming?.properties || Object.keys(incoming.properties).length === 0) return;
+  const r = await es.request<Record<string, { mappings?: Parameters<typeof mappingConflicts>[0] }>>('GET', `/${encodeURIComponent(merge.into)}/_mapping`);
+  const existing = Object.values(r.body)[0]?.mappings;
+  const conflicts = mappingConflicts(existing, incoming);
+  if (conflicts.length > 0) {
+    const list = conflicts.map((c) => `field [${c.field}] is [${c.existing}] in ${merge.into} but [${c.incoming}] in ${source}`).join('; ');
+    throw new KccrError(
+      'MERGE_MAPPING_CONFLICT',
+      `mapping conflict in merged index ${merge.into}: ${list}; this source applies nothing until it is resolved, the other sources go on`,
+      {
+        index: merge.into,
+        fields: conflicts.map((c) => c.field),
+      },
+    );
+  }
+  try {
+    await es.request('PUT', `/${encodeURIComponent(merge.into)}/_mapping`, { body: incoming });
+  } catch (e) {
+    if (failureKind(e) !== 'permanent') throw e;
+    throw new KccrError(
+      'MERGE_MAPPING_CONFLICT',
+      `mapping conflict in merged index ${merge.into}: the mappings of ${source} were refused (${errorMessage(e)}); this source applies nothing until it is resolved, the other sources go on`,
+      { index: merge.into },
+    );
+  }
 }

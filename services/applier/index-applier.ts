@@ -14,7 +14,8 @@ import type { ChangeEnvelope, IndexMetadata } from '../shared/envelope.js';
 import { errorMessage, failureKind, KccrError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { ApplierShardStatus, ApplierStatus, RecentDeadLetter, ReplicationSpec } from '../shared/replication.js';
-import { silentAfterMs } from '../shared/replication.js';
+import { silentAfterMs, targetIndex } from '../shared/replication.js';
+import { sourceWriter } from '../shared/merge.js';
 import { backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '../shared/retry.js';
 import type { RetryingView } from '../shared/retry.js';
 import type { CompactedTable } from '../shared/table.js';
@@ -22,7 +23,7 @@ import { deadLetterTopic } from '../shared/topics.js';
 import { bulkParts, classify, fitsBulk, refusal } from './bulk.js';
 import type { PendingWrite } from './bulk.js';
 import type { ApplierConfig } from './config.js';
-import { applyMetadata, ensureFollowerIndex, leftOutList } from './follower-index.js';
+import { applyMergedMetadata, applyMetadata, ensureFollowerIndex, leftOutList, mergedIndexMetadata } from './follower-index.js';
 import type { LeftOut } from './translate.js';
 import type { FollowerIndexCluster } from './follower-index.js';
 import { entryOf } from './ledger.js';
@@ -133,6 +134,8 @@ export class IndexApplier {
   private readonly inFlight = new Map<number, number>();
   private credentialProblem?: string;
   private failedReason?: string;
+  /** A merged source's ids and provenance (the spec's merge never changes for a replication). */
+  private writer?: ReturnType<typeof sourceWriter>;
   private metadataProblem?: string;
   private readonly clock: Clock;
 
@@ -473,15 +476,18 @@ export class IndexApplier {
   private async prepareIndex(given: IndexMetadata | undefined): Promise<IndexMetadata | undefined> {
     const meta = given ?? this.deps.metadata.get(this.topic);
     if (!meta) throw new KccrError('ES_UNAVAILABLE', `waiting for the leader's metadata of ${this.spec.leaderIndex} (the extractor publishes it)`);
+    const merge = this.spec.merge;
     const created = await ensureFollowerIndex(
       this.deps.follower,
-      this.spec.followerIndex,
-      meta,
+      targetIndex(this.spec),
+      merge ? mergedIndexMetadata(meta, merge) : meta,
       this.spec.followerSettings,
       this.deps.config.gcDeletes,
       this.leftOut,
     );
-    if (created) this.log.info('created the follower index');
+    if (created) this.log.info({ index: targetIndex(this.spec) }, 'created the follower index');
+    // A merged index another source created takes this source's mappings too (checked for conflicts) before any write.
+    else if (merge) await applyMergedMetadata(this.deps.follower, merge, `${this.spec.leaderCluster}:${this.spec.leaderIndex}`, meta);
     await this.prepareLedger(created);
     this.indexReady = true;
     return created ? meta : undefined;
@@ -491,7 +497,13 @@ export class IndexApplier {
   private async prepareLedger(followerCreated: boolean): Promise<void> {
     this.ledgerReady ??= (async () => {
       const cp = this.spec.bootstrap === 'snapshot' ? this.spec.bootstrapCheckpoints : undefined;
-      const built = await this.ledger.ensure(followerCreated, new Map((cp?.shards ?? []).map((x) => [x.shard, x.globalCheckpoint])));
+      // A source of a merged index starts with an empty ledger when it has none: the documents in the index are other
+      // sources' (its own earlier ones, after a stop and a start again, are not listed: docs/design/fan-in.md).
+      const built = await this.ledger.ensure(
+        followerCreated,
+        new Map((cp?.shards ?? []).map((x) => [x.shard, x.globalCheckpoint])),
+        this.spec.merge !== undefined,
+      );
       if (built) this.log.info({ ledger: this.ledger.index, entries: built.built }, 'built the ledger of an existing follower index');
     })().catch((e: unknown) => {
       this.ledgerReady = undefined;
@@ -509,7 +521,8 @@ export class IndexApplier {
       await this.applyMetadata(readMetadata(envelope));
       this.metadataProblem = undefined;
     } catch (e) {
-      if (failureKind(e) !== 'permanent') throw e;
+      // A conflict between sources of a merged index stops this source (FAILED, probed again), never the index.
+      if (failureKind(e) !== 'permanent' || (e instanceof KccrError && e.code === 'MERGE_MAPPING_CONFLICT')) throw e;
       this.metadataProblem = `the leader's mappings or aliases could not be applied: ${errorMessage(e)}`;
       this.shard(partition).deadLettered++;
       await this.deadLetter(envelope.id, m.value ?? Buffer.alloc(0), partition, m.offset, this.metadataProblem, 'metadata');
@@ -519,7 +532,8 @@ export class IndexApplier {
   private async applyMetadata(meta: IndexMetadata): Promise<void> {
     // A follower index created now is created with these mappings; an existing one takes them.
     if ((await this.ensureIndex(meta)) === meta) return;
-    await applyMetadata(this.deps.follower, this.spec.followerIndex, meta, this.leftOut);
+    if (this.spec.merge) await applyMergedMetadata(this.deps.follower, this.spec.merge, `${this.spec.leaderCluster}:${this.spec.leaderIndex}`, meta);
+    else await applyMetadata(this.deps.follower, this.spec.followerIndex, meta, this.leftOut);
   }
 
   /**
@@ -533,10 +547,15 @@ export class IndexApplier {
     await this.waiting(partition, () => this.ensureIndex());
     // The ledger first: a failure here leaves nothing written, and the group is read again.
     await this.waiting(partition, () => this.ledger.write(writes.map((w) => entryOf(w.envelope))));
-    const bulk = writes.filter(fitsBulk);
+    // A merged source's document holding a field of the provenance's name is refused here, as the follower refuses one.
+    type Result = { outcome: ReturnType<typeof classify>; status: number; error?: { type: string; reason: string } };
+    const byWrite = new Map<PendingWrite, Result>(
+      writes.filter((w) => this.claimsOrigin(w)).map((w) => [w, { outcome: 'dead-letter', status: 400, error: this.originClaimError() }]),
+    );
+    const bulk = writes.filter((w) => fitsBulk(w) && !byWrite.has(w));
     const results = bulk.length ? await this.waiting(partition, () => this.bulk(bulk)) : [];
     if (results.length !== bulk.length) throw new KccrError('ES_UNAVAILABLE', `bulk answered ${results.length} items for ${bulk.length} writes`);
-    const byWrite = new Map(results.map((r, i) => [bulk[i]!, { outcome: classify(r), status: r.status, error: r.error }]));
+    results.forEach((r, i) => byWrite.set(bulk[i]!, { outcome: classify(r), status: r.status, ...(r.error ? { error: r.error } : {}) }));
     let done = 0;
     for (const w of writes) {
       const result = byWrite.get(w) ?? (await this.waiting(partition, () => this.writeSingle(w)));
@@ -565,7 +584,10 @@ export class IndexApplier {
   private async bulk(writes: readonly PendingWrite[]): Promise<BulkItemResult[]> {
     try {
       // A large body is sent as its parts (streamed), not copied into one buffer beside the sources.
-      const parts = bulkParts(this.spec.followerIndex, writes);
+      const parts = bulkParts(
+        targetIndex(this.spec),
+        writes.map((w) => this.asWritten(w)),
+      );
       const bytes = parts.reduce((n, p) => n + p.length, 0);
       const started = this.clock.now();
       const results = await this.deps.follower.bulk(bytes > STREAMED_BULK_BYTES ? parts : Buffer.concat(parts, bytes));
@@ -581,12 +603,40 @@ export class IndexApplier {
     }
   }
 
+  /**
+   * The write as the follower index gets it: as it came, or, for a source of a merged index, under its namespaced
+   * `_id` with the provenance field in front of the leader's `_source` (shared/merge.ts). Version and routing stay
+   * the leader's. The ledger and dead letters keep the leader's `_id` and bytes.
+   */
+  private asWritten(w: PendingWrite): PendingWrite {
+    const merge = this.spec.merge;
+    if (!merge) return w;
+    this.writer ??= sourceWriter(merge, { leaderCluster: this.spec.leaderCluster, leaderIndex: this.spec.leaderIndex });
+    const e = w.envelope;
+    return { offset: w.offset, envelope: { ...e, id: this.writer.id(e.id), source: e.source && this.writer.source(e.source) } };
+  }
+
+  private claimsOrigin(w: PendingWrite): boolean {
+    const merge = this.spec.merge;
+    if (!merge || w.envelope.source === null) return false;
+    this.writer ??= sourceWriter(merge, { leaderCluster: this.spec.leaderCluster, leaderIndex: this.spec.leaderIndex });
+    return this.writer.claimsOrigin(w.envelope.source);
+  }
+
+  private originClaimError(): { type: string; reason: string } {
+    const field = this.spec.merge!.originField;
+    return {
+      type: 'kccr_origin_field_in_source',
+      reason: `the document has a field named like the provenance field ${field} (${field.split('.')[0]}), which would mix with the provenance in ${this.spec.merge!.into}; not written. Rename the field on the leader or give the merged index another origin_field`,
+    };
+  }
+
   /** A source with raw newlines cannot sit on one _bulk line: it goes as its own request, bytes unchanged. */
   private async writeSingle(w: PendingWrite): Promise<{ outcome: ReturnType<typeof classify>; status: number; error?: { type: string; reason: string } }> {
-    const e = w.envelope;
+    const e = this.asWritten(w).envelope;
     const r = await this.deps.follower.request<{ error?: { type: string; reason: string } }>(
       'PUT',
-      `/${encodeURIComponent(this.spec.followerIndex)}/_doc/${encodeURIComponent(e.id)}`,
+      `/${encodeURIComponent(targetIndex(this.spec))}/_doc/${encodeURIComponent(e.id)}`,
       {
         query: { version: e.version, version_type: 'external', ...(e.routing !== null ? { routing: e.routing } : {}) },
         rawBody: e.source!,

@@ -139,7 +139,7 @@ export class Ledger {
    * from an earlier follower index of that name is dropped). A follower index that exists without a complete ledger
    * (restored by a snapshot bootstrap, or replicated by an earlier kccr) gets one built from its documents, once.
    */
-  async ensure(followerCreated: boolean, snapshotCheckpoints: ReadonlyMap<number, number>): Promise<{ built: number } | undefined> {
+  async ensure(followerCreated: boolean, snapshotCheckpoints: ReadonlyMap<number, number>, emptyWhenMissing = false): Promise<{ built: number } | undefined> {
     if (followerCreated) {
       await this.es.deleteIndex(this.index);
       await this.create(true);
@@ -150,6 +150,10 @@ export class Ledger {
     if (meta?.complete === true) {
       // A complete ledger of an earlier replication of this index (started again where it stopped): claimed.
       if (meta.replication !== this.replication) await this.putMeta(true);
+      return undefined;
+    }
+    if (r.status === 404 && emptyWhenMissing) {
+      await this.create(true);
       return undefined;
     }
     if (r.status === 404) await this.create(false);

@@ -17,7 +17,15 @@ import { abortableSleep, backoffDelay, RetryTracker, TRANSIENT_BACKOFF } from '.
 import type { RetryingView } from '../shared/retry.js';
 import { createLogger } from '../shared/logger.js';
 import type { AppliedPosition, ApplierStatus, PositionRequest, ReplicationSpec } from '../shared/replication.js';
-import { applierGroupId, applierStatusKey, RECONCILE_TOPIC, RECONCILE_TOPIC_CONFIGS, reconcileGroup, silentAfterMs } from '../shared/replication.js';
+import {
+  applierGroupId,
+  applierStatusKey,
+  RECONCILE_TOPIC,
+  RECONCILE_TOPIC_CONFIGS,
+  reconcileGroup,
+  silentAfterMs,
+  targetIndex,
+} from '../shared/replication.js';
 import { groupBySize } from '../shared/grouping.js';
 import { runService } from '../shared/service.js';
 import { CompactedTable, CONTROL_TOPICS } from '../shared/table.js';
@@ -462,7 +470,8 @@ export class ApplierService {
    */
   private probeFollower(): void {
     if (this.probeSince !== undefined) return;
-    const target = [...this.followed.values()].find((f) => f.spec.state === 'active')?.spec.followerIndex;
+    const active = [...this.followed.values()].find((f) => f.spec.state === 'active')?.spec;
+    const target = active ? targetIndex(active) : undefined;
     if (target === undefined) return this.followerReach.succeeded();
     this.probeSince = Date.now();
     this.deps.es

@@ -46,6 +46,7 @@ export interface Status {
   bootstrap?: string;
   partial_source?: { includes: string[]; excludes: string[] };
   synthetic_source?: boolean;
+  merged?: { into: string; id_template: string; origin_field: string };
   lag_operations: number | null;
   lag_seconds: number | null;
   shards: StatusShard[];
@@ -67,6 +68,7 @@ export function statusText(s: Status): string[] {
     `lag: ${num(s.lag_operations)} operations, ${seconds(s.lag_seconds)}`,
   ];
   if (s.partial_source) lines.push(`partial _source accepted: the follower holds what the leader's _source keeps (${sourceFilter(s.partial_source)})`);
+  if (s.merged) lines.push(`one source of merged index ${s.merged.into}: _id ${s.merged.id_template}, provenance in ${s.merged.origin_field}`);
   if (s.synthetic_source) lines.push("synthetic _source: the follower holds the documents as the leader's synthetic _source rebuilds them");
   if (s.left_out?.length) lines.push(`left out (the follower does not know them): ${s.left_out.join(', ')}`);
   if (s.retrying) lines.push(`retrying (${s.retrying.side}): since ${s.retrying.since}, ${s.retrying.attempts} attempts`);

@@ -20,6 +20,8 @@ replication (the control service's API):
   kccr start <follower_index> --leader-cluster <name> --leader-index <index>
              [--follower-cluster <name>] [--bootstrap scan|snapshot|none] [--settings '<json>']
              [--accept-partial-source]   replicate a leader index whose _source has includes/excludes
+             [--merged [--id-template <t>] [--origin-field <f>]]   make the leader index one source of the
+             merged index <follower_index> (fan-in); the source is named <follower_index>@<cluster>@<index>
   kccr stop <follower_index>      stop: the follower index becomes an ordinary writable index
   kccr pause <follower_index>     pause (changes wait in Kafka)
   kccr resume <follower_index>    resume a paused replication
@@ -46,7 +48,8 @@ auto-follow (leader indices matching a pattern are replicated as they appear):
                       [--exclude <pattern>,<pattern>] [--follower-pattern '{{leader_index}}-copy']
                       [--follower-alias <alias>] [--follower-cluster <name>] [--settings '<json>'] [--accept-partial-source]
       a rule of the same name is replaced; several leader clusters (or * for every registered one): fan-in, each
-      source into its own follower indices ('{{leader_cluster}}-{{leader_index}}' by default), --follower-alias over them
+      source into its own follower indices ('{{leader_cluster}}-{{leader_index}}' by default), --follower-alias over them;
+      --merged [--id-template <t>] [--origin-field <f>]: every match into the one merged index --follower-pattern names
   kccr autofollow remove <name> --leader-cluster <name>[,<name>...|*] [--follower-cluster <name>]
       (replications a removed rule started go on)
 
@@ -100,6 +103,9 @@ const OPTIONS = {
   exclude: { type: 'string' },
   'follower-pattern': { type: 'string' },
   'follower-alias': { type: 'string' },
+  merged: { type: 'boolean' },
+  'id-template': { type: 'string' },
+  'origin-field': { type: 'string' },
 } as const;
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -107,7 +113,10 @@ type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extend
 const GLOBAL = ['url', 'token', 'user', 'password', 'ca-file', 'json', 'help'];
 /** Options each command takes besides the global ones, and how many positional arguments. */
 const COMMANDS: Record<string, { options: string[]; positionals: readonly [number, number] }> = {
-  start: { options: ['leader-cluster', 'leader-index', 'follower-cluster', 'bootstrap', 'settings', 'accept-partial-source'], positionals: [1, 1] },
+  start: {
+    options: ['leader-cluster', 'leader-index', 'follower-cluster', 'bootstrap', 'settings', 'accept-partial-source', 'merged', 'id-template', 'origin-field'],
+    positionals: [1, 1],
+  },
   stop: { options: ['follower-cluster'], positionals: [1, 1] },
   pause: { options: ['follower-cluster'], positionals: [1, 1] },
   resume: { options: ['follower-cluster'], positionals: [1, 1] },
@@ -124,7 +133,19 @@ const COMMANDS: Record<string, { options: string[]; positionals: readonly [numbe
   'users new-token': { options: ['name', 'role'], positionals: [0, 0] },
   'autofollow list': { options: ['follower-cluster', 'leader-cluster'], positionals: [0, 0] },
   'autofollow add': {
-    options: ['leader-cluster', 'pattern', 'exclude', 'follower-pattern', 'follower-alias', 'follower-cluster', 'settings', 'accept-partial-source'],
+    options: [
+      'leader-cluster',
+      'pattern',
+      'exclude',
+      'follower-pattern',
+      'follower-alias',
+      'follower-cluster',
+      'settings',
+      'accept-partial-source',
+      'merged',
+      'id-template',
+      'origin-field',
+    ],
     positionals: [1, 1],
   },
   'autofollow remove': { options: ['leader-cluster', 'follower-cluster'], positionals: [1, 1] },
@@ -245,7 +266,9 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
       if (values.bootstrap !== undefined && !['scan', 'snapshot', 'none'].includes(values.bootstrap))
         throw usage(`--bootstrap must be scan, snapshot or none; received ${JSON.stringify(values.bootstrap)}`);
       const settings = jsonOption('settings', values.settings);
+      const { mode: _mode, ...merge } = mergeOption(values);
       const body = {
+        ...merge,
         leader_alias: leaderCluster,
         leader_index: leaderIndex,
         ...(values.bootstrap ? { bootstrap: values.bootstrap } : {}),
@@ -253,11 +276,13 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
         ...acceptPartialSource(values),
         ...(fc !== undefined ? { follower_cluster: fc } : {}),
       };
-      const answer = await client.call<{ notes?: string[] }>('PUT', `/_plugins/_replication/${encodeURIComponent(args[0]!)}/_start`, body);
+      const answer = await client.call<{ notes?: string[]; source?: string }>('PUT', `/_plugins/_replication/${encodeURIComponent(args[0]!)}/_start`, body);
       print(answer, () => [
-        `started: ${args[0]} follows ${leaderCluster}:${leaderIndex}${fc ? ` on ${fc}` : ''}`,
+        answer.source
+          ? `started: ${leaderCluster}:${leaderIndex} merged into ${args[0]}${fc ? ` on ${fc}` : ''}, as the source ${answer.source}`
+          : `started: ${args[0]} follows ${leaderCluster}:${leaderIndex}${fc ? ` on ${fc}` : ''}`,
         ...(answer.notes ?? []).map((n) => `note: ${n}`),
-        `watch it with: kccr status ${args[0]}`,
+        `watch it with: kccr status ${answer.source ?? args[0]}`,
       ]);
       return EXIT.ok;
     }
@@ -370,6 +395,7 @@ async function run(p: Parsed, client: ControlClient, io: CliIo): Promise<number>
         ...(values['follower-alias'] !== undefined ? { follower_alias: values['follower-alias'] } : {}),
         ...(settings ? { settings } : {}),
         ...acceptPartialSource(values),
+        ...mergeOption(values),
         ...(fc !== undefined ? { follower_cluster: fc } : {}),
       };
       const answer = await client.call('POST', '/_plugins/_replication/_autofollow', body);
@@ -497,3 +523,17 @@ export function processIo(): CliIo {
 }
 
 if (isEntryPoint(import.meta.url)) process.exitCode = await runCli(process.argv.slice(2), process.env, processIo());
+
+/** --merged with its template and field: the body's `mode` and `merge` (a start takes only `merge`). */
+function mergeOption(values: Values): { mode?: 'merged'; merge?: { id_template?: string; origin_field?: string } } {
+  if (!values.merged && (values['id-template'] !== undefined || values['origin-field'] !== undefined))
+    throw usage('--id-template and --origin-field go with --merged');
+  if (!values.merged) return {};
+  return {
+    mode: 'merged',
+    merge: {
+      ...(values['id-template'] !== undefined ? { id_template: values['id-template'] } : {}),
+      ...(values['origin-field'] !== undefined ? { origin_field: values['origin-field'] } : {}),
+    },
+  };
+}

@@ -36,6 +36,7 @@ export const ERROR_CATALOGUE = {
   SCHEMA_INCOMPATIBLE: { status: 409, kind: 'permanent' },
   ENVELOPE_INVALID: { status: 422, kind: 'permanent' },
   HISTORY_CHANGED: { status: 409, kind: 'permanent' },
+  MERGE_MAPPING_CONFLICT: { status: 409, kind: 'permanent' },
   INTERNAL: { status: 500, kind: 'permanent' },
 } as const satisfies Record<string, { status: number; kind: FailureKind }>;
 

@@ -1,4 +1,5 @@
 import { KccrError } from './errors.js';
+import type { MergeSpec } from './merge.js';
 import type { RetryingView } from './retry.js';
 
 /**
@@ -51,6 +52,17 @@ export interface ReplicationSpec {
   readonly rebuild?: RebuildInfo;
   /** Set on a replication a rebuild replaced (stopped): the follower index that replaced it. */
   readonly rebuiltInto?: string;
+  /**
+   * Set on one source of a merged index (docs/design/fan-in.md): the documents go into `merge.into` with namespaced
+   * ids and the provenance field; `followerIndex` is then the source's name (`<into>@<leader cluster>@<leader index>`,
+   * shared/merge.ts), which keys its status, ledger and lifecycle, never an index.
+   */
+  readonly merge?: MergeSpec;
+}
+
+/** The index a replication writes: the merged index for a source of one, else the follower index. */
+export function targetIndex(spec: Pick<ReplicationSpec, 'followerIndex' | 'merge'>): string {
+  return spec.merge?.into ?? spec.followerIndex;
 }
 
 /** The `_source` includes and excludes of a leader index that keeps only part of its documents' source. */

@@ -8,6 +8,7 @@
  * rows it writes must not be refused by an older applier during an upgrade.
  */
 import { KccrError } from './errors.js';
+import { idTemplateProblem, mergedSourceName, originFieldProblem } from './merge.js';
 import { CLUSTER_NAME, replicationKey } from './replication.js';
 import type { ReplicationSpec } from './replication.js';
 
@@ -86,6 +87,17 @@ function isPosition(v: unknown): boolean {
   return isObject(v) && isText(v.requestId) && (v.to === 'earliest' || v.to === 'latest' || isTime(v.to)) && isTime(v.requestedAt) && isText(v.requestedBy);
 }
 
+function isMerge(v: unknown): boolean {
+  return (
+    isObject(v) &&
+    isIndexName(v.into) &&
+    typeof v.idTemplate === 'string' &&
+    idTemplateProblem(v.idTemplate) === undefined &&
+    typeof v.originField === 'string' &&
+    originFieldProblem(v.originField) === undefined
+  );
+}
+
 function isRebuild(v: unknown): boolean {
   if (!isObject(v)) return false;
   const checkpoint = (c: unknown) => isObject(c) && isCount(c.shard) && isCheckpoint(c.globalCheckpoint);
@@ -126,6 +138,12 @@ export function parseReplicationSpec(key: string, value: unknown): ReplicationSp
   c.optional('position', isPosition, '{requestId, to: earliest | latest | a time, requestedAt, requestedBy}');
   c.optional('rebuild', isRebuild, '{from, alias, startedAt, leaderCheckpoints}');
   c.optional('rebuiltInto', isIndexName, 'an index name');
+  c.optional('merge', isMerge, '{into, idTemplate, originField} (shared/merge.ts)');
+  const merge = value.merge as { into: string } | undefined;
+  if (c.problems.length === 0 && merge) {
+    const name = mergedSourceName(merge.into, { leaderCluster: value.leaderCluster as string, leaderIndex: value.leaderIndex as string });
+    if (value.followerIndex !== name) c.problems.push(`a source of merged index ${merge.into} must be named ${JSON.stringify(name)}`);
+  }
   if (c.problems.length === 0 && key !== replicationKey(value.followerCluster as string, value.followerIndex as string)) {
     c.problems.push(
       `the key must be ${JSON.stringify(replicationKey(value.followerCluster as string, value.followerIndex as string))}, the follower cluster and index the row names`,

@@ -10,6 +10,8 @@ import { EnvReader, readEsConnection } from '../shared/config.js';
 import { KccrError, errorMessage } from '../shared/errors.js';
 import { verifyIndex } from './verify.js';
 import type { Difference, VerifyResult } from './verify.js';
+import { DEFAULT_ID_TEMPLATE, DEFAULT_ORIGIN_FIELD, idTemplateProblem, originFieldProblem } from '../shared/merge.js';
+import { CLUSTER_NAME } from '../shared/replication.js';
 
 export const EXIT = { identical: 0, differences: 1, usage: 2, unreachable: 3 } as const;
 
@@ -28,6 +30,11 @@ options:
   --max-print <n>          differences printed at most (default 100); all are counted
   --json                   print one JSON document instead of text
   --no-refresh             do not refresh the follower index first
+  --merged-from <cluster>  the follower index is a merged index (fan-in) and the leader index, of this leader
+                           cluster (its kccr name), one of its sources: only that source's documents are compared,
+                           ids mapped back and the provenance field set aside (any number of shards)
+  --id-template <t>        with --merged-from: the merged index's id template (default ${DEFAULT_ID_TEMPLATE})
+  --origin-field <f>       with --merged-from: its provenance field (default ${DEFAULT_ORIGIN_FIELD})
   --help                   this text
 
 connections (environment):
@@ -55,6 +62,7 @@ interface Args {
   readonly maxPrint: number;
   readonly json: boolean;
   readonly refresh: boolean;
+  readonly merged?: { readonly leaderCluster: string; readonly idTemplate: string; readonly originField: string };
 }
 
 const USAGE_CODES: readonly string[] = ['CONFIG_INVALID', 'BAD_REQUEST', 'ES_NOT_FOUND', 'ES_UNAUTHENTICATED', 'ES_FORBIDDEN'];
@@ -84,6 +92,14 @@ export async function runVerify(argv: readonly string[], env: NodeJS.ProcessEnv,
       concurrency: args.concurrency,
       refreshFollower: args.refresh,
       onDifference: printer.add,
+      ...(args.merged
+        ? {
+            merged: {
+              merge: { idTemplate: args.merged.idTemplate, originField: args.merged.originField },
+              source: { leaderCluster: args.merged.leaderCluster, leaderIndex: args.leaderIndex },
+            },
+          }
+        : {}),
     });
     if (args.json)
       out.log(
@@ -122,6 +138,9 @@ function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv) {
       'max-print': { type: 'string' },
       json: { type: 'boolean' },
       'no-refresh': { type: 'boolean' },
+      'merged-from': { type: 'string' },
+      'id-template': { type: 'string' },
+      'origin-field': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -149,8 +168,21 @@ function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv) {
     maxPrint: int('max-print', 100, 0, Number.MAX_SAFE_INTEGER),
     json: values.json ?? false,
     refresh: !(values['no-refresh'] ?? false),
+    ...(values['merged-from'] !== undefined ? { merged: mergedArgs(r, values['merged-from'], values['id-template'], values['origin-field']) } : {}),
   };
+  if (values['merged-from'] === undefined && (values['id-template'] !== undefined || values['origin-field'] !== undefined))
+    r.problem('--id-template and --origin-field go with --merged-from');
   return r.done({ args, leaderConn, followerConn });
+}
+
+function mergedArgs(r: EnvReader, leaderCluster: string, template: string | undefined, field: string | undefined): NonNullable<Args['merged']> {
+  if (!CLUSTER_NAME.test(leaderCluster))
+    r.problem(`--merged-from: expected a cluster name (lower-case letters, digits, _ and -), received ${JSON.stringify(leaderCluster)}`);
+  const idTemplate = template ?? DEFAULT_ID_TEMPLATE;
+  const originField = field ?? DEFAULT_ORIGIN_FIELD;
+  const problem = idTemplateProblem(idTemplate) ?? originFieldProblem(originField);
+  if (problem) r.problem(`--id-template / --origin-field: ${problem}`);
+  return { leaderCluster, idTemplate, originField };
 }
 
 /** Prints (text) or keeps (JSON) the first --max-print differences; the rest are only counted by verifyIndex. */

@@ -22,6 +22,8 @@ import { KccrError } from '../shared/errors.js';
 import { parseMgetResponse, parseSearchResponse } from '../shared/raw-hits.js';
 import type { RawHit } from '../shared/raw-hits.js';
 import { retry } from '../shared/retry.js';
+import { leaderIdOf, originQuery, sourceWriter } from '../shared/merge.js';
+import type { MergeSpec, SourceName } from '../shared/merge.js';
 
 export type VerifyCluster = Pick<ElasticsearchAdapter, 'url' | 'request' | 'searchRaw' | 'mgetRaw' | 'shardStats' | 'refresh'>;
 
@@ -69,6 +71,11 @@ export interface VerifyOptions {
   readonly refreshFollower?: boolean;
   /** Called for each confirmed difference as it is found; differences are never accumulated. */
   readonly onDifference?: (d: Difference) => void;
+  /**
+   * The follower index is a merged index (followerIndex = merge.into) and the leader index this source of it: its
+   * part of the merged index (documents with this provenance) is compared, ids mapped back, provenance set aside.
+   */
+  readonly merged?: { readonly merge: Pick<MergeSpec, 'idTemplate' | 'originField'>; readonly source: SourceName };
 }
 
 interface Side {
@@ -91,6 +98,7 @@ export async function verifyIndex(leader: VerifyCluster, follower: VerifyCluster
   if (!Number.isInteger(batch) || batch < 1 || batch > 10_000)
     throw new KccrError('BAD_REQUEST', `batch size must be a whole number from 1 to 10000, received ${batch}`);
   const [leaderShards, followerShards] = await Promise.all([shardCount(L), shardCount(F)]);
+  if (opts.merged) return verifyMergedSource(L, F, leaderShards, followerShards, batch, opts, opts.merged);
   if (leaderShards !== followerShards) {
     throw new KccrError(
       'BAD_REQUEST',
@@ -115,6 +123,108 @@ export async function verifyIndex(leader: VerifyCluster, follower: VerifyCluster
   const countOf = (stats: Awaited<ReturnType<VerifyCluster['shardStats']>>, shard: number) => stats.find((s) => s.shard === shard)?.docs ?? 0;
   const shards = tallies.map((t, shard) => ({ shard, leaderCount: countOf(leaderStats, shard), followerCount: countOf(followerStats, shard), ...t }));
   const differences = shards.reduce((n, s) => n + s.missing + s.extra + s.different, 0);
+  return { leaderIndex: L.index, followerIndex: F.index, identical: differences === 0, differences, shards };
+}
+
+/**
+ * A source of a merged index. Its documents are spread over the merged index's shards by their namespaced ids, so
+ * the passes do not pair shards: pass A pages each leader shard and looks up the namespaced ids (with the leader's
+ * routing), expecting the leader's `_source` with the provenance in front, byte for byte; pass B pages each shard of
+ * the merged index, only this source's documents (by provenance), and looks their leader ids up on the leader.
+ * Shard k of the result holds pass A of leader shard k and pass B of merged shard k.
+ */
+async function verifyMergedSource(
+  L: Side,
+  F: Side,
+  leaderShards: number,
+  followerShards: number,
+  batch: number,
+  opts: VerifyOptions,
+  merged: NonNullable<VerifyOptions['merged']>,
+): Promise<VerifyResult> {
+  const { merge, source } = merged;
+  if (opts.refreshFollower ?? true) await F.es.refresh(F.index);
+  const n = Math.max(leaderShards, followerShards);
+  const tallies: Tally[] = Array.from({ length: n }, () => ({ leaderScanned: 0, followerScanned: 0, missing: 0, extra: 0, different: 0 }));
+  const report: Report = (d) => {
+    tallies[d.shard]![d.kind]++;
+    opts.onDifference?.(d);
+  };
+  const writer = sourceWriter(merge, source);
+  const toFollower = (hits: readonly RawHit[]) => hits.map((h) => ({ id: writer.id(h.id), routing: h.routing }));
+  const expected = (doc: RawHit): RawHit => ({ ...doc, source: doc.source && writer.source(doc.source) });
+  await eachLimit(
+    Array.from({ length: leaderShards }, (_, i) => i),
+    opts.concurrency ?? 2,
+    async (shard) => {
+      for await (const hits of shardPages(L, shard, batch, true)) {
+        tallies[shard]!.leaderScanned += hits.length;
+        const copies = await mget(F, toFollower(hits), true);
+        const suspects = hits.filter((hit, i) => judge(expected(hit), copies[i]!) !== null);
+        if (suspects.length === 0) continue;
+        const [now, copiesNow] = await Promise.all([mget(L, suspects, true), mget(F, toFollower(suspects), true)]);
+        now.forEach((doc, i) => {
+          if (!doc.found) return;
+          const verdict = judge(expected(doc), copiesNow[i]!);
+          if (verdict) report({ shard, id: doc.id, routing: doc.routing, ...verdict });
+        });
+      }
+    },
+  );
+  const query = originQuery(merge.originField, source);
+  await eachLimit(
+    Array.from({ length: followerShards }, (_, i) => i),
+    opts.concurrency ?? 2,
+    async (shard) => {
+      for await (const hits of shardPages(F, shard, batch, false, query)) {
+        tallies[shard]!.followerScanned += hits.length;
+        const back = hits.map((h) => ({ hit: h, id: leaderIdOf(merge.idTemplate, source, h.id) }));
+        for (const b of back) {
+          if (b.id === undefined)
+            report({ shard, id: b.hit.id, routing: b.hit.routing, kind: 'extra', detail: `has this source's provenance but an _id outside its template` });
+        }
+        const mine = back.filter((b): b is { hit: RawHit; id: string } => b.id !== undefined);
+        const originals = await mget(
+          L,
+          mine.map((b) => ({ id: b.id, routing: b.hit.routing })),
+          false,
+        );
+        const suspects = mine.filter((_, i) => !originals[i]!.found);
+        if (suspects.length === 0) continue;
+        const [copiesNow, now] = await Promise.all([
+          mget(
+            F,
+            suspects.map((s) => s.hit),
+            false,
+          ),
+          mget(
+            L,
+            suspects.map((s) => ({ id: s.id, routing: s.hit.routing })),
+            false,
+          ),
+        ]);
+        copiesNow.forEach((copy, i) => {
+          if (copy.found && !now[i]!.found) {
+            report({
+              shard,
+              id: suspects[i]!.id,
+              routing: suspects[i]!.hit.routing,
+              kind: 'extra',
+              detail: `on the follower as ${copy.id} (seq_no ${copy.seqNo}), not on the leader`,
+            });
+          }
+        });
+      }
+    },
+  );
+  const leaderStats = await L.es.shardStats(L.index);
+  const shards = tallies.map((t, shard) => ({
+    shard,
+    leaderCount: leaderStats.find((s) => s.shard === shard)?.docs ?? 0,
+    followerCount: t.followerScanned,
+    ...t,
+  }));
+  const differences = shards.reduce((k, s) => k + s.missing + s.extra + s.different, 0);
   return { leaderIndex: L.index, followerIndex: F.index, identical: differences === 0, differences, shards };
 }
 
@@ -168,7 +278,7 @@ function describe(source: Buffer | null): string {
 }
 
 /** One shard's live documents, page by page in `_seq_no` order. A partial page (timeout, failed shard) is an error. */
-async function* shardPages(side: Side, shard: number, batch: number, withSource: boolean): AsyncGenerator<RawHit[]> {
+async function* shardPages(side: Side, shard: number, batch: number, withSource: boolean, query?: unknown): AsyncGenerator<RawHit[]> {
   let after: readonly unknown[] | null = null;
   for (;;) {
     const body = {
@@ -178,6 +288,7 @@ async function* shardPages(side: Side, shard: number, batch: number, withSource:
       seq_no_primary_term: true,
       _source: withSource,
       track_total_hits: false,
+      ...(query ? { query } : {}),
       ...(after ? { search_after: after } : {}),
     };
     const hits = await retry(async () => {

@@ -8,18 +8,18 @@
  * Skipped, saying so, on a stack with one leader cluster; `npm test` starts its plain stack with two.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
+import type { ElasticsearchAdapter } from '../../services/shared/adapters/elasticsearch.js';
 import type { ReplicationSpec } from '../../services/shared/replication.js';
 import { compareIndices, describeComparison } from '../support/checks.js';
 import { kccr } from '../support/cli.js';
-import { ADMIN, autofollowEnv, forgetClusters, registerPlainClusters, startControl } from '../support/control.js';
 import type { Control } from '../support/control.js';
-import { bulkLines, documents, startHarness, waitForDocuments } from '../support/replication.js';
+import { closeFanIn, startFanIn, startLeader2Extractor } from '../support/fan-in.js';
+import type { FanIn } from '../support/fan-in.js';
+import { bulkLines, documents, waitForDocuments } from '../support/replication.js';
 import type { Harness } from '../support/replication.js';
 import { killPart, localStack, startParts } from '../support/faults.js';
-import { startService } from '../support/services.js';
 import type { ServiceProcess } from '../support/services.js';
-import { esConnection, leaderClusters, loadStack, stackStateFile, uniqueName, waitFor } from '../support/stack.js';
+import { leaderClusters, loadStack, stackStateFile, uniqueName, waitFor } from '../support/stack.js';
 
 const INTERVAL_MS = 2000;
 const stack = loadStack('plain');
@@ -46,6 +46,7 @@ interface ListedReplication {
 }
 
 describe.skipIf(SKIP)(`fan-in per source: one auto-follow rule over two leader clusters (${leaders.length} in the stack)`, () => {
+  let f: FanIn | undefined;
   let h: Harness;
   let control: Control;
   let extractor2: ServiceProcess | undefined;
@@ -70,7 +71,7 @@ describe.skipIf(SKIP)(`fan-in per source: one auto-follow rule over two leader c
       .find((s) => s.followerCluster === fc() && s.leaderCluster === cluster && s.leaderIndex === leaderIndex && s.state !== 'stopped');
 
   function startWestExtractor(): ServiceProcess {
-    return startService(stack, 'extractor', { leaderCluster: west, followerCluster: fc(), leaderStackCluster: 'leader2' }, `fan-in-${west}`);
+    return startLeader2Extractor(stack, h, west, 'fan-in');
   }
 
   async function aliasMembers(): Promise<string[]> {
@@ -109,28 +110,15 @@ describe.skipIf(SKIP)(`fan-in per source: one auto-follow rule over two leader c
   }
 
   beforeAll(async () => {
-    h = await startHarness(stack, 'fan-in');
+    f = await startFanIn(stack, 'fan-in', west, INTERVAL_MS);
+    ({ h, control, leader2, cli } = f);
     east = h.names.leaderCluster;
     extractor2 = startWestExtractor();
-    leader2 = new ElasticsearchAdapter(esConnection(stack, leaders[1]!));
-    control = await startControl(stack, { followerCluster: fc(), env: autofollowEnv(fc(), INTERVAL_MS) });
-    await registerPlainClusters(control, stack, h.names);
-    const r = await control.call('PUT', `/_kccr/clusters/${west}`, { url: esConnection(stack, leaders[1]!).url });
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    const url = await control.app.listen({ host: '127.0.0.1', port: 0 });
-    cli = { KCCR_CONTROL_URL: url, KCCR_CONTROL_USER: ADMIN.name, KCCR_CONTROL_PASSWORD: ADMIN.password };
-    control.state.deps.autofollow.start();
   });
 
   afterAll(async () => {
-    if (control) {
-      await control.call('DELETE', '/_plugins/_replication/_autofollow', { leader_clusters: [east, west], name: rule }).catch(() => undefined);
-      await control.state.deps.autofollow.stop();
-    }
-    await extractor2?.stop();
-    await h?.close();
-    if (control && h) await forgetClusters(control, [east, west, fc()]);
-    await leader2?.close();
+    if (control) await control.call('DELETE', '/_plugins/_replication/_autofollow', { leader_clusters: [east, west], name: rule }).catch(() => undefined);
+    if (f) await closeFanIn(f, extractor2, west);
   });
 
   it('refuses a rule over both leaders whose follower index name would let their same-named indices collide', async () => {

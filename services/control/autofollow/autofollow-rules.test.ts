@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_ID_TEMPLATE, DEFAULT_ORIGIN_FIELD, mergedSourceName } from '../../shared/merge.js';
 import type { ReplicationSpec } from '../../shared/replication.js';
 import {
   checkExcludePatterns,
@@ -243,6 +244,27 @@ describe('rules over several leader clusters (fan-in, per source)', () => {
       remove: ['east-orders-3', 'stray'],
     });
     expect(planAlias(base, specs, ['east-orders-1', 'west-orders-1'], ['west-orders-2'])).toEqual({ add: ['west-orders-2'], remove: [] });
+  });
+
+  it('in merged mode, starts every match of every leader as a source of the one merged index, and keeps the alias over it', () => {
+    const merged: AutofollowRule = { ...base, followerIndexPattern: 'orders-all', merge: {}, followerAlias: 'everything' };
+    const source = (leaderCluster: string, leaderIndex: string, state: ReplicationSpec['state']): ReplicationSpec => ({
+      ...spec(leaderCluster, leaderIndex, state, mergedSourceName('orders-all', { leaderCluster, leaderIndex })),
+      merge: { into: 'orders-all', idTemplate: DEFAULT_ID_TEMPLATE, originField: DEFAULT_ORIGIN_FIELD },
+    });
+    expect(checkFollowerIndexPattern('orders-all', true, true)).toBe('orders-all');
+    expect(() => checkFollowerIndexPattern('orders-all', true, false)).toThrow(/lacks \{\{leader_index\}\}/);
+    const specs = [source('east', 'orders-1', 'active'), source('west', 'orders-2', 'stopped')];
+    expect(planRun(merged, 'east', ['orders-1', 'orders-2'], specs)).toEqual({
+      start: [{ leaderIndex: 'orders-2', followerIndex: 'orders-all' }],
+      followed: ['orders-1'],
+      invalid: [],
+    });
+    // A stopped source is not taken back; the other leader's same-named index is another source.
+    expect(planRun(merged, 'west', ['orders-1', 'orders-2'], specs).start).toEqual([{ leaderIndex: 'orders-1', followerIndex: 'orders-all' }]);
+    expect(planAlias(merged, specs, [], ['orders-all'])).toEqual({ add: ['orders-all'], remove: [] });
+    expect(parseAutofollowRule('central/*/orders', { ...merged })).toMatchObject({ merge: {} });
+    expect(() => parseAutofollowRule('central/*/orders', { ...merged, merge: { idTemplate: '{{id}}' } })).toThrow(/merge must be/);
   });
 
   it('reads back only rows the API could have written', () => {

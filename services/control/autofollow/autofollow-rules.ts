@@ -6,7 +6,8 @@
  */
 import { KccrError } from '../../shared/errors.js';
 import type { ReplicationSpec } from '../../shared/replication.js';
-import { CLUSTER_NAME } from '../../shared/replication.js';
+import { CLUSTER_NAME, targetIndex } from '../../shared/replication.js';
+import { idTemplateProblem, mergedSourceName, originFieldProblem } from '../../shared/merge.js';
 import { normalizeSettings } from '../replication/settings.js';
 import { indexName } from '../http/schemas.js';
 
@@ -53,6 +54,11 @@ export interface AutofollowRule {
   readonly followerSettings?: Record<string, unknown>;
   /** Handed to every start: matching leader indices that keep only part of _source are replicated, not refused. */
   readonly acceptPartialSource?: boolean;
+  /**
+   * Merged mode (docs/design/fan-in.md): each matching leader index becomes one source of the merged index the
+   * follower index pattern names (`{{leader_cluster}}` not needed); absent: per source, one follower index each.
+   */
+  readonly merge?: { readonly idTemplate?: string; readonly originField?: string };
   /** Accepted for compatibility with the OpenSearch plugin and shown back; kccr's services use their own users. */
   readonly useRoles?: { readonly leaderClusterRole: string; readonly followerClusterRole: string };
   readonly createdBy: string;
@@ -134,14 +140,14 @@ export function leadersOf(rule: Pick<AutofollowRule, 'leaderCluster' | 'leaderCl
  * leaders' indices of the same name would get the same follower index); what surrounds them must make a valid
  * index name.
  */
-export function checkFollowerIndexPattern(pattern: string, severalLeaders = false): string {
-  if (!pattern.includes(LEADER_INDEX_PLACEHOLDER)) {
+export function checkFollowerIndexPattern(pattern: string, severalLeaders = false, merged = false): string {
+  if (!merged && !pattern.includes(LEADER_INDEX_PLACEHOLDER)) {
     throw new KccrError(
       'BAD_REQUEST',
       `follower_index_pattern ${JSON.stringify(pattern)} lacks ${LEADER_INDEX_PLACEHOLDER}; without it every matching leader index would be given the same follower index`,
     );
   }
-  if (severalLeaders && !pattern.includes(LEADER_CLUSTER_PLACEHOLDER)) {
+  if (severalLeaders && !merged && !pattern.includes(LEADER_CLUSTER_PLACEHOLDER)) {
     throw new KccrError(
       'BAD_REQUEST',
       `follower_index_pattern ${JSON.stringify(pattern)} lacks ${LEADER_CLUSTER_PLACEHOLDER}; the rule covers several leader clusters, and without it two leader clusters' indices of the same name would be given the same follower index (such as ${JSON.stringify(PER_SOURCE_PATTERN)})`,
@@ -221,8 +227,11 @@ export function parseAutofollowRule(key: string, value: unknown): AutofollowRule
   check('excludePatterns must be a list of index patterns', () => texts(r.excludePatterns) && checkExcludePatterns(r.excludePatterns).length >= 0);
   check(
     'followerIndexPattern must be a text',
-    () => typeof r.followerIndexPattern === 'string' && checkFollowerIndexPattern(r.followerIndexPattern, r.leaderClusters !== undefined).length > 0,
+    () =>
+      typeof r.followerIndexPattern === 'string' &&
+      checkFollowerIndexPattern(r.followerIndexPattern, r.leaderClusters !== undefined, r.merge !== undefined).length > 0,
   );
+  check('merge must be {idTemplate?, originField?} of a valid template and field', () => r.merge === undefined || isRuleMerge(r.merge));
   check(
     'followerAlias must be an alias name',
     () => r.followerAlias === undefined || (typeof r.followerAlias === 'string' && checkFollowerAlias(r.followerAlias).length > 0),
@@ -241,6 +250,15 @@ export function parseAutofollowRule(key: string, value: unknown): AutofollowRule
     problems.push(`the key must be ${JSON.stringify(autofollowKey(r.followerCluster as string, r.leaderCluster as string, r.name as string))}`);
   if (problems.length) throw new KccrError('BAD_REQUEST', `auto-follow rule ${JSON.stringify(key.slice(0, 300))} refused: ${problems.join('; ')}`);
   return value as AutofollowRule;
+}
+
+function isRuleMerge(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const m = v as Record<string, unknown>;
+  if (Object.keys(m).some((k) => k !== 'idTemplate' && k !== 'originField')) return false;
+  const t = m.idTemplate;
+  const f = m.originField;
+  return (t === undefined || (typeof t === 'string' && !idTemplateProblem(t))) && (f === undefined || (typeof f === 'string' && !originFieldProblem(f)));
 }
 
 /** The follower index name of a leader index: the placeholders replaced in one pass (a name holding one stays as it is). */
@@ -302,6 +320,9 @@ export function planRun(
   const onFollower = specs.filter((s) => s.followerCluster === rule.followerCluster);
   const replicated = new Set(onFollower.filter((s) => s.state !== 'stopped' && s.leaderCluster === leaderCluster).map((s) => s.leaderIndex));
   const taken = new Set(onFollower.map((s) => s.followerIndex));
+  // Merged: the candidate's follower index is the merged index; the name a spec takes is the source's.
+  const specName = (followerIndex: string, leaderIndex: string) =>
+    rule.merge ? mergedSourceName(followerIndex, { leaderCluster, leaderIndex }) : followerIndex;
   const start: Candidate[] = [];
   const followed: string[] = [];
   const invalid: (Candidate & { reason: string })[] = [];
@@ -311,7 +332,7 @@ export function planRun(
   const matching = leaderIndices.filter((i) => matchesRule(i, rule.patterns, rule.excludePatterns));
   for (const leaderIndex of [...new Set([...matching, ...named.keys()])].sort()) {
     const followerIndex = named.get(leaderIndex) ?? followerIndexName(rule.followerIndexPattern, leaderIndex, leaderCluster);
-    if (replicated.has(leaderIndex) || taken.has(followerIndex)) {
+    if (replicated.has(leaderIndex) || taken.has(specName(followerIndex, leaderIndex))) {
       followed.push(leaderIndex);
       continue;
     }
@@ -350,7 +371,7 @@ export function madeByRule(rule: AutofollowRule, spec: ReplicationSpec): boolean
   if (spec.followerCluster !== rule.followerCluster || !coversLeader(rule, spec.leaderCluster)) return false;
   if (
     matchesRule(spec.leaderIndex, rule.patterns, rule.excludePatterns) &&
-    spec.followerIndex === followerIndexName(rule.followerIndexPattern, spec.leaderIndex, spec.leaderCluster)
+    (rule.merge ? spec.merge?.into : spec.followerIndex) === followerIndexName(rule.followerIndexPattern, spec.leaderIndex, spec.leaderCluster)
   )
     return true;
   const stream = streamOfBackingIndex(spec.leaderIndex);
@@ -373,7 +394,7 @@ export interface AliasChanges {
  * rule's.
  */
 export function planAlias(rule: AutofollowRule, specs: readonly ReplicationSpec[], current: readonly string[], existing: readonly string[]): AliasChanges {
-  const wanted = new Set(specs.filter((s) => s.state !== 'stopped' && madeByRule(rule, s)).map((s) => s.followerIndex));
+  const wanted = new Set(specs.filter((s) => s.state !== 'stopped' && madeByRule(rule, s)).map((s) => targetIndex(s)));
   const now = new Set(current);
   const present = new Set(existing);
   return {
@@ -385,5 +406,5 @@ export function planAlias(rule: AutofollowRule, specs: readonly ReplicationSpec[
 /** The follower indices whose existence planAlias needs to know: those the alias should hold and does not yet. */
 export function aliasCandidates(rule: AutofollowRule, specs: readonly ReplicationSpec[], current: readonly string[]): string[] {
   const now = new Set(current);
-  return [...new Set(specs.filter((s) => s.state !== 'stopped' && madeByRule(rule, s)).map((s) => s.followerIndex))].filter((i) => !now.has(i)).sort();
+  return [...new Set(specs.filter((s) => s.state !== 'stopped' && madeByRule(rule, s)).map((s) => targetIndex(s)))].filter((i) => !now.has(i)).sort();
 }

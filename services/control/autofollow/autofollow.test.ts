@@ -12,6 +12,8 @@ import { AutofollowEngine, leaderIndexLister, readAutofollowConfig } from './aut
 import type { FollowerAliases } from './autofollow.js';
 import { unreplicable } from '../replication/index-features.js';
 import type { StartCommand } from '../replication/replications.js';
+import { mergeOf } from '../replication/replications.js';
+import { mergedSourceName } from '../../shared/merge.js';
 import { testRule } from './test-rule.js';
 
 const rule = testRule;
@@ -61,7 +63,16 @@ function setup(
           { partialSource: cmd.acceptPartialSource ?? false },
         );
         if (why) throw new KccrError('BAD_REQUEST', why);
-        specs.push({ ...cmd, state: 'active', bootstrap: 'scan', createdAt: now, updatedAt: now });
+        const { merge, ...rest } = cmd;
+        const source = merge ? mergeOf(cmd, specs) : undefined;
+        specs.push({
+          ...rest,
+          ...(source ? { followerIndex: mergedSourceName(source.into, cmd), merge: source } : {}),
+          state: 'active',
+          bootstrap: 'scan',
+          createdAt: now,
+          updatedAt: now,
+        });
       },
     },
   });

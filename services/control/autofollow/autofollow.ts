@@ -457,6 +457,7 @@ export class AutofollowEngine {
           leaderIndex: c.leaderIndex,
           ...(rule.followerSettings && Object.keys(rule.followerSettings).length ? { settings: rule.followerSettings } : {}),
           ...(rule.acceptPartialSource ? { acceptPartialSource: true } : {}),
+          ...(rule.merge ? { merge: rule.merge } : {}),
           requestedBy: `autofollow:${rule.name}`,
         });
         run.successes++;

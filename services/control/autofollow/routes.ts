@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KccrError } from '../../shared/errors.js';
+import { idTemplateProblem, originFieldProblem } from '../../shared/merge.js';
 import { principalOf } from '../http/auth.js';
 import {
   autofollowKey,
@@ -29,7 +30,7 @@ import {
 } from './autofollow-rules.js';
 import type { AutofollowRule } from './autofollow-rules.js';
 import type { ControlDeps } from '../deps.js';
-import { acknowledged, clusterName, errorResponses, freeObject, query } from '../http/schemas.js';
+import { acknowledged, clusterName, errorResponses, freeObject, mergeBody, query } from '../http/schemas.js';
 import { normalizeSettings } from '../replication/settings.js';
 
 interface RuleRef {
@@ -48,6 +49,8 @@ interface RuleBody extends RuleRef {
   readonly use_roles?: { readonly leader_cluster_role: string; readonly follower_cluster_role: string };
   readonly settings?: Record<string, unknown>;
   readonly accept_partial_source?: boolean;
+  readonly mode?: 'per_source' | 'merged';
+  readonly merge?: { readonly id_template?: string; readonly origin_field?: string };
 }
 
 interface ClusterQuery {
@@ -127,6 +130,15 @@ const ruleBody = {
       description:
         "replicate matching leader indices whose _source has includes/excludes (each follower then holds what its leader's _source keeps); without it they are refused and listed in autofollow_stats",
     },
+    mode: {
+      type: 'string',
+      enum: ['per_source', 'merged'],
+      description:
+        'kccr (fan-in): per_source (the default) gives each leader index a follower index of its own; merged makes each one a source of the merged index follower_index_pattern names (placeholders optional), as _start with merge does',
+    },
+    merge: mergeBody(
+      'with mode merged: the id template and the provenance field, as for _start (defaults {{leader_cluster}}:{{leader_index}}:{{id}} and _kccr.origin)',
+    ),
   },
 } as const;
 
@@ -166,6 +178,8 @@ const ruleView = {
     follower_alias: { type: 'string' },
     settings: freeObject,
     accept_partial_source: { type: 'boolean' },
+    mode: { type: 'string', enum: ['per_source', 'merged'] },
+    merge: { type: 'object', properties: { id_template: { type: 'string' }, origin_field: { type: 'string' } } },
     use_roles: { type: 'object', properties: { leader_cluster_role: { type: 'string' }, follower_cluster_role: { type: 'string' } } },
     created_by: { type: 'string' },
     updated_by: { type: 'string' },
@@ -186,6 +200,15 @@ export function autofollowView(rule: AutofollowRule) {
     ...(rule.followerAlias !== undefined ? { follower_alias: rule.followerAlias } : {}),
     ...(rule.followerSettings ? { settings: rule.followerSettings } : {}),
     ...(rule.acceptPartialSource ? { accept_partial_source: true } : {}),
+    mode: rule.merge ? 'merged' : 'per_source',
+    ...(rule.merge
+      ? {
+          merge: {
+            ...(rule.merge.idTemplate !== undefined ? { id_template: rule.merge.idTemplate } : {}),
+            ...(rule.merge.originField !== undefined ? { origin_field: rule.merge.originField } : {}),
+          },
+        }
+      : {}),
     ...(rule.useRoles ? { use_roles: { leader_cluster_role: rule.useRoles.leaderClusterRole, follower_cluster_role: rule.useRoles.followerClusterRole } } : {}),
     created_by: rule.createdBy,
     updated_by: rule.updatedBy,
@@ -253,9 +276,18 @@ export function autofollowRoutes(deps: ControlDeps) {
         const follower = followerClusterOf(request, body.follower_cluster);
         const patterns = parsePatterns(body.pattern);
         const excludePatterns = checkExcludePatterns(body.exclude_patterns ?? []);
+        const merged = body.mode === 'merged';
+        if (!merged && body.merge !== undefined) throw new KccrError('BAD_REQUEST', 'merge goes with mode "merged"');
+        const merge = merged ? ruleMerge(body.merge) : undefined;
+        if (merged && body.follower_index_pattern === undefined)
+          throw new KccrError(
+            'BAD_REQUEST',
+            'a rule in mode "merged" needs follower_index_pattern: the merged index (such as orders-all, or {{leader_index}}-all)',
+          );
         const followerIndexPattern = checkFollowerIndexPattern(
           body.follower_index_pattern ?? (several ? PER_SOURCE_PATTERN : LEADER_INDEX_PLACEHOLDER),
           several,
+          merged,
         );
         const followerAlias = body.follower_alias !== undefined ? checkFollowerAlias(body.follower_alias) : undefined;
         const settings = body.settings ? normalizeSettings(body.settings) : undefined;
@@ -277,6 +309,7 @@ export function autofollowRoutes(deps: ControlDeps) {
           ...(followerAlias !== undefined ? { followerAlias } : {}),
           ...(settings && Object.keys(settings).length ? { followerSettings: settings } : {}),
           ...(body.accept_partial_source ? { acceptPartialSource: true } : {}),
+          ...(merge ? { merge } : {}),
           ...(body.use_roles
             ? { useRoles: { leaderClusterRole: body.use_roles.leader_cluster_role, followerClusterRole: body.use_roles.follower_cluster_role } }
             : {}),
@@ -343,4 +376,14 @@ export function autofollowRoutes(deps: ControlDeps) {
       },
     });
   };
+}
+
+/** A merged rule's template and field, checked now (a bad one is a 400 at the rule, not a failure at each start). */
+function ruleMerge(body: RuleBody['merge']): NonNullable<AutofollowRule['merge']> {
+  const idTemplate = body?.id_template;
+  const originField = body?.origin_field;
+  const problem =
+    (idTemplate !== undefined ? idTemplateProblem(idTemplate) : undefined) ?? (originField !== undefined ? originFieldProblem(originField) : undefined);
+  if (problem) throw new KccrError('BAD_REQUEST', problem);
+  return { ...(idTemplate !== undefined ? { idTemplate } : {}), ...(originField !== undefined ? { originField } : {}) };
 }

@@ -79,3 +79,27 @@ export function query(extra: Record<string, unknown> = {}) {
 }
 
 export const freeObject = { type: 'object', additionalProperties: true } as const;
+
+/** The `merge` object of a start or an auto-follow rule (fan-in, merged mode: shared/merge.ts), with what it is for. */
+export function mergeBody(description: string) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    description,
+    properties: {
+      id_template: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 256,
+        description:
+          'the follower _id of a leader _id: {{leader_cluster}}, {{leader_index}} and {{id}} (last), separated by : / | or #; default {{leader_cluster}}:{{leader_index}}:{{id}}',
+      },
+      origin_field: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 255,
+        description: 'where the provenance {cluster, index} is written (keywords); default _kccr.origin',
+      },
+    },
+  } as const;
+}

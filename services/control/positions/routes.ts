@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { principalOf } from '../http/auth.js';
 import type { ControlDeps } from '../deps.js';
 import { acknowledged, clusterName, errorResponses, indexName, query } from '../http/schemas.js';
+import { targetIndex } from '../../shared/replication.js';
 
 interface IndexRoute {
   Params: { follower_index: string };
@@ -163,7 +164,7 @@ export function positionRoutes(deps: ControlDeps) {
           ...(request.body.new_index !== undefined ? { newIndex: request.body.new_index } : {}),
           requestedBy: by,
         });
-        return { acknowledged: true, new_index: spec.followerIndex, alias: spec.rebuild!.alias, old_index: spec.rebuild!.from };
+        return { acknowledged: true, new_index: targetIndex(spec), alias: spec.rebuild!.alias, old_index: spec.rebuild!.from };
       },
     });
 

@@ -21,6 +21,7 @@ import { errorMessage, KccrError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ReplicationSpec } from '../../shared/replication.js';
 import { applierGroupId, applierStatusKey, extractorStatusKey, replicationKey } from '../../shared/replication.js';
+import { mergedSourceName } from '../../shared/merge.js';
 import { changeTopic } from '../../shared/topics.js';
 import { rebuildView } from '../status/progress-views.js';
 import type { ReplicationService } from '../replication/replications.js';
@@ -136,7 +137,15 @@ export class RebuildService {
   start(cmd: RebuildCommand, now = Date.now()): Promise<ReplicationSpec> {
     return this.exclusive(async () => {
       const { store, clusters, board } = this.replications;
+      const sources = mergedSources(store.list(), cmd.followerCluster, cmd.followerIndex);
+      if (!store.get(cmd.followerCluster, cmd.followerIndex) && sources.length > 0) return this.startMerged(cmd, sources, now);
       const old = this.replications.require(cmd.followerCluster, cmd.followerIndex);
+      if (old.merge) {
+        throw new KccrError(
+          'BAD_REQUEST',
+          `${old.followerIndex} is one source of the merged index ${old.merge.into}: rebuild the merged index (POST .../${old.merge.into}/_rebuild), which rebuilds all its sources`,
+        );
+      }
       if (old.state === 'stopped') {
         throw new KccrError(
           'CONFLICT',
@@ -175,29 +184,7 @@ export class RebuildService {
       if (cmd.alias !== undefined && (cmd.alias === newIndex || cmd.alias === old.followerIndex))
         throw new KccrError('BAD_REQUEST', `alias ${cmd.alias} must not be the name of the old or the new index`);
 
-      const alias = await clusters.withClient(cmd.followerCluster, async (es) => {
-        if (await es.indexExists(newIndex)) {
-          throw new KccrError(
-            'CONFLICT',
-            `index ${newIndex} already exists on follower cluster ${cmd.followerCluster}; choose another new_index or delete it`,
-            { cluster: cmd.followerCluster, index: newIndex },
-          );
-        }
-        const r = await es.request<Record<string, { aliases?: Record<string, unknown> }>>('GET', `/${encodeURIComponent(old.followerIndex)}/_alias`, {
-          ignore: [404],
-        });
-        const aliases = r.status === 200 ? Object.keys(r.body[old.followerIndex]?.aliases ?? {}) : [];
-        const chosen = chooseAlias(cmd.alias, aliases, old.followerIndex);
-        if (!aliases.includes(chosen)) {
-          // An alias by that name may exist elsewhere; an index by that name cannot take it.
-          const a = await es.request('GET', `/_alias/${encodeURIComponent(chosen)}`, { ignore: [404] });
-          if (a.status === 404 && (await es.indexExists(chosen)))
-            throw new KccrError('BAD_REQUEST', `${chosen} is the name of an index on ${cmd.followerCluster}, not an alias; give an alias name`, {
-              alias: chosen,
-            });
-        }
-        return chosen;
-      });
+      const alias = await clusters.withClient(cmd.followerCluster, (es) => this.aliasToMove(es, cmd, old.followerIndex, newIndex));
 
       const extractor = board.table.get(extractorStatusKey(old.leaderCluster, old.leaderIndex));
       const leaderCheckpoints = extractor?.kind === 'extractor' ? extractor.shards.map((s) => ({ shard: s.shard, globalCheckpoint: s.globalCheckpoint })) : [];
@@ -217,6 +204,78 @@ export class RebuildService {
       this.wake();
       return next;
     });
+  }
+
+  /**
+   * A merged index rebuilt from the topics of all its sources (active or paused) into a new merged index: each source
+   * is replaced by one into the new index reading its topic from the start, and the alias moves once every one of
+   * them has caught up (look).
+   */
+  private async startMerged(cmd: RebuildCommand, sources: readonly ReplicationSpec[], now: number): Promise<ReplicationSpec> {
+    const { store, clusters, board } = this.replications;
+    const into = cmd.followerIndex;
+    const busy = sources.find((s) => s.state !== 'active' && s.state !== 'paused');
+    if (busy) throw new KccrError('CONFLICT', `source ${busy.followerIndex} of ${into} is ${busy.state}; rebuild the merged index once its sources are active`);
+    const rebuilding = sources.find((s) => s.rebuild && s.rebuild.aliasMovedAt === undefined);
+    if (rebuilding)
+      throw new KccrError(
+        'CONFLICT',
+        `${into} is itself being rebuilt from ${rebuilding.rebuild!.from} and has not caught up yet; wait until the alias has moved`,
+      );
+    const newIndex = cmd.newIndex ?? defaultRebuildIndex(into, new Date(now));
+    if (Buffer.byteLength(newIndex, 'utf8') > 255)
+      throw new KccrError('BAD_REQUEST', `the new index name ${newIndex} is longer than 255 bytes; give a shorter new_index`);
+    if (newIndex === into) throw new KccrError('BAD_REQUEST', 'new_index must differ from the follower index being rebuilt');
+    if (mergedSources(store.list(), cmd.followerCluster, newIndex).length > 0 || store.get(cmd.followerCluster, newIndex)?.state === 'active')
+      throw new KccrError('CONFLICT', `${newIndex} on ${cmd.followerCluster} is already a follower index; choose another new_index`, { index: newIndex });
+    if (cmd.alias !== undefined && (cmd.alias === newIndex || cmd.alias === into))
+      throw new KccrError('BAD_REQUEST', `alias ${cmd.alias} must not be the name of the old or the new index`);
+    const alias = await clusters.withClient(cmd.followerCluster, (es) => this.aliasToMove(es, cmd, into, newIndex));
+    let first: ReplicationSpec | undefined;
+    for (const old of sources) {
+      const extractor = board.table.get(extractorStatusKey(old.leaderCluster, old.leaderIndex));
+      const leaderCheckpoints = extractor?.kind === 'extractor' ? extractor.shards.map((s) => ({ shard: s.shard, globalCheckpoint: s.globalCheckpoint })) : [];
+      const { rebuild: _r, rebuiltInto: _i, reason: _why, position: _p, ...base } = old;
+      const next: ReplicationSpec = {
+        ...base,
+        followerIndex: mergedSourceName(newIndex, old),
+        merge: { ...old.merge!, into: newIndex },
+        state: 'active',
+        requestedBy: cmd.requestedBy,
+        createdAt: now,
+        updatedAt: now,
+        position: { requestId: randomUUID(), to: 'earliest', requestedAt: now, requestedBy: cmd.requestedBy },
+        rebuild: { from: into, alias, startedAt: now, leaderCheckpoints },
+      };
+      await store.replaceForRebuild(old, next);
+      first ??= next;
+    }
+    this.opts.logger?.info(
+      { followerCluster: cmd.followerCluster, from: into, to: newIndex, alias, sources: sources.length, by: cmd.requestedBy },
+      'rebuild of a merged index started',
+    );
+    this.wake();
+    return first!;
+  }
+
+  /** The alias a rebuild of `oldIndex` moves (given, or its only one), checked; the new index must not exist yet. */
+  private async aliasToMove(es: ElasticsearchAdapter, cmd: RebuildCommand, oldIndex: string, newIndex: string): Promise<string> {
+    if (await es.indexExists(newIndex)) {
+      throw new KccrError('CONFLICT', `index ${newIndex} already exists on follower cluster ${cmd.followerCluster}; choose another new_index or delete it`, {
+        cluster: cmd.followerCluster,
+        index: newIndex,
+      });
+    }
+    const r = await es.request<Record<string, { aliases?: Record<string, unknown> }>>('GET', `/${encodeURIComponent(oldIndex)}/_alias`, { ignore: [404] });
+    const aliases = r.status === 200 ? Object.keys(r.body[oldIndex]?.aliases ?? {}) : [];
+    const chosen = chooseAlias(cmd.alias, aliases, oldIndex);
+    if (!aliases.includes(chosen)) {
+      // An alias by that name may exist elsewhere; an index by that name cannot take it.
+      const a = await es.request('GET', `/_alias/${encodeURIComponent(chosen)}`, { ignore: [404] });
+      if (a.status === 404 && (await es.indexExists(chosen)))
+        throw new KccrError('BAD_REQUEST', `${chosen} is the name of an index on ${cmd.followerCluster}, not an alias; give an alias name`, { alias: chosen });
+    }
+    return chosen;
   }
 
   /** Starts watching the rebuilds under way (also those a previous instance of the service left). */
@@ -283,6 +342,7 @@ export class RebuildService {
       if (positionApplied) watch.target = new Map((await this.kafka.offsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
       return;
     }
+    if (spec.merge) return this.mergedCaughtUp(spec, watch, now);
     await this.exclusive(async () => {
       // Stopped or paused meanwhile: the alias waits (or stays) where it is.
       const current = this.replications.store.get(spec.followerCluster, spec.followerIndex);
@@ -292,6 +352,32 @@ export class RebuildService {
       this.opts.logger?.info(
         { followerCluster: spec.followerCluster, from: rebuild.from, to: spec.followerIndex, alias: rebuild.alias, ms: Date.now() - rebuild.startedAt },
         'rebuild caught up; alias moved',
+      );
+    });
+  }
+
+  /**
+   * One source of a rebuilt merged index caught up: noted on it; the alias moves once every source of the new merged
+   * index (from the same rebuild) has caught up, and is then noted moved on all of them.
+   */
+  private async mergedCaughtUp(spec: ReplicationSpec, watch: Watch, now: number): Promise<void> {
+    const { store } = this.replications;
+    const rebuild = spec.rebuild!;
+    if (rebuild.caughtUpAt === undefined) await store.updateRebuild(spec.followerCluster, spec.followerIndex, { caughtUpAt: now });
+    await this.exclusive(async () => {
+      const siblings = mergedSources(store.list(), spec.followerCluster, spec.merge!.into).filter((s) => s.rebuild?.from === rebuild.from);
+      const behind = siblings.filter((s) => s.state !== 'active' || s.rebuild?.caughtUpAt === undefined);
+      if (behind.length > 0) {
+        watch.waitingFor = `the other sources of ${spec.merge!.into} to catch up (${behind.map((s) => s.followerIndex).join(', ')})`;
+        return;
+      }
+      if (siblings.some((s) => s.rebuild?.aliasMovedAt !== undefined)) return;
+      await this.replications.clusters.withClient(spec.followerCluster, (es) => moveAlias(es, rebuild.alias, rebuild.from, spec.merge!.into));
+      const movedAt = Date.now();
+      for (const s of siblings) await store.updateRebuild(s.followerCluster, s.followerIndex, { aliasMovedAt: movedAt });
+      this.opts.logger?.info(
+        { followerCluster: spec.followerCluster, from: rebuild.from, to: spec.merge!.into, alias: rebuild.alias, ms: movedAt - rebuild.startedAt },
+        'rebuild of a merged index caught up; alias moved',
       );
     });
   }
@@ -319,4 +405,9 @@ export class RebuildService {
       ...(v.alias_moved_at === null && watch?.problem ? { problem: watch.problem } : {}),
     };
   }
+}
+
+/** The sources of a merged index that are not stopped. */
+function mergedSources(specs: readonly ReplicationSpec[], followerCluster: string, into: string): ReplicationSpec[] {
+  return specs.filter((s) => s.followerCluster === followerCluster && s.merge?.into === into && s.state !== 'stopped');
 }

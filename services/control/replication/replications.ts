@@ -7,7 +7,9 @@ import { randomUUID } from 'node:crypto';
 import type { ElasticsearchAdapter } from '../../shared/adapters/elasticsearch.js';
 import { KccrError } from '../../shared/errors.js';
 import type { BootstrapCheckpoints, BootstrapMode, PositionRequest, PositionTarget, ReplicationSpec, ReplicationState } from '../../shared/replication.js';
-import { replicationKey } from '../../shared/replication.js';
+import { DEFAULT_ID_TEMPLATE, DEFAULT_ORIGIN_FIELD, idTemplateProblem, mergedSourceName, originFieldProblem } from '../../shared/merge.js';
+import type { MergeSpec } from '../../shared/merge.js';
+import { replicationKey, targetIndex } from '../../shared/replication.js';
 import { changeTopic } from '../../shared/topics.js';
 import { readCheckpoints, requireRepository, snapshotName, snapshotRefusal } from './bootstrap.js';
 import type { SnapshotBootstrapper } from './bootstrap.js';
@@ -29,6 +31,43 @@ export interface StartCommand {
   /** Replicate a leader index that keeps only part of _source (the follower then holds that part); refused otherwise. */
   readonly acceptPartialSource?: boolean;
   readonly requestedBy: string;
+  /**
+   * Merged mode: `followerIndex` is the merged index, and this leader index becomes one of its sources (named
+   * mergedSourceName); the template and field default to DEFAULT_ID_TEMPLATE and DEFAULT_ORIGIN_FIELD.
+   */
+  readonly merge?: { readonly idTemplate?: string; readonly originField?: string };
+}
+
+/**
+ * How a start in merged mode lands, or a BAD_REQUEST / CONFLICT saying why not: the template and field valid, the
+ * same as the merged index's other sources use (one provenance field and one id scheme per index), the merged index
+ * not a per-source follower index, no snapshot bootstrap (a snapshot restores one leader index as a whole index).
+ */
+export function mergeOf(cmd: StartCommand, specs: readonly ReplicationSpec[]): MergeSpec | undefined {
+  if (!cmd.merge) return undefined;
+  const into = cmd.followerIndex;
+  const merge: MergeSpec = { into, idTemplate: cmd.merge.idTemplate ?? DEFAULT_ID_TEMPLATE, originField: cmd.merge.originField ?? DEFAULT_ORIGIN_FIELD };
+  const problem = idTemplateProblem(merge.idTemplate) ?? originFieldProblem(merge.originField);
+  if (problem) throw new KccrError('BAD_REQUEST', problem);
+  if (cmd.bootstrap === 'snapshot')
+    throw new KccrError(
+      'BAD_REQUEST',
+      'bootstrap "snapshot" cannot fill a merged index (a snapshot restores one leader index as a whole index); use "scan" or "none"',
+    );
+  const plain = specs.find((s) => s.followerCluster === cmd.followerCluster && !s.merge && s.followerIndex === into && s.state !== 'stopped');
+  if (plain)
+    throw new KccrError(
+      'CONFLICT',
+      `${into} is the follower index of ${plain.leaderCluster}:${plain.leaderIndex} (per source); choose another merged index name`,
+    );
+  const other = specs.find((s) => s.followerCluster === cmd.followerCluster && s.merge?.into === into && s.state !== 'stopped');
+  if (other && (other.merge!.idTemplate !== merge.idTemplate || other.merge!.originField !== merge.originField)) {
+    throw new KccrError(
+      'BAD_REQUEST',
+      `merged index ${into} takes id_template ${JSON.stringify(other.merge!.idTemplate)} and origin_field ${JSON.stringify(other.merge!.originField)} (as its source ${other.leaderCluster}:${other.leaderIndex}); give the same or leave them out`,
+    );
+  }
+  return merge;
 }
 
 /** Elasticsearch refused a name or a value the caller gave: the caller's mistake (400), not the cluster's failure. */
@@ -133,11 +172,14 @@ export class ReplicationService {
     return this.exclusive(async () => {
       this.registered(cmd.leaderCluster, 'leader');
       this.registered(cmd.followerCluster, 'follower');
-      const existing = this.store.get(cmd.followerCluster, cmd.followerIndex);
+      const merge = mergeOf(cmd, this.store.list());
+      // A source of a merged index is a replication of its own, named after the source; it writes merge.into.
+      const followerIndex = merge ? mergedSourceName(merge.into, cmd) : cmd.followerIndex;
+      const existing = this.store.get(cmd.followerCluster, followerIndex);
       if (existing && existing.state !== 'stopped') {
         throw new KccrError(
           'CONFLICT',
-          `${cmd.followerIndex} on follower cluster ${cmd.followerCluster} is already following ${existing.leaderCluster}:${existing.leaderIndex} (${existing.state}); stop it first`,
+          `${followerIndex} on follower cluster ${cmd.followerCluster} is already following ${existing.leaderCluster}:${existing.leaderIndex} (${existing.state}); stop it first`,
         );
       }
       const leaderExists = await this.clusters.withClient(cmd.leaderCluster, (es) => ReplicationService.exists(es, cmd.leaderIndex, 'leader'));
@@ -154,7 +196,8 @@ export class ReplicationService {
       const refusal = unreplicable(cmd.leaderIndex, leaderMeta, { partialSource: cmd.acceptPartialSource ?? false }, facts);
       if (refusal) throw new KccrError('BAD_REQUEST', refusal, { cluster: cmd.leaderCluster, index: cmd.leaderIndex });
       const followerExists = await this.clusters.withClient(cmd.followerCluster, (es) => ReplicationService.exists(es, cmd.followerIndex, 'follower'));
-      if (followerExists && !existing) {
+      const mergedBefore = merge !== undefined && this.store.list().some((s) => s.followerCluster === cmd.followerCluster && s.merge?.into === merge.into);
+      if (followerExists && !existing && !mergedBefore) {
         throw new KccrError(
           'CONFLICT',
           `index ${cmd.followerIndex} already exists on follower cluster ${cmd.followerCluster} and is not a kccr follower index; delete it or choose another follower index name`,
@@ -189,7 +232,7 @@ export class ReplicationService {
         to !== undefined ? { requestId: randomUUID(), to, requestedAt: Date.now(), requestedBy: cmd.requestedBy } : undefined;
       const spec = await this.store.start({
         followerCluster: cmd.followerCluster,
-        followerIndex: cmd.followerIndex,
+        followerIndex,
         leaderCluster: cmd.leaderCluster,
         leaderIndex: cmd.leaderIndex,
         leaderIndexUuid,
@@ -200,6 +243,7 @@ export class ReplicationService {
         ...(checkpoints ? { bootstrapCheckpoints: checkpoints } : {}),
         ...(position ? { position } : {}),
         ...(cmd.bootstrap === 'snapshot' ? { state: 'bootstrapping' as const } : {}),
+        ...(merge ? { merge } : {}),
       });
       if (cmd.bootstrap === 'snapshot') this.bootstrapper!.start(spec);
       return spec;
@@ -224,7 +268,7 @@ export class ReplicationService {
       if (Object.keys(flat).length === 0) return spec;
       await this.clusters.withClient(followerCluster, async (es) => {
         try {
-          await es.request('PUT', `/${encodeURIComponent(followerIndex)}/_settings`, { body: { index: flat } });
+          await es.request('PUT', `/${encodeURIComponent(targetIndex(spec))}/_settings`, { body: { index: flat } });
         } catch (e) {
           // Not created yet: the applier creates it with the stored settings.
           if (e instanceof KccrError && e.code === 'ES_NOT_FOUND') return;
@@ -247,6 +291,15 @@ export class ReplicationService {
           followerCluster,
           followerIndex,
         },
+      );
+    }
+    const sources = this.store.list().filter((s) => s.followerCluster === followerCluster && s.merge?.into === followerIndex && s.state !== 'stopped');
+    if (sources.length > 0) {
+      const names = sources.map((s) => s.followerIndex);
+      throw new KccrError(
+        'NOT_FOUND',
+        `${followerIndex} on follower cluster ${followerCluster} is a merged index: each of its sources is a replication of its own (${names.slice(0, 10).join(', ')}${names.length > 10 ? ', ...' : ''}); name the source`,
+        { followerCluster, followerIndex, sources: names.slice(0, 100) },
       );
     }
     throw new KccrError(

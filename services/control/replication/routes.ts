@@ -10,7 +10,7 @@ import type { BootstrapMode, ReplicationState } from '../../shared/replication.j
 import { principalOf } from '../http/auth.js';
 import type { ControlDeps } from '../deps.js';
 import { sourceNotes } from './index-features.js';
-import { acknowledged, clusterName, errorResponses, freeObject, indexName, query } from '../http/schemas.js';
+import { acknowledged, clusterName, errorResponses, freeObject, indexName, mergeBody, query } from '../http/schemas.js';
 
 interface StartBody {
   readonly leader_alias?: string;
@@ -22,6 +22,7 @@ interface StartBody {
   readonly bootstrap?: BootstrapMode;
   readonly accept_partial_source?: boolean;
   readonly follower_cluster?: string;
+  readonly merge?: { readonly id_template?: string; readonly origin_field?: string };
 }
 
 interface IndexRoute {
@@ -73,6 +74,9 @@ const startBody = {
         "replicate a leader index whose _source has includes/excludes: the follower then holds what the leader's _source keeps (refused without it); see docs/design/index-features.md",
     },
     follower_cluster: { ...clusterName, description: 'the follower cluster; by default KCCR_CONTROL_FOLLOWER_CLUSTER' },
+    merge: mergeBody(
+      'merged mode (docs/design/fan-in.md): the follower index is a merged index and this leader index one of its sources, named <follower_index>@<leader cluster>@<leader index> in status, stop, pause and resume',
+    ),
   },
 } as const;
 
@@ -118,6 +122,11 @@ export const statusSchema = {
       properties: { includes: { type: 'array', items: { type: 'string' } }, excludes: { type: 'array', items: { type: 'string' } } },
     },
     synthetic_source: { type: 'boolean', description: 'the leader index has synthetic _source: the follower holds the documents as the leader rebuilds them' },
+    merged: {
+      type: 'object',
+      description: 'one source of a merged index: follower_index is the source name, into the merged index it writes',
+      properties: { into: { type: 'string' }, id_template: { type: 'string' }, origin_field: { type: 'string' } },
+    },
     syncing_details: {
       type: 'object',
       properties: { leader_checkpoint: { type: 'integer' }, follower_checkpoint: { type: 'integer' }, seq_no: { type: 'integer' } },
@@ -216,6 +225,7 @@ const startAnswer = {
   required: ['acknowledged'],
   properties: {
     acknowledged: { type: 'boolean' },
+    source: { type: 'string', description: 'merged mode: the name of this source (for its status, stop, pause and resume)' },
     notes: {
       type: 'array',
       items: { type: 'string' },
@@ -276,6 +286,14 @@ export function replicationRoutes(deps: ControlDeps) {
           ...(body.bootstrap ? { bootstrap: body.bootstrap } : {}),
           ...(body.settings ? { settings: body.settings } : {}),
           ...(body.accept_partial_source ? { acceptPartialSource: true } : {}),
+          ...(body.merge
+            ? {
+                merge: {
+                  ...(body.merge.id_template !== undefined ? { idTemplate: body.merge.id_template } : {}),
+                  ...(body.merge.origin_field !== undefined ? { originField: body.merge.origin_field } : {}),
+                },
+              }
+            : {}),
           requestedBy: by,
         });
         request.log.info(
@@ -292,7 +310,7 @@ export function replicationRoutes(deps: ControlDeps) {
           'replication started',
         );
         const notes = sourceNotes(spec);
-        return { acknowledged: true, ...(notes.length ? { notes } : {}) };
+        return { acknowledged: true, ...(notes.length ? { notes } : {}), ...(spec.merge ? { source: spec.followerIndex } : {}) };
       },
     });
 

@@ -14,6 +14,7 @@ import type {
   ReplicationSpec,
   ReplicationState,
 } from '../../shared/replication.js';
+import type { MergeSpec } from '../../shared/merge.js';
 import { CLUSTER_NAME, replicationKey } from '../../shared/replication.js';
 import { CompactedTable, CONTROL_TOPICS } from '../../shared/table.js';
 import type { RefusedRow } from '../../shared/table.js';
@@ -37,6 +38,8 @@ export interface StartRequest {
   readonly bootstrapCheckpoints?: BootstrapCheckpoints;
   /** Where the applier starts reading the topic, when not where the group's committed offsets say. */
   readonly position?: PositionRequest;
+  /** One source of a merged index (shared/merge.ts). */
+  readonly merge?: MergeSpec;
 }
 
 export class ReplicationStore {
@@ -101,6 +104,7 @@ export class ReplicationStore {
       ...(req.partialSource ? { partialSource: req.partialSource } : {}),
       ...(req.syntheticSource ? { syntheticSource: true } : {}),
       ...(req.position ? { position: req.position } : {}),
+      ...(req.merge ? { merge: req.merge } : {}),
       requestedBy: req.requestedBy,
       createdAt: now,
       updatedAt: now,

@@ -75,6 +75,8 @@ export interface StatusView {
   readonly partial_source?: { readonly includes: readonly string[]; readonly excludes: readonly string[] };
   /** The leader has synthetic _source: the follower holds the documents as the leader rebuilds them. */
   readonly synthetic_source?: boolean;
+  /** One source of a merged index: the index it writes, its id template and provenance field. */
+  readonly merged?: { readonly into: string; readonly id_template: string; readonly origin_field: string };
   /** The OpenSearch plugin's summary, over all shards. */
   readonly syncing_details: { readonly leader_checkpoint: number; readonly follower_checkpoint: number; readonly seq_no: number };
   readonly lag_operations: number | null;
@@ -341,6 +343,7 @@ export function replicationStatus(
     bootstrap: spec.bootstrap,
     ...(spec.partialSource ? { partial_source: { includes: [...spec.partialSource.includes], excludes: [...spec.partialSource.excludes] } } : {}),
     ...(spec.syntheticSource ? { synthetic_source: true } : {}),
+    ...(spec.merge ? { merged: { into: spec.merge.into, id_template: spec.merge.idTemplate, origin_field: spec.merge.originField } } : {}),
     syncing_details: {
       leader_checkpoint: sum((s) => s.leader_checkpoint),
       follower_checkpoint: sum((s) => s.follower_checkpoint),
