@@ -393,6 +393,18 @@ describe('IndexApplier', () => {
     expect(h.commits).toEqual(['11']);
   });
 
+  it('a failure probed again shows FAILED with its reason until a batch goes through', async () => {
+    const h = harness();
+    h.applier.fail('mapping conflict in merged index x');
+    expect(h.applier.failed).toBe(true);
+    h.applier.clearFailure();
+    // The consumer may read again (not failed), and the status still says why it stopped.
+    expect(h.applier.failed).toBe(false);
+    expect(h.applier.status()).toMatchObject({ state: 'failed', reason: 'mapping conflict in merged index x' });
+    await h.run(records(10, [doc('a', 0)]));
+    expect(h.applier.status().state).toBe('syncing');
+  });
+
   it('skips the records of another incarnation of the leader index, counts them, and commits past them', async () => {
     const h = harness();
     await h.run(records(10, [doc('a', 0, '{"old":1}', 'u0'), doc('b', 1), doc('c', 2, '{"old":1}', 'u0')]));

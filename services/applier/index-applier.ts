@@ -134,6 +134,8 @@ export class IndexApplier {
   private readonly inFlight = new Map<number, number>();
   private credentialProblem?: string;
   private failedReason?: string;
+  /** The reason of a failure being probed again (clearFailure), shown until a batch goes through. */
+  private probing?: string;
   /** A merged source's ids and provenance (the spec's merge never changes for a replication). */
   private writer?: ReturnType<typeof sourceWriter>;
   private metadataProblem?: string;
@@ -169,6 +171,7 @@ export class IndexApplier {
   updateSpec(spec: ReplicationSpec): void {
     this.specNow = spec;
     this.failedReason = undefined;
+    this.probing = undefined;
   }
 
   private get log() {
@@ -429,6 +432,7 @@ export class IndexApplier {
 
   /** A batch of this partition went through: whatever it was retrying is over. */
   private succeeded(partition: number): void {
+    this.probing = undefined;
     const tracker = this.retrying.get(partition);
     if (!tracker) return;
     this.log.info({ partition, after: tracker.attempts }, 'replication of this partition resumed');
@@ -698,8 +702,12 @@ export class IndexApplier {
     this.failedReason = reason;
   }
 
-  /** The failure is probed again: the next batch tries. */
+  /**
+   * The failure is probed again: the next batch tries. The status keeps saying FAILED with the reason until a batch
+   * goes through (a probe that fails again would otherwise show SYNCING for the moment between the two).
+   */
   clearFailure(): void {
+    this.probing = this.failedReason;
     this.failedReason = undefined;
   }
 
@@ -725,7 +733,7 @@ export class IndexApplier {
         lastAppliedAt: s.lastAppliedAt,
       }));
     const retrying = this.retryingView();
-    const failed = this.failedReason ?? this.credentialProblem;
+    const failed = this.failedReason ?? this.probing ?? this.credentialProblem;
     const reason = failed ?? retrying?.reason ?? this.metadataProblem;
     const state = this.spec.state === 'paused' ? 'paused' : this.spec.state === 'stopped' ? 'stopped' : failed ? 'failed' : retrying ? 'retrying' : 'syncing';
     return {
