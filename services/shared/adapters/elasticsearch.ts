@@ -149,10 +149,13 @@ export class ElasticsearchAdapter {
   readonly url: string;
   private readonly nodes: string[];
   private picking: Promise<{ transport: ClusterTransport; engine: EngineInfo }> | undefined;
+  /** When an Elasticsearch version not read yet (GET /_nodes failed) is asked for again. */
+  private versionRetryAt = 0;
 
   constructor(
     private readonly conn: EsConnection,
-    private readonly opts: { requestTimeoutMs?: number; maxRetries?: number } = {},
+    /** `versionRetryMs`: how long a version that could not be read waits before it is asked for again (10 s). */
+    private readonly opts: { requestTimeoutMs?: number; maxRetries?: number; versionRetryMs?: number } = {},
   ) {
     // Several nodes, comma-separated: requests go round them, and a node that does not answer is left out for a while.
     this.nodes = conn.url
@@ -162,9 +165,19 @@ export class ElasticsearchAdapter {
     this.url = this.nodes.length > 1 ? `${this.nodes[0]} (and ${this.nodes.length - 1} more nodes)` : conn.url;
   }
 
-  /** The cluster's engine and version. */
+  /**
+   * The cluster's engine and version. An Elasticsearch version that could not be read when the engine was (its nodes
+   * info failed) is asked for again, at most every `versionRetryMs`, rather than left unknown for the adapter's life:
+   * what depends on it (the snapshot bootstrap's version check) judges with it once it is known.
+   */
   async engine(): Promise<EngineInfo> {
-    return (await this.pick()).engine;
+    const picked = await this.pick();
+    if (picked.engine.kind === 'elasticsearch' && picked.engine.version === '' && Date.now() >= this.versionRetryAt) {
+      this.versionRetryAt = Date.now() + (this.opts.versionRetryMs ?? 10_000);
+      const version = await nodesVersion(picked.transport).catch(() => '');
+      if (version) picked.engine = { ...picked.engine, version };
+    }
+    return picked.engine;
   }
 
   private async wire(): Promise<ClusterTransport> {
@@ -182,6 +195,7 @@ export class ElasticsearchAdapter {
         // Elasticsearch without `GET /` (its integ-test zip has no rest-root module) names no version there: the
         // nodes info does. Best effort: a version unknown leaves '' (what a snapshot bootstrap's check cannot judge).
         const version = engine.version || (await nodesVersion(transport).catch(() => ''));
+        if (!version) this.versionRetryAt = Date.now() + (this.opts.versionRetryMs ?? 10_000);
         return { transport, engine: { ...engine, version } };
       } catch (e) {
         await http.close();

@@ -152,3 +152,38 @@ describe('lowestVersion (an Elasticsearch version read from its nodes)', () => {
     expect(lowestVersion([])).toBe('');
   });
 });
+
+describe('an Elasticsearch version its nodes could not tell at first', () => {
+  it("is asked for again later, not left unknown for the adapter's life", async () => {
+    // Elasticsearch's integ-test zip: no GET / (405), the version in GET /_nodes, which fails the first time.
+    let nodesCalls = 0;
+    const elastic = { 'x-elastic-product': 'Elasticsearch', 'content-type': 'application/json' };
+    const server = http.createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (path === '/') return void res.writeHead(405, elastic).end('{"error":"Incorrect HTTP method for uri [/] and method [GET]","status":405}');
+      if (path === '/_nodes') {
+        nodesCalls++;
+        if (nodesCalls === 1) return void res.writeHead(503, elastic).end('{"error":{"type":"unavailable"},"status":503}');
+        return void res.writeHead(200, elastic).end('{"nodes":{"a":{"version":"8.19.21"},"b":{"version":"9.2.4"}}}');
+      }
+      res.writeHead(404, elastic).end('{"status":404}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const es = new ElasticsearchAdapter({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }, { maxRetries: 0, versionRetryMs: 200 });
+    try {
+      expect(await es.engine()).toEqual({ kind: 'elasticsearch', version: '' });
+      // Within the retry interval, not asked again.
+      expect(await es.engine()).toEqual({ kind: 'elasticsearch', version: '' });
+      expect(nodesCalls).toBe(1);
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await es.engine()).toEqual({ kind: 'elasticsearch', version: '8.19.21' });
+      // Known now: kept, not asked again.
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await es.engine()).toEqual({ kind: 'elasticsearch', version: '8.19.21' });
+      expect(nodesCalls).toBe(2);
+    } finally {
+      await es.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
